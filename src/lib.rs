@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)
+)]
+
+mod cmd;
+mod connection;
+mod error;
+mod protocol;
+mod transport;
+mod value;
+
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
+
+pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
+pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
+pub use error::{Error, Result, ServerError};
+pub use protocol::jsonrpc;
+pub use transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDatagramConnection};
+pub use transport::fifo::{FifoConnection, MAX_FIFO_REQUEST};
+pub use value::Value;

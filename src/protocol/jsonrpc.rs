@@ -1,0 +1,431 @@
+//! The JSON-RPC 2.0 codec of OpenSIPS 3.x/4.x, as pure functions (no I/O).
+//!
+//! Transports only move bytes; this module builds requests and reads replies:
+//!
+//! ```
+//! use opensips_mi::{jsonrpc, Params, Value};
+//!
+//! let req = jsonrpc::encode_request("get_statistics", &Params::positional([["dialog:"]]), 7);
+//! assert_eq!(req, br#"{"jsonrpc":"2.0","method":"get_statistics","params":[["dialog:"]],"id":7}"#);
+//!
+//! let resp = jsonrpc::decode_reply(br#"{"jsonrpc":"2.0","result":{"dialog:active_dialogs":2},"id":7}"#, 7)?;
+//! assert_eq!(resp.value["dialog:active_dialogs"], Value::Int(2));
+//! # Ok::<(), opensips_mi::Error>(())
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::{Error, Params, Response, ServerError, Value};
+
+/// The largest id we send. OpenSIPS converts numeric ids to a C `int`, so larger ones come
+/// back clamped; staying below keeps the echo exact.
+const MAX_ID: u32 = i32::MAX as u32;
+
+/// Encodes one request. Params are left out when there are none.
+pub fn encode_request(method: &str, params: &Params, id: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + method.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+    write_json(&mut out, method);
+    match params {
+        Params::None => {}
+        Params::Positional(v) => {
+            out.extend_from_slice(br#","params":"#);
+            write_json(&mut out, v);
+        }
+        Params::Named(v) => {
+            out.extend_from_slice(br#","params":{"#);
+            for (i, (k, val)) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(&mut out, k);
+                out.push(b':');
+                write_json(&mut out, val);
+            }
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(br#","id":"#);
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.push(b'}');
+    out
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing strings and our own `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// Generates request ids: unpredictable start, then sequential, always in `1..=i32::MAX`.
+#[derive(Debug)]
+pub struct IdGenerator(AtomicU32);
+
+impl IdGenerator {
+    /// A generator starting at a random id.
+    pub fn new() -> Self {
+        let start = getrandom::u32().unwrap_or(1) % (MAX_ID / 2);
+        IdGenerator(AtomicU32::new(start.max(1)))
+    }
+
+    /// The next id.
+    pub fn next_id(&self) -> u32 {
+        let id = self.0.fetch_add(1, Ordering::Relaxed) % MAX_ID;
+        id.max(1)
+    }
+}
+
+impl Default for IdGenerator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Decodes a reply that must be the answer to request `id`.
+///
+/// # Errors
+///
+/// [`Error::Rpc`] / [`Error::Command`] for the server's error objects,
+/// [`Error::ServerFailure`] for plain-text failures (`400 Parse_error`,
+/// `failed to print response`...), [`Error::MalformedReply`] for anything else that is
+/// not a JSON-RPC reply with this id.
+pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
+    match scan(bytes, id, true) {
+        Scan::Found { result, range } => result.map(|mut r| {
+            r.raw = bytes[range].to_vec();
+            r
+        }),
+        Scan::Failed(e) => Err(e),
+        Scan::Incomplete { .. } => Err(Error::malformed("the reply ends in the middle of the JSON", bytes)),
+        Scan::OnlyStale => Err(Error::malformed(format!("no reply with id {id}"), bytes)),
+    }
+}
+
+/// The result of scanning a buffer for the reply to one request.
+#[derive(Debug)]
+pub(crate) enum Scan {
+    /// The reply with our id (or one the server could not give an id), and its byte range.
+    Found { result: crate::Result<Response>, range: Range<usize> },
+    /// The bytes cannot be a reply: plain text, or broken JSON.
+    Failed(Error),
+    /// More bytes are needed (possibly after skipping stale replies): the JSON is cut short
+    /// (`json`), or nothing / unrecognised text has arrived so far.
+    Incomplete { json: bool },
+    /// Only complete replies to other ids (stale), nothing else.
+    OnlyStale,
+}
+
+/// Scans `buf` (which may hold several concatenated replies, as a FIFO can deliver) for the
+/// reply to `id`. With `at_end`, no more bytes will come, so text that is not JSON is final.
+pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
+    let owned;
+    let text: &[u8] = if std::str::from_utf8(buf).is_ok() {
+        buf
+    } else {
+        owned = sanitize_utf8(buf);
+        &owned
+    };
+    let mut pos = 0;
+    loop {
+        let rest = &text[pos..];
+        let skip = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let start = pos + skip;
+        if start == text.len() {
+            return if pos == 0 { Scan::Incomplete { json: false } } else { Scan::OnlyStale };
+        }
+        if text[start] != b'{' {
+            return if at_end || looks_like_complete_text(&text[start..]) {
+                Scan::Failed(plain_text_error(&buf[start..]))
+            } else {
+                Scan::Incomplete { json: false }
+            };
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&text[start..]).into_iter::<Envelope>();
+        match stream.next() {
+            Some(Ok(env)) => {
+                let end = start + stream.byte_offset();
+                if env.matches(id) {
+                    return Scan::Found { result: env.into_response(), range: start..end };
+                }
+                pos = end; // a stale reply to an earlier request: skip it
+            }
+            Some(Err(e)) if e.is_eof() => {
+                return if at_end {
+                    Scan::Failed(Error::malformed("the reply ends in the middle of the JSON", &buf[start..]))
+                } else {
+                    Scan::Incomplete { json: true }
+                };
+            }
+            Some(Err(e)) => return Scan::Failed(broken_json_error(&buf[start..], &e)),
+            None => return Scan::OnlyStale,
+        }
+    }
+}
+
+/// Replaces each byte of an invalid UTF-8 sequence with `?`, keeping every offset.
+fn sanitize_utf8(buf: &[u8]) -> Vec<u8> {
+    let mut out = buf.to_vec();
+    let mut pos = 0;
+    while pos < out.len() {
+        match std::str::from_utf8(&out[pos..]) {
+            Ok(_) => break,
+            Err(e) => {
+                let bad_start = pos + e.valid_up_to();
+                let bad_len = e.error_len().unwrap_or(out.len() - bad_start);
+                for b in &mut out[bad_start..bad_start + bad_len] {
+                    *b = b'?';
+                }
+                pos = bad_start + bad_len;
+            }
+        }
+    }
+    out
+}
+
+/// Parses one JSON value leniently (invalid UTF-8 becomes `?`).
+pub(crate) fn parse_lenient<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match serde_json::from_slice(bytes) {
+        Err(e) if std::str::from_utf8(bytes).is_err() => {
+            serde_json::from_slice(&sanitize_utf8(bytes)).map_err(|_| e)
+        }
+        other => other,
+    }
+}
+
+/// Plain-text answers OpenSIPS 3.x sends instead of JSON, with what they mean.
+const KNOWN_TEXTS: &[(&str, &str)] = &[
+    (
+        "failed to print response",
+        "OpenSIPS could not print the reply; over FIFO this happens when one string value is \
+         longer than about 4 KB: use the datagram or HTTP transport for this command",
+    ),
+    ("failed to build response", "the command's handler failed inside OpenSIPS; see its log"),
+    ("failed to build async handler", "the async command could not be started; see the OpenSIPS log"),
+    (
+        "500 Internal error",
+        "the reply did not fit in one datagram (or could not be printed): use the FIFO or \
+         HTTP transport for large replies, or page through the data",
+    ),
+    (
+        "400 Parse_error",
+        "the server could not parse the request as JSON-RPC (is it an OpenSIPS 1.x/2.x \
+         server speaking the legacy text protocol?)",
+    ),
+];
+
+fn looks_like_complete_text(rest: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(rest);
+    KNOWN_TEXTS.iter().any(|(k, _)| t.trim_end() == *k)
+}
+
+fn plain_text_error(rest: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(rest).trim().to_owned();
+    let hint = KNOWN_TEXTS.iter().find(|(k, _)| text.ends_with(k)).map(|(_, h)| *h);
+    match hint {
+        Some(h) => Error::ServerFailure { text, hint: Some(h) },
+        None => Error::malformed("expected a JSON-RPC object", rest),
+    }
+}
+
+fn broken_json_error(bytes: &[u8], e: &serde_json::Error) -> Error {
+    let text = String::from_utf8_lossy(bytes);
+    let trimmed = text.trim_end();
+    for (known, hint) in KNOWN_TEXTS {
+        if trimmed.ends_with(known) {
+            return Error::ServerFailure {
+                text: format!("truncated reply ending in {known:?}"),
+                hint: Some(hint),
+            };
+        }
+    }
+    Error::malformed(format!("invalid JSON ({e})"), bytes)
+}
+
+/// The reply's `id`.
+#[derive(Debug, PartialEq)]
+enum Id {
+    Absent,
+    Null,
+    Num(f64),
+    Str(String),
+    Other,
+}
+
+/// One JSON-RPC reply object.
+#[derive(Debug)]
+struct Envelope {
+    jsonrpc: Option<String>,
+    result: Option<Value>,
+    error: Option<Value>,
+    id: Id,
+}
+
+impl Envelope {
+    fn matches(&self, id: u32) -> bool {
+        match &self.id {
+            Id::Num(n) => *n == f64::from(id),
+            Id::Str(s) => s.parse::<u32>().ok() == Some(id),
+            // The server could not read our id (parse error, invalid request): it is ours,
+            // since we never send id-less requests.
+            Id::Null | Id::Absent | Id::Other => self.error.is_some(),
+        }
+    }
+
+    fn into_response(self) -> crate::Result<Response> {
+        if let Some(v) = &self.jsonrpc {
+            if v != "2.0" {
+                return Err(Error::MalformedReply {
+                    reason: format!("unexpected \"jsonrpc\" version {v:?}"),
+                    excerpt: String::new(),
+                });
+            }
+        }
+        if let Some(err) = self.error {
+            let code = err["code"].as_i64().ok_or_else(|| Error::MalformedReply {
+                reason: "error object without an integer \"code\"".into(),
+                excerpt: err.to_string(),
+            })?;
+            let message = err["message"].as_str().unwrap_or_default().to_owned();
+            let data = err.get("data").filter(|d| !d.is_null()).cloned();
+            if (200..300).contains(&code) {
+                return Ok(Response { code, message, value: Value::Null, raw: Vec::new() });
+            }
+            let e = ServerError { code, message, data };
+            return Err(if code < 0 { Error::Rpc(e) } else { Error::Command(e) });
+        }
+        match self.result {
+            Some(value) => Ok(Response { code: 200, message: "OK".into(), value, raw: Vec::new() }),
+            None => Err(Error::MalformedReply {
+                reason: "JSON-RPC object with neither \"result\" nor \"error\"".into(),
+                excerpt: String::new(),
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Envelope;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC reply object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+                let mut env = Envelope { jsonrpc: None, result: None, error: None, id: Id::Absent };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "jsonrpc" => {
+                            let v: Value = map.next_value()?;
+                            env.jsonrpc = Some(v.as_str().unwrap_or("?").to_owned());
+                        }
+                        "result" => env.result = Some(map.next_value()?),
+                        "error" => env.error = Some(map.next_value()?),
+                        "id" => {
+                            env.id = match map.next_value::<Value>()? {
+                                Value::Null => Id::Null,
+                                Value::Int(i) => Id::Num(i as f64),
+                                Value::Float(f) => Id::Num(f),
+                                Value::String(s) => Id::Str(s),
+                                _ => Id::Other,
+                            }
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_shapes() {
+        assert_eq!(encode_request("uptime", &Params::None, 1), br#"{"jsonrpc":"2.0","method":"uptime","id":1}"#);
+        assert_eq!(
+            encode_request("ul_show_contact", &Params::named([("table_name", "location"), ("aor", "al\"ice")]), 2),
+            br#"{"jsonrpc":"2.0","method":"ul_show_contact","params":{"table_name":"location","aor":"al\"ice"},"id":2}"#
+        );
+        assert_eq!(
+            encode_request("get_statistics", &Params::positional([["dialog:", "tm:"]]), 3),
+            br#"{"jsonrpc":"2.0","method":"get_statistics","params":[["dialog:","tm:"]],"id":3}"#
+        );
+    }
+
+    #[test]
+    fn ids_stay_in_c_int_range() {
+        let g = IdGenerator(AtomicU32::new(MAX_ID - 1));
+        let ids: Vec<u32> = (0..4).map(|_| g.next_id()).collect();
+        assert!(ids.iter().all(|&i| (1..=MAX_ID).contains(&i)), "{ids:?}");
+    }
+
+    #[test]
+    fn result_error_and_success_error() {
+        let r = decode_reply(br#"{"jsonrpc":"2.0","result":"OK","id":4}"#, 4).unwrap();
+        assert_eq!((r.code, r.value.as_str()), (200, Some("OK")));
+        let e = decode_reply(br#"{"jsonrpc":"2.0","error":{"code":404,"message":"AOR not found"},"id":4}"#, 4)
+            .unwrap_err();
+        assert!(matches!(e, Error::Command(ref s) if s.code == 404 && s.message == "AOR not found"));
+        let e = decode_reply(
+            br#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"Bad type for parameter 'brief'"},"id":4}"#,
+            4,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Rpc(ref s) if s.data == Some(Value::from("Bad type for parameter 'brief'"))));
+        let ok = decode_reply(br#"{"jsonrpc":"2.0","error":{"code":200,"message":"Contacts already synced"},"id":4}"#, 4)
+            .unwrap();
+        assert_eq!((ok.code, ok.message.as_str()), (200, "Contacts already synced"));
+    }
+
+    #[test]
+    fn stale_replies_are_skipped() {
+        let two = br#"{"jsonrpc":"2.0","result":{"Server":"x"},"id":14}{"jsonrpc":"2.0","result":"OK","id":15}"#;
+        let r = decode_reply(two, 15).unwrap();
+        assert_eq!(r.raw, br#"{"jsonrpc":"2.0","result":"OK","id":15}"#);
+        assert!(matches!(scan(two, 99, false), Scan::OnlyStale));
+        assert!(matches!(scan(&two[..60], 15, false), Scan::Incomplete { json: true }));
+    }
+
+    #[test]
+    fn plain_text_and_truncation() {
+        let e = decode_reply(b"400 Parse_error", 1).unwrap_err();
+        assert!(matches!(e, Error::ServerFailure { ref text, .. } if text == "400 Parse_error"), "{e}");
+        let e = decode_reply(br#"{"jsonrpc":"2.0","result":{"key":"bigv","value":failed to print response"#, 1)
+            .unwrap_err();
+        assert!(e.to_string().contains("4 KB"), "{e}");
+        let e = decode_reply(br#"{"jsonrpc":"2.0","result":{"#, 1).unwrap_err();
+        assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
+        let e = decode_reply(b"hello", 1).unwrap_err();
+        assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
+        assert!(decode_reply(b"", 1).is_err());
+    }
+
+    #[test]
+    fn null_id_errors_are_ours_but_null_id_results_are_not() {
+        let e = decode_reply(br#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#, 9)
+            .unwrap_err();
+        assert!(matches!(e, Error::Rpc(ref s) if s.code == -32700));
+        assert!(decode_reply(br#"{"jsonrpc":"2.0","result":"OK","id":null}"#, 9).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_keeps_offsets() {
+        let mut bytes = br#"{"jsonrpc":"2.0","result":{"User-agent":"A"#.to_vec();
+        bytes.extend_from_slice(b"\xff\xfe");
+        bytes.extend_from_slice(br#""},"id":3}"#);
+        let r = decode_reply(&bytes, 3).unwrap();
+        assert_eq!(r.value["User-agent"].as_str(), Some("A??"));
+        assert_eq!(r.raw, bytes);
+    }
+}

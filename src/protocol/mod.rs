@@ -1,0 +1,3 @@
+//! Wire codecs, free of I/O.
+
+pub mod jsonrpc;

@@ -1,0 +1,343 @@
+//! `mi_fifo`: requests written to the server's FIFO, replies read from a FIFO of ours.
+//!
+//! The sequence follows what the real server needs (PROTOCOL.md §6.1):
+//! 1. open the server FIFO `O_WRONLY|O_NONBLOCK` (no reader → `ENXIO` → "not running",
+//!    never a hang; no `O_CREAT`, so `fs.protected_fifos` does not apply);
+//! 2. `mkfifo` our reply FIFO in the server's `reply_dir` under a random name without `.`
+//!    or `/`, mode `0622` (the server, maybe another user, can write; nobody else can read);
+//! 3. open it `O_RDONLY|O_NONBLOCK` *before* writing (the server gives up after ~320 ms);
+//! 4. write the request in one `write()` of at most 4096 bytes;
+//! 5. poll and read under the deadline until one complete reply with our id is in;
+//! 6. remove the reply FIFO on every path (a guard's `Drop`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
+use nix::sys::stat::Mode;
+
+use super::{Deadline, Ready, random_token, wait_for};
+use crate::protocol::jsonrpc::{self, IdGenerator, Scan};
+use crate::{Cmd, Error, Response, Result};
+
+/// mi_fifo reads requests through a 4096-byte buffer and drops anything longer.
+pub const MAX_FIFO_REQUEST: usize = 4096;
+/// mi_fifo refuses reply paths of 128 bytes or more (`MAX_MI_FILENAME`).
+const MAX_REPLY_PATH: usize = 127;
+/// Refuse replies larger than this (a runaway writer must not eat all memory).
+const MAX_REPLY: usize = 1 << 30;
+
+/// A connection to OpenSIPS `mi_fifo` (3.x/4.x JSON-RPC framing).
+#[derive(Debug)]
+pub struct FifoConnection {
+    path: PathBuf,
+    reply_dir: PathBuf,
+    reply_name: Option<String>,
+    pub(crate) timeout: Duration,
+    ids: IdGenerator,
+    /// Serializes calls when a fixed reply FIFO name is shared.
+    fixed: Mutex<()>,
+}
+
+impl FifoConnection {
+    pub(crate) fn new(
+        path: PathBuf,
+        reply_dir: PathBuf,
+        reply_name: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        if let Some(name) = &reply_name {
+            check_reply_name(name)?;
+        }
+        let longest = reply_dir.join(reply_name.as_deref().unwrap_or("osips_mi_0123456789abcdef"));
+        if longest.as_os_str().len() > MAX_REPLY_PATH {
+            return Err(Error::InvalidConfig(format!(
+                "reply FIFO path {} is longer than the {MAX_REPLY_PATH} bytes mi_fifo accepts; \
+                 use a shorter reply_dir",
+                longest.display()
+            )));
+        }
+        Ok(FifoConnection { path, reply_dir, reply_name, timeout, ids: IdGenerator::new(), fixed: Mutex::new(()) })
+    }
+
+    /// The server FIFO path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory reply FIFOs are created in (the server's `reply_dir`).
+    pub fn reply_dir(&self) -> &Path {
+        &self.reply_dir
+    }
+
+    pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
+        cmd.validate()?;
+        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        let id = self.ids.next_id();
+        let body = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
+
+        let _serial = match &self.reply_name {
+            Some(_) => Some(self.fixed.lock().unwrap_or_else(|p| p.into_inner())),
+            None => None,
+        };
+        let name = match &self.reply_name {
+            Some(n) => n.clone(),
+            None => format!("osips_mi_{}", random_token()),
+        };
+        let mut request = Vec::with_capacity(body.len() + name.len() + 2);
+        request.push(b':');
+        request.extend_from_slice(name.as_bytes());
+        request.push(b':');
+        request.extend_from_slice(&body);
+        request.push(b'\n');
+        if request.len() > MAX_FIFO_REQUEST {
+            return Err(Error::InvalidRequest(format!(
+                "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes at once \
+                 and silently drops longer requests; use the datagram or HTTP transport",
+                request.len()
+            )));
+        }
+
+        let server = self.open_server()?;
+        let reply = ReplyFifo::create(&self.reply_dir, &name)?;
+        write_request(&server, &request, &self.path, &deadline)?;
+        drop(server);
+        reply.read_reply(id, &deadline)
+    }
+
+    fn open_server(&self) -> Result<File> {
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+            .open(&self.path)
+            .map_err(|e| match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
+                Errno::ENOENT => Error::NotFound {
+                    kind: "FIFO",
+                    path: self.path.clone(),
+                    hint: "is OpenSIPS running with mi_fifo, and is this its fifo_name?",
+                },
+                Errno::ENXIO => Error::NotRunning {
+                    endpoint: format!("fifo://{}", self.path.display()),
+                    reason: "the FIFO exists but no process reads it (OpenSIPS is stopped, or \
+                             its MI FIFO process died)"
+                        .into(),
+                },
+                Errno::EACCES | Errno::EPERM => Error::PermissionDenied {
+                    path: self.path.clone(),
+                    hint: "the FIFO's owner and mode (mi_fifo fifo_mode, fifo_user, fifo_group) \
+                           must let this user write; run as the opensips user or a member of \
+                           its group. In a sticky directory such as /tmp, fs.protected_fifos \
+                           can also refuse FIFOs of other users",
+                },
+                _ => Error::io(format!("opening FIFO {}", self.path.display()), e),
+            })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
+        if !meta.file_type().is_fifo() {
+            return Err(Error::InvalidConfig(format!(
+                "{} is not a FIFO (is it OpenSIPS' mi_fifo fifo_name?)",
+                self.path.display()
+            )));
+        }
+        Ok(file)
+    }
+}
+
+fn check_reply_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains(['.', '/', '\\', ':', '\n', '\0']) {
+        return Err(Error::InvalidConfig(format!(
+            "reply FIFO name {name:?} is not allowed: it must be non-empty, without '.', '/', \
+             '\\' or ':' (mi_fifo drops requests whose reply name has them, and never answers)"
+        )));
+    }
+    Ok(())
+}
+
+/// One write of the whole request (≤ PIPE_BUF, so it is atomic), waiting for room under the
+/// deadline.
+fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline) -> Result<()> {
+    let mut w = server;
+    loop {
+        match w.write(request) {
+            Ok(n) if n == request.len() => return Ok(()),
+            Ok(n) => {
+                return Err(Error::io(
+                    format!("writing to {}", path.display()),
+                    std::io::Error::new(ErrorKind::WriteZero, format!("short write ({n} of {})", request.len())),
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                match wait_for(server, PollFlags::POLLOUT, deadline) {
+                    Ok(Ready::Yes { .. }) => continue,
+                    Ok(Ready::TimedOut) => {
+                        return Err(Error::timeout(deadline.total(), "writing the request")
+                            .with_hint("the server FIFO is full: OpenSIPS is not reading it"));
+                    }
+                    Err(e) => return Err(Error::io(format!("waiting to write {}", path.display()), e)),
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(Errno::EPIPE as i32) => {
+                return Err(Error::NotRunning {
+                    endpoint: format!("fifo://{}", path.display()),
+                    reason: "the reader went away while writing".into(),
+                });
+            }
+            Err(e) => return Err(Error::io(format!("writing to {}", path.display()), e)),
+        }
+    }
+}
+
+/// Our reply FIFO; removed when dropped, whatever happened.
+struct ReplyFifo {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl ReplyFifo {
+    fn create(dir: &Path, name: &str) -> Result<ReplyFifo> {
+        let path = dir.join(name);
+        let mode = Mode::from_bits_truncate(0o622);
+        match nix::unistd::mkfifo(&path, mode) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                // A fixed reply name left behind by a crashed run: replace it if it is a FIFO.
+                let stale = std::fs::symlink_metadata(&path).map(|m| m.file_type().is_fifo()).unwrap_or(false);
+                if !stale {
+                    return Err(Error::InvalidConfig(format!(
+                        "{} exists and is not a FIFO; choose another reply FIFO name",
+                        path.display()
+                    )));
+                }
+                let _ = std::fs::remove_file(&path);
+                nix::unistd::mkfifo(&path, mode).map_err(|e| mkfifo_error(dir, &path, e))?;
+            }
+            Err(e) => return Err(mkfifo_error(dir, &path, e)),
+        }
+        let mut me = ReplyFifo { path, file: None };
+        // mkfifo's mode is reduced by the umask: set it explicitly.
+        std::fs::set_permissions(&me.path, std::fs::Permissions::from_mode(0o622))
+            .map_err(|e| Error::io(format!("setting the mode of {}", me.path.display()), e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+            .open(&me.path)
+            .map_err(|e| Error::io(format!("opening reply FIFO {}", me.path.display()), e))?;
+        me.file = Some(file);
+        Ok(me)
+    }
+
+    /// Reads until the reply to `id` is complete, or the deadline.
+    fn read_reply(mut self, id: u32, deadline: &Deadline) -> Result<Response> {
+        let Some(file) = self.file.take() else {
+            return Err(Error::InvalidRequest("reply FIFO not open".into()));
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match wait_for(&file, PollFlags::POLLIN, deadline) {
+                Ok(Ready::TimedOut) => break,
+                Ok(Ready::Yes { .. }) => {}
+                Err(e) => return Err(Error::io(format!("waiting for {}", self.path.display()), e)),
+            }
+            let mut eof = false;
+            loop {
+                match (&file).read(&mut chunk) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        if buf.len() > MAX_REPLY {
+                            return Err(Error::malformed("the reply exceeds 1 GiB", &buf));
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
+                }
+            }
+            match jsonrpc::scan(&buf, id, false) {
+                Scan::Found { result, range } => return result.map(|r| with_raw(r, buf, range)),
+                Scan::Failed(e) => return Err(e),
+                Scan::Incomplete { json: false } if eof => {
+                    if buf.is_empty() {
+                        return Err(Error::MalformedReply {
+                            reason: "OpenSIPS closed the reply FIFO without sending anything".into(),
+                            excerpt: String::new(),
+                        });
+                    }
+                    // Text that is not JSON, and the writer is gone: it is final.
+                    return match jsonrpc::scan(&buf, id, true) {
+                        Scan::Failed(e) => Err(e),
+                        _ => Err(Error::malformed("expected a JSON-RPC object", &buf)),
+                    };
+                }
+                Scan::Incomplete { .. } | Scan::OnlyStale => {
+                    if eof {
+                        // Writer gone mid-JSON (async replies reopen the FIFO for each
+                        // 4 KB) or only stale replies so far: the FIFO reports hang-up until
+                        // the next writer, so pause instead of spinning.
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+            }
+        }
+        // Deadline passed.
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            Err(Error::timeout(deadline.total(), "waiting for the reply").with_hint(
+                "OpenSIPS took the request but did not answer: it drops requests that are not \
+                 valid JSON-RPC, and slow or async commands (t_uac_dlg) need a longer timeout",
+            ))
+        } else {
+            match jsonrpc::scan(&buf, id, true) {
+                Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
+                Scan::Failed(e) => Err(e),
+                Scan::Incomplete { .. } | Scan::OnlyStale => {
+                    Err(Error::timeout(deadline.total(), "waiting for the reply")
+                        .with_hint("only stale replies to earlier requests arrived"))
+                }
+            }
+        }
+    }
+}
+
+fn with_raw(mut r: Response, mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Response {
+    if range.start == 0 {
+        buf.truncate(range.end);
+        r.raw = buf;
+    } else {
+        r.raw = buf[range].to_vec();
+    }
+    r
+}
+
+fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
+    match e {
+        Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
+            path: dir.to_path_buf(),
+            hint: "the reply FIFO is created in the server's reply_dir (mi_fifo reply_dir, \
+                   default /tmp/); this user must be able to create files there",
+        },
+        Errno::ENOENT => Error::InvalidConfig(format!(
+            "reply directory {} does not exist (it must be mi_fifo's reply_dir)",
+            dir.display()
+        )),
+        other => Error::io(format!("creating reply FIFO {}", path.display()), other.into()),
+    }
+}
+
+impl Drop for ReplyFifo {
+    fn drop(&mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

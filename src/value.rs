@@ -1,0 +1,446 @@
+//! The [`Value`] tree: what an MI command returns, and what its parameters are made of.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+/// A JSON-like value as sent and received over the Management Interface.
+///
+/// Objects are a vector of `(key, value)` pairs, so they keep the order in which OpenSIPS
+/// printed the keys (and any repeated key, which the legacy text protocol can produce).
+///
+/// Accessors never panic: [`Value::get`] and indexing with `value["key"]` / `value[0]`
+/// return [`Value::Null`] (or `None`) for anything that is not there.
+///
+/// ```
+/// use opensips_mi::Value;
+///
+/// let v = Value::from_json(br#"{"Now":"Thu Nov 26 11:06:18 2026","Up time":"3 [sec]"}"#)?;
+/// assert_eq!(v["Up time"].as_str(), Some("3 [sec]"));
+/// assert!(v["missing"].is_null());
+/// assert_eq!(v.to_string(), r#"{"Now":"Thu Nov 26 11:06:18 2026","Up time":"3 [sec]"}"#);
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
+pub enum Value {
+    /// JSON `null`.
+    #[default]
+    Null,
+    /// JSON `true` / `false`.
+    Bool(bool),
+    /// An integral number that fits an `i64`.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string. Each byte of invalid UTF-8 sent by the server is replaced by `?`.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, in the server's key order.
+    Object(Vec<(String, Value)>),
+}
+
+static NULL: Value = Value::Null;
+
+impl Value {
+    /// Parses JSON bytes into a `Value`, keeping object key order.
+    ///
+    /// Invalid UTF-8 inside strings (OpenSIPS copies SIP data byte for byte) does not fail:
+    /// each offending byte becomes `?`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedReply`](crate::Error::MalformedReply) if the bytes are not one JSON value.
+    pub fn from_json(bytes: &[u8]) -> crate::Result<Value> {
+        crate::protocol::jsonrpc::parse_lenient::<Value>(bytes)
+            .map_err(|e| crate::Error::malformed(format!("not valid JSON ({e})"), bytes))
+    }
+
+    /// Looks up `key` in an object (the first occurrence). `None` for other variants.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Looks up `key` in an object, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        match self {
+            Value::Object(members) => members.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// `true` for [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The string, if this is a [`Value::String`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as `i64`: an [`Value::Int`], an integral [`Value::Float`] in range, or a
+    /// string holding a decimal integer (OpenSIPS sends some numbers as text, e.g. `"ContactID"`).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Float(f) if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64 => {
+                Some(*f as i64)
+            }
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as `u64`, with the same leniency as [`Value::as_i64`].
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Float(f) if f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64 => {
+                Some(*f as u64)
+            }
+            Value::String(s) => s.trim().parse().ok(),
+            other => other.as_i64().and_then(|i| u64::try_from(i).ok()),
+        }
+    }
+
+    /// The number as `f64` ([`Value::Int`], [`Value::Float`], or a numeric string).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a [`Value::Bool`].
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is a [`Value::Array`].
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The members in server order, if this is a [`Value::Object`].
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// A short name of the variant (`"null"`, `"string"`, `"object"`, ...), for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// Compact JSON bytes of this value.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing our own tree into a Vec cannot fail: keys are strings and
+        // non-finite floats are written as null by `Serialize` below.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Indented JSON text (tabs), as `{:#}` prints it.
+    pub fn to_json_pretty(&self) -> String {
+        format!("{self:#}")
+    }
+}
+
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+    /// Object member lookup; [`Value::Null`] when absent or not an object.
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl std::ops::Index<usize> for Value {
+    type Output = Value;
+    /// Array element; [`Value::Null`] when out of range or not an array.
+    fn index(&self, i: usize) -> &Value {
+        self.as_array().and_then(|a| a.get(i)).unwrap_or(&NULL)
+    }
+}
+
+impl fmt::Display for Value {
+    /// Compact JSON; the alternate form (`{:#}`) is indented with two spaces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = if f.alternate() {
+            serde_json::to_string_pretty(self)
+        } else {
+            serde_json::to_string(self)
+        };
+        f.write_str(&text.map_err(|_| fmt::Error)?)
+    }
+}
+
+// ---- conversions into Value (used for command arguments) ----
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::Int(i64::from(v)) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+macro_rules! from_wide_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                match i64::try_from(v) {
+                    Ok(i) => Value::Int(i),
+                    Err(_) => Value::Float(v as f64),
+                }
+            }
+        }
+    )*};
+}
+from_wide_int!(u64, usize, isize);
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Self {
+        Value::Float(f64::from(v))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::String(v.clone())
+    }
+}
+impl From<&Value> for Value {
+    fn from(v: &Value) -> Self {
+        v.clone()
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    /// A `Vec` is ONE array value (e.g. the `statistics` parameter), never several arguments.
+    fn from(v: Vec<T>) -> Self {
+        Value::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+impl<T: Into<Value> + Clone> From<&[T]> for Value {
+    fn from(v: &[T]) -> Self {
+        Value::Array(v.iter().cloned().map(Into::into).collect())
+    }
+}
+impl<T: Into<Value>, const N: usize> From<[T; N]> for Value {
+    fn from(v: [T; N]) -> Self {
+        Value::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => number(&n),
+            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Into::into).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
+        }
+    }
+}
+
+fn number(n: &serde_json::Number) -> Value {
+    if let Some(i) = n.as_i64() {
+        Value::Int(i)
+    } else {
+        Value::Float(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+// ---- serde ----
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::String(v) => s.serialize_str(v),
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Object(o) => {
+                let mut map = s.serialize_map(Some(o.len()))?;
+                for (k, v) in o {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            out.push((k, v));
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_key_order_and_duplicates() {
+        let v = Value::from_json(br#"{"b":1,"a":2,"b":3}"#).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+        assert_eq!(v["b"], Value::Int(1));
+    }
+
+    #[test]
+    fn numbers() {
+        let v = Value::from_json(b"[4294967295, 18446744073709551615, 1.5, -3, \"12\"]").unwrap();
+        assert_eq!(v[0], Value::Int(4_294_967_295));
+        assert!(matches!(v[1], Value::Float(_)));
+        assert_eq!(v[2].as_f64(), Some(1.5));
+        assert_eq!(v[3].as_i64(), Some(-3));
+        assert_eq!(v[4].as_u64(), Some(12));
+        assert_eq!(v[2].as_i64(), None);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let v = Value::from_json(b"{\"User-agent\":\"X\xff\xfeY\"}").unwrap();
+        assert_eq!(v["User-agent"].as_str(), Some("X??Y"));
+    }
+
+    #[test]
+    fn display_roundtrip() {
+        let text = r#"{"a":[1,2.5,null,true,"x\"y"],"b":{}}"#;
+        let v = Value::from_json(text.as_bytes()).unwrap();
+        assert_eq!(v.to_string(), text);
+        assert!(format!("{v:#}").contains("\n  \"a\": ["));
+    }
+
+    #[test]
+    fn indexing_never_panics() {
+        let v = Value::Int(3);
+        assert!(v["x"].is_null());
+        assert!(v[7].is_null());
+        assert_eq!(v.kind(), "integer");
+    }
+
+    #[test]
+    fn vec_is_one_array() {
+        assert_eq!(
+            Value::from(vec!["dialog:", "tm:"]),
+            Value::Array(vec![Value::from("dialog:"), Value::from("tm:")])
+        );
+        assert_eq!(Value::from(u64::MAX).kind(), "number");
+        assert_eq!(Value::from(None::<i32>), Value::Null);
+    }
+}
