@@ -39,7 +39,12 @@ impl Params {
 
     /// Named parameters from `(name, value)` pairs.
     pub fn named<K: Into<String>, V: Into<Value>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Params::Named(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Params::Named(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// Number of parameters.
@@ -176,12 +181,20 @@ pub struct Cmd {
 impl Cmd {
     /// A command with no parameters.
     pub fn new(method: impl Into<String>) -> Self {
-        Cmd { method: method.into(), params: Params::None, timeout: None, problem: None }
+        Cmd {
+            method: method.into(),
+            params: Params::None,
+            timeout: None,
+            problem: None,
+        }
     }
 
     /// A command with the given parameters.
     pub fn with_params(method: impl Into<String>, params: impl Into<Params>) -> Self {
-        Cmd { params: params.into(), ..Cmd::new(method) }
+        Cmd {
+            params: params.into(),
+            ..Cmd::new(method)
+        }
     }
 
     /// Adds a positional parameter. Mixing with [`Cmd::param`] makes execution fail with
@@ -286,7 +299,10 @@ mod tests {
         let mut c = cmd("get_statistics");
         c.param("statistics", vec!["dialog:", "tm:"]);
         assert_eq!(c.params().len(), 1);
-        assert_eq!(c.params().get(0, "statistics"), Some(&Value::from(["dialog:", "tm:"])));
+        assert_eq!(
+            c.params().get(0, "statistics"),
+            Some(&Value::from(["dialog:", "tm:"]))
+        );
     }
 
     #[test]

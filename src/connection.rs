@@ -88,7 +88,9 @@ impl Options {
 
     fn check(&self) -> Result<()> {
         if self.timeout.is_zero() {
-            return Err(Error::InvalidConfig("the timeout must be greater than zero".into()));
+            return Err(Error::InvalidConfig(
+                "the timeout must be greater than zero".into(),
+            ));
         }
         if !(64..=16 * 1024 * 1024).contains(&self.datagram_buffer) {
             return Err(Error::InvalidConfig(format!(
@@ -181,8 +183,13 @@ impl Connection {
     /// As [`Connection::fifo`].
     pub fn fifo_with(path: impl AsRef<Path>, options: Options) -> Result<Connection> {
         options.check()?;
-        FifoConnection::new(path.as_ref().to_path_buf(), options.reply_dir, options.reply_fifo, options.timeout)
-            .map(Connection::Fifo)
+        FifoConnection::new(
+            path.as_ref().to_path_buf(),
+            options.reply_dir,
+            options.reply_fifo,
+            options.timeout,
+        )
+        .map(Connection::Fifo)
     }
 
     /// `mi_datagram` over UDP at `addr` (the first address it resolves to).
@@ -302,9 +309,9 @@ struct ParsedUrl {
 
 fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
     let bad = |why: &str| Error::InvalidConfig(format!("connection URL {url:?}: {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")
+    })?;
     let (location, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
@@ -313,7 +320,9 @@ fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
     let target = match scheme.to_ascii_lowercase().as_str() {
         "fifo" | "unix" => {
             if !location.starts_with('/') {
-                return Err(bad("the path must be absolute (three slashes: fifo:///path)"));
+                return Err(bad(
+                    "the path must be absolute (three slashes: fifo:///path)",
+                ));
             }
             if scheme.eq_ignore_ascii_case("fifo") {
                 Target::Fifo(PathBuf::from(location))
@@ -328,18 +337,25 @@ fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             Target::Udp(location)
         }
         other => {
-            return Err(bad(&format!("unknown scheme {other:?} (use fifo, udp or unix)")));
+            return Err(bad(&format!(
+                "unknown scheme {other:?} (use fifo, udp or unix)"
+            )));
         }
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_decode(v).ok_or_else(|| bad("invalid %-escape"))?;
         match k {
-            "timeout" => options.timeout = parse_duration(&v).ok_or_else(|| bad(&format!("bad timeout {v:?}")))?,
+            "timeout" => {
+                options.timeout =
+                    parse_duration(&v).ok_or_else(|| bad(&format!("bad timeout {v:?}")))?
+            }
             "reply_dir" => options.reply_dir = PathBuf::from(v),
             "reply_fifo" => options.reply_fifo = Some(v),
             "buffer" => {
-                options.datagram_buffer = v.parse().map_err(|_| bad(&format!("bad buffer size {v:?}")))?;
+                options.datagram_buffer = v
+                    .parse()
+                    .map_err(|_| bad(&format!("bad buffer size {v:?}")))?;
             }
             "reply_socket_dir" => options.reply_socket_dir = PathBuf::from(v),
             other => {
@@ -393,12 +409,35 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(target("fifo:///tmp/opensips_fifo").unwrap(), Target::Fifo("/tmp/opensips_fifo".into()));
-        assert_eq!(target("udp://127.0.0.1:8809").unwrap(), Target::Udp("127.0.0.1:8809".into()));
-        assert_eq!(target("udp://[::1]:8809").unwrap(), Target::Udp("[::1]:8809".into()));
-        assert_eq!(target("unix:///run/opensips/mi.sock").unwrap(), Target::Unix("/run/opensips/mi.sock".into()));
-        assert_eq!(target("fifo:///tmp/with%20space").unwrap(), Target::Fifo("/tmp/with space".into()));
-        for bad in ["", "fifo://relative", "http://x/mi", "udp://", "/tmp/opensips_fifo", "fifo:///x%zz", "udp://h:1/x"] {
+        assert_eq!(
+            target("fifo:///tmp/opensips_fifo").unwrap(),
+            Target::Fifo("/tmp/opensips_fifo".into())
+        );
+        assert_eq!(
+            target("udp://127.0.0.1:8809").unwrap(),
+            Target::Udp("127.0.0.1:8809".into())
+        );
+        assert_eq!(
+            target("udp://[::1]:8809").unwrap(),
+            Target::Udp("[::1]:8809".into())
+        );
+        assert_eq!(
+            target("unix:///run/opensips/mi.sock").unwrap(),
+            Target::Unix("/run/opensips/mi.sock".into())
+        );
+        assert_eq!(
+            target("fifo:///tmp/with%20space").unwrap(),
+            Target::Fifo("/tmp/with space".into())
+        );
+        for bad in [
+            "",
+            "fifo://relative",
+            "http://x/mi",
+            "udp://",
+            "/tmp/opensips_fifo",
+            "fifo:///x%zz",
+            "udp://h:1/x",
+        ] {
             assert!(matches!(target(bad), Err(Error::InvalidConfig(_))), "{bad}");
         }
     }
@@ -413,10 +452,20 @@ mod tests {
         assert_eq!(p.options.timeout, Duration::from_millis(250));
         assert_eq!(p.options.reply_dir, PathBuf::from("/run/o/"));
         assert_eq!(p.options.reply_fifo.as_deref(), Some("myreply"));
-        let p = parse_url("udp://127.0.0.1:1?timeout=2&buffer=100000", Options::default()).unwrap();
-        assert_eq!((p.options.timeout, p.options.datagram_buffer), (Duration::from_secs(2), 100_000));
+        let p = parse_url(
+            "udp://127.0.0.1:1?timeout=2&buffer=100000",
+            Options::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.options.timeout, p.options.datagram_buffer),
+            (Duration::from_secs(2), 100_000)
+        );
         let e = parse_url("udp://127.0.0.1:1?tmeout=2", Options::default()).unwrap_err();
-        assert!(e.to_string().contains("unknown parameter \"tmeout\""), "{e}");
+        assert!(
+            e.to_string().contains("unknown parameter \"tmeout\""),
+            "{e}"
+        );
         assert!(parse_url("udp://127.0.0.1:1?timeout=-1", Options::default()).is_err());
     }
 
@@ -427,7 +476,10 @@ mod tests {
             assert!(matches!(e, Error::InvalidConfig(_)), "{name}: {e}");
         }
         let long = "x".repeat(130);
-        assert!(Connection::fifo_with("/tmp/f", Options::new().reply_dir(format!("/tmp/{long}"))).is_err());
+        assert!(
+            Connection::fifo_with("/tmp/f", Options::new().reply_dir(format!("/tmp/{long}")))
+                .is_err()
+        );
         assert!(Connection::fifo_with("/tmp/f", Options::new().timeout(Duration::ZERO)).is_err());
     }
 }

@@ -30,7 +30,11 @@ pub struct ServerError {
 impl ServerError {
     /// A server error with no `data`.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        ServerError { code, message: message.into(), data: None }
+        ServerError {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// The same error with a `data` member.
@@ -193,22 +197,38 @@ impl Error {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub(crate) fn malformed(reason: impl Into<String>, bytes: &[u8]) -> Self {
-        Error::MalformedReply { reason: reason.into(), excerpt: excerpt(bytes) }
+        Error::MalformedReply {
+            reason: reason.into(),
+            excerpt: excerpt(bytes),
+        }
     }
 
     pub(crate) fn timeout(duration: Duration, waiting_for: &'static str) -> Self {
-        Error::Timeout { duration, waiting_for, hint: None }
+        Error::Timeout {
+            duration,
+            waiting_for,
+            hint: None,
+        }
     }
 
     pub(crate) fn with_hint(self, h: &'static str) -> Self {
         match self {
-            Error::Timeout { duration, waiting_for, .. } => {
-                Error::Timeout { duration, waiting_for, hint: Some(h) }
-            }
+            Error::Timeout {
+                duration,
+                waiting_for,
+                ..
+            } => Error::Timeout {
+                duration,
+                waiting_for,
+                hint: Some(h),
+            },
             other => other,
         }
     }
@@ -220,7 +240,11 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
     if bytes.len() <= MAX {
         String::from_utf8_lossy(bytes).into_owned()
     } else {
-        format!("{}… ({} bytes)", String::from_utf8_lossy(&bytes[..MAX]), bytes.len())
+        format!(
+            "{}… ({} bytes)",
+            String::from_utf8_lossy(&bytes[..MAX]),
+            bytes.len()
+        )
     }
 }
 
@@ -230,7 +254,11 @@ mod tests {
 
     #[test]
     fn error_stays_small() {
-        assert!(std::mem::size_of::<Error>() <= 80, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 80,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

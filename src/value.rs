@@ -92,7 +92,9 @@ impl Value {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
-            Value::Float(f) if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64 => {
+            Value::Float(f)
+                if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64 =>
+            {
                 Some(*f as i64)
             }
             Value::String(s) => s.trim().parse().ok(),
@@ -396,7 +398,12 @@ mod tests {
     #[test]
     fn keeps_key_order_and_duplicates() {
         let v = Value::from_json(br#"{"b":1,"a":2,"b":3}"#).unwrap();
-        let keys: Vec<&str> = v.as_object().unwrap().iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = v
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         assert_eq!(keys, ["b", "a", "b"]);
         assert_eq!(v["b"], Value::Int(1));
     }

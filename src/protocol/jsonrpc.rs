@@ -100,7 +100,10 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
             r
         }),
         Scan::Failed(e) => Err(e),
-        Scan::Incomplete { .. } => Err(Error::malformed("the reply ends in the middle of the JSON", bytes)),
+        Scan::Incomplete { .. } => Err(Error::malformed(
+            "the reply ends in the middle of the JSON",
+            bytes,
+        )),
         Scan::OnlyStale => Err(Error::malformed(format!("no reply with id {id}"), bytes)),
     }
 }
@@ -109,7 +112,10 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
 #[derive(Debug)]
 pub(crate) enum Scan {
     /// The reply with our id (or one the server could not give an id), and its byte range.
-    Found { result: crate::Result<Response>, range: Range<usize> },
+    Found {
+        result: crate::Result<Response>,
+        range: Range<usize>,
+    },
     /// The bytes cannot be a reply: plain text, or broken JSON.
     Failed(Error),
     /// More bytes are needed (possibly after skipping stale replies): the JSON is cut short
@@ -135,7 +141,11 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
         let skip = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
         let start = pos + skip;
         if start == text.len() {
-            return if pos == 0 { Scan::Incomplete { json: false } } else { Scan::OnlyStale };
+            return if pos == 0 {
+                Scan::Incomplete { json: false }
+            } else {
+                Scan::OnlyStale
+            };
         }
         if text[start] != b'{' {
             return if at_end || looks_like_complete_text(&text[start..]) {
@@ -144,18 +154,25 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
                 Scan::Incomplete { json: false }
             };
         }
-        let mut stream = serde_json::Deserializer::from_slice(&text[start..]).into_iter::<Envelope>();
+        let mut stream =
+            serde_json::Deserializer::from_slice(&text[start..]).into_iter::<Envelope>();
         match stream.next() {
             Some(Ok(env)) => {
                 let end = start + stream.byte_offset();
                 if env.matches(id) {
-                    return Scan::Found { result: env.into_response(), range: start..end };
+                    return Scan::Found {
+                        result: env.into_response(),
+                        range: start..end,
+                    };
                 }
                 pos = end; // a stale reply to an earlier request: skip it
             }
             Some(Err(e)) if e.is_eof() => {
                 return if at_end {
-                    Scan::Failed(Error::malformed("the reply ends in the middle of the JSON", &buf[start..]))
+                    Scan::Failed(Error::malformed(
+                        "the reply ends in the middle of the JSON",
+                        &buf[start..],
+                    ))
                 } else {
                     Scan::Incomplete { json: true }
                 };
@@ -203,8 +220,14 @@ const KNOWN_TEXTS: &[(&str, &str)] = &[
         "OpenSIPS could not print the reply; over FIFO this happens when one string value is \
          longer than about 4 KB: use the datagram or HTTP transport for this command",
     ),
-    ("failed to build response", "the command's handler failed inside OpenSIPS; see its log"),
-    ("failed to build async handler", "the async command could not be started; see the OpenSIPS log"),
+    (
+        "failed to build response",
+        "the command's handler failed inside OpenSIPS; see its log",
+    ),
+    (
+        "failed to build async handler",
+        "the async command could not be started; see the OpenSIPS log",
+    ),
     (
         "500 Internal error",
         "the reply did not fit in one datagram (or could not be printed): use the FIFO or \
@@ -224,9 +247,15 @@ fn looks_like_complete_text(rest: &[u8]) -> bool {
 
 fn plain_text_error(rest: &[u8]) -> Error {
     let text = String::from_utf8_lossy(rest).trim().to_owned();
-    let hint = KNOWN_TEXTS.iter().find(|(k, _)| text.ends_with(k)).map(|(_, h)| *h);
+    let hint = KNOWN_TEXTS
+        .iter()
+        .find(|(k, _)| text.ends_with(k))
+        .map(|(_, h)| *h);
     match hint {
-        Some(h) => Error::ServerFailure { text, hint: Some(h) },
+        Some(h) => Error::ServerFailure {
+            text,
+            hint: Some(h),
+        },
         None => Error::malformed("expected a JSON-RPC object", rest),
     }
 }
@@ -292,13 +321,31 @@ impl Envelope {
             let message = err["message"].as_str().unwrap_or_default().to_owned();
             let data = err.get("data").filter(|d| !d.is_null()).cloned();
             if (200..300).contains(&code) {
-                return Ok(Response { code, message, value: Value::Null, raw: Vec::new() });
+                return Ok(Response {
+                    code,
+                    message,
+                    value: Value::Null,
+                    raw: Vec::new(),
+                });
             }
-            let e = ServerError { code, message, data };
-            return Err(if code < 0 { Error::Rpc(e) } else { Error::Command(e) });
+            let e = ServerError {
+                code,
+                message,
+                data,
+            };
+            return Err(if code < 0 {
+                Error::Rpc(e)
+            } else {
+                Error::Command(e)
+            });
         }
         match self.result {
-            Some(value) => Ok(Response { code: 200, message: "OK".into(), value, raw: Vec::new() }),
+            Some(value) => Ok(Response {
+                code: 200,
+                message: "OK".into(),
+                value,
+                raw: Vec::new(),
+            }),
             None => Err(Error::MalformedReply {
                 reason: "JSON-RPC object with neither \"result\" nor \"error\"".into(),
                 excerpt: String::new(),
@@ -316,7 +363,12 @@ impl<'de> Deserialize<'de> for Envelope {
                 f.write_str("a JSON-RPC reply object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-                let mut env = Envelope { jsonrpc: None, result: None, error: None, id: Id::Absent };
+                let mut env = Envelope {
+                    jsonrpc: None,
+                    result: None,
+                    error: None,
+                    id: Id::Absent,
+                };
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match key.as_ref() {
                         "jsonrpc" => {
@@ -352,13 +404,20 @@ mod tests {
 
     #[test]
     fn encode_shapes() {
-        assert_eq!(encode_request("uptime", &Params::None, 1), br#"{"jsonrpc":"2.0","method":"uptime","id":1}"#);
+        assert_eq!(
+            encode_request("uptime", &Params::None, 1),
+            br#"{"jsonrpc":"2.0","method":"uptime","id":1}"#
+        );
         assert_eq!(
             encode_request("ul_show_contact", &Params::named([("table_name", "location"), ("aor", "al\"ice")]), 2),
             br#"{"jsonrpc":"2.0","method":"ul_show_contact","params":{"table_name":"location","aor":"al\"ice"},"id":2}"#
         );
         assert_eq!(
-            encode_request("get_statistics", &Params::positional([["dialog:", "tm:"]]), 3),
+            encode_request(
+                "get_statistics",
+                &Params::positional([["dialog:", "tm:"]]),
+                3
+            ),
             br#"{"jsonrpc":"2.0","method":"get_statistics","params":[["dialog:","tm:"]],"id":3}"#
         );
     }
@@ -374,18 +433,31 @@ mod tests {
     fn result_error_and_success_error() {
         let r = decode_reply(br#"{"jsonrpc":"2.0","result":"OK","id":4}"#, 4).unwrap();
         assert_eq!((r.code, r.value.as_str()), (200, Some("OK")));
-        let e = decode_reply(br#"{"jsonrpc":"2.0","error":{"code":404,"message":"AOR not found"},"id":4}"#, 4)
-            .unwrap_err();
-        assert!(matches!(e, Error::Command(ref s) if s.code == 404 && s.message == "AOR not found"));
+        let e = decode_reply(
+            br#"{"jsonrpc":"2.0","error":{"code":404,"message":"AOR not found"},"id":4}"#,
+            4,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Command(ref s) if s.code == 404 && s.message == "AOR not found")
+        );
         let e = decode_reply(
             br#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"Bad type for parameter 'brief'"},"id":4}"#,
             4,
         )
         .unwrap_err();
-        assert!(matches!(e, Error::Rpc(ref s) if s.data == Some(Value::from("Bad type for parameter 'brief'"))));
-        let ok = decode_reply(br#"{"jsonrpc":"2.0","error":{"code":200,"message":"Contacts already synced"},"id":4}"#, 4)
-            .unwrap();
-        assert_eq!((ok.code, ok.message.as_str()), (200, "Contacts already synced"));
+        assert!(
+            matches!(e, Error::Rpc(ref s) if s.data == Some(Value::from("Bad type for parameter 'brief'")))
+        );
+        let ok = decode_reply(
+            br#"{"jsonrpc":"2.0","error":{"code":200,"message":"Contacts already synced"},"id":4}"#,
+            4,
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.code, ok.message.as_str()),
+            (200, "Contacts already synced")
+        );
     }
 
     #[test]
@@ -394,15 +466,24 @@ mod tests {
         let r = decode_reply(two, 15).unwrap();
         assert_eq!(r.raw, br#"{"jsonrpc":"2.0","result":"OK","id":15}"#);
         assert!(matches!(scan(two, 99, false), Scan::OnlyStale));
-        assert!(matches!(scan(&two[..60], 15, false), Scan::Incomplete { json: true }));
+        assert!(matches!(
+            scan(&two[..60], 15, false),
+            Scan::Incomplete { json: true }
+        ));
     }
 
     #[test]
     fn plain_text_and_truncation() {
         let e = decode_reply(b"400 Parse_error", 1).unwrap_err();
-        assert!(matches!(e, Error::ServerFailure { ref text, .. } if text == "400 Parse_error"), "{e}");
-        let e = decode_reply(br#"{"jsonrpc":"2.0","result":{"key":"bigv","value":failed to print response"#, 1)
-            .unwrap_err();
+        assert!(
+            matches!(e, Error::ServerFailure { ref text, .. } if text == "400 Parse_error"),
+            "{e}"
+        );
+        let e = decode_reply(
+            br#"{"jsonrpc":"2.0","result":{"key":"bigv","value":failed to print response"#,
+            1,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("4 KB"), "{e}");
         let e = decode_reply(br#"{"jsonrpc":"2.0","result":{"#, 1).unwrap_err();
         assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
@@ -413,8 +494,11 @@ mod tests {
 
     #[test]
     fn null_id_errors_are_ours_but_null_id_results_are_not() {
-        let e = decode_reply(br#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#, 9)
-            .unwrap_err();
+        let e = decode_reply(
+            br#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#,
+            9,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Rpc(ref s) if s.code == -32700));
         assert!(decode_reply(br#"{"jsonrpc":"2.0","result":"OK","id":null}"#, 9).is_err());
     }

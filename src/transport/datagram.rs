@@ -77,7 +77,10 @@ struct Endpoint<'a> {
 
 impl Endpoint<'_> {
     fn map(&self, e: std::io::Error, doing: &str) -> Error {
-        match (Errno::from_raw(e.raw_os_error().unwrap_or(0)), self.unix_path) {
+        match (
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            self.unix_path,
+        ) {
             (Errno::ECONNREFUSED, None) => Error::NotRunning {
                 endpoint: self.url.clone(),
                 reason: "nothing listens on this port (connection refused); check mi_datagram's \
@@ -128,7 +131,9 @@ fn exchange<S: DatagramIo>(
             request.len()
         )));
     }
-    chan.io.send_request(&request).map_err(|e| ep.map(e, "sending to"))?;
+    chan.io
+        .send_request(&request)
+        .map_err(|e| ep.map(e, "sending to"))?;
     if chan.buf.len() != limit + 1 {
         chan.buf.resize(limit + 1, 0);
     }
@@ -139,10 +144,17 @@ fn exchange<S: DatagramIo>(
                  dropped the request, or the reply was too large for one datagram",
             ));
         };
-        chan.io.set_read_timeout(Some(left)).map_err(|e| ep.map(e, "configuring"))?;
+        chan.io
+            .set_read_timeout(Some(left))
+            .map_err(|e| ep.map(e, "configuring"))?;
         let n = match chan.io.recv_reply(&mut chan.buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
                 continue;
             }
             Err(e) => return Err(ep.map(e, "receiving from")),
@@ -183,7 +195,10 @@ pub struct UdpConnection {
 
 impl std::fmt::Debug for UdpConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpConnection").field("server", &self.server).field("timeout", &self.timeout).finish()
+        f.debug_struct("UdpConnection")
+            .field("server", &self.server)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -195,10 +210,16 @@ impl UdpConnection {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let url = format!("udp://{server}");
-        let socket = UdpSocket::bind(local).map_err(|e| Error::io(format!("binding a local socket for {url}"), e))?;
-        socket.connect(server).map_err(|e| Error::io(format!("connecting to {url}"), e))?;
+        let socket = UdpSocket::bind(local)
+            .map_err(|e| Error::io(format!("binding a local socket for {url}"), e))?;
+        socket
+            .connect(server)
+            .map_err(|e| Error::io(format!("connecting to {url}"), e))?;
         Ok(UdpConnection {
-            chan: Mutex::new(Channel { io: socket, buf: Vec::new() }),
+            chan: Mutex::new(Channel {
+                io: socket,
+                buf: Vec::new(),
+            }),
             server,
             timeout,
             buffer,
@@ -212,9 +233,19 @@ impl UdpConnection {
     }
 
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        let ep = Endpoint { url: format!("udp://{}", self.server), unix_path: None };
+        let ep = Endpoint {
+            url: format!("udp://{}", self.server),
+            unix_path: None,
+        };
         let mut chan = self.chan.lock().unwrap_or_else(|p| p.into_inner());
-        exchange(&mut chan, &ep, self.buffer, cmd, cmd.get_timeout().unwrap_or(self.timeout), &self.ids)
+        exchange(
+            &mut chan,
+            &ep,
+            self.buffer,
+            cmd,
+            cmd.get_timeout().unwrap_or(self.timeout),
+            &self.ids,
+        )
     }
 }
 
@@ -239,7 +270,12 @@ impl std::fmt::Debug for UnixDatagramConnection {
 }
 
 impl UnixDatagramConnection {
-    pub(crate) fn new(server: PathBuf, reply_dir: &Path, timeout: Duration, buffer: usize) -> Result<Self> {
+    pub(crate) fn new(
+        server: PathBuf,
+        reply_dir: &Path,
+        timeout: Duration,
+        buffer: usize,
+    ) -> Result<Self> {
         let reply_path = reply_dir.join(format!("osips_mi_{}.sock", random_token()));
         let socket = UnixDatagram::bind(&reply_path).map_err(|e| match e.kind() {
             ErrorKind::PermissionDenied => Error::PermissionDenied {
@@ -250,7 +286,13 @@ impl UnixDatagramConnection {
             _ => Error::io(format!("binding reply socket {}", reply_path.display()), e),
         })?;
         let conn = UnixDatagramConnection {
-            chan: Mutex::new(Channel { io: UnixClient { socket, server: server.clone() }, buf: Vec::new() }),
+            chan: Mutex::new(Channel {
+                io: UnixClient {
+                    socket,
+                    server: server.clone(),
+                },
+                buf: Vec::new(),
+            }),
             server,
             reply_path,
             timeout,
@@ -260,7 +302,12 @@ impl UnixDatagramConnection {
         // OpenSIPS (possibly another user) must be able to send to us: write for all,
         // which for a socket does not let anyone read what we receive.
         std::fs::set_permissions(&conn.reply_path, std::fs::Permissions::from_mode(0o622))
-            .map_err(|e| Error::io(format!("setting the mode of {}", conn.reply_path.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("setting the mode of {}", conn.reply_path.display()),
+                    e,
+                )
+            })?;
         Ok(conn)
     }
 
@@ -275,9 +322,19 @@ impl UnixDatagramConnection {
     }
 
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        let ep = Endpoint { url: format!("unix://{}", self.server.display()), unix_path: Some(&self.server) };
+        let ep = Endpoint {
+            url: format!("unix://{}", self.server.display()),
+            unix_path: Some(&self.server),
+        };
         let mut chan = self.chan.lock().unwrap_or_else(|p| p.into_inner());
-        exchange(&mut chan, &ep, self.buffer, cmd, cmd.get_timeout().unwrap_or(self.timeout), &self.ids)
+        exchange(
+            &mut chan,
+            &ep,
+            self.buffer,
+            cmd,
+            cmd.get_timeout().unwrap_or(self.timeout),
+            &self.ids,
+        )
     }
 }
 

@@ -63,7 +63,14 @@ impl FifoConnection {
                 longest.display()
             )));
         }
-        Ok(FifoConnection { path, reply_dir, reply_name, timeout, ids: IdGenerator::new(), fixed: Mutex::new(()) })
+        Ok(FifoConnection {
+            path,
+            reply_dir,
+            reply_name,
+            timeout,
+            ids: IdGenerator::new(),
+            fixed: Mutex::new(()),
+        })
     }
 
     /// The server FIFO path.
@@ -82,10 +89,10 @@ impl FifoConnection {
         let id = self.ids.next_id();
         let body = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
 
-        let _serial = match &self.reply_name {
-            Some(_) => Some(self.fixed.lock().unwrap_or_else(|p| p.into_inner())),
-            None => None,
-        };
+        let _serial = self
+            .reply_name
+            .as_ref()
+            .map(|_| self.fixed.lock().unwrap_or_else(|p| p.into_inner()));
         let name = match &self.reply_name {
             Some(n) => n.clone(),
             None => format!("osips_mi_{}", random_token()),
@@ -170,7 +177,10 @@ fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline
             Ok(n) => {
                 return Err(Error::io(
                     format!("writing to {}", path.display()),
-                    std::io::Error::new(ErrorKind::WriteZero, format!("short write ({n} of {})", request.len())),
+                    std::io::Error::new(
+                        ErrorKind::WriteZero,
+                        format!("short write ({n} of {})", request.len()),
+                    ),
                 ));
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -180,7 +190,9 @@ fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline
                         return Err(Error::timeout(deadline.total(), "writing the request")
                             .with_hint("the server FIFO is full: OpenSIPS is not reading it"));
                     }
-                    Err(e) => return Err(Error::io(format!("waiting to write {}", path.display()), e)),
+                    Err(e) => {
+                        return Err(Error::io(format!("waiting to write {}", path.display()), e));
+                    }
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -209,7 +221,9 @@ impl ReplyFifo {
             Ok(()) => {}
             Err(Errno::EEXIST) => {
                 // A fixed reply name left behind by a crashed run: replace it if it is a FIFO.
-                let stale = std::fs::symlink_metadata(&path).map(|m| m.file_type().is_fifo()).unwrap_or(false);
+                let stale = std::fs::symlink_metadata(&path)
+                    .map(|m| m.file_type().is_fifo())
+                    .unwrap_or(false);
                 if !stale {
                     return Err(Error::InvalidConfig(format!(
                         "{} exists and is not a FIFO; choose another reply FIFO name",
@@ -271,7 +285,8 @@ impl ReplyFifo {
                 Scan::Incomplete { json: false } if eof => {
                     if buf.is_empty() {
                         return Err(Error::MalformedReply {
-                            reason: "OpenSIPS closed the reply FIFO without sending anything".into(),
+                            reason: "OpenSIPS closed the reply FIFO without sending anything"
+                                .into(),
                             excerpt: String::new(),
                         });
                     }
@@ -293,10 +308,12 @@ impl ReplyFifo {
         }
         // Deadline passed.
         if buf.iter().all(u8::is_ascii_whitespace) {
-            Err(Error::timeout(deadline.total(), "waiting for the reply").with_hint(
-                "OpenSIPS took the request but did not answer: it drops requests that are not \
+            Err(
+                Error::timeout(deadline.total(), "waiting for the reply").with_hint(
+                    "OpenSIPS took the request but did not answer: it drops requests that are not \
                  valid JSON-RPC, and slow or async commands (t_uac_dlg) need a longer timeout",
-            ))
+                ),
+            )
         } else {
             match jsonrpc::scan(&buf, id, true) {
                 Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
@@ -331,7 +348,10 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
             "reply directory {} does not exist (it must be mi_fifo's reply_dir)",
             dir.display()
         )),
-        other => Error::io(format!("creating reply FIFO {}", path.display()), other.into()),
+        other => Error::io(
+            format!("creating reply FIFO {}", path.display()),
+            other.into(),
+        ),
     }
 }
 

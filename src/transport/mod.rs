@@ -17,12 +17,17 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     pub(crate) fn after(total: Duration) -> Self {
-        Deadline { at: Instant::now() + total, total }
+        Deadline {
+            at: Instant::now() + total,
+            total,
+        }
     }
 
     /// Time left, `None` once expired.
     pub(crate) fn remaining(&self) -> Option<Duration> {
-        self.at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        self.at
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
     }
 
     pub(crate) fn total(&self) -> Duration {
@@ -40,7 +45,11 @@ pub(crate) enum Ready {
 }
 
 /// Polls one descriptor for `events` until `deadline`.
-pub(crate) fn wait_for(fd: &impl AsFd, events: PollFlags, deadline: &Deadline) -> std::io::Result<Ready> {
+pub(crate) fn wait_for(
+    fd: &impl AsFd,
+    events: PollFlags,
+    deadline: &Deadline,
+) -> std::io::Result<Ready> {
     loop {
         let Some(left) = deadline.remaining() else {
             return Ok(Ready::TimedOut);
