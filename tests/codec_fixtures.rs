@@ -1,0 +1,178 @@
+//! The JSON-RPC codec accepts every reply captured from OpenSIPS 3.5.9 and 4.0.1 and maps it
+//! to the right value or error.
+
+mod support;
+
+use opensips_mi::{Error, jsonrpc};
+use serde_json::Value as J;
+
+fn http_body(b: &[u8]) -> Option<&[u8]> {
+    b.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| &b[i + 4..])
+}
+
+/// The request's JSON object (after the FIFO `:name:` prefix or the HTTP head).
+fn request_json(raw: &[u8], ext: &str) -> Option<J> {
+    let body: &[u8] = match ext {
+        "http" => http_body(raw)?,
+        "txt" => {
+            let text = std::str::from_utf8(raw).ok()?;
+            let i = text.find('{')?;
+            &raw[i..]
+        }
+        _ => raw,
+    };
+    serde_json::Deserializer::from_slice(body)
+        .into_iter::<J>()
+        .next()?
+        .ok()
+}
+
+fn check(dir: &str) -> usize {
+    let mut checked = 0;
+    for (case, req_path, reply_path) in support::cases(dir) {
+        let ext = req_path.extension().unwrap().to_string_lossy().into_owned();
+        let reply_ext = reply_path
+            .extension()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if ext == "sip" {
+            continue; // SIP traffic behind the events, not MI
+        }
+        let raw_reply = std::fs::read(&reply_path).unwrap();
+        if reply_ext == "NONE" || raw_reply.is_empty() {
+            continue; // silence: covered by the transport tests
+        }
+        let reply: &[u8] = if reply_ext == "http" {
+            match http_body(&raw_reply) {
+                Some(b) if b.first() == Some(&b'{') => b,
+                _ => continue, // HTTP-level answers (405, 400, HTML): the HTTP transport's business
+            }
+        } else {
+            &raw_reply
+        };
+        let Some(req) = request_json(&std::fs::read(&req_path).unwrap(), &ext) else {
+            // not JSON (e.g. truncated on purpose): the reply must be a plain-text or -32700 error
+            let e = jsonrpc::decode_reply(reply, 1).unwrap_err();
+            assert!(
+                matches!(e, Error::ServerFailure { .. } | Error::Rpc(_)),
+                "{dir}/{case}: {e}"
+            );
+            checked += 1;
+            continue;
+        };
+        let id = req
+            .get("id")
+            .and_then(J::as_u64)
+            .and_then(|i| u32::try_from(i).ok());
+        if reply.first() != Some(&b'{') {
+            let e = jsonrpc::decode_reply(reply, id.unwrap_or(1)).unwrap_err();
+            assert!(
+                matches!(e, Error::ServerFailure { .. }),
+                "{dir}/{case}: {e}"
+            );
+            checked += 1;
+            continue;
+        }
+        let expected: J = serde_json::Deserializer::from_slice(reply)
+            .into_iter::<J>()
+            .map(Result::unwrap)
+            .find(|r| r.get("id") == req.get("id") || r["id"].is_null())
+            .unwrap_or_else(|| panic!("{dir}/{case}: no reply for the request id"));
+        let got = jsonrpc::decode_reply(reply, id.unwrap_or(0));
+        match (id, &expected.get("result"), &expected.get("error")) {
+            (None, _, None) => {
+                // string / null / absent ids: we never send them, so a result cannot be ours
+                assert!(
+                    got.is_err(),
+                    "{dir}/{case}: accepted a reply for an id we never send"
+                );
+            }
+            (_, Some(result), None) => {
+                let resp = got.unwrap_or_else(|e| panic!("{dir}/{case}: {e}"));
+                assert_eq!(resp.code, 200, "{dir}/{case}");
+                let ours: J = serde_json::from_slice(&resp.value.to_json()).unwrap();
+                assert_eq!(&ours, *result, "{dir}/{case}");
+                // object key order is the server's
+                if let (Some(o), Some(r)) = (resp.value.as_object(), result.as_object()) {
+                    let text = String::from_utf8_lossy(reply);
+                    let mut last = 0;
+                    for (k, _) in o {
+                        assert!(r.contains_key(k));
+                        let pos = text[last..]
+                            .find(&format!("\"{k}\":"))
+                            .map(|p| p + last)
+                            .unwrap();
+                        last = pos;
+                    }
+                }
+                assert!(
+                    reply.starts_with(&resp.raw)
+                        || reply.ends_with(&resp.raw)
+                        || reply
+                            .windows(resp.raw.len())
+                            .any(|w| w == resp.raw.as_slice())
+                );
+            }
+            (_, None, Some(err)) => {
+                let e = got.unwrap_err();
+                let code = err["code"].as_i64().unwrap();
+                let se = e
+                    .server_error()
+                    .unwrap_or_else(|| panic!("{dir}/{case}: {e}"));
+                assert_eq!(se.code, code, "{dir}/{case}");
+                assert_eq!(se.message, err["message"].as_str().unwrap(), "{dir}/{case}");
+                assert_eq!(
+                    se.data.as_ref().and_then(|d| d.as_str()),
+                    err.get("data").and_then(J::as_str),
+                    "{dir}/{case}"
+                );
+                if code < 0 {
+                    assert!(matches!(e, Error::Rpc(_)), "{dir}/{case}");
+                } else {
+                    assert!(matches!(e, Error::Command(_)), "{dir}/{case}");
+                }
+            }
+            other => panic!("{dir}/{case}: unexpected {other:?}"),
+        }
+        checked += 1;
+    }
+    checked
+}
+
+#[test]
+fn every_3x_reply_decodes() {
+    let n = check("3x/fifo")
+        + check("3x/datagram")
+        + check("3x/datagram_unix")
+        + check("3x/http")
+        + check("3x/setup");
+    assert!(n > 150, "only {n} replies checked");
+}
+
+#[test]
+fn every_4x_reply_decodes() {
+    let n = check("4x/fifo")
+        + check("4x/datagram")
+        + check("4x/http")
+        + check("4x/setup")
+        + check("4x/events")
+        + check("4x/http_auth");
+    assert!(n > 100, "only {n} replies checked");
+}
+
+#[test]
+fn two_replies_in_one_read_are_told_apart() {
+    let reply = support::fixture("3x/fifo/93_two_requests_one_write.reply.txt");
+    let version = jsonrpc::decode_reply(&reply, 14).unwrap();
+    assert!(
+        version.value["Server"]
+            .as_str()
+            .unwrap()
+            .starts_with("OpenSIPS (3.5.9")
+    );
+    let uptime = jsonrpc::decode_reply(&reply, 15).unwrap();
+    assert!(uptime.value["Up time"].as_str().unwrap().ends_with("[sec]"));
+}
