@@ -315,13 +315,22 @@ impl ReplyFifo {
                 ),
             )
         } else {
-            match jsonrpc::scan(&buf, id, true) {
+            match jsonrpc::scan(&buf, id, false) {
                 Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
                 Scan::Failed(e) => Err(e),
-                Scan::Incomplete { .. } | Scan::OnlyStale => {
-                    Err(Error::timeout(deadline.total(), "waiting for the reply")
-                        .with_hint("only stale replies to earlier requests arrived"))
-                }
+                Scan::Incomplete { json: true } => Err(Error::malformed(
+                    format!(
+                        "the reply was cut short: still incomplete when the {:.3}s timeout expired",
+                        deadline.total().as_secs_f64()
+                    ),
+                    &buf,
+                )),
+                Scan::Incomplete { json: false } => match jsonrpc::scan(&buf, id, true) {
+                    Scan::Failed(e) => Err(e),
+                    _ => Err(Error::malformed("expected a JSON-RPC object", &buf)),
+                },
+                Scan::OnlyStale => Err(Error::timeout(deadline.total(), "waiting for the reply")
+                    .with_hint("only stale replies to earlier requests arrived")),
             }
         }
     }

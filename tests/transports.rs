@@ -1,0 +1,390 @@
+//! Round trips over a real FIFO, a UDP socket and a unix datagram socket against the mock.
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use opensips_mi::mock::{Fault, MockServer, MockTransport};
+use opensips_mi::{Connection, Error, Options, Params, Value, cmd};
+use support::GENEROUS;
+
+fn connections(server: &MockServer) -> Vec<Connection> {
+    let opts = Options::new().timeout(GENEROUS);
+    [server.fifo_url(), server.udp_url(), server.unix_url()]
+        .iter()
+        .map(|u| Connection::open_with(u, opts.clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn generic_command_positional_named_and_arrays_on_every_transport() {
+    let server = MockServer::start().unwrap();
+    for conn in connections(&server) {
+        let up = conn.command("uptime", ()).unwrap();
+        assert_eq!((up.code, up.message.as_str()), (200, "OK"));
+        assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
+        assert!(
+            up.raw.starts_with(br#"{"jsonrpc":"2.0","result":{"Now":"#),
+            "{}",
+            conn.endpoint()
+        );
+
+        // one array parameter, positional and named
+        let pos = conn
+            .command("get_statistics", [["dialog:", "tm:"]])
+            .unwrap();
+        let named = cmd("get_statistics")
+            .param("statistics", ["dialog:", "tm:"])
+            .query(&conn)
+            .unwrap();
+        assert_eq!(pos.value, named);
+        let keys: Vec<&str> = named
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(keys[0], "dialog:active_dialogs");
+        assert!(
+            keys.iter()
+                .all(|k| k.starts_with("dialog:") || k.starts_with("tm:"))
+        );
+
+        let contacts = cmd("ul_show_contact")
+            .arg("location")
+            .arg("alice")
+            .query(&conn)
+            .unwrap();
+        assert_eq!(contacts["Contacts"].as_array().unwrap().len(), 2);
+        let same = conn
+            .command(
+                "ul_show_contact",
+                Params::named([("table_name", "location"), ("aor", "alice")]),
+            )
+            .unwrap();
+        assert_eq!(same.value["AOR"], Value::from("alice"));
+    }
+}
+
+#[test]
+fn server_errors_keep_code_message_and_data() {
+    let server = MockServer::start().unwrap();
+    for conn in connections(&server) {
+        match cmd("ul_show_contact")
+            .arg("location")
+            .arg("nobody")
+            .query(&conn)
+        {
+            Err(Error::Command(e)) => {
+                assert_eq!((e.code, e.message.as_str()), (404, "AOR not found"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match conn.command("no_such_command", ()) {
+            Err(Error::Rpc(e)) => {
+                assert_eq!((e.code, e.message.as_str()), (-32601, "Method not found"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match conn.command("get_statistics", ()) {
+            Err(Error::Rpc(e)) => {
+                assert_eq!(e.data, Some(Value::from("Too few or too many parameters")))
+            }
+            other => panic!("{other:?}"),
+        }
+        match cmd("cache_fetch").arg("local").arg("absent").query(&conn) {
+            Err(Error::Command(e)) => {
+                assert_eq!((e.code, e.message.as_str()), (400, "Value not found"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn state_is_shared_across_transports() {
+    let server = MockServer::start().unwrap();
+    let conns = connections(&server);
+    conns[0]
+        .command("cache_store", ["local", "k", "héllo \"w\" \u{2603}"])
+        .unwrap();
+    for c in &conns {
+        let v = c.command("cache_fetch", ["local", "k"]).unwrap().value;
+        assert_eq!(v["value"].as_str(), Some("héllo \"w\" \u{2603}"));
+    }
+    conns[1]
+        .command(
+            "ul_add",
+            Params::positional([
+                Value::from("location"),
+                "dave".into(),
+                "sip:dave@127.0.0.1:5090".into(),
+                3600.into(),
+                "0.5".into(),
+                0.into(),
+                0.into(),
+                15.into(),
+            ]),
+        )
+        .unwrap();
+    let dump = conns[2].command("ul_dump", ()).unwrap().value;
+    let aors = dump["Domains"][0]["AORs"].as_array().unwrap();
+    assert!(aors.iter().any(|a| a["AOR"] == Value::from("dave")));
+    let transports: Vec<MockTransport> = server.requests().iter().map(|r| r.transport).collect();
+    assert!(
+        transports.contains(&MockTransport::Fifo)
+            && transports.contains(&MockTransport::UnixDatagram)
+    );
+}
+
+#[test]
+fn mixing_positional_and_named_is_an_error_before_sending() {
+    let server = MockServer::start().unwrap();
+    for conn in connections(&server) {
+        let e = cmd("cache_fetch")
+            .arg("local")
+            .param("attr", "x")
+            .execute(&conn)
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
+}
+
+#[test]
+fn stale_replies_are_discarded() {
+    let server = MockServer::start().unwrap();
+    for conn in connections(&server) {
+        server.inject_times(Fault::StaleReplyFirst, 1);
+        let v = conn.command("version", ()).unwrap().value;
+        assert!(
+            v["Server"].as_str().unwrap().starts_with("OpenSIPS"),
+            "{}: {v}",
+            conn.endpoint()
+        );
+    }
+}
+
+#[test]
+fn a_late_reply_never_answers_the_next_command() {
+    let server = MockServer::start().unwrap();
+    server.handle("echo", |p| Ok(p.get(0, "v").cloned().unwrap_or_default()));
+    server.handle("slow_echo", |p| {
+        Ok(p.get(0, "v").cloned().unwrap_or_default())
+    });
+    server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(150)));
+    for conn in connections(&server) {
+        for i in 0..5 {
+            let mut slow = cmd("slow_echo");
+            slow.arg(-1).timeout(Duration::from_millis(40));
+            assert!(slow.query(&conn).unwrap_err().is_timeout());
+            // The late reply lands while these run; each must get its own answer.
+            let until = Instant::now() + Duration::from_millis(250);
+            let mut n = 0;
+            while Instant::now() < until {
+                let v = cmd("echo").arg(i * 1000 + n).query(&conn).unwrap();
+                assert_eq!(v, Value::Int(i * 1000 + n), "{}", conn.endpoint());
+                n += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn fixed_reply_fifo_name_skips_stale_replies() {
+    let server = MockServer::start().unwrap();
+    server.handle("echo", |p| Ok(p.get(0, "v").cloned().unwrap_or_default()));
+    server.handle("slow_echo", |p| {
+        Ok(p.get(0, "v").cloned().unwrap_or_default())
+    });
+    server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(100)));
+    let conn = Connection::fifo_with(
+        server.fifo_path().unwrap(),
+        Options::new()
+            .reply_dir(server.reply_dir())
+            .reply_fifo("fixed_reply")
+            .timeout(GENEROUS),
+    )
+    .unwrap();
+    for i in 0..5 {
+        let mut slow = cmd("slow_echo");
+        slow.arg(-1).timeout(Duration::from_millis(30));
+        assert!(slow.query(&conn).unwrap_err().is_timeout());
+        let mut e = cmd("echo");
+        // Slow enough that the late reply arrives in our (same-named) FIFO first.
+        e.arg(i);
+        server.inject_times(Fault::Delay(Duration::from_millis(120)), 1);
+        assert_eq!(e.query(&conn).unwrap(), Value::Int(i));
+    }
+    assert!(support::leftovers(server.reply_dir(), "fixed_reply").is_empty());
+}
+
+#[test]
+fn garbage_truncated_and_plain_text_replies_are_clear_errors() {
+    let server = MockServer::start().unwrap();
+    for conn in connections(&server) {
+        server.inject_times(Fault::Garbage(b"hello there".to_vec()), 1);
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert!(
+            matches!(e, Error::MalformedReply { ref excerpt, .. } if excerpt == "hello there"),
+            "{e}"
+        );
+
+        server.inject_times(Fault::Garbage(b"failed to print response".to_vec()), 1);
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert!(matches!(e, Error::ServerFailure { .. }), "{e}");
+
+        server.inject_times(
+            Fault::Garbage(
+                br#"{"jsonrpc":"2.0","result":{"key":"bigv","value":failed to print response"#
+                    .to_vec(),
+            ),
+            1,
+        );
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert!(e.to_string().contains("4 KB"), "{e}");
+    }
+    // A truncated reply: the datagram is final, the FIFO's EOF is too (after the timeout).
+    let udp = Connection::open(&server.udp_url()).unwrap();
+    server.inject_times(Fault::Truncate(30), 1);
+    let e = udp.command("uptime", ()).unwrap_err();
+    assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
+    let fifo = Connection::open_with(
+        &server.fifo_url(),
+        Options::new().timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    server.inject_times(Fault::Truncate(30), 1);
+    let e = fifo.command("uptime", ()).unwrap_err();
+    assert!(
+        matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("cut short")),
+        "{e}"
+    );
+}
+
+#[test]
+fn oversized_datagram_reply_suggests_another_transport() {
+    let server = MockServer::builder()
+        .udp()
+        .unix()
+        .datagram_buffer(1000)
+        .start()
+        .unwrap();
+    for url in [server.udp_url(), server.unix_url()] {
+        let conn = Connection::open(&url).unwrap();
+        let e = conn.command("get_statistics", [["all"]]).unwrap_err();
+        assert!(
+            matches!(e, Error::ServerFailure { ref text, .. } if text == "500 Internal error"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("FIFO"), "{e}");
+    }
+}
+
+#[test]
+fn requests_over_the_transport_limit_are_refused_before_sending() {
+    let server = MockServer::start().unwrap();
+    let fifo = Connection::open(&server.fifo_url()).unwrap();
+    let big = "x".repeat(5000);
+    let e = fifo
+        .command("cache_store", ["local", "k", big.as_str()])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidRequest(ref m) if m.contains("4096")),
+        "{e}"
+    );
+    let udp =
+        Connection::open_with(&server.udp_url(), Options::new().datagram_buffer(2000)).unwrap();
+    let e = udp
+        .command("cache_store", ["local", "k", big.as_str()])
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
+    assert!(server.requests().is_empty());
+    // just under the limit still works over FIFO
+    let fits = "y".repeat(3900);
+    fifo.command("cache_store", ["local", "k", fits.as_str()])
+        .unwrap();
+}
+
+#[test]
+fn truncated_datagram_is_detected() {
+    let server = MockServer::builder().udp().start().unwrap();
+    let conn =
+        Connection::open_with(&server.udp_url(), Options::new().datagram_buffer(200)).unwrap();
+    let e = conn.command("get_statistics", [["tm:"]]).unwrap_err();
+    assert!(
+        matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("truncated")),
+        "{e}"
+    );
+}
+
+#[test]
+fn async_t_uac_dlg_waits_for_the_sip_transaction() {
+    let server = MockServer::start().unwrap();
+    server.set_uac_delay(Duration::from_millis(300));
+    for conn in connections(&server) {
+        let started = Instant::now();
+        let mut c = cmd("t_uac_dlg");
+        c.param("method", "NOTIFY")
+            .param("ruri", "sip:phone@127.0.0.1:5076")
+            .param("headers", "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n");
+        let v = c.query(&conn).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(290));
+        assert_eq!(v["Status"].as_str(), Some("200 OK"));
+        assert!(v["Message"].as_str().unwrap().contains("CSeq: 10 NOTIFY"));
+    }
+    assert_eq!(server.uac_requests().len(), 3);
+    assert_eq!(server.uac_requests()[0].method, "NOTIFY");
+}
+
+#[test]
+fn unix_reply_socket_is_removed_on_drop() {
+    let server = MockServer::builder().unix().start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::unix_datagram_with(
+        server.unix_path().unwrap(),
+        Options::new().reply_socket_dir(dir.path()),
+    )
+    .unwrap();
+    conn.command("uptime", ()).unwrap();
+    assert_eq!(support::leftovers(dir.path(), "osips_mi_").len(), 1);
+    drop(conn);
+    assert!(support::leftovers(dir.path(), "osips_mi_").is_empty());
+}
+
+#[test]
+fn per_call_timeout_overrides_the_default() {
+    let server = MockServer::start().unwrap();
+    server.inject_for("uptime", Fault::Delay(Duration::from_millis(300)));
+    for mut conn in connections(&server) {
+        conn.set_timeout(Duration::from_millis(100));
+        assert!(conn.command("uptime", ()).unwrap_err().is_timeout());
+        let mut c = cmd("uptime");
+        c.timeout(GENEROUS);
+        assert!(c.query(&conn).is_ok(), "{}", conn.endpoint());
+    }
+}
+
+#[test]
+fn connections_can_be_shared_between_threads() {
+    let server = MockServer::start().unwrap();
+    server.handle("echo", |p| Ok(p.get(0, "v").cloned().unwrap_or_default()));
+    for conn in connections(&server) {
+        let conn = std::sync::Arc::new(conn);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let conn = conn.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let n = t * 1000 + i;
+                        assert_eq!(cmd("echo").arg(n).query(&*conn).unwrap(), Value::Int(n));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+}
