@@ -1,0 +1,41 @@
+//! 10,000 sequential commands on one FIFO connection, some timing out: no reply FIFO is
+//! left behind and no reply ever answers the wrong command.
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::time::Duration;
+
+use opensips_mi::mock::{Fault, MockServer};
+use opensips_mi::{Connection, Options, Value, cmd};
+
+#[test]
+fn ten_thousand_fifo_commands_leave_nothing_behind() {
+    let server = MockServer::builder().fifo().start().unwrap();
+    server.handle("echo", |p| Ok(p.get(0, "v").cloned().unwrap_or_default()));
+    server.handle("slow_echo", |p| {
+        Ok(p.get(0, "v").cloned().unwrap_or_default())
+    });
+    server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(40)));
+    let conn = Connection::open_with(
+        &server.fifo_url(),
+        Options::new().timeout(support::GENEROUS),
+    )
+    .unwrap();
+    let mut timeouts = 0;
+    for i in 0..10_000i64 {
+        if i % 250 == 0 {
+            let mut slow = cmd("slow_echo");
+            slow.arg(-i).timeout(Duration::from_millis(10));
+            assert!(slow.query(&conn).unwrap_err().is_timeout());
+            timeouts += 1;
+        } else {
+            assert_eq!(cmd("echo").arg(i).query(&conn).unwrap(), Value::Int(i));
+        }
+    }
+    assert_eq!(timeouts, 40);
+    // give the late replies time to try (and fail) to reach their removed FIFOs
+    std::thread::sleep(Duration::from_millis(100));
+    let left = support::leftovers(server.reply_dir(), "osips_mi_");
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
