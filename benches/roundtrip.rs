@@ -1,2 +1,141 @@
-//! Placeholder.
-fn main() {}
+//! Round trips per transport against the embedded mock, next to a minimal hand-written raw
+//! client (the baseline) measured in the same run against the same mock.
+//!
+//! ```text
+//! cargo bench --bench roundtrip --features mock
+//! ```
+//!
+//! Rounds alternate between the library and the baseline so both see the same machine load;
+//! the median round is reported. `ratio` = library throughput / raw throughput (≥ 0.9 is
+//! the target).
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use opensips_mi::mock::MockServer;
+use opensips_mi::{Connection, Options};
+
+const ROUNDS: usize = 7;
+const PER_ROUND: usize = 1_000;
+const REQUEST: &str = r#"{"jsonrpc":"2.0","method":"version","id":1}"#;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p) as usize]
+}
+
+/// Runs `lib` and `raw` alternately; returns (lib ops/s, raw ops/s, lib latencies).
+fn compare(mut lib: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64, Vec<Duration>) {
+    for _ in 0..200 {
+        lib();
+        raw();
+    }
+    let (mut l, mut r, mut lat) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        for _ in 0..PER_ROUND {
+            let s = Instant::now();
+            lib();
+            lat.push(s.elapsed());
+        }
+        l.push(PER_ROUND as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for _ in 0..PER_ROUND {
+            raw();
+        }
+        r.push(PER_ROUND as f64 / t.elapsed().as_secs_f64());
+    }
+    (median(l), median(r), lat)
+}
+
+/// The minimal FIFO exchange: mkfifo, open for reading, one write, read to EOF, unlink.
+fn raw_fifo(fifo: &Path, reply_dir: &Path, n: &mut u64) {
+    *n += 1;
+    let name = format!("rawbench{n}");
+    let path = reply_dir.join(&name);
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622)).unwrap();
+    let mut r = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(&path)
+        .unwrap();
+    let mut w = OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(fifo)
+        .unwrap();
+    w.write_all(format!(":{name}:{REQUEST}").as_bytes()).unwrap();
+    drop(w);
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&r), nix::poll::PollFlags::POLLIN)];
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+        match r.read(&mut buf) {
+            Ok(0) if got > 0 => break,
+            Ok(n) => got += n,
+            Err(_) => {}
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn report(name: &str, lib: f64, raw: f64, lat: Vec<Duration>) {
+    println!(
+        "{name:<14} library {lib:>8.0} cmd/s   raw {raw:>8.0} cmd/s   ratio {:.2}   p50 {:?}  p99 {:?}",
+        lib / raw,
+        percentile(lat.clone(), 0.5),
+        percentile(lat, 0.99)
+    );
+}
+
+fn main() {
+    let server = MockServer::start().unwrap();
+    let opts = Options::new().timeout(Duration::from_secs(5));
+    println!("round trip of `version` against the embedded mock ({ROUNDS} rounds x {PER_ROUND}, median round)");
+
+    // FIFO
+    let conn = Connection::open_with(&server.fifo_url(), opts.clone()).unwrap();
+    let (fifo, dir) = (server.fifo_path().unwrap().to_path_buf(), server.reply_dir().to_path_buf());
+    let mut n = 0;
+    let (l, r, lat) = compare(|| drop(conn.command("version", ()).unwrap()), || raw_fifo(&fifo, &dir, &mut n));
+    report("fifo", l, r, lat);
+
+    // UDP
+    let conn = Connection::open_with(&server.udp_url(), opts.clone()).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(server.udp_addr().unwrap()).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let (l, r, lat) = compare(
+        || drop(conn.command("version", ()).unwrap()),
+        || {
+            sock.send(REQUEST.as_bytes()).unwrap();
+            sock.recv(&mut buf).unwrap();
+        },
+    );
+    report("udp", l, r, lat);
+
+    // unix datagram
+    let conn = Connection::open_with(&server.unix_url(), opts).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let usock = UnixDatagram::bind(tmp.path().join("raw.sock")).unwrap();
+    let server_path = server.unix_path().unwrap().to_path_buf();
+    let (l, r, lat) = compare(
+        || drop(conn.command("version", ()).unwrap()),
+        || {
+            usock.send_to(REQUEST.as_bytes(), &server_path).unwrap();
+            usock.recv(&mut buf).unwrap();
+        },
+    );
+    report("unix datagram", l, r, lat);
+}
