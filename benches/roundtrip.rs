@@ -74,12 +74,16 @@ fn raw_fifo(fifo: &Path, reply_dir: &Path, n: &mut u64) {
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(fifo)
         .unwrap();
-    w.write_all(format!(":{name}:{REQUEST}").as_bytes()).unwrap();
+    w.write_all(format!(":{name}:{REQUEST}").as_bytes())
+        .unwrap();
     drop(w);
     let mut buf = [0u8; 4096];
     let mut got = 0;
     loop {
-        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&r), nix::poll::PollFlags::POLLIN)];
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&r),
+            nix::poll::PollFlags::POLLIN,
+        )];
         nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
         match r.read(&mut buf) {
             Ok(0) if got > 0 => break,
@@ -102,13 +106,21 @@ fn report(name: &str, lib: f64, raw: f64, lat: Vec<Duration>) {
 fn main() {
     let server = MockServer::start().unwrap();
     let opts = Options::new().timeout(Duration::from_secs(5));
-    println!("round trip of `version` against the embedded mock ({ROUNDS} rounds x {PER_ROUND}, median round)");
+    println!(
+        "round trip of `version` against the embedded mock ({ROUNDS} rounds x {PER_ROUND}, median round)"
+    );
 
     // FIFO
     let conn = Connection::open_with(&server.fifo_url(), opts.clone()).unwrap();
-    let (fifo, dir) = (server.fifo_path().unwrap().to_path_buf(), server.reply_dir().to_path_buf());
+    let (fifo, dir) = (
+        server.fifo_path().unwrap().to_path_buf(),
+        server.reply_dir().to_path_buf(),
+    );
     let mut n = 0;
-    let (l, r, lat) = compare(|| drop(conn.command("version", ()).unwrap()), || raw_fifo(&fifo, &dir, &mut n));
+    let (l, r, lat) = compare(
+        || drop(conn.command("version", ()).unwrap()),
+        || raw_fifo(&fifo, &dir, &mut n),
+    );
     report("fifo", l, r, lat);
 
     // UDP

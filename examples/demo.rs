@@ -31,9 +31,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stats["dialog:active_dialogs"]
         );
 
-        let alice = conn.command("ul_show_contact", Params::named([("table_name", "location"), ("aor", "alice")]))?;
+        let alice = conn.command(
+            "ul_show_contact",
+            Params::named([("table_name", "location"), ("aor", "alice")]),
+        )?;
         for c in alice.value["Contacts"].as_array().unwrap_or_default() {
-            println!("alice         -> {} (expires in {} s)", c["Contact"], c["Expires"]);
+            println!(
+                "alice         -> {} (expires in {} s)",
+                c["Contact"], c["Expires"]
+            );
         }
 
         conn.command("cache_store", ["local", "greeting", "hello from the demo"])?;
