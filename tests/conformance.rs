@@ -397,3 +397,33 @@ fn shape_comparison_detects_differences() {
     compare_reply("w", b"", br#"{"jsonrpc":"2.0","result":1,"id":1}"#, &mut d);
     assert_eq!(d.len(), 4, "{d:#?}");
 }
+
+#[test]
+fn without_a_reader_on_the_reply_fifo_the_command_does_not_run() {
+    // mi_fifo opens the reply FIFO before running a command and gives up after ~320 ms.
+    let server = mock(Flavor::V3);
+    let store = br#":nobody_reads:{"jsonrpc":"2.0","method":"cache_store","params":["local","k","v"],"id":1}"#;
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(server.fifo_path().unwrap())
+        .unwrap();
+    std::io::Write::write_all(&mut w, store).unwrap();
+    drop(w);
+    std::thread::sleep(Duration::from_millis(500));
+    let fetch = br#":r:{"jsonrpc":"2.0","method":"cache_fetch","params":["local","k"],"id":2}"#;
+    let reply = replay_fifo(&server, fetch);
+    assert_eq!(
+        reply,
+        br#"{"jsonrpc":"2.0","error":{"code":400,"message":"Value not found"},"id":2}"#
+    );
+    // while '::' (no reply name at all) does run it
+    replay_fifo(
+        &server,
+        br#"::{"jsonrpc":"2.0","method":"cache_store","params":["local","k","v"],"id":3}"#,
+    );
+    let reply = replay_fifo(&server, fetch);
+    assert_eq!(
+        reply,
+        br#"{"jsonrpc":"2.0","result":{"key":"k","value":"v"},"id":2}"#
+    );
+}

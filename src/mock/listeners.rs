@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -95,30 +95,53 @@ fn handle_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, name: &str, json:
     if name.contains(['.', '/', '\\']) {
         return;
     }
-    let reply_path = (!name.is_empty()).then(|| reply_dir.join(name));
+    // Like mi_fifo, open the reply FIFO *before* running the command: a client that is not
+    // reading within ~320 ms gets nothing, and the command does not run. An empty name
+    // ('::') runs the command without any reply.
+    let reply = if name.is_empty() {
+        None
+    } else {
+        match open_reply_fifo(&reply_dir.join(name)) {
+            Some(f) => Some(f),
+            None => return,
+        }
+    };
     match shared.dispatch(MockTransport::Fifo, json, Some(name)) {
-        // mi_fifo has no -32700: invalid JSON is dropped without a word.
+        // mi_fifo has no -32700: invalid JSON is dropped without a word; a notification
+        // gets an empty reply (the FIFO is closed at once).
         Dispatch::ParseError | Dispatch::Silent => {}
+        Dispatch::Hang => {
+            let Some(file) = reply else { return };
+            let shared = shared.clone();
+            let _ = std::thread::Builder::new()
+                .name("mock-mi-fifo-hang".into())
+                .spawn(move || {
+                    let until = std::time::Instant::now() + Duration::from_secs(60);
+                    while !shared.stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::sleep(TICK);
+                    }
+                    drop(file);
+                });
+        }
         Dispatch::Reply { parts, delay } => {
-            let Some(path) = reply_path else { return }; // '::' → the command ran, no reply
+            let Some(file) = reply else { return };
             if delay.is_zero() {
-                write_fifo_reply(&path, &parts);
+                write_parts(&file, &parts);
             } else {
                 let _ = std::thread::Builder::new()
                     .name("mock-mi-fifo-async".into())
                     .spawn(move || {
                         std::thread::sleep(delay);
-                        write_fifo_reply(&path, &parts);
+                        write_parts(&file, &parts);
                     });
             }
         }
     }
 }
 
-/// Opens the client's reply FIFO like mi_fifo (non-blocking, 4 tries 80 ms apart), refuses
-/// anything that is not a FIFO, writes, closes.
-fn write_fifo_reply(path: &PathBuf, parts: &[Vec<u8>]) {
-    let mut file = None;
+/// Opens the client's reply FIFO like mi_fifo: non-blocking, 4 tries 80 ms apart, and
+/// only if it really is a FIFO.
+fn open_reply_fifo(path: &Path) -> Option<File> {
     for attempt in 0..4 {
         match OpenOptions::new()
             .write(true)
@@ -126,32 +149,31 @@ fn write_fifo_reply(path: &PathBuf, parts: &[Vec<u8>]) {
             .open(path)
         {
             Ok(f) => {
-                file = Some(f);
-                break;
+                return f
+                    .metadata()
+                    .map(|m| m.file_type().is_fifo())
+                    .unwrap_or(false)
+                    .then_some(f);
             }
             Err(e) if e.raw_os_error() == Some(Errno::ENXIO as i32) && attempt < 3 => {
                 std::thread::sleep(Duration::from_millis(80));
             }
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
-    let Some(file) = file else { return };
-    if !file
-        .metadata()
-        .map(|m| m.file_type().is_fifo())
-        .unwrap_or(false)
-    {
-        return;
-    }
+    None
+}
+
+fn write_parts(file: &File, parts: &[Vec<u8>]) {
     let deadline = Deadline::after(Duration::from_secs(5));
     for part in parts {
         let mut left: &[u8] = part;
         while !left.is_empty() {
-            match (&file).write(left) {
+            match (&*file).write(left) {
                 Ok(n) => left = &left[n..],
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     if !matches!(
-                        wait_for(&file, PollFlags::POLLOUT, &deadline),
+                        wait_for(file, PollFlags::POLLOUT, &deadline),
                         Ok(Ready::Yes { .. })
                     ) {
                         return;
@@ -232,7 +254,7 @@ fn datagram_reply(
     }
     match shared.dispatch(transport, data, None) {
         Dispatch::ParseError => Some((vec![b"400 Parse_error".to_vec()], Duration::ZERO)),
-        Dispatch::Silent => None,
+        Dispatch::Silent | Dispatch::Hang => None,
         Dispatch::Reply { parts, delay } => Some((parts, delay)),
     }
 }

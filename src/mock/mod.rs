@@ -179,8 +179,11 @@ pub(crate) enum Dispatch {
         parts: Vec<Vec<u8>>,
         delay: Duration,
     },
-    /// Send nothing.
+    /// Send nothing (a notification).
     Silent,
+    /// Never answer (the [`Fault::NoReply`] fault): hold the reply channel open, as a server
+    /// stuck in the command would.
+    Hang,
     /// The bytes were not JSON.
     ParseError,
 }
@@ -263,7 +266,7 @@ impl Shared {
         for f in faults {
             match f {
                 Fault::Delay(d) => delay += d,
-                Fault::NoReply => return Dispatch::Silent,
+                Fault::NoReply => return Dispatch::Hang,
                 Fault::Truncate(n) => reply.truncate(n),
                 Fault::Garbage(g) => reply = g,
                 Fault::StaleReplyFirst => {
