@@ -255,6 +255,9 @@ impl ReplyFifo {
         };
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
+        // Buffer length at the last scan: a large reply arrives in many chunks, and scanning
+        // the whole buffer after each one would be quadratic.
+        let mut scanned = usize::MAX;
         loop {
             match wait_for(&file, PollFlags::POLLIN, deadline) {
                 Ok(Ready::TimedOut) => break,
@@ -279,6 +282,19 @@ impl ReplyFifo {
                     Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
                 }
             }
+            // A reply ends when the writer closes (EOF); a JSON reply also ends in '}', which
+            // matters when several replies share a fixed reply FIFO.
+            let grew = buf.len() != scanned;
+            if !grew || !(eof || ends_with_brace(&buf)) {
+                if eof {
+                    // The writer is gone but the reply is not complete: async replies reopen
+                    // the FIFO for each 4 KB, and the FIFO reports hang-up until the next
+                    // writer, so pause instead of spinning.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                continue;
+            }
+            scanned = buf.len();
             match jsonrpc::scan(&buf, id, false) {
                 Scan::Found { result, range } => return result.map(|r| with_raw(r, buf, range)),
                 Scan::Failed(e) => return Err(e),
@@ -296,14 +312,8 @@ impl ReplyFifo {
                         _ => Err(Error::malformed("expected a JSON-RPC object", &buf)),
                     };
                 }
-                Scan::Incomplete { .. } | Scan::OnlyStale => {
-                    if eof {
-                        // Writer gone mid-JSON (async replies reopen the FIFO for each
-                        // 4 KB) or only stale replies so far: the FIFO reports hang-up until
-                        // the next writer, so pause instead of spinning.
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                }
+                // Incomplete (more to come) or only stale replies so far: keep reading.
+                Scan::Incomplete { .. } | Scan::OnlyStale => {}
             }
         }
         // Deadline passed.
@@ -334,6 +344,11 @@ impl ReplyFifo {
             }
         }
     }
+}
+
+/// `true` if the last non-whitespace byte is `}`.
+fn ends_with_brace(buf: &[u8]) -> bool {
+    buf.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}')
 }
 
 fn with_raw(mut r: Response, mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Response {
