@@ -253,8 +253,8 @@ impl Connection {
     pub fn timeout(&self) -> Duration {
         match self {
             Connection::Fifo(c) => c.timeout,
-            Connection::Udp(c) => c.timeout,
-            Connection::UnixDatagram(c) => c.timeout,
+            Connection::Udp(c) => c.timeout(),
+            Connection::UnixDatagram(c) => c.timeout(),
         }
     }
 
@@ -262,8 +262,8 @@ impl Connection {
     pub fn set_timeout(&mut self, timeout: Duration) {
         match self {
             Connection::Fifo(c) => c.timeout = timeout,
-            Connection::Udp(c) => c.timeout = timeout,
-            Connection::UnixDatagram(c) => c.timeout = timeout,
+            Connection::Udp(c) => c.set_timeout(timeout),
+            Connection::UnixDatagram(c) => c.set_timeout(timeout),
         }
     }
 

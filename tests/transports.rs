@@ -393,12 +393,17 @@ fn connections_can_be_shared_between_threads() {
 fn large_replies_stream_over_fifo() {
     let server = MockServer::start().unwrap();
     let item = "x".repeat(100);
-    server.handle("big", move |_| Ok(Value::Array(vec![Value::from(item.as_str()); 50_000])));
+    server.handle("big", move |_| {
+        Ok(Value::Array(vec![Value::from(item.as_str()); 50_000]))
+    });
     let fifo = Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
     let r = fifo.command("big", ()).unwrap();
     assert_eq!(r.value.as_array().unwrap().len(), 50_000);
     assert!(r.raw.len() > 5_000_000);
     // the same reply cannot travel in one datagram
     let udp = Connection::open(&server.udp_url()).unwrap();
-    assert!(matches!(udp.command("big", ()), Err(Error::ServerFailure { .. })));
+    assert!(matches!(
+        udp.command("big", ()),
+        Err(Error::ServerFailure { .. })
+    ));
 }

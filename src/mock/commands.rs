@@ -924,12 +924,17 @@ fn cache_remove(s: &mut State, a: &Args) -> Outcome {
     ok()
 }
 
-fn list_tcp_conns(_: &mut State, _: &Args) -> Outcome {
+/// `{"<key>":[]}`.
+fn empty_list(key: &str) -> Outcome {
     Ok(Value::Object(vec![(
-        "Connections".into(),
+        key.to_owned(),
         Value::Array(Vec::new()),
     )]))
     .into()
+}
+
+fn list_tcp_conns(_: &mut State, _: &Args) -> Outcome {
+    empty_list("Connections")
 }
 
 fn sr_get_status(_: &mut State, _: &Args) -> Outcome {
@@ -965,11 +970,7 @@ fn events_list(_: &mut State, _: &Args) -> Outcome {
 }
 
 fn list_blacklists(_: &mut State, _: &Args) -> Outcome {
-    Ok(Value::Object(vec![(
-        "Lists".into(),
-        Value::Array(Vec::new()),
-    )]))
-    .into()
+    empty_list("Lists")
 }
 
 fn no_clustering(_: &mut State, _: &Args) -> Outcome {

@@ -69,18 +69,41 @@ struct Channel<S> {
     buf: Vec<u8>,
 }
 
-/// Maps socket errors to the crate's errors for one endpoint.
-struct Endpoint<'a> {
+/// What both datagram connections share: the socket, the endpoint, limits and ids.
+struct Datagram<S> {
+    chan: Mutex<Channel<S>>,
     url: String,
-    unix_path: Option<&'a Path>,
+    unix_path: Option<PathBuf>,
+    timeout: Duration,
+    limit: usize,
+    ids: IdGenerator,
 }
 
-impl Endpoint<'_> {
-    fn map(&self, e: std::io::Error, doing: &str) -> Error {
-        match (
-            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            self.unix_path,
-        ) {
+impl<S: DatagramIo> Datagram<S> {
+    fn new(
+        io: S,
+        url: String,
+        unix_path: Option<PathBuf>,
+        timeout: Duration,
+        limit: usize,
+    ) -> Self {
+        Datagram {
+            chan: Mutex::new(Channel {
+                io,
+                buf: Vec::new(),
+            }),
+            url,
+            unix_path,
+            timeout,
+            limit,
+            ids: IdGenerator::new(),
+        }
+    }
+
+    /// Maps a socket error to the crate's error for this endpoint.
+    fn map_err(&self, e: std::io::Error, doing: &str) -> Error {
+        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+        match (errno, &self.unix_path) {
             (Errno::ECONNREFUSED, None) => Error::NotRunning {
                 endpoint: self.url.clone(),
                 reason: "nothing listens on this port (connection refused); check mi_datagram's \
@@ -95,11 +118,11 @@ impl Endpoint<'_> {
             },
             (Errno::ENOENT, Some(p)) => Error::NotFound {
                 kind: "unix socket",
-                path: p.to_path_buf(),
+                path: p.clone(),
                 hint: "is OpenSIPS running with mi_datagram, and is this its socket_name?",
             },
             (Errno::EACCES | Errno::EPERM, Some(p)) => Error::PermissionDenied {
-                path: p.to_path_buf(),
+                path: p.clone(),
                 hint: "mi_datagram's unix_socket_mode, unix_socket_user and unix_socket_group \
                        must let this user write to the socket",
             },
@@ -110,94 +133,90 @@ impl Endpoint<'_> {
             _ => Error::io(format!("{doing} {}", self.url), e),
         }
     }
-}
 
-fn exchange<S: DatagramIo>(
-    chan: &mut Channel<S>,
-    ep: &Endpoint<'_>,
-    limit: usize,
-    cmd: &Cmd,
-    timeout: Duration,
-    ids: &IdGenerator,
-) -> Result<Response> {
-    cmd.validate()?;
-    let deadline = Deadline::after(timeout);
-    let id = ids.next_id();
-    let request = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
-    if request.len() > limit {
-        return Err(Error::InvalidRequest(format!(
-            "the request is {} bytes but mi_datagram takes at most {limit} bytes per datagram; \
-             use the FIFO or HTTP transport",
-            request.len()
-        )));
-    }
-    chan.io
-        .send_request(&request)
-        .map_err(|e| ep.map(e, "sending to"))?;
-    if chan.buf.len() != limit + 1 {
-        chan.buf.resize(limit + 1, 0);
-    }
-    loop {
-        let Some(left) = deadline.remaining() else {
-            return Err(Error::timeout(deadline.total(), "waiting for the reply").with_hint(
-                "no datagram came back: OpenSIPS may be down (UDP cannot always tell), may have \
-                 dropped the request, or the reply was too large for one datagram",
-            ));
-        };
-        chan.io
-            .set_read_timeout(Some(left))
-            .map_err(|e| ep.map(e, "configuring"))?;
-        let n = match chan.io.recv_reply(&mut chan.buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(ep.map(e, "receiving from")),
-        };
-        let data = &chan.buf[..n];
-        if n > limit {
-            return Err(Error::malformed(
-                format!(
-                    "the reply datagram is larger than the {limit}-byte receive buffer and was \
-                     truncated; raise the datagram buffer size to match the server's \
-                     socket_buf_size"
-                ),
-                data,
-            ));
+    fn execute(&self, cmd: &Cmd) -> Result<Response> {
+        cmd.validate()?;
+        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        let id = self.ids.next_id();
+        let request = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
+        let limit = self.limit;
+        if request.len() > limit {
+            return Err(Error::InvalidRequest(format!(
+                "the request is {} bytes but mi_datagram takes at most {limit} bytes per \
+                 datagram; use the FIFO or HTTP transport",
+                request.len()
+            )));
         }
-        match jsonrpc::scan(data, id, true) {
-            Scan::Found { result, range } => {
-                return result.map(|mut r| {
-                    r.raw = data[range].to_vec();
-                    r
-                });
+        // One call at a time per socket, so no thread reads another's reply.
+        let mut guard = self.chan.lock().unwrap_or_else(|p| p.into_inner());
+        let chan = &mut *guard;
+        chan.io
+            .send_request(&request)
+            .map_err(|e| self.map_err(e, "sending to"))?;
+        if chan.buf.len() != limit + 1 {
+            chan.buf.resize(limit + 1, 0);
+        }
+        loop {
+            let Some(left) = deadline.remaining() else {
+                return Err(
+                    Error::timeout(deadline.total(), "waiting for the reply").with_hint(
+                        "no datagram came back: OpenSIPS may be down (UDP cannot always tell), may \
+                     have dropped the request, or the reply was too large for one datagram",
+                    ),
+                );
+            };
+            chan.io
+                .set_read_timeout(Some(left))
+                .map_err(|e| self.map_err(e, "configuring"))?;
+            let n = match chan.io.recv_reply(&mut chan.buf) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(self.map_err(e, "receiving from")),
+            };
+            let data = &chan.buf[..n];
+            if n > limit {
+                return Err(Error::malformed(
+                    format!(
+                        "the reply datagram is larger than the {limit}-byte receive buffer and \
+                         was truncated; raise the datagram buffer size to match the server's \
+                         socket_buf_size"
+                    ),
+                    data,
+                ));
             }
-            Scan::Failed(e) => return Err(e),
-            // A stale reply to an earlier request (or an empty datagram): keep waiting.
-            Scan::OnlyStale | Scan::Incomplete { .. } => continue,
+            match jsonrpc::scan(data, id, true) {
+                Scan::Found { result, range } => {
+                    return result.map(|mut r| {
+                        r.raw = data[range].to_vec();
+                        r
+                    });
+                }
+                Scan::Failed(e) => return Err(e),
+                // A stale reply to an earlier request (or an empty datagram): keep waiting.
+                Scan::OnlyStale | Scan::Incomplete { .. } => continue,
+            }
         }
     }
 }
 
 /// A connection to OpenSIPS `mi_datagram` over UDP.
 pub struct UdpConnection {
-    chan: Mutex<Channel<UdpSocket>>,
+    inner: Datagram<UdpSocket>,
     server: SocketAddr,
-    pub(crate) timeout: Duration,
-    buffer: usize,
-    ids: IdGenerator,
 }
 
 impl std::fmt::Debug for UdpConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UdpConnection")
             .field("server", &self.server)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.inner.timeout)
             .finish()
     }
 }
@@ -212,18 +231,14 @@ impl UdpConnection {
         let url = format!("udp://{server}");
         let socket = UdpSocket::bind(local)
             .map_err(|e| Error::io(format!("binding a local socket for {url}"), e))?;
+        // connect(): only the server's datagrams are received, and an ICMP "port
+        // unreachable" comes back as ECONNREFUSED.
         socket
             .connect(server)
             .map_err(|e| Error::io(format!("connecting to {url}"), e))?;
         Ok(UdpConnection {
-            chan: Mutex::new(Channel {
-                io: socket,
-                buf: Vec::new(),
-            }),
+            inner: Datagram::new(socket, url, None, timeout, buffer),
             server,
-            timeout,
-            buffer,
-            ids: IdGenerator::new(),
         })
     }
 
@@ -232,31 +247,24 @@ impl UdpConnection {
         self.server
     }
 
+    pub(crate) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    pub(crate) fn set_timeout(&mut self, t: Duration) {
+        self.inner.timeout = t;
+    }
+
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        let ep = Endpoint {
-            url: format!("udp://{}", self.server),
-            unix_path: None,
-        };
-        let mut chan = self.chan.lock().unwrap_or_else(|p| p.into_inner());
-        exchange(
-            &mut chan,
-            &ep,
-            self.buffer,
-            cmd,
-            cmd.get_timeout().unwrap_or(self.timeout),
-            &self.ids,
-        )
+        self.inner.execute(cmd)
     }
 }
 
 /// A connection to OpenSIPS `mi_datagram` over a unix datagram socket.
 pub struct UnixDatagramConnection {
-    chan: Mutex<Channel<UnixClient>>,
+    inner: Datagram<UnixClient>,
     server: PathBuf,
     reply_path: PathBuf,
-    pub(crate) timeout: Duration,
-    buffer: usize,
-    ids: IdGenerator,
 }
 
 impl std::fmt::Debug for UnixDatagramConnection {
@@ -264,7 +272,7 @@ impl std::fmt::Debug for UnixDatagramConnection {
         f.debug_struct("UnixDatagramConnection")
             .field("server", &self.server)
             .field("reply_path", &self.reply_path)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.inner.timeout)
             .finish()
     }
 }
@@ -285,19 +293,15 @@ impl UnixDatagramConnection {
             },
             _ => Error::io(format!("binding reply socket {}", reply_path.display()), e),
         })?;
+        let url = format!("unix://{}", server.display());
+        let client = UnixClient {
+            socket,
+            server: server.clone(),
+        };
         let conn = UnixDatagramConnection {
-            chan: Mutex::new(Channel {
-                io: UnixClient {
-                    socket,
-                    server: server.clone(),
-                },
-                buf: Vec::new(),
-            }),
+            inner: Datagram::new(client, url, Some(server.clone()), timeout, buffer),
             server,
             reply_path,
-            timeout,
-            buffer,
-            ids: IdGenerator::new(),
         };
         // OpenSIPS (possibly another user) must be able to send to us: write for all,
         // which for a socket does not let anyone read what we receive.
@@ -321,20 +325,16 @@ impl UnixDatagramConnection {
         &self.reply_path
     }
 
+    pub(crate) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    pub(crate) fn set_timeout(&mut self, t: Duration) {
+        self.inner.timeout = t;
+    }
+
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        let ep = Endpoint {
-            url: format!("unix://{}", self.server.display()),
-            unix_path: Some(&self.server),
-        };
-        let mut chan = self.chan.lock().unwrap_or_else(|p| p.into_inner());
-        exchange(
-            &mut chan,
-            &ep,
-            self.buffer,
-            cmd,
-            cmd.get_timeout().unwrap_or(self.timeout),
-            &self.ids,
-        )
+        self.inner.execute(cmd)
     }
 }
 
