@@ -483,3 +483,16 @@ mod tests {
         assert!(Connection::fifo_with("/tmp/f", Options::new().timeout(Duration::ZERO)).is_err());
     }
 }
+
+#[cfg(test)]
+mod thread_safety {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn connections_are_send_and_sync() {
+        assert_send_sync::<super::Connection>();
+        assert_send_sync::<super::Options>();
+        assert_send_sync::<crate::Cmd>();
+        assert_send_sync::<crate::Response>();
+    }
+}

@@ -297,6 +297,24 @@ impl From<serde_json::Value> for Value {
     }
 }
 
+impl From<Value> for serde_json::Value {
+    /// Object key order is kept only if `serde_json`'s `preserve_order` feature is on.
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(b),
+            Value::Int(i) => serde_json::Value::from(i),
+            Value::Float(f) => serde_json::Number::from_f64(f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::String(s) => serde_json::Value::String(s),
+            Value::Array(a) => serde_json::Value::Array(a.into_iter().map(Into::into).collect()),
+            Value::Object(o) => {
+                serde_json::Value::Object(o.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
+        }
+    }
+}
+
 fn number(n: &serde_json::Number) -> Value {
     if let Some(i) = n.as_i64() {
         Value::Int(i)
@@ -439,6 +457,14 @@ mod tests {
         assert!(v["x"].is_null());
         assert!(v[7].is_null());
         assert_eq!(v.kind(), "integer");
+    }
+
+    #[test]
+    fn serde_json_roundtrip() {
+        let v = Value::from_json(br#"{"a":[1,2.5,null,"x",{"b":true}]}"#).unwrap();
+        let j: serde_json::Value = v.clone().into();
+        assert_eq!(j["a"][1], serde_json::json!(2.5));
+        assert_eq!(Value::from(j), v);
     }
 
     #[test]
