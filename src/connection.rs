@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDatagramConnection};
 use crate::transport::fifo::FifoConnection;
+#[cfg(feature = "http")]
+use crate::transport::http::{HttpConnection, HttpProtocol, TlsSettings};
 use crate::{Cmd, ConnectionLike, Error, Params, Response, Result};
 
 /// The default timeout of every blocking step (open, write, read): 5 seconds.
@@ -36,6 +38,13 @@ pub struct Options {
     /// Unix datagram: the directory of the client's reply socket. Default: the system
     /// temporary directory. OpenSIPS must be able to reach it.
     pub reply_socket_dir: PathBuf,
+    /// HTTP: extra request headers (e.g. `Authorization` for a proxy in front of mi_http).
+    pub headers: Vec<(String, String)>,
+    /// HTTPS: PEM certificates to trust instead of the built-in web roots (a private CA).
+    pub ca_pem: Option<Vec<u8>>,
+    /// HTTPS: skip certificate verification. Only for test setups with self-signed
+    /// certificates: anyone on the path can then read and change the traffic.
+    pub danger_accept_invalid_certs: bool,
 }
 
 impl Default for Options {
@@ -46,6 +55,9 @@ impl Default for Options {
             reply_fifo: None,
             datagram_buffer: DEFAULT_DATAGRAM_BUFFER,
             reply_socket_dir: std::env::temp_dir(),
+            headers: Vec::new(),
+            ca_pem: None,
+            danger_accept_invalid_certs: false,
         }
     }
 }
@@ -86,11 +98,69 @@ impl Options {
         self
     }
 
+    /// Adds an HTTP request header (sent on every request of an HTTP connection).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// HTTP Basic authentication (OpenSIPS 4.0 httpd `auth_username`/`auth_password`, or a
+    /// proxy in front of mi_http).
+    #[must_use]
+    pub fn basic_auth(self, user: &str, password: &str) -> Self {
+        let value = basic_auth(user, password);
+        self.set_authorization(value)
+    }
+    /// HTTP Bearer authentication (for a proxy in front of mi_http).
+    #[must_use]
+    pub fn bearer_token(self, token: &str) -> Self {
+        self.set_authorization(format!("Bearer {token}"))
+    }
+    fn set_authorization(mut self, value: String) -> Self {
+        self.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+        self.headers.push(("Authorization".into(), value));
+        self
+    }
+    /// HTTPS: trust the CA certificates in this PEM text (instead of the web roots).
+    #[must_use]
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+    /// HTTPS: trust the CA certificates in this PEM file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the file cannot be read.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::InvalidConfig(format!("cannot read CA file {}: {e}", path.display()))
+        })?;
+        Ok(self.ca_pem(pem))
+    }
+    /// HTTPS: accept any certificate. Only for test setups with self-signed certificates.
+    #[must_use]
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.danger_accept_invalid_certs = yes;
+        self
+    }
+
     fn check(&self) -> Result<()> {
         if self.timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "the timeout must be greater than zero".into(),
             ));
+        }
+        for (k, v) in &self.headers {
+            let bad_name = k.is_empty() || k.bytes().any(|b| !(b.is_ascii_graphic() && b != b':'));
+            if bad_name || v.contains(['\r', '\n', '\0']) {
+                return Err(Error::InvalidConfig(format!(
+                    "HTTP header {k:?} cannot be sent: names are visible ASCII without ':', \
+                     values have no CR, LF or NUL"
+                )));
+            }
         }
         if !(64..=16 * 1024 * 1024).contains(&self.datagram_buffer) {
             return Err(Error::InvalidConfig(format!(
@@ -130,6 +200,12 @@ pub enum Connection {
     Udp(UdpConnection),
     /// `mi_datagram` over a unix datagram socket.
     UnixDatagram(UnixDatagramConnection),
+    /// `mi_http`: JSON-RPC over HTTP(S) (feature `http`).
+    #[cfg(feature = "http")]
+    Http(HttpConnection),
+    /// `mi_xmlrpc` / `mi_xmlrpc_ng`: XML-RPC over HTTP(S) (feature `http`).
+    #[cfg(feature = "http")]
+    XmlRpc(HttpConnection),
 }
 
 impl Connection {
@@ -164,6 +240,14 @@ impl Connection {
             Target::Fifo(p) => Self::fifo_with(p, parsed.options),
             Target::Udp(a) => Self::udp_with(a, parsed.options),
             Target::Unix(p) => Self::unix_datagram_with(p, parsed.options),
+            #[cfg(feature = "http")]
+            Target::Http(u) => Self::http_with(&u, parsed.options),
+            #[cfg(feature = "http")]
+            Target::XmlRpc(u) => Self::xmlrpc_with(&u, parsed.options),
+            #[cfg(not(feature = "http"))]
+            Target::Http(_) | Target::XmlRpc(_) => Err(Error::InvalidConfig(format!(
+                "{url}: HTTP transports need the `http` feature of opensips-mi"
+            ))),
         }
     }
 
@@ -239,6 +323,50 @@ impl Connection {
         .map(Connection::UnixDatagram)
     }
 
+    /// `mi_http` (JSON-RPC over HTTP) at `url` (`http://127.0.0.1:8888/mi`; `https://` with
+    /// the `tls` feature; `user:password@` gives Basic credentials; an empty path means `/mi`).
+    /// Consecutive commands reuse one TCP connection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an unusable URL or options. Nothing is connected until the
+    /// first call.
+    #[cfg(feature = "http")]
+    pub fn http(url: &str) -> Result<Connection> {
+        Self::http_with(url, Options::default())
+    }
+
+    /// `mi_http` at `url` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::http`].
+    #[cfg(feature = "http")]
+    pub fn http_with(url: &str, options: Options) -> Result<Connection> {
+        http_connection(url, options, HttpProtocol::JsonRpc).map(Connection::Http)
+    }
+
+    /// XML-RPC (`mi_xmlrpc` in 4.0, `mi_xmlrpc_ng` in 2.x/3.x) at `url`
+    /// (`http://127.0.0.1:8888/RPC2`; an empty path means `/RPC2`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::http`].
+    #[cfg(feature = "http")]
+    pub fn xmlrpc(url: &str) -> Result<Connection> {
+        Self::xmlrpc_with(url, Options::default())
+    }
+
+    /// XML-RPC at `url` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::http`].
+    #[cfg(feature = "http")]
+    pub fn xmlrpc_with(url: &str, options: Options) -> Result<Connection> {
+        http_connection(url, options, HttpProtocol::XmlRpc).map(Connection::XmlRpc)
+    }
+
     /// Runs `method` with `params` — the generic call. `params` can be `()`, an array or
     /// `Vec` of values (positional), or a [`Params`] (e.g. [`Params::named`]).
     ///
@@ -255,6 +383,8 @@ impl Connection {
             Connection::Fifo(c) => c.timeout,
             Connection::Udp(c) => c.timeout(),
             Connection::UnixDatagram(c) => c.timeout(),
+            #[cfg(feature = "http")]
+            Connection::Http(c) | Connection::XmlRpc(c) => c.timeout,
         }
     }
 
@@ -264,6 +394,8 @@ impl Connection {
             Connection::Fifo(c) => c.timeout = timeout,
             Connection::Udp(c) => c.set_timeout(timeout),
             Connection::UnixDatagram(c) => c.set_timeout(timeout),
+            #[cfg(feature = "http")]
+            Connection::Http(c) | Connection::XmlRpc(c) => c.set_timeout(timeout),
         }
     }
 
@@ -273,6 +405,10 @@ impl Connection {
             Connection::Fifo(c) => format!("fifo://{}", c.path().display()),
             Connection::Udp(c) => format!("udp://{}", c.server()),
             Connection::UnixDatagram(c) => format!("unix://{}", c.server().display()),
+            #[cfg(feature = "http")]
+            Connection::Http(c) => c.url().to_owned(),
+            #[cfg(feature = "http")]
+            Connection::XmlRpc(c) => c.url().replacen("http", "xmlrpc", 1),
         }
     }
 }
@@ -283,8 +419,66 @@ impl ConnectionLike for Connection {
             Connection::Fifo(c) => c.execute(cmd),
             Connection::Udp(c) => c.execute(cmd),
             Connection::UnixDatagram(c) => c.execute(cmd),
+            #[cfg(feature = "http")]
+            Connection::Http(c) | Connection::XmlRpc(c) => c.execute(cmd),
         }
     }
+}
+
+/// Builds an HTTP connection: credentials from the URL become a Basic header, an empty
+/// path gets the module's default root.
+#[cfg(feature = "http")]
+fn http_connection(
+    url: &str,
+    mut options: Options,
+    protocol: HttpProtocol,
+) -> Result<HttpConnection> {
+    options.check()?;
+    let bad = |why: &str| Error::InvalidConfig(format!("HTTP URL {url:?}: {why}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected http://host:port/path"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let host = match authority.rsplit_once('@') {
+        Some((creds, host)) => {
+            let (user, pass) = creds.split_once(':').unwrap_or((creds, ""));
+            let user = percent_decode(user).ok_or_else(|| bad("invalid %-escape in the user"))?;
+            let pass =
+                percent_decode(pass).ok_or_else(|| bad("invalid %-escape in the password"))?;
+            options = options.basic_auth(&user, &pass);
+            host
+        }
+        None => authority,
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let path = if path.is_empty() || path == "/" {
+        match protocol {
+            HttpProtocol::JsonRpc => "/mi",
+            HttpProtocol::XmlRpc => "/RPC2",
+        }
+    } else {
+        path
+    };
+    let tls = TlsSettings {
+        ca_pem: options.ca_pem.clone(),
+        accept_invalid_certs: options.danger_accept_invalid_certs,
+    };
+    HttpConnection::new(
+        format!("{scheme}://{host}{path}"),
+        protocol,
+        options.timeout,
+        options.headers,
+        &tls,
+    )
 }
 
 fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr> {
@@ -299,6 +493,12 @@ enum Target {
     Fifo(PathBuf),
     Udp(String),
     Unix(PathBuf),
+    /// An `http(s)://` URL without its query.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Http(String),
+    /// The same for XML-RPC (given as `xmlrpc(s)://`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    XmlRpc(String),
 }
 
 #[derive(Debug)]
@@ -316,6 +516,7 @@ fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
     };
+    let raw_location = location;
     let location = percent_decode(location).ok_or_else(|| bad("invalid %-escape"))?;
     let target = match scheme.to_ascii_lowercase().as_str() {
         "fifo" | "unix" => {
@@ -336,6 +537,14 @@ fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             }
             Target::Udp(location)
         }
+        // Keep the raw location: credentials are %-decoded later, once split off.
+        "http" | "https" => Target::Http(format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            raw_location
+        )),
+        "xmlrpc" => Target::XmlRpc(format!("http://{raw_location}")),
+        "xmlrpcs" => Target::XmlRpc(format!("https://{raw_location}")),
         other => {
             return Err(bad(&format!(
                 "unknown scheme {other:?} (use fifo, udp or unix)"
@@ -380,6 +589,29 @@ fn parse_duration(s: &str) -> Option<Duration> {
     };
     let secs = num.trim().parse::<f64>().ok()? * scale;
     (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+/// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).
+fn basic_auth(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -432,7 +664,7 @@ mod tests {
         for bad in [
             "",
             "fifo://relative",
-            "http://x/mi",
+            "ftp://x/mi",
             "udp://",
             "/tmp/opensips_fifo",
             "fifo:///x%zz",
@@ -440,6 +672,30 @@ mod tests {
         ] {
             assert!(matches!(target(bad), Err(Error::InvalidConfig(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn basic_auth_encoding() {
+        assert_eq!(basic_auth("miuser", "mipass"), "Basic bWl1c2VyOm1pcGFzcw==");
+        assert_eq!(basic_auth("a", "bc"), "Basic YTpiYw==");
+        assert_eq!(basic_auth("ab", "c"), "Basic YWI6Yw==");
+        assert_eq!(basic_auth("", ""), "Basic Og==");
+        let o = Options::new().bearer_token("t").basic_auth("a", "bc");
+        assert_eq!(
+            o.headers,
+            vec![("Authorization".to_owned(), "Basic YTpiYw==".to_owned())]
+        );
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let e = Options::new()
+            .header("X-A", "1\r\nX-B: 2")
+            .check()
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidConfig(_)), "{e}");
+        assert!(Options::new().header("Bad Name", "v").check().is_err());
+        assert!(Options::new().header("X-Ok", "v").check().is_ok());
     }
 
     #[test]

@@ -167,6 +167,30 @@ pub enum Error {
     /// A connection URL or option is wrong.
     #[error("invalid connection settings: {0}")]
     InvalidConfig(String),
+
+    /// The HTTP server answered with a status other than 200 (JSON-RPC errors come as 200
+    /// and are [`Error::Rpc`] / [`Error::Command`]). The body is not read: OpenSIPS never
+    /// finishes it for several of these statuses.
+    #[error("HTTP status {status} from {url}{}", hint_suffix(.hint))]
+    Http {
+        /// The status code.
+        status: u16,
+        /// The URL (without credentials).
+        url: String,
+        /// What the status usually means with OpenSIPS.
+        hint: Option<&'static str>,
+    },
+
+    /// TLS failed: the certificate is not trusted, or the handshake failed.
+    #[error("TLS error talking to {url}: {message} ({hint})")]
+    Tls {
+        /// The URL.
+        url: String,
+        /// The TLS library's message.
+        message: String,
+        /// What to do.
+        hint: &'static str,
+    },
 }
 
 fn hint_suffix(h: &Option<&'static str>) -> String {
@@ -184,7 +208,10 @@ impl Error {
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
-            Error::NotFound { .. } | Error::NotRunning { .. } | Error::PermissionDenied { .. }
+            Error::NotFound { .. }
+                | Error::NotRunning { .. }
+                | Error::PermissionDenied { .. }
+                | Error::Tls { .. }
         )
     }
 

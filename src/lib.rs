@@ -27,6 +27,12 @@ pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
 pub use error::{Error, Result, ServerError};
 pub use protocol::jsonrpc;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use protocol::xmlrpc;
 pub use transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDatagramConnection};
 pub use transport::fifo::{FifoConnection, MAX_FIFO_REQUEST};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use transport::http::{HttpConnection, HttpProtocol};
 pub use value::Value;

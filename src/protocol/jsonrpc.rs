@@ -94,18 +94,32 @@ impl Default for IdGenerator {
 /// `failed to print response`...), [`Error::MalformedReply`] for anything else that is
 /// not a JSON-RPC reply with this id.
 pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
-    match scan(bytes, id, true) {
-        Scan::Found { result, range } => result.map(|mut r| {
-            r.raw = bytes[range].to_vec();
-            r
-        }),
+    decode_owned(bytes.to_vec(), id)
+}
+
+/// [`decode_reply`] on an owned buffer, which becomes the response's `raw` without a copy
+/// when it holds just the reply.
+pub(crate) fn decode_owned(buf: Vec<u8>, id: u32) -> crate::Result<Response> {
+    match scan(&buf, id, true) {
+        Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
         Scan::Failed(e) => Err(e),
         Scan::Incomplete { .. } => Err(Error::malformed(
             "the reply ends in the middle of the JSON",
-            bytes,
+            &buf,
         )),
-        Scan::OnlyStale => Err(Error::malformed(format!("no reply with id {id}"), bytes)),
+        Scan::OnlyStale => Err(Error::malformed(format!("no reply with id {id}"), &buf)),
     }
+}
+
+/// Attaches the bytes of `range` as the response's `raw`, moving `buf` when possible.
+pub(crate) fn with_raw(mut r: Response, mut buf: Vec<u8>, range: Range<usize>) -> Response {
+    if range.start == 0 {
+        buf.truncate(range.end);
+        r.raw = buf;
+    } else {
+        r.raw = buf[range].to_vec();
+    }
+    r
 }
 
 /// The result of scanning a buffer for the reply to one request.

@@ -1,3 +1,6 @@
 //! Wire codecs, free of I/O.
 
 pub mod jsonrpc;
+
+#[cfg(feature = "http")]
+pub mod xmlrpc;

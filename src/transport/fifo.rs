@@ -296,7 +296,9 @@ impl ReplyFifo {
             }
             scanned = buf.len();
             match jsonrpc::scan(&buf, id, false) {
-                Scan::Found { result, range } => return result.map(|r| with_raw(r, buf, range)),
+                Scan::Found { result, range } => {
+                    return result.map(|r| jsonrpc::with_raw(r, buf, range));
+                }
                 Scan::Failed(e) => return Err(e),
                 Scan::Incomplete { json: false } if eof => {
                     if buf.is_empty() {
@@ -326,7 +328,7 @@ impl ReplyFifo {
             )
         } else {
             match jsonrpc::scan(&buf, id, false) {
-                Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
+                Scan::Found { result, range } => result.map(|r| jsonrpc::with_raw(r, buf, range)),
                 Scan::Failed(e) => Err(e),
                 Scan::Incomplete { json: true } => Err(Error::malformed(
                     format!(
@@ -349,16 +351,6 @@ impl ReplyFifo {
 /// `true` if the last non-whitespace byte is `}`.
 fn ends_with_brace(buf: &[u8]) -> bool {
     buf.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}')
-}
-
-fn with_raw(mut r: Response, mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Response {
-    if range.start == 0 {
-        buf.truncate(range.end);
-        r.raw = buf;
-    } else {
-        r.raw = buf[range].to_vec();
-    }
-    r
 }
 
 fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {

@@ -2,6 +2,8 @@
 
 pub(crate) mod datagram;
 pub(crate) mod fifo;
+#[cfg(feature = "http")]
+pub(crate) mod http;
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};

@@ -1,0 +1,292 @@
+//! `mi_http` (JSON-RPC over HTTP POST) and `mi_xmlrpc` / `mi_xmlrpc_ng` (XML-RPC), through
+//! one `ureq` agent per connection so consecutive commands reuse the TCP connection.
+//!
+//! Real-server behaviour handled here (PROTOCOL.md §6.3–6.4, fixtures `3x/http`, `4x/http`):
+//! JSON-RPC errors arrive as HTTP 200; non-200 answers (405, 400, 202) of 3.x/4.0 may send
+//! their head and never finish a chunked body, so their body is never read — the status
+//! alone becomes a clear error at once; a request body is always sent with
+//! `Content-Length` and the right `Content-Type`.
+
+use std::time::Duration;
+
+use crate::protocol::jsonrpc::{self, IdGenerator};
+use crate::protocol::xmlrpc;
+use crate::transport::Deadline;
+use crate::{Cmd, Error, Response, Result};
+
+/// Replies larger than this are refused.
+const MAX_BODY: u64 = 1 << 30;
+
+/// Which protocol rides on HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpProtocol {
+    /// `mi_http`: JSON-RPC 2.0, `Content-Type: application/json`.
+    JsonRpc,
+    /// `mi_xmlrpc` (4.0) / `mi_xmlrpc_ng` (2.x, 3.x): XML-RPC, `Content-Type: text/xml`.
+    XmlRpc,
+}
+
+/// TLS settings (feature `tls`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct TlsSettings {
+    pub(crate) ca_pem: Option<Vec<u8>>,
+    pub(crate) accept_invalid_certs: bool,
+}
+
+/// A connection to OpenSIPS over HTTP: `mi_http` or XML-RPC.
+pub struct HttpConnection {
+    agent: ureq::Agent,
+    url: String,
+    protocol: HttpProtocol,
+    pub(crate) timeout: Duration,
+    headers: Vec<(String, String)>,
+    ids: IdGenerator,
+}
+
+impl std::fmt::Debug for HttpConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConnection")
+            .field("url", &self.url)
+            .field("protocol", &self.protocol)
+            .field("timeout", &self.timeout)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl HttpConnection {
+    pub(crate) fn new(
+        url: String,
+        protocol: HttpProtocol,
+        timeout: Duration,
+        headers: Vec<(String, String)>,
+        tls: &TlsSettings,
+    ) -> Result<Self> {
+        let https = url.starts_with("https://");
+        #[allow(unused_mut)]
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .user_agent(concat!("opensips-mi/", env!("CARGO_PKG_VERSION")));
+        if https {
+            #[cfg(feature = "tls")]
+            {
+                config = config.tls_config(tls_config(tls)?);
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = tls;
+                return Err(Error::InvalidConfig(format!(
+                    "{url}: HTTPS needs the `tls` feature of opensips-mi"
+                )));
+            }
+        } else if tls != &TlsSettings::default() {
+            return Err(Error::InvalidConfig(format!(
+                "{url}: TLS options (CA bundle, certificate checks) given for a plain http:// URL"
+            )));
+        }
+        Ok(HttpConnection {
+            agent: config.build().into(),
+            url,
+            protocol,
+            timeout,
+            headers,
+            ids: IdGenerator::new(),
+        })
+    }
+
+    pub(crate) fn set_timeout(&mut self, t: Duration) {
+        self.timeout = t;
+    }
+
+    /// The endpoint URL (without credentials).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// JSON-RPC or XML-RPC.
+    pub fn protocol(&self) -> HttpProtocol {
+        self.protocol
+    }
+
+    pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
+        cmd.validate()?;
+        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        let id = self.ids.next_id();
+        let (body, content_type) = match self.protocol {
+            HttpProtocol::JsonRpc => (
+                jsonrpc::encode_request(cmd.method(), cmd.params(), id),
+                "application/json",
+            ),
+            HttpProtocol::XmlRpc => (
+                xmlrpc::encode_request(cmd.method(), cmd.params())?,
+                "text/xml",
+            ),
+        };
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", content_type);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.config().timeout_global(Some(deadline.total())).build();
+        let mut resp = req
+            .send(&body[..])
+            .map_err(|e| self.map_err(e, &deadline))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            // Do not read the body: OpenSIPS never finishes it for 202/400/405.
+            return Err(Error::Http {
+                status,
+                url: self.url.clone(),
+                hint: status_hint(status, body.len()),
+            });
+        }
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| self.map_err(e, &deadline))?;
+        match self.protocol {
+            HttpProtocol::JsonRpc => jsonrpc::decode_owned(bytes, id),
+            HttpProtocol::XmlRpc => xmlrpc::decode_reply(&bytes),
+        }
+    }
+
+    fn map_err(&self, e: ureq::Error, deadline: &Deadline) -> Error {
+        use std::io::ErrorKind;
+        let url = self.url.clone();
+        match e {
+            ureq::Error::Timeout(_) => {
+                Error::timeout(deadline.total(), "waiting for the HTTP reply")
+            }
+            ureq::Error::ConnectionFailed => Error::NotRunning {
+                endpoint: url,
+                reason: "cannot connect (is httpd listening on this address and port? its port \
+                         defaults to 8888, and 4.0 binds 127.0.0.1 only)"
+                    .into(),
+            },
+            ureq::Error::HostNotFound => Error::InvalidConfig(format!("{url}: host not found")),
+            ureq::Error::Io(io) => match io.kind() {
+                ErrorKind::ConnectionRefused => Error::NotRunning {
+                    endpoint: url,
+                    reason: "connection refused (is httpd with mi_http / mi_xmlrpc loaded and \
+                             listening on this port?)"
+                        .into(),
+                },
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                    Error::timeout(deadline.total(), "waiting for the HTTP reply")
+                }
+                ErrorKind::UnexpectedEof
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted => Error::MalformedReply {
+                    reason: "the server closed the connection without a complete HTTP reply \
+                                 (OpenSIPS does this for a wrong Content-Type or a chunked request)"
+                        .into(),
+                    excerpt: String::new(),
+                },
+                _ => Error::io(format!("talking to {url}"), io),
+            },
+            ureq::Error::BodyExceedsLimit(n) => Error::MalformedReply {
+                reason: format!("the reply is larger than {n} bytes"),
+                excerpt: String::new(),
+            },
+            ureq::Error::Protocol(p) => Error::MalformedReply {
+                reason: format!("not a valid HTTP reply: {p}"),
+                excerpt: String::new(),
+            },
+            #[cfg(feature = "tls")]
+            ureq::Error::Rustls(t) => tls_error(url, t.to_string()),
+            #[cfg(feature = "tls")]
+            ureq::Error::Tls(t) => tls_error(url, t.to_string()),
+            other => Error::io(
+                format!("talking to {url}"),
+                std::io::Error::other(other.to_string()),
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls_error(url: String, message: String) -> Error {
+    let hint = if message.contains("UnknownIssuer") || message.contains("certificate") {
+        "the server's certificate is not trusted: give its CA with Options::ca_file / \
+         Options::ca_pem (or, for a test setup only, Options::danger_accept_invalid_certs)"
+    } else {
+        "the TLS handshake failed: check that the port speaks TLS (httpd tls settings)"
+    };
+    Error::Tls { url, message, hint }
+}
+
+#[cfg(feature = "tls")]
+fn tls_config(tls: &TlsSettings) -> Result<ureq::tls::TlsConfig> {
+    use std::sync::Arc;
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let mut b = TlsConfig::builder().provider(TlsProvider::Rustls);
+    if let Some(pem) = &tls.ca_pem {
+        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::InvalidConfig(format!("CA bundle: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::InvalidConfig(
+                "the CA bundle holds no PEM certificate".into(),
+            ));
+        }
+        b = b.root_certs(RootCerts::Specific(Arc::new(certs)));
+    }
+    if tls.accept_invalid_certs {
+        b = b.disable_verification(true);
+    }
+    Ok(b.build())
+}
+
+fn status_hint(status: u16, body_len: usize) -> Option<&'static str> {
+    Some(match status {
+        401 => {
+            "the server wants HTTP authentication (OpenSIPS 4.0 httpd auth_username / \
+             auth_password, or a proxy in front): give credentials with Options::basic_auth, \
+             Options::bearer_token or user:password@ in the URL"
+        }
+        403 => "the server or a proxy in front of it refuses this client",
+        400 if body_len > 1024 => {
+            "OpenSIPS answers 400 to request bodies larger than httpd's receive_buf_size \
+             (1024 bytes by default in 4.0): raise modparam(\"httpd\", \"receive_buf_size\", N) \
+             or use the FIFO transport; a wrong URL path also gives 400"
+        }
+        400 => {
+            "OpenSIPS answers 400 for a URL path no module serves: check the path (mi_http root \
+             defaults to /mi, mi_xmlrpc http_root to /RPC2)"
+        }
+        404 => "nothing serves this URL path: check it (mi_http root /mi, mi_xmlrpc /RPC2)",
+        405 => "mi_http takes POST only: is this URL mi_html instead of mi_http?",
+        500 => {
+            "OpenSIPS could not build the reply, usually because it is larger than httpd's \
+             buf_size: raise it, or use the FIFO transport for big replies"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints() {
+        assert!(status_hint(400, 2000).unwrap().contains("receive_buf_size"));
+        assert!(status_hint(401, 0).unwrap().contains("basic_auth"));
+        assert!(status_hint(418, 0).is_none());
+    }
+}
