@@ -592,7 +592,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).
-fn basic_auth(user: &str, password: &str) -> String {
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let input = format!("{user}:{password}");
     let mut out = String::from("Basic ");

@@ -19,7 +19,7 @@ use super::{Dispatch, MockTransport, Shared};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// How often listeners look at the stop flag.
-const TICK: Duration = Duration::from_millis(20);
+pub(super) const TICK: Duration = Duration::from_millis(20);
 /// mi_fifo's read buffer: a request must arrive whole within this many bytes.
 const FIFO_READ: usize = 4096;
 
@@ -106,7 +106,7 @@ fn handle_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, name: &str, json:
             None => return,
         }
     };
-    match shared.dispatch(MockTransport::Fifo, json, Some(name)) {
+    match shared.dispatch(MockTransport::Fifo, json, Some(name), None) {
         // mi_fifo has no -32700: invalid JSON is dropped without a word; a notification
         // gets an empty reply (the FIFO is closed at once).
         Dispatch::ParseError | Dispatch::Silent => {}
@@ -198,7 +198,7 @@ pub(super) fn start_udp(shared: Arc<Shared>) -> std::io::Result<(JoinHandle<()>,
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let reply = datagram_reply(&shared, MockTransport::Udp, &buf[..n]);
+                let reply = datagram_reply(&shared, MockTransport::Udp, &buf[..n], Some(peer));
                 if let Some((parts, delay)) = reply {
                     let Ok(sock) = socket.try_clone() else {
                         continue;
@@ -229,7 +229,7 @@ pub(super) fn start_unix(shared: Arc<Shared>, path: &Path) -> std::io::Result<Jo
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let reply = datagram_reply(&shared, MockTransport::UnixDatagram, &buf[..n]);
+                let reply = datagram_reply(&shared, MockTransport::UnixDatagram, &buf[..n], None);
                 // A client that did not bind a path cannot be answered.
                 let (Some((parts, delay)), Some(peer)) =
                     (reply, peer.as_pathname().map(Path::to_path_buf))
@@ -248,11 +248,12 @@ fn datagram_reply(
     shared: &Shared,
     transport: MockTransport,
     data: &[u8],
+    peer: Option<SocketAddr>,
 ) -> Option<(Vec<Vec<u8>>, Duration)> {
     if data.len() > shared.datagram_buffer {
         return None;
     }
-    match shared.dispatch(transport, data, None) {
+    match shared.dispatch(transport, data, None, peer) {
         Dispatch::ParseError => Some((vec![b"400 Parse_error".to_vec()], Duration::ZERO)),
         Dispatch::Silent | Dispatch::Hang => None,
         Dispatch::Reply { parts, delay } => Some((parts, delay)),

@@ -1,5 +1,6 @@
 //! An embedded mock OpenSIPS (feature `mock`) that speaks the real wire formats on a real
-//! FIFO, a UDP socket on `127.0.0.1:0` and a unix datagram socket.
+//! FIFO, a UDP socket on `127.0.0.1:0`, a unix datagram socket, and HTTP on `127.0.0.1:0`
+//! (`mi_http` JSON-RPC at `/mi`, XML-RPC at `/RPC2`).
 //!
 //! It behaves like OpenSIPS 3.5.9 (or 4.0.1, with [`Flavor::V4`]) as the captured fixtures
 //! show: silence for invalid JSON and notifications over FIFO, the plain-text datagram
@@ -33,6 +34,7 @@
 //! ```
 
 mod commands;
+mod http;
 mod listeners;
 
 use std::io;
@@ -69,6 +71,10 @@ pub enum MockTransport {
     Udp,
     /// The unix datagram socket.
     UnixDatagram,
+    /// HTTP JSON-RPC (`/mi`).
+    Http,
+    /// HTTP XML-RPC (`/RPC2`).
+    XmlRpc,
 }
 
 /// One request the mock received (valid JSON-RPC or not).
@@ -87,6 +93,8 @@ pub struct RecordedRequest {
     pub raw: Vec<u8>,
     /// FIFO: the reply FIFO name given.
     pub reply_name: Option<String>,
+    /// UDP and HTTP: the client's address (for HTTP, one per TCP connection).
+    pub peer: Option<SocketAddr>,
 }
 
 /// A SIP request `t_uac_dlg` was asked to send.
@@ -172,6 +180,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where a request came from.
+struct Incoming<'a> {
+    transport: MockTransport,
+    bytes: &'a [u8],
+    reply_name: Option<&'a str>,
+    peer: Option<SocketAddr>,
+}
+
 /// The result of handling one request.
 pub(crate) enum Dispatch {
     /// Send these replies (one datagram / one FIFO write each) after `delay`.
@@ -211,6 +227,7 @@ impl Shared {
         transport: MockTransport,
         bytes: &[u8],
         reply_name: Option<&str>,
+        peer: Option<SocketAddr>,
     ) -> Dispatch {
         let Ok(req) = crate::protocol::jsonrpc::parse_lenient::<Value>(bytes) else {
             return Dispatch::ParseError;
@@ -223,14 +240,6 @@ impl Shared {
             Some(Value::Object(o)) => Some(Params::Named(o.clone())),
             Some(_) => None,
         };
-        lock(&self.log).push(RecordedRequest {
-            transport,
-            method: method.clone(),
-            params: params.clone().unwrap_or_default(),
-            id: id.clone(),
-            raw: bytes.to_vec(),
-            reply_name: reply_name.map(str::to_owned),
-        });
         let valid_id = matches!(
             id,
             None | Some(Value::Null | Value::Int(_) | Value::Float(_) | Value::String(_))
@@ -240,28 +249,101 @@ impl Shared {
             && req["method"].as_str().is_some()
             && params.is_some()
             && valid_id;
+        let incoming = Incoming {
+            transport,
+            bytes,
+            reply_name,
+            peer,
+        };
         if !well_formed {
+            self.record(&incoming, &method, params.unwrap_or_default(), id.clone());
             let echo = if valid_id {
-                id.clone().unwrap_or(Value::Null)
+                id.unwrap_or(Value::Null)
             } else {
                 Value::Null
             };
+            let err = Err(ServerError::new(-32600, "Invalid Request"));
             return Dispatch::Reply {
-                parts: vec![reply_bytes(
-                    &Err(ServerError::new(-32600, "Invalid Request")),
-                    &echo,
-                )],
+                parts: vec![reply_bytes(&err, &echo)],
                 delay: Duration::ZERO,
             };
         }
-        let params = params.unwrap_or_default();
+        self.execute(&incoming, &method, params.unwrap_or_default(), id)
+    }
 
-        let faults = self.faults_for(&method);
-        let (result, mut delay) = self.run(&method, &params);
-        let Some(id) = id else {
-            return Dispatch::Silent; // a notification: executed, never answered
+    /// Handles one XML-RPC `methodCall` the way mi_xmlrpc(_ng) does.
+    pub(crate) fn dispatch_xmlrpc(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
+        use crate::protocol::xmlrpc::server::{CallError, decode_call, encode_reply};
+        let incoming = Incoming {
+            transport: MockTransport::XmlRpc,
+            bytes,
+            reply_name: None,
+            peer,
         };
-        let mut reply = reply_bytes(&result, &id);
+        match decode_call(bytes) {
+            Ok((method, params)) => self.execute(&incoming, &method, params, None),
+            Err(e) => {
+                self.record(&incoming, "", Params::None, None);
+                let code = if e == CallError::NotWellFormed {
+                    -32700
+                } else {
+                    -32600
+                };
+                let reply = encode_reply(&Err(ServerError::new(code, "")));
+                Dispatch::Reply {
+                    parts: vec![reply],
+                    delay: Duration::ZERO,
+                }
+            }
+        }
+    }
+
+    fn record(&self, inc: &Incoming<'_>, method: &str, params: Params, id: Option<Value>) {
+        lock(&self.log).push(RecordedRequest {
+            transport: inc.transport,
+            method: method.to_owned(),
+            params,
+            id,
+            raw: inc.bytes.to_vec(),
+            reply_name: inc.reply_name.map(str::to_owned),
+            peer: inc.peer,
+        });
+    }
+
+    /// Runs a well-formed request, applies faults, and encodes the reply for the transport.
+    fn execute(
+        &self,
+        inc: &Incoming<'_>,
+        method: &str,
+        params: Params,
+        id: Option<Value>,
+    ) -> Dispatch {
+        self.record(inc, method, params.clone(), id.clone());
+        let xml = inc.transport == MockTransport::XmlRpc;
+        let faults = self.faults_for(method);
+        let (mut result, mut delay) = self.run(method, &params);
+        let encode = |result: &Result<Value, ServerError>, id: &Value| {
+            if xml {
+                crate::protocol::xmlrpc::server::encode_reply(result)
+            } else {
+                reply_bytes(result, id)
+            }
+        };
+        let id = match id {
+            Some(id) => id,
+            None if xml => Value::Null,
+            None => return Dispatch::Silent, // a notification: executed, never answered
+        };
+        if xml {
+            // mi_xmlrpc does not hand the name to the core, so an ambiguous name is just
+            // "not found" (4.0.1, fixture xmlrpc/09).
+            if let Err(e) = &mut result {
+                if e.code == -32001 {
+                    *e = ServerError::new(-32601, "Method not found");
+                }
+            }
+        }
+        let mut reply = encode(&result, &id);
         let mut parts = Vec::new();
         for f in faults {
             match f {
@@ -274,12 +356,14 @@ impl Shared {
                         Value::Int(i) => Value::Int(i.wrapping_add(7919)),
                         _ => Value::from("stale"),
                     };
-                    parts.push(reply_bytes(&Ok(Value::from("stale reply")), &stale));
+                    parts.push(encode(&Ok(Value::from("stale reply")), &stale));
                 }
             }
         }
-        if matches!(transport, MockTransport::Udp | MockTransport::UnixDatagram)
-            && reply.len() > self.datagram_buffer
+        if matches!(
+            inc.transport,
+            MockTransport::Udp | MockTransport::UnixDatagram
+        ) && reply.len() > self.datagram_buffer
         {
             reply = b"500 Internal error".to_vec();
         }
@@ -350,6 +434,8 @@ pub struct MockBuilder {
     dir: Option<PathBuf>,
     flavor: Flavor,
     datagram_buffer: Option<usize>,
+    http: bool,
+    http_auth: Option<(String, String)>,
 }
 
 impl MockBuilder {
@@ -366,6 +452,18 @@ impl MockBuilder {
     /// Listen on a unix datagram socket (`<dir>/opensips_mi.sock`).
     pub fn unix(mut self) -> Self {
         self.unix = true;
+        self
+    }
+    /// Serve HTTP on `127.0.0.1:0`: JSON-RPC at `/mi`, XML-RPC at `/RPC2`.
+    pub fn http(mut self) -> Self {
+        self.http = true;
+        self
+    }
+    /// Require HTTP Basic credentials, like OpenSIPS 4.0 httpd `auth_username` and
+    /// `auth_password` (implies [`MockBuilder::http`]).
+    pub fn http_auth(mut self, user: &str, password: &str) -> Self {
+        self.http = true;
+        self.http_auth = Some((user.into(), password.into()));
         self
     }
     /// Put the FIFO, the reply directory and the unix socket in `dir` (default: a new
@@ -385,13 +483,13 @@ impl MockBuilder {
         self
     }
 
-    /// Starts the listeners (all three if none was chosen).
+    /// Starts the listeners (FIFO, UDP, unix and HTTP if none was chosen).
     ///
     /// # Errors
     ///
     /// I/O errors creating the FIFO, binding the sockets or starting threads.
     pub fn start(self) -> io::Result<MockServer> {
-        let all = !(self.fifo || self.udp || self.unix);
+        let all = !(self.fifo || self.udp || self.unix || self.http);
         let (tmp, dir) = match self.dir {
             Some(d) => (None, d),
             None => {
@@ -417,6 +515,7 @@ impl MockBuilder {
             reply_dir: dir.clone(),
             udp_addr: None,
             unix_path: None,
+            http_addr: None,
             _tmp: tmp,
         };
         if all || self.fifo {
@@ -433,8 +532,19 @@ impl MockBuilder {
         }
         if all || self.unix {
             let path = dir.join("opensips_mi.sock");
-            server.threads.push(listeners::start_unix(shared, &path)?);
+            server
+                .threads
+                .push(listeners::start_unix(shared.clone(), &path)?);
             server.unix_path = Some(path);
+        }
+        if all || self.http {
+            let auth = self
+                .http_auth
+                .as_ref()
+                .map(|(u, p)| crate::connection::basic_auth(u, p));
+            let (t, addr) = http::start(shared, http::HttpdConfig::new(self.flavor, auth))?;
+            server.threads.push(t);
+            server.http_addr = Some(addr);
         }
         Ok(server)
     }
@@ -448,6 +558,7 @@ pub struct MockServer {
     reply_dir: PathBuf,
     udp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    http_addr: Option<SocketAddr>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -457,6 +568,7 @@ impl std::fmt::Debug for MockServer {
             .field("fifo_path", &self.fifo_path)
             .field("udp_addr", &self.udp_addr)
             .field("unix_path", &self.unix_path)
+            .field("http_addr", &self.http_addr)
             .finish()
     }
 }
@@ -519,6 +631,23 @@ impl MockServer {
         self.unix_path
             .as_ref()
             .map_or_else(String::new, |p| format!("unix://{}", p.display()))
+    }
+
+    /// The HTTP address, if serving HTTP.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// `http://127.0.0.1:<port>/mi` (empty if there is no HTTP listener).
+    pub fn http_url(&self) -> String {
+        self.http_addr
+            .map_or_else(String::new, |a| format!("http://{a}/mi"))
+    }
+
+    /// `xmlrpc://127.0.0.1:<port>/RPC2` (empty if there is no HTTP listener).
+    pub fn xmlrpc_url(&self) -> String {
+        self.http_addr
+            .map_or_else(String::new, |a| format!("xmlrpc://{a}/RPC2"))
     }
 
     /// Every request received so far, in order.
