@@ -106,7 +106,7 @@ impl<T: Into<Value> + Clone> From<&[T]> for Params {
 /// For JSON-RPC the code is `200` and the message `"OK"`; a few commands report a success
 /// as an error object with a 2xx code (e.g. usrloc's `"Contacts already synced"`), which
 /// lands here with that code, its message and a `null` value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Response {
     /// The MI code (`200` for success).
@@ -117,6 +117,17 @@ pub struct Response {
     pub value: Value,
     /// The reply exactly as received (one JSON-RPC object).
     pub raw: Vec<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("value", &self.value)
+            .field("raw", &crate::error::excerpt(&self.raw))
+            .finish()
+    }
 }
 
 impl Response {

@@ -427,3 +427,167 @@ fn without_a_reader_on_the_reply_fifo_the_command_does_not_run() {
         br#"{"jsonrpc":"2.0","result":{"key":"k","value":"v"},"id":2}"#
     );
 }
+
+// ---------------------------------------------------------------- HTTP and XML-RPC
+
+mod http {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    /// Sends the captured request bytes as they are and reads what comes back within
+    /// SILENCE (a reply whose body never ends yields just its head).
+    fn exchange(stream: &mut TcpStream, request: &[u8]) -> Vec<u8> {
+        stream.write_all(request).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            if let Some((_, _, body, len)) = parse(&out) {
+                if len.is_some_and(|l| body.len() >= l) {
+                    break;
+                }
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        out
+    }
+
+    fn connect(server: &MockServer) -> TcpStream {
+        let s = TcpStream::connect(server.http_addr().unwrap()).unwrap();
+        s.set_read_timeout(Some(SILENCE)).unwrap();
+        s
+    }
+
+    /// (status, headers, body, content-length)
+    fn parse(raw: &[u8]) -> Option<(u16, Vec<(String, String)>, Vec<u8>, Option<usize>)> {
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&raw[..end]);
+        let mut lines = head.split("\r\n");
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok());
+        Some((status, headers, raw[end + 4..].to_vec(), len))
+    }
+
+    fn compare_xml(case: &str, real: &[u8], ours: &[u8], diffs: &mut Vec<String>) {
+        use opensips_mi::xmlrpc::decode_reply;
+        match (decode_reply(real), decode_reply(ours)) {
+            (Ok(r), Ok(o)) => shape(&r.value.into(), &o.value.into(), &format!("{case}: xml"), diffs),
+            (Err(r), Err(o)) => {
+                let (r, o) = (r.server_error().cloned(), o.server_error().cloned());
+                if r.as_ref().map(|e| (e.code, &e.message)) != o.as_ref().map(|e| (e.code, &e.message)) {
+                    diffs.push(format!("{case}: fault {r:?} != mock {o:?}"));
+                }
+            }
+            (r, o) => diffs.push(format!("{case}: real {r:?} vs mock {o:?}")),
+        }
+    }
+
+    fn compare(case: &str, real: &[u8], ours: &[u8], diffs: &mut Vec<String>) {
+        let (Some(r), Some(o)) = (parse(real), parse(ours)) else {
+            if real.is_empty() != ours.is_empty() || parse(real).is_some() != parse(ours).is_some() {
+                diffs.push(format!("{case}: real {:?} vs mock {:?}", String::from_utf8_lossy(real), String::from_utf8_lossy(ours)));
+            }
+            return;
+        };
+        if r.0 != o.0 {
+            diffs.push(format!("{case}: status {} != mock {} ({:?})", r.0, o.0, String::from_utf8_lossy(&o.2)));
+            return;
+        }
+        for h in ["content-type", "transfer-encoding", "www-authenticate"] {
+            let get = |hs: &[(String, String)]| hs.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone());
+            let (rv, ov) = (get(&r.1), get(&o.1));
+            let same = if h == "www-authenticate" { rv.is_some() == ov.is_some() } else { rv == ov };
+            if !same {
+                diffs.push(format!("{case}: header {h} {rv:?} != mock {ov:?}"));
+            }
+        }
+        if r.2.starts_with(b"<?xml") {
+            compare_xml(case, &r.2, &o.2, diffs);
+        } else if r.2.starts_with(b"{") {
+            compare_reply(case, &r.2, &o.2, diffs);
+        } else if r.2 != o.2 {
+            diffs.push(format!("{case}: body {:?} != mock {:?}", String::from_utf8_lossy(&r.2), String::from_utf8_lossy(&o.2)));
+        }
+    }
+
+    /// Cases the mock deliberately does not reproduce.
+    fn skipped(case: &str) -> bool {
+        // Wrong / missing Content-Type: the real httpd drops the connection without a byte,
+        // which tiny_http cannot do (the mock answers a bare 400). mi_html pages: not served.
+        ["92_post_text_plain", "93_post_no_content_type", "97_html_root", "98_html_cmd", "93_html_root"].contains(&case)
+    }
+
+    fn run_http(dir: &str, server: &MockServer) -> Vec<String> {
+        let mut diffs = Vec::new();
+        for (case, req, reply) in support::cases(dir) {
+            if skipped(&case) {
+                continue;
+            }
+            let request = std::fs::read(&req).unwrap();
+            let real = std::fs::read(&reply).unwrap();
+            if req.extension().unwrap() == "json" {
+                compare_reply(&case, &real, &replay_udp(server, &request), &mut diffs);
+                continue;
+            }
+            let mut stream = connect(server);
+            let sep = b"\n=====NEXT REQUEST ON SAME CONNECTION=====\n";
+            let requests: Vec<&[u8]> = match request.windows(sep.len()).position(|w| w == sep) {
+                Some(i) => vec![&request[..i], &request[i + sep.len()..]],
+                None => vec![&request[..]],
+            };
+            let rsep = b"\n=====NEXT REPLY=====\n";
+            let replies: Vec<&[u8]> = match real.windows(rsep.len()).position(|w| w == rsep) {
+                Some(i) => vec![&real[..i], &real[i + rsep.len()..]],
+                None => vec![&real[..]],
+            };
+            for (q, r) in requests.iter().zip(replies) {
+                let ours = exchange(&mut stream, q);
+                compare(&format!("{dir}/{case}"), r, &ours, &mut diffs);
+            }
+        }
+        diffs
+    }
+
+    #[test]
+    fn http_3x() {
+        let server = mock(Flavor::V3);
+        setup_3x(&server);
+        assert_conforms(run_http("3x/http", &server));
+    }
+
+    #[test]
+    fn xmlrpc_3x() {
+        let server = mock(Flavor::V3);
+        setup_3x(&server);
+        assert_conforms(run_http("3x/xmlrpc", &server));
+    }
+
+    #[test]
+    fn http_4x() {
+        let server = mock(Flavor::V4);
+        setup_4x(&server);
+        assert_conforms(run_http("4x/http", &server));
+    }
+
+    #[test]
+    fn xmlrpc_4x() {
+        let server = mock(Flavor::V4);
+        setup_4x(&server);
+        // The XML-RPC capture ran after the HTTP one and reads a key it stored.
+        let _ = run_http("4x/http", &server);
+        assert_conforms(run_http("4x/xmlrpc", &server));
+    }
+
+    #[test]
+    fn http_auth_4x() {
+        let server = MockServer::builder().flavor(Flavor::V4).http_auth("miuser", "mipass").udp().start().unwrap();
+        assert_conforms(run_http("4x/http_auth", &server));
+    }
+}

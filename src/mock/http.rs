@@ -76,7 +76,7 @@ fn handle(shared: &Arc<Shared>, cfg: &HttpdConfig, mut req: Request) {
     if let Some(expected) = &cfg.auth {
         if request_header(&req, "Authorization") != Some(expected.as_str()) {
             let body = "<html><body>Unauthorized</body></html>";
-            let resp = Response::from_string(body).with_status_code(401);
+            let resp = Response::from_data(body).with_status_code(401);
             let resp = with_header(
                 resp,
                 "WWW-Authenticate",
