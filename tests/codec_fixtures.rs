@@ -194,7 +194,9 @@ mod xmlrpc_replies {
         for dir in ["2x/xmlrpc", "3x/xmlrpc", "4x/xmlrpc", "4x/http_auth"] {
             for (case, _req, reply) in support::cases(dir) {
                 let raw = std::fs::read(&reply).unwrap();
-                let Some(body) = http_body(&raw) else { continue };
+                let Some(body) = http_body(&raw) else {
+                    continue;
+                };
                 if !body.starts_with(b"<?xml") {
                     continue; // GET 405 / 401 HTML: HTTP-level answers
                 }
@@ -204,7 +206,10 @@ mod xmlrpc_replies {
                     Err(e) => {
                         assert!(text.contains("<fault>"), "{dir}/{case}: {e}");
                         let code = e.server_error().unwrap().code;
-                        assert!(text.contains(&format!("<int>{code}</int>")), "{dir}/{case}: {e}");
+                        assert!(
+                            text.contains(&format!("<int>{code}</int>")),
+                            "{dir}/{case}: {e}"
+                        );
                     }
                 }
                 n += 1;
@@ -218,15 +223,39 @@ mod xmlrpc_replies {
         // The same server answered the same commands over mi_http: same Value.
         let json = |rel: &str| {
             let raw = support::fixture(rel);
-            jsonrpc::decode_reply(http_body(&raw).unwrap(), 1).unwrap().value
+            jsonrpc::decode_reply(http_body(&raw).unwrap(), 1)
+                .unwrap()
+                .value
         };
-        let statistics = decode("3x/xmlrpc/05_get_statistics_named.reply.http").unwrap().value;
-        let keys = |v: &Value| v.as_object().unwrap().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-        assert_eq!(keys(&statistics), keys(&json("3x/http/08_get_statistics_dialog_tm_named.reply.http")));
-        let alice = decode("3x/xmlrpc/09_ul_show_contact_alice.reply.http").unwrap().value;
+        let statistics = decode("3x/xmlrpc/05_get_statistics_named.reply.http")
+            .unwrap()
+            .value;
+        let keys = |v: &Value| {
+            v.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&statistics),
+            keys(&json(
+                "3x/http/08_get_statistics_dialog_tm_named.reply.http"
+            ))
+        );
+        let alice = decode("3x/xmlrpc/09_ul_show_contact_alice.reply.http")
+            .unwrap()
+            .value;
         let alice_json = json("3x/http/18_ul_show_contact_alice.reply.http");
-        assert_eq!(keys(&alice["Contacts"][0]), keys(&alice_json["Contacts"][0]));
-        assert_eq!(alice["Contacts"][0]["Methods"], Value::Int(4_294_967_295), "<double> → integer");
+        assert_eq!(
+            keys(&alice["Contacts"][0]),
+            keys(&alice_json["Contacts"][0])
+        );
+        assert_eq!(
+            alice["Contacts"][0]["Methods"],
+            Value::Int(4_294_967_295),
+            "<double> → integer"
+        );
         assert_eq!(alice["Contacts"][0]["ContactID"].kind(), "string");
     }
 
@@ -234,13 +263,22 @@ mod xmlrpc_replies {
     fn escapes_crlf_and_faults() {
         let v = decode("3x/xmlrpc/14_cache_fetch.reply.http").unwrap().value;
         assert_eq!(v["value"].as_str(), Some("x<y&z>\"'"));
-        let v = decode("3x/xmlrpc/17_t_uac_dlg_notify.reply.http").unwrap().value;
+        let v = decode("3x/xmlrpc/17_t_uac_dlg_notify.reply.http")
+            .unwrap()
+            .value;
         let msg = v["Message"].as_str().unwrap();
-        assert!(msg.contains("CSeq: 10 NOTIFY\r\nCall-ID:") && msg.ends_with("Content-Length: 0\r\n\r\n"), "{msg:?}");
+        assert!(
+            msg.contains("CSeq: 10 NOTIFY\r\nCall-ID:")
+                && msg.ends_with("Content-Length: 0\r\n\r\n"),
+            "{msg:?}"
+        );
         let e = decode("3x/xmlrpc/20_err_malformed_xml.reply.http").unwrap_err();
         assert!(matches!(e, Error::Rpc(ref s) if s.code == 32700), "{e}");
         let e = decode("4x/xmlrpc/07_cache_fetch_miss.reply.http").unwrap_err();
-        assert!(matches!(e, Error::Command(ref s) if s.code == 400 && s.message == "Value not found"), "{e}");
+        assert!(
+            matches!(e, Error::Command(ref s) if s.code == 400 && s.message == "Value not found"),
+            "{e}"
+        );
         let e = decode("4x/xmlrpc/09_ambiguous_list.reply.http").unwrap_err();
         assert!(matches!(e, Error::Rpc(ref s) if s.code == -32601), "{e}");
     }
@@ -250,14 +288,25 @@ mod xmlrpc_replies {
         let up = decode("2x/xmlrpc/01_uptime.reply.http").unwrap().value;
         assert_eq!(up["Up time"].as_str(), Some("17 [sec]"));
         let which = decode("2x/xmlrpc/00_which.reply.http").unwrap().value;
-        assert!(which["name"].as_array().unwrap().iter().any(|v| v.as_str() == Some("uptime")));
+        assert!(
+            which["name"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v.as_str() == Some("uptime"))
+        );
         let dump = decode("2x/xmlrpc/05_ul_dump.reply.http").unwrap().value;
         let domain = &dump["Domain"][0];
         assert_eq!(domain["value"].as_str(), Some("location"));
         assert_eq!(domain["kids"]["AOR"][0]["value"].as_str(), Some("dave"));
         let e = decode("2x/xmlrpc/13_err_unknown_method.reply.http").unwrap_err();
-        assert!(matches!(e, Error::Command(ref s) if s.code == 401 && s.message == "Empty request"), "{e}");
-        let uac = decode("2x/xmlrpc/12_t_uac_dlg_notify.reply.http").unwrap().value;
+        assert!(
+            matches!(e, Error::Command(ref s) if s.code == 401 && s.message == "Empty request"),
+            "{e}"
+        );
+        let uac = decode("2x/xmlrpc/12_t_uac_dlg_notify.reply.http")
+            .unwrap()
+            .value;
         assert!(uac["Message"].as_str().unwrap().contains("\r\n\r\n"));
     }
 }

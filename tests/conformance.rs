@@ -471,17 +471,27 @@ mod http {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
-        let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok());
+        let len = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok());
         Some((status, headers, raw[end + 4..].to_vec(), len))
     }
 
     fn compare_xml(case: &str, real: &[u8], ours: &[u8], diffs: &mut Vec<String>) {
         use opensips_mi::xmlrpc::decode_reply;
         match (decode_reply(real), decode_reply(ours)) {
-            (Ok(r), Ok(o)) => shape(&r.value.into(), &o.value.into(), &format!("{case}: xml"), diffs),
+            (Ok(r), Ok(o)) => shape(
+                &r.value.into(),
+                &o.value.into(),
+                &format!("{case}: xml"),
+                diffs,
+            ),
             (Err(r), Err(o)) => {
                 let (r, o) = (r.server_error().cloned(), o.server_error().cloned());
-                if r.as_ref().map(|e| (e.code, &e.message)) != o.as_ref().map(|e| (e.code, &e.message)) {
+                if r.as_ref().map(|e| (e.code, &e.message))
+                    != o.as_ref().map(|e| (e.code, &e.message))
+                {
                     diffs.push(format!("{case}: fault {r:?} != mock {o:?}"));
                 }
             }
@@ -491,19 +501,34 @@ mod http {
 
     fn compare(case: &str, real: &[u8], ours: &[u8], diffs: &mut Vec<String>) {
         let (Some(r), Some(o)) = (parse(real), parse(ours)) else {
-            if real.is_empty() != ours.is_empty() || parse(real).is_some() != parse(ours).is_some() {
-                diffs.push(format!("{case}: real {:?} vs mock {:?}", String::from_utf8_lossy(real), String::from_utf8_lossy(ours)));
+            if real.is_empty() != ours.is_empty() || parse(real).is_some() != parse(ours).is_some()
+            {
+                diffs.push(format!(
+                    "{case}: real {:?} vs mock {:?}",
+                    String::from_utf8_lossy(real),
+                    String::from_utf8_lossy(ours)
+                ));
             }
             return;
         };
         if r.0 != o.0 {
-            diffs.push(format!("{case}: status {} != mock {} ({:?})", r.0, o.0, String::from_utf8_lossy(&o.2)));
+            diffs.push(format!(
+                "{case}: status {} != mock {} ({:?})",
+                r.0,
+                o.0,
+                String::from_utf8_lossy(&o.2)
+            ));
             return;
         }
         for h in ["content-type", "transfer-encoding", "www-authenticate"] {
-            let get = |hs: &[(String, String)]| hs.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone());
+            let get =
+                |hs: &[(String, String)]| hs.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone());
             let (rv, ov) = (get(&r.1), get(&o.1));
-            let same = if h == "www-authenticate" { rv.is_some() == ov.is_some() } else { rv == ov };
+            let same = if h == "www-authenticate" {
+                rv.is_some() == ov.is_some()
+            } else {
+                rv == ov
+            };
             if !same {
                 diffs.push(format!("{case}: header {h} {rv:?} != mock {ov:?}"));
             }
@@ -513,7 +538,11 @@ mod http {
         } else if r.2.starts_with(b"{") {
             compare_reply(case, &r.2, &o.2, diffs);
         } else if r.2 != o.2 {
-            diffs.push(format!("{case}: body {:?} != mock {:?}", String::from_utf8_lossy(&r.2), String::from_utf8_lossy(&o.2)));
+            diffs.push(format!(
+                "{case}: body {:?} != mock {:?}",
+                String::from_utf8_lossy(&r.2),
+                String::from_utf8_lossy(&o.2)
+            ));
         }
     }
 
@@ -521,7 +550,14 @@ mod http {
     fn skipped(case: &str) -> bool {
         // Wrong / missing Content-Type: the real httpd drops the connection without a byte,
         // which tiny_http cannot do (the mock answers a bare 400). mi_html pages: not served.
-        ["92_post_text_plain", "93_post_no_content_type", "97_html_root", "98_html_cmd", "93_html_root"].contains(&case)
+        [
+            "92_post_text_plain",
+            "93_post_no_content_type",
+            "97_html_root",
+            "98_html_cmd",
+            "93_html_root",
+        ]
+        .contains(&case)
     }
 
     fn run_http(dir: &str, server: &MockServer) -> Vec<String> {
@@ -587,7 +623,12 @@ mod http {
 
     #[test]
     fn http_auth_4x() {
-        let server = MockServer::builder().flavor(Flavor::V4).http_auth("miuser", "mipass").udp().start().unwrap();
+        let server = MockServer::builder()
+            .flavor(Flavor::V4)
+            .http_auth("miuser", "mipass")
+            .udp()
+            .start()
+            .unwrap();
         assert_conforms(run_http("4x/http_auth", &server));
     }
 }
