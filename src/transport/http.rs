@@ -192,6 +192,11 @@ impl HttpConnection {
                         .into(),
                     excerpt: String::new(),
                 },
+                // rustls reports handshake and certificate failures as InvalidData.
+                #[cfg(feature = "tls")]
+                ErrorKind::InvalidData if url.starts_with("https:") => {
+                    tls_error(url, io.to_string())
+                }
                 _ => Error::io(format!("talking to {url}"), io),
             },
             ureq::Error::BodyExceedsLimit(n) => Error::MalformedReply {

@@ -1,0 +1,289 @@
+//! HTTP specifics: keep-alive, real-server quirks (bodies that never end, silent closes,
+//! 400 for big bodies on 4.0), authentication and headers.
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use opensips_mi::mock::{Flavor, MockServer, MockTransport};
+use opensips_mi::{Connection, Error, Options, Value};
+
+/// A one-connection HTTP server of our own: it reads one request (head + body), hands it
+/// to the test, writes `reply`, then keeps the socket open (`stall`) or closes it.
+fn raw_server(reply: &'static [u8], stall: bool) -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(support::GENEROUS)).unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+            if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        let _ = tx.send(req);
+        let _ = s.write_all(reply);
+        if stall {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    });
+    (addr, rx)
+}
+
+fn one_second() -> Options {
+    Options::new().timeout(Duration::from_secs(1))
+}
+
+#[test]
+fn consecutive_commands_reuse_one_tcp_connection() {
+    let server = MockServer::builder().http().start().unwrap();
+    for url in [server.http_url(), server.xmlrpc_url()] {
+        server.clear_requests();
+        let conn = Connection::open(&url).unwrap();
+        for _ in 0..20 {
+            conn.command("uptime", ()).unwrap();
+        }
+        let peers: Vec<Option<SocketAddr>> = server.requests().iter().map(|r| r.peer).collect();
+        assert_eq!(peers.len(), 20);
+        assert!(peers[0].is_some());
+        assert!(peers.iter().all(|p| *p == peers[0]), "{url}: {peers:?}");
+        let t = server.requests()[0].transport;
+        assert!(matches!(t, MockTransport::Http | MockTransport::XmlRpc));
+    }
+}
+
+#[test]
+fn headers_then_no_body_is_a_timeout_within_bounds() {
+    let (addr, _rx) = raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"jsonrpc\"",
+        true,
+    );
+    let conn = Connection::http_with(&format!("http://{addr}/mi"), one_second()).unwrap();
+    let start = Instant::now();
+    let e = conn.command("uptime", ()).unwrap_err();
+    let took = start.elapsed();
+    assert!(e.is_timeout(), "{e}");
+    assert!(took < Duration::from_millis(1100), "{took:?}");
+}
+
+#[test]
+fn a_405_whose_chunked_body_never_ends_is_reported_at_once() {
+    // What 3.5/4.0 send for GET (and 202/400): a chunked head, then nothing.
+    let (addr, _rx) = raw_server(
+        b"HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        true,
+    );
+    let conn = Connection::http_with(
+        &format!("http://{addr}/mi"),
+        Options::new().timeout(support::GENEROUS),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let e = conn.command("uptime", ()).unwrap_err();
+    assert!(matches!(e, Error::Http { status: 405, .. }), "{e}");
+    assert!(e.to_string().contains("POST"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_silent_close_is_a_clear_error() {
+    let (addr, _rx) = raw_server(b"", false);
+    let conn = Connection::http_with(&format!("http://{addr}/mi"), one_second()).unwrap();
+    let e = conn.command("uptime", ()).unwrap_err();
+    assert!(
+        matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("closed the connection")),
+        "{e}"
+    );
+}
+
+#[test]
+fn request_shape_on_the_wire() {
+    let body = br#"{"jsonrpc":"2.0","result":"OK","id":1}"#;
+    let reply: &'static [u8] = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+            body.len(),
+            String::from_utf8_lossy(body)
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    let (addr, rx) = raw_server(reply, false);
+    let opts = one_second()
+        .header("X-Tenant", "blue")
+        .bearer_token("s3cret");
+    let conn = Connection::http_with(&format!("http://{addr}"), opts).unwrap();
+    // the id will not match (we answered id 1) unless the generator gave 1: both are fine
+    let _ = conn.command("cache_store", ["local", "k", "v"]);
+    let req = String::from_utf8(rx.recv().unwrap()).unwrap();
+    let (head, body) = req.split_once("\r\n\r\n").unwrap();
+    let head_lc = head.to_ascii_lowercase();
+    assert!(head.starts_with("POST /mi HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head_lc.contains("\r\ncontent-type: application/json"),
+        "{head}"
+    );
+    assert!(
+        head_lc.contains(&format!("\r\ncontent-length: {}", body.len())),
+        "{head}"
+    );
+    assert!(!head_lc.contains("transfer-encoding"), "{head}");
+    assert!(
+        head.contains("\r\nX-Tenant: blue") || head_lc.contains("\r\nx-tenant: blue"),
+        "{head}"
+    );
+    assert!(
+        head_lc.contains("\r\nauthorization: bearer s3cret"),
+        "{head}"
+    );
+    assert!(
+        body.starts_with(
+            r#"{"jsonrpc":"2.0","method":"cache_store","params":["local","k","v"],"id":"#
+        ),
+        "{body}"
+    );
+}
+
+#[test]
+fn xmlrpc_request_always_carries_params() {
+    let reply: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 98\r\n\r\n<?xml version=\"1.0\"?><methodResponse><params><param><value><string>OK</string></value></param></params></methodResponse>";
+    let (addr, rx) = raw_server(reply, false);
+    let conn = Connection::open(&format!("xmlrpc://{addr}/RPC2?timeout=1")).unwrap();
+    let _ = conn.command("uptime", ());
+    let req = String::from_utf8(rx.recv().unwrap()).unwrap();
+    assert!(req.starts_with("POST /RPC2 HTTP/1.1\r\n"), "{req}");
+    assert!(
+        req.to_ascii_lowercase()
+            .contains("\r\ncontent-type: text/xml"),
+        "{req}"
+    );
+    assert!(
+        req.ends_with("<methodCall><methodName>uptime</methodName><params></params></methodCall>"),
+        "{req}"
+    );
+}
+
+#[test]
+fn nothing_listening_is_not_running() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conn = Connection::http_with(&format!("http://127.0.0.1:{port}/mi"), one_second()).unwrap();
+    let start = Instant::now();
+    let e = conn.command("uptime", ()).unwrap_err();
+    assert!(matches!(e, Error::NotRunning { .. }), "{e}");
+    assert!(start.elapsed() < Duration::from_millis(1100));
+}
+
+#[test]
+fn basic_auth_from_options_or_url() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .http_auth("miuser", "mi:pass")
+        .start()
+        .unwrap();
+    let addr = server.http_addr().unwrap();
+    let e = Connection::open(&server.http_url())
+        .unwrap()
+        .command("uptime", ())
+        .unwrap_err();
+    assert!(matches!(e, Error::Http { status: 401, .. }), "{e}");
+    assert!(e.to_string().contains("basic_auth"), "{e}");
+    let wrong = Connection::http_with(
+        &server.http_url(),
+        Options::new().basic_auth("miuser", "nope"),
+    )
+    .unwrap();
+    assert!(matches!(
+        wrong.command("uptime", ()),
+        Err(Error::Http { status: 401, .. })
+    ));
+    let ok = Connection::http_with(
+        &server.http_url(),
+        Options::new().basic_auth("miuser", "mi:pass"),
+    )
+    .unwrap();
+    assert!(ok.command("core:uptime", ()).is_ok());
+    let in_url = Connection::open(&format!("http://miuser:mi%3Apass@{addr}/mi")).unwrap();
+    assert!(in_url.command("uptime", ()).is_ok());
+    assert!(
+        !in_url.endpoint().contains("pass"),
+        "credentials must not leak into messages"
+    );
+    let xml = Connection::open(&format!("xmlrpc://miuser:mi%3Apass@{addr}/RPC2")).unwrap();
+    assert_eq!(
+        xml.command("cache_fetch", ["local", "nope"])
+            .unwrap_err()
+            .server_error()
+            .map(|e| e.code),
+        Some(400)
+    );
+}
+
+#[test]
+fn big_bodies_get_400_from_4_0_with_a_hint() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .http()
+        .start()
+        .unwrap();
+    let conn = Connection::open(&server.http_url()).unwrap();
+    let big = "x".repeat(1100);
+    let start = Instant::now();
+    let e = conn
+        .command("cache_store", ["local", "big", big.as_str()])
+        .unwrap_err();
+    assert!(matches!(e, Error::Http { status: 400, .. }), "{e}");
+    assert!(e.to_string().contains("receive_buf_size"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    // 3.x httpd has no such limit
+    let v3 = MockServer::builder().http().start().unwrap();
+    let conn = Connection::open(&v3.http_url()).unwrap();
+    conn.command("cache_store", ["local", "big", big.as_str()])
+        .unwrap();
+    assert_eq!(
+        conn.command("cache_fetch", ["local", "big"]).unwrap().value["value"],
+        Value::from(big)
+    );
+}
+
+#[test]
+fn wrong_path_and_https_without_tls_are_clear() {
+    let server = MockServer::builder().http().start().unwrap();
+    let conn = Connection::open(&format!("http://{}/nope", server.http_addr().unwrap())).unwrap();
+    let e = conn.command("uptime", ()).unwrap_err();
+    assert!(
+        matches!(e, Error::Http { status: 400, .. }) && e.to_string().contains("path"),
+        "{e}"
+    );
+    if !cfg!(feature = "tls") {
+        let e = Connection::open("https://127.0.0.1:1/mi").unwrap_err();
+        assert!(e.to_string().contains("`tls` feature"), "{e}");
+    }
+}

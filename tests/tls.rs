@@ -1,0 +1,157 @@
+//! HTTPS: certificate verification is on by default, a private CA can be trusted with
+//! `Options::ca_pem` / `ca_file`, and the opt-out is explicit.
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use opensips_mi::{Connection, Error, Options, Value};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+struct Pki {
+    ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+fn new_pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "opensips-mi test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        server: Arc::new(server),
+    }
+}
+
+/// An HTTPS mi_http stand-in: answers every JSON-RPC request with `"OK"` and its id.
+fn https_server(cfg: Arc<rustls::ServerConfig>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                tcp.set_read_timeout(Some(support::GENEROUS)).unwrap();
+                let conn = rustls::ServerConnection::new(cfg).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = tls.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if req.len() < end + 4 + len {
+                        continue;
+                    }
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&req[end + 4..end + 4 + len]).unwrap();
+                    let reply = format!(r#"{{"jsonrpc":"2.0","result":"OK","id":{}}}"#, body["id"]);
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                    if tls.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                    req.drain(..end + 4 + len);
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn private_ca_is_trusted_only_when_given() {
+    let pki = new_pki();
+    let addr = https_server(pki.server.clone());
+    let url = format!("https://{addr}/mi");
+    let opts = Options::new().timeout(support::GENEROUS);
+
+    let trusted = Connection::http_with(&url, opts.clone().ca_pem(pki.ca_pem.as_bytes())).unwrap();
+    assert_eq!(
+        trusted.command("uptime", ()).unwrap().value,
+        Value::from("OK")
+    );
+
+    let e = Connection::http_with(&url, opts.clone())
+        .unwrap()
+        .command("uptime", ())
+        .unwrap_err();
+    assert!(matches!(e, Error::Tls { .. }), "{e}");
+    assert!(e.to_string().contains("ca_file"), "{e}");
+    assert!(e.is_unreachable());
+
+    let insecure =
+        Connection::http_with(&url, opts.clone().danger_accept_invalid_certs(true)).unwrap();
+    assert_eq!(
+        insecure.command("uptime", ()).unwrap().value,
+        Value::from("OK")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let from_file = Connection::http_with(&url, opts.clone().ca_file(&ca_file).unwrap()).unwrap();
+    assert!(from_file.command("uptime", ()).is_ok());
+
+    // another CA is not enough
+    let other = new_pki();
+    let e = Connection::http_with(&url, opts.ca_pem(other.ca_pem.as_bytes()))
+        .unwrap()
+        .command("uptime", ())
+        .unwrap_err();
+    assert!(matches!(e, Error::Tls { .. }), "{e}");
+}
+
+#[test]
+fn bad_ca_input_is_a_config_error() {
+    let e = Connection::http_with(
+        "https://127.0.0.1:1/mi",
+        Options::new().ca_pem(b"not a pem".to_vec()),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidConfig(_)), "{e}");
+    let e = Options::new().ca_file("/nonexistent/ca.pem").unwrap_err();
+    assert!(matches!(e, Error::InvalidConfig(_)), "{e}");
+    let e = Connection::http_with(
+        "http://127.0.0.1:1/mi",
+        Options::new().danger_accept_invalid_certs(true),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("plain http"), "{e}");
+}
