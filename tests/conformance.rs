@@ -462,7 +462,9 @@ mod http {
     }
 
     /// (status, headers, body, content-length)
-    fn parse(raw: &[u8]) -> Option<(u16, Vec<(String, String)>, Vec<u8>, Option<usize>)> {
+    type Parsed = (u16, Vec<(String, String)>, Vec<u8>, Option<usize>);
+
+    fn parse(raw: &[u8]) -> Option<Parsed> {
         let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = String::from_utf8_lossy(&raw[..end]);
         let mut lines = head.split("\r\n");
