@@ -150,4 +150,58 @@ fn main() {
         },
     );
     report("unix datagram", l, r, lat);
+
+    // HTTP (mi_http) and XML-RPC, each against a raw keep-alive client
+    let addr = server.http_addr().unwrap();
+    let xml_body = "<?xml version=\"1.0\"?>\n<methodCall><methodName>version</methodName><params></params></methodCall>";
+    for (name, url, path, ctype, body) in [
+        (
+            "http",
+            server.http_url(),
+            "/mi",
+            "application/json",
+            REQUEST,
+        ),
+        ("xmlrpc", server.xmlrpc_url(), "/RPC2", "text/xml", xml_body),
+    ] {
+        let conn =
+            Connection::open_with(&url, Options::new().timeout(Duration::from_secs(5))).unwrap();
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut resp = Vec::with_capacity(4096);
+        let (l, r, lat) = compare(
+            || drop(conn.command("version", ()).unwrap()),
+            || raw_http(&mut tcp, request.as_bytes(), &mut resp),
+        );
+        report(name, l, r, lat);
+    }
+}
+
+/// One keep-alive HTTP exchange: write the request, read the head and a Content-Length body.
+fn raw_http(tcp: &mut std::net::TcpStream, request: &[u8], resp: &mut Vec<u8>) {
+    tcp.write_all(request).unwrap();
+    resp.clear();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed");
+        resp.extend_from_slice(&buf[..n]);
+        if let Some(end) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&resp[..end])
+                .unwrap()
+                .to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+            if resp.len() >= end + 4 + len {
+                return;
+            }
+        }
+    }
 }

@@ -151,7 +151,8 @@ fn unix_socket_left_behind_by_a_stopped_server() {
 #[test]
 fn bad_urls_are_clear() {
     for (url, needle) in [
-        ("http://127.0.0.1/mi", "unknown scheme"),
+        ("ftp://127.0.0.1/mi", "unknown scheme"),
+        ("http:///mi", "no host"),
         ("fifo://tmp/x", "absolute"),
         ("udp://127.0.0.1:8809?timeout=soon", "bad timeout"),
         ("opensips_fifo", "scheme"),

@@ -40,6 +40,8 @@ pub struct HttpConnection {
     url: String,
     protocol: HttpProtocol,
     pub(crate) timeout: Duration,
+    /// The timeout the agent was built with.
+    agent_timeout: Duration,
     headers: Vec<(String, String)>,
     ids: IdGenerator,
 }
@@ -95,6 +97,7 @@ impl HttpConnection {
             url,
             protocol,
             timeout,
+            agent_timeout: timeout,
             headers,
             ids: IdGenerator::new(),
         })
@@ -135,10 +138,17 @@ impl HttpConnection {
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let req = req.config().timeout_global(Some(deadline.total())).build();
-        let mut resp = req
-            .send(&body[..])
-            .map_err(|e| self.map_err(e, &deadline))?;
+        // A per-request config costs a quarter of the round trip: only for a timeout other
+        // than the agent's.
+        let sent = if deadline.total() == self.agent_timeout {
+            req.send(&body[..])
+        } else {
+            req.config()
+                .timeout_global(Some(deadline.total()))
+                .build()
+                .send(&body[..])
+        };
+        let mut resp = sent.map_err(|e| self.map_err(e, &deadline))?;
         let status = resp.status().as_u16();
         if status != 200 {
             // Do not read the body: OpenSIPS never finishes it for 202/400/405.
