@@ -1,5 +1,6 @@
-//! Starts the embedded mock OpenSIPS on a FIFO, UDP and a unix datagram socket, then runs a
-//! few MI commands through each transport and prints what came back.
+//! Starts the embedded mock OpenSIPS on a FIFO, UDP, a unix datagram socket and HTTP
+//! (mi_http JSON-RPC and XML-RPC), then runs a few MI commands through each transport and
+//! prints what came back.
 //!
 //! ```text
 //! cargo run --example demo --features mock
@@ -13,11 +14,23 @@ use opensips_mi::{Connection, Error, Options, Params, cmd};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = MockServer::start()?;
     println!("mock OpenSIPS listening on:");
-    for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+    for url in [
+        server.fifo_url(),
+        server.udp_url(),
+        server.unix_url(),
+        server.http_url(),
+        server.xmlrpc_url(),
+    ] {
         println!("  {url}");
     }
 
-    for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+    for url in [
+        server.fifo_url(),
+        server.udp_url(),
+        server.unix_url(),
+        server.http_url(),
+        server.xmlrpc_url(),
+    ] {
         let conn = Connection::open_with(&url, Options::new().timeout(Duration::from_secs(2)))?;
         println!("\n== {}", conn.endpoint());
 
