@@ -26,7 +26,7 @@ pub mod mock;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
 pub use error::{Error, Result, ServerError};
-pub use protocol::jsonrpc;
+pub use protocol::{jsonrpc, legacy};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use protocol::xmlrpc;
