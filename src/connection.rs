@@ -8,7 +8,7 @@ use crate::transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDat
 use crate::transport::fifo::FifoConnection;
 #[cfg(feature = "http")]
 use crate::transport::http::{HttpConnection, HttpProtocol, TlsSettings};
-use crate::{Cmd, ConnectionLike, Error, Params, Response, Result};
+use crate::{Cmd, ConnectionLike, Error, Params, Protocol, Response, Result};
 
 /// The default timeout of every blocking step (open, write, read): 5 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +45,9 @@ pub struct Options {
     /// HTTPS: skip certificate verification. Only for test setups with self-signed
     /// certificates: anyone on the path can then read and change the traffic.
     pub danger_accept_invalid_certs: bool,
+    /// The MI generation: JSON-RPC (3.x/4.x, the default), legacy text (1.x/2.x), or
+    /// detected once per connection.
+    pub protocol: Protocol,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             headers: Vec::new(),
             ca_pem: None,
             danger_accept_invalid_certs: false,
+            protocol: Protocol::JsonRpc,
         }
     }
 }
@@ -77,6 +81,12 @@ impl Options {
     #[must_use]
     pub fn reply_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.reply_dir = dir.into();
+        self
+    }
+    /// Sets [`Options::protocol`].
+    #[must_use]
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
         self
     }
     /// Sets [`Options::reply_fifo`].
@@ -272,6 +282,7 @@ impl Connection {
             options.reply_dir,
             options.reply_fifo,
             options.timeout,
+            options.protocol,
         )
         .map(Connection::Fifo)
     }
@@ -294,7 +305,13 @@ impl Connection {
     pub fn udp_with(addr: impl ToSocketAddrs, options: Options) -> Result<Connection> {
         options.check()?;
         let addr = resolve(addr)?;
-        UdpConnection::new(addr, options.timeout, options.datagram_buffer).map(Connection::Udp)
+        UdpConnection::new(
+            addr,
+            options.timeout,
+            options.datagram_buffer,
+            options.protocol,
+        )
+        .map(Connection::Udp)
     }
 
     /// `mi_datagram` over the unix datagram socket at `path`. A private reply socket is
@@ -319,6 +336,7 @@ impl Connection {
             &options.reply_socket_dir,
             options.timeout,
             options.datagram_buffer,
+            options.protocol,
         )
         .map(Connection::UnixDatagram)
     }
@@ -375,6 +393,35 @@ impl Connection {
     /// See [`Error`]: transport failures, timeouts, [`Error::Rpc`] and [`Error::Command`].
     pub fn command(&self, method: &str, params: impl Into<Params>) -> Result<Response> {
         self.execute(&Cmd::with_params(method, params))
+    }
+
+    /// The MI generation this connection speaks: the configured one, or for
+    /// [`Protocol::Auto`] the detected one (probing the server the first time, within the
+    /// connection's timeout; the result is cached).
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, Options, Protocol, mock::{Flavor, MockServer}};
+    /// let legacy = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
+    /// let conn = Connection::open(&format!("{}&protocol=auto", legacy.fifo_url()))?;
+    /// assert_eq!(conn.protocol()?, Protocol::Legacy);
+    /// assert!(conn.command("uptime", ())?.value["Up time"].as_str().is_some());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The probe's errors (not running, timeout...).
+    pub fn protocol(&self) -> Result<Protocol> {
+        let generation = match self {
+            Connection::Fifo(c) => c.generation()?,
+            Connection::Udp(c) => c.generation()?,
+            Connection::UnixDatagram(c) => c.generation()?,
+            #[cfg(feature = "http")]
+            Connection::Http(c) | Connection::XmlRpc(c) => c.generation()?,
+        };
+        Ok(generation.into())
     }
 
     /// The default timeout of this connection.
@@ -472,12 +519,14 @@ fn http_connection(
         ca_pem: options.ca_pem.clone(),
         accept_invalid_certs: options.danger_accept_invalid_certs,
     };
+    let url = format!("{scheme}://{host}{path}");
     HttpConnection::new(
-        format!("{scheme}://{host}{path}"),
+        url,
         protocol,
         options.timeout,
         options.headers,
         &tls,
+        options.protocol,
     )
 }
 
@@ -567,9 +616,11 @@ fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
                     .map_err(|_| bad(&format!("bad buffer size {v:?}")))?;
             }
             "reply_socket_dir" => options.reply_socket_dir = PathBuf::from(v),
+            "protocol" => options.protocol = v.parse()?,
             other => {
                 return Err(bad(&format!(
-                    "unknown parameter {other:?} (known: timeout, reply_dir, reply_fifo, buffer, reply_socket_dir)"
+                    "unknown parameter {other:?} (known: timeout, protocol, reply_dir, reply_fifo, \
+                     buffer, reply_socket_dir)"
                 )));
             }
         }

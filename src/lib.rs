@@ -26,10 +26,10 @@ pub mod mock;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
 pub use error::{Error, Result, ServerError};
-pub use protocol::{jsonrpc, legacy};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use protocol::xmlrpc;
+pub use protocol::{Protocol, jsonrpc, legacy};
 pub use transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDatagramConnection};
 pub use transport::fifo::{FifoConnection, MAX_FIFO_REQUEST};
 #[cfg(feature = "http")]

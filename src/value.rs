@@ -69,7 +69,11 @@ impl Value {
     /// Every member named `key`, in order (the legacy MI repeats node names, e.g. one
     /// `Process` per process). Empty for other variants.
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.as_object().unwrap_or_default().iter().filter(move |(k, _)| k == key).map(|(_, v)| v)
+        self.as_object()
+            .unwrap_or_default()
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// Looks up `key` in an object, mutably.

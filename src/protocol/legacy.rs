@@ -43,7 +43,10 @@ const KNOWN_ATTRS: &[(&str, &[&str])] = &[
     ("Domain", &["table", "hash_size", "records"]),
     ("Contact", &["Q"]),
     ("dialog", &["hash", "dialog_id", "ID"]),
-    ("profile", &["name", "value", "count", "shared", "replicated"]),
+    (
+        "profile",
+        &["name", "value", "count", "shared", "replicated"],
+    ),
 ];
 
 /// mi_fifo reads the first line into 1024 bytes and all parameter lines into 8192; and a
@@ -62,7 +65,11 @@ pub const MAX_LEGACY_FIFO_REQUEST: usize = 4096;
 /// ends the request; commands use `.` as a placeholder), values with an empty line inside,
 /// a quoted value ending in `\` or starting with `"`, `null`, nested arrays, objects, a named
 /// value that needs quoting, and command or reply names with `:` or blanks.
-pub fn encode_request(method: &str, params: &Params, reply_fifo: Option<&str>) -> crate::Result<Vec<u8>> {
+pub fn encode_request(
+    method: &str,
+    params: &Params,
+    reply_fifo: Option<&str>,
+) -> crate::Result<Vec<u8>> {
     if method.is_empty() || method.contains([':', '\n', '\r', ' ', '\t', '\0']) {
         return Err(Error::InvalidRequest(format!(
             "command name {method:?} cannot be sent over the legacy MI (no ':' or blanks)"
@@ -98,7 +105,9 @@ pub fn encode_request(method: &str, params: &Params, reply_fifo: Option<&str>) -
         Params::Named(members) => {
             for (name, v) in members {
                 if name.is_empty() || name.contains("::") || name.contains(['\n', '\r', '"']) {
-                    return Err(Error::InvalidRequest(format!("parameter name {name:?} cannot be sent")));
+                    return Err(Error::InvalidRequest(format!(
+                        "parameter name {name:?} cannot be sent"
+                    )));
                 }
                 if matches!(v, Value::Array(_)) {
                     return Err(Error::InvalidRequest(format!(
@@ -123,9 +132,9 @@ fn scalar_text(v: &Value) -> crate::Result<String> {
             "null cannot be sent over the legacy MI (commands take \".\" for \"none\")".into(),
         )),
         Value::Float(_) => Err(Error::InvalidRequest("NaN or infinite number".into())),
-        Value::Array(_) | Value::Object(_) => {
-            Err(Error::InvalidRequest("objects cannot be sent over the legacy MI".into()))
-        }
+        Value::Array(_) | Value::Object(_) => Err(Error::InvalidRequest(
+            "objects cannot be sent over the legacy MI".into(),
+        )),
     }
 }
 
@@ -140,7 +149,10 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
         )));
     }
     if text.contains('\0') {
-        return Err(Error::InvalidRequest(format!("{} contains a NUL byte", what())));
+        return Err(Error::InvalidRequest(format!(
+            "{} contains a NUL byte",
+            what()
+        )));
     }
     let needs_quotes = text.contains(['"', '\n', '\r'])
         || text.contains("::")
@@ -179,7 +191,11 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
     // follows the opening quote and the last precedes the closing one: only the lines in
     // between can be empty.
     let segments: Vec<&str> = text.split('\n').collect();
-    if segments.len() > 2 && segments[1..segments.len() - 1].iter().any(|l| l.trim().is_empty()) {
+    if segments.len() > 2
+        && segments[1..segments.len() - 1]
+            .iter()
+            .any(|l| l.trim().is_empty())
+    {
         return Err(Error::InvalidRequest(format!(
             "{} contains an empty line, which ends a legacy MI request; it cannot be sent",
             what()
@@ -203,7 +219,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn leaf(name: &str, value: impl Into<String>) -> Node {
-        Node { name: Some(name.to_owned()), value: value.into(), ..Node::default() }
+        Node {
+            name: Some(name.to_owned()),
+            value: value.into(),
+            ..Node::default()
+        }
     }
 }
 
@@ -276,14 +296,26 @@ pub(crate) fn parse(bytes: &[u8]) -> crate::Result<(i64, String, Vec<Node>)> {
         }
         let depth = content.bytes().take_while(|b| *b == b'\t').count();
         let body = &content[depth..];
-        let node = match body.find(":: ").or_else(|| body.strip_suffix("::").map(|s| s.len())) {
+        let node = match body
+            .find(":: ")
+            .or_else(|| body.strip_suffix("::").map(|s| s.len()))
+        {
             Some(i) => {
                 let name = &body[..i];
                 let rest = body.get(i + 3..).unwrap_or("");
                 let (value, attrs) = split_attrs(name, rest);
-                Node { name: Some(name.to_owned()), value, attrs, kids: Vec::new() }
+                Node {
+                    name: Some(name.to_owned()),
+                    value,
+                    attrs,
+                    kids: Vec::new(),
+                }
             }
-            None => Node { name: None, value: body.to_owned(), ..Node::default() },
+            None => Node {
+                name: None,
+                value: body.to_owned(),
+                ..Node::default()
+            },
         };
         let depth = depth.min(path.len());
         path.truncate(depth);
@@ -305,10 +337,24 @@ pub(crate) fn parse(bytes: &[u8]) -> crate::Result<(i64, String, Vec<Node>)> {
 
 /// The documented tree → [`Value`] mapping (see the module docs).
 pub(crate) fn to_value(nodes: &[Node]) -> Value {
-    if !nodes.is_empty() && nodes.iter().all(|n| n.name.is_none() && n.attrs.is_empty() && n.kids.is_empty()) {
-        return Value::Array(nodes.iter().map(|n| Value::String(n.value.clone())).collect());
+    if !nodes.is_empty()
+        && nodes
+            .iter()
+            .all(|n| n.name.is_none() && n.attrs.is_empty() && n.kids.is_empty())
+    {
+        return Value::Array(
+            nodes
+                .iter()
+                .map(|n| Value::String(n.value.clone()))
+                .collect(),
+        );
     }
-    Value::Object(nodes.iter().map(|n| (n.name.clone().unwrap_or_default(), node_value(n))).collect())
+    Value::Object(
+        nodes
+            .iter()
+            .map(|n| (n.name.clone().unwrap_or_default(), node_value(n)))
+            .collect(),
+    )
 }
 
 fn node_value(n: &Node) -> Value {
@@ -342,8 +388,17 @@ pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
         }
         return Err(Error::Command(e));
     }
-    let value = if nodes.is_empty() { Value::Object(Vec::new()) } else { to_value(&nodes) };
-    Ok(Response { code, message: reason, value, raw: bytes.to_vec() })
+    let value = if nodes.is_empty() {
+        Value::Object(Vec::new())
+    } else {
+        to_value(&nodes)
+    };
+    Ok(Response {
+        code,
+        message: reason,
+        value,
+        raw: bytes.to_vec(),
+    })
 }
 
 /// `true` if `bytes` look like a legacy reply (a 3-digit code and a space).
@@ -458,25 +513,64 @@ mod tests {
 
     #[test]
     fn requests() {
-        assert_eq!(encode_request("uptime", &Params::None, Some("r")).unwrap(), b":uptime:r\n\n");
-        assert_eq!(encode_request("uptime", &Params::None, None).unwrap(), b":uptime:\n\n");
-        let r = encode_request("cache_store", &Params::positional(["local", "k", "hello \"world\" / fifo"]), Some("r")).unwrap();
-        assert_eq!(r, b":cache_store:r\nlocal\nk\n\"hello \\\"world\\\" / fifo\"\n\n");
-        let r = encode_request("cache_store", &Params::named([("system", "local"), ("attr", "k")]), Some("r")).unwrap();
+        assert_eq!(
+            encode_request("uptime", &Params::None, Some("r")).unwrap(),
+            b":uptime:r\n\n"
+        );
+        assert_eq!(
+            encode_request("uptime", &Params::None, None).unwrap(),
+            b":uptime:\n\n"
+        );
+        let r = encode_request(
+            "cache_store",
+            &Params::positional(["local", "k", "hello \"world\" / fifo"]),
+            Some("r"),
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            b":cache_store:r\nlocal\nk\n\"hello \\\"world\\\" / fifo\"\n\n"
+        );
+        let r = encode_request(
+            "cache_store",
+            &Params::named([("system", "local"), ("attr", "k")]),
+            Some("r"),
+        )
+        .unwrap();
         assert_eq!(r, b":cache_store:r\nsystem::local\nattr::k\n\n");
-        let r = encode_request("x", &Params::positional(["sip:[::1]:5060", " pad ", "From: a\r\nTo: b\r\n"]), None).unwrap();
+        let r = encode_request(
+            "x",
+            &Params::positional(["sip:[::1]:5060", " pad ", "From: a\r\nTo: b\r\n"]),
+            None,
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(r).unwrap(),
             ":x:\n\"sip:[::1]:5060\"\n\" pad \"\n\"From: a\r\nTo: b\r\n\"\n\n"
         );
-        let r = encode_request("x", &Params::positional([Value::Int(5), Value::Bool(true)]), None).unwrap();
+        let r = encode_request(
+            "x",
+            &Params::positional([Value::Int(5), Value::Bool(true)]),
+            None,
+        )
+        .unwrap();
         assert_eq!(r, b":x:\n5\n1\n\n");
     }
 
     #[test]
     fn unsendable_values_are_refused() {
-        for bad in ["", "\"leading quote", "needs \" quotes and ends with \\", "a\n\nb", "a\n \nb", "nul\0"] {
-            assert!(encode_request("x", &Params::positional([bad]), None).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "\"leading quote",
+            "needs \" quotes and ends with \\",
+            "a\n\nb",
+            "a\n \nb",
+            "nul\0",
+        ] {
+            assert!(
+                encode_request("x", &Params::positional([bad]), None).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(encode_request("x", &Params::positional([Value::Null]), None).is_err());
         assert!(encode_request("x", &Params::named([("n", "a\"b")]), None).is_err());
@@ -489,7 +583,19 @@ mod tests {
 
     #[test]
     fn request_args_roundtrip_through_the_server_parser() {
-        let values = ["plain", "with space inside", "q\"uote", "a\\\"b", "sip:[::1]:5060", " lead", "trail ", "x::y", "l1\r\nl2\r\n", "é☃", "=\t="];
+        let values = [
+            "plain",
+            "with space inside",
+            "q\"uote",
+            "a\\\"b",
+            "sip:[::1]:5060",
+            " lead",
+            "trail ",
+            "x::y",
+            "l1\r\nl2\r\n",
+            "é☃",
+            "=\t=",
+        ];
         let req = encode_request("x", &Params::positional(values), None).unwrap();
         let got: Vec<String> = args(&req).into_iter().map(|(_, v)| v).collect();
         assert_eq!(got, values);
@@ -502,12 +608,17 @@ mod tests {
         let r = decode_reply(b"200 OK\nget_statistics\nuptime\n\n").unwrap();
         assert_eq!(r.value, Value::from(vec!["get_statistics", "uptime"]));
         let e = decode_reply(b"500 command 'nosuch' not available\n").unwrap_err();
-        assert!(matches!(e, Error::Command(ref s) if s.code == 500 && s.message == "command 'nosuch' not available"));
+        assert!(
+            matches!(e, Error::Command(ref s) if s.code == 500 && s.message == "command 'nosuch' not available")
+        );
         let e = decode_reply(b"404 AOR not found\n\n").unwrap_err();
         assert!(matches!(e, Error::Command(ref s) if s.code == 404));
         assert!(decode_reply(b"OK\n").is_err());
         assert!(decode_reply(b"").is_err());
-        assert_eq!(decode_reply(b"200 OK\n\n").unwrap().value, Value::Object(vec![]));
+        assert_eq!(
+            decode_reply(b"200 OK\n\n").unwrap().value,
+            Value::Object(vec![])
+        );
     }
 
     #[test]
@@ -515,7 +626,10 @@ mod tests {
         let text = "200 OK\nDomain:: location hash_size=512\n\tAOR:: dave\n\t\tContact:: sip:dave@h:5090 Q=0.5\n\t\t\tExpires:: 3598\n\t\t\tCflags:: \n\tAOR:: carol\n\t\tContact:: sip:carol@h Q=\nProcess::  ID=6 PID=4908 Type=SIP receiver udp:127.0.0.1:5062 \nProcess::  PID=1 Log level=3 Type=attendant\nMessage:: Via: x\r\nTo: y\r\n\r\n\n\n";
         let r = decode_reply(text.as_bytes()).unwrap();
         let d = &r.value["Domain"];
-        assert_eq!((d["value"].as_str(), d["hash_size"].as_str()), (Some("location"), Some("512")));
+        assert_eq!(
+            (d["value"].as_str(), d["hash_size"].as_str()),
+            (Some("location"), Some("512"))
+        );
         let aors: Vec<&Value> = d.get_all("AOR").collect();
         assert_eq!(aors.len(), 2);
         assert_eq!(aors[0]["Contact"]["value"], Value::from("sip:dave@h:5090"));
@@ -523,7 +637,10 @@ mod tests {
         assert_eq!(aors[0]["Contact"]["Cflags"], Value::from(""));
         assert_eq!(aors[1]["Contact"]["Q"], Value::from(""));
         let procs: Vec<&Value> = r.value.get_all("Process").collect();
-        assert_eq!(procs[0]["Type"], Value::from("SIP receiver udp:127.0.0.1:5062 "));
+        assert_eq!(
+            procs[0]["Type"],
+            Value::from("SIP receiver udp:127.0.0.1:5062 ")
+        );
         assert_eq!(procs[0]["value"], Value::from(""));
         assert_eq!(procs[1]["Log level"], Value::from("3"));
         assert_eq!(r.value["Message"], Value::from("Via: x\r\nTo: y\r\n\r\n"));
@@ -532,7 +649,19 @@ mod tests {
     #[test]
     fn render_parse_roundtrip() {
         let nodes = vec![
-            Node { name: Some("dialog".into()), value: String::new(), attrs: vec![("ID".into(), "77".into())], kids: vec![Node::leaf("state", "4"), Node { name: Some("CALLEES".into()), kids: vec![Node::leaf("callee_tag", "x")], ..Node::default() }] },
+            Node {
+                name: Some("dialog".into()),
+                value: String::new(),
+                attrs: vec![("ID".into(), "77".into())],
+                kids: vec![
+                    Node::leaf("state", "4"),
+                    Node {
+                        name: Some("CALLEES".into()),
+                        kids: vec![Node::leaf("callee_tag", "x")],
+                        ..Node::default()
+                    },
+                ],
+            },
             Node::leaf("Message", "a\r\nb\r\n\r\n"),
         ];
         let bytes = render(200, "OK", &nodes);

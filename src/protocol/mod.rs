@@ -5,3 +5,84 @@ pub mod legacy;
 
 #[cfg(feature = "http")]
 pub mod xmlrpc;
+
+use std::sync::OnceLock;
+
+/// Which MI generation the server speaks ([`Options::protocol`](crate::Options::protocol),
+/// or `?protocol=` in a URL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// JSON-RPC 2.0: OpenSIPS 3.x and 4.x (the default).
+    #[default]
+    JsonRpc,
+    /// The legacy text MI of OpenSIPS 1.x and 2.x (FIFO, datagram), and 2.x `mi_xmlrpc_ng`.
+    Legacy,
+    /// Find out with a probe that cannot disturb either generation, once per connection,
+    /// within the connection's timeout.
+    Auto,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Protocol> {
+        match s.to_ascii_lowercase().as_str() {
+            "jsonrpc" | "json-rpc" | "3" | "3.x" => Ok(Protocol::JsonRpc),
+            "legacy" | "text" | "2" | "2.x" | "1.x" => Ok(Protocol::Legacy),
+            "auto" => Ok(Protocol::Auto),
+            other => Err(crate::Error::InvalidConfig(format!(
+                "unknown protocol {other:?} (use jsonrpc, legacy or auto)"
+            ))),
+        }
+    }
+}
+
+/// The generation in use once known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Generation {
+    JsonRpc,
+    Legacy,
+}
+
+impl From<Generation> for Protocol {
+    fn from(g: Generation) -> Protocol {
+        match g {
+            Generation::JsonRpc => Protocol::JsonRpc,
+            Generation::Legacy => Protocol::Legacy,
+        }
+    }
+}
+
+/// The configured protocol and, for [`Protocol::Auto`], the cached detection result.
+#[derive(Debug, Default)]
+pub(crate) struct ProtocolChoice {
+    protocol: Protocol,
+    detected: OnceLock<Generation>,
+}
+
+impl ProtocolChoice {
+    pub(crate) fn new(protocol: Protocol) -> Self {
+        ProtocolChoice {
+            protocol,
+            detected: OnceLock::new(),
+        }
+    }
+
+    /// The generation to speak, running `detect` the first time for `Auto`.
+    pub(crate) fn resolve(
+        &self,
+        detect: impl FnOnce() -> crate::Result<Generation>,
+    ) -> crate::Result<Generation> {
+        match self.protocol {
+            Protocol::JsonRpc => Ok(Generation::JsonRpc),
+            Protocol::Legacy => Ok(Generation::Legacy),
+            Protocol::Auto => {
+                if let Some(g) = self.detected.get() {
+                    return Ok(*g);
+                }
+                let g = detect()?;
+                Ok(*self.detected.get_or_init(|| g))
+            }
+        }
+    }
+}

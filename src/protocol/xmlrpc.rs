@@ -68,6 +68,115 @@ pub fn encode_request(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
+/// Encodes a `methodCall` for 2.x `mi_xmlrpc_ng`, which takes every argument as a
+/// non-empty `<string>` and reads them by position: names are dropped, numbers become text,
+/// a list becomes one string argument per element (as over the legacy FIFO).
+///
+/// # Errors
+///
+/// As [`encode_request`], and for nested lists or objects.
+pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
+    let values: Vec<&Value> = match params {
+        Params::None => Vec::new(),
+        Params::Positional(v) => v.iter().collect(),
+        Params::Named(v) => v.iter().map(|(_, v)| v).collect(),
+    };
+    let mut strings = Vec::with_capacity(values.len());
+    for v in values {
+        match v {
+            Value::Array(items) => {
+                for item in items {
+                    strings.push(Value::String(legacy_text(item)?));
+                }
+            }
+            other => strings.push(Value::String(legacy_text(other)?)),
+        }
+    }
+    encode_request(method, &Params::Positional(strings))
+}
+
+fn legacy_text(v: &Value) -> crate::Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Bool(b) => Ok(i32::from(*b).to_string()),
+        Value::Float(f) if f.is_finite() => Ok(f.to_string()),
+        _ => Err(Error::InvalidRequest(format!(
+            "a {} cannot be sent to a 2.x XML-RPC server (strings only)",
+            v.kind()
+        ))),
+    }
+}
+
+/// Maps a 2.x `mi_xmlrpc_ng` reply (`format_version` 2: `{value, attributes, kids}` structs,
+/// repeated nodes as arrays; or `format_version` 1: one string holding the text tree) onto
+/// the same [`Value`] the legacy text transports give (see [`crate::legacy`]).
+pub fn normalize_legacy(v: Value) -> Value {
+    match v {
+        Value::String(text) => {
+            // format_version 1: the tree lines without a status line
+            let mut bytes = b"200 OK\n".to_vec();
+            bytes.extend_from_slice(text.as_bytes());
+            match crate::protocol::legacy::parse(&bytes) {
+                Ok((_, _, nodes)) if !nodes.is_empty() => crate::protocol::legacy::to_value(&nodes),
+                _ => Value::String(text),
+            }
+        }
+        Value::Object(members) => {
+            // Unnamed nodes come as one array under "name": a plain list, as over the FIFO.
+            if let [(k, Value::Array(items))] = members.as_slice() {
+                if k == "name" && items.iter().all(|i| matches!(i, Value::String(_))) {
+                    return Value::Array(items.clone());
+                }
+            }
+            Value::Object(legacy_members(members))
+        }
+        other => other,
+    }
+}
+
+fn legacy_members(members: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    let mut out = Vec::with_capacity(members.len());
+    for (name, v) in members {
+        match v {
+            Value::Array(items) => {
+                out.extend(items.into_iter().map(|i| (name.clone(), legacy_node(i))))
+            }
+            other => out.push((name, legacy_node(other))),
+        }
+    }
+    out
+}
+
+fn legacy_node(v: Value) -> Value {
+    let Value::Object(o) = v else { return v };
+    if !o
+        .iter()
+        .all(|(k, _)| matches!(k.as_str(), "value" | "attributes" | "kids"))
+    {
+        return Value::Object(legacy_members(o));
+    }
+    let mut value = String::new();
+    let mut attrs = Vec::new();
+    let mut kids = Vec::new();
+    for (k, v) in o {
+        match (k.as_str(), v) {
+            ("value", Value::String(s)) => value = s,
+            ("value", other) => value = other.to_string(),
+            ("attributes", Value::Object(a)) => attrs = a,
+            ("kids", Value::Object(k)) => kids = legacy_members(k),
+            _ => {}
+        }
+    }
+    if attrs.is_empty() && kids.is_empty() {
+        return Value::String(value);
+    }
+    let mut node = vec![("value".to_owned(), Value::String(value))];
+    node.extend(attrs);
+    node.extend(kids);
+    Value::Object(node)
+}
+
 fn text<'a>(s: &'a str, what: &str) -> crate::Result<std::borrow::Cow<'a, str>> {
     if let Some(c) = s.chars().find(|c| {
         (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || *c == '\u{fffe}' || *c == '\u{ffff}'

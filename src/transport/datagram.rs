@@ -22,33 +22,100 @@ use nix::errno::Errno;
 
 use super::{Deadline, random_token};
 use crate::protocol::jsonrpc::{self, IdGenerator, Scan};
+use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
 use crate::{Cmd, Error, Response, Result};
 
 /// mi_datagram's buffer in OpenSIPS 3.x (and the 4.0 default of `socket_buf_size`).
 pub const DEFAULT_DATAGRAM_BUFFER: usize = 65_457;
 
 /// The socket operations both datagram flavours share.
-trait DatagramIo {
+trait DatagramIo: Sized {
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize>;
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+    /// Replaces the socket with a fresh one: replies to requests sent from the old one can
+    /// never reach it (the legacy MI has no ids to tell a late reply from the right one).
+    fn reopen(&mut self) -> Result<()>;
 }
 
-impl DatagramIo for UdpSocket {
+/// A UDP socket `connect()`ed to the server: only its datagrams are received, and an ICMP
+/// "port unreachable" comes back as `ECONNREFUSED`.
+struct UdpClient {
+    socket: UdpSocket,
+    server: SocketAddr,
+}
+
+impl UdpClient {
+    fn open(server: SocketAddr) -> Result<Self> {
+        let local: SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(local)
+            .map_err(|e| Error::io(format!("binding a local socket for udp://{server}"), e))?;
+        socket
+            .connect(server)
+            .map_err(|e| Error::io(format!("connecting to udp://{server}"), e))?;
+        Ok(UdpClient { socket, server })
+    }
+}
+
+impl DatagramIo for UdpClient {
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize> {
-        self.send(buf)
+        self.socket.send(buf)
     }
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.recv(buf)
+        self.socket.recv(buf)
     }
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
-        UdpSocket::set_read_timeout(self, d)
+        self.socket.set_read_timeout(d)
+    }
+    fn reopen(&mut self) -> Result<()> {
+        *self = UdpClient::open(self.server)?;
+        Ok(())
     }
 }
 
+/// A unix datagram socket bound to a private reply path (OpenSIPS answers from an unbound
+/// socket, so a `connect()`ed client would never get the reply). The path is removed when
+/// the socket is dropped or replaced.
 struct UnixClient {
     socket: UnixDatagram,
     server: PathBuf,
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl UnixClient {
+    fn open(server: PathBuf, dir: PathBuf) -> Result<Self> {
+        let path = dir.join(format!("osips_mi_{}.sock", random_token()));
+        let socket = UnixDatagram::bind(&path).map_err(|e| match e.kind() {
+            ErrorKind::PermissionDenied => Error::PermissionDenied {
+                path: dir.clone(),
+                hint: "the client binds its reply socket in this directory; choose a writable \
+                       reply socket directory",
+            },
+            _ => Error::io(format!("binding reply socket {}", path.display()), e),
+        })?;
+        let client = UnixClient {
+            socket,
+            server,
+            dir,
+            path,
+        };
+        // OpenSIPS (possibly another user) must be able to send to us: write for all,
+        // which for a socket does not let anyone read what we receive.
+        std::fs::set_permissions(&client.path, std::fs::Permissions::from_mode(0o622))
+            .map_err(|e| Error::io(format!("setting the mode of {}", client.path.display()), e))?;
+        Ok(client)
+    }
+}
+
+impl Drop for UnixClient {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl DatagramIo for UnixClient {
@@ -61,6 +128,10 @@ impl DatagramIo for UnixClient {
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
         self.socket.set_read_timeout(d)
     }
+    fn reopen(&mut self) -> Result<()> {
+        *self = UnixClient::open(self.server.clone(), self.dir.clone())?;
+        Ok(())
+    }
 }
 
 /// Socket plus its receive buffer, used by one call at a time.
@@ -69,7 +140,14 @@ struct Channel<S> {
     buf: Vec<u8>,
 }
 
-/// What both datagram connections share: the socket, the endpoint, limits and ids.
+/// What a reply datagram should be.
+#[derive(Clone, Copy)]
+enum Expect {
+    Json(u32),
+    Legacy,
+}
+
+/// What both datagram connections share: the socket, the endpoint, limits, ids, protocol.
 struct Datagram<S> {
     chan: Mutex<Channel<S>>,
     url: String,
@@ -77,6 +155,7 @@ struct Datagram<S> {
     timeout: Duration,
     limit: usize,
     ids: IdGenerator,
+    protocol: ProtocolChoice,
 }
 
 impl<S: DatagramIo> Datagram<S> {
@@ -86,6 +165,7 @@ impl<S: DatagramIo> Datagram<S> {
         unix_path: Option<PathBuf>,
         timeout: Duration,
         limit: usize,
+        protocol: Protocol,
     ) -> Self {
         Datagram {
             chan: Mutex::new(Channel {
@@ -97,6 +177,7 @@ impl<S: DatagramIo> Datagram<S> {
             timeout,
             limit,
             ids: IdGenerator::new(),
+            protocol: ProtocolChoice::new(protocol),
         }
     }
 
@@ -136,9 +217,27 @@ impl<S: DatagramIo> Datagram<S> {
 
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         cmd.validate()?;
+        let generation = self.protocol.resolve(|| self.detect())?;
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
-        let id = self.ids.next_id();
-        let request = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
+        let (request, expect) = match generation {
+            Generation::JsonRpc => {
+                let id = self.ids.next_id();
+                (
+                    jsonrpc::encode_request(cmd.method(), cmd.params(), id),
+                    Expect::Json(id),
+                )
+            }
+            Generation::Legacy => (
+                legacy::encode_request(cmd.method(), cmd.params(), None)?,
+                Expect::Legacy,
+            ),
+        };
+        self.exchange(&request, expect, &deadline)
+    }
+
+    /// One request, one reply, under the deadline. After a timeout the socket is replaced,
+    /// so a late reply can never be read as the answer to a later request.
+    fn exchange(&self, request: &[u8], expect: Expect, deadline: &Deadline) -> Result<Response> {
         let limit = self.limit;
         if request.len() > limit {
             return Err(Error::InvalidRequest(format!(
@@ -150,8 +249,23 @@ impl<S: DatagramIo> Datagram<S> {
         // One call at a time per socket, so no thread reads another's reply.
         let mut guard = self.chan.lock().unwrap_or_else(|p| p.into_inner());
         let chan = &mut *guard;
+        let result = self.roundtrip(chan, request, expect, deadline);
+        if matches!(result, Err(Error::Timeout { .. })) {
+            chan.io.reopen()?;
+        }
+        result
+    }
+
+    fn roundtrip(
+        &self,
+        chan: &mut Channel<S>,
+        request: &[u8],
+        expect: Expect,
+        deadline: &Deadline,
+    ) -> Result<Response> {
+        let limit = self.limit;
         chan.io
-            .send_request(&request)
+            .send_request(request)
             .map_err(|e| self.map_err(e, "sending to"))?;
         if chan.buf.len() != limit + 1 {
             chan.buf.resize(limit + 1, 0);
@@ -161,7 +275,8 @@ impl<S: DatagramIo> Datagram<S> {
                 return Err(
                     Error::timeout(deadline.total(), "waiting for the reply").with_hint(
                         "no datagram came back: OpenSIPS may be down (UDP cannot always tell), may \
-                     have dropped the request, or the reply was too large for one datagram",
+                     have dropped the request, or the reply was too large for one datagram \
+                     (1.x/2.x then send nothing: use the FIFO)",
                     ),
                 );
             };
@@ -191,6 +306,11 @@ impl<S: DatagramIo> Datagram<S> {
                     data,
                 ));
             }
+            let id = match expect {
+                Expect::Json(id) => id,
+                Expect::Legacy if n == 0 => continue,
+                Expect::Legacy => return legacy::decode_reply(data),
+            };
             match jsonrpc::scan(data, id, true) {
                 Scan::Found { result, range } => {
                     return result.map(|mut r| {
@@ -204,11 +324,60 @@ impl<S: DatagramIo> Datagram<S> {
             }
         }
     }
+
+    /// Sends a JSON-RPC `version` request: 3.x/4.x answer JSON, 1.x/2.x answer
+    /// `500 command not available` (a datagram server keeps no state between requests).
+    fn detect(&self) -> Result<Generation> {
+        let deadline = Deadline::after(self.timeout);
+        let id = self.ids.next_id();
+        let probe = jsonrpc::encode_request("version", &crate::Params::None, id);
+        let mut guard = self.chan.lock().unwrap_or_else(|p| p.into_inner());
+        let chan = &mut *guard;
+        chan.io
+            .send_request(&probe)
+            .map_err(|e| self.map_err(e, "sending to"))?;
+        if chan.buf.len() != self.limit + 1 {
+            chan.buf.resize(self.limit + 1, 0);
+        }
+        loop {
+            let Some(left) = deadline.remaining() else {
+                chan.io.reopen()?;
+                return Err(
+                    Error::timeout(deadline.total(), "detecting the MI protocol")
+                        .with_hint("the probe got no answer: is mi_datagram listening here?"),
+                );
+            };
+            chan.io
+                .set_read_timeout(Some(left))
+                .map_err(|e| self.map_err(e, "configuring"))?;
+            let n = match chan.io.recv_reply(&mut chan.buf) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(self.map_err(e, "receiving from")),
+            };
+            let data = &chan.buf[..n.min(self.limit)];
+            if legacy::looks_like_reply(data) {
+                return Ok(Generation::Legacy);
+            }
+            match jsonrpc::scan(data, id, true) {
+                Scan::Found { .. } => return Ok(Generation::JsonRpc),
+                Scan::Failed(e) => return Err(e),
+                Scan::OnlyStale | Scan::Incomplete { .. } => continue,
+            }
+        }
+    }
 }
 
 /// A connection to OpenSIPS `mi_datagram` over UDP.
 pub struct UdpConnection {
-    inner: Datagram<UdpSocket>,
+    inner: Datagram<UdpClient>,
     server: SocketAddr,
 }
 
@@ -217,27 +386,22 @@ impl std::fmt::Debug for UdpConnection {
         f.debug_struct("UdpConnection")
             .field("server", &self.server)
             .field("timeout", &self.inner.timeout)
+            .field("protocol", &self.inner.protocol)
             .finish()
     }
 }
 
 impl UdpConnection {
-    pub(crate) fn new(server: SocketAddr, timeout: Duration, buffer: usize) -> Result<Self> {
-        let local: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
+    pub(crate) fn new(
+        server: SocketAddr,
+        timeout: Duration,
+        buffer: usize,
+        protocol: Protocol,
+    ) -> Result<Self> {
+        let client = UdpClient::open(server)?;
         let url = format!("udp://{server}");
-        let socket = UdpSocket::bind(local)
-            .map_err(|e| Error::io(format!("binding a local socket for {url}"), e))?;
-        // connect(): only the server's datagrams are received, and an ICMP "port
-        // unreachable" comes back as ECONNREFUSED.
-        socket
-            .connect(server)
-            .map_err(|e| Error::io(format!("connecting to {url}"), e))?;
         Ok(UdpConnection {
-            inner: Datagram::new(socket, url, None, timeout, buffer),
+            inner: Datagram::new(client, url, None, timeout, buffer, protocol),
             server,
         })
     }
@@ -255,6 +419,10 @@ impl UdpConnection {
         self.inner.timeout = t;
     }
 
+    pub(crate) fn generation(&self) -> Result<Generation> {
+        self.inner.protocol.resolve(|| self.inner.detect())
+    }
+
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
         self.inner.execute(cmd)
     }
@@ -264,15 +432,15 @@ impl UdpConnection {
 pub struct UnixDatagramConnection {
     inner: Datagram<UnixClient>,
     server: PathBuf,
-    reply_path: PathBuf,
 }
 
 impl std::fmt::Debug for UnixDatagramConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnixDatagramConnection")
             .field("server", &self.server)
-            .field("reply_path", &self.reply_path)
+            .field("reply_path", &self.reply_path())
             .field("timeout", &self.inner.timeout)
+            .field("protocol", &self.inner.protocol)
             .finish()
     }
 }
@@ -283,36 +451,14 @@ impl UnixDatagramConnection {
         reply_dir: &Path,
         timeout: Duration,
         buffer: usize,
+        protocol: Protocol,
     ) -> Result<Self> {
-        let reply_path = reply_dir.join(format!("osips_mi_{}.sock", random_token()));
-        let socket = UnixDatagram::bind(&reply_path).map_err(|e| match e.kind() {
-            ErrorKind::PermissionDenied => Error::PermissionDenied {
-                path: reply_dir.to_path_buf(),
-                hint: "the client binds its reply socket in this directory; choose a writable \
-                       reply socket directory",
-            },
-            _ => Error::io(format!("binding reply socket {}", reply_path.display()), e),
-        })?;
+        let client = UnixClient::open(server.clone(), reply_dir.to_path_buf())?;
         let url = format!("unix://{}", server.display());
-        let client = UnixClient {
-            socket,
-            server: server.clone(),
-        };
-        let conn = UnixDatagramConnection {
-            inner: Datagram::new(client, url, Some(server.clone()), timeout, buffer),
+        Ok(UnixDatagramConnection {
+            inner: Datagram::new(client, url, Some(server.clone()), timeout, buffer, protocol),
             server,
-            reply_path,
-        };
-        // OpenSIPS (possibly another user) must be able to send to us: write for all,
-        // which for a socket does not let anyone read what we receive.
-        std::fs::set_permissions(&conn.reply_path, std::fs::Permissions::from_mode(0o622))
-            .map_err(|e| {
-                Error::io(
-                    format!("setting the mode of {}", conn.reply_path.display()),
-                    e,
-                )
-            })?;
-        Ok(conn)
+        })
     }
 
     /// The server socket path.
@@ -320,9 +466,16 @@ impl UnixDatagramConnection {
         &self.server
     }
 
-    /// The path this connection receives replies on (removed on drop).
-    pub fn reply_path(&self) -> &Path {
-        &self.reply_path
+    /// The path this connection currently receives replies on (removed on drop, and
+    /// replaced after a timeout).
+    pub fn reply_path(&self) -> PathBuf {
+        self.inner
+            .chan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .io
+            .path
+            .clone()
     }
 
     pub(crate) fn timeout(&self) -> Duration {
@@ -333,13 +486,11 @@ impl UnixDatagramConnection {
         self.inner.timeout = t;
     }
 
+    pub(crate) fn generation(&self) -> Result<Generation> {
+        self.inner.protocol.resolve(|| self.inner.detect())
+    }
+
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
         self.inner.execute(cmd)
-    }
-}
-
-impl Drop for UnixDatagramConnection {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.reply_path);
     }
 }

@@ -19,11 +19,13 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::PollFlags;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::Mode;
+use std::os::fd::AsFd;
 
 use super::{Deadline, Ready, random_token, wait_for};
 use crate::protocol::jsonrpc::{self, IdGenerator, Scan};
+use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
 use crate::{Cmd, Error, Response, Result};
 
 /// mi_fifo reads requests through a 4096-byte buffer and drops anything longer.
@@ -33,13 +35,15 @@ const MAX_REPLY_PATH: usize = 127;
 /// Refuse replies larger than this (a runaway writer must not eat all memory).
 const MAX_REPLY: usize = 1 << 30;
 
-/// A connection to OpenSIPS `mi_fifo` (3.x/4.x JSON-RPC framing).
+/// A connection to OpenSIPS `mi_fifo`: JSON-RPC framing (3.x/4.x) or the legacy text
+/// framing (1.x/2.x).
 #[derive(Debug)]
 pub struct FifoConnection {
     path: PathBuf,
     reply_dir: PathBuf,
     reply_name: Option<String>,
     pub(crate) timeout: Duration,
+    pub(crate) protocol: ProtocolChoice,
     ids: IdGenerator,
     /// Serializes calls when a fixed reply FIFO name is shared.
     fixed: Mutex<()>,
@@ -51,6 +55,7 @@ impl FifoConnection {
         reply_dir: PathBuf,
         reply_name: Option<String>,
         timeout: Duration,
+        protocol: Protocol,
     ) -> Result<Self> {
         if let Some(name) = &reply_name {
             check_reply_name(name)?;
@@ -68,6 +73,7 @@ impl FifoConnection {
             reply_dir,
             reply_name,
             timeout,
+            protocol: ProtocolChoice::new(protocol),
             ids: IdGenerator::new(),
             fixed: Mutex::new(()),
         })
@@ -85,10 +91,8 @@ impl FifoConnection {
 
     pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
         cmd.validate()?;
+        let generation = self.generation()?;
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
-        let id = self.ids.next_id();
-        let body = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
-
         let _serial = self
             .reply_name
             .as_ref()
@@ -97,12 +101,16 @@ impl FifoConnection {
             Some(n) => n.clone(),
             None => format!("osips_mi_{}", random_token()),
         };
-        let mut request = Vec::with_capacity(body.len() + name.len() + 2);
-        request.push(b':');
-        request.extend_from_slice(name.as_bytes());
-        request.push(b':');
-        request.extend_from_slice(&body);
-        request.push(b'\n');
+        let (request, expect) = match generation {
+            Generation::JsonRpc => {
+                let id = self.ids.next_id();
+                (json_request(&name, cmd, id), Expect::Json(id))
+            }
+            Generation::Legacy => {
+                let request = legacy::encode_request(cmd.method(), cmd.params(), Some(&name))?;
+                (request, Expect::Legacy)
+            }
+        };
         if request.len() > MAX_FIFO_REQUEST {
             return Err(Error::InvalidRequest(format!(
                 "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes at once \
@@ -110,12 +118,84 @@ impl FifoConnection {
                 request.len()
             )));
         }
-
         let server = self.open_server()?;
         let reply = ReplyFifo::create(&self.reply_dir, &name)?;
         write_request(&server, &request, &self.path, &deadline)?;
         drop(server);
-        reply.read_reply(id, &deadline)
+        reply.read_reply(expect, &deadline)
+    }
+
+    /// The generation to speak, detecting it (once) for [`Protocol::Auto`].
+    pub(crate) fn generation(&self) -> Result<Generation> {
+        self.protocol.resolve(|| self.detect())
+    }
+
+    /// Sends, in one write, a JSON-RPC `version` request followed by an empty line, then a
+    /// legacy `version` request, each with its own reply FIFO; whichever is answered tells
+    /// the generation. Neither generation is left in a bad state:
+    /// * 3.x/4.x answers the JSON request and drops the rest of the buffer as invalid JSON
+    ///   (without running anything);
+    /// * 1.x/2.x takes the JSON line as a request whose reply name is invalid, consumes it
+    ///   up to the empty line (without the empty line it would poison the next request,
+    ///   fixture `2x/fifo/93`), then answers the legacy request.
+    fn detect(&self) -> Result<Generation> {
+        let deadline = Deadline::after(self.timeout);
+        let (json_name, legacy_name) = (
+            format!("osips_mi_{}", random_token()),
+            format!("osips_mi_{}", random_token()),
+        );
+        let id = self.ids.next_id();
+        let mut probe = json_request(&json_name, &Cmd::new("version"), id);
+        probe.extend_from_slice(b"\n");
+        probe.extend_from_slice(&legacy::encode_request(
+            "version",
+            &crate::Params::None,
+            Some(&legacy_name),
+        )?);
+        let server = self.open_server()?;
+        let json_fifo = ReplyFifo::create(&self.reply_dir, &json_name)?;
+        let legacy_fifo = ReplyFifo::create(&self.reply_dir, &legacy_name)?;
+        write_request(&server, &probe, &self.path, &deadline)?;
+        drop(server);
+        loop {
+            let Some(left) = deadline.remaining() else {
+                return Err(
+                    Error::timeout(deadline.total(), "detecting the MI protocol").with_hint(
+                        "neither a JSON-RPC nor a legacy probe was answered: is OpenSIPS' mi_fifo \
+                     reading this FIFO, and is reply_dir its reply directory?",
+                    ),
+                );
+            };
+            let (json_ready, legacy_ready) = {
+                let (Some(jf), Some(lf)) = (&json_fifo.file, &legacy_fifo.file) else {
+                    return Err(Error::InvalidRequest("reply FIFO not open".into()));
+                };
+                let ms = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+                let mut fds = [
+                    PollFd::new(jf.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(lf.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(0) | Err(Errno::EINTR) => continue,
+                    Ok(_) => {}
+                    Err(e) => return Err(Error::io("waiting for the protocol probe", e.into())),
+                }
+                let ready = |f: &PollFd<'_>| !f.revents().unwrap_or(PollFlags::empty()).is_empty();
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if json_ready {
+                return match json_fifo.read_reply(Expect::Json(id), &deadline) {
+                    Ok(_) | Err(Error::Rpc(_) | Error::Command(_)) => Ok(Generation::JsonRpc),
+                    Err(e) => Err(e),
+                };
+            }
+            if legacy_ready {
+                return match legacy_fifo.read_reply(Expect::Legacy, &deadline) {
+                    Ok(_) | Err(Error::Command(_)) => Ok(Generation::Legacy),
+                    Err(e) => Err(e),
+                };
+            }
+        }
     }
 
     fn open_server(&self) -> Result<File> {
@@ -155,6 +235,27 @@ impl FifoConnection {
         }
         Ok(file)
     }
+}
+
+/// `:reply_name:{json}\n`
+fn json_request(name: &str, cmd: &Cmd, id: u32) -> Vec<u8> {
+    let body = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
+    let mut request = Vec::with_capacity(body.len() + name.len() + 3);
+    request.push(b':');
+    request.extend_from_slice(name.as_bytes());
+    request.push(b':');
+    request.extend_from_slice(&body);
+    request.push(b'\n');
+    request
+}
+
+/// What a reply FIFO should deliver.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// One JSON-RPC reply with this id (stale ones skipped).
+    Json(u32),
+    /// One legacy text reply, complete at EOF.
+    Legacy,
 }
 
 fn check_reply_name(name: &str) -> Result<()> {
@@ -249,7 +350,7 @@ impl ReplyFifo {
     }
 
     /// Reads until the reply to `id` is complete, or the deadline.
-    fn read_reply(mut self, id: u32, deadline: &Deadline) -> Result<Response> {
+    fn read_reply(mut self, expect: Expect, deadline: &Deadline) -> Result<Response> {
         let Some(file) = self.file.take() else {
             return Err(Error::InvalidRequest("reply FIFO not open".into()));
         };
@@ -295,6 +396,18 @@ impl ReplyFifo {
                 continue;
             }
             scanned = buf.len();
+            let id = match expect {
+                Expect::Json(id) => id,
+                Expect::Legacy if !eof => continue,
+                Expect::Legacy if buf.is_empty() => {
+                    return Err(Error::MalformedReply {
+                        reason: "OpenSIPS closed the reply FIFO without sending anything".into(),
+                        excerpt: String::new(),
+                    });
+                }
+                // The legacy reply has no id and no end marker of its own: EOF ends it.
+                Expect::Legacy => return legacy::decode_reply(&buf),
+            };
             match jsonrpc::scan(&buf, id, false) {
                 Scan::Found { result, range } => {
                     return result.map(|r| jsonrpc::with_raw(r, buf, range));
@@ -327,6 +440,15 @@ impl ReplyFifo {
                 ),
             )
         } else {
+            let Expect::Json(id) = expect else {
+                return Err(Error::malformed(
+                    format!(
+                        "the reply was cut short: still incomplete when the {:.3}s timeout expired",
+                        deadline.total().as_secs_f64()
+                    ),
+                    &buf,
+                ));
+            };
             match jsonrpc::scan(&buf, id, false) {
                 Scan::Found { result, range } => result.map(|r| jsonrpc::with_raw(r, buf, range)),
                 Scan::Failed(e) => Err(e),

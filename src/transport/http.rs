@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::protocol::jsonrpc::{self, IdGenerator};
 use crate::protocol::xmlrpc;
+use crate::protocol::{Generation, Protocol, ProtocolChoice};
 use crate::transport::Deadline;
 use crate::{Cmd, Error, Response, Result};
 
@@ -44,6 +45,7 @@ pub struct HttpConnection {
     agent_timeout: Duration,
     headers: Vec<(String, String)>,
     ids: IdGenerator,
+    generation: ProtocolChoice,
 }
 
 impl std::fmt::Debug for HttpConnection {
@@ -67,7 +69,19 @@ impl HttpConnection {
         timeout: Duration,
         headers: Vec<(String, String)>,
         tls: &TlsSettings,
+        generation: Protocol,
     ) -> Result<Self> {
+        let generation = match (protocol, generation) {
+            (HttpProtocol::JsonRpc, Protocol::Legacy) => {
+                return Err(Error::InvalidConfig(format!(
+                    "{url}: OpenSIPS 1.x/2.x have no JSON-RPC over HTTP (their mi_http is an HTML \
+                     page); use the FIFO, datagram or XML-RPC (mi_xmlrpc_ng) transport"
+                )));
+            }
+            // mi_http speaks JSON-RPC only: nothing to detect.
+            (HttpProtocol::JsonRpc, _) => Protocol::JsonRpc,
+            (HttpProtocol::XmlRpc, p) => p,
+        };
         let https = url.starts_with("https://");
         #[allow(unused_mut)]
         let mut config = ureq::Agent::config_builder()
@@ -100,6 +114,7 @@ impl HttpConnection {
             agent_timeout: timeout,
             headers,
             ids: IdGenerator::new(),
+            generation: ProtocolChoice::new(generation),
         })
     }
 
@@ -121,16 +136,60 @@ impl HttpConnection {
         cmd.validate()?;
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
         let id = self.ids.next_id();
-        let (body, content_type) = match self.protocol {
-            HttpProtocol::JsonRpc => (
+        let generation = self.generation()?;
+        let (body, content_type) = match (self.protocol, generation) {
+            (HttpProtocol::JsonRpc, _) => (
                 jsonrpc::encode_request(cmd.method(), cmd.params(), id),
                 "application/json",
             ),
-            HttpProtocol::XmlRpc => (
+            (HttpProtocol::XmlRpc, Generation::JsonRpc) => (
                 xmlrpc::encode_request(cmd.method(), cmd.params())?,
                 "text/xml",
             ),
+            (HttpProtocol::XmlRpc, Generation::Legacy) => (
+                xmlrpc::encode_request_legacy(cmd.method(), cmd.params())?,
+                "text/xml",
+            ),
         };
+        let bytes = self.post(body, content_type, &deadline)?;
+        match (self.protocol, generation) {
+            (HttpProtocol::JsonRpc, _) => jsonrpc::decode_owned(bytes, id),
+            (HttpProtocol::XmlRpc, Generation::JsonRpc) => xmlrpc::decode_reply(&bytes),
+            (HttpProtocol::XmlRpc, Generation::Legacy) => {
+                xmlrpc::decode_reply(&bytes).map(|mut r| {
+                    r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
+                    r
+                })
+            }
+        }
+    }
+
+    /// The generation behind an XML-RPC endpoint (mi_http is always JSON-RPC).
+    pub(crate) fn generation(&self) -> Result<Generation> {
+        self.generation.resolve(|| self.detect())
+    }
+
+    /// Calls `version`: 3.x/4.x type their values (`<string>`), 2.x `mi_xmlrpc_ng` writes
+    /// bare `<value>text</value>`.
+    fn detect(&self) -> Result<Generation> {
+        let deadline = Deadline::after(self.timeout);
+        let body = xmlrpc::encode_request("version", &crate::Params::None)?;
+        let bytes = self.post(body, "text/xml", &deadline)?;
+        let text = String::from_utf8_lossy(&bytes);
+        if text.contains("<name>Server</name><value><string>") {
+            Ok(Generation::JsonRpc)
+        } else if text.contains("<name>Server</name><value>") {
+            Ok(Generation::Legacy)
+        } else {
+            Err(Error::malformed(
+                "cannot tell the XML-RPC server's generation from its `version` reply",
+                &bytes,
+            ))
+        }
+    }
+
+    /// POSTs `body` and returns the 200 reply's body.
+    fn post(&self, body: Vec<u8>, content_type: &str, deadline: &Deadline) -> Result<Vec<u8>> {
         let mut req = self
             .agent
             .post(&self.url)
@@ -148,7 +207,7 @@ impl HttpConnection {
                 .build()
                 .send(&body[..])
         };
-        let mut resp = sent.map_err(|e| self.map_err(e, &deadline))?;
+        let mut resp = sent.map_err(|e| self.map_err(e, deadline))?;
         let status = resp.status().as_u16();
         if status != 200 {
             // Do not read the body: OpenSIPS never finishes it for 202/400/405.
@@ -163,11 +222,8 @@ impl HttpConnection {
             .with_config()
             .limit(MAX_BODY)
             .read_to_vec()
-            .map_err(|e| self.map_err(e, &deadline))?;
-        match self.protocol {
-            HttpProtocol::JsonRpc => jsonrpc::decode_owned(bytes, id),
-            HttpProtocol::XmlRpc => xmlrpc::decode_reply(&bytes),
-        }
+            .map_err(|e| self.map_err(e, deadline))?;
+        Ok(bytes)
     }
 
     fn map_err(&self, e: ureq::Error, deadline: &Deadline) -> Error {
