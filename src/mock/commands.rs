@@ -336,6 +336,11 @@ impl State {
         // Dialog ids as in the captures, so their requests find the same calls.
         let calls: &[(&str, &str, &str)] = if flavor == Flavor::V4 {
             &[("a7.9a3acc53", "524888613801", "1-27975@127.0.0.1")]
+        } else if flavor == Flavor::V2 {
+            &[
+                ("7745780787671", "7745780787671", "1-5002@127.0.0.1"),
+                ("15419829038804", "15419829038804", "2-5002@127.0.0.1"),
+            ]
         } else {
             &[
                 ("eb1.28f2faa3", "1916539973506", "1-2824@127.0.0.1"),
@@ -742,10 +747,10 @@ fn uptime(s: &mut State, _: &Args) -> Outcome {
 }
 
 fn server_string(s: &State) -> String {
-    let v = if s.flavor == Flavor::V4 {
-        "4.0.1"
-    } else {
-        "3.5.9"
+    let v = match s.flavor {
+        Flavor::V2 => "2.4.11",
+        Flavor::V3 => "3.5.9",
+        Flavor::V4 => "4.0.1",
     };
     format!("OpenSIPS ({v} (x86_64/linux))")
 }

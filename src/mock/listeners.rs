@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 
-use super::{Dispatch, MockTransport, Shared};
+use super::{Dispatch, Flavor, MockTransport, Shared};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// How often listeners look at the stop flag.
@@ -44,6 +44,9 @@ pub(super) fn start_fifo(
 }
 
 fn fifo_loop(shared: &Arc<Shared>, fifo: &File, reply_dir: &Path) {
+    if shared.flavor == Flavor::V2 {
+        return legacy_fifo_loop(shared, fifo, reply_dir);
+    }
     let mut buf = [0u8; FIFO_READ];
     while !shared.stop.load(Ordering::SeqCst) {
         match wait_for(fifo, PollFlags::POLLIN, &Deadline::after(TICK)) {
@@ -59,6 +62,65 @@ fn fifo_loop(shared: &Arc<Shared>, fifo: &File, reply_dir: &Path) {
         for (name, json) in split_fifo_requests(&buf[..n]) {
             handle_fifo_request(shared, reply_dir, &name, &json);
         }
+    }
+}
+
+/// 1.x/2.x mi_fifo: a line reader over the stream. A request is a first line
+/// `:command:reply_fifo` and argument lines up to an empty line; bytes without their line
+/// end stay buffered (and spoil the next request, as on the real server).
+fn legacy_fifo_loop(shared: &Arc<Shared>, fifo: &File, reply_dir: &Path) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; FIFO_READ];
+    while !shared.stop.load(Ordering::SeqCst) {
+        match wait_for(fifo, PollFlags::POLLIN, &Deadline::after(TICK)) {
+            Ok(Ready::Yes { .. }) => {}
+            _ => continue,
+        }
+        let n = match (&*fifo).read(&mut chunk) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        pending.extend_from_slice(&chunk[..n]);
+        // A request ends with its empty line: "\n\n".
+        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+            let request: Vec<u8> = pending.drain(..end + 2).collect();
+            handle_legacy_fifo_request(shared, reply_dir, &request);
+        }
+        if pending.len() > 64 * 1024 {
+            pending.clear();
+        }
+    }
+}
+
+fn handle_legacy_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, request: &[u8]) {
+    let Ok(text) = std::str::from_utf8(request) else {
+        return;
+    };
+    let text = text.trim_start_matches('\n');
+    let mut lines = text.split('\n');
+    let first = lines
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(['\r', ' ', '\t']);
+    let Some((command, name)) = first.strip_prefix(':').and_then(|f| f.split_once(':')) else {
+        return; // not a request line: consumed up to the empty line, as the server does
+    };
+    // No reply FIFO (or a forbidden name): the command does not run at all in 1.x/2.x.
+    if name.is_empty() || name.contains(['.', '/', '\\']) || command.is_empty() {
+        return;
+    }
+    let Some(file) = open_reply_fifo(&reply_dir.join(name)) else {
+        return;
+    };
+    let req = super::legacy::LegacyRequest {
+        command,
+        arg_lines: lines.collect(),
+        raw: request,
+    };
+    match shared.dispatch_legacy(MockTransport::Fifo, &req, Some(name), None) {
+        Dispatch::ParseError | Dispatch::Silent => {}
+        Dispatch::Hang => hold_open(shared, file),
+        Dispatch::Reply { parts, delay } => reply_later(file, parts, delay),
     }
 }
 
@@ -111,31 +173,44 @@ fn handle_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, name: &str, json:
         // gets an empty reply (the FIFO is closed at once).
         Dispatch::ParseError | Dispatch::Silent => {}
         Dispatch::Hang => {
-            let Some(file) = reply else { return };
-            let shared = shared.clone();
-            let _ = std::thread::Builder::new()
-                .name("mock-mi-fifo-hang".into())
-                .spawn(move || {
-                    let until = std::time::Instant::now() + Duration::from_secs(60);
-                    while !shared.stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
-                        std::thread::sleep(TICK);
-                    }
-                    drop(file);
-                });
-        }
-        Dispatch::Reply { parts, delay } => {
-            let Some(file) = reply else { return };
-            if delay.is_zero() {
-                write_parts(&file, &parts);
-            } else {
-                let _ = std::thread::Builder::new()
-                    .name("mock-mi-fifo-async".into())
-                    .spawn(move || {
-                        std::thread::sleep(delay);
-                        write_parts(&file, &parts);
-                    });
+            if let Some(file) = reply {
+                hold_open(shared, file);
             }
         }
+        Dispatch::Reply { parts, delay } => {
+            if let Some(file) = reply {
+                reply_later(file, parts, delay);
+            }
+        }
+    }
+}
+
+/// Keeps a reply FIFO open without writing (a server stuck in the command), until the mock
+/// stops or a minute passes.
+fn hold_open(shared: &Arc<Shared>, file: File) {
+    let shared = shared.clone();
+    let _ = std::thread::Builder::new()
+        .name("mock-mi-fifo-hang".into())
+        .spawn(move || {
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            while !shared.stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                std::thread::sleep(TICK);
+            }
+            drop(file);
+        });
+}
+
+/// Writes the reply now, or from a thread after `delay` (an async command).
+fn reply_later(file: File, parts: Vec<Vec<u8>>, delay: Duration) {
+    if delay.is_zero() {
+        write_parts(&file, &parts);
+    } else {
+        let _ = std::thread::Builder::new()
+            .name("mock-mi-fifo-async".into())
+            .spawn(move || {
+                std::thread::sleep(delay);
+                write_parts(&file, &parts);
+            });
     }
 }
 
@@ -252,6 +327,18 @@ fn datagram_reply(
 ) -> Option<(Vec<Vec<u8>>, Duration)> {
     if data.len() > shared.datagram_buffer {
         return None;
+    }
+    if shared.flavor == Flavor::V2 {
+        let Some(req) = super::legacy::split_datagram(data) else {
+            return Some((
+                vec![b"500 command not available\n".to_vec()],
+                Duration::ZERO,
+            ));
+        };
+        return match shared.dispatch_legacy(transport, &req, None, peer) {
+            Dispatch::Reply { parts, delay } => Some((parts, delay)),
+            _ => None,
+        };
     }
     match shared.dispatch(transport, data, None, peer) {
         Dispatch::ParseError => Some((vec![b"400 Parse_error".to_vec()], Duration::ZERO)),

@@ -35,6 +35,7 @@
 
 mod commands;
 mod http;
+mod legacy;
 mod listeners;
 
 use std::io;
@@ -53,6 +54,9 @@ use crate::{Params, ServerError, Value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Flavor {
+    /// OpenSIPS 2.4.11: the legacy text MI over FIFO and datagram (2.x reply layouts,
+    /// 2.x framing rules and errors).
+    V2,
     /// OpenSIPS 3.5.9: flat command names, AORs without domain.
     #[default]
     V3,
@@ -169,6 +173,7 @@ struct FaultRule {
 }
 
 pub(crate) struct Shared {
+    flavor: Flavor,
     stop: AtomicBool,
     state: Mutex<State>,
     log: Mutex<Vec<RecordedRequest>>,
@@ -371,6 +376,15 @@ impl Shared {
         Dispatch::Reply { parts, delay }
     }
 
+    /// `true` for a built-in (by its flat name) or a custom command.
+    fn knows(&self, method: &str) -> bool {
+        self.is_custom(method) || commands::BUILTINS.iter().any(|b| b.flat == method)
+    }
+
+    fn is_custom(&self, method: &str) -> bool {
+        lock(&self.state).handlers.iter().any(|(n, _)| n == method)
+    }
+
     fn run(&self, method: &str, params: &Params) -> (Result<Value, ServerError>, Duration) {
         let mut state = lock(&self.state);
         match commands::resolve(&state, method) {
@@ -500,6 +514,7 @@ impl MockBuilder {
         };
         // The reply dir is world-writable like /tmp, so a server-side user can be emulated.
         let shared = Arc::new(Shared {
+            flavor: self.flavor,
             stop: AtomicBool::new(false),
             state: Mutex::new(State::new(self.flavor)),
             log: Mutex::new(Vec::new()),

@@ -218,6 +218,7 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    #[cfg(any(test, feature = "mock"))]
     pub(crate) fn leaf(name: &str, value: impl Into<String>) -> Node {
         Node {
             name: Some(name.to_owned()),
