@@ -310,3 +310,166 @@ mod xmlrpc_replies {
         assert!(uac["Message"].as_str().unwrap().contains("\r\n\r\n"));
     }
 }
+
+mod legacy_replies {
+    use super::*;
+    use opensips_mi::{Value, legacy};
+
+    #[test]
+    fn every_2x_fifo_and_datagram_reply_decodes() {
+        let mut n = 0;
+        for dir in ["2x/fifo", "2x/datagram", "2x/setup"] {
+            for (case, _req, reply) in support::cases(dir) {
+                let bytes = std::fs::read(&reply).unwrap();
+                if bytes.is_empty() {
+                    continue; // silence
+                }
+                let status: i64 = String::from_utf8_lossy(&bytes[..3]).parse().unwrap();
+                match legacy::decode_reply(&bytes) {
+                    Ok(r) => assert_eq!(r.code, status, "{dir}/{case}"),
+                    Err(Error::Command(e)) => {
+                        assert_eq!(e.code, status, "{dir}/{case}");
+                        assert!(!(200..300).contains(&e.code), "{dir}/{case}");
+                    }
+                    Err(e) => panic!("{dir}/{case}: {e}"),
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 70, "only {n}");
+    }
+
+    fn decode(rel: &str) -> Value {
+        legacy::decode_reply(&support::fixture(rel)).unwrap().value
+    }
+
+    #[test]
+    fn shapes_of_real_2x_replies() {
+        let which = decode("2x/fifo/00_which.reply.txt");
+        assert!(
+            which
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v.as_str() == Some("t_uac_dlg"))
+        );
+        let ps = decode("2x/fifo/03_ps.reply.txt");
+        let procs: Vec<&Value> = ps.get_all("Process").collect();
+        assert_eq!(procs.len(), 9);
+        assert_eq!(
+            procs[6]["Type"].as_str(),
+            Some("SIP receiver udp:127.0.0.1:5062 ")
+        );
+        assert_eq!(procs[1]["PID"].as_str(), Some("4903"));
+        let stats = decode("2x/fifo/05_get_statistics_dialog_tm.reply.txt");
+        assert_eq!(stats["dialog:active_dialogs"].as_i64(), Some(2));
+        let dump = decode("2x/fifo/09_ul_dump.reply.txt");
+        let domain = &dump["Domain"];
+        assert_eq!(
+            (domain["value"].as_str(), domain["hash_size"].as_str()),
+            (Some("location"), Some("512"))
+        );
+        let carol = domain
+            .get_all("AOR")
+            .find(|a| a["value"] == Value::from("carol"))
+            .unwrap();
+        assert_eq!(
+            carol["Contact"]["value"].as_str(),
+            Some("sip:carol@127.0.0.1:5082;transport=udp")
+        );
+        assert_eq!(
+            carol["Contact"]["Socket"].as_str(),
+            Some("udp:127.0.0.1:5062")
+        );
+        let alice = decode("2x/fifo/11_ul_show_contact_alice.reply.txt");
+        assert_eq!(alice["AOR"].get_all("Contact").count(), 2);
+        let dialogs = decode("2x/fifo/15_dlg_list_ctx.reply.txt");
+        let d: Vec<&Value> = dialogs.get_all("dialog").collect();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0]["ID"].as_str(), Some("7745780787671"));
+        assert_eq!(
+            d[0]["CALLEES"]["callee"]["callee_tag"].as_str(),
+            Some("4918SIPpTag011")
+        );
+        assert_eq!(
+            d[0]["context"]["profiles"]["caller"].as_str(),
+            Some("caller1")
+        );
+        let uac = decode("2x/fifo/25_t_uac_dlg_notify.reply.txt");
+        assert_eq!(uac["Status"].as_str(), Some("200 OK"));
+        let msg = uac["Message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("Via: ") && msg.ends_with("Content-Length: 0\r\n\r\n"),
+            "{msg:?}"
+        );
+        let miss = decode("2x/fifo/21_cache_fetch_missing.reply.txt");
+        assert_eq!(miss, Value::from(vec!["Value not found"]));
+        let e = legacy::decode_reply(&support::fixture(
+            "2x/fifo/12_ul_show_contact_missing.reply.txt",
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Command(ref s) if s.code == 404 && s.message == "AOR not found")
+        );
+        let profile = decode("2x/fifo/16_profile_get_size.reply.txt");
+        assert_eq!(
+            (
+                profile["profile"]["count"].as_str(),
+                profile["profile"]["value"].as_str()
+            ),
+            (Some("2"), Some(""))
+        );
+    }
+
+    #[test]
+    fn legacy_fifo_requests_are_encoded_exactly_like_the_captures() {
+        use opensips_mi::Params;
+        let cases: [(&str, &str, Params); 4] = [
+            ("2x/fifo/01_uptime.request.txt", "uptime", Params::None),
+            (
+                "2x/fifo/05_get_statistics_dialog_tm.request.txt",
+                "get_statistics",
+                Params::positional([["dialog:", "tm:"]]),
+            ),
+            (
+                "2x/fifo/18_cache_store.request.txt",
+                "cache_store",
+                Params::positional(["local", "k_fifo", "hello \"world\" / fifo"]),
+            ),
+            (
+                "2x/fifo/23_cache_store_named_args.request.txt",
+                "cache_store",
+                Params::named([("system", "local"), ("attr", "kn_fifo"), ("value", "named")]),
+            ),
+        ];
+        for (rel, method, params) in cases {
+            let captured = support::fixture(rel);
+            let name = String::from_utf8_lossy(&captured)
+                .split(':')
+                .nth(2)
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap()
+                .to_owned();
+            let ours = legacy::encode_request(method, &params, Some(&name)).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&captured),
+                "{rel}"
+            );
+        }
+        let uac = support::fixture("2x/fifo/25_t_uac_dlg_notify.request.txt");
+        let headers = "From: <sip:mi-client@127.0.0.1>;tag=mififo\r\nTo: <sip:listener@127.0.0.1:5077>\r\nEvent: check-sync\r\nContact: <sip:mi-client@127.0.0.1:5062>\r\nSubscription-State: active\r\n";
+        let ours = legacy::encode_request(
+            "t_uac_dlg",
+            &Params::positional(["NOTIFY", "sip:listener@127.0.0.1:5077", ".", ".", headers]),
+            Some("mi2_capture_reply_25"),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&uac)
+        );
+    }
+}

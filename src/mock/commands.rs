@@ -105,6 +105,7 @@ pub(crate) static BUILTINS: &[Builtin] = &[
     b("uptime", "core:uptime", &[&[]], false, uptime),
     b("version", "core:version", &[&[], &[("revision", S)]], false, version),
     b("pwd", "core:pwd", &[&[]], false, pwd),
+    b("arg", "core:arg", &[&[]], false, arg),
     b("which", "core:which", &[&[], &[("command", S)]], false, which),
     b("ps", "core:ps", &[&[]], false, ps),
     b("log_level", "core:log_level", &[&[], &[("level", I)], &[("level", I), ("pid", I)]], false, log_level),
@@ -288,6 +289,25 @@ const STATS: &[(&str, bool, i64)] = &[
     ("load:processes_number", false, 10),
 ];
 
+/// Statistics 2.4 does not have yet.
+const NOT_IN_2_4: &[&str] = &[
+    "core:slow_messages",
+    "tm:cluster_reply_sent",
+    "tm:cluster_request_sent",
+    "tm:cluster_cancel_sent",
+    "tm:cluster_reply_recv",
+    "tm:cluster_request_recv",
+    "tm:cluster_cancel_recv",
+    "tm:retransmission_req_T1_1",
+    "tm:retransmission_req_T1_2",
+    "tm:retransmission_req_T1_3",
+    "tm:retransmission_req_T2",
+    "tm:retransmission_rpl_T2",
+    "tm:timeout_finalresponse",
+    "tm:timeout_finalresponse_inv",
+    "load:processes_number",
+];
+
 const SIP_SOCKET: &str = "udp:127.0.0.1:5060";
 const SDP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
@@ -300,6 +320,7 @@ impl State {
             log_level: 3,
             stats: STATS
                 .iter()
+                .filter(|(n, _, _)| flavor != Flavor::V2 || !NOT_IN_2_4.contains(n))
                 .map(|(n, inc, v)| ((*n).to_owned(), *inc, *v))
                 .collect(),
             cache: BTreeMap::new(),
@@ -768,6 +789,10 @@ fn pwd(_: &mut State, _: &Args) -> Outcome {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "/".into());
     Ok(Value::Object(vec![("WD".into(), Value::from(wd))])).into()
+}
+
+fn arg(_: &mut State, _: &Args) -> Outcome {
+    Ok(Value::Array(std::env::args().map(Value::from).collect())).into()
 }
 
 fn which(s: &mut State, a: &Args) -> Outcome {
