@@ -1,0 +1,311 @@
+//! OpenSIPS 1.x/2.x: the legacy text MI over real FIFOs and sockets, protocol selection and
+//! auto-detection, and property tests for argument framing.
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opensips_mi::mock::{Fault, Flavor, MockServer};
+use opensips_mi::{Connection, Error, Options, Params, Protocol, Value, cmd};
+use proptest::prelude::*;
+
+fn legacy_connections(server: &MockServer) -> Vec<Connection> {
+    let opts = Options::new()
+        .timeout(support::GENEROUS)
+        .protocol(Protocol::Legacy);
+    [server.fifo_url(), server.udp_url(), server.unix_url()]
+        .iter()
+        .filter(|u| !u.is_empty())
+        .map(|u| Connection::open_with(u, opts.clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn legacy_round_trips_on_every_transport() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .udp()
+        .unix()
+        .start()
+        .unwrap();
+    for conn in legacy_connections(&server) {
+        let up = conn.command("uptime", ()).unwrap();
+        assert_eq!((up.code, up.message.as_str()), (200, "OK"));
+        assert!(up.raw.starts_with(b"200 OK\nNow:: "));
+        assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
+        // a list argument becomes one line per element
+        let stats = cmd("get_statistics")
+            .arg(["dialog:", "tm:"])
+            .query(&conn)
+            .unwrap();
+        assert_eq!(stats["dialog:active_dialogs"].as_i64(), Some(2));
+        assert!(stats.get("tm:inuse_transactions").is_some());
+        // named arguments are sent as name::value
+        cmd("cache_store")
+            .param("system", "local")
+            .param("attr", "k")
+            .param("value", "v")
+            .execute(&conn)
+            .unwrap();
+        assert_eq!(
+            conn.command("cache_fetch", ["local", "k"]).unwrap().value["value"],
+            Value::from("v")
+        );
+        // errors keep code and reason
+        match conn.command("ul_show_contact", ["location", "nobody"]) {
+            Err(Error::Command(e)) => {
+                assert_eq!((e.code, e.message.as_str()), (404, "AOR not found"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match conn.command("no_such_command", ()) {
+            Err(Error::Command(e)) => {
+                assert!(e.code == 500 && e.message.contains("not available"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn t_uac_dlg_reply_with_a_sip_message_inside() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .udp()
+        .start()
+        .unwrap();
+    let headers =
+        "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n";
+    for conn in legacy_connections(&server) {
+        let v = conn
+            .command(
+                "t_uac_dlg",
+                ["NOTIFY", "sip:phone@127.0.0.1:5076", ".", ".", headers],
+            )
+            .unwrap()
+            .value;
+        assert_eq!(v["Status"].as_str(), Some("200 OK"));
+        let msg = v["Message"].as_str().unwrap();
+        assert!(
+            msg.contains("CSeq: 10 NOTIFY\r\n") && msg.ends_with("\r\n\r\n"),
+            "{msg:?}"
+        );
+    }
+    let sent = server.uac_requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0].headers, headers,
+        "the header block arrived byte for byte"
+    );
+    assert_eq!(sent[0].next_hop, None, "'.' means none");
+}
+
+#[test]
+fn unsendable_arguments_are_refused_before_sending() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .udp()
+        .start()
+        .unwrap();
+    for conn in legacy_connections(&server) {
+        for bad in ["", "\"starts with a quote", "two\n\nparagraphs"] {
+            let e = conn
+                .command("cache_store", ["local", "k", bad])
+                .unwrap_err();
+            assert!(matches!(e, Error::InvalidRequest(_)), "{bad:?}: {e}");
+        }
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn auto_detection_picks_the_generation_within_one_timeout() {
+    let timeout = Duration::from_secs(2);
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder()
+            .flavor(flavor)
+            .fifo()
+            .udp()
+            .unix()
+            .start()
+            .unwrap();
+        let expected = if flavor == Flavor::V2 {
+            Protocol::Legacy
+        } else {
+            Protocol::JsonRpc
+        };
+        for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+            let conn = Connection::open_with(
+                &url,
+                Options::new().timeout(timeout).protocol(Protocol::Auto),
+            )
+            .unwrap();
+            let start = Instant::now();
+            assert_eq!(conn.protocol().unwrap(), expected, "{flavor:?} {url}");
+            assert!(
+                start.elapsed() < timeout,
+                "{flavor:?} {url}: {:?}",
+                start.elapsed()
+            );
+            // cached: no second probe
+            let before = server.requests().len();
+            assert_eq!(conn.protocol().unwrap(), expected);
+            assert_eq!(server.requests().len(), before);
+            // and the server is left in a good state: commands work right after
+            let v = conn.command("version", ()).unwrap().value;
+            assert!(
+                v["Server"].as_str().unwrap().starts_with("OpenSIPS ("),
+                "{flavor:?} {url}: {v}"
+            );
+            let up = conn.command("uptime", ()).unwrap().value;
+            assert!(up["Up time"].as_str().is_some(), "{flavor:?} {url}: {up}");
+        }
+        // the probe never ran a command on the server other than `version`
+        assert!(
+            server
+                .requests()
+                .iter()
+                .all(|r| ["version", "uptime", ""].contains(&r.method.as_str()))
+        );
+    }
+}
+
+#[test]
+fn auto_detection_against_nothing_is_bounded() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V3)
+        .fifo()
+        .udp()
+        .start()
+        .unwrap();
+    server.inject(Fault::NoReply);
+    let timeout = Duration::from_millis(500);
+    for url in [server.fifo_url(), server.udp_url()] {
+        let conn = Connection::open_with(
+            &url,
+            Options::new().timeout(timeout).protocol(Protocol::Auto),
+        )
+        .unwrap();
+        let start = Instant::now();
+        let e = conn.protocol().unwrap_err();
+        assert!(
+            e.is_timeout() && e.to_string().contains("detecting"),
+            "{url}: {e}"
+        );
+        assert!(
+            start.elapsed() < timeout + Duration::from_millis(100),
+            "{url}: {:?}",
+            start.elapsed()
+        );
+    }
+    assert!(support::leftovers(server.reply_dir(), "osips_mi_").is_empty());
+}
+
+#[test]
+fn protocol_in_urls_and_http_limits() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .udp()
+        .http()
+        .start()
+        .unwrap();
+    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url())).unwrap();
+    assert_eq!(conn.protocol().unwrap(), Protocol::Legacy);
+    assert!(Connection::open(&format!("{}?protocol=bogus", server.udp_url())).is_err());
+    let e = Connection::open(&format!("{}?protocol=legacy", server.http_url())).unwrap_err();
+    assert!(e.to_string().contains("no JSON-RPC over HTTP"), "{e}");
+}
+
+#[test]
+fn a_late_legacy_reply_never_answers_the_next_command() {
+    // Legacy replies carry no id: after a timeout the datagram socket is replaced.
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .udp()
+        .unix()
+        .fifo()
+        .start()
+        .unwrap();
+    server.handle("echo", |p| Ok(p.get(0, "").cloned().unwrap_or_default()));
+    server.handle("slow", |p| Ok(p.get(0, "").cloned().unwrap_or_default()));
+    server.inject_for("slow", Fault::Delay(Duration::from_millis(150)));
+    for conn in legacy_connections(&server) {
+        for i in 0..3 {
+            let mut slow = cmd("slow");
+            slow.arg("late").timeout(Duration::from_millis(40));
+            assert!(slow.query(&conn).unwrap_err().is_timeout());
+            let until = Instant::now() + Duration::from_millis(250);
+            let mut n = 0;
+            while Instant::now() < until {
+                let v = cmd("echo").arg(format!("{i}-{n}")).query(&conn).unwrap();
+                assert_eq!(
+                    v,
+                    Value::from(vec![format!("{i}-{n}")]),
+                    "{}",
+                    conn.endpoint()
+                );
+                n += 1;
+            }
+        }
+    }
+}
+
+/// Every argument the mock's custom handler received, per call.
+fn recording_server(flavor: Flavor) -> (MockServer, Arc<Mutex<Vec<Params>>>) {
+    let server = MockServer::builder()
+        .flavor(flavor)
+        .fifo()
+        .udp()
+        .start()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    server.handle("record", move |p| {
+        log.lock().unwrap().push(p.clone());
+        Ok(Value::from("OK"))
+    });
+    (server, seen)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Arbitrary strings (quotes, colons, backslashes, unicode, blanks, line breaks) either
+    /// reach the server's handler unchanged, or are refused before anything is sent.
+    #[test]
+    fn legacy_arguments_arrive_unchanged_or_are_refused(
+        values in proptest::collection::vec("(\\PC|[\"':\\\\ \\t\\r\\n=.]){0,24}", 1..4)
+    ) {
+        let (server, seen) = recording_server(Flavor::V2);
+        for url in [server.fifo_url(), server.udp_url()] {
+            let conn = Connection::open_with(&url, Options::new().timeout(support::GENEROUS).protocol(Protocol::Legacy)).unwrap();
+            seen.lock().unwrap().clear();
+            let sent = server.requests().len();
+            match conn.command("record", Params::positional(values.iter().map(String::as_str))) {
+                Ok(_) => {
+                    let got = seen.lock().unwrap().pop().expect("the handler ran");
+                    prop_assert_eq!(got, Params::positional(values.iter().map(String::as_str)), "{}", url);
+                }
+                Err(Error::InvalidRequest(_)) => prop_assert_eq!(server.requests().len(), sent, "refused but sent"),
+                Err(e) => prop_assert!(false, "{url}: {e}"),
+            }
+        }
+    }
+
+    /// The same over JSON-RPC, where every string is sendable.
+    #[test]
+    fn jsonrpc_arguments_arrive_unchanged(values in proptest::collection::vec("\\PC{0,40}", 1..4)) {
+        let (server, seen) = recording_server(Flavor::V3);
+        for url in [server.fifo_url(), server.udp_url()] {
+            let conn = Connection::open_with(&url, Options::new().timeout(support::GENEROUS)).unwrap();
+            conn.command("record", Params::positional(values.iter().map(String::as_str))).unwrap();
+            let got = seen.lock().unwrap().pop().expect("the handler ran");
+            prop_assert_eq!(got, Params::positional(values.iter().map(String::as_str)));
+        }
+    }
+}
