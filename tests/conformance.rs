@@ -690,11 +690,10 @@ mod legacy {
                     shape_legacy(&merge(r), &merge(o), &format!("{path}.{k}"), diffs);
                 }
             }
-            (Value::Array(r), Value::Array(o)) => {
-                if r.is_empty() != o.is_empty() {
-                    diffs.push(format!("{path}: {} vs mock {} elements", r.len(), o.len()));
-                }
+            (Value::Array(r), Value::Array(o)) if r.is_empty() != o.is_empty() => {
+                diffs.push(format!("{path}: {} vs mock {} elements", r.len(), o.len()));
             }
+            (Value::Array(_), Value::Array(_)) => {}
             (r, o) if r.kind() != o.kind() => {
                 diffs.push(format!("{path}: {} != mock {}", r.kind(), o.kind()))
             }
