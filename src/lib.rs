@@ -16,6 +16,7 @@ mod cmd;
 mod connection;
 mod error;
 mod protocol;
+pub mod sip;
 mod transport;
 mod value;
 
