@@ -34,9 +34,10 @@ impl HttpdConfig {
 
 pub(super) fn start(
     shared: Arc<Shared>,
+    bind: SocketAddr,
     cfg: HttpdConfig,
 ) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
-    let server = Server::http("127.0.0.1:0").map_err(std::io::Error::other)?;
+    let server = Server::http(bind).map_err(std::io::Error::other)?;
     let addr = server
         .server_addr()
         .to_ip()

@@ -261,8 +261,11 @@ fn write_parts(file: &File, parts: &[Vec<u8>]) {
     }
 }
 
-pub(super) fn start_udp(shared: Arc<Shared>) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+pub(super) fn start_udp(
+    shared: Arc<Shared>,
+    bind: SocketAddr,
+) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
+    let socket = UdpSocket::bind(bind)?;
     socket.set_read_timeout(Some(TICK))?;
     let addr = socket.local_addr()?;
     let t = std::thread::Builder::new()

@@ -450,9 +450,44 @@ pub struct MockBuilder {
     datagram_buffer: Option<usize>,
     http: bool,
     http_auth: Option<(String, String)>,
+    fifo_path: Option<PathBuf>,
+    reply_dir: Option<PathBuf>,
+    udp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+    http_addr: Option<SocketAddr>,
 }
 
 impl MockBuilder {
+    /// Listen on a FIFO at `path` (created, and removed when the server stops). Replies go
+    /// to [`MockBuilder::reply_dir`], by default the FIFO's directory.
+    pub fn fifo_at(mut self, path: impl Into<PathBuf>) -> Self {
+        self.fifo = true;
+        self.fifo_path = Some(path.into());
+        self
+    }
+    /// The reply directory (the server's `reply_dir`).
+    pub fn reply_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.reply_dir = Some(dir.into());
+        self
+    }
+    /// Listen on UDP at `addr` (port 0 picks a free port).
+    pub fn udp_at(mut self, addr: SocketAddr) -> Self {
+        self.udp = true;
+        self.udp_addr = Some(addr);
+        self
+    }
+    /// Listen on a unix datagram socket at `path`.
+    pub fn unix_at(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix = true;
+        self.unix_path = Some(path.into());
+        self
+    }
+    /// Serve HTTP at `addr` (port 0 picks a free port).
+    pub fn http_at(mut self, addr: SocketAddr) -> Self {
+        self.http = true;
+        self.http_addr = Some(addr);
+        self
+    }
     /// Listen on a FIFO (`<dir>/opensips_fifo`, replies in `<dir>/`).
     pub fn fifo(mut self) -> Self {
         self.fifo = true;
@@ -523,30 +558,46 @@ impl MockBuilder {
                 .datagram_buffer
                 .unwrap_or(crate::DEFAULT_DATAGRAM_BUFFER),
         });
+        let reply_dir = match (&self.reply_dir, &self.fifo_path) {
+            (Some(d), _) => d.clone(),
+            (None, Some(f)) => f
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.clone()),
+            (None, None) => dir.clone(),
+        };
         let mut server = MockServer {
             shared: shared.clone(),
             threads: Vec::new(),
             fifo_path: None,
-            reply_dir: dir.clone(),
+            reply_dir: reply_dir.clone(),
             udp_addr: None,
             unix_path: None,
             http_addr: None,
             _tmp: tmp,
         };
+        // From here on a failure drops `server`, which stops what already started.
         if all || self.fifo {
-            let path = dir.join("opensips_fifo");
+            let path = self
+                .fifo_path
+                .clone()
+                .unwrap_or_else(|| dir.join("opensips_fifo"));
             server
                 .threads
-                .push(listeners::start_fifo(shared.clone(), &path, &dir)?);
+                .push(listeners::start_fifo(shared.clone(), &path, &reply_dir)?);
             server.fifo_path = Some(path);
         }
         if all || self.udp {
-            let (t, addr) = listeners::start_udp(shared.clone())?;
+            let bind = self.udp_addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+            let (t, addr) = listeners::start_udp(shared.clone(), bind)?;
             server.threads.push(t);
             server.udp_addr = Some(addr);
         }
         if all || self.unix {
-            let path = dir.join("opensips_mi.sock");
+            let path = self
+                .unix_path
+                .clone()
+                .unwrap_or_else(|| dir.join("opensips_mi.sock"));
             server
                 .threads
                 .push(listeners::start_unix(shared.clone(), &path)?);
@@ -557,7 +608,8 @@ impl MockBuilder {
                 .http_auth
                 .as_ref()
                 .map(|(u, p)| crate::connection::basic_auth(u, p));
-            let (t, addr) = http::start(shared, http::HttpdConfig::new(self.flavor, auth))?;
+            let bind = self.http_addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+            let (t, addr) = http::start(shared, bind, http::HttpdConfig::new(self.flavor, auth))?;
             server.threads.push(t);
             server.http_addr = Some(addr);
         }

@@ -1,0 +1,346 @@
+//! The `opensips-mi` binary against the mock over every transport: exit codes, argument
+//! forms, output modes and the helper subcommands.
+#![cfg(feature = "cli")]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use opensips_mi::mock::{Fault, Flavor, MockServer};
+use opensips_mi::{Params, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opensips-mi");
+
+fn run(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("-u")
+        .arg(url)
+        .args(args)
+        .env_remove("OPENSIPS_MI_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn urls(server: &MockServer) -> Vec<String> {
+    vec![
+        server.fifo_url(),
+        server.udp_url(),
+        server.unix_url(),
+        server.http_url(),
+        server.xmlrpc_url(),
+    ]
+}
+
+#[test]
+fn commands_over_every_transport_with_json_output_when_piped() {
+    let server = MockServer::start().unwrap();
+    for url in urls(&server) {
+        let o = run(&url, &["uptime"]);
+        assert_eq!(o.status.code(), Some(0), "{url}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert_eq!(out.lines().count(), 1, "piped output is one line: {out}");
+        let v = Value::from_json(out.trim().as_bytes()).unwrap();
+        assert!(v["Up time"].as_str().unwrap().ends_with("[sec]"));
+    }
+}
+
+#[test]
+fn argument_forms() {
+    let server = MockServer::builder().fifo().start().unwrap();
+    server.handle("echo", |p| Ok(p.to_value()));
+    let url = server.fifo_url();
+    let echo = |args: &[&str]| {
+        let mut all = vec!["echo"];
+        all.extend_from_slice(args);
+        let o = run(&url, &all);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        Value::from_json(stdout(&o).trim().as_bytes()).unwrap()
+    };
+    assert_eq!(
+        echo(&["a", "sip:x@y;transport=udp", "b c"]),
+        Value::from(vec!["a", "sip:x@y;transport=udp", "b c"])
+    );
+    assert_eq!(
+        echo(&["table_name=location", "aor=alice@example.com"]),
+        Params::named([("table_name", "location"), ("aor", "alice@example.com")]).to_value()
+    );
+    assert_eq!(
+        echo(&["statistics:=[\"dialog:\",\"tm:\"]", "n:=5"]),
+        Params::named([
+            ("statistics", Value::from(["dialog:", "tm:"])),
+            ("n", Value::Int(5))
+        ])
+        .to_value()
+    );
+    assert_eq!(
+        echo(&[":=[\"dialog:\",\"tm:\"]", ":=7"]),
+        Value::Array(vec![Value::from(["dialog:", "tm:"]), Value::Int(7)])
+    );
+    assert_eq!(echo(&[]), Value::Null);
+    // the array stays one parameter on the wire
+    let req = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "echo")
+        .nth(2)
+        .unwrap();
+    assert_eq!(req.params.len(), 2);
+}
+
+#[test]
+fn exit_codes() {
+    let server = MockServer::builder().fifo().udp().start().unwrap();
+    let url = server.fifo_url();
+    // 1: OpenSIPS answered with an error, code and message on stderr
+    let o = run(&url, &["ul_show_contact", "location", "nobody"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).trim(), "opensips-mi: 404 AOR not found");
+    assert!(o.stdout.is_empty());
+    let o = run(&url, &["get_statistics"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("-32602 Invalid params (Too few or too many parameters)"),
+        "{}",
+        stderr(&o)
+    );
+    // 2: usage errors
+    for args in [
+        &["cache_fetch", "local", "attr=x"][..],
+        &["--output", "yaml", "uptime"],
+        &["--timeout", "-1", "uptime"],
+        &[],
+    ] {
+        let o = run(&url, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).is_empty());
+    }
+    let o = run("ftp://nowhere", &["uptime"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // 3: could not talk to OpenSIPS
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        &format!("fifo://{}/missing_fifo", dir.path().display()),
+        &["uptime"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    server.inject(Fault::NoReply);
+    let start = Instant::now();
+    let o = run(&server.udp_url(), &["-t", "0.5", "uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("timed out after 0.500s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    server.clear_faults();
+    server.inject(Fault::Garbage(b"garbage".to_vec()));
+    let o = run(&url, &["uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("malformed reply"), "{}", stderr(&o));
+    // 0 with --help
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("EXIT CODES"));
+}
+
+#[test]
+fn output_modes() {
+    let server = MockServer::builder().udp().start().unwrap();
+    let url = server.udp_url();
+    let pretty = stdout(&run(&url, &["-o", "pretty", "version"]));
+    assert!(
+        pretty.starts_with("{\n  \"Server\": \"OpenSIPS (3.5.9"),
+        "{pretty}"
+    );
+    let json = stdout(&run(&url, &["--output", "json", "version"]));
+    assert_eq!(json, "{\"Server\":\"OpenSIPS (3.5.9 (x86_64/linux))\"}\n");
+    let raw = run(&url, &["-o", "raw", "version"]);
+    assert!(
+        raw.stdout
+            .starts_with(br#"{"jsonrpc":"2.0","result":{"Server":"#),
+        "{}",
+        stdout(&raw)
+    );
+    assert!(
+        raw.stdout.ends_with(b"}"),
+        "raw is the exact reply, no newline added"
+    );
+}
+
+#[test]
+fn url_from_the_environment_and_protocols() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    let o = Command::new(BIN)
+        .args(["--protocol", "auto", "uptime"])
+        .env("OPENSIPS_MI_URL", server.fifo_url())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Up time"));
+    let raw = run(
+        &server.fifo_url(),
+        &["--protocol", "legacy", "-o", "raw", "uptime"],
+    );
+    assert!(raw.stdout.starts_with(b"200 OK\nNow:: "));
+}
+
+#[test]
+fn helper_subcommands() {
+    let server = MockServer::builder().fifo().udp().start().unwrap();
+    let url = server.udp_url();
+    let o = run(
+        &url,
+        &[
+            "mwi-update",
+            "sip:1001@10.0.0.21",
+            "sip:*97@vm.example.com",
+            "2",
+            "5",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        Value::from_json(stdout(&o).trim().as_bytes()).unwrap()["status"],
+        Value::Int(200)
+    );
+    let o = run(
+        &url,
+        &["mwi-update", "sip:1002@10.0.0.22", "-", "0", "0", "1", "0"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "snom-reboot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "my-custom"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let sent = server.uac_requests();
+    assert_eq!(sent.len(), 4);
+    assert_eq!(
+        sent[0].body.as_deref(),
+        Some(
+            "Messages-Waiting: yes\r\nMessage-Account: sip:*97@vm.example.com\r\nVoice-Message: 2/5\r\n"
+        )
+    );
+    assert_eq!(
+        sent[1].body.as_deref(),
+        Some("Messages-Waiting: no\r\nVoice-Message: 0/0 (1/0)\r\n")
+    );
+    assert!(
+        sent[2]
+            .headers
+            .ends_with("Event: check-sync;reboot=true\r\n")
+    );
+    assert!(sent[3].headers.ends_with("Event: my-custom\r\n"));
+    // a SIP failure exits 1
+    server.set_uac_responder(|_| opensips_mi::mock::UacReply::status("486 Busy Here"));
+    let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "snom-reboot"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("486 Busy Here"));
+    // injection is a usage error, nothing sent
+    let o = run(
+        &url,
+        &["event-notify", "sip:1@x", "check-sync\r\nX-Evil: 1"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(server.uac_requests().len(), 5);
+    // list
+    let o = run(&url, &["-o", "pretty", "list"]);
+    assert!(stdout(&o).lines().any(|l| l == "uptime"), "{}", stdout(&o));
+    let o = run(&url, &["list"]);
+    assert!(
+        Value::from_json(stdout(&o).trim().as_bytes())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+            > 10
+    );
+    // completions
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("opensips-mi"), "{shell}");
+    }
+}
+
+#[test]
+fn mock_subcommand_runs_until_sigterm_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("opensips_fifo");
+    let sock = dir.path().join("mi.sock");
+    let mut child = Command::new(BIN)
+        .args([
+            "mock",
+            "--fifo",
+            fifo.to_str().unwrap(),
+            "--udp",
+            "127.0.0.1:0",
+            "--unix",
+            sock.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("mock OpenSIPS"));
+    let urls: Vec<String> = (0..5).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert!(
+        urls[0].starts_with(&format!("fifo://{}", fifo.display())),
+        "{urls:?}"
+    );
+    for url in &urls {
+        let o = run(url, &["version"]);
+        assert_eq!(o.status.code(), Some(0), "{url}: {}", stderr(&o));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        !fifo.exists() && !sock.exists(),
+        "the mock removes its FIFO and socket"
+    );
+
+    let mut legacy = Command::new(BIN)
+        .args(["mock", "--legacy", "--udp", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(legacy.stdout.take().unwrap()).lines();
+    let _ = lines.next();
+    let url = lines.next().unwrap().unwrap();
+    let o = run(&url, &["--protocol", "legacy", "-o", "raw", "uptime"]);
+    assert!(o.stdout.starts_with(b"200 OK\n"), "{}", stdout(&o));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(legacy.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(legacy.wait().unwrap().code(), Some(0));
+}
