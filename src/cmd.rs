@@ -187,6 +187,8 @@ pub struct Cmd {
     params: Params,
     timeout: Option<Duration>,
     problem: Option<String>,
+    /// `false`: leave a JSON-RPC result undecoded in `raw` (typed decoding follows).
+    decode: bool,
 }
 
 impl Cmd {
@@ -197,6 +199,7 @@ impl Cmd {
             params: Params::None,
             timeout: None,
             problem: None,
+            decode: true,
         }
     }
 
@@ -245,6 +248,18 @@ impl Cmd {
                 self.method
             )
         });
+    }
+
+    /// Whether the transport should decode a JSON-RPC result into [`Response::value`].
+    pub(crate) fn decodes(&self) -> bool {
+        self.decode
+    }
+
+    /// Leaves a JSON-RPC result undecoded: `value` stays `Null` and the caller
+    /// deserializes `raw` into its own type in one pass.
+    pub(crate) fn lazy(&mut self) -> &mut Self {
+        self.decode = false;
+        self
     }
 
     /// The method name.

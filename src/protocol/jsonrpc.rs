@@ -100,7 +100,12 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
 /// [`decode_reply`] on an owned buffer, which becomes the response's `raw` without a copy
 /// when it holds just the reply.
 pub(crate) fn decode_owned(buf: Vec<u8>, id: u32) -> crate::Result<Response> {
-    match scan(&buf, id, true) {
+    decode_owned_with(buf, id, true)
+}
+
+/// [`decode_owned`], decoding the result into a [`Value`] only if `decode`.
+pub(crate) fn decode_owned_with(buf: Vec<u8>, id: u32, decode: bool) -> crate::Result<Response> {
+    match scan_with(&buf, id, true, decode) {
         Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
         Scan::Failed(e) => Err(e),
         Scan::Incomplete { .. } => Err(Error::malformed(
@@ -142,6 +147,12 @@ pub(crate) enum Scan {
 /// Scans `buf` (which may hold several concatenated replies, as a FIFO can deliver) for the
 /// reply to `id`. With `at_end`, no more bytes will come, so text that is not JSON is final.
 pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
+    scan_with(buf, id, at_end, true)
+}
+
+/// [`scan`], leaving the result undecoded (`Value::Null`, the bytes stay in `raw`) unless
+/// `decode`: typed helpers deserialize `raw` straight into their structs.
+pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan {
     let owned;
     let text: &[u8] = if std::str::from_utf8(buf).is_ok() {
         buf
@@ -175,7 +186,7 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
                 let end = start + stream.byte_offset();
                 if env.matches(id) {
                     return Scan::Found {
-                        result: env.into_response(),
+                        result: env.into_response(decode),
                         range: start..end,
                     };
                 }
@@ -298,16 +309,16 @@ enum Id {
     Other,
 }
 
-/// One JSON-RPC reply object.
+/// One JSON-RPC reply object; the result is kept as its raw JSON until needed.
 #[derive(Debug)]
-struct Envelope {
+struct Envelope<'a> {
     jsonrpc: Option<String>,
-    result: Option<Value>,
+    result: Option<&'a serde_json::value::RawValue>,
     error: Option<Value>,
     id: Id,
 }
 
-impl Envelope {
+impl Envelope<'_> {
     fn matches(&self, id: u32) -> bool {
         match &self.id {
             Id::Num(n) => *n == f64::from(id),
@@ -318,7 +329,7 @@ impl Envelope {
         }
     }
 
-    fn into_response(self) -> crate::Result<Response> {
+    fn into_response(self, decode: bool) -> crate::Result<Response> {
         if let Some(v) = &self.jsonrpc {
             if v != "2.0" {
                 return Err(Error::MalformedReply {
@@ -354,10 +365,19 @@ impl Envelope {
             });
         }
         match self.result {
-            Some(value) => Ok(Response {
+            Some(raw) => Ok(Response {
                 code: 200,
                 message: "OK".into(),
-                value,
+                value: if decode {
+                    serde_json::from_str(raw.get()).map_err(|e| {
+                        Error::malformed(
+                            format!("invalid JSON in the result ({e})"),
+                            raw.get().as_bytes(),
+                        )
+                    })?
+                } else {
+                    Value::Null
+                },
                 raw: Vec::new(),
             }),
             None => Err(Error::MalformedReply {
@@ -368,15 +388,15 @@ impl Envelope {
     }
 }
 
-impl<'de> Deserialize<'de> for Envelope {
+impl<'de> Deserialize<'de> for Envelope<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Envelope;
+            type Value = Envelope<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON-RPC reply object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
                 let mut env = Envelope {
                     jsonrpc: None,
                     result: None,

@@ -143,7 +143,8 @@ struct Channel<S> {
 /// What a reply datagram should be.
 #[derive(Clone, Copy)]
 enum Expect {
-    Json(u32),
+    /// A JSON-RPC reply with this id, its result decoded or not.
+    Json(u32, bool),
     Legacy,
 }
 
@@ -224,7 +225,7 @@ impl<S: DatagramIo> Datagram<S> {
                 let id = self.ids.next_id();
                 (
                     jsonrpc::encode_request(cmd.method(), cmd.params(), id),
-                    Expect::Json(id),
+                    Expect::Json(id, cmd.decodes()),
                 )
             }
             Generation::Legacy => (
@@ -306,12 +307,12 @@ impl<S: DatagramIo> Datagram<S> {
                     data,
                 ));
             }
-            let id = match expect {
-                Expect::Json(id) => id,
+            let (id, decode) = match expect {
+                Expect::Json(id, decode) => (id, decode),
                 Expect::Legacy if n == 0 => continue,
                 Expect::Legacy => return legacy::decode_reply(data),
             };
-            match jsonrpc::scan(data, id, true) {
+            match jsonrpc::scan_with(data, id, true, decode) {
                 Scan::Found { result, range } => {
                     return result.map(|mut r| {
                         r.raw = data[range].to_vec();

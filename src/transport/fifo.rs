@@ -104,7 +104,10 @@ impl FifoConnection {
         let (request, expect) = match generation {
             Generation::JsonRpc => {
                 let id = self.ids.next_id();
-                (json_request(&name, cmd, id), Expect::Json(id))
+                (
+                    json_request(&name, cmd, id),
+                    Expect::Json(id, cmd.decodes()),
+                )
             }
             Generation::Legacy => {
                 let request = legacy::encode_request(cmd.method(), cmd.params(), Some(&name))?;
@@ -184,7 +187,7 @@ impl FifoConnection {
                 (ready(&fds[0]), ready(&fds[1]))
             };
             if json_ready {
-                return match json_fifo.read_reply(Expect::Json(id), &deadline) {
+                return match json_fifo.read_reply(Expect::Json(id, false), &deadline) {
                     Ok(_) | Err(Error::Rpc(_) | Error::Command(_)) => Ok(Generation::JsonRpc),
                     Err(e) => Err(e),
                 };
@@ -252,8 +255,8 @@ fn json_request(name: &str, cmd: &Cmd, id: u32) -> Vec<u8> {
 /// What a reply FIFO should deliver.
 #[derive(Clone, Copy, Debug)]
 enum Expect {
-    /// One JSON-RPC reply with this id (stale ones skipped).
-    Json(u32),
+    /// One JSON-RPC reply with this id (stale ones skipped), its result decoded or not.
+    Json(u32, bool),
     /// One legacy text reply, complete at EOF.
     Legacy,
 }
@@ -396,8 +399,8 @@ impl ReplyFifo {
                 continue;
             }
             scanned = buf.len();
-            let id = match expect {
-                Expect::Json(id) => id,
+            let (id, decode) = match expect {
+                Expect::Json(id, decode) => (id, decode),
                 Expect::Legacy if !eof => continue,
                 Expect::Legacy if buf.is_empty() => {
                     return Err(Error::MalformedReply {
@@ -408,7 +411,7 @@ impl ReplyFifo {
                 // The legacy reply has no id and no end marker of its own: EOF ends it.
                 Expect::Legacy => return legacy::decode_reply(&buf),
             };
-            match jsonrpc::scan(&buf, id, false) {
+            match jsonrpc::scan_with(&buf, id, false, decode) {
                 Scan::Found { result, range } => {
                     return result.map(|r| jsonrpc::with_raw(r, buf, range));
                 }
@@ -440,7 +443,7 @@ impl ReplyFifo {
                 ),
             )
         } else {
-            let Expect::Json(id) = expect else {
+            let Expect::Json(id, decode) = expect else {
                 return Err(Error::malformed(
                     format!(
                         "the reply was cut short: still incomplete when the {:.3}s timeout expired",
@@ -449,7 +452,7 @@ impl ReplyFifo {
                     &buf,
                 ));
             };
-            match jsonrpc::scan(&buf, id, false) {
+            match jsonrpc::scan_with(&buf, id, false, decode) {
                 Scan::Found { result, range } => result.map(|r| jsonrpc::with_raw(r, buf, range)),
                 Scan::Failed(e) => Err(e),
                 Scan::Incomplete { json: true } => Err(Error::malformed(

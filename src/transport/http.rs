@@ -153,7 +153,7 @@ impl HttpConnection {
         };
         let bytes = self.post(body, content_type, &deadline)?;
         match (self.protocol, generation) {
-            (HttpProtocol::JsonRpc, _) => jsonrpc::decode_owned(bytes, id),
+            (HttpProtocol::JsonRpc, _) => jsonrpc::decode_owned_with(bytes, id, cmd.decodes()),
             (HttpProtocol::XmlRpc, Generation::JsonRpc) => xmlrpc::decode_reply(&bytes),
             (HttpProtocol::XmlRpc, Generation::Legacy) => {
                 xmlrpc::decode_reply(&bytes).map(|mut r| {
