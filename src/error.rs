@@ -181,6 +181,24 @@ pub enum Error {
         hint: Option<&'static str>,
     },
 
+    /// The reply did not have the shape a typed helper or your type expects.
+    #[error("unexpected reply shape at `{path}`: {reason}")]
+    UnexpectedReply {
+        /// Where (`Domains[0].AORs[2].Contacts[0].Expires`; `.` for the whole result).
+        path: String,
+        /// What did not fit.
+        reason: String,
+    },
+
+    /// The server has no such command (checked with `which` before sending).
+    #[error("OpenSIPS has no MI command `{name}`{}", .suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownCommand {
+        /// The name asked for.
+        name: String,
+        /// The closest name the server has.
+        suggestion: Option<String>,
+    },
+
     /// TLS failed: the certificate is not trusted, or the handshake failed.
     #[error("TLS error talking to {url}: {message} ({hint})")]
     Tls {

@@ -15,6 +15,7 @@
 mod cmd;
 mod connection;
 mod error;
+pub mod helpers;
 mod protocol;
 pub mod sip;
 mod transport;
@@ -27,6 +28,7 @@ pub mod mock;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
 pub use error::{Error, Result, ServerError};
+pub use helpers::MiCommands;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use protocol::xmlrpc;
