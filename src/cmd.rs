@@ -146,11 +146,24 @@ pub trait ConnectionLike {
     ///
     /// Any [`Error`]: transport failures, timeouts, and the server's own errors.
     fn execute(&self, cmd: &Cmd) -> Result<Response>;
+
+    /// The MI generation behind this connection (JSON-RPC unless told otherwise).
+    ///
+    /// # Errors
+    ///
+    /// Detection errors (see [`Connection::protocol`](crate::Connection::protocol)).
+    fn protocol(&self) -> Result<crate::Protocol> {
+        Ok(crate::Protocol::JsonRpc)
+    }
 }
 
 impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         (**self).execute(cmd)
+    }
+
+    fn protocol(&self) -> Result<crate::Protocol> {
+        (**self).protocol()
     }
 }
 
@@ -189,6 +202,8 @@ pub struct Cmd {
     problem: Option<String>,
     /// `false`: leave a JSON-RPC result undecoded in `raw` (typed decoding follows).
     decode: bool,
+    /// Check with `which` that the server has the command before sending it.
+    pub(crate) verify: bool,
 }
 
 impl Cmd {
@@ -200,6 +215,7 @@ impl Cmd {
             timeout: None,
             problem: None,
             decode: true,
+            verify: false,
         }
     }
 

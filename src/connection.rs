@@ -4,6 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::helpers::verify::CommandCache;
 use crate::transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDatagramConnection};
 use crate::transport::fifo::FifoConnection;
 #[cfg(feature = "http")]
@@ -460,8 +461,9 @@ impl Connection {
     }
 }
 
-impl ConnectionLike for Connection {
-    fn execute(&self, cmd: &Cmd) -> Result<Response> {
+impl Connection {
+    /// Runs `cmd` without the [`Cmd::verified`] check.
+    pub(crate) fn execute_unverified(&self, cmd: &Cmd) -> Result<Response> {
         match self {
             Connection::Fifo(c) => c.execute(cmd),
             Connection::Udp(c) => c.execute(cmd),
@@ -469,6 +471,30 @@ impl ConnectionLike for Connection {
             #[cfg(feature = "http")]
             Connection::Http(c) | Connection::XmlRpc(c) => c.execute(cmd),
         }
+    }
+
+    pub(crate) fn command_cache(&self) -> &CommandCache {
+        match self {
+            Connection::Fifo(c) => &c.commands,
+            Connection::Udp(c) => &c.commands,
+            Connection::UnixDatagram(c) => &c.commands,
+            #[cfg(feature = "http")]
+            Connection::Http(c) | Connection::XmlRpc(c) => &c.commands,
+        }
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn execute(&self, cmd: &Cmd) -> Result<Response> {
+        cmd.validate()?;
+        if cmd.verify {
+            self.verify(cmd.method())?;
+        }
+        self.execute_unverified(cmd)
+    }
+
+    fn protocol(&self) -> Result<Protocol> {
+        Connection::protocol(self)
     }
 }
 

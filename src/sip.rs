@@ -31,7 +31,7 @@
 
 use std::time::Duration;
 
-use crate::{Cmd, Connection, ConnectionLike, Error, Params, Protocol, Result, Value};
+use crate::{Cmd, ConnectionLike, Error, Params, Protocol, Result, Value};
 
 /// The per-call timeout of a `t_uac_dlg` call unless set: the MI reply waits for the SIP
 /// final response, and OpenSIPS' transaction timer (`fr_timeout`, 30 s by default) must
@@ -298,25 +298,16 @@ impl SipRequest {
         Ok(cmd)
     }
 
-    /// Sends the request through OpenSIPS and waits for the SIP final response.
+    /// Sends the request through OpenSIPS (any [`ConnectionLike`]: the wire form follows
+    /// its [`ConnectionLike::protocol`]) and waits for the SIP final response.
     ///
     /// # Errors
     ///
     /// Validation errors before anything is sent; the transport's and the server's errors
     /// (e.g. `400 From missing`). A SIP failure (a `486 Busy Here`, a local `408 Request
     /// Timeout`) is not an error: it is the [`SipReply`].
-    pub fn send(&self, conn: &Connection) -> Result<SipReply> {
+    pub fn send(&self, conn: &impl ConnectionLike) -> Result<SipReply> {
         let protocol = conn.protocol()?;
-        let value = self.to_cmd(protocol)?.query(conn)?;
-        SipReply::from_value(&value)
-    }
-
-    /// [`SipRequest::send`] through any [`ConnectionLike`], speaking `protocol`.
-    ///
-    /// # Errors
-    ///
-    /// As [`SipRequest::send`].
-    pub fn send_with(&self, conn: &impl ConnectionLike, protocol: Protocol) -> Result<SipReply> {
         let value = self.to_cmd(protocol)?.query(conn)?;
         SipReply::from_value(&value)
     }

@@ -29,23 +29,34 @@ macro_rules! number_like {
                 fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
                     Ok(None)
                 }
-                fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                fn visit_some<D2: Deserializer<'de>>(
+                    self,
+                    d: D2,
+                ) -> Result<Self::Value, D2::Error> {
                     $opt(d)
                 }
                 fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                     if v.trim().is_empty() || v.trim() == "." {
                         return Ok(None);
                     }
-                    NumberLike::<$t>(std::marker::PhantomData).visit_str(v).map(Some)
+                    NumberLike::<$t>(std::marker::PhantomData)
+                        .visit_str(v)
+                        .map(Some)
                 }
                 fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                    NumberLike::<$t>(std::marker::PhantomData).visit_u64(v).map(Some)
+                    NumberLike::<$t>(std::marker::PhantomData)
+                        .visit_u64(v)
+                        .map(Some)
                 }
                 fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                    NumberLike::<$t>(std::marker::PhantomData).visit_i64(v).map(Some)
+                    NumberLike::<$t>(std::marker::PhantomData)
+                        .visit_i64(v)
+                        .map(Some)
                 }
                 fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                    NumberLike::<$t>(std::marker::PhantomData).visit_f64(v).map(Some)
+                    NumberLike::<$t>(std::marker::PhantomData)
+                        .visit_f64(v)
+                        .map(Some)
                 }
             }
             d.deserialize_any(Opt)
@@ -110,7 +121,11 @@ pub(crate) fn string_like<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::
             Ok(v.to_string())
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(if v.fract() == 0.0 && v.abs() < 9.0e15 { (v as i64).to_string() } else { v.to_string() })
+            Ok(if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                (v as i64).to_string()
+            } else {
+                v.to_string()
+            })
         }
         fn visit_unit<E: de::Error>(self) -> Result<String, E> {
             Ok(String::new())

@@ -33,6 +33,7 @@
 //! normalisation of the legacy layouts.
 
 pub(crate) mod de;
+pub(crate) mod verify;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -44,7 +45,10 @@ use crate::{Cmd, ConnectionLike, Error, Params, Response, Result, Value, cmd};
 
 /// Decodes a reply into `T`: from the raw JSON-RPC bytes when the result was left undecoded,
 /// otherwise from the value after `normalize`. Errors name the path of the bad field.
-pub(crate) fn decode<T: DeserializeOwned>(resp: Response, normalize: fn(Value) -> Value) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    resp: Response,
+    normalize: fn(Value) -> Value,
+) -> Result<T> {
     if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
         #[derive(Deserialize)]
         struct Envelope<T> {
@@ -68,7 +72,10 @@ pub(crate) fn decode<T: DeserializeOwned>(resp: Response, normalize: fn(Value) -
 }
 
 fn unexpected(path: String, reason: String) -> Error {
-    Error::UnexpectedReply { path: path.trim_start_matches("result.").to_owned(), reason }
+    Error::UnexpectedReply {
+        path: path.trim_start_matches("result.").to_owned(),
+        reason,
+    }
 }
 
 fn identity(v: Value) -> Value {
@@ -77,7 +84,12 @@ fn identity(v: Value) -> Value {
 
 /// `"3 [sec]"` → 3 s.
 fn parse_up_time(s: &str) -> Option<Duration> {
-    s.trim().trim_end_matches("[sec]").trim().parse().ok().map(Duration::from_secs)
+    s.trim()
+        .trim_end_matches("[sec]")
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 /// `uptime`.
@@ -106,8 +118,13 @@ struct RawUptime {
 impl TryFrom<RawUptime> for Uptime {
     type Error = String;
     fn try_from(r: RawUptime) -> std::result::Result<Self, String> {
-        let up_time = parse_up_time(&r.up_time).ok_or_else(|| format!("bad \"Up time\" {:?}", r.up_time))?;
-        Ok(Uptime { now: r.now, up_since: r.up_since, up_time })
+        let up_time =
+            parse_up_time(&r.up_time).ok_or_else(|| format!("bad \"Up time\" {:?}", r.up_time))?;
+        Ok(Uptime {
+            now: r.now,
+            up_since: r.up_since,
+            up_time,
+        })
     }
 }
 
@@ -219,7 +236,11 @@ pub struct Contact {
     #[serde(rename = "Contact")]
     pub contact: String,
     /// usrloc's 64-bit contact id (2.x+).
-    #[serde(rename = "ContactID", default, deserialize_with = "de::opt_string_like")]
+    #[serde(
+        rename = "ContactID",
+        default,
+        deserialize_with = "de::opt_string_like"
+    )]
     pub contact_id: Option<String>,
     /// Seconds left, or permanent / deleted / expired.
     #[serde(rename = "Expires")]
@@ -234,7 +255,11 @@ pub struct Contact {
     #[serde(rename = "Cseq", default, deserialize_with = "de::u64_like")]
     pub cseq: u64,
     /// User-Agent.
-    #[serde(rename = "User-agent", default, deserialize_with = "de::opt_string_like")]
+    #[serde(
+        rename = "User-agent",
+        default,
+        deserialize_with = "de::opt_string_like"
+    )]
     pub user_agent: Option<String>,
     /// Source address the REGISTER came from (NAT).
     #[serde(rename = "Received", default, deserialize_with = "de::opt_string_like")]
@@ -261,13 +286,21 @@ pub struct Contact {
     #[serde(rename = "Attr", default, deserialize_with = "de::opt_string_like")]
     pub attr: Option<String>,
     /// `+sip.instance`.
-    #[serde(rename = "SIP_instance", default, deserialize_with = "de::opt_string_like")]
+    #[serde(
+        rename = "SIP_instance",
+        default,
+        deserialize_with = "de::opt_string_like"
+    )]
     pub sip_instance: Option<String>,
 }
 
 fn de_q<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f32>, D::Error> {
     let s = de::opt_string_like(d)?;
-    s.map(|s| s.parse::<f32>().map_err(|_| serde::de::Error::custom(format!("bad q {s:?}")))).transpose()
+    s.map(|s| {
+        s.parse::<f32>()
+            .map_err(|_| serde::de::Error::custom(format!("bad q {s:?}")))
+    })
+    .transpose()
 }
 
 /// When a contact expires.
@@ -377,7 +410,10 @@ fn legacy_aor(node: &Value) -> Value {
         Value::String(name) => Value::Object(vec![("AOR".into(), Value::from(name.as_str()))]),
         _ => Value::Object(vec![
             ("AOR".into(), node["value"].clone()),
-            ("Contacts".into(), Value::Array(node.get_all("Contact").map(legacy_contact).collect())),
+            (
+                "Contacts".into(),
+                Value::Array(node.get_all("Contact").map(legacy_contact).collect()),
+            ),
         ]),
     }
 }
@@ -389,11 +425,18 @@ fn normalize_ul_dump(v: Value) -> Value {
     let domains = v
         .get_all("Domain")
         .map(|d| {
-            let size = d.get("hash_size").or_else(|| d.get("table")).cloned().unwrap_or_default();
+            let size = d
+                .get("hash_size")
+                .or_else(|| d.get("table"))
+                .cloned()
+                .unwrap_or_default();
             Value::Object(vec![
                 ("name".into(), d["value"].clone()),
                 ("hash_size".into(), size),
-                ("AORs".into(), Value::Array(d.get_all("AOR").map(legacy_aor).collect())),
+                (
+                    "AORs".into(),
+                    Value::Array(d.get_all("AOR").map(legacy_aor).collect()),
+                ),
             ])
         })
         .collect();
@@ -409,7 +452,10 @@ fn normalize_show_contact(v: Value) -> Value {
         // 1.x: one `Contact::` line per contact, no AOR node
         _ => Value::Object(vec![
             ("AOR".into(), Value::from("")),
-            ("Contacts".into(), Value::Array(v.get_all("Contact").map(legacy_contact).collect())),
+            (
+                "Contacts".into(),
+                Value::Array(v.get_all("Contact").map(legacy_contact).collect()),
+            ),
         ]),
     }
 }
@@ -556,12 +602,19 @@ struct Dialogs {
 /// A legacy `dialog::  ID=…` node → the 3.x object.
 fn legacy_dialog(node: &Value) -> Value {
     let mut o = Vec::new();
-    let id = node.get("ID").or_else(|| node.get("dialog_id")).or_else(|| node.get("hash")).cloned();
+    let id = node
+        .get("ID")
+        .or_else(|| node.get("dialog_id"))
+        .or_else(|| node.get("hash"))
+        .cloned();
     o.push(("ID".to_owned(), id.unwrap_or_default()));
     for (k, v) in node.as_object().unwrap_or_default() {
         match k.as_str() {
             "value" | "ID" | "dialog_id" | "hash" => {}
-            "CALLEES" => o.push((k.clone(), Value::Array(v.get_all("callee").cloned().collect()))),
+            "CALLEES" => o.push((
+                k.clone(),
+                Value::Array(v.get_all("callee").cloned().collect()),
+            )),
             "context" => {
                 let profiles = v
                     .get("profiles")
@@ -571,7 +624,10 @@ fn legacy_dialog(node: &Value) -> Value {
                     .filter(|(k, _)| k != "value")
                     .map(|(k, v)| Value::Object(vec![(k.clone(), v.clone())]))
                     .collect();
-                o.push((k.clone(), Value::Object(vec![("profiles".into(), Value::Array(profiles))])));
+                o.push((
+                    k.clone(),
+                    Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
+                ));
             }
             _ => o.push((k.clone(), v.clone())),
         }
@@ -651,7 +707,9 @@ pub trait MiCommands: ConnectionLike {
     {
         let selectors: Vec<String> = names.iter().map(|s| s.as_ref().trim().to_owned()).collect();
         if selectors.is_empty() || selectors.iter().any(String::is_empty) {
-            return Err(Error::InvalidRequest("get_statistics needs at least one non-empty name".into()));
+            return Err(Error::InvalidRequest(
+                "get_statistics needs at least one non-empty name".into(),
+            ));
         }
         let mut ask: Vec<String> = Vec::new();
         for s in &selectors {
@@ -663,13 +721,22 @@ pub trait MiCommands: ConnectionLike {
                 ask.push(q);
             }
         }
-        let stats: BTreeMap<String, NumberLike> =
-            match typed(self, Cmd::with_params("get_statistics", Params::positional([ask])), normalize_statistics) {
-                Ok(s) => s,
-                Err(Error::Command(e)) if e.code == 404 => BTreeMap::new(),
-                Err(e) => return Err(e),
-            };
-        Ok(Statistics(stats.into_iter().filter(|(k, _)| selected(&selectors, k)).map(|(k, v)| (k, v.0)).collect()))
+        let stats: BTreeMap<String, NumberLike> = match typed(
+            self,
+            Cmd::with_params("get_statistics", Params::positional([ask])),
+            normalize_statistics,
+        ) {
+            Ok(s) => s,
+            Err(Error::Command(e)) if e.code == 404 => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Statistics(
+            stats
+                .into_iter()
+                .filter(|(k, _)| selected(&selectors, k))
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+        ))
     }
 
     /// `reset_statistics` for these names (as accepted by `get_statistics`).
@@ -682,7 +749,11 @@ pub trait MiCommands: ConnectionLike {
         Self: Sized,
     {
         let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
-        self.execute(&Cmd::with_params("reset_statistics", Params::positional([names]))).map(drop)
+        self.execute(&Cmd::with_params(
+            "reset_statistics",
+            Params::positional([names]),
+        ))
+        .map(drop)
     }
 
     /// `ul_dump`: every domain, AOR and contact.
@@ -706,7 +777,9 @@ pub trait MiCommands: ConnectionLike {
         let c = Cmd::with_params("ul_show_contact", [table, aor]);
         match typed::<Aor, _>(self, c, normalize_show_contact) {
             Ok(a) => Ok(a.contacts),
-            Err(Error::Command(e)) if e.code == 404 && e.message.starts_with("AOR") => Ok(Vec::new()),
+            Err(Error::Command(e)) if e.code == 404 && e.message.starts_with("AOR") => {
+                Ok(Vec::new())
+            }
             Err(e) => Err(e),
         }
     }
@@ -717,7 +790,8 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn dlg_list(&self) -> Result<Vec<Dialog>> {
-        typed::<Dialogs, _>(self, cmd("dlg_list"), normalize_dialogs).map(|d| d.list.into_iter().chain(d.one).collect())
+        typed::<Dialogs, _>(self, cmd("dlg_list"), normalize_dialogs)
+            .map(|d| d.list.into_iter().chain(d.one).collect())
     }
 
     /// `dlg_list_ctx`: every dialog with its context (profiles, variables).
@@ -726,7 +800,8 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn dlg_list_ctx(&self) -> Result<Vec<Dialog>> {
-        typed::<Dialogs, _>(self, cmd("dlg_list_ctx"), normalize_dialogs).map(|d| d.list.into_iter().chain(d.one).collect())
+        typed::<Dialogs, _>(self, cmd("dlg_list_ctx"), normalize_dialogs)
+            .map(|d| d.list.into_iter().chain(d.one).collect())
     }
 
     /// `cache_store`, with an optional expiry in seconds.
@@ -739,7 +814,8 @@ pub trait MiCommands: ConnectionLike {
         if let Some(e) = expire {
             p.push(Value::from(e));
         }
-        self.execute(&Cmd::with_params("cache_store", Params::Positional(p))).map(drop)
+        self.execute(&Cmd::with_params("cache_store", Params::Positional(p)))
+            .map(drop)
     }
 
     /// `cache_fetch`: `None` for a missing key on every generation (3.x answers the error
@@ -755,7 +831,9 @@ pub trait MiCommands: ConnectionLike {
             Err(e) => return Err(e),
         };
         if let Some(val) = v.get("value") {
-            return Ok(Some(val.as_str().map_or_else(|| val.to_string(), str::to_owned)));
+            return Ok(Some(
+                val.as_str().map_or_else(|| val.to_string(), str::to_owned),
+            ));
         }
         match v.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
             Some("Value not found") | None => Ok(None),
@@ -773,7 +851,8 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn cache_remove(&self, system: &str, key: &str) -> Result<()> {
-        self.execute(&Cmd::with_params("cache_remove", [system, key])).map(drop)
+        self.execute(&Cmd::with_params("cache_remove", [system, key]))
+            .map(drop)
     }
 
     /// `log_level`: each process with its log level.
@@ -865,13 +944,49 @@ mod tests {
         assert!(selected(&s(&["all"]), "x:y"));
     }
 
+    #[cfg(feature = "mock")]
+    #[test]
+    fn json_rpc_helpers_decode_from_the_raw_bytes() {
+        let server = crate::mock::MockServer::builder().udp().start().unwrap();
+        let conn = crate::Connection::open(&server.udp_url()).unwrap();
+        let mut c = cmd("ul_dump");
+        c.lazy();
+        let resp = conn.execute(&c).unwrap();
+        assert!(
+            resp.value.is_null(),
+            "the result is not decoded into a Value"
+        );
+        assert!(
+            resp.raw
+                .starts_with(br#"{"jsonrpc":"2.0","result":{"Domains":"#)
+        );
+        let domains: Domains = decode(resp, |_| Value::Null).unwrap();
+        assert_eq!(domains.list[0].aors.len(), 3);
+    }
+
     #[test]
     fn legacy_1x_shapes() {
-        let c = legacy_1x_contact("<sip:7747@10.132.113.198>;q=;expires=100;flags=0x0;cflags=0x0;socket=<udp:10.130.8.21:5060>;methods=0x1F7F;user_agent=<Polycom SoundPoint>");
+        let c = legacy_1x_contact(
+            "<sip:7747@10.132.113.198>;q=;expires=100;flags=0x0;cflags=0x0;socket=<udp:10.130.8.21:5060>;methods=0x1F7F;user_agent=<Polycom SoundPoint>",
+        );
         let c: Contact = serde_json::from_value(serde_json::Value::from(c)).unwrap();
-        assert_eq!((c.contact.as_str(), c.expires, c.q, c.methods), ("sip:7747@10.132.113.198", Expires::In(100), None, Some(0x1F7F)));
+        assert_eq!(
+            (c.contact.as_str(), c.expires, c.q, c.methods),
+            (
+                "sip:7747@10.132.113.198",
+                Expires::In(100),
+                None,
+                Some(0x1F7F)
+            )
+        );
         assert_eq!(c.user_agent.as_deref(), Some("Polycom SoundPoint"));
         assert_eq!(parse_up_time("54 [sec]"), Some(Duration::from_secs(54)));
-        assert_eq!(Version { server: "OpenSIPS (3.5.9 (x86_64/linux))".into() }.release(), Some("3.5.9"));
+        assert_eq!(
+            Version {
+                server: "OpenSIPS (3.5.9 (x86_64/linux))".into()
+            }
+            .release(),
+            Some("3.5.9")
+        );
     }
 }

@@ -380,6 +380,7 @@ impl<S: DatagramIo> Datagram<S> {
 pub struct UdpConnection {
     inner: Datagram<UdpClient>,
     server: SocketAddr,
+    pub(crate) commands: crate::helpers::verify::CommandCache,
 }
 
 impl std::fmt::Debug for UdpConnection {
@@ -404,6 +405,7 @@ impl UdpConnection {
         Ok(UdpConnection {
             inner: Datagram::new(client, url, None, timeout, buffer, protocol),
             server,
+            commands: Default::default(),
         })
     }
 
@@ -433,6 +435,7 @@ impl UdpConnection {
 pub struct UnixDatagramConnection {
     inner: Datagram<UnixClient>,
     server: PathBuf,
+    pub(crate) commands: crate::helpers::verify::CommandCache,
 }
 
 impl std::fmt::Debug for UnixDatagramConnection {
@@ -459,6 +462,7 @@ impl UnixDatagramConnection {
         Ok(UnixDatagramConnection {
             inner: Datagram::new(client, url, Some(server.clone()), timeout, buffer, protocol),
             server,
+            commands: Default::default(),
         })
     }
 

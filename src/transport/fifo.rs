@@ -45,6 +45,7 @@ pub struct FifoConnection {
     pub(crate) timeout: Duration,
     pub(crate) protocol: ProtocolChoice,
     ids: IdGenerator,
+    pub(crate) commands: crate::helpers::verify::CommandCache,
     /// Serializes calls when a fixed reply FIFO name is shared.
     fixed: Mutex<()>,
 }
@@ -74,6 +75,7 @@ impl FifoConnection {
             reply_name,
             timeout,
             protocol: ProtocolChoice::new(protocol),
+            commands: Default::default(),
             ids: IdGenerator::new(),
             fixed: Mutex::new(()),
         })

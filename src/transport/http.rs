@@ -46,6 +46,7 @@ pub struct HttpConnection {
     headers: Vec<(String, String)>,
     ids: IdGenerator,
     generation: ProtocolChoice,
+    pub(crate) commands: crate::helpers::verify::CommandCache,
 }
 
 impl std::fmt::Debug for HttpConnection {
@@ -115,6 +116,7 @@ impl HttpConnection {
             headers,
             ids: IdGenerator::new(),
             generation: ProtocolChoice::new(generation),
+            commands: Default::default(),
         })
     }
 

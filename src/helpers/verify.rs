@@ -1,0 +1,154 @@
+//! Command verification: send a command only if the server has it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::{Cmd, Connection, Error, Params, Protocol, Result};
+
+/// What a connection has learnt about the server's commands.
+#[derive(Debug, Default)]
+pub(crate) struct CommandCache {
+    known: Mutex<HashMap<String, bool>>,
+    names: Mutex<Option<Vec<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest of `names` to `name` (comparing 4.0 `module:command` names by their local
+/// part too), if close enough to be a likely typo.
+pub(crate) fn suggest(name: &str, names: &[String]) -> Option<String> {
+    let name_l = name.to_ascii_lowercase();
+    names
+        .iter()
+        .map(|n| {
+            let local = n.split_once(':').map_or(n.as_str(), |(_, l)| l);
+            let d = distance(&name_l, &n.to_ascii_lowercase())
+                .min(distance(&name_l, &local.to_ascii_lowercase()));
+            (d, n)
+        })
+        .filter(|(d, _)| *d <= (name.chars().count() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n.clone())
+}
+
+impl Connection {
+    fn names(&self, cache: &CommandCache) -> Result<Vec<String>> {
+        if let Some(n) = lock(&cache.names).as_ref() {
+            return Ok(n.clone());
+        }
+        let names = crate::MiCommands::which(self)?;
+        *lock(&cache.names) = Some(names.clone());
+        Ok(names)
+    }
+
+    /// Checks that the server has the MI command `name`, once per connection (the answer
+    /// is cached). On 3.x/4.x it asks `which` for that command, which understands 4.0
+    /// `module:command` names and the old names kept as aliases; on 1.x/2.x it looks the
+    /// name up in the `which` list.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, Error};
+    /// let server = opensips_mi::mock::MockServer::start()?;
+    /// let conn = Connection::open(&server.udp_url())?;
+    /// conn.verify("ul_dump")?;
+    /// match conn.verify("ul_dupm") {
+    ///     Err(Error::UnknownCommand { suggestion, .. }) => assert_eq!(suggestion.as_deref(), Some("ul_dump")),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCommand`] with a did-you-mean suggestion; transport errors.
+    pub fn verify(&self, name: &str) -> Result<()> {
+        let cache = self.command_cache();
+        let known = lock(&cache.known).get(name).copied();
+        let exists = match known {
+            Some(k) => k,
+            None => {
+                let exists = match self.protocol()? {
+                    Protocol::Legacy => self.names(cache)?.iter().any(|n| n == name),
+                    _ => {
+                        let probe = Cmd::with_params("which", Params::named([("command", name)]));
+                        match self.execute_unverified(&probe) {
+                            Ok(_) => true,
+                            Err(Error::Command(e)) if e.code == 404 => false,
+                            // a server without the `which command` recipe: use the list
+                            Err(Error::Rpc(_)) => self.names(cache)?.iter().any(|n| n == name),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                lock(&cache.known).insert(name.to_owned(), exists);
+                exists
+            }
+        };
+        if exists {
+            return Ok(());
+        }
+        let suggestion = self
+            .names(cache)
+            .ok()
+            .and_then(|names| suggest(name, &names));
+        Err(Error::UnknownCommand {
+            name: name.to_owned(),
+            suggestion,
+        })
+    }
+}
+
+impl Cmd {
+    /// Sends the command only if the server has it ([`Connection::verify`]); otherwise the
+    /// call fails with [`Error::UnknownCommand`] and nothing is sent.
+    pub fn verified(&mut self) -> &mut Self {
+        self.verify = true;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let names: Vec<String> = [
+            "ul_dump",
+            "ul_show_contact",
+            "usrloc:dump",
+            "statistics:get",
+            "uptime",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        assert_eq!(suggest("ul_dupm", &names).as_deref(), Some("ul_dump"));
+        assert_eq!(suggest("uptim", &names).as_deref(), Some("uptime"));
+        assert_eq!(
+            suggest("statistics:gett", &names).as_deref(),
+            Some("statistics:get")
+        );
+        assert_eq!(suggest("completely_different", &names), None);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+}
