@@ -97,6 +97,26 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
     decode_owned(bytes.to_vec(), id)
 }
 
+/// Decodes the reply to request `id` straight into `T` (serde), without building a
+/// [`Value`] tree first: the fast path the typed helpers use.
+///
+/// ```
+/// use opensips_mi::jsonrpc;
+/// #[derive(serde::Deserialize)]
+/// struct Version { #[serde(rename = "Server")] server: String }
+/// let v: Version = jsonrpc::decode_result(br#"{"jsonrpc":"2.0","result":{"Server":"OpenSIPS (3.5.9)"},"id":3}"#, 3)?;
+/// assert_eq!(v.server, "OpenSIPS (3.5.9)");
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`decode_reply`], and [`Error::UnexpectedReply`] naming the field that did not fit.
+pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> crate::Result<T> {
+    let resp = decode_owned_with(bytes.to_vec(), id, false)?;
+    crate::helpers::decode(resp, |v| v)
+}
+
 /// [`decode_reply`] on an owned buffer, which becomes the response's `raw` without a copy
 /// when it holds just the reply.
 pub(crate) fn decode_owned(buf: Vec<u8>, id: u32) -> crate::Result<Response> {

@@ -1,0 +1,139 @@
+//! Reply decoding speed and peak memory on `ul_dump` replies of 1k, 10k and 100k contacts,
+//! against `serde_json::from_slice::<serde_json::Value>` on the same bytes, measured in the
+//! same run.
+//!
+//! ```text
+//! cargo bench --bench decode
+//! ```
+//!
+//! Peak memory is measured in a child process per case (`maxrss` after decoding minus
+//! `maxrss` with the input loaded), so one case's allocations cannot hide another's.
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Instant;
+
+use opensips_mi::helpers::Domain;
+use opensips_mi::{Value, jsonrpc, legacy};
+
+#[derive(serde::Deserialize)]
+struct Dump {
+    #[serde(rename = "Domains")]
+    #[allow(dead_code)]
+    domains: Vec<Domain>,
+}
+
+/// A 3.x `ul_dump` reply with `n` AORs of one contact each, like the real ones.
+fn json_reply(n: usize) -> Vec<u8> {
+    let mut s = String::from(r#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","hash_size":512,"AORs":["#);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"AOR":"user{i}@example.com","Contacts":[{{"Contact":"sip:user{i}@10.{}.{}.{}:5060;transport=udp","ContactID":"{}","Expires":{},"Q":"","Callid":"reg-{i}-4f2a9c1b@10.0.0.1","Cseq":{},"User-agent":"Yealink SIP-T46S 66.86.0.15","State":"CS_NEW","Flags":0,"Cflags":"","Socket":"udp:10.0.0.1:5060","Methods":4294967295}}]}}"#,
+            i % 250,
+            (i / 250) % 250,
+            i % 200 + 1,
+            4_465_107_924_305_326_107u64 + i as u64,
+            300 + i % 3300,
+            i % 90 + 1
+        ));
+    }
+    s.push_str(r#"]}]},"id":1}"#);
+    s.into_bytes()
+}
+
+/// The same data in the 2.x text layout.
+fn legacy_reply(n: usize) -> Vec<u8> {
+    let mut s = String::from("200 OK\nDomain:: location hash_size=512\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "\tAOR:: user{i}@example.com\n\t\tContact:: sip:user{i}@10.{}.{}.{}:5060;transport=udp Q=\n\t\t\tContactID:: {}\n\t\t\tExpires:: {}\n\t\t\tCallid:: reg-{i}-4f2a9c1b@10.0.0.1\n\t\t\tCseq:: {}\n\t\t\tUser-agent:: Yealink SIP-T46S 66.86.0.15\n\t\t\tState:: CS_NEW\n\t\t\tFlags:: 0\n\t\t\tCflags:: \n\t\t\tSocket:: udp:10.0.0.1:5060\n\t\t\tMethods:: 4294967295\n",
+            i % 250,
+            (i / 250) % 250,
+            i % 200 + 1,
+            4_465_107_924_305_326_107u64 + i as u64,
+            300 + i % 3300,
+            i % 90 + 1
+        ));
+    }
+    s.push('\n');
+    s.into_bytes()
+}
+
+const CASES: &[&str] = &["serde_json::Value", "Value", "decode_reply", "typed", "legacy text", "legacy typed"];
+
+fn run_case(case: &str, json: &[u8], text: &[u8]) {
+    match case {
+        "serde_json::Value" => drop(black_box(serde_json::from_slice::<serde_json::Value>(json).unwrap())),
+        "Value" => drop(black_box(Value::from_json(json).unwrap())),
+        "decode_reply" => drop(black_box(jsonrpc::decode_reply(json, 1).unwrap())),
+        "typed" => drop(black_box(jsonrpc::decode_result::<Dump>(json, 1).unwrap())),
+        "legacy text" => drop(black_box(legacy::decode_reply(text).unwrap())),
+        "legacy typed" => {
+            use opensips_mi::{Cmd, ConnectionLike, MiCommands, Response, Result};
+            struct Text<'a>(&'a [u8]);
+            impl ConnectionLike for Text<'_> {
+                fn execute(&self, _: &Cmd) -> Result<Response> {
+                    legacy::decode_reply(self.0)
+                }
+            }
+            drop(black_box(Text(text).ul_dump().unwrap()));
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+fn maxrss_kib() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map(|u| u.max_rss()).unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // child mode: decode once, report the memory it took
+    if let Some(pos) = args.iter().position(|a| a == "--peak") {
+        let case = &args[pos + 1];
+        let n: usize = args[pos + 2].parse().unwrap();
+        let (json, text) = (json_reply(n), legacy_reply(n));
+        let before = maxrss_kib();
+        run_case(case, &json, &text);
+        let after = maxrss_kib();
+        let input = if case.starts_with("legacy") { text.len() } else { json.len() };
+        println!("{}", (after - before) as f64 * 1024.0 / input as f64);
+        return;
+    }
+    if args.iter().any(|a| a == "--bench" || a == "--list") && args.iter().any(|a| a == "--list") {
+        return;
+    }
+    for n in [1_000usize, 10_000, 100_000] {
+        let (json, text) = (json_reply(n), legacy_reply(n));
+        let rounds = (2_000_000 / n).clamp(3, 200);
+        println!("ul_dump, {n} contacts: JSON {:.1} MB, text {:.1} MB, best of {rounds} runs", json.len() as f64 / 1e6, text.len() as f64 / 1e6);
+        let mut base = 0.0;
+        for case in CASES {
+            let mut best = f64::MAX;
+            for _ in 0..rounds {
+                let t = Instant::now();
+                run_case(case, &json, &text);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let input = if case.starts_with("legacy") { text.len() } else { json.len() };
+            let mbs = input as f64 / best / 1e6;
+            if *case == "serde_json::Value" {
+                base = best;
+            }
+            let peak = if n == 100_000 {
+                let out = Command::new(&args[0]).args(["--peak", case, &n.to_string()]).output().unwrap();
+                format!("   peak {:.1}x input", String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(f64::NAN))
+            } else {
+                String::new()
+            };
+            println!(
+                "  {case:<18} {:>8.2} ms  {mbs:>7.0} MB/s  speed vs serde_json::Value {:>5.2}x{peak}",
+                best * 1e3,
+                base / best
+            );
+        }
+    }
+}
