@@ -25,7 +25,9 @@ struct Dump {
 
 /// A 3.x `ul_dump` reply with `n` AORs of one contact each, like the real ones.
 fn json_reply(n: usize) -> Vec<u8> {
-    let mut s = String::from(r#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","hash_size":512,"AORs":["#);
+    let mut s = String::from(
+        r#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","hash_size":512,"AORs":["#,
+    );
     for i in 0..n {
         if i > 0 {
             s.push(',');
@@ -62,11 +64,20 @@ fn legacy_reply(n: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-const CASES: &[&str] = &["serde_json::Value", "Value", "decode_reply", "typed", "legacy text", "legacy typed"];
+const CASES: &[&str] = &[
+    "serde_json::Value",
+    "Value",
+    "decode_reply",
+    "typed",
+    "legacy text",
+    "legacy typed",
+];
 
 fn run_case(case: &str, json: &[u8], text: &[u8]) {
     match case {
-        "serde_json::Value" => drop(black_box(serde_json::from_slice::<serde_json::Value>(json).unwrap())),
+        "serde_json::Value" => drop(black_box(
+            serde_json::from_slice::<serde_json::Value>(json).unwrap(),
+        )),
         "Value" => drop(black_box(Value::from_json(json).unwrap())),
         "decode_reply" => drop(black_box(jsonrpc::decode_reply(json, 1).unwrap())),
         "typed" => drop(black_box(jsonrpc::decode_result::<Dump>(json, 1).unwrap())),
@@ -86,7 +97,9 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
 }
 
 fn maxrss_kib() -> i64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map(|u| u.max_rss()).unwrap_or(0)
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|u| u.max_rss())
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -99,7 +112,11 @@ fn main() {
         let before = maxrss_kib();
         run_case(case, &json, &text);
         let after = maxrss_kib();
-        let input = if case.starts_with("legacy") { text.len() } else { json.len() };
+        let input = if case.starts_with("legacy") {
+            text.len()
+        } else {
+            json.len()
+        };
         println!("{}", (after - before) as f64 * 1024.0 / input as f64);
         return;
     }
@@ -109,7 +126,11 @@ fn main() {
     for n in [1_000usize, 10_000, 100_000] {
         let (json, text) = (json_reply(n), legacy_reply(n));
         let rounds = (2_000_000 / n).clamp(3, 200);
-        println!("ul_dump, {n} contacts: JSON {:.1} MB, text {:.1} MB, best of {rounds} runs", json.len() as f64 / 1e6, text.len() as f64 / 1e6);
+        println!(
+            "ul_dump, {n} contacts: JSON {:.1} MB, text {:.1} MB, best of {rounds} runs",
+            json.len() as f64 / 1e6,
+            text.len() as f64 / 1e6
+        );
         let mut base = 0.0;
         for case in CASES {
             let mut best = f64::MAX;
@@ -118,14 +139,27 @@ fn main() {
                 run_case(case, &json, &text);
                 best = best.min(t.elapsed().as_secs_f64());
             }
-            let input = if case.starts_with("legacy") { text.len() } else { json.len() };
+            let input = if case.starts_with("legacy") {
+                text.len()
+            } else {
+                json.len()
+            };
             let mbs = input as f64 / best / 1e6;
             if *case == "serde_json::Value" {
                 base = best;
             }
             let peak = if n == 100_000 {
-                let out = Command::new(&args[0]).args(["--peak", case, &n.to_string()]).output().unwrap();
-                format!("   peak {:.1}x input", String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(f64::NAN))
+                let out = Command::new(&args[0])
+                    .args(["--peak", case, &n.to_string()])
+                    .output()
+                    .unwrap();
+                format!(
+                    "   peak {:.1}x input",
+                    String::from_utf8_lossy(&out.stdout)
+                        .trim()
+                        .parse::<f64>()
+                        .unwrap_or(f64::NAN)
+                )
             } else {
                 String::new()
             };

@@ -61,14 +61,22 @@ pub(crate) fn decode<T: DeserializeOwned>(
             sanitized = String::from_utf8_lossy(&resp.raw).into_owned();
             sanitized.as_bytes()
         };
+        // The fast path; only a failure pays for tracking the field path.
+        if let Ok(e) = serde_json::from_slice::<Envelope<T>>(bytes) {
+            return Ok(e.result);
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        return serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de)
-            .map(|e| e.result)
-            .map_err(|e| unexpected(e.path().to_string(), e.inner().to_string()));
+        return match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
+            Ok(e) => Ok(e.result),
+            Err(e) => Err(unexpected(e.path().to_string(), e.inner().to_string())),
+        };
     }
     let json: serde_json::Value = normalize(resp.value).into();
-    serde_path_to_error::deserialize::<_, T>(json)
-        .map_err(|e| unexpected(e.path().to_string(), e.inner().to_string()))
+    match serde_json::from_value::<T>(json.clone()) {
+        Ok(t) => Ok(t),
+        Err(_) => serde_path_to_error::deserialize::<_, T>(json)
+            .map_err(|e| unexpected(e.path().to_string(), e.inner().to_string())),
+    }
 }
 
 fn unexpected(path: String, reason: String) -> Error {

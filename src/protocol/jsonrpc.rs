@@ -199,20 +199,20 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
                 Scan::Incomplete { json: false }
             };
         }
-        let mut stream =
-            serde_json::Deserializer::from_slice(&text[start..]).into_iter::<Envelope>();
-        match stream.next() {
-            Some(Ok(env)) => {
-                let end = start + stream.byte_offset();
-                if env.matches(id) {
-                    return Scan::Found {
-                        result: env.into_response(decode),
-                        range: start..end,
-                    };
-                }
-                pos = end; // a stale reply to an earlier request: skip it
+        let step = if decode {
+            next_envelope::<Value>(&text[start..], id)
+        } else {
+            next_envelope::<IgnoredAny>(&text[start..], id)
+        };
+        match step {
+            Step::Ours(result, len) => {
+                return Scan::Found {
+                    result,
+                    range: start..start + len,
+                };
             }
-            Some(Err(e)) if e.is_eof() => {
+            Step::Stale(len) => pos = start + len, // a late reply to an earlier request: skip it
+            Step::Eof => {
                 return if at_end {
                     Scan::Failed(Error::malformed(
                         "the reply ends in the middle of the JSON",
@@ -222,9 +222,53 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
                     Scan::Incomplete { json: true }
                 };
             }
-            Some(Err(e)) => return Scan::Failed(broken_json_error(&buf[start..], &e)),
-            None => return Scan::OnlyStale,
+            Step::Broken(e) => return Scan::Failed(broken_json_error(&buf[start..], &e)),
+            Step::Nothing => return Scan::OnlyStale,
         }
+    }
+}
+
+/// What the next JSON value in a buffer is.
+enum Step {
+    Ours(crate::Result<Response>, usize),
+    Stale(usize),
+    Eof,
+    Broken(serde_json::Error),
+    Nothing,
+}
+
+/// Reads one envelope, its result as `R` (a [`Value`], or skipped with `IgnoredAny`).
+fn next_envelope<'a, R: Deserialize<'a> + IntoValue>(text: &'a [u8], id: u32) -> Step {
+    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Envelope<R>>();
+    match stream.next() {
+        Some(Ok(env)) => {
+            let len = stream.byte_offset();
+            if env.matches(id) {
+                Step::Ours(env.into_response(), len)
+            } else {
+                Step::Stale(len)
+            }
+        }
+        Some(Err(e)) if e.is_eof() => Step::Eof,
+        Some(Err(e)) => Step::Broken(e),
+        None => Step::Nothing,
+    }
+}
+
+/// A decoded result, or nothing for a skipped one.
+trait IntoValue {
+    fn into_value(self) -> Value;
+}
+
+impl IntoValue for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
+impl IntoValue for IgnoredAny {
+    fn into_value(self) -> Value {
+        Value::Null
     }
 }
 
@@ -329,16 +373,16 @@ enum Id {
     Other,
 }
 
-/// One JSON-RPC reply object; the result is kept as its raw JSON until needed.
+/// One JSON-RPC reply object, its result decoded as `R`.
 #[derive(Debug)]
-struct Envelope<'a> {
+struct Envelope<R> {
     jsonrpc: Option<String>,
-    result: Option<&'a serde_json::value::RawValue>,
+    result: Option<R>,
     error: Option<Value>,
     id: Id,
 }
 
-impl Envelope<'_> {
+impl<R: IntoValue> Envelope<R> {
     fn matches(&self, id: u32) -> bool {
         match &self.id {
             Id::Num(n) => *n == f64::from(id),
@@ -349,7 +393,7 @@ impl Envelope<'_> {
         }
     }
 
-    fn into_response(self, decode: bool) -> crate::Result<Response> {
+    fn into_response(self) -> crate::Result<Response> {
         if let Some(v) = &self.jsonrpc {
             if v != "2.0" {
                 return Err(Error::MalformedReply {
@@ -385,19 +429,10 @@ impl Envelope<'_> {
             });
         }
         match self.result {
-            Some(raw) => Ok(Response {
+            Some(result) => Ok(Response {
                 code: 200,
                 message: "OK".into(),
-                value: if decode {
-                    serde_json::from_str(raw.get()).map_err(|e| {
-                        Error::malformed(
-                            format!("invalid JSON in the result ({e})"),
-                            raw.get().as_bytes(),
-                        )
-                    })?
-                } else {
-                    Value::Null
-                },
+                value: result.into_value(),
                 raw: Vec::new(),
             }),
             None => Err(Error::MalformedReply {
@@ -408,15 +443,15 @@ impl Envelope<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Envelope<'de> {
+impl<'de, R: Deserialize<'de>> Deserialize<'de> for Envelope<R> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Envelope<'de>;
+        struct V<R>(std::marker::PhantomData<R>);
+        impl<'de, R: Deserialize<'de>> Visitor<'de> for V<R> {
+            type Value = Envelope<R>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON-RPC reply object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<R>, A::Error> {
                 let mut env = Envelope {
                     jsonrpc: None,
                     result: None,
@@ -448,7 +483,7 @@ impl<'de> Deserialize<'de> for Envelope<'de> {
                 Ok(env)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
