@@ -15,6 +15,7 @@
 mod cmd;
 mod connection;
 mod error;
+pub mod events;
 pub mod helpers;
 mod protocol;
 pub mod sip;

@@ -116,6 +116,8 @@ pub(crate) static BUILTINS: &[Builtin] = &[
     b("cache_remove", "cache:remove", &[&[("system", S), ("attr", S)]], false, cache_remove),
     b("sr_get_status", "status_report:get", &[&[("group", S)], &[("group", S), ("identifier", S)]], false, sr_get_status),
     b("events_list", "evi:list", &[&[]], false, events_list),
+    b("event_subscribe", "evi:subscribe", &[&[("event", S), ("socket", S)], &[("event", S), ("socket", S), ("expire", I)]], false, event_subscribe),
+    b("subscribers_list", "evi:subscribers", &[&[], &[("event", S)], &[("event", S), ("socket", S)]], false, subscribers_list),
     b("list_blacklists", "blacklists:list", &[&[]], false, list_blacklists),
     b("t_uac_dlg", "tm:uac_dlg", &[
         &[("method", S), ("ruri", S), ("headers", S)],
@@ -198,6 +200,7 @@ pub(crate) struct State {
     pub(crate) uac_responder: Option<super::UacResponder>,
     pub(crate) uac_delay: Duration,
     pub(crate) handlers: Vec<(String, Handler)>,
+    pub(crate) evi: super::evi::Evi,
 }
 
 pub(crate) fn now() -> u64 {
@@ -331,6 +334,7 @@ impl State {
             uac_responder: None,
             uac_delay: Duration::ZERO,
             handlers: Vec::new(),
+            evi: super::evi::Evi::default(),
         };
         // Population as behind the fixtures: alice (2 contacts), bob, carol, registered by
         // REGISTER (so they have a socket); two confirmed calls to bob.
@@ -429,6 +433,48 @@ impl State {
             self.next_contact_id += 1;
             contacts.push(c);
         }
+    }
+
+    /// Raises an event to its subscribers (as usrloc and friends do).
+    pub(crate) fn emit(&mut self, name: &str, params: Value) -> usize {
+        let legacy = self.flavor == Flavor::V2;
+        self.evi.raise(name, &params, legacy)
+    }
+
+    fn emit_aor(&mut self, name: &str, aor: &str) {
+        let p = Value::Object(vec![
+            ("domain".into(), Value::from("location")),
+            ("aor".into(), Value::from(aor)),
+        ]);
+        self.emit(name, p);
+    }
+
+    /// `E_UL_CONTACT_*` parameters, as 4.0.1 sends them (`modules/usrloc/ul_evi.c`).
+    fn emit_contact(&mut self, name: &str, aor: &str, c: &Contact) {
+        let qval =
+            c.q.parse::<f64>()
+                .map_or(-1, |q| (q * 1000.0).round() as i64);
+        let p = Value::Object(vec![
+            ("domain".into(), Value::from("location")),
+            ("aor".into(), Value::from(aor)),
+            ("uri".into(), Value::from(c.uri.as_str())),
+            ("received".into(), Value::Null),
+            ("path".into(), Value::Null),
+            ("qval".into(), Value::Int(qval)),
+            ("user_agent".into(), Value::from(c.user_agent.as_str())),
+            (
+                "socket".into(),
+                Value::from(c.socket.as_deref().unwrap_or("")),
+            ),
+            ("bflags".into(), Value::Int(0)),
+            ("expires".into(), Value::Int(c.expires as i64)),
+            ("callid".into(), Value::from(c.callid.as_str())),
+            ("cseq".into(), Value::Int(c.cseq)),
+            ("attr".into(), Value::from("")),
+            ("latency".into(), Value::Int(0)),
+            ("shtag".into(), Value::from("")),
+        ]);
+        self.emit(name, p);
     }
 
     fn stat_value(&self, name: &str, stored: i64) -> i64 {
@@ -971,10 +1017,16 @@ fn sr_get_status(_: &mut State, _: &Args) -> Outcome {
     err(404, "Group not found")
 }
 
+/// 4.0.1's events, in `evi:list` order (the ids are the positions).
 const EVENTS: &[&str] = &[
+    "E_CORE_SR_STATUS_CHANGED",
     "E_CORE_THRESHOLD",
     "E_CORE_SHM_THRESHOLD",
     "E_CORE_PKG_THRESHOLD",
+    "E_CORE_PROC_AUTO_SCALE",
+    "E_CORE_TCP_DISCONNECT",
+    "E_PROFILING_SCRIPT",
+    "E_PROFILING_PROC",
     "E_UL_AOR_INSERT",
     "E_UL_AOR_DELETE",
     "E_UL_CONTACT_INSERT",
@@ -983,6 +1035,7 @@ const EVENTS: &[&str] = &[
     "E_UL_CONTACT_REFRESH",
     "E_UL_LATENCY_UPDATE",
     "E_DLG_STATE_CHANGED",
+    "E_CORE_LOG",
 ];
 
 fn events_list(_: &mut State, _: &Args) -> Outcome {
@@ -995,6 +1048,63 @@ fn events_list(_: &mut State, _: &Args) -> Outcome {
                 ("id".into(), Value::Int(i as i64)),
             ])
         })
+        .collect();
+    Ok(Value::Object(vec![("Events".into(), Value::Array(events))])).into()
+}
+
+fn event_id(name: &str) -> Option<i64> {
+    EVENTS.iter().position(|e| *e == name).map(|i| i as i64)
+}
+
+fn event_subscribe(s: &mut State, a: &Args) -> Outcome {
+    let event = a.str("event").unwrap_or_default();
+    let socket = a.str("socket").unwrap_or_default();
+    let expire = a.int("expire").unwrap_or(3600).max(0) as u64;
+    let legacy = s.flavor == Flavor::V2;
+    if event_id(&event).is_none() || !s.evi.subscribe(&event, &socket, expire, legacy) {
+        return err(400, "Bad parameter value");
+    }
+    ok()
+}
+
+fn subscribers_list(s: &mut State, a: &Args) -> Outcome {
+    let subs = s.evi.list();
+    let entry = |name: &str, id: i64| {
+        let list = subs
+            .iter()
+            .filter(|x| x.event == name && a.str("socket").is_none_or(|want| want == x.socket))
+            .map(|x| {
+                Value::Object(vec![
+                    ("socket".into(), Value::from(x.socket.as_str())),
+                    ("expire".into(), Value::Int(x.expire as i64)),
+                    ("ttl".into(), Value::Int(x.ttl.as_secs_f64().round() as i64)),
+                ])
+            })
+            .collect::<Vec<_>>();
+        (!list.is_empty()).then(|| {
+            Value::Object(vec![
+                ("name".into(), Value::from(name)),
+                ("id".into(), Value::Int(id)),
+                ("Subscribers".into(), Value::Array(list)),
+            ])
+        })
+    };
+    if let Some(event) = a.str("event") {
+        let Some(id) = event_id(&event) else {
+            return err(400, "Unknown event");
+        };
+        let e = entry(&event, id).unwrap_or_else(|| {
+            Value::Object(vec![
+                ("name".into(), Value::from(event.as_str())),
+                ("id".into(), Value::Int(id)),
+            ])
+        });
+        return Ok(Value::Object(vec![("Event".into(), e)])).into();
+    }
+    let events = EVENTS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| entry(n, i as i64))
         .collect();
     Ok(Value::Object(vec![("Events".into(), Value::Array(events))])).into()
 }
@@ -1020,7 +1130,15 @@ fn ul_rm(s: &mut State, a: &Args) -> Outcome {
     match r {
         Err(e) => Outcome::Done(Err(e)),
         Ok(aor) => {
-            s.usrloc.retain(|(x, _)| *x != aor);
+            // like usrloc's delete_urecord, an unknown AOR is not an error
+            let Some(i) = s.usrloc.iter().position(|(x, _)| *x == aor) else {
+                return ok();
+            };
+            let (aor, contacts) = s.usrloc.remove(i);
+            for c in &contacts {
+                s.emit_contact("E_UL_CONTACT_DELETE", &aor, c);
+            }
+            s.emit_aor("E_UL_AOR_DELETE", &aor);
             ok()
         }
     }
@@ -1035,13 +1153,14 @@ fn ul_rm_contact(s: &mut State, a: &Args) -> Outcome {
     let Some(i) = s.usrloc.iter().position(|(x, _)| *x == aor) else {
         return err(404, "AOR not found");
     };
-    let before = s.usrloc[i].1.len();
-    s.usrloc[i].1.retain(|c| c.uri != contact);
-    if s.usrloc[i].1.len() == before {
+    let Some(j) = s.usrloc[i].1.iter().position(|c| c.uri == contact) else {
         return err(404, "Contact not found");
-    }
+    };
+    let gone = s.usrloc[i].1.remove(j);
+    s.emit_contact("E_UL_CONTACT_DELETE", &aor, &gone);
     if s.usrloc[i].1.is_empty() {
         s.usrloc.remove(i);
+        s.emit_aor("E_UL_AOR_DELETE", &aor);
     }
     ok()
 }
@@ -1092,7 +1211,30 @@ fn ul_add(s: &mut State, a: &Args) -> Outcome {
         methods: a.int("methods").unwrap_or(0),
         socket: None,
     };
+    let known = s
+        .usrloc
+        .iter()
+        .find(|(x, _)| *x == aor)
+        .map(|(_, cs)| cs.iter().any(|e| e.uri == c.uri));
+    let uri = c.uri.clone();
     s.insert_contact(&aor, c);
+    if known.is_none() {
+        s.emit_aor("E_UL_AOR_INSERT", &aor);
+    }
+    let stored = s
+        .usrloc
+        .iter()
+        .find(|(x, _)| *x == aor)
+        .and_then(|(_, cs)| cs.iter().find(|e| e.uri == uri))
+        .cloned();
+    if let Some(c) = stored {
+        let name = if known == Some(true) {
+            "E_UL_CONTACT_UPDATE"
+        } else {
+            "E_UL_CONTACT_INSERT"
+        };
+        s.emit_contact(name, &aor, &c);
+    }
     ok()
 }
 

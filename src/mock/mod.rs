@@ -34,6 +34,7 @@
 //! ```
 
 mod commands;
+mod evi;
 mod http;
 mod legacy;
 mod listeners;
@@ -47,6 +48,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use commands::{Outcome, Resolved, State};
+pub use evi::Subscription;
 
 use crate::{Params, ServerError, Value};
 
@@ -741,6 +743,39 @@ impl MockServer {
         let mut st = lock(&self.shared.state);
         st.handlers.retain(|(n, _)| n != method);
         st.handlers.push((method.to_owned(), Arc::new(f)));
+    }
+
+    /// Raises an event, as OpenSIPS' `evi:raise` (or a module) would: every live
+    /// subscriber of `name` gets it, a JSON-RPC notification (a 2.x text event for
+    /// [`Flavor::V2`]). Returns how many subscribers it reached.
+    ///
+    /// `ul_add`, `ul_rm` and `ul_rm_contact` raise `E_UL_AOR_INSERT`,
+    /// `E_UL_CONTACT_INSERT` / `_UPDATE` / `_DELETE` and `E_UL_AOR_DELETE` by themselves,
+    /// with the parameters OpenSIPS 4.0 sends.
+    ///
+    /// ```
+    /// use opensips_mi::{Connection, Params, Value, mock::MockServer};
+    /// let server = MockServer::start()?;
+    /// let conn = Connection::open(&server.udp_url())?;
+    /// let inbox = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let socket = format!("udp:{}", inbox.local_addr()?);
+    /// conn.command("event_subscribe", Params::named([("event", "E_CORE_THRESHOLD"), ("socket", socket.as_str())]))?;
+    /// assert_eq!(server.subscriptions().len(), 1);
+    ///
+    /// let params = Value::Object(vec![("source".into(), Value::from("mi"))]);
+    /// assert_eq!(server.raise_event("E_CORE_THRESHOLD", params), 1);
+    /// let mut buf = [0u8; 512];
+    /// let n = inbox.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], br#"{"jsonrpc":"2.0","method":"E_CORE_THRESHOLD","params":{"source":"mi"}}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn raise_event(&self, name: &str, params: Value) -> usize {
+        lock(&self.shared.state).emit(name, params)
+    }
+
+    /// The live event subscriptions (expired ones are gone).
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        lock(&self.shared.state).evi.list()
     }
 
     /// Decides what the far end answers to `t_uac_dlg` (default: `200 OK`).
