@@ -344,3 +344,84 @@ fn mock_subcommand_runs_until_sigterm_and_cleans_up() {
     .unwrap();
     assert_eq!(legacy.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn events_subcommand_prints_json_lines_until_sigterm() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .udp()
+        .start()
+        .unwrap();
+    let conn = opensips_mi::Connection::open(&server.udp_url()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ev.sock");
+    for (n, transport) in ["udp", "tcp", "unix"].into_iter().enumerate() {
+        let mut child = Command::new(BIN)
+            .args(["-u", &server.udp_url(), "events", "E_UL_AOR_INSERT"])
+            .args([
+                "E_UL_CONTACT_INSERT",
+                "--transport",
+                transport,
+                "--expire",
+                "60",
+            ])
+            .args(["--path", path.to_str().unwrap()])
+            .env_remove("OPENSIPS_MI_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + support::GENEROUS;
+        while server.subscriptions().len() < 2 {
+            assert!(Instant::now() < deadline, "{transport}: never subscribed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let subs = server.subscriptions();
+        assert!(
+            subs.iter()
+                .all(|s| s.socket.starts_with(transport) && s.expire == 60),
+            "{subs:?}"
+        );
+        let aor = format!("ev{n}@127.0.0.1");
+        conn.command(
+            "ul_add",
+            [
+                "location",
+                &aor,
+                "sip:ev@10.0.0.1",
+                "60",
+                "1",
+                "0",
+                "0",
+                "15",
+            ],
+        )
+        .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = Value::from_json(lines.next().unwrap().unwrap().as_bytes()).unwrap();
+        let second = Value::from_json(lines.next().unwrap().unwrap().as_bytes()).unwrap();
+        assert_eq!(
+            first["name"].as_str(),
+            Some("E_UL_AOR_INSERT"),
+            "{transport}"
+        );
+        assert_eq!(first["params"]["aor"].as_str(), Some(aor.as_str()));
+        assert_eq!(second["name"].as_str(), Some("E_UL_CONTACT_INSERT"));
+        assert_eq!(second["params"]["qval"].as_i64(), Some(1000));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{transport}");
+        assert!(
+            server.subscriptions().is_empty(),
+            "{transport}: still subscribed"
+        );
+        assert!(!path.exists());
+    }
+
+    let o = run(&server.udp_url(), &["events", "E_NOPE"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Bad parameter value"), "{}", stderr(&o));
+}

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use opensips_mi::events::{EventListener, EventListenerBuilder, EventTransport};
 use opensips_mi::mock::{Flavor, MockServer};
 use opensips_mi::sip::{self, Counts, MessageSummary, NotifyEvent};
 use opensips_mi::{Cmd, Connection, Error, Options, Params, Protocol, Response, Value};
@@ -40,6 +41,7 @@ EXAMPLES
   opensips-mi -u udp://127.0.0.1:8809 get_statistics statistics:='[\"dialog:\"]'
   opensips-mi ul_dump | jq '[.Domains[].AORs[].Contacts[]] | length'
   opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5
+  opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE --transport tcp
   opensips-mi mock --fifo /tmp/opensips_fifo --udp 127.0.0.1:8809";
 
 #[derive(Parser, Debug)]
@@ -82,6 +84,13 @@ enum Output {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum EventTransportArg {
+    Udp,
+    Tcp,
+    Unix,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum FlavorArg {
     #[value(name = "2")]
     V2,
@@ -106,6 +115,27 @@ enum Sub {
     EventNotify { uri: String, event: String },
     /// List the server's MI commands (via `which`)
     List,
+    /// Subscribe to events and print one JSON line per event until SIGINT/SIGTERM
+    Events {
+        /// Event names, e.g. E_UL_CONTACT_INSERT
+        #[arg(required = true, value_name = "E_NAME")]
+        events: Vec<String>,
+        /// How OpenSIPS delivers them (event_datagram: udp, unix; event_stream: tcp)
+        #[arg(long, value_enum, default_value = "udp")]
+        transport: EventTransportArg,
+        /// Subscription lifetime in seconds, renewed before it lapses
+        #[arg(long, value_name = "S", default_value_t = 3600)]
+        expire: u64,
+        /// Local address to listen on (udp/tcp)
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        /// IP:port OpenSIPS must send to, when it differs from --bind (NAT, 0.0.0.0)
+        #[arg(long, value_name = "IP:PORT")]
+        advertise: Option<String>,
+        /// Socket path for --transport unix (default: /tmp/opensips-mi-events-PID.sock)
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
     /// Run the embedded mock OpenSIPS in the foreground until SIGINT/SIGTERM
     Mock {
         /// FIFO path
@@ -250,6 +280,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Sub::Events {
+            events,
+            transport,
+            expire,
+            bind,
+            advertise,
+            path,
+        } => {
+            let transport = match transport {
+                EventTransportArg::Udp => EventTransport::Udp,
+                EventTransportArg::Tcp => EventTransport::Tcp,
+                EventTransportArg::Unix => {
+                    EventTransport::Unix(path.clone().unwrap_or_else(|| {
+                        std::env::temp_dir()
+                            .join(format!("opensips-mi-events-{}.sock", std::process::id()))
+                    }))
+                }
+            };
+            let mut b = EventListener::builder()
+                .transport(transport)
+                .bind(*bind)
+                .expire(Duration::from_secs(*expire));
+            if let Some(a) = advertise {
+                b = b.advertise(a);
+            }
+            run_events(&cli, b, events)
+        }
         Sub::EventNotify { uri, event } => {
             let event: NotifyEvent = event.parse()?;
             let mut req = sip::event_notify(uri, event);
@@ -386,6 +443,52 @@ fn sip_reply(reply: sip::SipReply, output: Output) -> Result<(), Failure> {
             message: format!("the far end answered {} {}", reply.status, reply.reason),
         })
     }
+}
+
+/// Prints events as JSON lines until a signal comes; the listener unsubscribes on the way
+/// out.
+fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Result<(), Failure> {
+    use nix::sys::signal::{SigSet, Signal};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Block the signals in every thread; one thread waits for them and raises the flag.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGHUP);
+    signals.thread_block().map_err(|e| Failure {
+        code: 3,
+        message: format!("blocking signals: {e}"),
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let _ = signals.wait();
+        flag.store(true, Ordering::SeqCst);
+    });
+
+    let conn = Arc::new(connect(cli)?);
+    let listener = builder.subscribe(conn, events)?;
+    eprintln!("opensips-mi: listening on {}", listener.socket());
+    let mut out = std::io::stdout().lock();
+    while !stop.load(Ordering::SeqCst) {
+        match listener.recv_timeout(Duration::from_millis(200)) {
+            Ok(None) => {}
+            Ok(Some(ev)) => {
+                let line = Value::Object(vec![
+                    ("name".into(), Value::from(ev.name)),
+                    ("params".into(), ev.params),
+                ]);
+                // a closed stdout (| head) ends the run, unsubscribing
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+            }
+            Err(e) => eprintln!("opensips-mi: {e}"),
+        }
+    }
+    drop(listener);
+    Ok(())
 }
 
 fn run_mock(

@@ -1077,7 +1077,7 @@ fn subscribers_list(s: &mut State, a: &Args) -> Outcome {
                 Value::Object(vec![
                     ("socket".into(), Value::from(x.socket.as_str())),
                     ("expire".into(), Value::Int(x.expire as i64)),
-                    ("ttl".into(), Value::Int(x.ttl.as_secs_f64().round() as i64)),
+                    ("ttl".into(), Value::Int(x.ttl.as_secs_f64().ceil() as i64)),
                 ])
             })
             .collect::<Vec<_>>();
