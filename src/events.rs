@@ -40,6 +40,10 @@ use std::time::{Duration, Instant};
 
 use crate::{Cmd, ConnectionLike, Error, Params, Protocol, Result, Value};
 
+/// The largest event accepted on a TCP stream (a bigger unfinished object drops the
+/// connection). OpenSIPS' own events are a few hundred bytes.
+pub const MAX_STREAM_EVENT: usize = 1 << 20;
+
 /// How often background threads look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -72,20 +76,47 @@ impl Event {
             return Ok(Event { name, params });
         }
         let text = String::from_utf8_lossy(trimmed);
-        let mut lines = text.lines();
-        let name = lines
-            .next()
-            .filter(|n| !n.is_empty() && !n.contains(' '))
-            .ok_or_else(|| {
-                Error::malformed(
-                    "expected a JSON-RPC notification or a legacy text event",
-                    bytes,
-                )
-            })?;
-        let params = lines
-            .filter_map(|l| l.split_once("::"))
-            .map(|(k, v)| (k.to_owned(), Value::from(v.trim_matches('"'))))
-            .collect();
+        let (name, mut rest) = text.split_once('\n').unwrap_or((&text, ""));
+        if name.is_empty() || name.contains([' ', '\t', '"']) {
+            return Err(Error::malformed(
+                "expected a JSON-RPC notification or a legacy text event",
+                bytes,
+            ));
+        }
+        // `name::value` lines; a value holding a LF is quoted, with `\"` inside
+        let mut params = Vec::new();
+        while !rest.is_empty() {
+            let Some((key, after)) = rest.split_once("::") else {
+                return Err(Error::malformed("legacy event line without \"::\"", bytes));
+            };
+            if key.contains('\n') {
+                return Err(Error::malformed("legacy event line without \"::\"", bytes));
+            }
+            let value;
+            if let Some(quoted) = after.strip_prefix('"') {
+                let mut end = None;
+                let mut escaped = false;
+                for (i, c) in quoted.char_indices() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => {
+                            end = Some(i);
+                            break;
+                        }
+                        _ => escaped = false,
+                    }
+                }
+                let end =
+                    end.ok_or_else(|| Error::malformed("unterminated quoted value", bytes))?;
+                value = quoted[..end].replace("\\\"", "\"");
+                rest = quoted[end + 1..].trim_start_matches('\n');
+            } else {
+                let (v, r) = after.split_once('\n').unwrap_or((after, ""));
+                value = v.to_owned();
+                rest = r;
+            }
+            params.push((key.to_owned(), Value::String(value)));
+        }
         Ok(Event {
             name: name.to_owned(),
             params: Value::Object(params),
@@ -398,6 +429,19 @@ fn spawn_stream(
                                     return;
                                 }
                             }
+                            if pending.len() > MAX_STREAM_EVENT {
+                                let e = Error::malformed(
+                                    format!(
+                                        "an event larger than {MAX_STREAM_EVENT} bytes on the \
+                                         event stream; connection dropped"
+                                    ),
+                                    &pending[..64],
+                                );
+                                if tx.send(Err(e)).is_err() {
+                                    return;
+                                }
+                                closed.push(i);
+                            }
                         }
                         Err(e)
                             if matches!(
@@ -550,6 +594,11 @@ mod tests {
             (e.name.as_str(), e.params["ip"].as_str()),
             ("E_PIKE_BLOCKED", Some("192.168.2.11"))
         );
+        let e = Event::parse(b"E_X\nm::\"a\n\\\"b\\\"\"\nn::3\n\n").unwrap();
+        assert_eq!(e.params["m"].as_str(), Some("a\n\"b\""));
+        assert_eq!(e.params["n"].as_str(), Some("3"));
+        assert!(Event::parse(b"E_X\nm::\"open\n\n").is_err());
+        assert!(Event::parse(b"E_X\nno separator\n").is_err());
         assert!(Event::parse(b"").is_err());
         assert!(Event::parse(br#"{"jsonrpc":"2.0"}"#).is_err());
     }

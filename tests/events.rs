@@ -369,3 +369,37 @@ fn a_failed_renewal_is_reported_and_retried() {
     };
     assert_eq!(e.name, "E_CORE_THRESHOLD");
 }
+
+#[test]
+fn an_endless_object_on_the_stream_is_cut_off() {
+    let (_server, conn) = setup(Flavor::V3);
+    let l = EventListener::builder()
+        .transport(EventTransport::Tcp)
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let mut s = TcpStream::connect(l.socket().strip_prefix("tcp:").unwrap()).unwrap();
+    s.write_all(br#"{"jsonrpc":"2.0","method":"E_BIG","params":{"x":""#)
+        .unwrap();
+    let filler = vec![b'a'; 64 * 1024];
+    let mut sent = 0;
+    let err = loop {
+        // the listener drops the connection once it holds more than the limit
+        if s.write_all(&filler).is_err() {
+            break l.recv_timeout(GENEROUS).unwrap_err();
+        }
+        sent += filler.len();
+        if let Err(e) = l.recv_timeout(Duration::ZERO) {
+            break e;
+        }
+        assert!(
+            sent < 8 * opensips_mi::events::MAX_STREAM_EVENT,
+            "never cut off"
+        );
+    };
+    assert!(err.to_string().contains("larger than"), "{err}");
+    // the listener still works for others
+    let mut t = TcpStream::connect(l.socket().strip_prefix("tcp:").unwrap()).unwrap();
+    t.write_all(br#"{"jsonrpc":"2.0","method":"E_OK","params":{}}"#)
+        .unwrap();
+    assert_eq!(next(&l).name, "E_OK");
+}
