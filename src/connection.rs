@@ -564,7 +564,7 @@ fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr> {
 }
 
 #[derive(Debug, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     Fifo(PathBuf),
     Udp(String),
     Unix(PathBuf),
@@ -577,12 +577,12 @@ enum Target {
 }
 
 #[derive(Debug)]
-struct ParsedUrl {
+pub(crate) struct ParsedUrl {
     target: Target,
     options: Options,
 }
 
-fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
+pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
     let bad = |why: &str| Error::InvalidConfig(format!("connection URL {url:?}: {why}"));
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")

@@ -465,7 +465,7 @@ fn spawn_stream(
 /// Takes every complete JSON object out of `pending` (objects come back to back, possibly
 /// split across reads). Reliable-mode events carry an `id` and wait for an answer: it is
 /// sent on `out`.
-fn drain_stream(pending: &mut Vec<u8>, out: &mut impl Write) -> Vec<Result<Event>> {
+pub(crate) fn drain_stream(pending: &mut Vec<u8>, out: &mut impl Write) -> Vec<Result<Event>> {
     let mut events = Vec::new();
     let mut consumed = 0;
     {

@@ -40,3 +40,18 @@ pub use transport::fifo::{FifoConnection, MAX_FIFO_REQUEST};
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use transport::http::{HttpConnection, HttpProtocol};
 pub use value::Value;
+
+/// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any time).
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Parses a connection URL without opening anything.
+    pub fn parse_url(url: &str) -> crate::Result<()> {
+        crate::connection::parse_url(url, crate::Options::default()).map(drop)
+    }
+
+    /// Feeds bytes to the `event_stream` framer; returns how many events (or errors) came out.
+    pub fn event_stream(bytes: &[u8]) -> usize {
+        let mut pending = bytes.to_vec();
+        crate::events::drain_stream(&mut pending, &mut std::io::sink()).len()
+    }
+}

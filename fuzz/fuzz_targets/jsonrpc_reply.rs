@@ -1,0 +1,23 @@
+//! JSON-RPC replies: the generic decoder, the typed path and `Value` must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use opensips_mi::helpers::Domain;
+use opensips_mi::{Value, jsonrpc};
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct UlDump {
+    #[serde(rename = "Domains")]
+    domains: Vec<Domain>,
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = jsonrpc::decode_reply(data, 1);
+    let _ = jsonrpc::decode_result::<UlDump>(data, 1);
+    if let Ok(v) = Value::from_json(data) {
+        // what we decode, we can print and decode again to the same tree
+        let again = Value::from_json(&v.to_json()).expect("re-encoded JSON decodes");
+        assert!(again == v || format!("{again}") == format!("{v}"));
+    }
+});
