@@ -17,6 +17,7 @@ mod connection;
 mod error;
 pub mod events;
 pub mod helpers;
+mod pool;
 mod protocol;
 pub mod sip;
 mod transport;
@@ -30,6 +31,7 @@ pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
 pub use error::{Error, Result, ServerError};
 pub use helpers::MiCommands;
+pub use pool::{Pool, PooledConnection};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use protocol::xmlrpc;
