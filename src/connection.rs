@@ -49,7 +49,14 @@ pub struct Options {
     /// The MI generation: JSON-RPC (3.x/4.x, the default), legacy text (1.x/2.x), or
     /// detected once per connection.
     pub protocol: Protocol,
+    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 1 GiB); a
+    /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
+    /// Datagram replies are bounded by [`Options::datagram_buffer`].
+    pub max_reply: usize,
 }
+
+/// The default [`Options::max_reply`]: 1 GiB (a `ul_dump` of a few million contacts).
+pub const DEFAULT_MAX_REPLY: usize = 1 << 30;
 
 impl Default for Options {
     fn default() -> Self {
@@ -63,6 +70,7 @@ impl Default for Options {
             ca_pem: None,
             danger_accept_invalid_certs: false,
             protocol: Protocol::JsonRpc,
+            max_reply: DEFAULT_MAX_REPLY,
         }
     }
 }
@@ -100,6 +108,12 @@ impl Options {
     #[must_use]
     pub fn datagram_buffer(mut self, bytes: usize) -> Self {
         self.datagram_buffer = bytes;
+        self
+    }
+    /// Sets [`Options::max_reply`].
+    #[must_use]
+    pub fn max_reply(mut self, bytes: usize) -> Self {
+        self.max_reply = bytes;
         self
     }
     /// Sets [`Options::reply_socket_dir`].
@@ -229,7 +243,8 @@ impl Connection {
     /// | `unix:///run/opensips/mi.sock` | `mi_datagram` over a unix socket |
     ///
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
-    /// `reply_dir`, `reply_fifo`, `buffer` (datagram bytes), `reply_socket_dir`, e.g.
+    /// `reply_dir`, `reply_fifo`, `buffer` (datagram bytes), `reply_socket_dir`, `max_reply`
+    /// (bytes), e.g.
     /// `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`.
     ///
     /// # Errors
@@ -285,7 +300,7 @@ impl Connection {
             options.timeout,
             options.protocol,
         )
-        .map(Connection::Fifo)
+        .map(|c| Connection::Fifo(c.with_max_reply(options.max_reply)))
     }
 
     /// `mi_datagram` over UDP at `addr` (the first address it resolves to).
@@ -554,6 +569,7 @@ fn http_connection(
         &tls,
         options.protocol,
     )
+    .map(|c| c.with_max_reply(options.max_reply))
 }
 
 fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr> {
@@ -642,6 +658,11 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
                     .map_err(|_| bad(&format!("bad buffer size {v:?}")))?;
             }
             "reply_socket_dir" => options.reply_socket_dir = PathBuf::from(v),
+            "max_reply" => {
+                options.max_reply = v
+                    .parse()
+                    .map_err(|_| bad(&format!("bad max_reply size {v:?}")))?;
+            }
             "protocol" => options.protocol = v.parse()?,
             other => {
                 return Err(bad(&format!(

@@ -28,7 +28,7 @@ mod value;
 pub mod mock;
 
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
-pub use connection::{Connection, DEFAULT_TIMEOUT, Options};
+pub use connection::{Connection, DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};
 pub use error::{Error, Result, ServerError};
 pub use helpers::MiCommands;
 pub use pool::{Pool, PooledConnection};

@@ -20,7 +20,12 @@ fn every_saved_input_decodes_or_errors() {
             let _ = opensips_mi::__fuzz::parse_url(text);
         }
         if let Ok(v) = Value::from_json(&data) {
-            assert_eq!(Value::from_json(&v.to_json()).unwrap(), v, "{}", path.display());
+            assert_eq!(
+                Value::from_json(&v.to_json()).unwrap(),
+                v,
+                "{}",
+                path.display()
+            );
         }
         n += 1;
     }

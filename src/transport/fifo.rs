@@ -33,7 +33,6 @@ pub const MAX_FIFO_REQUEST: usize = 4096;
 /// mi_fifo refuses reply paths of 128 bytes or more (`MAX_MI_FILENAME`).
 const MAX_REPLY_PATH: usize = 127;
 /// Refuse replies larger than this (a runaway writer must not eat all memory).
-const MAX_REPLY: usize = 1 << 30;
 
 /// A connection to OpenSIPS `mi_fifo`: JSON-RPC framing (3.x/4.x) or the legacy text
 /// framing (1.x/2.x).
@@ -48,6 +47,7 @@ pub struct FifoConnection {
     pub(crate) commands: crate::helpers::verify::CommandCache,
     /// Serializes calls when a fixed reply FIFO name is shared.
     fixed: Mutex<()>,
+    max_reply: usize,
 }
 
 impl FifoConnection {
@@ -78,7 +78,13 @@ impl FifoConnection {
             commands: Default::default(),
             ids: IdGenerator::new(),
             fixed: Mutex::new(()),
+            max_reply: crate::connection::DEFAULT_MAX_REPLY,
         })
+    }
+
+    pub(crate) fn with_max_reply(mut self, bytes: usize) -> Self {
+        self.max_reply = bytes;
+        self
     }
 
     /// The server FIFO path.
@@ -127,7 +133,7 @@ impl FifoConnection {
         let reply = ReplyFifo::create(&self.reply_dir, &name)?;
         write_request(&server, &request, &self.path, &deadline)?;
         drop(server);
-        reply.read_reply(expect, &deadline)
+        reply.read_reply(expect, &deadline, self.max_reply)
     }
 
     /// The generation to speak, detecting it (once) for [`Protocol::Auto`].
@@ -189,13 +195,17 @@ impl FifoConnection {
                 (ready(&fds[0]), ready(&fds[1]))
             };
             if json_ready {
-                return match json_fifo.read_reply(Expect::Json(id, false), &deadline) {
+                return match json_fifo.read_reply(
+                    Expect::Json(id, false),
+                    &deadline,
+                    self.max_reply,
+                ) {
                     Ok(_) | Err(Error::Rpc(_) | Error::Command(_)) => Ok(Generation::JsonRpc),
                     Err(e) => Err(e),
                 };
             }
             if legacy_ready {
-                return match legacy_fifo.read_reply(Expect::Legacy, &deadline) {
+                return match legacy_fifo.read_reply(Expect::Legacy, &deadline, self.max_reply) {
                     Ok(_) | Err(Error::Command(_)) => Ok(Generation::Legacy),
                     Err(e) => Err(e),
                 };
@@ -355,7 +365,12 @@ impl ReplyFifo {
     }
 
     /// Reads until the reply to `id` is complete, or the deadline.
-    fn read_reply(mut self, expect: Expect, deadline: &Deadline) -> Result<Response> {
+    fn read_reply(
+        mut self,
+        expect: Expect,
+        deadline: &Deadline,
+        max_reply: usize,
+    ) -> Result<Response> {
         let Some(file) = self.file.take() else {
             return Err(Error::InvalidRequest("reply FIFO not open".into()));
         };
@@ -379,8 +394,11 @@ impl ReplyFifo {
                     }
                     Ok(n) => {
                         buf.extend_from_slice(&chunk[..n]);
-                        if buf.len() > MAX_REPLY {
-                            return Err(Error::malformed("the reply exceeds 1 GiB", &buf));
+                        if buf.len() > max_reply {
+                            return Err(Error::malformed(
+                                format!("the reply exceeds {max_reply} bytes (Options::max_reply)"),
+                                &buf,
+                            ));
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,

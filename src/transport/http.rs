@@ -16,7 +16,6 @@ use crate::transport::Deadline;
 use crate::{Cmd, Error, Response, Result};
 
 /// Replies larger than this are refused.
-const MAX_BODY: u64 = 1 << 30;
 
 /// Which protocol rides on HTTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +46,7 @@ pub struct HttpConnection {
     ids: IdGenerator,
     generation: ProtocolChoice,
     pub(crate) commands: crate::helpers::verify::CommandCache,
+    max_reply: usize,
 }
 
 impl std::fmt::Debug for HttpConnection {
@@ -117,7 +117,13 @@ impl HttpConnection {
             ids: IdGenerator::new(),
             generation: ProtocolChoice::new(generation),
             commands: Default::default(),
+            max_reply: crate::connection::DEFAULT_MAX_REPLY,
         })
+    }
+
+    pub(crate) fn with_max_reply(mut self, bytes: usize) -> Self {
+        self.max_reply = bytes;
+        self
     }
 
     pub(crate) fn set_timeout(&mut self, t: Duration) {
@@ -222,7 +228,7 @@ impl HttpConnection {
         let bytes = resp
             .body_mut()
             .with_config()
-            .limit(MAX_BODY)
+            .limit(self.max_reply as u64)
             .read_to_vec()
             .map_err(|e| self.map_err(e, deadline))?;
         Ok(bytes)
@@ -268,7 +274,7 @@ impl HttpConnection {
                 _ => Error::io(format!("talking to {url}"), io),
             },
             ureq::Error::BodyExceedsLimit(n) => Error::MalformedReply {
-                reason: format!("the reply is larger than {n} bytes"),
+                reason: format!("the reply exceeds {n} bytes (Options::max_reply)"),
                 excerpt: String::new(),
             },
             ureq::Error::Protocol(p) => Error::MalformedReply {
