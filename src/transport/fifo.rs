@@ -32,7 +32,6 @@ use crate::{Cmd, Error, Response, Result};
 pub const MAX_FIFO_REQUEST: usize = 4096;
 /// mi_fifo refuses reply paths of 128 bytes or more (`MAX_MI_FILENAME`).
 const MAX_REPLY_PATH: usize = 127;
-/// Refuse replies larger than this (a runaway writer must not eat all memory).
 
 /// A connection to OpenSIPS `mi_fifo`: JSON-RPC framing (3.x/4.x) or the legacy text
 /// framing (1.x/2.x).

@@ -15,8 +15,6 @@ use crate::protocol::{Generation, Protocol, ProtocolChoice};
 use crate::transport::Deadline;
 use crate::{Cmd, Error, Response, Result};
 
-/// Replies larger than this are refused.
-
 /// Which protocol rides on HTTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
