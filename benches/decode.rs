@@ -6,8 +6,10 @@
 //! cargo bench --bench decode
 //! ```
 //!
-//! Peak memory is measured in a child process per case (`maxrss` after decoding minus
-//! `maxrss` with the input loaded), so one case's allocations cannot hide another's.
+//! Peak memory is measured on a ~100 MB reply, in a child process per case that reads the
+//! reply from a file (one exact-size allocation) and reports (`maxrss` after decoding −
+//! `maxrss` with the input loaded) / input size, so neither input generation nor another
+//! case's allocations hide in the number.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -21,6 +23,11 @@ struct Dump {
     #[serde(rename = "Domains")]
     #[allow(dead_code)]
     domains: Vec<Domain>,
+}
+
+#[derive(serde::Deserialize)]
+struct Bare {
+    result: Dump,
 }
 
 /// A 3.x `ul_dump` reply with `n` AORs of one contact each, like the real ones.
@@ -69,6 +76,7 @@ const CASES: &[&str] = &[
     "Value",
     "decode_reply",
     "typed",
+    "bare serde derive",
     "legacy text",
     "legacy typed",
 ];
@@ -81,6 +89,10 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
         "Value" => drop(black_box(Value::from_json(json).unwrap())),
         "decode_reply" => drop(black_box(jsonrpc::decode_reply(json, 1).unwrap())),
         "typed" => drop(black_box(jsonrpc::decode_result::<Dump>(json, 1).unwrap())),
+        // the same structs straight from serde_json, no envelope checks: our floor
+        "bare serde derive" => drop(black_box(
+            serde_json::from_slice::<Bare>(json).unwrap().result,
+        )),
         "legacy text" => drop(black_box(legacy::decode_reply(text).unwrap())),
         "legacy typed" => {
             use opensips_mi::{Cmd, ConnectionLike, MiCommands, Response, Result};
@@ -104,25 +116,30 @@ fn maxrss_kib() -> i64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // child mode: decode once, report the memory it took
+    // child mode: decode the file once, report the memory it took
     if let Some(pos) = args.iter().position(|a| a == "--peak") {
         let case = &args[pos + 1];
-        let n: usize = args[pos + 2].parse().unwrap();
-        let (json, text) = (json_reply(n), legacy_reply(n));
+        let input = std::fs::read(&args[pos + 2]).unwrap();
         let before = maxrss_kib();
-        run_case(case, &json, &text);
-        let after = maxrss_kib();
-        let input = if case.starts_with("legacy") {
-            text.len()
+        if case.starts_with("legacy") {
+            run_case(case, &[], &input);
         } else {
-            json.len()
-        };
-        println!("{}", (after - before) as f64 * 1024.0 / input as f64);
+            run_case(case, &input, &[]);
+        }
+        let after = maxrss_kib();
+        println!("{}", (after - before) as f64 * 1024.0 / input.len() as f64);
         return;
     }
     if args.iter().any(|a| a == "--bench" || a == "--list") && args.iter().any(|a| a == "--list") {
         return;
     }
+    // ~100 MB replies for the peak-memory children
+    let dir = std::env::temp_dir().join(format!("opensips-mi-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = 270_000;
+    let (json_file, text_file) = (dir.join("ul_dump.json"), dir.join("ul_dump.txt"));
+    std::fs::write(&json_file, json_reply(big)).unwrap();
+    std::fs::write(&text_file, legacy_reply(big)).unwrap();
     for n in [1_000usize, 10_000, 100_000] {
         let (json, text) = (json_reply(n), legacy_reply(n));
         let rounds = (2_000_000 / n).clamp(3, 200);
@@ -149,12 +166,19 @@ fn main() {
                 base = best;
             }
             let peak = if n == 100_000 {
+                let file = if case.starts_with("legacy") {
+                    &text_file
+                } else {
+                    &json_file
+                };
                 let out = Command::new(&args[0])
-                    .args(["--peak", case, &n.to_string()])
+                    .arg("--peak")
+                    .arg(case)
+                    .arg(file)
                     .output()
                     .unwrap();
                 format!(
-                    "   peak {:.1}x input",
+                    "   peak {:.1}x input (~100 MB)",
                     String::from_utf8_lossy(&out.stdout)
                         .trim()
                         .parse::<f64>()
@@ -170,4 +194,5 @@ fn main() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }

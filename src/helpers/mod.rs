@@ -68,6 +68,11 @@ pub(crate) fn decode<T: DeserializeOwned>(
         let mut de = serde_json::Deserializer::from_slice(bytes);
         return match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
             Ok(e) => Ok(e.result),
+            // not JSON at all (the transport hands over a lone reply unparsed)
+            Err(e) if e.inner().is_syntax() || e.inner().is_eof() => Err(Error::malformed(
+                format!("the reply is not valid JSON: {}", e.inner()),
+                &resp.raw,
+            )),
             Err(e) => Err(unexpected(e.path().to_string(), e.inner().to_string())),
         };
     }
@@ -303,12 +308,33 @@ pub struct Contact {
 }
 
 fn de_q<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f32>, D::Error> {
-    let s = de::opt_string_like(d)?;
-    s.map(|s| {
-        s.parse::<f32>()
-            .map_err(|_| serde::de::Error::custom(format!("bad q {s:?}")))
-    })
-    .transpose()
+    use serde::de::Visitor;
+    struct Q;
+    impl Visitor<'_> for Q {
+        type Value = Option<f32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a q value")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            match v.trim() {
+                "" | "." => Ok(None),
+                t => t.parse().map(Some).map_err(|_| E::custom(format!("bad q {v:?}"))),
+            }
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v as f32))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v as f32))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v as f32))
+        }
+    }
+    d.deserialize_any(Q)
 }
 
 /// When a contact expires.
@@ -327,16 +353,40 @@ pub enum Expires {
 
 impl<'de> Deserialize<'de> for Expires {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = de::string_like(d)?;
-        match s.trim() {
-            "permanent" => Ok(Expires::Permanent),
-            "deleted" => Ok(Expires::Deleted),
-            "expired" => Ok(Expires::Expired),
-            n => n
-                .parse()
-                .map(Expires::In)
-                .map_err(|_| serde::de::Error::custom(format!("bad Expires {s:?}"))),
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Expires;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("seconds, \"permanent\", \"deleted\" or \"expired\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Expires, E> {
+                Ok(Expires::In(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Expires, E> {
+                u64::try_from(v)
+                    .map(Expires::In)
+                    .map_err(|_| E::custom(format!("bad Expires {v}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Expires, E> {
+                if v.fract() == 0.0 && (0.0..1.8e19).contains(&v) {
+                    Ok(Expires::In(v as u64))
+                } else {
+                    Err(E::custom(format!("bad Expires {v}")))
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Expires, E> {
+                match s.trim() {
+                    "permanent" => Ok(Expires::Permanent),
+                    "deleted" => Ok(Expires::Deleted),
+                    "expired" => Ok(Expires::Expired),
+                    n => n
+                        .parse()
+                        .map(Expires::In)
+                        .map_err(|_| E::custom(format!("bad Expires {s:?}"))),
+                }
+            }
         }
+        d.deserialize_any(V)
     }
 }
 

@@ -180,6 +180,19 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
         owned = sanitize_utf8(buf);
         &owned
     };
+    if !decode && at_end {
+        if let Some(range) = lone_success(text, id) {
+            // one successful reply to `id` and nothing else: the typed decoder reads the
+            // result straight from `raw` and reports any syntax error itself
+            let ok = Response {
+                code: 200,
+                message: "OK".into(),
+                value: Value::Null,
+                raw: Vec::new(),
+            };
+            return Scan::Found { result: Ok(ok), range };
+        }
+    }
     let mut pos = 0;
     loop {
         let rest = &text[pos..];
@@ -226,6 +239,23 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
             Step::Nothing => return Scan::OnlyStale,
         }
     }
+}
+
+/// The range of `text` when it is exactly one successful OpenSIPS reply to `id`, as
+/// OpenSIPS prints it (`{"jsonrpc":"2.0","result":…,"id":N}`), without parsing it: no other
+/// envelope can hide in it, since `{"jsonrpc":` cannot occur inside a JSON string (its
+/// quotes would be escaped) and occurs once.
+fn lone_success(text: &[u8], id: u32) -> Option<Range<usize>> {
+    const HEAD: &str = r#"{"jsonrpc":"2.0","result":"#;
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = text.len() - text.iter().rev().position(|b| !b.is_ascii_whitespace())?;
+    let body = std::str::from_utf8(&text[start..end]).ok()?;
+    let tail = format!(r#","id":{id}}}"#);
+    (body.starts_with(HEAD)
+        && body.ends_with(&tail)
+        && body.len() > HEAD.len() + tail.len()
+        && body.matches(r#"{"jsonrpc":"#).nth(1).is_none())
+    .then_some(start..end)
 }
 
 /// What the next JSON value in a buffer is.
