@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(block.ends_with("\r\n"), "{block:?}");
         let lines: Vec<&str> = block.trim_end_matches("\r\n").split("\r\n").collect();
         assert_eq!(lines.len(), added, "{block:?}");
-        assert!(lines.iter().all(|l| !l.contains(['\r', '\n']) && l.contains(':')), "{block:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains(['\r', '\n']) && l.contains(':')),
+            "{block:?}"
+        );
     }
     let _ = req.to_cmd(Protocol::JsonRpc);
     let _ = req.to_cmd(Protocol::Legacy);

@@ -321,7 +321,10 @@ fn de_q<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f3
         fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
             match v.trim() {
                 "" | "." => Ok(None),
-                t => t.parse().map(Some).map_err(|_| E::custom(format!("bad q {v:?}"))),
+                t => t
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| E::custom(format!("bad q {v:?}"))),
             }
         }
         fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {

@@ -190,7 +190,10 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
                 value: Value::Null,
                 raw: Vec::new(),
             };
-            return Scan::Found { result: Ok(ok), range };
+            return Scan::Found {
+                result: Ok(ok),
+                range,
+            };
         }
     }
     let mut pos = 0;
