@@ -39,3 +39,85 @@ fn floats_parse_correctly_rounded() {
     assert_eq!(v, Value::Float(1_110_000_445_766_447.5));
     assert_eq!(Value::from_json(&v.to_json()).unwrap(), v);
 }
+
+// A short property-test pass over the same entry points as the fuzz targets (the long runs
+// are `cargo +nightly fuzz run <target>` in fuzz/).
+mod properties {
+    use opensips_mi::events::Event;
+    use opensips_mi::sip;
+    use opensips_mi::{Protocol, Value, jsonrpc, legacy, xmlrpc};
+    use proptest::prelude::*;
+
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        // bytes drawn mostly from JSON / MI punctuation, so they get past the first byte
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b'{'),
+                Just(b'}'),
+                Just(b'['),
+                Just(b']'),
+                Just(b'"'),
+                Just(b':'),
+                Just(b','),
+                Just(b'\\'),
+                Just(b'\n'),
+                Just(b'\t'),
+                any::<u8>(),
+                (b'0'..=b'9'),
+                (b'a'..=b'z'),
+            ],
+            0..200,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn decoders_never_panic(data in jsonish()) {
+            let _ = jsonrpc::decode_reply(&data, 1);
+            let _ = legacy::decode_reply(&data);
+            let _ = xmlrpc::decode_reply(&data);
+            let _ = Event::parse(&data);
+            let _ = opensips_mi::__fuzz::event_stream(&data);
+            if let Ok(v) = Value::from_json(&data) {
+                prop_assert_eq!(Value::from_json(&v.to_json()).unwrap(), v);
+            }
+        }
+
+        #[test]
+        fn replies_with_any_prefix_and_id(prefix in jsonish(), id in any::<u32>()) {
+            let mut reply = prefix.clone();
+            reply.extend_from_slice(format!(r#"{{"jsonrpc":"2.0","result":"OK","id":{id}}}"#).as_bytes());
+            let _ = jsonrpc::decode_reply(&reply, id);
+            let _ = jsonrpc::decode_result::<String>(&reply, id);
+        }
+
+        #[test]
+        fn urls_never_panic(url in "[a-z]{0,7}(://)?[ -~]{0,40}") {
+            let _ = opensips_mi::__fuzz::parse_url(&url);
+        }
+
+        #[test]
+        fn sip_header_blocks_hold_exactly_our_lines(
+            headers in proptest::collection::vec(("[ -~\r\n\t]{0,12}", "[ -~\r\n\t\u{80}-\u{10ffff}]{0,24}"), 0..6)
+        ) {
+            let mut req = sip::uac_dlg("NOTIFY", "sip:1001@10.0.0.1").from("<sip:a@b>").to("<sip:c@d>");
+            for (n, v) in &headers {
+                req = req.header(n, v);
+            }
+    let token = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c));
+            if let Ok(block) = req.header_block() {
+                prop_assert!(headers.iter().all(|(n, v)| token(n) && !v.contains(['\r', '\n'])), "accepted: {:?}", headers);
+                prop_assert!(block.ends_with("\r\n"));
+                let lines: Vec<&str> = block.trim_end_matches("\r\n").split("\r\n").collect();
+                prop_assert_eq!(lines.len(), headers.len() + 2);
+                prop_assert!(lines.iter().all(|l| !l.contains(['\r', '\n'])));
+                let _ = req.to_cmd(Protocol::JsonRpc).unwrap();
+                let _ = req.to_cmd(Protocol::Legacy);
+            } else {
+                prop_assert!(headers.iter().any(|(n, v)| !token(n) || v.contains(['\r', '\n'])), "refused: {:?}", headers);
+            }
+        }
+    }
+}
