@@ -178,3 +178,19 @@ fn a_busy_pool_times_out_clearly() {
     assert!(cmd("uptime").execute(&*pool).is_ok());
     assert!(Pool::new(&server.udp_url(), 0).is_err());
 }
+
+#[test]
+fn the_documented_thread_bounds_hold() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Connection>();
+    send_sync::<Pool>();
+    send_sync::<opensips_mi::PooledConnection<'static>>();
+    send_sync::<opensips_mi::Cmd>();
+    send_sync::<opensips_mi::Response>();
+    send_sync::<Value>();
+    send_sync::<opensips_mi::Error>();
+    send_sync::<Options>();
+    send_sync::<MockServer>();
+    send::<opensips_mi::events::EventListener>();
+}
