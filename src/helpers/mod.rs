@@ -76,10 +76,11 @@ pub(crate) fn decode<T: DeserializeOwned>(
             Err(e) => Err(unexpected(e.path().to_string(), e.inner().to_string())),
         };
     }
-    let json: serde_json::Value = normalize(resp.value).into();
-    match serde_json::from_value::<T>(json.clone()) {
+    // Read the (normalized) tree in place; only a failure pays for the field path.
+    let value = normalize(resp.value);
+    match T::deserialize(&value) {
         Ok(t) => Ok(t),
-        Err(_) => serde_path_to_error::deserialize::<_, T>(json)
+        Err(_) => serde_path_to_error::deserialize::<_, T>(&value)
             .map_err(|e| unexpected(e.path().to_string(), e.inner().to_string())),
     }
 }

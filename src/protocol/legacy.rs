@@ -235,12 +235,13 @@ fn split_attrs(name: &str, rest: &str) -> (String, Vec<(String, String)>) {
     };
     // every position where " KEY=" starts
     let mut marks: Vec<(usize, &str)> = Vec::new();
+    let bytes = rest.as_bytes();
     for k in *keys {
-        let pat = format!(" {k}=");
-        let mut from = 0;
-        while let Some(i) = rest[from..].find(&pat) {
-            marks.push((from + i, k));
-            from += i + 1;
+        // every " KEY=": the key preceded by a blank and followed by '='
+        for (i, _) in rest.match_indices(k) {
+            if i > 0 && bytes[i - 1] == b' ' && bytes.get(i + k.len()) == Some(&b'=') {
+                marks.push((i - 1, k));
+            }
         }
     }
     marks.sort_by_key(|(i, _)| *i);
@@ -285,12 +286,13 @@ pub(crate) fn parse(bytes: &[u8]) -> crate::Result<(i64, String, Vec<Node>)> {
             continue; // the terminating empty line (and lone blank lines)
         }
         // A value with CR LF inside continues on the next lines.
-        let mut content = raw.to_owned();
+        let mut content = std::borrow::Cow::Borrowed(raw);
         while content.ends_with('\r') {
             match lines.next() {
                 Some(next) => {
-                    content.push('\n');
-                    content.push_str(next);
+                    let c = content.to_mut();
+                    c.push('\n');
+                    c.push_str(next);
                 }
                 None => break,
             }
@@ -336,39 +338,35 @@ pub(crate) fn parse(bytes: &[u8]) -> crate::Result<(i64, String, Vec<Node>)> {
     Ok((code, reason.to_owned(), roots))
 }
 
-/// The documented tree → [`Value`] mapping (see the module docs).
-pub(crate) fn to_value(nodes: &[Node]) -> Value {
+/// The documented tree → [`Value`] mapping (see the module docs), moving the strings out
+/// of the tree.
+pub(crate) fn into_value(nodes: Vec<Node>) -> Value {
     if !nodes.is_empty()
         && nodes
             .iter()
             .all(|n| n.name.is_none() && n.attrs.is_empty() && n.kids.is_empty())
     {
-        return Value::Array(
-            nodes
-                .iter()
-                .map(|n| Value::String(n.value.clone()))
-                .collect(),
-        );
+        return Value::Array(nodes.into_iter().map(|n| Value::String(n.value)).collect());
     }
     Value::Object(
         nodes
-            .iter()
-            .map(|n| (n.name.clone().unwrap_or_default(), node_value(n)))
+            .into_iter()
+            .map(|mut n| (n.name.take().unwrap_or_default(), node_into_value(n)))
             .collect(),
     )
 }
 
-fn node_value(n: &Node) -> Value {
+fn node_into_value(n: Node) -> Value {
     if n.attrs.is_empty() && n.kids.is_empty() {
-        return Value::String(n.value.clone());
+        return Value::String(n.value);
     }
     let mut o = Vec::with_capacity(1 + n.attrs.len() + n.kids.len());
-    o.push(("value".to_owned(), Value::String(n.value.clone())));
-    for (k, v) in &n.attrs {
-        o.push((k.clone(), Value::String(v.clone())));
+    o.push(("value".to_owned(), Value::String(n.value)));
+    for (k, v) in n.attrs {
+        o.push((k, Value::String(v)));
     }
-    for k in &n.kids {
-        o.push((k.name.clone().unwrap_or_default(), node_value(k)));
+    for mut k in n.kids {
+        o.push((k.name.take().unwrap_or_default(), node_into_value(k)));
     }
     Value::Object(o)
 }
@@ -385,14 +383,14 @@ pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
     if !(200..300).contains(&code) {
         let mut e = ServerError::new(code, reason);
         if !nodes.is_empty() {
-            e.data = Some(to_value(&nodes));
+            e.data = Some(into_value(nodes));
         }
         return Err(Error::Command(e));
     }
     let value = if nodes.is_empty() {
         Value::Object(Vec::new())
     } else {
-        to_value(&nodes)
+        into_value(nodes)
     };
     Ok(Response {
         code,

@@ -118,7 +118,9 @@ pub fn normalize_legacy(v: Value) -> Value {
             let mut bytes = b"200 OK\n".to_vec();
             bytes.extend_from_slice(text.as_bytes());
             match crate::protocol::legacy::parse(&bytes) {
-                Ok((_, _, nodes)) if !nodes.is_empty() => crate::protocol::legacy::to_value(&nodes),
+                Ok((_, _, nodes)) if !nodes.is_empty() => {
+                    crate::protocol::legacy::into_value(nodes)
+                }
                 _ => Value::String(text),
             }
         }
