@@ -419,6 +419,71 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+// ---- reading typed data straight out of a Value (serde Deserializer) ----
+
+impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for &'de Value {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+/// Deserializes a `T` from a borrowed [`Value`] without converting it to another tree
+/// first (the typed helpers use it for legacy and XML-RPC replies).
+impl<'de> Deserializer<'de> for &'de Value {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        use serde::de::value::{MapDeserializer, SeqDeserializer};
+        match self {
+            Value::Null => v.visit_unit(),
+            Value::Bool(b) => v.visit_bool(*b),
+            // like serde_json: non-negative integers as u64
+            Value::Int(i) if *i >= 0 => v.visit_u64(*i as u64),
+            Value::Int(i) => v.visit_i64(*i),
+            Value::Float(f) => v.visit_f64(*f),
+            Value::String(s) => v.visit_borrowed_str(s),
+            Value::Array(a) => v.visit_seq(SeqDeserializer::new(a.iter())),
+            Value::Object(o) => {
+                v.visit_map(MapDeserializer::new(o.iter().map(|(k, v)| (k.as_str(), v))))
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Value::Null => v.visit_none(),
+            _ => v.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Self::Error> {
+        v.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Self::Error> {
+        use serde::de::IntoDeserializer;
+        match self {
+            Value::String(s) => v.visit_enum(s.as_str().into_deserializer()),
+            other => other.deserialize_any(v),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -529,70 +594,5 @@ mod tests {
         );
         assert_eq!(Value::from(u64::MAX).kind(), "number");
         assert_eq!(Value::from(None::<i32>), Value::Null);
-    }
-}
-
-// ---- reading typed data straight out of a Value (serde Deserializer) ----
-
-impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for &'de Value {
-    type Deserializer = Self;
-    fn into_deserializer(self) -> Self {
-        self
-    }
-}
-
-/// Deserializes a `T` from a borrowed [`Value`] without converting it to another tree
-/// first (the typed helpers use it for legacy and XML-RPC replies).
-impl<'de> Deserializer<'de> for &'de Value {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
-        use serde::de::value::{MapDeserializer, SeqDeserializer};
-        match self {
-            Value::Null => v.visit_unit(),
-            Value::Bool(b) => v.visit_bool(*b),
-            // like serde_json: non-negative integers as u64
-            Value::Int(i) if *i >= 0 => v.visit_u64(*i as u64),
-            Value::Int(i) => v.visit_i64(*i),
-            Value::Float(f) => v.visit_f64(*f),
-            Value::String(s) => v.visit_borrowed_str(s),
-            Value::Array(a) => v.visit_seq(SeqDeserializer::new(a.iter())),
-            Value::Object(o) => {
-                v.visit_map(MapDeserializer::new(o.iter().map(|(k, v)| (k.as_str(), v))))
-            }
-        }
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
-        match self {
-            Value::Null => v.visit_none(),
-            _ => v.visit_some(self),
-        }
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        v: V,
-    ) -> Result<V::Value, Self::Error> {
-        v.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        v: V,
-    ) -> Result<V::Value, Self::Error> {
-        use serde::de::IntoDeserializer;
-        match self {
-            Value::String(s) => v.visit_enum(s.as_str().into_deserializer()),
-            other => other.deserialize_any(v),
-        }
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
     }
 }
