@@ -113,6 +113,16 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
 ///
 /// As [`decode_reply`], and [`Error::UnexpectedReply`] naming the field that did not fit.
 pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> crate::Result<T> {
+    // the common case, read in place: one successful reply to `id`
+    if let Some(range) = lone_success(bytes, id) {
+        #[derive(Deserialize)]
+        struct ResultOnly<T> {
+            result: T,
+        }
+        if let Ok(r) = serde_json::from_slice::<ResultOnly<T>>(&bytes[range]) {
+            return Ok(r.result);
+        }
+    }
     let resp = decode_owned_with(bytes.to_vec(), id, false)?;
     crate::helpers::decode(resp, |v| v)
 }
