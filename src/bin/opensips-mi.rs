@@ -445,13 +445,10 @@ fn sip_reply(reply: sip::SipReply, output: Output) -> Result<(), Failure> {
     }
 }
 
-/// Prints events as JSON lines until a signal comes; the listener unsubscribes on the way
-/// out.
-fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Result<(), Failure> {
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and the threads it starts from now on),
+/// so that they can be waited for with `SigSet::wait` instead of killing the process.
+fn block_stop_signals() -> Result<nix::sys::signal::SigSet, Failure> {
     use nix::sys::signal::{SigSet, Signal};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    // Block the signals in every thread; one thread waits for them and raises the flag.
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
@@ -460,6 +457,16 @@ fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Re
         code: 3,
         message: format!("blocking signals: {e}"),
     })?;
+    Ok(signals)
+}
+
+/// Prints events as JSON lines until a signal comes; the listener unsubscribes on the way
+/// out.
+fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Result<(), Failure> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Block the signals in every thread; one thread waits for them and raises the flag.
+    let signals = block_stop_signals()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     std::thread::spawn(move || {
@@ -499,16 +506,8 @@ fn run_mock(
     legacy: bool,
     flavor: Option<FlavorArg>,
 ) -> Result<(), Failure> {
-    use nix::sys::signal::{SigSet, Signal};
     // Block the signals before any thread starts, then wait for them here.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals.add(Signal::SIGHUP);
-    signals.thread_block().map_err(|e| Failure {
-        code: 3,
-        message: format!("blocking signals: {e}"),
-    })?;
+    let signals = block_stop_signals()?;
 
     let flavor = match (legacy, flavor) {
         (true, _) | (_, Some(FlavorArg::V2)) => Flavor::V2,
