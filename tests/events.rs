@@ -403,3 +403,63 @@ fn an_endless_object_on_the_stream_is_cut_off() {
         .unwrap();
     assert_eq!(next(&l).name, "E_OK");
 }
+
+/// The captured 4.0.1 Event Interface flow (4x/events), replayed byte for byte against the
+/// 4.0 mock: same replies, same `evi:subscribers` and `evi:list`.
+#[test]
+fn replays_the_captured_4_0_event_flow() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .udp()
+        .fifo()
+        .http()
+        .start()
+        .unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(GENEROUS)).unwrap();
+    let exchange = |request: &[u8]| -> Vec<u8> {
+        udp.send_to(request, server.udp_addr().unwrap()).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let n = udp.recv(&mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    };
+    let json = |b: &[u8]| Value::from_json(b).unwrap();
+
+    // 00: old name over datagram
+    let reply = exchange(&support::fixture(
+        "4x/events/00_event_subscribe_contact_insert.request.json",
+    ));
+    assert_eq!(
+        json(&reply),
+        json(&support::fixture(
+            "4x/events/00_event_subscribe_contact_insert.reply.json"
+        ))
+    );
+    // 01: new name over the FIFO (`:reply_fifo:` + JSON)
+    let req = support::fixture("4x/events/01_evi_subscribe_aor_insert.request.txt");
+    let reply = support::raw_fifo_exchange(
+        server.fifo_path().unwrap(),
+        server.reply_dir(),
+        Some("mi4_capture_evt"),
+        &req,
+        GENEROUS,
+    );
+    assert_eq!(
+        json(&reply),
+        json(&support::fixture(
+            "4x/events/01_evi_subscribe_aor_insert.reply.json"
+        ))
+    );
+    // 02: evi:subscribers (captured over HTTP; the same JSON-RPC here)
+    let reply = exchange(br#"{"jsonrpc":"2.0","method":"evi:subscribers","id":1}"#);
+    let captured = support::fixture("4x/events/02_evi_subscribers.reply.http");
+    let captured = &captured[captured.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+    assert_eq!(json(&reply), json(captured));
+    // 03: evi:list, the same events in the same order with the same ids
+    let reply = exchange(&support::fixture("4x/events/03_evi_list.request.json"));
+    assert_eq!(
+        json(&reply),
+        json(&support::fixture("4x/events/03_evi_list.reply.json"))
+    );
+}
