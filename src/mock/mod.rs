@@ -9,7 +9,9 @@
 //! `uptime`, `version`, `ps`, `get_statistics`, `list_statistics`, `reset_statistics`,
 //! `ul_dump`, `ul_show_contact`, `ul_add`, `ul_rm`, `dlg_list`, `cache_store`,
 //! `cache_fetch`, `cache_remove`, `log_level`, `t_uac_dlg`, ...). State is kept: what
-//! `ul_add` adds, `ul_dump` shows.
+//! `ul_add` adds, `ul_dump` shows. `event_subscribe` subscriptions are kept with their
+//! expiry, and events go out over UDP, unix datagram sockets or TCP, raised on demand
+//! ([`MockServer::raise_event`]) or by `ul_add` / `ul_rm` as OpenSIPS raises them.
 //!
 //! ```
 //! use opensips_mi::{Connection, Value, mock::{Fault, MockServer}};
