@@ -407,22 +407,44 @@ fn spawn_stream(
     std::thread::Builder::new()
         .name("opensips-mi-events".into())
         .spawn(move || {
+            use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+            use std::os::fd::AsFd;
             let mut conns: Vec<(TcpStream, Vec<u8>)> = Vec::new();
             let mut chunk = vec![0u8; 65_536];
             while !stop.load(Ordering::SeqCst) {
-                let mut busy = false;
-                if let Ok((s, _)) = listener.accept() {
-                    if s.set_nonblocking(true).is_ok() {
-                        conns.push((s, Vec::new()));
-                        busy = true;
+                // wait for a connection or data, waking up each tick to look at `stop`
+                let ready: Vec<bool> = {
+                    let mut fds = Vec::with_capacity(conns.len() + 1);
+                    fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+                    fds.extend(
+                        conns
+                            .iter()
+                            .map(|(s, _)| PollFd::new(s.as_fd(), PollFlags::POLLIN)),
+                    );
+                    let tick = PollTimeout::from(TICK.as_millis() as u16);
+                    if poll(&mut fds, tick).is_err() {
+                        std::thread::sleep(TICK);
+                        continue;
+                    }
+                    fds.iter()
+                        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                        .collect()
+                };
+                if ready[0] {
+                    while let Ok((s, _)) = listener.accept() {
+                        if s.set_nonblocking(true).is_ok() {
+                            conns.push((s, Vec::new()));
+                        }
                     }
                 }
                 let mut closed = Vec::new();
                 for (i, (s, pending)) in conns.iter_mut().enumerate() {
+                    if !ready.get(i + 1).copied().unwrap_or(false) {
+                        continue;
+                    }
                     match s.read(&mut chunk) {
                         Ok(0) => closed.push(i),
                         Ok(n) => {
-                            busy = true;
                             pending.extend_from_slice(&chunk[..n]);
                             for ev in drain_stream(pending, s) {
                                 if tx.send(ev).is_err() {
@@ -453,9 +475,6 @@ fn spawn_stream(
                 }
                 for i in closed.into_iter().rev() {
                     conns.remove(i);
-                }
-                if !busy {
-                    std::thread::sleep(Duration::from_millis(5));
                 }
             }
         })
