@@ -257,6 +257,26 @@ impl<S: DatagramIo> Datagram<S> {
         result
     }
 
+    /// One receive into `chan.buf`, waiting at most `left`; `None` when nothing came (the
+    /// caller checks its deadline and tries again).
+    fn recv(&self, chan: &mut Channel<S>, left: Duration) -> Result<Option<usize>> {
+        chan.io
+            .set_read_timeout(Some(left))
+            .map_err(|e| self.map_err(e, "configuring"))?;
+        match chan.io.recv_reply(&mut chan.buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.map_err(e, "receiving from")),
+        }
+    }
+
     fn roundtrip(
         &self,
         chan: &mut Channel<S>,
@@ -281,20 +301,8 @@ impl<S: DatagramIo> Datagram<S> {
                     ),
                 );
             };
-            chan.io
-                .set_read_timeout(Some(left))
-                .map_err(|e| self.map_err(e, "configuring"))?;
-            let n = match chan.io.recv_reply(&mut chan.buf) {
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(self.map_err(e, "receiving from")),
+            let Some(n) = self.recv(chan, left)? else {
+                continue;
             };
             let data = &chan.buf[..n];
             if n > limit {
@@ -348,20 +356,8 @@ impl<S: DatagramIo> Datagram<S> {
                         .with_hint("the probe got no answer: is mi_datagram listening here?"),
                 );
             };
-            chan.io
-                .set_read_timeout(Some(left))
-                .map_err(|e| self.map_err(e, "configuring"))?;
-            let n = match chan.io.recv_reply(&mut chan.buf) {
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(self.map_err(e, "receiving from")),
+            let Some(n) = self.recv(chan, left)? else {
+                continue;
             };
             let data = &chan.buf[..n.min(self.limit)];
             if legacy::looks_like_reply(data) {
