@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Dispatch, Fault, Incoming, MockTransport, Shared};
+use super::{Dispatch, Incoming, MockTransport, Shared};
 use crate::protocol::legacy::{Node, parse_args, render};
 use crate::{Params, ServerError, Value};
 
@@ -91,20 +91,14 @@ impl Shared {
                 Duration::ZERO,
             ),
         };
-        let mut reply = match legacy_tree(req.command, result) {
+        let reply = match legacy_tree(req.command, result) {
             Ok(nodes) => render(200, "OK", &nodes),
             Err((code, reason)) => format!("{code} {reason}\n\n").into_bytes(),
         };
-        let mut parts = Vec::new();
-        for f in faults {
-            match f {
-                Fault::Delay(d) => delay += d,
-                Fault::NoReply => return Dispatch::Hang,
-                Fault::Truncate(n) => reply.truncate(n),
-                Fault::Garbage(g) => reply = g,
-                Fault::StaleReplyFirst => parts.push(b"200 OK\nstale:: reply\n\n".to_vec()),
-            }
-        }
+        let stale = || b"200 OK\nstale:: reply\n\n".to_vec();
+        let Some((mut parts, reply)) = super::apply_faults(faults, reply, &mut delay, stale) else {
+            return Dispatch::Hang;
+        };
         // 2.x sends nothing at all when the reply does not fit in one datagram.
         if transport != MockTransport::Fifo && reply.len() > self.datagram_buffer {
             return Dispatch::Silent;

@@ -352,23 +352,18 @@ impl Shared {
                 }
             }
         }
-        let mut reply = encode(&result, &id);
-        let mut parts = Vec::new();
-        for f in faults {
-            match f {
-                Fault::Delay(d) => delay += d,
-                Fault::NoReply => return Dispatch::Hang,
-                Fault::Truncate(n) => reply.truncate(n),
-                Fault::Garbage(g) => reply = g,
-                Fault::StaleReplyFirst => {
-                    let stale = match &id {
-                        Value::Int(i) => Value::Int(i.wrapping_add(7919)),
-                        _ => Value::from("stale"),
-                    };
-                    parts.push(encode(&Ok(Value::from("stale reply")), &stale));
-                }
-            }
-        }
+        let stale = || {
+            let other = match &id {
+                Value::Int(i) => Value::Int(i.wrapping_add(7919)),
+                _ => Value::from("stale"),
+            };
+            encode(&Ok(Value::from("stale reply")), &other)
+        };
+        let Some((mut parts, mut reply)) =
+            apply_faults(faults, encode(&result, &id), &mut delay, stale)
+        else {
+            return Dispatch::Hang;
+        };
         if matches!(
             inc.transport,
             MockTransport::Udp | MockTransport::UnixDatagram
@@ -414,6 +409,27 @@ impl Shared {
             },
         }
     }
+}
+
+/// Applies the faults to a reply: `None` for [`Fault::NoReply`], else the replies to send
+/// before it (a stale one) and the reply itself, `delay` grown by any [`Fault::Delay`].
+fn apply_faults(
+    faults: Vec<Fault>,
+    mut reply: Vec<u8>,
+    delay: &mut Duration,
+    stale: impl Fn() -> Vec<u8>,
+) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    let mut before = Vec::new();
+    for f in faults {
+        match f {
+            Fault::Delay(d) => *delay += d,
+            Fault::NoReply => return None,
+            Fault::Truncate(n) => reply.truncate(n),
+            Fault::Garbage(g) => reply = g,
+            Fault::StaleReplyFirst => before.push(stale()),
+        }
+    }
+    Some((before, reply))
 }
 
 /// `{"jsonrpc":"2.0","result":…,"id":…}` with the id echoed as OpenSIPS does (numbers as a
