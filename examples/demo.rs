@@ -14,23 +14,11 @@ use opensips_mi::{Connection, Error, Options, Params, cmd};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = MockServer::start()?;
     println!("mock OpenSIPS listening on:");
-    for url in [
-        server.fifo_url(),
-        server.udp_url(),
-        server.unix_url(),
-        server.http_url(),
-        server.xmlrpc_url(),
-    ] {
+    for url in server.urls() {
         println!("  {url}");
     }
 
-    for url in [
-        server.fifo_url(),
-        server.udp_url(),
-        server.unix_url(),
-        server.http_url(),
-        server.xmlrpc_url(),
-    ] {
+    for url in server.urls() {
         let conn = Connection::open_with(&url, Options::new().timeout(Duration::from_secs(2)))?;
         println!("\n== {}", conn.endpoint());
 

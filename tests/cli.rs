@@ -33,13 +33,9 @@ fn stderr(o: &Output) -> String {
 }
 
 fn urls(server: &MockServer) -> Vec<String> {
-    vec![
-        server.fifo_url(),
-        server.udp_url(),
-        server.unix_url(),
-        server.http_url(),
-        server.xmlrpc_url(),
-    ]
+    let urls = server.urls();
+    assert_eq!(urls.len(), 5, "every transport: {urls:?}");
+    urls
 }
 
 #[test]

@@ -11,16 +11,11 @@ use support::GENEROUS;
 
 fn connections(server: &MockServer) -> Vec<Connection> {
     let opts = Options::new().timeout(GENEROUS);
-    [
-        server.fifo_url(),
-        server.udp_url(),
-        server.unix_url(),
-        server.http_url(),
-        server.xmlrpc_url(),
-    ]
-    .iter()
-    .map(|u| Connection::open_with(u, opts.clone()).unwrap())
-    .collect()
+    let urls = server.urls();
+    assert_eq!(urls.len(), 5, "every transport: {urls:?}");
+    urls.iter()
+        .map(|u| Connection::open_with(u, opts.clone()).unwrap())
+        .collect()
 }
 
 fn is_xml(conn: &Connection) -> bool {

@@ -534,16 +534,8 @@ fn run_mock(
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "mock OpenSIPS ({flavor:?}) listening on:");
-        for url in [
-            server.fifo_url(),
-            server.udp_url(),
-            server.unix_url(),
-            server.http_url(),
-            server.xmlrpc_url(),
-        ] {
-            if !url.is_empty() {
-                let _ = writeln!(out, "{url}");
-            }
+        for url in server.urls() {
+            let _ = writeln!(out, "{url}");
         }
         let _ = out.flush();
     }

@@ -737,6 +737,21 @@ impl MockServer {
             .map_or_else(String::new, |a| format!("xmlrpc://{a}/RPC2"))
     }
 
+    /// The URL of every listener it runs, in the order FIFO, UDP, unix, HTTP (`/mi`),
+    /// XML-RPC (`/RPC2`).
+    pub fn urls(&self) -> Vec<String> {
+        [
+            self.fifo_url(),
+            self.udp_url(),
+            self.unix_url(),
+            self.http_url(),
+            self.xmlrpc_url(),
+        ]
+        .into_iter()
+        .filter(|u| !u.is_empty())
+        .collect()
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log).clone()
