@@ -346,6 +346,37 @@ fn datagram_4x() {
     assert_conforms(run("4x/datagram", &|_, r| replay_udp(&server, r)));
 }
 
+/// The captured Event Interface flow (4x/events), replayed against the 4.0 mock: the same
+/// replies exactly, subscribers and event list included.
+#[test]
+fn events_4x() {
+    let server = mock(Flavor::V4);
+    for case in [
+        "00_event_subscribe_contact_insert", // old name, datagram
+        "01_evi_subscribe_aor_insert",       // new name, FIFO
+        "02_evi_subscribers",                // after both: the subscriber table
+        "03_evi_list",
+    ] {
+        let dir = support::fixtures().join("4x/events");
+        let file = |kind: &str| {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with(&format!("{case}.{kind}.")))
+                .unwrap()
+        };
+        let ours = replay_file(&server, &format!("4x/events/{}", file("request")));
+        let real = reply_file(&format!("4x/events/{}", file("reply")));
+        let json = |b: &[u8]| serde_json::from_slice::<J>(b).expect("a JSON reply");
+        assert_eq!(
+            json(&ours),
+            json(&real),
+            "{case}: {}",
+            String::from_utf8_lossy(&ours)
+        );
+    }
+}
+
 #[test]
 fn setup_4x_dialog_end() {
     let server = mock(Flavor::V4);
