@@ -154,7 +154,11 @@ impl Evi {
             Target::Unix(path) => {
                 let payload = payload(name, params, legacy);
                 if self.unix.is_none() {
-                    self.unix = UnixDatagram::unbound().ok();
+                    // non-blocking: a subscriber that stopped reading (full queue) loses the
+                    // event instead of stalling the server
+                    self.unix = UnixDatagram::unbound()
+                        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                        .ok();
                 }
                 self.unix
                     .as_ref()

@@ -114,7 +114,10 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
 /// As [`decode_reply`], and [`Error::UnexpectedReply`] naming the field that did not fit.
 pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> crate::Result<T> {
     // the common case, read in place: one successful reply to `id`
-    if let Some(range) = lone_success(bytes, id) {
+    if let Some(range) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|t| lone_success(t, id))
+    {
         #[derive(Deserialize)]
         struct ResultOnly<T> {
             result: T,
@@ -184,14 +187,16 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
 /// `decode`: typed helpers deserialize `raw` straight into their structs.
 pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan {
     let owned;
-    let text: &[u8] = if std::str::from_utf8(buf).is_ok() {
-        buf
-    } else {
-        owned = sanitize_utf8(buf);
-        &owned
+    let valid = std::str::from_utf8(buf).ok();
+    let text: &[u8] = match valid {
+        Some(_) => buf,
+        None => {
+            owned = sanitize_utf8(buf);
+            &owned
+        }
     };
     if !decode && at_end {
-        if let Some(range) = lone_success(text, id) {
+        if let Some(range) = valid.and_then(|t| lone_success(t, id)) {
             // one successful reply to `id` and nothing else: the typed decoder reads the
             // result straight from `raw` and reports any syntax error itself
             let ok = Response {
@@ -258,11 +263,12 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
 /// OpenSIPS prints it (`{"jsonrpc":"2.0","result":…,"id":N}`), without parsing it: no other
 /// envelope can hide in it, since `{"jsonrpc":` cannot occur inside a JSON string (its
 /// quotes would be escaped) and occurs once.
-fn lone_success(text: &[u8], id: u32) -> Option<Range<usize>> {
+fn lone_success(text: &str, id: u32) -> Option<Range<usize>> {
     const HEAD: &str = r#"{"jsonrpc":"2.0","result":"#;
-    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
-    let end = text.len() - text.iter().rev().position(|b| !b.is_ascii_whitespace())?;
-    let body = std::str::from_utf8(&text[start..end]).ok()?;
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = bytes.len() - bytes.iter().rev().position(|b| !b.is_ascii_whitespace())?;
+    let body = &text[start..end];
     let tail = format!(r#","id":{id}}}"#);
     (body.starts_with(HEAD)
         && body.ends_with(&tail)
