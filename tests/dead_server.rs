@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -111,19 +111,9 @@ fn mock(m: &Matrix) -> MockServer {
     server
 }
 
-/// A one-connection HTTP server doing `act` with the accepted stream.
+/// A one-connection HTTP server doing `act` once it has read the request.
 fn fake_http(act: fn(TcpStream)) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = l.accept() {
-            let mut buf = [0u8; 4096];
-            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-            let _ = s.read(&mut buf);
-            act(s);
-        }
-    });
-    addr.to_string()
+    support::raw_http_server(move |_, s| act(s)).to_string()
 }
 
 fn hold(s: TcpStream) {

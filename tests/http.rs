@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -12,35 +12,11 @@ use std::time::{Duration, Instant};
 use opensips_mi::mock::{Flavor, MockServer, MockTransport};
 use opensips_mi::{Connection, Error, Options, Value};
 
-/// A one-connection HTTP server of our own: it reads one request (head + body), hands it
-/// to the test, writes `reply`, then keeps the socket open (`stall`) or closes it.
+/// A one-connection HTTP server: it hands the request to the test, writes `reply`, then
+/// keeps the socket open (`stall`) or closes it.
 fn raw_server(reply: &'static [u8], stall: bool) -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(support::GENEROUS)).unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = s.read(&mut buf).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            req.extend_from_slice(&buf[..n]);
-            if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
-                let len = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if req.len() >= end + 4 + len {
-                    break;
-                }
-            }
-        }
+    let addr = support::raw_http_server(move |req, mut s| {
         let _ = tx.send(req);
         let _ = s.write_all(reply);
         if stall {

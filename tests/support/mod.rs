@@ -107,3 +107,40 @@ pub fn leftovers(dir: &Path, prefix: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A one-connection HTTP server of our own: it reads one whole request (head and
+/// Content-Length body) and hands it and the stream to `act`.
+pub fn raw_http_server(
+    act: impl FnOnce(Vec<u8>, std::net::TcpStream) + Send + 'static,
+) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(GENEROUS)).unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+            if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        act(req, s);
+    });
+    addr
+}
