@@ -9,6 +9,7 @@ Prints commands per second for each transport and the ratio (ours / Python).
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,3 +60,4 @@ try:
 finally:
     mock.terminate()
     mock.wait()
+    shutil.rmtree(tmp, ignore_errors=True)

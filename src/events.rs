@@ -221,15 +221,21 @@ impl EventListenerBuilder {
                 (uri, reader, None)
             }
             EventTransport::Unix(path) => {
-                // a stale socket from an earlier run goes; anything else is left alone
-                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                // a stale socket from an earlier run goes; a live one (someone is bound to
+                // it) or any other file is left alone and the bind below fails
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+                    && UnixDatagram::unbound().is_ok_and(|s| s.connect(path).is_err())
+                {
                     let _ = std::fs::remove_file(path);
                 }
                 let sock = UnixDatagram::bind(path)
                     .map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
                 let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o622));
                 let uri = format!("unix:{}", path.display());
-                let reader = spawn_datagram(DatagramSock::Unix(sock), tx, stop.clone())?;
+                let reader = spawn_datagram(DatagramSock::Unix(sock), tx, stop.clone())
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(path);
+                    })?;
                 (uri, reader, Some(path.clone()))
             }
             EventTransport::Tcp => {

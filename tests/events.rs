@@ -403,3 +403,28 @@ fn an_endless_object_on_the_stream_is_cut_off() {
         .unwrap();
     assert_eq!(next(&l).name, "E_OK");
 }
+
+#[test]
+fn a_live_socket_at_the_path_is_not_taken_over() {
+    let (_server, conn) = setup(Flavor::V3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.sock");
+    let other = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let err = EventListener::builder()
+        .transport(EventTransport::Unix(path.clone()))
+        .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(err.to_string().contains("binding"), "{err}");
+    // the other program's socket still works
+    let probe = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    probe.send_to(b"x", &path).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(other.recv(&mut buf).unwrap(), 1);
+    // a stale one (nobody bound) is replaced
+    drop(other);
+    let l = EventListener::builder()
+        .transport(EventTransport::Unix(path.clone()))
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    assert!(l.socket().ends_with("busy.sock"));
+}
