@@ -17,10 +17,13 @@ mod connection;
 mod error;
 pub mod events;
 pub mod helpers;
+mod options;
 mod pool;
 mod protocol;
+mod session;
 pub mod sip;
 mod transport;
+mod url;
 mod value;
 
 #[cfg(feature = "mock")]
@@ -28,19 +31,24 @@ mod value;
 pub mod mock;
 
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
-pub use connection::{Connection, DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};
+pub use connection::Connection;
 pub use error::{Error, Result, ServerError};
 pub use helpers::MiCommands;
+pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};
 pub use pool::{Pool, PooledConnection};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use protocol::xmlrpc;
 pub use protocol::{Protocol, jsonrpc, legacy};
-pub use transport::datagram::{DEFAULT_DATAGRAM_BUFFER, UdpConnection, UnixDatagramConnection};
-pub use transport::fifo::{FifoConnection, MAX_FIFO_REQUEST};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use transport::http::{HttpConnection, HttpProtocol};
+pub use session::HttpConnection;
+pub use session::{FifoConnection, UdpConnection, UnixDatagramConnection};
+pub use transport::datagram::DEFAULT_DATAGRAM_BUFFER;
+pub use transport::fifo::MAX_FIFO_REQUEST;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use transport::http::HttpProtocol;
 pub use value::Value;
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any time).
@@ -48,7 +56,7 @@ pub use value::Value;
 pub mod __fuzz {
     /// Parses a connection URL without opening anything.
     pub fn parse_url(url: &str) -> crate::Result<()> {
-        crate::connection::parse_url(url, crate::Options::default()).map(drop)
+        crate::url::parse_url(url, crate::Options::default()).map(drop)
     }
 
     /// Feeds bytes to the `event_stream` framer; returns how many events (or errors) came out.

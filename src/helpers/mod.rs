@@ -41,56 +41,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::protocol::decode_typed as decode;
 use crate::{Cmd, ConnectionLike, Error, Params, Response, Result, Value, cmd};
-
-/// Decodes a reply into `T`: from the raw JSON-RPC bytes when the result was left undecoded,
-/// otherwise from the value after `normalize`. Errors name the path of the bad field.
-pub(crate) fn decode<T: DeserializeOwned>(
-    resp: Response,
-    normalize: fn(Value) -> Value,
-) -> Result<T> {
-    if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
-        #[derive(Deserialize)]
-        struct Envelope<T> {
-            result: T,
-        }
-        let sanitized;
-        let bytes: &[u8] = if std::str::from_utf8(&resp.raw).is_ok() {
-            &resp.raw
-        } else {
-            sanitized = String::from_utf8_lossy(&resp.raw).into_owned();
-            sanitized.as_bytes()
-        };
-        // The fast path; only a failure pays for tracking the field path.
-        if let Ok(e) = serde_json::from_slice::<Envelope<T>>(bytes) {
-            return Ok(e.result);
-        }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        return match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
-            Ok(e) => Ok(e.result),
-            // not JSON at all (the transport hands over a lone reply unparsed)
-            Err(e) if e.inner().is_syntax() || e.inner().is_eof() => Err(Error::malformed(
-                format!("the reply is not valid JSON: {}", e.inner()),
-                &resp.raw,
-            )),
-            Err(e) => Err(unexpected(e.path().to_string(), e.inner().to_string())),
-        };
-    }
-    // Read the (normalized) tree in place; only a failure pays for the field path.
-    let value = normalize(resp.value);
-    match T::deserialize(&value) {
-        Ok(t) => Ok(t),
-        Err(_) => serde_path_to_error::deserialize::<_, T>(&value)
-            .map_err(|e| unexpected(e.path().to_string(), e.inner().to_string())),
-    }
-}
-
-fn unexpected(path: String, reason: String) -> Error {
-    Error::UnexpectedReply {
-        path: path.trim_start_matches("result.").to_owned(),
-        reason,
-    }
-}
 
 fn identity(v: Value) -> Value {
     v

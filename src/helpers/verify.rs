@@ -1,20 +1,6 @@
 //! Command verification: send a command only if the server has it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use crate::{Cmd, Connection, Error, Params, Protocol, Result};
-
-/// What a connection has learnt about the server's commands.
-#[derive(Debug, Default)]
-pub(crate) struct CommandCache {
-    known: Mutex<HashMap<String, bool>>,
-    names: Mutex<Option<Vec<String>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Levenshtein distance, for suggestions.
 fn distance(a: &str, b: &str) -> usize {
@@ -49,13 +35,9 @@ pub(crate) fn suggest(name: &str, names: &[String]) -> Option<String> {
 }
 
 impl Connection {
-    fn names(&self, cache: &CommandCache) -> Result<Vec<String>> {
-        if let Some(n) = lock(&cache.names).as_ref() {
-            return Ok(n.clone());
-        }
-        let names = crate::MiCommands::which(self)?;
-        *lock(&cache.names) = Some(names.clone());
-        Ok(names)
+    fn names(&self) -> Result<Vec<String>> {
+        self.command_cache()
+            .names(|| crate::MiCommands::which(self))
     }
 
     /// Checks that the server has the MI command `name`, once per connection (the answer
@@ -82,34 +64,31 @@ impl Connection {
     /// [`Error::UnknownCommand`] with a did-you-mean suggestion; transport errors.
     pub fn verify(&self, name: &str) -> Result<()> {
         let cache = self.command_cache();
-        let known = lock(&cache.known).get(name).copied();
-        let exists = match known {
+        let exists = match cache.known(name) {
             Some(k) => k,
             None => {
                 let exists = match self.protocol()? {
-                    Protocol::Legacy => self.names(cache)?.iter().any(|n| n == name),
+                    Protocol::Legacy => self.names()?.iter().any(|n| n == name),
                     _ => {
                         let probe = Cmd::with_params("which", Params::named([("command", name)]));
                         match self.execute_unverified(&probe) {
                             Ok(_) => true,
                             Err(Error::Command(e)) if e.code == 404 => false,
                             // a server without the `which command` recipe: use the list
-                            Err(Error::Rpc(_)) => self.names(cache)?.iter().any(|n| n == name),
+                            Err(Error::Rpc(_)) => self.names()?.iter().any(|n| n == name),
                             Err(e) => return Err(e),
                         }
                     }
                 };
-                lock(&cache.known).insert(name.to_owned(), exists);
+                cache.remember(name, exists);
                 exists
             }
         };
         if exists {
             return Ok(());
         }
-        let suggestion = self
-            .names(cache)
-            .ok()
-            .and_then(|names| suggest(name, &names));
+        // A listing that fails (timeout, not running) is that error, not "unknown".
+        let suggestion = suggest(name, &self.names()?);
         Err(Error::UnknownCommand {
             name: name.to_owned(),
             suggestion,

@@ -627,7 +627,7 @@ impl MockBuilder {
             let auth = self
                 .http_auth
                 .as_ref()
-                .map(|(u, p)| crate::connection::basic_auth(u, p));
+                .map(|(u, p)| crate::url::basic_auth(u, p));
             let bind = self.http_addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
             let (t, addr) = http::start(shared, bind, http::HttpdConfig::new(self.flavor, auth))?;
             server.threads.push(t);

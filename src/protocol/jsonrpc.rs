@@ -127,7 +127,7 @@ pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> c
         }
     }
     let resp = decode_owned_with(bytes.to_vec(), id, false)?;
-    crate::helpers::decode(resp, |v| v)
+    super::decode_typed(resp, |v| v)
 }
 
 /// [`decode_reply`] on an owned buffer, which becomes the response's `raw` without a copy

@@ -7,8 +7,9 @@
 //!   never get the reply. The client binds its own private reply path, uses `send_to`, and
 //!   removes the path when the connection is dropped.
 //!
-//! Both keep one socket per connection and match JSON-RPC ids, so a late reply to an earlier
-//! (timed-out) request is discarded instead of being taken for the current answer.
+//! Both keep one socket per connection; the session's [`Reply`] drops datagrams that are not
+//! the answer (JSON-RPC ids), and after a timeout the socket is replaced, so a late reply to
+//! an earlier request is never taken for the current answer.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -20,16 +21,14 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{Deadline, random_token};
-use crate::protocol::jsonrpc::{self, IdGenerator, Scan};
-use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
-use crate::{Cmd, Error, Response, Result};
+use super::{Deadline, Encode, Framing, Reply, Transport, random_token};
+use crate::{Error, Result};
 
 /// mi_datagram's buffer in OpenSIPS 3.x (and the 4.0 default of `socket_buf_size`).
 pub const DEFAULT_DATAGRAM_BUFFER: usize = 65_457;
 
 /// The socket operations both datagram flavours share.
-trait DatagramIo: Sized {
+pub(crate) trait DatagramIo: Sized {
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize>;
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
@@ -40,7 +39,7 @@ trait DatagramIo: Sized {
 
 /// A UDP socket `connect()`ed to the server: only its datagrams are received, and an ICMP
 /// "port unreachable" comes back as `ECONNREFUSED`.
-struct UdpClient {
+pub(crate) struct UdpClient {
     socket: UdpSocket,
     server: SocketAddr,
 }
@@ -80,7 +79,7 @@ impl DatagramIo for UdpClient {
 /// A unix datagram socket bound to a private reply path (OpenSIPS answers from an unbound
 /// socket, so a `connect()`ed client would never get the reply). The path is removed when
 /// the socket is dropped or replaced.
-struct UnixClient {
+pub(crate) struct UnixClient {
     socket: UnixDatagram,
     server: PathBuf,
     dir: PathBuf,
@@ -140,34 +139,65 @@ struct Channel<S> {
     buf: Vec<u8>,
 }
 
-/// What a reply datagram should be.
-#[derive(Clone, Copy)]
-enum Expect {
-    /// A JSON-RPC reply with this id, its result decoded or not.
-    Json(u32, bool),
-    Legacy,
-}
-
-/// What both datagram connections share: the socket, the endpoint, limits, ids, protocol.
-struct Datagram<S> {
+/// A datagram transport: the socket, the endpoint and the size limit.
+pub(crate) struct Datagram<S> {
     chan: Mutex<Channel<S>>,
     url: String,
     unix_path: Option<PathBuf>,
-    timeout: Duration,
     limit: usize,
-    ids: IdGenerator,
-    protocol: ProtocolChoice,
+}
+
+/// `mi_datagram` over UDP.
+pub(crate) type UdpTransport = Datagram<UdpClient>;
+/// `mi_datagram` over a unix datagram socket.
+pub(crate) type UnixTransport = Datagram<UnixClient>;
+
+impl<S> std::fmt::Debug for Datagram<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datagram")
+            .field("url", &self.url)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl UdpTransport {
+    pub(crate) fn udp(server: SocketAddr, limit: usize) -> Result<Self> {
+        let client = UdpClient::open(server)?;
+        Ok(Datagram::new(
+            client,
+            format!("udp://{server}"),
+            None,
+            limit,
+        ))
+    }
+
+    /// The server address.
+    pub(crate) fn server(&self) -> SocketAddr {
+        self.lock().io.server
+    }
+}
+
+impl UnixTransport {
+    pub(crate) fn unix(server: PathBuf, reply_dir: &Path, limit: usize) -> Result<Self> {
+        let client = UnixClient::open(server.clone(), reply_dir.to_path_buf())?;
+        let url = format!("unix://{}", server.display());
+        Ok(Datagram::new(client, url, Some(server), limit))
+    }
+
+    /// The server socket path.
+    pub(crate) fn server(&self) -> &Path {
+        self.unix_path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The path replies currently arrive on.
+    pub(crate) fn reply_path(&self) -> PathBuf {
+        self.lock().io.path.clone()
+    }
 }
 
 impl<S: DatagramIo> Datagram<S> {
-    fn new(
-        io: S,
-        url: String,
-        unix_path: Option<PathBuf>,
-        timeout: Duration,
-        limit: usize,
-        protocol: Protocol,
-    ) -> Self {
+    fn new(io: S, url: String, unix_path: Option<PathBuf>, limit: usize) -> Self {
         Datagram {
             chan: Mutex::new(Channel {
                 io,
@@ -175,11 +205,12 @@ impl<S: DatagramIo> Datagram<S> {
             }),
             url,
             unix_path,
-            timeout,
             limit,
-            ids: IdGenerator::new(),
-            protocol: ProtocolChoice::new(protocol),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Channel<S>> {
+        self.chan.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Maps a socket error to the crate's error for this endpoint.
@@ -216,47 +247,6 @@ impl<S: DatagramIo> Datagram<S> {
         }
     }
 
-    fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        cmd.validate()?;
-        let generation = self.protocol.resolve(|| self.detect())?;
-        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
-        let (request, expect) = match generation {
-            Generation::JsonRpc => {
-                let id = self.ids.next_id();
-                (
-                    jsonrpc::encode_request(cmd.method(), cmd.params(), id),
-                    Expect::Json(id, cmd.decodes()),
-                )
-            }
-            Generation::Legacy => (
-                legacy::encode_request(cmd.method(), cmd.params(), None)?,
-                Expect::Legacy,
-            ),
-        };
-        self.exchange(&request, expect, &deadline)
-    }
-
-    /// One request, one reply, under the deadline. After a timeout the socket is replaced,
-    /// so a late reply can never be read as the answer to a later request.
-    fn exchange(&self, request: &[u8], expect: Expect, deadline: &Deadline) -> Result<Response> {
-        let limit = self.limit;
-        if request.len() > limit {
-            return Err(Error::InvalidRequest(format!(
-                "the request is {} bytes but mi_datagram takes at most {limit} bytes per \
-                 datagram; use the FIFO or HTTP transport",
-                request.len()
-            )));
-        }
-        // One call at a time per socket, so no thread reads another's reply.
-        let mut guard = self.chan.lock().unwrap_or_else(|p| p.into_inner());
-        let chan = &mut *guard;
-        let result = self.roundtrip(chan, request, expect, deadline);
-        if matches!(result, Err(Error::Timeout { .. })) {
-            chan.io.reopen()?;
-        }
-        result
-    }
-
     /// One receive into `chan.buf`, waiting at most `left`; `None` when nothing came (the
     /// caller checks its deadline and tries again).
     fn recv(&self, chan: &mut Channel<S>, left: Duration) -> Result<Option<usize>> {
@@ -277,13 +267,13 @@ impl<S: DatagramIo> Datagram<S> {
         }
     }
 
-    fn roundtrip(
+    fn roundtrip<R: Reply>(
         &self,
         chan: &mut Channel<S>,
         request: &[u8],
-        expect: Expect,
+        reply: &R,
         deadline: &Deadline,
-    ) -> Result<Response> {
+    ) -> Result<R::Out> {
         let limit = self.limit;
         chan.io
             .send_request(request)
@@ -304,7 +294,6 @@ impl<S: DatagramIo> Datagram<S> {
             let Some(n) = self.recv(chan, left)? else {
                 continue;
             };
-            let data = &chan.buf[..n];
             if n > limit {
                 return Err(Error::malformed(
                     format!(
@@ -312,186 +301,50 @@ impl<S: DatagramIo> Datagram<S> {
                          was truncated; raise the datagram buffer size to match the server's \
                          socket_buf_size"
                     ),
-                    data,
+                    &chan.buf[..n],
                 ));
             }
-            let (id, decode) = match expect {
-                Expect::Json(id, decode) => (id, decode),
-                Expect::Legacy if n == 0 => continue,
-                Expect::Legacy => return legacy::decode_reply(data),
-            };
-            match jsonrpc::scan_with(data, id, true, decode) {
-                Scan::Found { result, range } => {
-                    return result.map(|mut r| {
-                        r.raw = data[range].to_vec();
-                        r
-                    });
-                }
-                Scan::Failed(e) => return Err(e),
-                // A stale reply to an earlier request (or an empty datagram): keep waiting.
-                Scan::OnlyStale | Scan::Incomplete { .. } => continue,
+            // Not the reply (a stale one, an empty datagram): keep waiting.
+            if let Some(result) = reply.judge(&mut chan.buf[..n].to_vec(), true) {
+                return result;
             }
         }
     }
+}
 
-    /// Sends a JSON-RPC `version` request: 3.x/4.x answer JSON, 1.x/2.x answer
-    /// `500 command not available` (a datagram server keeps no state between requests).
-    fn detect(&self) -> Result<Generation> {
-        let deadline = Deadline::after(self.timeout);
-        let id = self.ids.next_id();
-        let probe = jsonrpc::encode_request("version", &crate::Params::None, id);
-        let mut guard = self.chan.lock().unwrap_or_else(|p| p.into_inner());
+impl<S: DatagramIo + Send> Transport for Datagram<S> {
+    fn framing(&self) -> Framing {
+        Framing::Datagram
+    }
+
+    fn endpoint(&self) -> String {
+        self.url.clone()
+    }
+
+    /// One request, one reply, under the deadline. After a timeout the socket is replaced,
+    /// so a late reply can never be read as the answer to a later request.
+    fn exchange<R: Reply>(
+        &self,
+        encode: Encode<'_>,
+        reply: &R,
+        deadline: &Deadline,
+    ) -> Result<R::Out> {
+        let request = encode(None)?;
+        let limit = self.limit;
+        if request.len() > limit {
+            return Err(Error::InvalidRequest(format!(
+                "the request is {} bytes but mi_datagram takes at most {limit} bytes per \
+                 datagram; use the FIFO or HTTP transport",
+                request.len()
+            )));
+        }
+        // One call at a time per socket, so no thread reads another's reply.
+        let mut guard = self.lock();
         let chan = &mut *guard;
-        chan.io
-            .send_request(&probe)
-            .map_err(|e| self.map_err(e, "sending to"))?;
-        if chan.buf.len() != self.limit + 1 {
-            chan.buf.resize(self.limit + 1, 0);
+        let result = self.roundtrip(chan, &request, reply, deadline);
+        if matches!(result, Err(Error::Timeout { .. })) {
+            chan.io.reopen()?;
         }
-        loop {
-            let Some(left) = deadline.remaining() else {
-                chan.io.reopen()?;
-                return Err(
-                    Error::timeout(deadline.total(), "detecting the MI protocol")
-                        .with_hint("the probe got no answer: is mi_datagram listening here?"),
-                );
-            };
-            let Some(n) = self.recv(chan, left)? else {
-                continue;
-            };
-            let data = &chan.buf[..n.min(self.limit)];
-            if legacy::looks_like_reply(data) {
-                return Ok(Generation::Legacy);
-            }
-            match jsonrpc::scan(data, id, true) {
-                Scan::Found { .. } => return Ok(Generation::JsonRpc),
-                Scan::Failed(e) => return Err(e),
-                Scan::OnlyStale | Scan::Incomplete { .. } => continue,
-            }
-        }
-    }
-}
-
-/// A connection to OpenSIPS `mi_datagram` over UDP.
-pub struct UdpConnection {
-    inner: Datagram<UdpClient>,
-    server: SocketAddr,
-    pub(crate) commands: crate::helpers::verify::CommandCache,
-}
-
-impl std::fmt::Debug for UdpConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpConnection")
-            .field("server", &self.server)
-            .field("timeout", &self.inner.timeout)
-            .field("protocol", &self.inner.protocol)
-            .finish()
-    }
-}
-
-impl UdpConnection {
-    pub(crate) fn new(
-        server: SocketAddr,
-        timeout: Duration,
-        buffer: usize,
-        protocol: Protocol,
-    ) -> Result<Self> {
-        let client = UdpClient::open(server)?;
-        let url = format!("udp://{server}");
-        Ok(UdpConnection {
-            inner: Datagram::new(client, url, None, timeout, buffer, protocol),
-            server,
-            commands: Default::default(),
-        })
-    }
-
-    /// The server address.
-    pub fn server(&self) -> SocketAddr {
-        self.server
-    }
-
-    pub(crate) fn timeout(&self) -> Duration {
-        self.inner.timeout
-    }
-
-    pub(crate) fn set_timeout(&mut self, t: Duration) {
-        self.inner.timeout = t;
-    }
-
-    pub(crate) fn generation(&self) -> Result<Generation> {
-        self.inner.protocol.resolve(|| self.inner.detect())
-    }
-
-    pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        self.inner.execute(cmd)
-    }
-}
-
-/// A connection to OpenSIPS `mi_datagram` over a unix datagram socket.
-pub struct UnixDatagramConnection {
-    inner: Datagram<UnixClient>,
-    server: PathBuf,
-    pub(crate) commands: crate::helpers::verify::CommandCache,
-}
-
-impl std::fmt::Debug for UnixDatagramConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnixDatagramConnection")
-            .field("server", &self.server)
-            .field("reply_path", &self.reply_path())
-            .field("timeout", &self.inner.timeout)
-            .field("protocol", &self.inner.protocol)
-            .finish()
-    }
-}
-
-impl UnixDatagramConnection {
-    pub(crate) fn new(
-        server: PathBuf,
-        reply_dir: &Path,
-        timeout: Duration,
-        buffer: usize,
-        protocol: Protocol,
-    ) -> Result<Self> {
-        let client = UnixClient::open(server.clone(), reply_dir.to_path_buf())?;
-        let url = format!("unix://{}", server.display());
-        Ok(UnixDatagramConnection {
-            inner: Datagram::new(client, url, Some(server.clone()), timeout, buffer, protocol),
-            server,
-            commands: Default::default(),
-        })
-    }
-
-    /// The server socket path.
-    pub fn server(&self) -> &Path {
-        &self.server
-    }
-
-    /// The path this connection currently receives replies on (removed on drop, and
-    /// replaced after a timeout).
-    pub fn reply_path(&self) -> PathBuf {
-        self.inner
-            .chan
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .io
-            .path
-            .clone()
-    }
-
-    pub(crate) fn timeout(&self) -> Duration {
-        self.inner.timeout
-    }
-
-    pub(crate) fn set_timeout(&mut self, t: Duration) {
-        self.inner.timeout = t;
-    }
-
-    pub(crate) fn generation(&self) -> Result<Generation> {
-        self.inner.protocol.resolve(|| self.inner.detect())
-    }
-
-    pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        self.inner.execute(cmd)
+        result
     }
 }

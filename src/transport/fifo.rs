@@ -7,7 +7,8 @@
 //!    or `/`, mode `0622` (the server, maybe another user, can write; nobody else can read);
 //! 3. open it `O_RDONLY|O_NONBLOCK` *before* writing (the server gives up after ~320 ms);
 //! 4. write the request in one `write()` of at most 4096 bytes;
-//! 5. poll and read under the deadline until one complete reply with our id is in;
+//! 5. poll and read under the deadline until the session's [`Reply`] says the reply is
+//!    complete;
 //! 6. remove the reply FIFO on every path (a guard's `Drop`).
 
 use std::fs::{File, OpenOptions};
@@ -23,39 +24,31 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::Mode;
 use std::os::fd::AsFd;
 
-use super::{Deadline, Ready, random_token, wait_for};
-use crate::protocol::jsonrpc::{self, IdGenerator, Scan};
-use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
-use crate::{Cmd, Error, Response, Result};
+use super::{Deadline, Encode, Framing, Ready, Reply, Stage, Transport, random_token, wait_for};
+use crate::{Error, Result};
 
 /// mi_fifo reads requests through a 4096-byte buffer and drops anything longer.
 pub const MAX_FIFO_REQUEST: usize = 4096;
 /// mi_fifo refuses reply paths of 128 bytes or more (`MAX_MI_FILENAME`).
 const MAX_REPLY_PATH: usize = 127;
 
-/// A connection to OpenSIPS `mi_fifo`: JSON-RPC framing (3.x/4.x) or the legacy text
-/// framing (1.x/2.x).
+/// The FIFO transport: where requests go, where reply FIFOs are made.
 #[derive(Debug)]
-pub struct FifoConnection {
+pub(crate) struct FifoTransport {
     path: PathBuf,
     reply_dir: PathBuf,
     reply_name: Option<String>,
-    pub(crate) timeout: Duration,
-    pub(crate) protocol: ProtocolChoice,
-    ids: IdGenerator,
-    pub(crate) commands: crate::helpers::verify::CommandCache,
     /// Serializes calls when a fixed reply FIFO name is shared.
     fixed: Mutex<()>,
     max_reply: usize,
 }
 
-impl FifoConnection {
+impl FifoTransport {
     pub(crate) fn new(
         path: PathBuf,
         reply_dir: PathBuf,
         reply_name: Option<String>,
-        timeout: Duration,
-        protocol: Protocol,
+        max_reply: usize,
     ) -> Result<Self> {
         if let Some(name) = &reply_name {
             check_reply_name(name)?;
@@ -68,59 +61,34 @@ impl FifoConnection {
                 longest.display()
             )));
         }
-        Ok(FifoConnection {
+        Ok(FifoTransport {
             path,
             reply_dir,
             reply_name,
-            timeout,
-            protocol: ProtocolChoice::new(protocol),
-            commands: Default::default(),
-            ids: IdGenerator::new(),
             fixed: Mutex::new(()),
-            max_reply: crate::connection::DEFAULT_MAX_REPLY,
+            max_reply,
         })
     }
 
-    pub(crate) fn with_max_reply(mut self, bytes: usize) -> Self {
-        self.max_reply = bytes;
-        self
-    }
-
     /// The server FIFO path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The directory reply FIFOs are created in (the server's `reply_dir`).
-    pub fn reply_dir(&self) -> &Path {
+    pub(crate) fn reply_dir(&self) -> &Path {
         &self.reply_dir
     }
 
-    pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        cmd.validate()?;
-        let generation = self.generation()?;
-        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
-        let _serial = self
-            .reply_name
-            .as_ref()
-            .map(|_| self.fixed.lock().unwrap_or_else(|p| p.into_inner()));
-        let name = match &self.reply_name {
-            Some(n) => n.clone(),
-            None => format!("osips_mi_{}", random_token()),
-        };
-        let (request, expect) = match generation {
-            Generation::JsonRpc => {
-                let id = self.ids.next_id();
-                (
-                    json_request(&name, cmd, id),
-                    Expect::Json(id, cmd.decodes()),
-                )
-            }
-            Generation::Legacy => {
-                let request = legacy::encode_request(cmd.method(), cmd.params(), Some(&name))?;
-                (request, Expect::Legacy)
-            }
-        };
+    /// Makes a reply FIFO named `name`, then writes the request `encode` builds for it.
+    fn send<'r, R: Reply>(
+        &self,
+        encode: Encode<'_>,
+        reply: &'r R,
+        name: &str,
+        deadline: &Deadline,
+    ) -> Result<Listener<'r, R>> {
+        let request = encode(Some(name))?;
         if request.len() > MAX_FIFO_REQUEST {
             return Err(Error::InvalidRequest(format!(
                 "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes at once \
@@ -129,87 +97,14 @@ impl FifoConnection {
             )));
         }
         let server = self.open_server()?;
-        let reply = ReplyFifo::create(&self.reply_dir, &name)?;
-        write_request(&server, &request, &self.path, &deadline)?;
-        drop(server);
-        reply.read_reply(expect, &deadline, self.max_reply)
-    }
-
-    /// The generation to speak, detecting it (once) for [`Protocol::Auto`].
-    pub(crate) fn generation(&self) -> Result<Generation> {
-        self.protocol.resolve(|| self.detect())
-    }
-
-    /// Sends, in one write, a JSON-RPC `version` request followed by an empty line, then a
-    /// legacy `version` request, each with its own reply FIFO; whichever is answered tells
-    /// the generation. Neither generation is left in a bad state:
-    /// * 3.x/4.x answers the JSON request and drops the rest of the buffer as invalid JSON
-    ///   (without running anything);
-    /// * 1.x/2.x takes the JSON line as a request whose reply name is invalid, consumes it
-    ///   up to the empty line (without the empty line it would poison the next request,
-    ///   fixture `2x/fifo/93`), then answers the legacy request.
-    fn detect(&self) -> Result<Generation> {
-        let deadline = Deadline::after(self.timeout);
-        let (json_name, legacy_name) = (
-            format!("osips_mi_{}", random_token()),
-            format!("osips_mi_{}", random_token()),
-        );
-        let id = self.ids.next_id();
-        let mut probe = json_request(&json_name, &Cmd::new("version"), id);
-        probe.extend_from_slice(b"\n");
-        probe.extend_from_slice(&legacy::encode_request(
-            "version",
-            &crate::Params::None,
-            Some(&legacy_name),
-        )?);
-        let server = self.open_server()?;
-        let json_fifo = ReplyFifo::create(&self.reply_dir, &json_name)?;
-        let legacy_fifo = ReplyFifo::create(&self.reply_dir, &legacy_name)?;
-        write_request(&server, &probe, &self.path, &deadline)?;
-        drop(server);
-        loop {
-            let Some(left) = deadline.remaining() else {
-                return Err(
-                    Error::timeout(deadline.total(), "detecting the MI protocol").with_hint(
-                        "neither a JSON-RPC nor a legacy probe was answered: is OpenSIPS' mi_fifo \
-                     reading this FIFO, and is reply_dir its reply directory?",
-                    ),
-                );
-            };
-            let (json_ready, legacy_ready) = {
-                let (Some(jf), Some(lf)) = (&json_fifo.file, &legacy_fifo.file) else {
-                    return Err(Error::InvalidRequest("reply FIFO not open".into()));
-                };
-                let ms = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-                let mut fds = [
-                    PollFd::new(jf.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(lf.as_fd(), PollFlags::POLLIN),
-                ];
-                match poll(&mut fds, PollTimeout::from(ms)) {
-                    Ok(0) | Err(Errno::EINTR) => continue,
-                    Ok(_) => {}
-                    Err(e) => return Err(Error::io("waiting for the protocol probe", e.into())),
-                }
-                let ready = |f: &PollFd<'_>| !f.revents().unwrap_or(PollFlags::empty()).is_empty();
-                (ready(&fds[0]), ready(&fds[1]))
-            };
-            if json_ready {
-                return match json_fifo.read_reply(
-                    Expect::Json(id, false),
-                    &deadline,
-                    self.max_reply,
-                ) {
-                    Ok(_) | Err(Error::Rpc(_) | Error::Command(_)) => Ok(Generation::JsonRpc),
-                    Err(e) => Err(e),
-                };
-            }
-            if legacy_ready {
-                return match legacy_fifo.read_reply(Expect::Legacy, &deadline, self.max_reply) {
-                    Ok(_) | Err(Error::Command(_)) => Ok(Generation::Legacy),
-                    Err(e) => Err(e),
-                };
-            }
-        }
+        let fifo = ReplyFifo::create(&self.reply_dir, name)?;
+        write_request(&server, &request, &self.path, deadline)?;
+        Ok(Listener {
+            fifo,
+            reply,
+            buf: Vec::new(),
+            judged: None,
+        })
     }
 
     fn open_server(&self) -> Result<File> {
@@ -251,25 +146,192 @@ impl FifoConnection {
     }
 }
 
-/// `:reply_name:{json}\n`
-fn json_request(name: &str, cmd: &Cmd, id: u32) -> Vec<u8> {
-    let body = jsonrpc::encode_request(cmd.method(), cmd.params(), id);
-    let mut request = Vec::with_capacity(body.len() + name.len() + 3);
-    request.push(b':');
-    request.extend_from_slice(name.as_bytes());
-    request.push(b':');
-    request.extend_from_slice(&body);
-    request.push(b'\n');
-    request
+impl Transport for FifoTransport {
+    fn framing(&self) -> Framing {
+        Framing::Fifo
+    }
+
+    fn endpoint(&self) -> String {
+        format!("fifo://{}", self.path.display())
+    }
+
+    fn exchange<R: Reply>(
+        &self,
+        encode: Encode<'_>,
+        reply: &R,
+        deadline: &Deadline,
+    ) -> Result<R::Out> {
+        let _serial = self
+            .reply_name
+            .as_ref()
+            .map(|_| self.fixed.lock().unwrap_or_else(|p| p.into_inner()));
+        let name = match &self.reply_name {
+            Some(n) => n.clone(),
+            None => random_name(),
+        };
+        let mut listeners = [self.send(encode, reply, &name, deadline)?];
+        listen(&mut listeners, deadline, None, self.max_reply)
+            .unwrap_or_else(|| at_deadline(&mut listeners, deadline))
+    }
+
+    /// Every stage gets its own reply FIFO (a random name; digits only for a stage that
+    /// asks for it, see [`Stage::digits`]), and all stay open until the end, so a late
+    /// answer to an earlier stage still counts.
+    fn exchange_staged<R: Reply>(
+        &self,
+        stages: &[Stage<'_, R>],
+        deadline: &Deadline,
+    ) -> Result<R::Out> {
+        let mut listeners: Vec<Listener<'_, R>> = Vec::with_capacity(stages.len());
+        for (i, stage) in stages.iter().enumerate() {
+            let name = if stage.digits {
+                random_digits()
+            } else {
+                random_name()
+            };
+            let listener = match self.send(stage.encode, stage.reply, &name, deadline) {
+                // The FIFO can be without a reader for a moment after the server met a
+                // request it could not parse (seen once on 3.4.18): try once more.
+                Err(Error::NotRunning { .. }) if i > 0 => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    self.send(stage.encode, stage.reply, &name, deadline)?
+                }
+                other => other?,
+            };
+            listeners.push(listener);
+            let until = (i + 1 < stages.len()).then(|| deadline.within(stage.patience));
+            if let Some(result) = listen(&mut listeners, deadline, until.as_ref(), self.max_reply) {
+                return result;
+            }
+        }
+        at_deadline(&mut listeners, deadline)
+    }
 }
 
-/// What a reply FIFO should deliver.
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    /// One JSON-RPC reply with this id (stale ones skipped), its result decoded or not.
-    Json(u32, bool),
-    /// One legacy text reply, complete at EOF.
-    Legacy,
+/// A reply FIFO waiting for one request's answer.
+struct Listener<'r, R> {
+    fifo: ReplyFifo,
+    reply: &'r R,
+    buf: Vec<u8>,
+    /// Length and end flag at the last judgement: a large reply arrives in many chunks,
+    /// and judging the whole buffer again without news would be quadratic.
+    judged: Option<(usize, bool)>,
+}
+
+impl<R: Reply> Listener<'_, R> {
+    /// Reads what has arrived and judges it; `Some` once the reply is complete.
+    fn pump(&mut self, max_reply: usize) -> Option<Result<R::Out>> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut eof = false;
+        loop {
+            match (&self.fifo.file).read(&mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if self.buf.len() > max_reply {
+                        return Some(Err(Error::malformed(
+                            format!("the reply exceeds {max_reply} bytes (Options::max_reply)"),
+                            &self.buf,
+                        )));
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Some(Err(Error::io(
+                        format!("reading {}", self.fifo.path.display()),
+                        e,
+                    )));
+                }
+            }
+        }
+        let now = (self.buf.len(), eof);
+        if self.judged != Some(now) {
+            self.judged = Some(now);
+            if let Some(result) = self.reply.judge(&mut self.buf, eof) {
+                return Some(result);
+            }
+        }
+        if eof {
+            // The writer is gone but the reply is not complete: async replies reopen the
+            // FIFO for each 4 KB, and the FIFO reports hang-up until the next writer, so
+            // pause instead of spinning.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        None
+    }
+}
+
+/// Waits on every listener until one has its reply (`Some`), or `until` (default: the
+/// deadline) passes (`None`).
+fn listen<R: Reply>(
+    listeners: &mut [Listener<'_, R>],
+    deadline: &Deadline,
+    until: Option<&Deadline>,
+    max_reply: usize,
+) -> Option<Result<R::Out>> {
+    let until = until.unwrap_or(deadline);
+    loop {
+        let left = until.remaining()?;
+        // Round up so a sub-millisecond remainder does not spin with a zero timeout.
+        let ms = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = listeners
+                .iter()
+                .map(|l| PollFd::new(l.fifo.file.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Some(Err(Error::io("waiting for the reply", e.into()))),
+            }
+            fds.iter()
+                .map(|f| !f.revents().unwrap_or(PollFlags::empty()).is_empty())
+                .collect()
+        };
+        for (listener, ready) in listeners.iter_mut().zip(ready) {
+            if ready {
+                if let Some(result) = listener.pump(max_reply) {
+                    return Some(result);
+                }
+            }
+        }
+    }
+}
+
+/// The deadline passed: a timeout if nothing but whitespace came, else what the first
+/// listener holding bytes makes of them.
+fn at_deadline<R: Reply>(listeners: &mut [Listener<'_, R>], deadline: &Deadline) -> Result<R::Out> {
+    match listeners
+        .iter_mut()
+        .find(|l| !l.buf.iter().all(u8::is_ascii_whitespace))
+    {
+        Some(l) => l
+            .reply
+            .at_deadline(std::mem::take(&mut l.buf), deadline.total()),
+        None => Err(
+            Error::timeout(deadline.total(), "waiting for the reply").with_hint(
+                "OpenSIPS took the request but did not answer: it drops requests it cannot \
+                 parse, and slow or async commands (t_uac_dlg) need a longer timeout",
+            ),
+        ),
+    }
+}
+
+fn random_name() -> String {
+    format!("osips_mi_{}", random_token())
+}
+
+/// A random reply FIFO name of 19 digits, which is also a JSON number.
+fn random_digits() -> String {
+    let n = u64::from_str_radix(&random_token(), 16).unwrap_or(1);
+    format!(
+        "{}",
+        1_000_000_000_000_000_000 + n % 9_000_000_000_000_000_000
+    )
 }
 
 fn check_reply_name(name: &str) -> Result<()> {
@@ -325,7 +387,7 @@ fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline
 /// Our reply FIFO; removed when dropped, whatever happened.
 struct ReplyFifo {
     path: PathBuf,
-    file: Option<File>,
+    file: File,
 }
 
 impl ReplyFifo {
@@ -350,151 +412,32 @@ impl ReplyFifo {
             }
             Err(e) => return Err(mkfifo_error(dir, &path, e)),
         }
-        let mut me = ReplyFifo { path, file: None };
+        // Removed on every path from here on, errors included.
+        let mut made = Unlink(path);
         // mkfifo's mode is reduced by the umask: set it explicitly.
-        std::fs::set_permissions(&me.path, std::fs::Permissions::from_mode(0o622))
-            .map_err(|e| Error::io(format!("setting the mode of {}", me.path.display()), e))?;
+        std::fs::set_permissions(&made.0, std::fs::Permissions::from_mode(0o622))
+            .map_err(|e| Error::io(format!("setting the mode of {}", made.0.display()), e))?;
         let file = OpenOptions::new()
             .read(true)
             .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
-            .open(&me.path)
-            .map_err(|e| Error::io(format!("opening reply FIFO {}", me.path.display()), e))?;
-        me.file = Some(file);
-        Ok(me)
-    }
-
-    /// Reads until the reply to `id` is complete, or the deadline.
-    fn read_reply(
-        mut self,
-        expect: Expect,
-        deadline: &Deadline,
-        max_reply: usize,
-    ) -> Result<Response> {
-        let Some(file) = self.file.take() else {
-            return Err(Error::InvalidRequest("reply FIFO not open".into()));
-        };
-        let mut buf: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
-        // Buffer length at the last scan: a large reply arrives in many chunks, and scanning
-        // the whole buffer after each one would be quadratic.
-        let mut scanned = usize::MAX;
-        loop {
-            match wait_for(&file, PollFlags::POLLIN, deadline) {
-                Ok(Ready::TimedOut) => break,
-                Ok(Ready::Yes { .. }) => {}
-                Err(e) => return Err(Error::io(format!("waiting for {}", self.path.display()), e)),
-            }
-            let mut eof = false;
-            loop {
-                match (&file).read(&mut chunk) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        if buf.len() > max_reply {
-                            return Err(Error::malformed(
-                                format!("the reply exceeds {max_reply} bytes (Options::max_reply)"),
-                                &buf,
-                            ));
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
-                }
-            }
-            // A reply ends when the writer closes (EOF); a JSON reply also ends in '}', which
-            // matters when several replies share a fixed reply FIFO.
-            let grew = buf.len() != scanned;
-            if !grew || !(eof || ends_with_brace(&buf)) {
-                if eof {
-                    // The writer is gone but the reply is not complete: async replies reopen
-                    // the FIFO for each 4 KB, and the FIFO reports hang-up until the next
-                    // writer, so pause instead of spinning.
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                continue;
-            }
-            scanned = buf.len();
-            let (id, decode) = match expect {
-                Expect::Json(id, decode) => (id, decode),
-                Expect::Legacy if !eof => continue,
-                Expect::Legacy if buf.is_empty() => {
-                    return Err(Error::MalformedReply {
-                        reason: "OpenSIPS closed the reply FIFO without sending anything".into(),
-                        excerpt: String::new(),
-                    });
-                }
-                // The legacy reply has no id and no end marker of its own: EOF ends it.
-                Expect::Legacy => return legacy::decode_reply(&buf),
-            };
-            match jsonrpc::scan_with(&buf, id, false, decode) {
-                Scan::Found { result, range } => {
-                    return result.map(|r| jsonrpc::with_raw(r, buf, range));
-                }
-                Scan::Failed(e) => return Err(e),
-                Scan::Incomplete { json: false } if eof => {
-                    if buf.is_empty() {
-                        return Err(Error::MalformedReply {
-                            reason: "OpenSIPS closed the reply FIFO without sending anything"
-                                .into(),
-                            excerpt: String::new(),
-                        });
-                    }
-                    // Text that is not JSON, and the writer is gone: it is final.
-                    return match jsonrpc::scan(&buf, id, true) {
-                        Scan::Failed(e) => Err(e),
-                        _ => Err(Error::malformed("expected a JSON-RPC object", &buf)),
-                    };
-                }
-                // Incomplete (more to come) or only stale replies so far: keep reading.
-                Scan::Incomplete { .. } | Scan::OnlyStale => {}
-            }
-        }
-        // Deadline passed.
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            Err(
-                Error::timeout(deadline.total(), "waiting for the reply").with_hint(
-                    "OpenSIPS took the request but did not answer: it drops requests that are not \
-                 valid JSON-RPC, and slow or async commands (t_uac_dlg) need a longer timeout",
-                ),
-            )
-        } else {
-            let Expect::Json(id, decode) = expect else {
-                return Err(Error::malformed(
-                    format!(
-                        "the reply was cut short: still incomplete when the {:.3}s timeout expired",
-                        deadline.total().as_secs_f64()
-                    ),
-                    &buf,
-                ));
-            };
-            match jsonrpc::scan_with(&buf, id, false, decode) {
-                Scan::Found { result, range } => result.map(|r| jsonrpc::with_raw(r, buf, range)),
-                Scan::Failed(e) => Err(e),
-                Scan::Incomplete { json: true } => Err(Error::malformed(
-                    format!(
-                        "the reply was cut short: still incomplete when the {:.3}s timeout expired",
-                        deadline.total().as_secs_f64()
-                    ),
-                    &buf,
-                )),
-                Scan::Incomplete { json: false } => match jsonrpc::scan(&buf, id, true) {
-                    Scan::Failed(e) => Err(e),
-                    _ => Err(Error::malformed("expected a JSON-RPC object", &buf)),
-                },
-                Scan::OnlyStale => Err(Error::timeout(deadline.total(), "waiting for the reply")
-                    .with_hint("only stale replies to earlier requests arrived")),
-            }
-        }
+            .open(&made.0)
+            .map_err(|e| Error::io(format!("opening reply FIFO {}", made.0.display()), e))?;
+        Ok(ReplyFifo {
+            path: std::mem::take(&mut made.0),
+            file,
+        })
     }
 }
 
-/// `true` if the last non-whitespace byte is `}`.
-fn ends_with_brace(buf: &[u8]) -> bool {
-    buf.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}')
+/// Removes a path when dropped (an empty path: nothing).
+struct Unlink(PathBuf);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
@@ -517,7 +460,6 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
 
 impl Drop for ReplyFifo {
     fn drop(&mut self) {
-        self.file = None;
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -9,11 +9,8 @@
 
 use std::time::Duration;
 
-use crate::protocol::jsonrpc::{self, IdGenerator};
-use crate::protocol::xmlrpc;
-use crate::protocol::{Generation, Protocol, ProtocolChoice};
-use crate::transport::Deadline;
-use crate::{Cmd, Error, Response, Result};
+use super::{Deadline, Encode, Framing, Reply, Transport};
+use crate::{Error, Result};
 
 /// Which protocol rides on HTTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,27 +29,22 @@ pub(crate) struct TlsSettings {
     pub(crate) accept_invalid_certs: bool,
 }
 
-/// A connection to OpenSIPS over HTTP: `mi_http` or XML-RPC.
-pub struct HttpConnection {
+/// The HTTP transport: one `ureq` agent (keep-alive) posting to one URL.
+pub(crate) struct HttpTransport {
     agent: ureq::Agent,
     url: String,
     protocol: HttpProtocol,
-    pub(crate) timeout: Duration,
     /// The timeout the agent was built with.
     agent_timeout: Duration,
     headers: Vec<(String, String)>,
-    ids: IdGenerator,
-    generation: ProtocolChoice,
-    pub(crate) commands: crate::helpers::verify::CommandCache,
     max_reply: usize,
 }
 
-impl std::fmt::Debug for HttpConnection {
+impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConnection")
+        f.debug_struct("HttpTransport")
             .field("url", &self.url)
             .field("protocol", &self.protocol)
-            .field("timeout", &self.timeout)
             .field(
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
@@ -61,26 +53,15 @@ impl std::fmt::Debug for HttpConnection {
     }
 }
 
-impl HttpConnection {
+impl HttpTransport {
     pub(crate) fn new(
         url: String,
         protocol: HttpProtocol,
         timeout: Duration,
         headers: Vec<(String, String)>,
         tls: &TlsSettings,
-        generation: Protocol,
+        max_reply: usize,
     ) -> Result<Self> {
-        let generation = match (protocol, generation) {
-            (HttpProtocol::JsonRpc, Protocol::Legacy) => {
-                return Err(Error::InvalidConfig(format!(
-                    "{url}: OpenSIPS 1.x/2.x have no JSON-RPC over HTTP (their mi_http is an HTML \
-                     page); use the FIFO, datagram or XML-RPC (mi_xmlrpc_ng) transport"
-                )));
-            }
-            // mi_http speaks JSON-RPC only: nothing to detect.
-            (HttpProtocol::JsonRpc, _) => Protocol::JsonRpc,
-            (HttpProtocol::XmlRpc, p) => p,
-        };
         let https = url.starts_with("https://");
         #[allow(unused_mut)]
         let mut config = ureq::Agent::config_builder()
@@ -105,97 +86,32 @@ impl HttpConnection {
                 "{url}: TLS options (CA bundle, certificate checks) given for a plain http:// URL"
             )));
         }
-        Ok(HttpConnection {
+        Ok(HttpTransport {
             agent: config.build().into(),
             url,
             protocol,
-            timeout,
             agent_timeout: timeout,
             headers,
-            ids: IdGenerator::new(),
-            generation: ProtocolChoice::new(generation),
-            commands: Default::default(),
-            max_reply: crate::connection::DEFAULT_MAX_REPLY,
+            max_reply,
         })
     }
 
-    pub(crate) fn with_max_reply(mut self, bytes: usize) -> Self {
-        self.max_reply = bytes;
-        self
-    }
-
-    pub(crate) fn set_timeout(&mut self, t: Duration) {
-        self.timeout = t;
-    }
-
     /// The endpoint URL (without credentials).
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// JSON-RPC or XML-RPC.
-    pub fn protocol(&self) -> HttpProtocol {
+    pub(crate) fn protocol(&self) -> HttpProtocol {
         self.protocol
     }
 
-    pub(crate) fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        cmd.validate()?;
-        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
-        let id = self.ids.next_id();
-        let generation = self.generation()?;
-        let (body, content_type) = match (self.protocol, generation) {
-            (HttpProtocol::JsonRpc, _) => (
-                jsonrpc::encode_request(cmd.method(), cmd.params(), id),
-                "application/json",
-            ),
-            (HttpProtocol::XmlRpc, Generation::JsonRpc) => (
-                xmlrpc::encode_request(cmd.method(), cmd.params())?,
-                "text/xml",
-            ),
-            (HttpProtocol::XmlRpc, Generation::Legacy) => (
-                xmlrpc::encode_request_legacy(cmd.method(), cmd.params())?,
-                "text/xml",
-            ),
-        };
-        let bytes = self.post(body, content_type, &deadline)?;
-        match (self.protocol, generation) {
-            (HttpProtocol::JsonRpc, _) => jsonrpc::decode_owned_with(bytes, id, cmd.decodes()),
-            (HttpProtocol::XmlRpc, Generation::JsonRpc) => xmlrpc::decode_reply(&bytes),
-            (HttpProtocol::XmlRpc, Generation::Legacy) => {
-                xmlrpc::decode_reply(&bytes).map(|mut r| {
-                    r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
-                    r
-                })
-            }
-        }
-    }
-
-    /// The generation behind an XML-RPC endpoint (mi_http is always JSON-RPC).
-    pub(crate) fn generation(&self) -> Result<Generation> {
-        self.generation.resolve(|| self.detect())
-    }
-
-    /// Calls `version`: 3.x/4.x type their values (`<string>`), 2.x `mi_xmlrpc_ng` writes
-    /// bare `<value>text</value>`.
-    fn detect(&self) -> Result<Generation> {
-        let deadline = Deadline::after(self.timeout);
-        let body = xmlrpc::encode_request("version", &crate::Params::None)?;
-        let bytes = self.post(body, "text/xml", &deadline)?;
-        let text = String::from_utf8_lossy(&bytes);
-        if text.contains("<name>Server</name><value><string>") {
-            Ok(Generation::JsonRpc)
-        } else if text.contains("<name>Server</name><value>") {
-            Ok(Generation::Legacy)
-        } else {
-            Err(Error::malformed(
-                "cannot tell the XML-RPC server's generation from its `version` reply",
-                &bytes,
-            ))
-        }
-    }
-
     /// POSTs `body` and returns the 200 reply's body.
-    fn post(&self, body: Vec<u8>, content_type: &str, deadline: &Deadline) -> Result<Vec<u8>> {
+    fn post(&self, body: Vec<u8>, deadline: &Deadline) -> Result<Vec<u8>> {
+        let content_type = match self.protocol {
+            HttpProtocol::JsonRpc => "application/json",
+            HttpProtocol::XmlRpc => "text/xml",
+        };
         let mut req = self
             .agent
             .post(&self.url)
@@ -287,6 +203,38 @@ impl HttpConnection {
                 format!("talking to {url}"),
                 std::io::Error::other(other.to_string()),
             ),
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn framing(&self) -> Framing {
+        match self.protocol {
+            HttpProtocol::JsonRpc => Framing::HttpJson,
+            HttpProtocol::XmlRpc => Framing::HttpXml,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        match self.protocol {
+            HttpProtocol::JsonRpc => self.url.clone(),
+            HttpProtocol::XmlRpc => self.url.replacen("http", "xmlrpc", 1),
+        }
+    }
+
+    fn exchange<R: Reply>(
+        &self,
+        encode: Encode<'_>,
+        reply: &R,
+        deadline: &Deadline,
+    ) -> Result<R::Out> {
+        let mut body = self.post(encode(None)?, deadline)?;
+        match reply.judge(&mut body, true) {
+            Some(result) => result,
+            None => Err(Error::malformed(
+                "the HTTP reply does not hold the answer to the request",
+                &body,
+            )),
         }
     }
 }

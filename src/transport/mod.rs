@@ -1,4 +1,7 @@
-//! Transports: they move bytes under a deadline; the codec in `protocol` gives them meaning.
+//! Transports: they send request bytes and get reply bytes back under a deadline (reply
+//! FIFO, datagram socket, HTTP agent). They know nothing of MI generations, ids or commands:
+//! the session layer encodes each request with a codec from `protocol`,
+//! and a [`Reply`] it hands over says when the bytes received so far make a whole reply.
 
 pub(crate) mod datagram;
 pub(crate) mod fifo;
@@ -9,6 +12,76 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+pub(crate) use crate::protocol::framing::Framing;
+use crate::{Error, Result};
+
+/// Judges the bytes a transport received for one request.
+pub(crate) trait Reply {
+    /// What a complete reply becomes.
+    type Out;
+    /// `Some` once `buf` holds the whole reply (or shows that none will come); `None` to
+    /// keep going. A stream transport (FIFO) passes everything received so far and sets
+    /// `at_end` when the writer closed its end (an async reply may still reopen it); a
+    /// datagram or HTTP transport passes one datagram or body with `at_end` set, and a
+    /// datagram that is not the reply (`None`) is dropped. The judge may take `buf`.
+    fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Self::Out>>;
+    /// The deadline passed after `buf` (not only whitespace) arrived on a stream: the
+    /// reply was cut short, or is not one.
+    fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Self::Out>;
+}
+
+/// Builds one request's bytes, given the reply FIFO name a FIFO transport picked for it
+/// (`None` on other transports).
+pub(crate) type Encode<'a> = &'a dyn Fn(Option<&str>) -> Result<Vec<u8>>;
+
+/// One request of a staged exchange ([`Transport::exchange_staged`]).
+pub(crate) struct Stage<'a, R> {
+    pub(crate) encode: Encode<'a>,
+    pub(crate) reply: &'a R,
+    /// How long to wait for this stage's answer before sending the next stage.
+    pub(crate) patience: Duration,
+    /// FIFO: name this stage's reply FIFO with digits only (so that, written after the
+    /// `:` of a request, it reads as a JSON number).
+    pub(crate) digits: bool,
+}
+
+/// Moves bytes to and from one MI endpoint.
+pub(crate) trait Transport: Send + Sync + std::fmt::Debug {
+    /// How requests are framed on this transport.
+    fn framing(&self) -> Framing;
+    /// The endpoint as a URL (without credentials).
+    fn endpoint(&self) -> String;
+    /// Sends one request and waits, until `deadline`, for the reply `reply` accepts.
+    fn exchange<R: Reply>(
+        &self,
+        encode: Encode<'_>,
+        reply: &R,
+        deadline: &Deadline,
+    ) -> Result<R::Out>;
+    /// Sends the stages one at a time: stage `i + 1` only once stage `i` has gone
+    /// unanswered for its patience. Returns the first answer. By default an earlier stage
+    /// is no longer heard once the next one is sent; the FIFO keeps listening to all.
+    fn exchange_staged<R: Reply>(
+        &self,
+        stages: &[Stage<'_, R>],
+        deadline: &Deadline,
+    ) -> Result<R::Out> {
+        let mut last = None;
+        for (i, stage) in stages.iter().enumerate() {
+            let step = if i + 1 == stages.len() {
+                *deadline
+            } else {
+                deadline.within(stage.patience)
+            };
+            match self.exchange(stage.encode, stage.reply, &step) {
+                Err(e @ Error::Timeout { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::timeout(deadline.total(), "waiting for the reply")))
+    }
+}
 
 /// A point in time every blocking step of one call must finish by.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +107,15 @@ impl Deadline {
 
     pub(crate) fn total(&self) -> Duration {
         self.total
+    }
+
+    /// A deadline at most `patience` from now, and never after this one. Its `total` is
+    /// this one's, so a timeout still reports the whole budget.
+    pub(crate) fn within(&self, patience: Duration) -> Deadline {
+        Deadline {
+            at: self.at.min(Instant::now() + patience),
+            total: self.total,
+        }
     }
 }
 

@@ -1,0 +1,211 @@
+//! Each transport's framing of each generation's requests, and when the bytes received
+//! make a whole reply: the FIFO's `:reply:` prefix and closing empty line, the bare
+//! datagram, the HTTP body. Pure functions of bytes, no I/O.
+
+use std::time::Duration;
+
+use super::jsonrpc::{self, Scan};
+#[cfg(feature = "http")]
+use super::xmlrpc;
+use super::{Generation, legacy};
+use crate::{Error, Params, Response, Result};
+
+/// How a transport carries requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// A byte stream into the server FIFO; the reply comes on a FIFO named in the request.
+    Fifo,
+    /// One request per datagram, one reply per datagram.
+    Datagram,
+    /// An HTTP POST to mi_http (JSON-RPC).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    HttpJson,
+    /// An HTTP POST to mi_xmlrpc / mi_xmlrpc_ng.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    HttpXml,
+}
+
+/// What one request speaks.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// JSON-RPC with this id; the result decoded into a `Value` or left in `raw`.
+    Json { id: u32, decode: bool },
+    /// The 1.x/2.x text MI.
+    Legacy,
+    /// XML-RPC, from 3.x/4.x or (`legacy`) from 2.x `mi_xmlrpc_ng`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Xml { legacy: bool },
+}
+
+/// The codec of one request: its framing on the wire and the judgement of its reply.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Codec {
+    framing: Framing,
+    kind: Kind,
+}
+
+impl Codec {
+    /// The codec for `generation` over `framing`; `id` is the JSON-RPC id (unused by the
+    /// other generations), `decode` whether a JSON-RPC result becomes a `Value`.
+    pub(crate) fn new(framing: Framing, generation: Generation, id: u32, decode: bool) -> Self {
+        let kind = match (framing, generation) {
+            (Framing::HttpXml, g) => Kind::Xml {
+                legacy: g == Generation::Legacy,
+            },
+            (_, Generation::JsonRpc) => Kind::Json { id, decode },
+            (_, Generation::Legacy) => Kind::Legacy,
+        };
+        Codec { framing, kind }
+    }
+
+    /// The framing this codec writes.
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// The generation this codec speaks.
+    pub(crate) fn generation(&self) -> Generation {
+        match self.kind {
+            Kind::Json { .. } | Kind::Xml { legacy: false } => Generation::JsonRpc,
+            Kind::Legacy | Kind::Xml { legacy: true } => Generation::Legacy,
+        }
+    }
+
+    /// The request bytes; `reply_to` is the FIFO reply name (FIFO framing only).
+    ///
+    /// On a FIFO a JSON-RPC request ends with an empty line: 3.x/4.x skip the whitespace
+    /// after the JSON, and a 1.x/2.x server, which reads a request up to an empty line,
+    /// then never takes the *next* request as this one's parameters (PROTOCOL.md §6.1).
+    pub(crate) fn encode(
+        &self,
+        method: &str,
+        params: &Params,
+        reply_to: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        match (self.kind, self.framing) {
+            (Kind::Json { id, .. }, Framing::Fifo) => {
+                let body = jsonrpc::encode_request(method, params, id);
+                let name = reply_to.unwrap_or_default();
+                let mut request = Vec::with_capacity(body.len() + name.len() + 4);
+                request.push(b':');
+                request.extend_from_slice(name.as_bytes());
+                request.push(b':');
+                request.extend_from_slice(&body);
+                request.extend_from_slice(b"\n\n");
+                Ok(request)
+            }
+            (Kind::Json { id, .. }, _) => Ok(jsonrpc::encode_request(method, params, id)),
+            (Kind::Legacy, _) => legacy::encode_request(method, params, reply_to),
+            #[cfg(feature = "http")]
+            (Kind::Xml { legacy: false }, _) => xmlrpc::encode_request(method, params),
+            #[cfg(feature = "http")]
+            (Kind::Xml { legacy: true }, _) => xmlrpc::encode_request_legacy(method, params),
+            #[cfg(not(feature = "http"))]
+            (Kind::Xml { .. }, _) => Err(Error::InvalidConfig(
+                "XML-RPC needs the `http` feature of opensips-mi".into(),
+            )),
+        }
+    }
+
+    /// `Some` once `buf` is a whole reply (or shows none will come), `None` to keep going.
+    /// On a FIFO `buf` is everything so far and `at_end` says the writer closed; on a
+    /// datagram it is one datagram (`None`: not ours, drop it); over HTTP, the body.
+    pub(crate) fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Response>> {
+        match (self.kind, self.framing) {
+            (Kind::Json { id, decode }, Framing::Fifo) => {
+                judge_json_stream(buf, id, decode, at_end)
+            }
+            (Kind::Json { id, decode }, Framing::Datagram) => {
+                match jsonrpc::scan_with(buf, id, true, decode) {
+                    Scan::Found { result, range } => {
+                        Some(result.map(|r| jsonrpc::with_raw(r, std::mem::take(buf), range)))
+                    }
+                    Scan::Failed(e) => Some(Err(e)),
+                    // a stale reply to an earlier request, or an empty datagram
+                    Scan::OnlyStale | Scan::Incomplete { .. } => None,
+                }
+            }
+            (Kind::Json { id, decode }, _) => {
+                Some(jsonrpc::decode_owned_with(std::mem::take(buf), id, decode))
+            }
+            // The legacy reply has no id and no end marker of its own on a FIFO: EOF ends it.
+            (Kind::Legacy, Framing::Fifo) if !at_end => None,
+            (Kind::Legacy, Framing::Fifo) if buf.is_empty() => Some(Err(closed_empty())),
+            (Kind::Legacy, Framing::Datagram) if buf.is_empty() => None,
+            (Kind::Legacy, _) => Some(legacy::decode_reply(buf)),
+            #[cfg(feature = "http")]
+            (Kind::Xml { legacy }, _) => Some(xmlrpc::decode_reply(buf).map(|mut r| {
+                if legacy {
+                    r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
+                }
+                r
+            })),
+            #[cfg(not(feature = "http"))]
+            (Kind::Xml { .. }, _) => None,
+        }
+    }
+
+    /// The deadline (`total`) passed with `buf` (not only whitespace) received on a stream.
+    pub(crate) fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Response> {
+        let cut_short = |buf: &[u8]| {
+            Error::malformed(
+                format!(
+                    "the reply was cut short: still incomplete when the {:.3}s timeout expired",
+                    total.as_secs_f64()
+                ),
+                buf,
+            )
+        };
+        let Kind::Json { id, decode } = self.kind else {
+            return Err(cut_short(&buf));
+        };
+        match jsonrpc::scan_with(&buf, id, false, decode) {
+            Scan::Found { result, range } => result.map(|r| jsonrpc::with_raw(r, buf, range)),
+            Scan::Failed(e) => Err(e),
+            Scan::Incomplete { json: true } => Err(cut_short(&buf)),
+            Scan::Incomplete { json: false } => Err(not_json(&buf, id)),
+            Scan::OnlyStale => Err(Error::timeout(total, "waiting for the reply")
+                .with_hint("only stale replies to earlier requests arrived")),
+        }
+    }
+}
+
+/// A JSON-RPC reply on a stream: judged when the writer closed or the last byte so far
+/// closes an object (not after every chunk of a big reply).
+fn judge_json_stream(
+    buf: &mut Vec<u8>,
+    id: u32,
+    decode: bool,
+    at_end: bool,
+) -> Option<Result<Response>> {
+    let ends_with_brace = buf.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    if !at_end && !ends_with_brace {
+        return None;
+    }
+    // An async reply reopens the FIFO for each 4 KB, so an EOF is final only for text that
+    // cannot be the start of a JSON reply.
+    match jsonrpc::scan_with(buf, id, false, decode) {
+        Scan::Found { result, range } => {
+            Some(result.map(|r| jsonrpc::with_raw(r, std::mem::take(buf), range)))
+        }
+        Scan::Failed(e) => Some(Err(e)),
+        Scan::Incomplete { json: false } if at_end && buf.is_empty() => Some(Err(closed_empty())),
+        Scan::Incomplete { json: false } if at_end => Some(Err(not_json(buf, id))),
+        Scan::Incomplete { .. } | Scan::OnlyStale => None,
+    }
+}
+
+/// Text that is not JSON and will not become JSON: the server's plain-text error, or junk.
+fn not_json(buf: &[u8], id: u32) -> Error {
+    match jsonrpc::scan(buf, id, true) {
+        Scan::Failed(e) => e,
+        _ => Error::malformed("expected a JSON-RPC object", buf),
+    }
+}
+
+fn closed_empty() -> Error {
+    Error::MalformedReply {
+        reason: "OpenSIPS closed the reply FIFO without sending anything".into(),
+        excerpt: String::new(),
+    }
+}

@@ -1,0 +1,312 @@
+//! The session layer: what one connection knows (timeout, generation, ids, the `which`
+//! cache) and the one request path every transport shares: encode with a codec, exchange
+//! bytes through the transport, decode the reply.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::protocol::framing::{Codec, Framing};
+use crate::protocol::jsonrpc::IdGenerator;
+use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
+use crate::transport::datagram::{UdpTransport, UnixTransport};
+use crate::transport::fifo::FifoTransport;
+#[cfg(feature = "http")]
+use crate::transport::http::{HttpProtocol, HttpTransport};
+use crate::transport::{Deadline, Reply, Stage, Transport};
+use crate::{Cmd, Error, Params, Response, Result};
+
+/// What a connection has learnt about the server's commands (see `Connection::verify`).
+#[derive(Debug, Default)]
+pub(crate) struct CommandCache {
+    known: Mutex<HashMap<String, bool>>,
+    names: Mutex<Option<Vec<String>>>,
+}
+
+impl CommandCache {
+    /// Whether `name` was found to exist.
+    pub(crate) fn known(&self, name: &str) -> Option<bool> {
+        lock(&self.known).get(name).copied()
+    }
+
+    pub(crate) fn remember(&self, name: &str, exists: bool) {
+        lock(&self.known).insert(name.to_owned(), exists);
+    }
+
+    /// The `which` list, fetched with `fetch` the first time.
+    pub(crate) fn names(&self, fetch: impl FnOnce() -> Result<Vec<String>>) -> Result<Vec<String>> {
+        if let Some(n) = lock(&self.names).as_ref() {
+            return Ok(n.clone());
+        }
+        let names = fetch()?;
+        *lock(&self.names) = Some(names.clone());
+        Ok(names)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One connection's state around its transport.
+#[derive(Debug)]
+pub(crate) struct Session<T> {
+    pub(crate) transport: T,
+    timeout: Duration,
+    protocol: ProtocolChoice,
+    ids: IdGenerator,
+    commands: CommandCache,
+}
+
+impl Reply for Codec {
+    type Out = Response;
+    fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Response>> {
+        Codec::judge(self, buf, at_end)
+    }
+    fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Response> {
+        Codec::at_deadline(self, buf, total)
+    }
+}
+
+/// A generation probe: any answer in its codec's generation tells the generation.
+struct Probe(Codec);
+
+impl Reply for Probe {
+    type Out = Generation;
+    fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Generation>> {
+        let generation = self.0.generation();
+        if self.0.framing() == Framing::HttpXml {
+            // 3.x/4.x type their values (`<string>`), 2.x `mi_xmlrpc_ng` writes bare text.
+            let text = String::from_utf8_lossy(buf);
+            return Some(if text.contains("<name>Server</name><value><string>") {
+                Ok(Generation::JsonRpc)
+            } else if text.contains("<name>Server</name><value>") {
+                Ok(Generation::Legacy)
+            } else {
+                Err(Error::malformed(
+                    "cannot tell the XML-RPC server's generation from its `version` reply",
+                    buf,
+                ))
+            });
+        }
+        // A 1.x/2.x datagram server answers JSON with `500 command not available`.
+        if self.0.framing() == Framing::Datagram && legacy::looks_like_reply(buf) {
+            return Some(Ok(Generation::Legacy));
+        }
+        match self.0.judge(buf, at_end)? {
+            Ok(_) | Err(Error::Rpc(_) | Error::Command(_)) => Some(Ok(generation)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+    fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Generation> {
+        self.0.at_deadline(buf, total).map(|_| self.0.generation())
+    }
+}
+
+impl<T: Transport> Session<T> {
+    pub(crate) fn new(transport: T, timeout: Duration, protocol: Protocol) -> Self {
+        Session {
+            transport,
+            timeout,
+            protocol: ProtocolChoice::new(protocol),
+            ids: IdGenerator::new(),
+            commands: CommandCache::default(),
+        }
+    }
+
+    /// The one request path: encode, exchange, decode.
+    fn execute(&self, cmd: &Cmd) -> Result<Response> {
+        cmd.validate()?;
+        let generation = self.generation()?;
+        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        let framing = self.transport.framing();
+        let codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decodes());
+        let encode = |reply_to: Option<&str>| codec.encode(cmd.method(), cmd.params(), reply_to);
+        self.transport
+            .exchange(&encode, &codec, &deadline)
+            .map_err(|e| self.explain(e, generation))
+    }
+
+    /// Adds what the generation suggests to a transport's error.
+    fn explain(&self, e: Error, generation: Generation) -> Error {
+        let silent = matches!(
+            &e,
+            Error::Timeout { waiting_for, .. } if *waiting_for == "waiting for the reply"
+        );
+        match (self.transport.framing(), generation) {
+            (Framing::Fifo, Generation::JsonRpc) if silent => e.with_hint(
+                "OpenSIPS took the request but did not answer. An OpenSIPS 1.x/2.x server \
+                 ignores JSON-RPC: use ?protocol=legacy (or ?protocol=auto). 3.x/4.x drop \
+                 requests they cannot parse, and slow or async commands (t_uac_dlg) need a \
+                 longer timeout",
+            ),
+            (Framing::Fifo, Generation::Legacy) if silent => e.with_hint(
+                "OpenSIPS took the request but did not answer. An OpenSIPS 3.x/4.x server \
+                 ignores the legacy text MI: drop ?protocol=legacy (or use ?protocol=auto); \
+                 slow or async commands (t_uac_dlg) need a longer timeout",
+            ),
+            _ => e,
+        }
+    }
+
+    /// The generation to speak, detected once for [`Protocol::Auto`].
+    fn generation(&self) -> Result<Generation> {
+        self.protocol.resolve(|| self.detect())
+    }
+
+    /// Finds the generation within the connection's timeout, without ever leaving a
+    /// server of either generation in a bad state (PROTOCOL.md §6.1):
+    ///
+    /// * FIFO: first a JSON-RPC `version` ending in an empty line (3.x/4.x answer it; 2.x
+    ///   consumes it up to the empty line and ignores it). Only if it stays unanswered for
+    ///   a third of the timeout (at most 1 s), a 2.x `version` request. Its reply FIFO is
+    ///   named with digits, so that even if a slow 3.x/4.x server reads both requests at
+    ///   once, the tail after the JSON (`:version:1234…\n\n`) parses as a request whose
+    ///   parameters are a number, instead of staying in mi_fifo's buffer and wedging it.
+    ///   Both reply FIFOs are heard until the deadline.
+    /// * Datagram: a JSON-RPC `version`; 1.x/2.x answer `500 command not available`.
+    /// * XML-RPC: `version`, whose values 3.x/4.x type and 2.x does not.
+    fn detect(&self) -> Result<Generation> {
+        let deadline = Deadline::after(self.timeout);
+        let framing = self.transport.framing();
+        let version = |codec: &Codec, reply_to: Option<&str>| {
+            codec.encode("version", &Params::None, reply_to)
+        };
+        let json = Probe(Codec::new(
+            framing,
+            Generation::JsonRpc,
+            self.ids.next_id(),
+            false,
+        ));
+        let legacy = Probe(Codec::new(framing, Generation::Legacy, 0, false));
+        let json_encode = |to: Option<&str>| version(&json.0, to);
+        let legacy_encode = |to: Option<&str>| version(&legacy.0, to);
+        let stages: &[Stage<'_, Probe>] = match framing {
+            Framing::Fifo => &[
+                Stage {
+                    encode: &json_encode,
+                    reply: &json,
+                    patience: (self.timeout / 3).min(Duration::from_secs(1)),
+                    digits: false,
+                },
+                Stage {
+                    encode: &legacy_encode,
+                    reply: &legacy,
+                    patience: self.timeout,
+                    digits: true,
+                },
+            ],
+            Framing::Datagram | Framing::HttpXml => &[Stage {
+                encode: &json_encode,
+                reply: &json,
+                patience: self.timeout,
+                digits: false,
+            }],
+            Framing::HttpJson => return Ok(Generation::JsonRpc),
+        };
+        self.transport
+            .exchange_staged(stages, &deadline)
+            .map_err(|e| {
+                e.with_hint(
+                    "neither generation's `version` was answered while detecting the MI \
+                     protocol: is OpenSIPS' MI module serving this endpoint (and, for a FIFO, \
+                     is reply_dir its reply directory)?",
+                )
+            })
+    }
+}
+
+/// What [`Connection`](crate::Connection) asks of any session, whatever its transport.
+pub(crate) trait SessionApi: Send + Sync {
+    fn execute(&self, cmd: &Cmd) -> Result<Response>;
+    fn generation(&self) -> Result<Generation>;
+    fn timeout(&self) -> Duration;
+    fn set_timeout(&mut self, timeout: Duration);
+    fn commands(&self) -> &CommandCache;
+    fn endpoint(&self) -> String;
+}
+
+impl<T: Transport> SessionApi for Session<T> {
+    fn execute(&self, cmd: &Cmd) -> Result<Response> {
+        Session::execute(self, cmd)
+    }
+    fn generation(&self) -> Result<Generation> {
+        Session::generation(self)
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+    fn commands(&self) -> &CommandCache {
+        &self.commands
+    }
+    fn endpoint(&self) -> String {
+        self.transport.endpoint()
+    }
+}
+
+/// A connection to OpenSIPS `mi_fifo`: JSON-RPC framing (3.x/4.x) or the legacy text
+/// framing (1.x/2.x).
+#[derive(Debug)]
+pub struct FifoConnection(pub(crate) Session<FifoTransport>);
+
+impl FifoConnection {
+    /// The server FIFO path.
+    pub fn path(&self) -> &Path {
+        self.0.transport.path()
+    }
+
+    /// The directory reply FIFOs are created in (the server's `reply_dir`).
+    pub fn reply_dir(&self) -> &Path {
+        self.0.transport.reply_dir()
+    }
+}
+
+/// A connection to OpenSIPS `mi_datagram` over UDP.
+#[derive(Debug)]
+pub struct UdpConnection(pub(crate) Session<UdpTransport>);
+
+impl UdpConnection {
+    /// The server address.
+    pub fn server(&self) -> std::net::SocketAddr {
+        self.0.transport.server()
+    }
+}
+
+/// A connection to OpenSIPS `mi_datagram` over a unix datagram socket.
+#[derive(Debug)]
+pub struct UnixDatagramConnection(pub(crate) Session<UnixTransport>);
+
+impl UnixDatagramConnection {
+    /// The server socket path.
+    pub fn server(&self) -> &Path {
+        self.0.transport.server()
+    }
+
+    /// The path this connection currently receives replies on (removed on drop, and
+    /// replaced after a timeout).
+    pub fn reply_path(&self) -> PathBuf {
+        self.0.transport.reply_path()
+    }
+}
+
+/// A connection to OpenSIPS over HTTP: `mi_http` or XML-RPC.
+#[cfg(feature = "http")]
+#[derive(Debug)]
+pub struct HttpConnection(pub(crate) Session<HttpTransport>);
+
+#[cfg(feature = "http")]
+impl HttpConnection {
+    /// The endpoint URL (without credentials).
+    pub fn url(&self) -> &str {
+        self.0.transport.url()
+    }
+
+    /// JSON-RPC or XML-RPC.
+    pub fn protocol(&self) -> HttpProtocol {
+        self.0.transport.protocol()
+    }
+}
