@@ -1,0 +1,155 @@
+//! `uptime`, `version`, `ps` and statistics.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::de;
+use crate::Value;
+
+/// `"3 [sec]"` → 3 s.
+pub(super) fn parse_up_time(s: &str) -> Option<Duration> {
+    s.trim()
+        .trim_end_matches("[sec]")
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// `uptime`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawUptime")]
+#[non_exhaustive]
+pub struct Uptime {
+    /// The server's clock, as it prints it (`Thu Nov 26 11:06:18 2026`).
+    pub now: String,
+    /// When it started, same format.
+    pub up_since: String,
+    /// How long it has been up.
+    pub up_time: Duration,
+}
+
+#[derive(Deserialize)]
+struct RawUptime {
+    #[serde(rename = "Now")]
+    now: String,
+    #[serde(rename = "Up since")]
+    up_since: String,
+    #[serde(rename = "Up time", deserialize_with = "de::string_like")]
+    up_time: String,
+}
+
+impl TryFrom<RawUptime> for Uptime {
+    type Error = String;
+    fn try_from(r: RawUptime) -> std::result::Result<Self, String> {
+        let up_time =
+            parse_up_time(&r.up_time).ok_or_else(|| format!("bad \"Up time\" {:?}", r.up_time))?;
+        Ok(Uptime {
+            now: r.now,
+            up_since: r.up_since,
+            up_time,
+        })
+    }
+}
+
+/// `version`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Version {
+    /// `OpenSIPS (3.5.9 (x86_64/linux))`.
+    #[serde(rename = "Server")]
+    pub server: String,
+}
+
+impl Version {
+    /// The release number, e.g. `3.5.9`.
+    pub fn release(&self) -> Option<&str> {
+        let inner = self.server.split_once('(')?.1;
+        inner.split_whitespace().next()
+    }
+}
+
+/// A process of `ps` or `log_level`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Process {
+    /// The MI process id (`ps` only).
+    #[serde(rename = "ID", default, deserialize_with = "de::opt_u32_like")]
+    pub id: Option<u32>,
+    /// The system pid.
+    #[serde(rename = "PID", deserialize_with = "de::u32_like")]
+    pub pid: u32,
+    /// What it does (`attendant`, `MI FIFO`, `SIP receiver udp:127.0.0.1:5060 `).
+    #[serde(rename = "Type", default)]
+    pub kind: String,
+    /// Its log level (`log_level` only).
+    #[serde(rename = "Log level", default, deserialize_with = "de::opt_i32_like")]
+    pub log_level: Option<i32>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Processes {
+    #[serde(rename = "Processes", default)]
+    pub(super) list: Vec<Process>,
+}
+
+/// Legacy `Process::  ID=0 PID=… Type=…` nodes → `{"Processes":[…]}`.
+pub(super) fn normalize_processes(v: Value) -> Value {
+    if v.get("Processes").is_some() {
+        return v;
+    }
+    let list: Vec<Value> = v.get_all("Process").cloned().collect();
+    Value::Object(vec![("Processes".into(), Value::Array(list))])
+}
+
+/// Statistics by full name (`group:name` → value).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Statistics(pub BTreeMap<String, i64>);
+
+impl Statistics {
+    /// A statistic by its full `group:name`.
+    pub fn get(&self, name: &str) -> Option<i64> {
+        self.0.get(name).copied()
+    }
+    /// Every statistic, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// `true` if none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Legacy ≤ 1.11.2 unnamed `group:name = value` lines → an object.
+pub(super) fn normalize_statistics(v: Value) -> Value {
+    match v {
+        Value::Array(lines) => Value::Object(
+            lines
+                .iter()
+                .filter_map(|l| l.as_str()?.split_once(" = "))
+                .map(|(k, v)| (k.trim().to_owned(), Value::from(v.trim())))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// What a selector asks for: `all`, a group (`dialog:`), a full name (`core:rcv_requests`),
+/// or a bare name (`rcv_requests`, in any group).
+pub(super) fn selected(selectors: &[String], full: &str) -> bool {
+    let (group, name) = full.split_once(':').unwrap_or(("", full));
+    selectors.iter().any(|s| {
+        s == "all"
+            || s.strip_suffix(':').is_some_and(|g| g == group)
+            || s == full
+            || (!s.contains(':') && s == name)
+    })
+}

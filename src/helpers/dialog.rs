@@ -1,0 +1,189 @@
+//! dialog: `dlg_list` and `dlg_list_ctx`.
+
+use serde::Deserialize;
+
+use super::de;
+use crate::Value;
+
+/// The state of a dialog, with the raw number kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialogState {
+    /// 1: created, no reply yet.
+    Unconfirmed,
+    /// 2: provisional reply.
+    Early,
+    /// 3: answered, no ACK yet.
+    ConfirmedNoAck,
+    /// 4: established.
+    Confirmed,
+    /// 5: ended.
+    Deleted,
+    /// Any other number.
+    Other(i64),
+}
+
+impl DialogState {
+    /// The number OpenSIPS uses.
+    pub fn raw(self) -> i64 {
+        match self {
+            DialogState::Unconfirmed => 1,
+            DialogState::Early => 2,
+            DialogState::ConfirmedNoAck => 3,
+            DialogState::Confirmed => 4,
+            DialogState::Deleted => 5,
+            DialogState::Other(n) => n,
+        }
+    }
+}
+
+impl From<i64> for DialogState {
+    fn from(n: i64) -> Self {
+        match n {
+            1 => DialogState::Unconfirmed,
+            2 => DialogState::Early,
+            3 => DialogState::ConfirmedNoAck,
+            4 => DialogState::Confirmed,
+            5 => DialogState::Deleted,
+            n => DialogState::Other(n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DialogState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        de::i64_like(d).map(DialogState::from)
+    }
+}
+
+/// The callee side of a dialog.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Callee {
+    /// To tag.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub callee_tag: Option<String>,
+    /// Contact.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub callee_contact: Option<String>,
+    /// The caller's CSeq seen on this leg.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub caller_cseq: Option<String>,
+    /// Route set.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub callee_route_set: Option<String>,
+    /// Local socket.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub callee_bind_addr: Option<String>,
+    /// SDP.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub callee_sdp: Option<String>,
+}
+
+/// A dialog of `dlg_list`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct Dialog {
+    /// Dialog id (`h_entry.h_id` in 3.x, a 64-bit number in 2.x).
+    #[serde(rename = "ID", deserialize_with = "de::string_like")]
+    pub id: String,
+    /// Database id (3.x).
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub db_id: Option<String>,
+    /// State, with the raw number.
+    pub state: DialogState,
+    /// Script flags.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub user_flags: Option<String>,
+    /// Start (UNIX time).
+    #[serde(default, deserialize_with = "de::u64_like")]
+    pub timestart: u64,
+    /// End of lifetime (UNIX time; 0 once ended).
+    #[serde(default, deserialize_with = "de::u64_like")]
+    pub timeout: u64,
+    /// Call-ID.
+    #[serde(default)]
+    pub callid: String,
+    /// From URI.
+    #[serde(default)]
+    pub from_uri: String,
+    /// To URI.
+    #[serde(default)]
+    pub to_uri: String,
+    /// From tag.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub caller_tag: Option<String>,
+    /// Caller's Contact.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub caller_contact: Option<String>,
+    /// Callee CSeq.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub callee_cseq: Option<String>,
+    /// Caller's route set.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub caller_route_set: Option<String>,
+    /// Caller's socket.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub caller_bind_addr: Option<String>,
+    /// Caller's SDP.
+    #[serde(default, deserialize_with = "de::opt_string_like")]
+    pub caller_sdp: Option<String>,
+    /// The callee legs.
+    #[serde(rename = "CALLEES", default)]
+    pub callees: Vec<Callee>,
+    /// `dlg_list_ctx`: profiles and variables.
+    #[serde(default)]
+    pub context: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Dialogs {
+    #[serde(rename = "Dialogs", default)]
+    pub(super) list: Vec<Dialog>,
+    #[serde(rename = "Dialog", default)]
+    pub(super) one: Option<Dialog>,
+}
+
+/// A legacy `dialog::  ID=…` node → the 3.x object.
+pub(super) fn legacy_dialog(node: &Value) -> Value {
+    let mut o = Vec::new();
+    let id = node
+        .get("ID")
+        .or_else(|| node.get("dialog_id"))
+        .or_else(|| node.get("hash"))
+        .cloned();
+    o.push(("ID".to_owned(), id.unwrap_or_default()));
+    for (k, v) in node.as_object().unwrap_or_default() {
+        match k.as_str() {
+            "value" | "ID" | "dialog_id" | "hash" => {}
+            "CALLEES" => o.push((
+                k.clone(),
+                Value::Array(v.get_all("callee").cloned().collect()),
+            )),
+            "context" => {
+                let profiles = v
+                    .get("profiles")
+                    .and_then(Value::as_object)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|(k, _)| k != "value")
+                    .map(|(k, v)| Value::Object(vec![(k.clone(), v.clone())]))
+                    .collect();
+                o.push((
+                    k.clone(),
+                    Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
+                ));
+            }
+            _ => o.push((k.clone(), v.clone())),
+        }
+    }
+    Value::Object(o)
+}
+
+pub(super) fn normalize_dialogs(v: Value) -> Value {
+    if v.get("Dialogs").is_some() || v.get("Dialog").is_some() {
+        return v;
+    }
+    let list: Vec<Value> = v.get_all("dialog").map(legacy_dialog).collect();
+    Value::Object(vec![("Dialogs".into(), Value::Array(list))])
+}

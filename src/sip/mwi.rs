@@ -1,0 +1,161 @@
+//! Voicemail lamps: RFC 3842 `message-summary` NOTIFYs.
+
+use super::{SipRequest, name_addr, no_line_breaks, random_tag, uac_dlg};
+use crate::Result;
+
+/// A message class of RFC 3458, as a `message-summary` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageClass {
+    /// `Voice-Message`.
+    Voice,
+    /// `Fax-Message`.
+    Fax,
+    /// `Pager-Message`.
+    Pager,
+    /// `Multimedia-Message`.
+    Multimedia,
+    /// `Text-Message`.
+    Text,
+    /// `None`.
+    None,
+}
+
+impl MessageClass {
+    fn header(self) -> &'static str {
+        match self {
+            MessageClass::Voice => "Voice-Message",
+            MessageClass::Fax => "Fax-Message",
+            MessageClass::Pager => "Pager-Message",
+            MessageClass::Multimedia => "Multimedia-Message",
+            MessageClass::Text => "Text-Message",
+            MessageClass::None => "None",
+        }
+    }
+}
+
+/// Message counts of one class: new/old, and optionally new-urgent/old-urgent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counts {
+    /// New messages.
+    pub new: u32,
+    /// Old messages.
+    pub old: u32,
+    /// New and old urgent messages (a subset of `new` / `old`).
+    pub urgent: Option<(u32, u32)>,
+}
+
+impl Counts {
+    /// `new/old`.
+    pub fn new(new: u32, old: u32) -> Self {
+        Counts {
+            new,
+            old,
+            urgent: None,
+        }
+    }
+    /// `new/old (urgent_new/urgent_old)`.
+    pub fn with_urgent(new: u32, old: u32, urgent_new: u32, urgent_old: u32) -> Self {
+        Counts {
+            new,
+            old,
+            urgent: Some((urgent_new, urgent_old)),
+        }
+    }
+}
+
+/// An RFC 3842 `application/simple-message-summary` body.
+///
+/// ```
+/// use opensips_mi::sip::{Counts, MessageClass, MessageSummary};
+/// let s = MessageSummary::voice_counts(Counts::with_urgent(4, 8, 1, 2))
+///     .account("sip:alice@vmail.example.com")
+///     .class(MessageClass::Fax, Counts::new(0, 1));
+/// assert_eq!(s.body()?, "Messages-Waiting: yes\r\nMessage-Account: sip:alice@vmail.example.com\r\n\
+///                      Voice-Message: 4/8 (1/2)\r\nFax-Message: 0/1\r\n");
+/// assert_eq!(MessageSummary::voice(0, 0).body()?, "Messages-Waiting: no\r\nVoice-Message: 0/0\r\n");
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct MessageSummary {
+    waiting: Option<bool>,
+    account: Option<String>,
+    classes: Vec<(MessageClass, Counts)>,
+}
+
+impl MessageSummary {
+    /// An empty summary (`Messages-Waiting: no`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Voice messages: `new` new, `old` old.
+    pub fn voice(new: u32, old: u32) -> Self {
+        Self::new().class(MessageClass::Voice, Counts::new(new, old))
+    }
+    /// Voice messages with explicit counts (e.g. urgent ones).
+    pub fn voice_counts(counts: Counts) -> Self {
+        Self::new().class(MessageClass::Voice, counts)
+    }
+    /// Adds (or replaces) the counts of a class.
+    pub fn class(mut self, class: MessageClass, counts: Counts) -> Self {
+        self.classes.retain(|(c, _)| *c != class);
+        self.classes.push((class, counts));
+        self
+    }
+    /// `Message-Account: <uri>` (the mailbox to call).
+    pub fn account(mut self, uri: &str) -> Self {
+        self.account = Some(uri.to_owned());
+        self
+    }
+    /// Forces `Messages-Waiting` (by default: `yes` when any class has new messages).
+    pub fn waiting(mut self, yes: bool) -> Self {
+        self.waiting = Some(yes);
+        self
+    }
+
+    /// The body: CRLF after every line, nothing after the last.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for CR/LF in the account.
+    pub fn body(&self) -> Result<String> {
+        let waiting = self
+            .waiting
+            .unwrap_or_else(|| self.classes.iter().any(|(_, c)| c.new > 0));
+        let mut body = format!(
+            "Messages-Waiting: {}\r\n",
+            if waiting { "yes" } else { "no" }
+        );
+        if let Some(a) = &self.account {
+            no_line_breaks("the message account", a)?;
+            body.push_str(&format!("Message-Account: {a}\r\n"));
+        }
+        for (class, c) in &self.classes {
+            body.push_str(&format!("{}: {}/{}", class.header(), c.new, c.old));
+            if let Some((un, uo)) = c.urgent {
+                body.push_str(&format!(" ({un}/{uo})"));
+            }
+            body.push_str("\r\n");
+        }
+        Ok(body)
+    }
+}
+
+/// A message-summary NOTIFY (voicemail lamp) to `uri`: `Event: message-summary`,
+/// `Subscription-State: active`, `Content-Type: application/simple-message-summary` and the
+/// summary as body. Zero new messages turn the lamp off.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] if the summary's account has CR or LF.
+pub fn mwi_update(uri: &str, summary: &MessageSummary) -> Result<SipRequest> {
+    let addr = name_addr(uri);
+    Ok(uac_dlg("NOTIFY", uri)
+        .set_header("From", &format!("{addr};tag={}", random_tag()))
+        .set_header("To", &addr)
+        .set_header("Event", "message-summary")
+        .set_header("Subscription-State", "active")
+        .body("application/simple-message-summary", &summary.body()?))
+}

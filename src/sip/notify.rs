@@ -1,0 +1,148 @@
+//! Special-event NOTIFYs that make desk phones re-read their configuration or reboot.
+
+use super::{SipRequest, name_addr, no_line_breaks, random_tag, uac_dlg};
+use crate::{Error, Result};
+
+/// The phones' special-event NOTIFYs, with the `Event` values of the Ruby gem and
+/// Asterisk's `pjsip_notify.conf` samples.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotifyEvent {
+    /// `aastra_check_cfg` / `aastra-check-cfg`: `check-sync`.
+    AastraCheckCfg,
+    /// `aastra_xml` / `aastra-xml`: `aastra-xml`.
+    AastraXml,
+    /// `digium_check_cfg` / `digium-check-cfg`: `check-sync`.
+    DigiumCheckCfg,
+    /// `linksys_cold_restart` / `linksys-cold-restart`: `reboot_now`.
+    LinksysColdRestart,
+    /// `linksys_warm_restart` / `linksys-warm-restart`: `restart_now`.
+    LinksysWarmRestart,
+    /// `polycom_check_cfg` / `polycom-check-cfg`: `check-sync`.
+    PolycomCheckCfg,
+    /// `sipura_check_cfg` / `sipura-check-cfg`: `resync`.
+    SipuraCheckCfg,
+    /// `sipura_get_report` / `sipura-get-report`: `report`.
+    SipuraGetReport,
+    /// `snom_check_cfg` / `snom-check-cfg`: `check-sync;reboot=false`.
+    SnomCheckCfg,
+    /// `snom_reboot` / `snom-reboot`: `check-sync;reboot=true`.
+    SnomReboot,
+    /// `cisco_check_cfg` / `cisco-check-cfg`: `check-sync`.
+    CiscoCheckCfg,
+    /// `avaya_check_cfg`: `check-sync`.
+    AvayaCheckCfg,
+    /// `grandstream_check_cfg` / `grandstream-check-cfg`: `sys-control`.
+    GrandstreamCheckCfg,
+    /// Any other `Event` value.
+    Custom(String),
+}
+
+const PRESETS: &[(&str, &str, NotifyEvent)] = &[
+    (
+        "aastra_check_cfg",
+        "check-sync",
+        NotifyEvent::AastraCheckCfg,
+    ),
+    ("aastra_xml", "aastra-xml", NotifyEvent::AastraXml),
+    (
+        "digium_check_cfg",
+        "check-sync",
+        NotifyEvent::DigiumCheckCfg,
+    ),
+    (
+        "linksys_cold_restart",
+        "reboot_now",
+        NotifyEvent::LinksysColdRestart,
+    ),
+    (
+        "linksys_warm_restart",
+        "restart_now",
+        NotifyEvent::LinksysWarmRestart,
+    ),
+    (
+        "polycom_check_cfg",
+        "check-sync",
+        NotifyEvent::PolycomCheckCfg,
+    ),
+    ("sipura_check_cfg", "resync", NotifyEvent::SipuraCheckCfg),
+    ("sipura_get_report", "report", NotifyEvent::SipuraGetReport),
+    (
+        "snom_check_cfg",
+        "check-sync;reboot=false",
+        NotifyEvent::SnomCheckCfg,
+    ),
+    (
+        "snom_reboot",
+        "check-sync;reboot=true",
+        NotifyEvent::SnomReboot,
+    ),
+    ("cisco_check_cfg", "check-sync", NotifyEvent::CiscoCheckCfg),
+    ("avaya_check_cfg", "check-sync", NotifyEvent::AvayaCheckCfg),
+    (
+        "grandstream_check_cfg",
+        "sys-control",
+        NotifyEvent::GrandstreamCheckCfg,
+    ),
+];
+
+impl NotifyEvent {
+    /// The `Event` header value.
+    pub fn event(&self) -> &str {
+        match self {
+            NotifyEvent::Custom(v) => v,
+            preset => PRESETS
+                .iter()
+                .find(|(_, _, p)| p == preset)
+                .map_or("", |(_, v, _)| v),
+        }
+    }
+
+    /// The preset for a name: the gem's (`snom_reboot`) or Asterisk's (`snom-reboot`).
+    pub fn preset(name: &str) -> Option<NotifyEvent> {
+        let key = name.trim().to_ascii_lowercase().replace('-', "_");
+        PRESETS
+            .iter()
+            .find(|(n, _, _)| *n == key)
+            .map(|(_, _, p)| p.clone())
+    }
+
+    /// Every preset name (gem spelling).
+    pub fn preset_names() -> impl Iterator<Item = &'static str> {
+        PRESETS.iter().map(|(n, _, _)| *n)
+    }
+}
+
+impl std::str::FromStr for NotifyEvent {
+    type Err = Error;
+    /// A preset name, or else a custom `Event` value.
+    fn from_str(s: &str) -> Result<NotifyEvent> {
+        if let Some(p) = NotifyEvent::preset(s) {
+            return Ok(p);
+        }
+        no_line_breaks("the event", s)?;
+        if s.trim().is_empty() {
+            return Err(Error::InvalidRequest("empty event".into()));
+        }
+        Ok(NotifyEvent::Custom(s.to_owned()))
+    }
+}
+
+/// A NOTIFY with `Event: <event>` to a phone: `To: <uri>`, `From: <uri>;tag=<random>`
+/// (override with [`SipRequest::from`] / [`SipRequest::to`]), no body.
+///
+/// ```
+/// use opensips_mi::sip::{self, NotifyEvent};
+/// let req = sip::event_notify("sip:1001@10.0.0.21", NotifyEvent::SnomReboot);
+/// let block = req.header_block()?;
+/// assert!(block.starts_with("From: <sip:1001@10.0.0.21>;tag="));
+/// assert!(block.ends_with("\r\nTo: <sip:1001@10.0.0.21>\r\nEvent: check-sync;reboot=true\r\n"));
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+pub fn event_notify(uri: &str, event: NotifyEvent) -> SipRequest {
+    let addr = name_addr(uri);
+    uac_dlg("NOTIFY", uri)
+        .set_header("From", &format!("{addr};tag={}", random_tag()))
+        .set_header("To", &addr)
+        .set_header("Event", event.event())
+}
