@@ -20,7 +20,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Options {
-    /// Timeout of a whole call (open, write, read). Default 5 s; a [`Cmd::timeout`] overrides
+    /// Timeout of a whole call (open, write, read). Default 5 s; a [`Cmd::timeout`](crate::Cmd::timeout) overrides
     /// it for one call.
     pub timeout: Duration,
     /// FIFO: the server's `reply_dir`, where reply FIFOs are created. Default `/tmp/`.

@@ -119,7 +119,7 @@ impl MessageSummary {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`] for CR/LF in the account.
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) for CR/LF in the account.
     pub fn body(&self) -> Result<String> {
         let waiting = self
             .waiting
@@ -149,7 +149,7 @@ impl MessageSummary {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidRequest`] if the summary's account has CR or LF.
+/// [`Error::InvalidRequest`](crate::Error::InvalidRequest) if the summary's account has CR or LF.
 pub fn mwi_update(uri: &str, summary: &MessageSummary) -> Result<SipRequest> {
     let addr = name_addr(uri);
     Ok(uac_dlg("NOTIFY", uri)
