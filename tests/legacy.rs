@@ -175,6 +175,108 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
     }
 }
 
+/// The generation probe this crate sent before 2026-12: a JSON request and a 2.x request in
+/// one write. On a real 3.x/4.x server the 2.x tail stays in mi_fifo's buffer and every
+/// later request from anyone is dropped until a restart; the mock now does the same.
+#[test]
+fn the_old_probe_would_have_wedged_the_fifo() {
+    for flavor in [Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        let fifo = server.fifo_path().unwrap();
+        let old_probe = b":osips_mi_j:{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1}\n:version:osips_mi_l\n\n";
+        let answer = support::raw_fifo_exchange(
+            fifo,
+            server.reply_dir(),
+            Some("osips_mi_j"),
+            old_probe,
+            support::GENEROUS,
+        );
+        assert!(answer.starts_with(b"{\"jsonrpc\""), "{flavor:?}");
+        let conn = Connection::open_with(
+            &server.fifo_url(),
+            Options::new().timeout(Duration::from_millis(300)),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let e = conn.command("uptime", ()).unwrap_err();
+            assert!(e.is_timeout(), "{flavor:?}: {e}");
+        }
+    }
+}
+
+/// After detection, on each flavour and datagram and FIFO alike, the server serves a second
+/// client without a single failure; the probes leave no file behind.
+#[test]
+fn auto_detection_leaves_the_server_serving_everyone() {
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder()
+            .flavor(flavor)
+            .fifo()
+            .udp()
+            .start()
+            .unwrap();
+        let expected = if flavor == Flavor::V2 {
+            Protocol::Legacy
+        } else {
+            Protocol::JsonRpc
+        };
+        for url in [server.fifo_url(), server.udp_url()] {
+            let auto = Connection::open_with(
+                &url,
+                Options::new()
+                    .timeout(support::GENEROUS)
+                    .protocol(Protocol::Auto),
+            )
+            .unwrap();
+            assert_eq!(auto.protocol().unwrap(), expected, "{flavor:?} {url}");
+            let plain = Connection::open_with(
+                &url,
+                Options::new().timeout(support::GENEROUS).protocol(expected),
+            )
+            .unwrap();
+            for i in 0..100 {
+                let up = plain.command("uptime", ());
+                assert!(up.is_ok(), "{flavor:?} {url} request {i}: {up:?}");
+            }
+        }
+        let left: Vec<String> = std::fs::read_dir(server.reply_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("osips_mi_") || n.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        assert!(left.is_empty(), "{flavor:?}: {left:?}");
+    }
+}
+
+/// A 3.x server too slow to answer the JSON probe within its patience gets the 2.x probe
+/// as well; it must not wedge, and the late JSON answer still decides.
+#[test]
+fn a_slow_server_is_still_detected_and_not_wedged() {
+    for flavor in [Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        // patience is a third of the timeout: 1 s here; the JSON answer comes after 1.3 s
+        server.inject_times(Fault::Delay(Duration::from_millis(1300)), 1);
+        let auto = Connection::open_with(
+            &server.fifo_url(),
+            Options::new()
+                .timeout(Duration::from_secs(4))
+                .protocol(Protocol::Auto),
+        )
+        .unwrap();
+        assert_eq!(auto.protocol().unwrap(), Protocol::JsonRpc, "{flavor:?}");
+        let plain = Connection::open_with(
+            &server.fifo_url(),
+            Options::new().timeout(support::GENEROUS),
+        )
+        .unwrap();
+        for i in 0..100 {
+            let up = plain.command("uptime", ());
+            assert!(up.is_ok(), "{flavor:?} request {i}: {up:?}");
+        }
+    }
+}
+
 #[test]
 fn auto_detection_against_nothing_is_bounded() {
     let server = MockServer::builder()

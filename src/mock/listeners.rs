@@ -47,20 +47,109 @@ fn fifo_loop(shared: &Arc<Shared>, fifo: &File, reply_dir: &Path) {
     if shared.flavor == Flavor::V2 {
         return legacy_fifo_loop(shared, fifo, reply_dir);
     }
-    let mut buf = [0u8; FIFO_READ];
+    let mut reader = MiFifoReader::default();
     while !shared.stop.load(Ordering::SeqCst) {
         match wait_for(fifo, PollFlags::POLLIN, &Deadline::after(TICK)) {
             Ok(Ready::Yes { .. }) => {}
             _ => continue,
         }
-        // One read of at most 4096 bytes, as mi_fifo does: whatever JSON is incomplete in it
-        // is dropped, and never answered.
-        let n = match (&*fifo).read(&mut buf) {
-            Ok(n) => n,
-            Err(_) => continue,
-        };
-        for (name, json) in split_fifo_requests(&buf[..n]) {
+        for (name, json) in reader.read_from(fifo) {
             handle_fifo_request(shared, reply_dir, &name, &json);
+        }
+    }
+}
+
+/// 3.x/4.x `mi_fifo_callback` (modules/mi_fifo/fifo_fnc.c, 3.0 to 4.0.1), byte for byte in
+/// what it keeps: one `read()` of at most 4096 bytes appended after the bytes kept from
+/// before (`remain_len`), then requests `:name:{json}` parsed in turn. What follows a parsed
+/// request is kept and parsed next; when it does not parse, the callback returns *without*
+/// resetting `remain_len`, so those bytes stay in front of every later read and every later
+/// request is dropped: the FIFO is wedged until a restart (PROTOCOL.md §6.1). Whitespace, or
+/// another valid request, after a request is fine; a lone malformed request is dropped
+/// (nothing was kept before it).
+#[derive(Debug)]
+pub(super) struct MiFifoReader {
+    buf: Vec<u8>,
+    remain: usize,
+}
+
+impl Default for MiFifoReader {
+    fn default() -> Self {
+        MiFifoReader {
+            buf: vec![0; FIFO_READ],
+            remain: 0,
+        }
+    }
+}
+
+impl MiFifoReader {
+    /// One read from `fifo`, and the requests it completes.
+    fn read_from(&mut self, fifo: &File) -> Vec<(String, Vec<u8>)> {
+        if self.remain >= FIFO_READ {
+            // mi_read_fifo with no room left: "request line too long", the kept bytes go.
+            self.remain = 0;
+            return Vec::new();
+        }
+        match (&*fifo).read(&mut self.buf[self.remain..]) {
+            Ok(n) => self.parse(n),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// `read` new bytes sit after the kept ones: the requests to run, in order.
+    pub(super) fn parse(&mut self, read: usize) -> Vec<(String, Vec<u8>)> {
+        let is_ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let mut out = Vec::new();
+        let mut len = self.remain + read;
+        let mut p = 0;
+        loop {
+            while len > 0 && is_ws(self.buf[p]) {
+                p += 1;
+                len -= 1;
+            }
+            if len == 0 {
+                self.remain = 0; // skip_unparsed
+                return out;
+            }
+            if len < 3 {
+                return out; // done: remain_len unchanged
+            }
+            if self.buf[p] != b':' {
+                self.remain = 0; // skip_unparsed
+                return out;
+            }
+            p += 1;
+            len -= 1;
+            let Some(sep) = self.buf[p..p + len].iter().position(|&b| b == b':') else {
+                return out; // done: no file separator yet
+            };
+            if sep + 1 >= len {
+                return out; // done: no command yet
+            }
+            let name = &self.buf[p..p + sep];
+            if name.iter().any(|b| matches!(b, b'.' | b'/' | b'\\')) {
+                self.remain = 0; // forbidden reply file name: skip_unparsed
+                return out;
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            p += sep + 1;
+            len -= sep + 1;
+            let body = &self.buf[p..p + len];
+            let mut stream =
+                serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
+            let consumed = match stream.next() {
+                Some(Ok(_)) => stream.byte_offset(),
+                // "cannot parse command": done, remain_len NOT reset
+                _ => return out,
+            };
+            out.push((name, body[..consumed].to_vec()));
+            self.buf.copy_within(p + consumed..p + len, 0);
+            len -= consumed;
+            p = 0;
+            self.remain = len;
+            if len == 0 {
+                return out;
+            }
         }
     }
 }
@@ -121,34 +210,6 @@ fn handle_legacy_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, request: &
         Dispatch::ParseError | Dispatch::Silent => {}
         Dispatch::Hang => hold_open(shared, file),
         Dispatch::Reply { parts, delay } => reply_later(file, parts, delay),
-    }
-}
-
-/// Splits `:name:{json}` requests (several may share one read); stops at the first that is
-/// not complete, valid framing.
-pub(super) fn split_fifo_requests(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    loop {
-        let skip = data.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        data = &data[skip..];
-        if data.first() != Some(&b':') {
-            return out;
-        }
-        let Some(end) = data[1..].iter().position(|&b| b == b':') else {
-            return out;
-        };
-        let name = String::from_utf8_lossy(&data[1..=end]).into_owned();
-        let rest = &data[end + 2..];
-        let mut stream =
-            serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
-        match stream.next() {
-            Some(Ok(_)) => {
-                let len = stream.byte_offset();
-                out.push((name, rest[..len].to_vec()));
-                data = &rest[len..];
-            }
-            _ => return out, // invalid or incomplete JSON: silently dropped
-        }
     }
 }
 
@@ -370,20 +431,64 @@ fn send_later(delay: Duration, parts: Vec<Vec<u8>>, send: impl Fn(&[u8]) + Send 
 mod tests {
     use super::*;
 
+    /// Feeds one read to the reader.
+    fn feed(r: &mut MiFifoReader, bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let at = r.remain;
+        r.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        r.parse(bytes.len())
+    }
+
     #[test]
     fn splits_like_mi_fifo() {
+        let mut r = MiFifoReader::default();
         let two = br#":r1:{"a":1}:r2:{"b":2}"#;
-        let got = split_fifo_requests(two);
         assert_eq!(
-            got,
+            feed(&mut r, two),
             vec![
                 ("r1".into(), br#"{"a":1}"#.to_vec()),
                 ("r2".into(), br#"{"b":2}"#.to_vec())
             ]
         );
-        assert_eq!(split_fifo_requests(b"  :r:{\"a\":1}\n").len(), 1);
-        assert!(split_fifo_requests(br#":r:{"a":1"#).is_empty());
-        assert!(split_fifo_requests(br#"uptime"#).is_empty());
-        assert_eq!(split_fifo_requests(br#"::{"a":1}"#)[0].0, "");
+        assert_eq!(feed(&mut r, b"  :r:{\"a\":1}\n\n").len(), 1);
+        // a lone request that does not parse is dropped, nothing is kept
+        assert!(feed(&mut r, br#":r:{"a":1"#).is_empty());
+        assert_eq!(r.remain, 0);
+        assert!(feed(&mut r, br#"uptime"#).is_empty());
+        assert_eq!(feed(&mut r, br#"::{"a":1}"#)[0].0, "");
+    }
+
+    #[test]
+    fn a_tail_that_does_not_parse_wedges_it_for_good() {
+        let mut r = MiFifoReader::default();
+        // the old generation probe: a JSON request, then a 2.x request in the same write
+        let probe = b":osips_mi_j:{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1}\n:version:osips_mi_l\n\n";
+        assert_eq!(feed(&mut r, probe).len(), 1);
+        for _ in 0..5 {
+            assert!(
+                feed(
+                    &mut r,
+                    b":rpl:{\"jsonrpc\":\"2.0\",\"method\":\"uptime\",\"id\":2}"
+                )
+                .is_empty()
+            );
+        }
+        // a 2.x probe with an all-digit reply name parses as JSON (a number): no wedge
+        let mut r = MiFifoReader::default();
+        let safe = b":osips_mi_j:{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1}\n\n:version:1234567890123456789\n\n";
+        assert_eq!(feed(&mut r, safe).len(), 2);
+        assert_eq!(r.remain, 0);
+        assert_eq!(
+            feed(
+                &mut r,
+                b":rpl:{\"jsonrpc\":\"2.0\",\"method\":\"uptime\",\"id\":2}"
+            )
+            .len(),
+            1
+        );
+        // a short tail spoils exactly the next request (it no longer starts with ':')
+        let mut r = MiFifoReader::default();
+        assert_eq!(feed(&mut r, b":a:{}xy").len(), 1);
+        assert!(feed(&mut r, b":b:{}").is_empty());
+        assert_eq!(feed(&mut r, b":c:{}").len(), 1);
     }
 }
