@@ -376,13 +376,18 @@ fn http_connection(
         (HttpProtocol::JsonRpc, _) => Protocol::JsonRpc,
         (HttpProtocol::XmlRpc, p) => p,
     };
+    let mut headers = options.headers;
+    if !options.keepalive {
+        headers.push(("Connection".into(), "close".into()));
+    }
     let transport = HttpTransport::new(
         url,
         protocol,
         options.timeout,
-        options.headers,
+        headers,
         &tls,
         options.max_reply,
+        options.keepalive,
     )?;
     Ok(HttpConnection(Session::new(
         transport,

@@ -48,6 +48,10 @@ pub struct Options {
     /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
     /// Datagram replies are bounded by [`Options::datagram_buffer`].
     pub max_reply: usize,
+    /// HTTP: keep the TCP connection open between commands (default `true`). Turn it off
+    /// for a proxy in between that mishandles persistent connections: every command then
+    /// opens its own connection and sends `Connection: close`.
+    pub keepalive: bool,
 }
 
 /// The default [`Options::max_reply`]: 1 GiB (a `ul_dump` of a few million contacts).
@@ -66,6 +70,7 @@ impl Default for Options {
             danger_accept_invalid_certs: false,
             protocol: Protocol::JsonRpc,
             max_reply: DEFAULT_MAX_REPLY,
+            keepalive: true,
         }
     }
 }
@@ -103,6 +108,12 @@ impl Options {
     #[must_use]
     pub fn datagram_buffer(mut self, bytes: usize) -> Self {
         self.datagram_buffer = bytes;
+        self
+    }
+    /// Sets [`Options::keepalive`].
+    #[must_use]
+    pub fn keepalive(mut self, yes: bool) -> Self {
+        self.keepalive = yes;
         self
     }
     /// Sets [`Options::max_reply`].

@@ -99,10 +99,17 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
                     .map_err(|_| bad(&format!("bad max_reply size {v:?}")))?;
             }
             "protocol" => options.protocol = v.parse()?,
+            "keepalive" => {
+                options.keepalive = match v.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => return Err(bad(&format!("bad keepalive {v:?} (true or false)"))),
+                }
+            }
             other => {
                 return Err(bad(&format!(
                     "unknown parameter {other:?} (known: timeout, protocol, reply_dir, reply_fifo, \
-                     buffer, reply_socket_dir)"
+                     buffer, reply_socket_dir, max_reply, keepalive)"
                 )));
             }
         }

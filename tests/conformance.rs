@@ -581,16 +581,8 @@ mod http {
 
     /// Cases the mock deliberately does not reproduce.
     fn skipped(case: &str) -> bool {
-        // Wrong / missing Content-Type: the real httpd drops the connection without a byte,
-        // which tiny_http cannot do (the mock answers a bare 400). mi_html pages: not served.
-        [
-            "92_post_text_plain",
-            "93_post_no_content_type",
-            "97_html_root",
-            "98_html_cmd",
-            "93_html_root",
-        ]
-        .contains(&case)
+        // mi_html pages: not served.
+        ["97_html_root", "98_html_cmd", "93_html_root"].contains(&case)
     }
 
     fn run_http(dir: &str, server: &MockServer) -> Vec<String> {

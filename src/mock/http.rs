@@ -1,17 +1,23 @@
 //! The mock's httpd: `mi_http` (JSON-RPC) at `/mi` and `mi_xmlrpc` at `/RPC2`, on
-//! `127.0.0.1:0`, with the real server's status codes and its broken non-200 replies.
+//! `127.0.0.1:0`, with the real server's status codes and its faults: non-200 replies whose
+//! chunked body never comes, a silent close for a wrong `Content-Type`, and (3.x/4.0) a
+//! request whose body reaches the server in a later read than its head is not answered
+//! until more bytes arrive on that connection (PROTOCOL.md §6.3, OpenSIPS issues #3350 and
+//! #3134). Its own small HTTP/1.1 reader, since it must see every `read()`.
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tiny_http::{Header, Method, Request, Response, Server};
+use nix::poll::PollFlags;
 
+use super::commands::{http_date, now};
 use super::listeners::TICK;
 use super::{Dispatch, Flavor, MockTransport, Shared};
+use crate::transport::{Deadline, Ready, wait_for};
 
 /// What the httpd module is configured with.
 pub(super) struct HttpdConfig {
@@ -20,6 +26,8 @@ pub(super) struct HttpdConfig {
     pub(super) realm: String,
     /// 4.0 httpd `receive_buf_size` (1024 by default; unlimited here for 3.x).
     pub(super) receive_buf_size: Option<usize>,
+    /// 3.x/4.0: a body that arrives in a later read than its head waits for more bytes.
+    pub(super) loses_late_bodies: bool,
 }
 
 impl HttpdConfig {
@@ -28,6 +36,7 @@ impl HttpdConfig {
             auth,
             realm: "OpenSIPS MI".into(),
             receive_buf_size: (flavor == Flavor::V4).then_some(1024),
+            loses_late_bodies: flavor != Flavor::V2,
         }
     }
 }
@@ -37,73 +46,242 @@ pub(super) fn start(
     bind: SocketAddr,
     cfg: HttpdConfig,
 ) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
-    let server = Server::http(bind).map_err(std::io::Error::other)?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| std::io::Error::other("httpd did not bind an IP address"))?;
+    let listener = TcpListener::bind(bind)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
     let cfg = Arc::new(cfg);
     let t = std::thread::Builder::new()
         .name("mock-mi-httpd".into())
         .spawn(move || {
             while !shared.stop.load(Ordering::SeqCst) {
-                match server.recv_timeout(TICK) {
-                    Ok(Some(req)) => handle(&shared, &cfg, req),
-                    Ok(None) => {}
-                    Err(_) => std::thread::sleep(TICK),
+                if !matches!(
+                    wait_for(&listener, PollFlags::POLLIN, &Deadline::after(TICK)),
+                    Ok(Ready::Yes { .. })
+                ) {
+                    continue;
                 }
+                let Ok((stream, peer)) = listener.accept() else {
+                    continue;
+                };
+                let (shared, cfg) = (shared.clone(), cfg.clone());
+                let _ = std::thread::Builder::new()
+                    .name("mock-mi-httpd-conn".into())
+                    .spawn(move || serve(&shared, &cfg, stream, peer));
             }
         })?;
     Ok((t, addr))
 }
 
-/// Adds a header (ours are constants, always valid; an invalid one would be skipped).
-fn with_header<R: Read>(resp: Response<R>, name: &str, value: &str) -> Response<R> {
-    match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-        Ok(h) => resp.with_header(h),
-        Err(()) => resp,
+/// One parsed request head.
+struct Head {
+    method: String,
+    path: String,
+    http10: bool,
+    headers: Vec<(String, String)>,
+    /// Bytes up to and including the empty line.
+    len: usize,
+    content_length: usize,
+    chunked: bool,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
-}
 
-fn request_header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
-fn handle(shared: &Arc<Shared>, cfg: &HttpdConfig, mut req: Request) {
-    let peer = req.remote_addr().copied();
-    if let Some(expected) = &cfg.auth {
-        if request_header(&req, "Authorization") != Some(expected.as_str()) {
-            let body = "<html><body>Unauthorized</body></html>";
-            let resp = Response::from_data(body).with_status_code(401);
-            let resp = with_header(
-                resp,
-                "WWW-Authenticate",
-                &format!("Basic realm=\"{}\"", cfg.realm),
-            );
-            let _ = req.respond(resp);
-            return;
+    fn keep_alive(&self) -> bool {
+        let conn = self.header("Connection").unwrap_or("").to_ascii_lowercase();
+        if self.http10 {
+            conn == "keep-alive"
+        } else {
+            conn != "close"
         }
     }
-    let path = req.url().split('?').next().unwrap_or("").to_owned();
+}
+
+/// The head at the start of `buf`, once its empty line is in (`Err`: not HTTP).
+fn parse_head(buf: &[u8]) -> Option<Result<Head, ()>> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let text = String::from_utf8_lossy(&buf[..end]);
+    let mut lines = text.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (Some(method), Some(path), Some(version)) = (first.next(), first.next(), first.next())
+    else {
+        return Some(Err(()));
+    };
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut head = Head {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        http10: version == "HTTP/1.0",
+        headers,
+        len: end + 4,
+        content_length: 0,
+        chunked: false,
+    };
+    head.chunked = head
+        .header("Transfer-Encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    match head.header("Content-Length").map(str::parse::<usize>) {
+        Some(Ok(n)) => head.content_length = n,
+        Some(Err(_)) => return Some(Err(())),
+        None => {}
+    }
+    Some(Ok(head))
+}
+
+/// What the server does with one request.
+enum Action {
+    /// A whole reply; `close` ends the connection after it.
+    Reply { bytes: Vec<u8>, close: bool },
+    /// The same, after a delay (an async command).
+    Later { bytes: Vec<u8>, delay: Duration },
+    /// Send this head of a chunked reply, then nothing more (3.x/4.0 202/400/405).
+    NeverEnding(Vec<u8>),
+    /// Close the connection without a byte (a wrong or missing `Content-Type`).
+    Drop,
+    /// Keep the connection open and send nothing (a command that never answers).
+    Hang,
+}
+
+fn serve(shared: &Arc<Shared>, cfg: &HttpdConfig, mut stream: TcpStream, peer: SocketAddr) {
+    if stream.set_read_timeout(Some(TICK)).is_err() {
+        return;
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    // A request whose body came in a later read than its head: answered only once more
+    // bytes arrive.
+    let mut stalled = false;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while !shared.stop.load(Ordering::SeqCst) {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        // bytes that were already here before this read
+        let mut earlier = pending.len();
+        pending.extend_from_slice(&chunk[..n]);
+        let mut released = std::mem::take(&mut stalled);
+        loop {
+            let head = match parse_head(&pending) {
+                None => break,
+                Some(Err(())) => return,
+                Some(Ok(h)) => h,
+            };
+            if head.chunked {
+                return; // chunked requests are dropped without a reply
+            }
+            let total = head.len + head.content_length;
+            if pending.len() < total {
+                break;
+            }
+            let late_body = head.content_length > 0 && head.len <= earlier;
+            if cfg.loses_late_bodies && late_body && !released {
+                stalled = true;
+                break;
+            }
+            released = false;
+            let body: Vec<u8> = pending[head.len..total].to_vec();
+            pending.drain(..total);
+            earlier = earlier.saturating_sub(total);
+            match handle(shared, cfg, &head, body, peer) {
+                Action::Reply { bytes, close } => {
+                    if stream.write_all(&bytes).is_err() || close {
+                        return;
+                    }
+                }
+                Action::Later { bytes, delay } => {
+                    std::thread::sleep(delay);
+                    if stream.write_all(&bytes).is_err() || !head.keep_alive() {
+                        return;
+                    }
+                }
+                Action::NeverEnding(h) => {
+                    let _ = stream.write_all(&h);
+                    return hold(shared, stream);
+                }
+                Action::Drop => return,
+                Action::Hang => return hold(shared, stream),
+            }
+        }
+    }
+}
+
+/// `HTTP/1.1 <status>` with the real server's headers and a body.
+fn response(status: &str, headers: &[(&str, &str)], body: &[u8], close: bool) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\nDate: {}\r\n", http_date(now()));
+    if close {
+        out.push_str("Connection: close\r\n");
+    }
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn never_ending(status: &str, content_type: &str) -> Action {
+    Action::NeverEnding(
+        format!(
+            "HTTP/1.1 {status}\r\nDate: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\n\
+             Transfer-Encoding: chunked\r\n\r\n",
+            http_date(now())
+        )
+        .into_bytes(),
+    )
+}
+
+fn handle(
+    shared: &Arc<Shared>,
+    cfg: &HttpdConfig,
+    head: &Head,
+    body: Vec<u8>,
+    peer: SocketAddr,
+) -> Action {
+    let close = !head.keep_alive();
+    if let Some(expected) = &cfg.auth {
+        if head.header("Authorization") != Some(expected.as_str()) {
+            let realm = format!("Basic realm=\"{}\"", cfg.realm);
+            let bytes = response(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", &realm)],
+                b"<html><body>Unauthorized</body></html>",
+                true,
+            );
+            return Action::Reply { bytes, close: true };
+        }
+    }
+    let path = head.path.split('?').next().unwrap_or("");
     let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
     let (transport, content_type) = if under("/mi") {
         (MockTransport::Http, "application/json")
     } else if under("/RPC2") {
         (MockTransport::XmlRpc, "text/xml; charset=utf-8")
     } else {
-        let resp = Response::from_string("<html><body>Unable to parse URL!</body></html>")
-            .with_status_code(400);
-        let resp = with_header(resp, "Content-Type", "text/html");
-        let _ = req.respond(resp);
-        return;
+        let bytes = response(
+            "400 Bad Request",
+            &[("Content-Type", "text/html")],
+            b"<html><body>Unable to parse URL!</body></html>",
+            close,
+        );
+        return Action::Reply { bytes, close };
     };
-    if *req.method() != Method::Post {
-        return never_ending(shared, req, "405 Method Not Allowed", content_type);
+    if head.method != "POST" {
+        return never_ending("405 Method Not Allowed", content_type);
     }
-    let sent_type = request_header(&req, "Content-Type")
+    let sent_type = head
+        .header("Content-Type")
         .unwrap_or("")
         .to_ascii_lowercase();
     let type_ok = match transport {
@@ -111,83 +289,41 @@ fn handle(shared: &Arc<Shared>, cfg: &HttpdConfig, mut req: Request) {
         _ => sent_type.starts_with("text/xml"),
     };
     if !type_ok {
-        // The real server closes the connection without a byte; tiny_http cannot drop a
-        // connection silently, so the mock answers a bare 400 and closes.
-        return raw(
-            req,
-            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
+        return Action::Drop;
     }
-    let mut body = Vec::new();
-    let limit = cfg.receive_buf_size.unwrap_or(usize::MAX);
-    let read = req
-        .as_reader()
-        .take((limit as u64).saturating_add(1))
-        .read_to_end(&mut body);
-    if read.is_err() || body.is_empty() || body.len() > limit {
-        return never_ending(shared, req, "400 Bad Request", content_type);
+    if body.is_empty() || cfg.receive_buf_size.is_some_and(|limit| body.len() > limit) {
+        return never_ending("400 Bad Request", content_type);
     }
     let dispatch = match transport {
-        MockTransport::Http => shared.dispatch(MockTransport::Http, &body, None, peer),
-        _ => shared.dispatch_xmlrpc(&body, peer),
+        MockTransport::Http => shared.dispatch(MockTransport::Http, &body, None, Some(peer)),
+        _ => shared.dispatch_xmlrpc(&body, Some(peer)),
     };
+    let ok = |reply: &[u8]| response("200 OK", &[("Content-Type", content_type)], reply, close);
     match dispatch {
-        Dispatch::ParseError => {
-            let err =
-                br#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#;
-            respond_ok(req, err.to_vec(), content_type);
-        }
-        Dispatch::Silent => never_ending(shared, req, "202 Accepted", content_type),
-        Dispatch::Hang => hold(shared, req.into_writer()),
+        Dispatch::ParseError => Action::Reply {
+            bytes: ok(
+                br#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#,
+            ),
+            close,
+        },
+        Dispatch::Silent => never_ending("202 Accepted", content_type),
+        Dispatch::Hang => Action::Hang,
         Dispatch::Reply { mut parts, delay } => {
-            let reply = parts.pop().unwrap_or_default();
+            let bytes = ok(&parts.pop().unwrap_or_default());
             if delay.is_zero() {
-                respond_ok(req, reply, content_type);
+                Action::Reply { bytes, close }
             } else {
-                let _ = std::thread::Builder::new()
-                    .name("mock-mi-http-async".into())
-                    .spawn(move || {
-                        std::thread::sleep(delay);
-                        respond_ok(req, reply, content_type);
-                    });
+                Action::Later { bytes, delay }
             }
         }
     }
 }
 
-fn respond_ok(req: Request, body: Vec<u8>, content_type: &str) {
-    let resp = with_header(Response::from_data(body), "Content-Type", content_type);
-    let _ = req.respond(resp);
-}
-
-fn raw(req: Request, bytes: &[u8]) {
-    let mut w = req.into_writer();
-    let _ = w.write_all(bytes);
-    let _ = w.flush();
-}
-
-/// The head of a chunked reply whose body never comes (3.5/4.0 do this for 202, 400, 405).
-fn never_ending(shared: &Arc<Shared>, req: Request, status: &str, content_type: &str) {
-    let mut w = req.into_writer();
-    let head = format!(
-        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    let _ = w.write_all(head.as_bytes());
-    let _ = w.flush();
-    hold(shared, w);
-}
-
-/// Keeps a response writer open (nothing more is sent) until the server stops, at most a
-/// minute.
-fn hold(shared: &Arc<Shared>, w: Box<dyn Write + Send>) {
-    let shared = shared.clone();
-    let _ = std::thread::Builder::new()
-        .name("mock-mi-http-hold".into())
-        .spawn(move || {
-            let until = Instant::now() + Duration::from_secs(60);
-            while !shared.stop.load(Ordering::SeqCst) && Instant::now() < until {
-                std::thread::sleep(TICK);
-            }
-            drop(w);
-        });
+/// Keeps a connection open (nothing more is sent) until the server stops, at most a minute.
+fn hold(shared: &Arc<Shared>, stream: TcpStream) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !shared.stop.load(Ordering::SeqCst) && Instant::now() < until {
+        std::thread::sleep(TICK);
+    }
+    drop(stream);
 }

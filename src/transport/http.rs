@@ -9,6 +9,12 @@
 
 use std::time::Duration;
 
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
+    Transport as UreqTransport,
+};
+
 use super::{Deadline, Encode, Framing, Reply, Transport};
 use crate::{Error, Result};
 
@@ -61,14 +67,19 @@ impl HttpTransport {
         headers: Vec<(String, String)>,
         tls: &TlsSettings,
         max_reply: usize,
+        keepalive: bool,
     ) -> Result<Self> {
         let https = url.starts_with("https://");
-        #[allow(unused_mut)]
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .max_redirects(0)
             .user_agent(concat!("opensips-mi/", env!("CARGO_PKG_VERSION")));
+        if !keepalive {
+            config = config
+                .max_idle_connections(0)
+                .max_idle_connections_per_host(0);
+        }
         if https {
             #[cfg(feature = "tls")]
             {
@@ -86,8 +97,9 @@ impl HttpTransport {
                 "{url}: TLS options (CA bundle, certificate checks) given for a plain http:// URL"
             )));
         }
+        let connector = DefaultConnector::new().chain(OneWriteConnector);
         Ok(HttpTransport {
-            agent: config.build().into(),
+            agent: ureq::Agent::with_parts(config.build(), connector, DefaultResolver::default()),
             url,
             protocol,
             agent_timeout: timeout,
@@ -239,6 +251,102 @@ impl Transport for HttpTransport {
     }
 }
 
+/// Puts ureq's transport under one that sends each request in one write: ureq writes the
+/// head and then the body, and OpenSIPS 3.x/4.0 httpd loses a body that reaches it in a
+/// later TCP segment than its head (PROTOCOL.md §6.3). It sits on top of the chain, above
+/// TLS, so HTTPS requests leave as one TLS write too.
+#[derive(Debug)]
+struct OneWriteConnector;
+
+impl Connector<Box<dyn UreqTransport>> for OneWriteConnector {
+    type Out = OneWrite;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<Box<dyn UreqTransport>>,
+    ) -> std::result::Result<Option<OneWrite>, ureq::Error> {
+        Ok(chained.map(|inner| OneWrite {
+            inner,
+            pending: Vec::new(),
+        }))
+    }
+}
+
+/// Holds what ureq transmits until the request (head and `Content-Length` body) is whole,
+/// then sends it with one `transmit_output` (in as few as the output buffer allows).
+#[derive(Debug)]
+struct OneWrite {
+    inner: Box<dyn UreqTransport>,
+    pending: Vec<u8>,
+}
+
+impl UreqTransport for OneWrite {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> std::result::Result<(), ureq::Error> {
+        if self.pending.is_empty() && request_is_whole(&self.inner.buffers().output()[..amount]) {
+            return self.inner.transmit_output(amount, timeout);
+        }
+        let out = &self.inner.buffers().output()[..amount];
+        self.pending.extend_from_slice(out);
+        if !request_is_whole(&self.pending) {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut sent = 0;
+        while sent < pending.len() {
+            let buf = self.inner.buffers().output();
+            let n = buf.len().min(pending.len() - sent);
+            buf[..n].copy_from_slice(&pending[sent..sent + n]);
+            self.inner.transmit_output(n, timeout)?;
+            sent += n;
+        }
+        Ok(())
+    }
+
+    fn maybe_await_input(
+        &mut self,
+        timeout: NextTimeout,
+    ) -> std::result::Result<bool, ureq::Error> {
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
+/// `true` once `bytes` hold a whole request head and its `Content-Length` body (a request
+/// with a chunked or unsized body is let through as soon as its head is whole).
+fn request_is_whole(bytes: &[u8]) -> bool {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let length = head
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    bytes.len() >= end + 4 + length
+}
+
 #[cfg(feature = "tls")]
 fn tls_error(url: String, message: String) -> Error {
     let hint = if message.contains("UnknownIssuer") || message.contains("certificate") {
@@ -307,6 +415,19 @@ fn status_hint(status: u16, body_len: usize) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_requests() {
+        let head = b"POST /mi HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\n\r\n";
+        assert!(!request_is_whole(&head[..20]));
+        assert!(!request_is_whole(head));
+        let mut whole = head.to_vec();
+        whole.extend_from_slice(b"abcd");
+        assert!(!request_is_whole(&whole));
+        whole.push(b'e');
+        assert!(request_is_whole(&whole));
+        assert!(request_is_whole(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    }
 
     #[test]
     fn hints() {

@@ -25,12 +25,23 @@ pub(super) fn civil(t: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
     )
 }
 
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// HTTP `Date` layout: `Thu, 26 Nov 2026 11:06:36 GMT`.
+pub(crate) fn http_date(t: u64) -> String {
+    let (y, m, d, hh, mm, ss, wd) = civil(t);
+    format!(
+        "{}, {d:02} {} {y} {hh:02}:{mm:02}:{ss:02} GMT",
+        DAYS[wd as usize],
+        MONTHS[(m - 1) as usize]
+    )
+}
+
 /// `ctime()` layout, UTC: `Thu Nov 26 11:06:18 2026`.
 pub(crate) fn ctime(t: u64) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let (y, m, d, hh, mm, ss, wd) = civil(t);
     format!(
         "{} {} {d:2} {hh:02}:{mm:02}:{ss:02} {y}",

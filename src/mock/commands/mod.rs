@@ -9,7 +9,7 @@ mod core;
 mod registrar;
 mod state;
 
-use self::clock::*;
+pub(crate) use self::clock::*;
 use self::core::*;
 use self::registrar::*;
 pub(crate) use self::state::*;
