@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use opensips_mi::helpers::{DialogState, Expires};
-use opensips_mi::mock::{Flavor, MockServer};
+use opensips_mi::mock::{Fault, Flavor, MockServer};
 use opensips_mi::{
     Cmd, Connection, ConnectionLike, Error, MiCommands, Options, Protocol, Response, Result,
     jsonrpc, legacy,
@@ -469,6 +469,69 @@ mod verification {
         );
         // what was sent: only `which` probes
         assert!(server.requests().iter().all(|r| r.method == "which"));
+    }
+
+    /// 4.0's `which` lists only `module:command`; the did-you-mean also knows the old names
+    /// (the shipped alias table), on every transport.
+    #[test]
+    fn opensips_4_suggests_old_names_too() {
+        let server = MockServer::builder()
+            .flavor(Flavor::V4)
+            .fifo()
+            .udp()
+            .http()
+            .start()
+            .unwrap();
+        for url in [server.fifo_url(), server.udp_url(), server.http_url()] {
+            let conn = Connection::open(&url).unwrap();
+            for (typo, want) in [
+                ("ul_dupm", "ul_dump"),
+                ("t_uac_dgl", "t_uac_dlg"),
+                ("get_statistcs", "get_statistics"),
+                ("usrloc:dupm", "usrloc:dump"),
+            ] {
+                match conn.verify(typo) {
+                    Err(Error::UnknownCommand { suggestion, .. }) => {
+                        assert_eq!(suggestion.as_deref(), Some(want), "{url} {typo}")
+                    }
+                    other => panic!("{url} {typo}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// When the `which` listing itself fails, that failure is the answer, not "unknown".
+    #[test]
+    fn a_failed_listing_is_not_an_unknown_command() {
+        let server = MockServer::builder().fifo().udp().start().unwrap();
+        // `which command=…` says "no such command", the listing then fails
+        server.handle("which", |params| match params.get(0, "command") {
+            Some(_) => Err(opensips_mi::ServerError::new(404, "unknown command")),
+            None => Err(opensips_mi::ServerError::new(500, "listing failed")),
+        });
+        for url in [server.fifo_url(), server.udp_url()] {
+            let conn = Connection::open(&url).unwrap();
+            match conn.verify("ul_dupm") {
+                Err(Error::Command(e)) => assert_eq!(e.code, 500, "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        // on a legacy server, a listing that times out is a timeout
+        let server = MockServer::builder()
+            .flavor(Flavor::V2)
+            .fifo()
+            .start()
+            .unwrap();
+        server.inject_for("which", Fault::NoReply);
+        let conn = Connection::open_with(
+            &server.fifo_url(),
+            Options::new()
+                .timeout(Duration::from_millis(300))
+                .protocol(Protocol::Legacy),
+        )
+        .unwrap();
+        let e = conn.verify("ul_dupm").unwrap_err();
+        assert!(e.is_timeout(), "{e}");
     }
 
     #[test]

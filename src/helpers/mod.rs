@@ -32,12 +32,14 @@
 //! pass, no intermediate tree); other paths go through [`Value`] and a per-command
 //! normalisation of the legacy layouts.
 
+mod aliases;
 mod core;
 pub(crate) mod de;
 mod dialog;
 mod usrloc;
 pub(crate) mod verify;
 
+pub use self::aliases::{aliases_of, canonical_name};
 use self::core::*;
 pub use self::core::{Process, Statistics, Uptime, Version};
 use self::dialog::*;

@@ -88,7 +88,17 @@ impl Connection {
             return Ok(());
         }
         // A listing that fails (timeout, not running) is that error, not "unknown".
-        let suggestion = suggest(name, &self.names()?);
+        let mut names = self.names()?;
+        // 4.0 lists only `module:command`: suggest from the old names kept as aliases too.
+        if names.iter().any(|n| n.contains(':')) {
+            let aliases = super::aliases::V4_ALIASES
+                .iter()
+                .filter(|(_, canonical)| names.iter().any(|n| n == canonical))
+                .map(|(alias, _)| (*alias).to_owned())
+                .collect::<Vec<_>>();
+            names.extend(aliases);
+        }
+        let suggestion = suggest(name, &names);
         Err(Error::UnknownCommand {
             name: name.to_owned(),
             suggestion,
