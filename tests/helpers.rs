@@ -35,6 +35,68 @@ fn captured(rel: &str) -> Captured {
     Captured(support::fixture(rel))
 }
 
+/// Answers every command with one captured 2.4 `mi_xmlrpc_ng` reply (an HTTP capture).
+struct CapturedXml24(Vec<u8>);
+
+impl ConnectionLike for CapturedXml24 {
+    fn execute(&self, _cmd: &Cmd) -> Result<Response> {
+        let body = &self.0[self.0.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+        let mut r = opensips_mi::xmlrpc::decode_reply(body)?;
+        r.value = opensips_mi::xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
+        Ok(r)
+    }
+
+    fn protocol(&self) -> Result<Protocol> {
+        Ok(Protocol::Legacy)
+    }
+}
+
+/// 2.4's mi_xmlrpc_ng writes an empty attribute as the text `value`: a contact registered
+/// without q has `Q` = `value` (the real capture). The contacts still decode, q is `None`.
+#[test]
+fn a_2_4_xmlrpc_q_of_value_is_no_q() {
+    let raw = support::fixture("2x/xmlrpc/05_ul_dump.reply.http");
+    assert!(String::from_utf8_lossy(&raw).contains("<name>Q</name><value>value</value>"));
+    let domains = CapturedXml24(raw).ul_dump().unwrap();
+    let contacts: Vec<_> = domains
+        .iter()
+        .flat_map(|d| &d.aors)
+        .flat_map(|a| &a.contacts)
+        .collect();
+    assert!(contacts.len() >= 5, "{contacts:?}");
+    assert!(contacts.iter().any(|c| c.q == Some(0.5)));
+    assert!(contacts.iter().any(|c| c.q.is_none()));
+    let alice = CapturedXml24(support::fixture(
+        "2x/xmlrpc/06_ul_show_contact_alice.reply.http",
+    ))
+    .ul_show_contact("location", "alice")
+    .unwrap();
+    assert_eq!(alice.len(), 2);
+    assert!(alice.iter().all(|c| c.q.is_none()));
+}
+
+/// Every optional field reads an odd value as absent instead of failing the reply.
+#[test]
+fn odd_optional_fields_are_absent_not_fatal() {
+    let reply = br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","hash_size":"value","AORs":[{"AOR":"a","Contacts":[{"Contact":"sip:a@h","ContactID":{"x":1},"Expires":60,"Q":"value","Callid":"c","Cseq":1,"User-agent":true,"Received":[1,2],"State":"CS_NEW","Flags":0,"Cflags":"","Socket":null,"Methods":"value","Attr":".","SIP_instance":""}]}]}]},"id":1}"#;
+    let domains = Captured(reply.to_vec()).ul_dump().unwrap();
+    assert_eq!(domains[0].hash_size, None);
+    let c = &domains[0].aors[0].contacts[0];
+    assert_eq!(
+        (
+            c.q,
+            c.methods,
+            c.contact_id.as_deref(),
+            c.user_agent.as_deref()
+        ),
+        (None, None, None, None)
+    );
+    assert_eq!((c.received.as_deref(), c.attr.as_deref()), (None, None));
+    let ps = br#"{"jsonrpc":"2.0","result":{"Processes":[{"ID":"value","PID":12,"Type":"attendant"}]},"id":1}"#;
+    let ps = Captured(ps.to_vec()).ps().unwrap();
+    assert_eq!((ps[0].id, ps[0].pid), (None, 12));
+}
+
 #[test]
 fn uptime_version_ps_from_both_generations() {
     let (u3, u2) = (

@@ -411,3 +411,43 @@ proptest! {
         }
     }
 }
+
+/// 2.4 prints a node with attributes and an empty value with two blanks after `::`
+/// (`Subscriber::  socket=udp:… expire=0`): those are attributes, not the value.
+#[test]
+fn an_empty_value_with_attributes_keeps_its_attributes() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    let conn = Connection::open_with(
+        &server.fifo_url(),
+        Options::new()
+            .timeout(support::GENEROUS)
+            .protocol(Protocol::Legacy),
+    )
+    .unwrap();
+    conn.command(
+        "event_subscribe",
+        ["E_UL_AOR_INSERT", "udp:127.0.0.1:37081", "3600"],
+    )
+    .unwrap();
+    let r = conn.command("subscribers_list", ()).unwrap();
+    let text = String::from_utf8_lossy(&r.raw);
+    assert!(
+        text.contains("\tSubscriber::  socket=udp:127.0.0.1:37081 expire=3600"),
+        "{text}"
+    );
+    let event = &r.value["Event"];
+    assert_eq!(
+        event["value"].as_str(),
+        Some("E_UL_AOR_INSERT"),
+        "{}",
+        r.value
+    );
+    let sub = &event["Subscriber"];
+    assert_eq!(sub["value"].as_str(), Some(""), "{}", r.value);
+    assert_eq!(sub["socket"].as_str(), Some("udp:127.0.0.1:37081"));
+    assert_eq!(sub["expire"].as_str(), Some("3600"));
+}

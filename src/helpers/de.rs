@@ -14,52 +14,25 @@ macro_rules! number_like {
             d.deserialize_any(NumberLike::<$t>(std::marker::PhantomData))
         }
 
-        /// Like the plain variant; `null`, `""` and `.` are `None`.
+        /// Like the plain variant, but lenient: `null`, `""`, `.` and anything that is
+        /// not a number in range (2.4 XML-RPC writes an empty attribute as the text
+        /// `value`) are `None`; one odd optional field never fails a whole reply.
         #[allow(dead_code)]
         pub(crate) fn $opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$t>, D::Error> {
-            struct Opt;
-            impl<'de> Visitor<'de> for Opt {
-                type Value = Option<$t>;
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("a number, a numeric string or nothing")
-                }
-                fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                    Ok(None)
-                }
-                fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                    Ok(None)
-                }
-                fn visit_some<D2: Deserializer<'de>>(
-                    self,
-                    d: D2,
-                ) -> Result<Self::Value, D2::Error> {
-                    $opt(d)
-                }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                    if v.trim().is_empty() || v.trim() == "." {
-                        return Ok(None);
-                    }
-                    NumberLike::<$t>(std::marker::PhantomData)
-                        .visit_str(v)
-                        .map(Some)
-                }
-                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                    NumberLike::<$t>(std::marker::PhantomData)
-                        .visit_u64(v)
-                        .map(Some)
-                }
-                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                    NumberLike::<$t>(std::marker::PhantomData)
-                        .visit_i64(v)
-                        .map(Some)
-                }
-                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                    NumberLike::<$t>(std::marker::PhantomData)
-                        .visit_f64(v)
-                        .map(Some)
-                }
-            }
-            d.deserialize_any(Opt)
+            let read = NumberLike::<$t>(std::marker::PhantomData);
+            lenient(d, |s| match s {
+                Scalar::U(v) => read.visit_u64::<de::value::Error>(v).ok(),
+                Scalar::I(v) => NumberLike::<$t>(std::marker::PhantomData)
+                    .visit_i64::<de::value::Error>(v)
+                    .ok(),
+                Scalar::F(v) => NumberLike::<$t>(std::marker::PhantomData)
+                    .visit_f64::<de::value::Error>(v)
+                    .ok(),
+                Scalar::S(v) => NumberLike::<$t>(std::marker::PhantomData)
+                    .visit_str::<de::value::Error>(v)
+                    .ok(),
+                _ => None,
+            })
         }
 
         impl<'de> Visitor<'de> for NumberLike<$t> {
@@ -134,8 +107,89 @@ pub(crate) fn string_like<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::
     d.deserialize_any(S)
 }
 
-/// Like [`string_like`]; `null`, `""` and `.` are `None`.
+/// Like [`string_like`], but lenient: `null`, `""` and `.` are `None`, and so is a value
+/// that is no text at all (an object, a list, a boolean).
 pub(crate) fn opt_string_like<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let s = string_like(d)?;
-    Ok((!s.is_empty() && s != ".").then_some(s))
+    lenient(d, |s| match s {
+        Scalar::S(v) => Some(v.to_owned()),
+        Scalar::U(v) => Some(v.to_string()),
+        Scalar::I(v) => Some(v.to_string()),
+        Scalar::F(v) => string_like(serde::de::value::F64Deserializer::<de::value::Error>::new(
+            v,
+        ))
+        .ok(),
+        _ => None,
+    })
+}
+
+/// Any value, reduced to what an optional scalar field can use (text is borrowed).
+pub(crate) enum Scalar<'a> {
+    U(u64),
+    I(i64),
+    F(f64),
+    S(&'a str),
+    /// A boolean, an object, a list, bytes: not a scalar these fields take.
+    Other,
+}
+
+/// Hands each kind of value to `read` in place; `null`, `""` and `.` are `None`.
+struct Lenient<F>(F);
+
+impl<'de, T, F: FnOnce(Scalar<'_>) -> Option<T>> Visitor<'de> for Lenient<F> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<T>, E> {
+        Ok((self.0)(Scalar::Other))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<T>, E> {
+        Ok((self.0)(Scalar::U(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<T>, E> {
+        Ok((self.0)(Scalar::I(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<T>, E> {
+        Ok((self.0)(Scalar::F(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+        let t = v.trim();
+        Ok(if t.is_empty() || t == "." {
+            None
+        } else {
+            (self.0)(Scalar::S(v))
+        })
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Option<T>, E> {
+        Ok((self.0)(Scalar::Other))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Option<T>, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok((self.0)(Scalar::Other))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok((self.0)(Scalar::Other))
+    }
+}
+
+/// Reads any value and keeps what `read` makes of it: an optional field that cannot be
+/// read is `None` instead of failing the whole reply. Only malformed input is an error.
+pub(crate) fn lenient<'de, D: Deserializer<'de>, T>(
+    d: D,
+    read: impl FnOnce(Scalar<'_>) -> Option<T>,
+) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(Lenient(read))
 }

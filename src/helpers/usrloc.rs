@@ -71,37 +71,16 @@ pub struct Contact {
     pub sip_instance: Option<String>,
 }
 
+/// q: a number or numeric text; anything else (2.4 XML-RPC's `value` for a contact
+/// registered without q) is `None`.
 fn de_q<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f32>, D::Error> {
-    use serde::de::Visitor;
-    struct Q;
-    impl Visitor<'_> for Q {
-        type Value = Option<f32>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a q value")
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-            match v.trim() {
-                "" | "." => Ok(None),
-                t => t
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| E::custom(format!("bad q {v:?}"))),
-            }
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v as f32))
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v as f32))
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v as f32))
-        }
-    }
-    d.deserialize_any(Q)
+    de::lenient(d, |s| match s {
+        de::Scalar::U(v) => Some(v as f32),
+        de::Scalar::I(v) => Some(v as f32),
+        de::Scalar::F(v) => Some(v as f32),
+        de::Scalar::S(v) => v.trim().parse::<f32>().ok().filter(|q| q.is_finite()),
+        _ => None,
+    })
 }
 
 /// When a contact expires.

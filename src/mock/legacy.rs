@@ -387,6 +387,31 @@ fn legacy_tree(
                 )
             })
             .collect(),
+        // `Event:: NAME id=N`, each subscriber a node with attributes and an empty value
+        "subscribers_list" => {
+            let events = match v.get("Event") {
+                Some(e) => vec![e.clone()],
+                None => v["Events"].as_array().unwrap_or_default().to_vec(),
+            };
+            events
+                .iter()
+                .map(|e| Node {
+                    name: Some("Event".into()),
+                    value: text(&e["name"]),
+                    attrs: vec![("id".into(), text(&e["id"]))],
+                    kids: e["Subscribers"]
+                        .as_array()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|s| Node {
+                            name: Some("Subscriber".into()),
+                            attrs: attrs(s, &["socket", "expire"]),
+                            ..Node::default()
+                        })
+                        .collect(),
+                })
+                .collect()
+        }
         "t_uac_dlg" => {
             let dot = |x: &Value| if x.is_null() { ".".to_owned() } else { text(x) };
             vec![

@@ -42,6 +42,8 @@ const KNOWN_ATTRS: &[(&str, &[&str])] = &[
     ("Process", &["ID", "PID", "Log level", "Type"]),
     ("Domain", &["table", "hash_size", "records"]),
     ("Contact", &["Q"]),
+    ("Event", &["id"]),
+    ("Subscriber", &["protocol", "socket", "expire"]),
     ("dialog", &["hash", "dialog_id", "ID"]),
     (
         "profile",
@@ -228,10 +230,41 @@ impl Node {
     }
 }
 
+/// A node of unknown layout: only an empty value (`name::  key=v key=v`, two blanks after
+/// `::`) says for sure that what follows are attributes; a value that contains ` x=y` is
+/// otherwise kept whole. A blank-separated word without `=` continues the previous value.
+fn generic_attrs(rest: &str) -> (String, Vec<(String, String)>) {
+    let is_key = |w: &str| {
+        w.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+    };
+    let Some(tail) = rest.strip_prefix(' ') else {
+        return (rest.to_owned(), Vec::new());
+    };
+    if !tail.split(' ').next().is_some_and(is_key) {
+        return (rest.to_owned(), Vec::new());
+    }
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    for word in tail.split(' ') {
+        match (word.split_once('='), attrs.last_mut()) {
+            (Some((k, v)), _) if is_key(word) => attrs.push((k.to_owned(), v.to_owned())),
+            (_, Some((_, v))) => {
+                v.push(' ');
+                v.push_str(word);
+            }
+            (_, None) => {}
+        }
+    }
+    (String::new(), attrs)
+}
+
 /// Splits `value attr=v attr=v` for a node whose attribute keys are known.
 fn split_attrs(name: &str, rest: &str) -> (String, Vec<(String, String)>) {
     let Some((_, keys)) = KNOWN_ATTRS.iter().find(|(n, _)| *n == name) else {
-        return (rest.to_owned(), Vec::new());
+        return generic_attrs(rest);
     };
     // every position where " KEY=" starts
     let mut marks: Vec<(usize, &str)> = Vec::new();
@@ -643,6 +676,28 @@ mod tests {
         assert_eq!(procs[0]["value"], Value::from(""));
         assert_eq!(procs[1]["Log level"], Value::from("3"));
         assert_eq!(r.value["Message"], Value::from("Via: x\r\nTo: y\r\n\r\n"));
+    }
+
+    #[test]
+    fn empty_values_with_attributes() {
+        let (_, _, nodes) =
+            parse(b"200 OK\nSubscriber::  socket=udp:127.0.0.1:37081 expire=0\nThing::  a=1 b=two words\nNote:: x=y is text\n\n").unwrap();
+        assert_eq!(nodes[0].value, "");
+        assert_eq!(
+            nodes[0].attrs,
+            [
+                ("socket".into(), "udp:127.0.0.1:37081".into()),
+                ("expire".into(), "0".into())
+            ]
+        );
+        assert_eq!(nodes[1].value, "");
+        assert_eq!(
+            nodes[1].attrs,
+            [("a".into(), "1".into()), ("b".into(), "two words".into())]
+        );
+        // one blank: a value that happens to hold '='
+        assert_eq!(nodes[2].value, "x=y is text");
+        assert!(nodes[2].attrs.is_empty());
     }
 
     #[test]
