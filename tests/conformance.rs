@@ -10,7 +10,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 
-use opensips_mi::mock::{Flavor, MockServer, UacReply};
+use opensips_mi::mock::{Flavor, MockServer};
 use serde_json::Value as J;
 
 /// How long to wait before concluding "no reply" (the real captures waited 3 s; the mock
@@ -170,17 +170,31 @@ fn compare_reply(case: &str, real: &[u8], ours: &[u8], diffs: &mut Vec<String>) 
     }
 }
 
+/// Behind the captures nobody listened on 127.0.0.1:5079, so `t_uac_dlg` there ended in a
+/// local 408 after fr_timeout; the mock finds that out the same way (nothing listens on
+/// that port here either), with a shorter fr_timeout.
 fn mock(flavor: Flavor) -> MockServer {
-    let server = MockServer::builder().flavor(flavor).start().unwrap();
-    // Behind the captures nobody listened on :5079, so t_uac_dlg ended in a local 408.
-    server.set_uac_responder(|r| {
-        if r.ruri.contains(":5079") {
-            UacReply::status("408 Request Timeout")
-        } else {
-            UacReply::ok()
-        }
+    sip_listeners();
+    MockServer::builder()
+        .flavor(flavor)
+        .fr_timeout(FR_TIMEOUT)
+        .start()
+        .unwrap()
+}
+
+const FR_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Behind the captures a SIP listener answered `t_uac_dlg` requests on 127.0.0.1:5076
+/// (3.5.9, 2.4.11) and :5078 (4.0.1): hold those ports for the whole test run (if something
+/// else already holds one, it listens too).
+fn sip_listeners() {
+    static HELD: std::sync::OnceLock<Vec<std::net::UdpSocket>> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| {
+        ["127.0.0.1:5076", "127.0.0.1:5078"]
+            .iter()
+            .filter_map(|a| std::net::UdpSocket::bind(a).ok())
+            .collect()
     });
-    server
 }
 
 fn fifo_name(request: &[u8]) -> Option<String> {
@@ -756,19 +770,14 @@ mod legacy {
     }
 
     fn mock_v2() -> MockServer {
+        sip_listeners();
         let server = MockServer::builder()
             .flavor(Flavor::V2)
             .fifo()
             .udp()
+            .fr_timeout(FR_TIMEOUT)
             .start()
             .unwrap();
-        server.set_uac_responder(|r| {
-            if r.ruri.contains(":5079") {
-                UacReply::status("408 Request Timeout")
-            } else {
-                UacReply::ok()
-            }
-        });
         replay_fifo(
             &server,
             &support::fixture("2x/setup/ul_add_fifo.request.txt"),

@@ -80,12 +80,12 @@ fn t_uac_dlg_reply_with_a_sip_message_inside() {
         .unwrap();
     let headers =
         "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n";
+    // a phone listening (the mock answers 408 for a loopback port where nothing listens)
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ruri = format!("sip:phone@{}", phone.local_addr().unwrap());
     for conn in legacy_connections(&server) {
         let v = conn
-            .command(
-                "t_uac_dlg",
-                ["NOTIFY", "sip:phone@127.0.0.1:5076", ".", ".", headers],
-            )
+            .command("t_uac_dlg", ["NOTIFY", &ruri, ".", ".", headers])
             .unwrap()
             .value;
         assert_eq!(v["Status"].as_str(), Some("200 OK"));

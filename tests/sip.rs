@@ -210,3 +210,30 @@ fn cmd_named(conn: &Connection, headers: &str) -> opensips_mi::Result<opensips_m
         .param("headers", headers);
     c.execute(conn)
 }
+
+/// A request to a loopback port where nothing listens gets what the real server answers
+/// after fr_timeout: only `408 Request Timeout` (fixture 3x/*/35_t_uac_dlg_timeout).
+#[test]
+fn nobody_listening_is_a_local_408_after_fr_timeout() {
+    let server = MockServer::builder()
+        .fifo()
+        .fr_timeout(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    let conn = Connection::open(&server.fifo_url()).unwrap();
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let start = std::time::Instant::now();
+    let reply = opensips_mi::sip::uac_dlg("OPTIONS", &format!("sip:nobody@{addr}"))
+        .from("<sip:mi@127.0.0.1>")
+        .to(&format!("<sip:nobody@{addr}>"))
+        .send(&conn)
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        (reply.status, reply.reason.as_str()),
+        (408, "Request Timeout")
+    );
+    assert!(reply.message.is_none());
+}

@@ -333,11 +333,14 @@ fn truncated_datagram_is_detected() {
 fn async_t_uac_dlg_waits_for_the_sip_transaction() {
     let server = MockServer::start().unwrap();
     server.set_uac_delay(Duration::from_millis(300));
+    // a phone listening (for a loopback port where nothing listens the mock answers 408)
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ruri = format!("sip:phone@{}", phone.local_addr().unwrap());
     for conn in connections(&server) {
         let started = Instant::now();
         let mut c = cmd("t_uac_dlg");
         c.param("method", "NOTIFY")
-            .param("ruri", "sip:phone@127.0.0.1:5076")
+            .param("ruri", ruri.as_str())
             .param("headers", "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n");
         let v = c.query(&conn).unwrap();
         assert!(started.elapsed() >= Duration::from_millis(290));

@@ -190,6 +190,7 @@ pub struct MockBuilder {
     udp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
     http_addr: Option<SocketAddr>,
+    fr_timeout: Option<Duration>,
 }
 
 impl MockBuilder {
@@ -261,6 +262,14 @@ impl MockBuilder {
         self.flavor = flavor;
         self
     }
+    /// tm's `fr_timeout` (default 5 s, as in OpenSIPS): how long a `t_uac_dlg` to a
+    /// loopback target where nothing listens (an ICMP port unreachable) waits before its
+    /// local `408 Request Timeout`, the only thing the real server answers then.
+    pub fn fr_timeout(mut self, timeout: Duration) -> Self {
+        self.fr_timeout = Some(timeout);
+        self
+    }
+
     /// The datagram size limit (default 65 457, as mi_datagram in 3.x).
     pub fn datagram_buffer(mut self, bytes: usize) -> Self {
         self.datagram_buffer = Some(bytes);
@@ -286,7 +295,13 @@ impl MockBuilder {
         let shared = Arc::new(Shared {
             flavor: self.flavor,
             stop: AtomicBool::new(false),
-            state: Mutex::new(State::new(self.flavor)),
+            state: Mutex::new({
+                let mut state = State::new(self.flavor);
+                if let Some(t) = self.fr_timeout {
+                    state.fr_timeout = t;
+                }
+                state
+            }),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             datagram_buffer: self

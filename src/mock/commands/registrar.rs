@@ -300,9 +300,13 @@ pub(super) fn t_uac_dlg(s: &mut State, a: &Args) -> Outcome {
             return err(404, "Local socket not found");
         }
     }
-    let reply = match &s.uac_responder {
-        Some(f) => f(&req),
-        None => UacReply::ok(),
+    let (reply, delay) = match &s.uac_responder {
+        Some(f) => (f(&req), s.uac_delay),
+        None if nobody_listens(req.next_hop.as_deref().unwrap_or(&req.ruri)) => (
+            UacReply::status("408 Request Timeout"),
+            s.uac_delay.max(s.fr_timeout),
+        ),
+        None => (UacReply::ok(), s.uac_delay),
     };
     s.uac_log.push(req);
     let mut o = vec![("Status".to_owned(), Value::from(&reply.status))];
@@ -323,7 +327,46 @@ pub(super) fn t_uac_dlg(s: &mut State, a: &Args) -> Outcome {
         o.push(("Message".into(), Value::from(message)));
     }
     Outcome::Async {
-        delay: s.uac_delay,
+        delay,
         result: Ok(Value::Object(o)),
     }
+}
+
+/// `true` for a SIP URI on a loopback IP and port where nothing listens on UDP (the port
+/// answers with an ICMP port unreachable): the real server then times out after
+/// `fr_timeout`. Other targets (the mock sends no SIP) are taken as answering 200.
+fn nobody_listens(uri: &str) -> bool {
+    let rest = uri
+        .trim_start_matches('<')
+        .trim_start_matches("sips:")
+        .trim_start_matches("sip:");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = rest.split([';', '?', '>']).next().unwrap_or("");
+    let addr: std::net::SocketAddr = match hostport.parse() {
+        Ok(a) => a,
+        Err(_) => match hostport.parse::<std::net::IpAddr>() {
+            Ok(ip) => (ip, 5060).into(),
+            Err(_) => return false,
+        },
+    };
+    if !addr.ip().is_loopback() {
+        return false;
+    }
+    let local: std::net::SocketAddr = if addr.is_ipv4() {
+        ([127, 0, 0, 1], 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let Ok(sock) = std::net::UdpSocket::bind(local) else {
+        return false;
+    };
+    // a SIP keep-alive (CRLF CRLF): ignored by a SIP listener
+    if sock.connect(addr).is_err() || sock.send(b"\r\n\r\n").is_err() {
+        return false;
+    }
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(30)));
+    matches!(
+        sock.recv(&mut [0u8; 64]),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
 }

@@ -49,6 +49,8 @@ pub(crate) struct State {
     pub(crate) uac_log: Vec<UacRequest>,
     pub(crate) uac_responder: Option<crate::mock::UacResponder>,
     pub(crate) uac_delay: Duration,
+    /// tm `fr_timeout`: the wait before a local 408 for an unreachable target.
+    pub(crate) fr_timeout: Duration,
     pub(crate) handlers: Vec<(String, Handler)>,
     pub(crate) evi: crate::mock::evi::Evi,
 }
@@ -183,6 +185,7 @@ impl State {
             uac_log: Vec::new(),
             uac_responder: None,
             uac_delay: Duration::ZERO,
+            fr_timeout: Duration::from_secs(5),
             handlers: Vec::new(),
             evi: crate::mock::evi::Evi::default(),
         };
