@@ -446,6 +446,22 @@ mod tests {
     }
 
     #[test]
+    fn wrong_endpoint_messages() {
+        let msg = |url: &str| target(url).unwrap_err().to_string();
+        assert!(msg("udp://127.0.0.1").contains("missing port"));
+        assert!(msg("udp://[::1]").contains("missing port"));
+        assert!(target("udp://[::1]:8809").is_ok());
+        let m = msg("tcp://127.0.0.1:8809");
+        for scheme in ["fifo://", "udp://", "unix://", "http(s)://", "xmlrpc(s)://"] {
+            assert!(m.contains(scheme), "{m}");
+        }
+        assert!(msg("http://127.0.0.1:8888/RPC2").contains("use xmlrpc://"));
+        assert!(msg("xmlrpc://127.0.0.1:8888/mi").contains("use http://"));
+        assert!(target("http://127.0.0.1:8888/mi").is_ok());
+        assert!(target("xmlrpc://127.0.0.1:8888/RPC2").is_ok());
+    }
+
+    #[test]
     fn basic_auth_encoding() {
         assert_eq!(basic_auth("miuser", "mipass"), "Basic bWl1c2VyOm1pcGFzcw==");
         assert_eq!(basic_auth("a", "bc"), "Basic YTpiYw==");

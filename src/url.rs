@@ -61,6 +61,21 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             if location.is_empty() || location.contains('/') {
                 return Err(bad("expected udp://host:port"));
             }
+            let has_port = match location.rsplit_once(':') {
+                // `[::1]:8809`; a bare IPv6 address has colons but no port
+                Some((host, port)) => {
+                    !port.is_empty()
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                        && (!host.contains(':') || host.ends_with(']'))
+                }
+                None => false,
+            };
+            if !has_port {
+                return Err(bad(
+                    "missing port: mi_datagram has no default port, give the one of its \
+                     socket_name (e.g. udp://127.0.0.1:8809, udp://[::1]:8809)",
+                ));
+            }
             Target::Udp(location)
         }
         // Keep the raw location: credentials are %-decoded later, once split off.
@@ -73,10 +88,32 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
         "xmlrpcs" => Target::XmlRpc(format!("https://{raw_location}")),
         other => {
             return Err(bad(&format!(
-                "unknown scheme {other:?} (use fifo, udp or unix)"
+                "unknown scheme {other:?} (use fifo://, udp://, unix://, http(s):// for mi_http \
+                 or xmlrpc(s):// for mi_xmlrpc)"
             )));
         }
     };
+    let path_of = |u: &str| {
+        let after = u.split_once("://").map_or(u, |(_, r)| r);
+        after
+            .find('/')
+            .map_or(String::new(), |i| after[i..].to_ascii_lowercase())
+    };
+    match &target {
+        Target::Http(u) if path_of(u).starts_with("/rpc2") => {
+            return Err(bad(
+                "/RPC2 is mi_xmlrpc's path: this is XML-RPC, use xmlrpc://host:port/RPC2 \
+                 (or http://host:port/mi for mi_http's JSON-RPC)",
+            ));
+        }
+        Target::XmlRpc(u) if path_of(u) == "/mi" || path_of(u).starts_with("/mi/") => {
+            return Err(bad(
+                "/mi is mi_http's path: this is JSON-RPC over HTTP, use http://host:port/mi \
+                 (or xmlrpc://host:port/RPC2 for mi_xmlrpc)",
+            ));
+        }
+        _ => {}
+    }
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_decode(v).ok_or_else(|| bad("invalid %-escape"))?;

@@ -451,3 +451,46 @@ fn an_empty_value_with_attributes_keeps_its_attributes() {
     assert_eq!(sub["socket"].as_str(), Some("udp:127.0.0.1:37081"));
     assert_eq!(sub["expire"].as_str(), Some("3600"));
 }
+
+/// JSON-RPC (the default) against a 2.4 server by mistake: a clear hint on FIFO and
+/// datagram, and the user's next, correct call works (the FIFO request ended in an empty
+/// line, so 2.x did not take the next request as its parameters).
+#[test]
+fn talking_json_to_a_2x_server_by_mistake() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .udp()
+        .start()
+        .unwrap();
+    let wrong = Connection::open_with(
+        &server.fifo_url(),
+        Options::new().timeout(Duration::from_millis(400)),
+    )
+    .unwrap();
+    let e = wrong.command("uptime", ()).unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("1.x/2.x") && text.contains("protocol=legacy"),
+        "{text}"
+    );
+    let right = Connection::open_with(
+        &server.fifo_url(),
+        Options::new()
+            .timeout(support::GENEROUS)
+            .protocol(Protocol::Legacy),
+    )
+    .unwrap();
+    assert!(right.command("uptime", ()).is_ok());
+
+    let e = Connection::open(&server.udp_url())
+        .unwrap()
+        .command("uptime", ())
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("1.x/2.x") && text.contains("protocol=legacy"),
+        "{text}"
+    );
+}

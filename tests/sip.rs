@@ -69,11 +69,19 @@ fn notify_and_mwi_round_trips_in_every_generation() {
             );
             assert_eq!(
                 sent[0].headers,
-                "From: <sip:pbx@10.0.0.1>;tag=abc\r\nTo: <sip:1001@10.0.0.21:5060>\r\nEvent: check-sync;reboot=true\r\n"
+                "From: <sip:pbx@10.0.0.1>;tag=abc\r\nTo: <sip:1001@10.0.0.21:5060>\r\nContact: <sip:opensips@!!>\r\nEvent: check-sync;reboot=true\r\n"
             );
             assert_eq!(sent[0].body, None);
+            // the mailbox sends it, with a Contact OpenSIPS completes (RFC 3265 §7.1)
+            assert!(
+                sent[1]
+                    .headers
+                    .starts_with("From: <sip:*97@vm.example.com>;tag="),
+                "{}",
+                sent[1].headers
+            );
             assert!(sent[1].headers.ends_with(
-                "\r\nEvent: message-summary\r\nSubscription-State: active\r\nContent-Type: application/simple-message-summary\r\n"
+                "\r\nTo: <sip:1001@10.0.0.21:5060>\r\nContact: <sip:*97@!!>\r\nEvent: message-summary\r\nSubscription-State: active\r\nContent-Type: application/simple-message-summary\r\n"
             ));
             assert_eq!(
                 sent[1].body.as_deref(),

@@ -420,3 +420,21 @@ fn large_replies_stream_over_fifo() {
         Err(Error::ServerFailure { .. })
     ));
 }
+
+/// A FIFO given as `unix://` and a unix socket given as `fifo://` say which scheme to use.
+#[test]
+fn the_wrong_scheme_for_an_endpoint_says_which_one_is_right() {
+    let server = MockServer::builder().fifo().unix().start().unwrap();
+    let fifo = server.fifo_path().unwrap().display().to_string();
+    let sock = server.unix_path().unwrap().display().to_string();
+    let e = Connection::open(&format!("unix://{fifo}"))
+        .unwrap()
+        .command("uptime", ())
+        .unwrap_err();
+    assert!(e.to_string().contains("use fifo://"), "{e}");
+    let e = Connection::open(&format!("fifo://{sock}"))
+        .unwrap()
+        .command("uptime", ())
+        .unwrap_err();
+    assert!(e.to_string().contains("use unix://"), "{e}");
+}

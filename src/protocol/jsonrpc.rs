@@ -372,6 +372,11 @@ const KNOWN_TEXTS: &[(&str, &str)] = &[
          HTTP transport for large replies, or page through the data",
     ),
     (
+        "500 command not available",
+        "this looks like OpenSIPS 1.x/2.x, which answers JSON-RPC with `500 command not \
+         available`: use protocol=legacy (?protocol=legacy in the URL, or auto)",
+    ),
+    (
         "400 Parse_error",
         "the server could not parse the request as JSON-RPC (is it an OpenSIPS 1.x/2.x \
          server speaking the legacy text protocol?)",

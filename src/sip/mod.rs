@@ -137,6 +137,21 @@ impl SipRequest {
         self.set_header("From", value)
     }
 
+    /// Sends as `uri`: `From: <uri>;tag=<random>` and `Contact: <sip:user@!!>` (the user
+    /// part of `uri`; OpenSIPS puts its own address in place of `!!`). `From` cannot take
+    /// `!!`: OpenSIPS rebuilds that header from the URI as given.
+    pub fn notifier(self, uri: &str) -> Self {
+        let addr = name_addr(uri);
+        let contact = contact_for(&addr);
+        self.set_header("From", &format!("{addr};tag={}", random_tag()))
+            .set_header("Contact", &contact)
+    }
+
+    /// Sets `Contact` (`<uri>` unless already a name-addr).
+    pub fn contact(self, uri: &str) -> Self {
+        self.set_header("Contact", &name_addr(uri))
+    }
+
     /// Sets `To`.
     pub fn to(self, value: &str) -> Self {
         self.set_header("To", value)
@@ -397,6 +412,23 @@ fn random_tag() -> String {
             .unwrap_or(0)
     });
     format!("{n:016x}")
+}
+
+/// `<sip:user@!!>` for a From name-addr: OpenSIPS replaces `!!` with the address of the
+/// socket it sends from, so the phone can reach the notifier (a NOTIFY must carry a
+/// Contact, RFC 3265 §7.1).
+fn contact_for(from: &str) -> String {
+    let uri = from
+        .split_once('<')
+        .map_or(from, |(_, r)| r.split('>').next().unwrap_or(r));
+    let user = uri
+        .split_once(':')
+        .map_or(uri, |(_, r)| r)
+        .split_once('@')
+        .map(|(u, _)| u)
+        .filter(|u| !u.is_empty() && !u.contains(['<', '>', ';', '"', ' ']))
+        .unwrap_or("opensips");
+    format!("<sip:{user}@!!>")
 }
 
 /// `<uri>` unless it is already a name-addr.

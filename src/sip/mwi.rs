@@ -1,6 +1,6 @@
 //! Voicemail lamps: RFC 3842 `message-summary` NOTIFYs.
 
-use super::{SipRequest, name_addr, no_line_breaks, random_tag, uac_dlg};
+use super::{SipRequest, contact_for, name_addr, no_line_breaks, random_tag, uac_dlg};
 use crate::Result;
 
 /// A message class of RFC 3458, as a `message-summary` line.
@@ -147,15 +147,40 @@ impl MessageSummary {
 /// `Subscription-State: active`, `Content-Type: application/simple-message-summary` and the
 /// summary as body. Zero new messages turn the lamp off.
 ///
+/// It comes from the message account when the summary has one (`From:
+/// <sip:*97@vm.example.com>;tag=…`, `Contact: <sip:*97@!!>`), else from the phone's own URI
+/// with `Contact: <sip:opensips@!!>`; [`SipRequest::notifier`] sets another sender.
+///
+/// ```
+/// use opensips_mi::sip::{self, MessageSummary};
+/// let summary = MessageSummary::voice(2, 5).account("sip:*97@vm.example.com");
+/// let block = sip::mwi_update("sip:1001@10.0.0.21", &summary)?.header_block()?;
+/// assert!(block.starts_with("From: <sip:*97@vm.example.com>;tag="));
+/// assert!(block.contains("\r\nTo: <sip:1001@10.0.0.21>\r\nContact: <sip:*97@!!>\r\n"));
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) if the summary's account has CR or LF.
 pub fn mwi_update(uri: &str, summary: &MessageSummary) -> Result<SipRequest> {
+    // checks the account for CR/LF before it goes into a header
+    let body = summary.body()?;
     let addr = name_addr(uri);
+    let from = summary
+        .account
+        .as_deref()
+        .map_or_else(|| addr.clone(), name_addr);
+    let contact = if summary.account.is_some() {
+        contact_for(&from)
+    } else {
+        "<sip:opensips@!!>".to_owned()
+    };
     Ok(uac_dlg("NOTIFY", uri)
-        .set_header("From", &format!("{addr};tag={}", random_tag()))
+        .set_header("From", &format!("{from};tag={}", random_tag()))
         .set_header("To", &addr)
+        .set_header("Contact", &contact)
         .set_header("Event", "message-summary")
         .set_header("Subscription-State", "active")
-        .body("application/simple-message-summary", &summary.body()?))
+        .body("application/simple-message-summary", &body))
 }

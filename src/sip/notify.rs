@@ -98,12 +98,19 @@ impl NotifyEvent {
         }
     }
 
-    /// The preset for a name: the gem's (`snom_reboot`) or Asterisk's (`snom-reboot`).
+    /// The preset for a name: the gem's (`snom_reboot`), Asterisk's (`snom-reboot`) or the
+    /// variant's (`SnomReboot`); case, `_` and `-` do not matter.
     pub fn preset(name: &str) -> Option<NotifyEvent> {
-        let key = name.trim().to_ascii_lowercase().replace('-', "_");
+        let squash = |s: &str| {
+            s.chars()
+                .filter(|c| !matches!(c, '_' | '-'))
+                .map(|c| c.to_ascii_lowercase())
+                .collect::<String>()
+        };
+        let key = squash(name.trim());
         PRESETS
             .iter()
-            .find(|(n, _, _)| *n == key)
+            .find(|(n, _, _)| squash(n) == key)
             .map(|(_, _, p)| p.clone())
     }
 
@@ -128,15 +135,17 @@ impl std::str::FromStr for NotifyEvent {
     }
 }
 
-/// A NOTIFY with `Event: <event>` to a phone: `To: <uri>`, `From: <uri>;tag=<random>`
-/// (override with [`SipRequest::from`] / [`SipRequest::to`]), no body.
+/// A NOTIFY with `Event: <event>` to a phone: `To: <uri>`, `From: <uri>;tag=<random>`,
+/// `Contact: <sip:opensips@!!>` (OpenSIPS fills in its own address; a NOTIFY must carry a
+/// Contact), no body. [`SipRequest::notifier`] sends it from another URI,
+/// [`SipRequest::from`] / [`SipRequest::to`] / [`SipRequest::contact`] set single headers.
 ///
 /// ```
 /// use opensips_mi::sip::{self, NotifyEvent};
 /// let req = sip::event_notify("sip:1001@10.0.0.21", NotifyEvent::SnomReboot);
 /// let block = req.header_block()?;
 /// assert!(block.starts_with("From: <sip:1001@10.0.0.21>;tag="));
-/// assert!(block.ends_with("\r\nTo: <sip:1001@10.0.0.21>\r\nEvent: check-sync;reboot=true\r\n"));
+/// assert!(block.ends_with("\r\nTo: <sip:1001@10.0.0.21>\r\nContact: <sip:opensips@!!>\r\nEvent: check-sync;reboot=true\r\n"));
 /// # Ok::<(), opensips_mi::Error>(())
 /// ```
 pub fn event_notify(uri: &str, event: NotifyEvent) -> SipRequest {
@@ -144,5 +153,6 @@ pub fn event_notify(uri: &str, event: NotifyEvent) -> SipRequest {
     uac_dlg("NOTIFY", uri)
         .set_header("From", &format!("{addr};tag={}", random_tag()))
         .set_header("To", &addr)
+        .set_header("Contact", "<sip:opensips@!!>")
         .set_header("Event", event.event())
 }

@@ -35,7 +35,7 @@ fn every_preset_gives_its_exact_header_block() {
         assert_eq!(
             req.header_block().unwrap(),
             format!(
-                "From: <sip:1001@10.0.0.21:5060>;tag=T\r\nTo: <sip:1001@10.0.0.21:5060>\r\nEvent: {event}\r\n"
+                "From: <sip:1001@10.0.0.21:5060>;tag=T\r\nTo: <sip:1001@10.0.0.21:5060>\r\nContact: <sip:opensips@!!>\r\nEvent: {event}\r\n"
             ),
             "{name}"
         );
@@ -107,12 +107,41 @@ fn mwi_bodies() {
     let req = fixed(mwi_update("sip:1001@pbx", &MessageSummary::voice(5, 0)).unwrap());
     assert_eq!(
         req.header_block().unwrap(),
-        "From: <sip:1001@pbx>;tag=T\r\nTo: <sip:1001@pbx>\r\nEvent: message-summary\r\n\
-         Subscription-State: active\r\nContent-Type: application/simple-message-summary\r\n"
+        "From: <sip:1001@pbx>;tag=T\r\nTo: <sip:1001@pbx>\r\nContact: <sip:opensips@!!>\r\n\
+         Event: message-summary\r\nSubscription-State: active\r\n\
+         Content-Type: application/simple-message-summary\r\n"
     );
     assert_eq!(
         req.body.as_deref(),
         Some("Messages-Waiting: yes\r\nVoice-Message: 5/0\r\n")
+    );
+    // with a message account, the account sends it
+    let req = fixed(
+        mwi_update(
+            "sip:1001@pbx",
+            &MessageSummary::voice(1, 0).account("sip:*97@vm.example.com"),
+        )
+        .unwrap(),
+    );
+    assert!(
+        req.header_block().unwrap().starts_with(
+            "From: <sip:*97@vm.example.com>;tag=T\r\nTo: <sip:1001@pbx>\r\nContact: <sip:*97@!!>\r\n"
+        ),
+        "{}",
+        req.header_block().unwrap()
+    );
+    // another notifier
+    let req = fixed(
+        mwi_update("sip:1001@pbx", &MessageSummary::voice(1, 0))
+            .unwrap()
+            .notifier("sip:mwi@pbx.example.com"),
+    );
+    assert!(
+        req.header_block()
+            .unwrap()
+            .starts_with("From: <sip:mwi@pbx.example.com>;tag=T\r\nTo: <sip:1001@pbx>\r\nContact: <sip:mwi@!!>\r\n"),
+        "{}",
+        req.header_block().unwrap()
     );
     assert!(
         mwi_update(

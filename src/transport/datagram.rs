@@ -133,6 +133,11 @@ impl DatagramIo for UnixClient {
     }
 }
 
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
 /// Socket plus its receive buffer, used by one call at a time.
 struct Channel<S> {
     io: S,
@@ -223,6 +228,11 @@ impl<S: DatagramIo> Datagram<S> {
                          socket_name"
                     .into(),
             },
+            (Errno::ECONNREFUSED, Some(p)) if is_fifo(p) => Error::InvalidConfig(format!(
+                "{} is a FIFO, not a unix socket: this is mi_fifo, use fifo://{}",
+                p.display(),
+                p.display()
+            )),
             (Errno::ECONNREFUSED, Some(_)) => Error::NotRunning {
                 endpoint: self.url.clone(),
                 reason: "the socket file exists but nobody is bound to it (OpenSIPS stopped and \

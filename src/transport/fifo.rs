@@ -118,6 +118,12 @@ impl FifoTransport {
                     path: self.path.clone(),
                     hint: "is OpenSIPS running with mi_fifo, and is this its fifo_name?",
                 },
+                // open() of a unix socket fails with ENXIO too
+                Errno::ENXIO if is_socket(&self.path) => Error::InvalidConfig(format!(
+                    "{} is a unix socket, not a FIFO: this is mi_datagram, use unix://{}",
+                    self.path.display(),
+                    self.path.display()
+                )),
                 Errno::ENXIO => Error::NotRunning {
                     endpoint: format!("fifo://{}", self.path.display()),
                     reason: "the FIFO exists but no process reads it (OpenSIPS is stopped, or \
@@ -319,6 +325,10 @@ fn at_deadline<R: Reply>(listeners: &mut [Listener<'_, R>], deadline: &Deadline)
             ),
         ),
     }
+}
+
+fn is_socket(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 fn random_name() -> String {
