@@ -103,7 +103,7 @@ fn exit_codes() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o).trim(), "opensips-mi: 404 AOR not found");
     assert!(o.stdout.is_empty());
-    let o = run(&url, &["get_statistics"]);
+    let o = run(&url, &["cache_store", "local"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("-32602 Invalid params (Too few or too many parameters)"),
@@ -223,8 +223,15 @@ fn helper_subcommands() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "snom-reboot"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "my-custom"]);
+    // a custom Event value is explicit; an unknown preset name is an error listing them
+    let o = run(
+        &url,
+        &["event-notify", "sip:1001@10.0.0.21", "--event", "my-custom"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "SnomRebot"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("snom_reboot"), "{}", stderr(&o));
     let sent = server.uac_requests();
     assert_eq!(sent.len(), 4);
     assert_eq!(
@@ -251,22 +258,26 @@ fn helper_subcommands() {
     // injection is a usage error, nothing sent
     let o = run(
         &url,
-        &["event-notify", "sip:1@x", "check-sync\r\nX-Evil: 1"],
+        &[
+            "event-notify",
+            "sip:1@x",
+            "--event",
+            "check-sync\r\nX-Evil: 1",
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(server.uac_requests().len(), 5);
     // list
     let o = run(&url, &["-o", "pretty", "list"]);
     assert!(stdout(&o).lines().any(|l| l == "uptime"), "{}", stdout(&o));
+    // piped too: one name per line, for grep; JSON only when asked for
     let o = run(&url, &["list"]);
-    assert!(
-        Value::from_json(stdout(&o).trim().as_bytes())
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len()
-            > 10
-    );
+    assert!(stdout(&o).lines().count() > 10);
+    assert!(stdout(&o).lines().any(|l| l == "ul_dump"), "{}", stdout(&o));
+    let o = run(&url, &["-o", "json", "list"]);
+    let list = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+    assert!(list.as_array().unwrap().len() > 10);
+    assert!(list[0]["name"].as_str().is_some());
     // completions
     for shell in ["bash", "zsh", "fish"] {
         let o = Command::new(BIN)
@@ -420,4 +431,129 @@ fn events_subcommand_prints_json_lines_until_sigterm() {
     let o = run(&server.udp_url(), &["events", "E_NOPE"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("Bad parameter value"), "{}", stderr(&o));
+}
+
+fn run_plain(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("OPENSIPS_MI_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Global options after the command (like git), `--` to end them.
+#[test]
+fn global_options_after_the_command() {
+    let server = MockServer::builder().udp().start().unwrap();
+    server.handle("echo", |p| Ok(p.to_value()));
+    let url = server.udp_url();
+    let o = run_plain(&["uptime", "-u", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run_plain(&["uptime", "-u", &url, "-o", "pretty"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 1, "pretty: {}", stdout(&o));
+    let o = run_plain(&["echo", "-u", &url, "--", "-1", "-u"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), r#"["-1","-u"]"#);
+}
+
+/// `… | head -c 10`: the run stops quietly when stdout is closed.
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let server = MockServer::builder().fifo().start().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-u", &server.fifo_url(), "ul_dump"])
+        .env_remove("OPENSIPS_MI_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}
+
+/// One jq pipeline for every generation: the 3.x/4.x shape, never a repeated key, the same
+/// statistics and cache_fetch behaviour.
+#[test]
+fn the_same_json_from_every_generation() {
+    let mut contacts = Vec::new();
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        let url = format!("{}&protocol=auto", server.fifo_url());
+        let o = run(&url, &["ul_dump"]);
+        assert_eq!(o.status.code(), Some(0), "{flavor:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        // a JSON parser that keeps the last of duplicate keys sees every AOR
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let n: usize = v["Domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["AORs"].as_array().unwrap())
+            .map(|a| a["Contacts"].as_array().unwrap().len())
+            .sum();
+        contacts.push(n);
+        // raw keeps the server's own bytes
+        let raw = run(&url, &["-o", "raw", "ul_dump"]);
+        if flavor == Flavor::V2 {
+            assert!(stdout(&raw).starts_with("200 OK\n"), "{}", stdout(&raw));
+        }
+        // get_statistics as opensips-cli users type it
+        let o = run(&url, &["get_statistics", "dialog:", "core:rcv_requests"]);
+        assert_eq!(o.status.code(), Some(0), "{flavor:?}: {}", stderr(&o));
+        let v = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+        assert!(v["core:rcv_requests"].as_i64().is_some(), "{flavor:?}: {v}");
+        assert!(
+            v["dialog:active_dialogs"].as_i64().is_some(),
+            "{flavor:?}: {v}"
+        );
+        assert!(v.get("core:fwd_requests").is_none(), "{flavor:?}: {v}");
+        // cache_fetch: found prints key and value, missing exits 1 everywhere
+        assert_eq!(
+            run(&url, &["cache_store", "local", "k", "v"]).status.code(),
+            Some(0)
+        );
+        let o = run(&url, &["cache_fetch", "local", "k"]);
+        assert_eq!(
+            stdout(&o).trim(),
+            r#"{"key":"k","value":"v"}"#,
+            "{flavor:?}"
+        );
+        let o = run(&url, &["cache_fetch", "local", "nope"]);
+        assert_eq!(o.status.code(), Some(1), "{flavor:?}");
+        assert_eq!(stderr(&o).trim(), "opensips-mi: 400 Value not found");
+    }
+    assert!(contacts[0] >= 3, "{contacts:?}");
+    assert!(contacts.iter().all(|n| *n == contacts[0]), "{contacts:?}");
+}
+
+#[test]
+fn did_you_mean_and_aliases_in_list() {
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        let url = format!("{}&protocol=auto", server.fifo_url());
+        let o = run(&url, &["uptme"]);
+        assert_eq!(o.status.code(), Some(1), "{flavor:?}");
+        // 4.0: the canonical `core:uptime`
+        assert!(
+            stderr(&o).contains("uptime`?)"),
+            "{flavor:?}: {}",
+            stderr(&o)
+        );
+    }
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .fifo()
+        .start()
+        .unwrap();
+    let o = run(&server.fifo_url(), &["list"]);
+    assert!(
+        stdout(&o).lines().any(|l| l == "usrloc:dump\tul_dump"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -59,6 +59,30 @@ fn identity(v: Value) -> Value {
     v
 }
 
+/// The 3.x/4.x JSON shape of a 1.x/2.x reply `value` to `method`, for the commands with
+/// a typed helper (`ul_dump`, `ul_show_contact`, `dlg_list`, `dlg_list_ctx`,
+/// `get_statistics`, `ps`, `log_level`); any other value is returned as it is. This is
+/// what the helpers read, and what the CLI prints, so one `jq` filter works on every
+/// generation.
+///
+/// ```
+/// use opensips_mi::{Value, helpers::normalize_reply, legacy};
+/// let v = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=4901 Type=attendant\n\n")?.value;
+/// let v = normalize_reply("ps", v);
+/// assert_eq!(v["Processes"][0]["PID"], Value::from("4901"));
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+pub fn normalize_reply(method: &str, value: Value) -> Value {
+    match method {
+        "ps" | "log_level" => normalize_processes(value),
+        "get_statistics" => normalize_statistics(value),
+        "ul_dump" => normalize_ul_dump(value),
+        "ul_show_contact" => normalize_show_contact(value),
+        "dlg_list" | "dlg_list_ctx" => normalize_dialogs(value),
+        _ => value,
+    }
+}
+
 /// Runs `cmd` asking for an undecoded JSON-RPC result, then decodes into `T`.
 fn typed<T: DeserializeOwned, C: ConnectionLike + ?Sized>(
     conn: &C,

@@ -13,13 +13,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod argv;
+mod output;
+
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use opensips_mi::events::{EventListener, EventListenerBuilder, EventTransport};
+use opensips_mi::helpers::{aliases_of, normalize_reply};
 use opensips_mi::mock::{Flavor, MockServer};
 use opensips_mi::sip::{self, Counts, MessageSummary, NotifyEvent};
-use opensips_mi::{Cmd, Connection, Error, Options, Params, Protocol, Response, Value};
+use opensips_mi::{Cmd, Connection, Error, MiCommands, Options, Protocol, Value};
+
+use argv::{parse_args, selectors};
+use output::{Output, print_line, print_raw, print_response, print_value, sip_reply};
 
 const AFTER_HELP: &str = "\
+Global options may also follow the command (opensips-mi uptime -u udp://…); `--` ends
+them, so that an argument starting with '-' goes through (opensips-mi log_level -- -1).
+
 ARGUMENTS
   value         a positional string
   name=value    a named string (name: letters, digits, '_')
@@ -32,13 +42,22 @@ URLS
   http://127.0.0.1:8888/mi    xmlrpc://127.0.0.1:8888/RPC2
   Parameters: ?timeout=2s&protocol=auto&reply_dir=/run/opensips/ ...
 
+OUTPUT
+  The same JSON from every OpenSIPS generation for the commands with a typed helper
+  (ul_dump, ul_show_contact, dlg_list, dlg_list_ctx, get_statistics, ps, log_level,
+  cache_fetch, uptime, version, which): 1.x/2.x replies are printed in the 3.x/4.x shape,
+  and no object ever has a repeated key. --output raw prints the server's own bytes.
+  get_statistics takes selectors as arguments: groups (dialog:), names (rcv_requests),
+  full names (core:rcv_requests) or all. cache_fetch of a missing key exits 1 with
+  \"400 Value not found\" on every generation.
+
 EXIT CODES
   0 success, 1 OpenSIPS answered with an error, 2 usage error,
   3 could not talk to OpenSIPS (not running, timeout, malformed reply)
 
 EXAMPLES
   opensips-mi uptime
-  opensips-mi -u udp://127.0.0.1:8809 get_statistics statistics:='[\"dialog:\"]'
+  opensips-mi -u udp://127.0.0.1:8809 get_statistics dialog: core:rcv_requests
   opensips-mi ul_dump | jq '[.Domains[].AORs[].Contacts[]] | length'
   opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE --transport tcp
@@ -76,13 +95,6 @@ enum ProtocolArg {
     Auto,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-enum Output {
-    Pretty,
-    Json,
-    Raw,
-}
-
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EventTransportArg {
     Udp,
@@ -102,18 +114,50 @@ enum FlavorArg {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
-    /// Set a voicemail lamp: RFC 3842 message-summary NOTIFY (ACCOUNT "-" for none)
+    /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY
+    #[command(
+        after_help = "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account"
+    )]
     MwiUpdate {
+        /// The phone, e.g. sip:1001@10.0.0.21:5060
         uri: String,
+        /// The message account (Message-Account, and the sender by default); "-" for none
         account: String,
+        /// New voice messages (0 turns the lamp off)
         new: u32,
+        /// Old voice messages
         old: Option<u32>,
+        /// New urgent messages (give both urgent counts, or neither)
         urgent_new: Option<u32>,
+        /// Old urgent messages
         urgent_old: Option<u32>,
+        /// Send as this URI (From, with a fresh tag; Contact <sip:user@!!>); default: the account, else the phone
+        #[arg(long, value_name = "URI")]
+        from: Option<String>,
+        /// Contact header URI (default <sip:user@!!>, OpenSIPS fills in its address)
+        #[arg(long, value_name = "URI")]
+        contact: Option<String>,
     },
-    /// Send a special-event NOTIFY (a preset such as snom_reboot, or any Event value)
-    EventNotify { uri: String, event: String },
-    /// List the server's MI commands (via `which`)
+    /// Send a special-event NOTIFY to a phone: a preset, or any Event value with --event
+    #[command(after_help = event_notify_help())]
+    EventNotify {
+        /// The phone, e.g. sip:1001@10.0.0.21:5060
+        uri: String,
+        /// A preset name (see below); case, '_' and '-' do not matter
+        #[arg(required_unless_present = "event", conflicts_with = "event")]
+        preset: Option<String>,
+        /// A custom Event header value instead of a preset, e.g. 'check-sync;reboot=false'
+        #[arg(long, value_name = "VALUE")]
+        event: Option<String>,
+        /// Send as this URI (From, with a fresh tag; Contact <sip:user@!!>); default: the phone's URI
+        #[arg(long, value_name = "URI")]
+        from: Option<String>,
+        /// Contact header URI (default <sip:opensips@!!>, OpenSIPS fills in its address)
+        #[arg(long, value_name = "URI")]
+        contact: Option<String>,
+    },
+    /// List the server's MI commands (via `which`), one per line; 4.0 aliases follow their
+    /// canonical name after a tab. --output json prints a JSON array.
     List,
     /// Subscribe to events and print one JSON line per event until SIGINT/SIGTERM
     Events {
@@ -177,6 +221,29 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    /// The end of the run without a word (stdout was closed: `| head`).
+    fn quiet() -> Self {
+        Failure {
+            code: 0,
+            message: String::new(),
+        }
+    }
+}
+
+/// `event-notify --help`: the presets and their Event values.
+fn event_notify_help() -> String {
+    let mut help = String::from("PRESETS\n");
+    for name in NotifyEvent::preset_names() {
+        if let Some(p) = NotifyEvent::preset(name) {
+            help.push_str(&format!("  {name:<24}Event: {}\n", p.event()));
+        }
+    }
+    help.push_str(
+        "\nEXAMPLES\n  opensips-mi event-notify sip:1001@10.0.0.21 snom_reboot\n  \
+         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'",
+    );
+    help
 }
 
 impl From<Error> for Failure {
@@ -202,11 +269,13 @@ impl From<Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(argv::hoist_global_options(std::env::args_os().collect()));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("opensips-mi: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("opensips-mi: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -246,39 +315,40 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .split_first()
                 .ok_or_else(|| Failure::usage("no command"))?;
             let params = parse_args(args)?;
-            let mut cmd = Cmd::with_params(method.as_str(), params);
-            if let Some(t) = cli.timeout {
-                cmd.timeout(Duration::from_secs_f64(t));
-            }
             let conn = connect(&cli)?;
-            print_response(&cmd.execute(&conn)?, output)
+            run_mi(&conn, method, params, cli.timeout, output)
         }
         Sub::List => {
             let conn = connect(&cli)?;
-            let resp = conn.command("which", ())?;
             if output == Output::Raw {
-                return print_response(&resp, output);
+                return print_response(&conn.command("which", ())?, output);
             }
-            let names: Vec<Value> = match &resp.value {
-                Value::Array(a) => a.clone(),
-                // 2.x XML-RPC or unusual shapes: every string found
-                other => other
-                    .as_object()
-                    .unwrap_or_default()
+            let names = conn.which()?;
+            // only an explicit --output json gives JSON: the list is for grep
+            if cli.output == Some(Output::Json) {
+                let list = names
                     .iter()
-                    .map(|(_, v)| v.clone())
-                    .collect(),
-            };
-            match output {
-                Output::Json => print_value(&Value::Array(names), false),
-                _ => {
-                    let mut out = std::io::stdout().lock();
-                    for n in names {
-                        let _ = writeln!(out, "{}", n.as_str().unwrap_or_default());
-                    }
-                    Ok(())
-                }
+                    .map(|n| {
+                        Value::Object(vec![
+                            ("name".into(), Value::from(n.as_str())),
+                            (
+                                "aliases".into(),
+                                Value::Array(aliases_of(n).map(Value::from).collect()),
+                            ),
+                        ])
+                    })
+                    .collect();
+                return print_value(&Value::Array(list), false);
             }
+            for n in &names {
+                let mut line = n.clone();
+                for a in aliases_of(n) {
+                    line.push('\t');
+                    line.push_str(a);
+                }
+                print_line(&line)?;
+            }
+            Ok(())
         }
         Sub::Events {
             events,
@@ -307,12 +377,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             run_events(&cli, b, events)
         }
-        Sub::EventNotify { uri, event } => {
-            let event: NotifyEvent = event.parse()?;
-            let mut req = sip::event_notify(uri, event);
-            if let Some(t) = cli.timeout {
-                req = req.timeout(Duration::from_secs_f64(t));
-            }
+        Sub::EventNotify {
+            uri,
+            preset,
+            event,
+            from,
+            contact,
+        } => {
+            let event = match (preset, event) {
+                (Some(name), _) => NotifyEvent::preset(name).ok_or_else(|| {
+                    Failure::usage(format!(
+                        "unknown preset {name:?}; presets: {} (or give any Event value with \
+                         --event)",
+                        NotifyEvent::preset_names().collect::<Vec<_>>().join(", ")
+                    ))
+                })?,
+                (None, Some(value)) => value.parse()?,
+                (None, None) => return Err(Failure::usage("give a preset or --event VALUE")),
+            };
+            let req = sender(sip::event_notify(uri, event), from, contact, cli.timeout);
             sip_reply(req.send(&connect(&cli)?)?, output)
         }
         Sub::MwiUpdate {
@@ -322,6 +405,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             old,
             urgent_new,
             urgent_old,
+            from,
+            contact,
         } => {
             let counts = match (urgent_new, urgent_old) {
                 (Some(un), Some(uo)) => Counts::with_urgent(*new, old.unwrap_or(0), *un, *uo),
@@ -336,10 +421,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if account != "-" && !account.is_empty() {
                 summary = summary.account(account);
             }
-            let mut req = sip::mwi_update(uri, &summary)?;
-            if let Some(t) = cli.timeout {
-                req = req.timeout(Duration::from_secs_f64(t));
-            }
+            let req = sender(sip::mwi_update(uri, &summary)?, from, contact, cli.timeout);
             sip_reply(req.send(&connect(&cli)?)?, output)
         }
         Sub::Mock {
@@ -362,87 +444,112 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Parses `value`, `name=value`, `name:=JSON` and `:=JSON` into parameters.
-fn parse_args(args: &[String]) -> Result<Params, Failure> {
-    let mut positional = Vec::new();
-    let mut named = Vec::new();
-    for a in args {
-        let json = |text: &str| {
-            Value::from_json(text.as_bytes())
-                .map_err(|_| Failure::usage(format!("argument {a:?}: not valid JSON after ':='")))
+/// Applies `--from`, `--contact` and `--timeout` to a SIP request.
+fn sender(
+    mut req: sip::SipRequest,
+    from: &Option<String>,
+    contact: &Option<String>,
+    timeout: Option<f64>,
+) -> sip::SipRequest {
+    if let Some(f) = from {
+        req = req.notifier(f);
+    }
+    if let Some(c) = contact {
+        req = req.contact(c);
+    }
+    if let Some(t) = timeout {
+        req = req.timeout(Duration::from_secs_f64(t));
+    }
+    req
+}
+
+/// Any MI command. The commands with a typed helper print the 3.x/4.x shape whatever the
+/// generation (`--output raw` keeps the server's bytes); an unknown command gets a
+/// did-you-mean.
+fn run_mi(
+    conn: &Connection,
+    method: &str,
+    params: opensips_mi::Params,
+    timeout: Option<f64>,
+    output: Output,
+) -> Result<(), Failure> {
+    let pretty = output == Output::Pretty;
+    let local = method.rsplit(':').next().unwrap_or(method);
+    let typed = output != Output::Raw;
+    if typed && matches!(method, "get_statistics" | "statistics:get") {
+        let mut names = selectors(&params);
+        if names.is_empty() {
+            names.push("all".into());
+        }
+        let stats = conn
+            .get_statistics(&names)
+            .map_err(|e| explain(conn, method, e))?;
+        let v = Value::Object(
+            stats
+                .0
+                .into_iter()
+                .map(|(k, v)| (k, Value::Int(v)))
+                .collect(),
+        );
+        return print_value(&v, pretty);
+    }
+    if typed && matches!(method, "cache_fetch" | "cache:fetch") {
+        let words = selectors(&params);
+        let [system, key] = words.as_slice() else {
+            return Err(Failure::usage("cache_fetch takes SYSTEM KEY"));
         };
-        if let Some(text) = a.strip_prefix(":=") {
-            positional.push(json(text)?);
-        } else if let Some((name, text)) = a.split_once(":=").filter(|(n, _)| is_name(n)) {
-            named.push((name.to_owned(), json(text)?));
-        } else if let Some((name, value)) = a.split_once('=').filter(|(n, _)| is_name(n)) {
-            named.push((name.to_owned(), Value::from(value)));
-        } else {
-            positional.push(Value::from(a.as_str()));
-        }
+        return match conn
+            .cache_fetch(system, key)
+            .map_err(|e| explain(conn, method, e))?
+        {
+            Some(value) => print_value(
+                &Value::Object(vec![
+                    ("key".into(), Value::from(key.as_str())),
+                    ("value".into(), Value::from(value)),
+                ]),
+                pretty,
+            ),
+            None => Err(Failure {
+                code: 1,
+                message: "400 Value not found".into(),
+            }),
+        };
     }
-    match (positional.is_empty(), named.is_empty()) {
-        (true, true) => Ok(Params::None),
-        (false, true) => Ok(Params::Positional(positional)),
-        (true, false) => Ok(Params::Named(named)),
-        (false, false) => Err(Failure::usage(
-            "positional and named arguments cannot be mixed (OpenSIPS takes one kind per call)",
-        )),
+    let mut cmd = Cmd::with_params(method, params);
+    if let Some(t) = timeout {
+        cmd.timeout(Duration::from_secs_f64(t));
     }
-}
-
-fn is_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn print_value(v: &Value, pretty: bool) -> Result<(), Failure> {
-    let text = if pretty {
-        v.to_json_pretty()
+    let resp = cmd.execute(conn).map_err(|e| explain(conn, method, e))?;
+    if output == Output::Raw {
+        return print_raw(&resp.raw);
+    }
+    let value = if conn.protocol()? == Protocol::Legacy {
+        normalize_reply(local, resp.value)
     } else {
-        v.to_string()
+        resp.value
     };
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").map_err(|e| Failure {
-        code: 3,
-        message: format!("writing the output: {e}"),
-    })
+    print_value(&value, pretty)
 }
 
-fn print_response(resp: &Response, output: Output) -> Result<(), Failure> {
-    match output {
-        Output::Raw => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&resp.raw)
-                .and_then(|()| out.flush())
-                .map_err(|e| Failure {
-                    code: 3,
-                    message: format!("writing the output: {e}"),
-                })
+/// Adds a did-you-mean to "no such command" (3.x/4.x `-32601`, 1.x/2.x `500 command …
+/// not available`).
+fn explain(conn: &Connection, method: &str, e: Error) -> Failure {
+    let unknown = match &e {
+        Error::Rpc(s) => s.code == -32601,
+        Error::Command(s) => s.code == 500 && s.message.contains("not available"),
+        _ => false,
+    };
+    let mut f = Failure::from(e);
+    if unknown {
+        if let Err(Error::UnknownCommand {
+            suggestion: Some(s),
+            ..
+        }) = conn.verify(method)
+        {
+            f.message.push_str(&format!(" (did you mean `{s}`?)"));
         }
-        Output::Json => print_value(&resp.value, false),
-        Output::Pretty => print_value(&resp.value, true),
     }
-}
-
-fn sip_reply(reply: sip::SipReply, output: Output) -> Result<(), Failure> {
-    let v = Value::Object(vec![
-        ("status".into(), Value::from(u32::from(reply.status))),
-        ("reason".into(), Value::from(reply.reason.as_str())),
-        ("message".into(), Value::from(reply.message.clone())),
-    ]);
-    print_value(&v, output == Output::Pretty)?;
-    if reply.is_success() {
-        Ok(())
-    } else {
-        Err(Failure {
-            code: 1,
-            message: format!("the far end answered {} {}", reply.status, reply.reason),
-        })
-    }
+    f
 }
 
 /// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and the threads it starts from now on),
