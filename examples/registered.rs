@@ -12,8 +12,8 @@ use opensips_mi::helpers::Expires;
 use opensips_mi::{Connection, MiCommands};
 
 fn main() -> ExitCode {
-    let url = std::env::var("OPENSIPS_MI_URL")
-        .unwrap_or_else(|_| "fifo:///tmp/opensips_fifo?protocol=auto".into());
+    let url =
+        std::env::var("OPENSIPS_MI_URL").unwrap_or_else(|_| "fifo:///tmp/opensips_fifo".into());
     let result = Connection::open(&url).and_then(|conn| conn.ul_dump());
     let domains = match result {
         Ok(d) => d,

@@ -15,8 +15,8 @@ fn main() -> ExitCode {
     if selectors.is_empty() {
         selectors.push("all".into());
     }
-    let url = std::env::var("OPENSIPS_MI_URL")
-        .unwrap_or_else(|_| "fifo:///tmp/opensips_fifo?protocol=auto".into());
+    let url =
+        std::env::var("OPENSIPS_MI_URL").unwrap_or_else(|_| "fifo:///tmp/opensips_fifo".into());
     match Connection::open(&url).and_then(|conn| conn.get_statistics(&selectors)) {
         Ok(stats) => {
             for (name, value) in stats.iter() {

@@ -19,7 +19,8 @@ use crate::{Cmd, ConnectionLike, Error, Options, Params, Protocol, Response, Res
 
 /// A connection to one OpenSIPS Management Interface endpoint.
 ///
-/// All methods take `&self`; a connection can be shared between threads (calls on one
+/// Every method but [`Connection::set_timeout`] takes `&self`; a connection can be shared
+/// between threads (calls on one
 /// datagram connection take turns, FIFO calls run in parallel with a reply FIFO each).
 ///
 /// ```
@@ -61,11 +62,13 @@ impl Connection {
     /// | `fifo:///tmp/opensips_fifo` | `mi_fifo` at that path |
     /// | `udp://127.0.0.1:8809`, `udp://[::1]:8809`, `udp://host:8809` | `mi_datagram` over UDP |
     /// | `unix:///run/opensips/mi.sock` | `mi_datagram` over a unix socket |
+    /// | `http://127.0.0.1:8888/mi`, `https://…` | `mi_http` (JSON-RPC; feature `http`, `https` needs `tls`) |
+    /// | `xmlrpc://127.0.0.1:8888/RPC2`, `xmlrpcs://…` | `mi_xmlrpc` / `mi_xmlrpc_ng` (feature `http`) |
     ///
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
-    /// `reply_dir`, `reply_fifo`, `buffer` (datagram bytes), `reply_socket_dir`, `max_reply`
-    /// (bytes), e.g.
-    /// `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`.
+    /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`), `reply_dir`, `reply_fifo`,
+    /// `buffer` (datagram bytes), `reply_socket_dir`, `max_reply` (bytes), `keepalive`
+    /// (HTTP), e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`.
     ///
     /// # Errors
     ///

@@ -134,12 +134,28 @@ impl Codec {
             (Kind::Legacy, Framing::Datagram) if buf.is_empty() => None,
             (Kind::Legacy, _) => Some(legacy::decode_reply(buf)),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy }, _) => Some(xmlrpc::decode_reply(buf).map(|mut r| {
-                if legacy {
-                    r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
+            (Kind::Xml { legacy }, _) => Some(match xmlrpc::decode_reply(buf) {
+                Ok(mut r) => {
+                    if legacy {
+                        r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
+                    }
+                    Ok(r)
                 }
-                r
-            })),
+                // 2.x mi_xmlrpc_ng: a reply that does not fit its page buffer
+                Err(Error::Command(e))
+                    if legacy && e.code == 500 && e.message == "Internal server error" =>
+                {
+                    Err(Error::ServerFailure {
+                        text: "500 Internal server error".into(),
+                        hint: Some(
+                            "OpenSIPS 2.x mi_xmlrpc_ng could not build the reply, usually \
+                             because it is larger than httpd's buf_size: raise it, or use the \
+                             FIFO transport for big replies",
+                        ),
+                    })
+                }
+                Err(e) => Err(e),
+            }),
             #[cfg(not(feature = "http"))]
             (Kind::Xml { .. }, _) => None,
         }
@@ -207,5 +223,25 @@ fn closed_empty() -> Error {
     Error::MalformedReply {
         reason: "OpenSIPS closed the reply FIFO without sending anything".into(),
         excerpt: String::new(),
+    }
+}
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_2x_xmlrpc_internal_error_says_what_to_do() {
+        let fault = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<fault><value>\r\n<struct>\r\n<member>\r\n<name>faultCode</name>\r\n<value><int>500</int></value>\r\n</member>\r\n<member>\r\n<name>faultString</name>\r\n<value><string>Internal server error</string></value>\r\n</member>\r\n</struct>\r\n</value>\r\n</fault>\r\n</methodResponse>\r\n";
+        let legacy = Codec::new(Framing::HttpXml, Generation::Legacy, 0, true);
+        let e = legacy
+            .judge(&mut fault.to_vec(), true)
+            .unwrap()
+            .unwrap_err();
+        assert!(e.to_string().contains("use the FIFO"), "{e}");
+        // from 3.x/4.x the same fault stays the command's error
+        let v3 = Codec::new(Framing::HttpXml, Generation::JsonRpc, 0, true);
+        let e = v3.judge(&mut fault.to_vec(), true).unwrap().unwrap_err();
+        assert!(matches!(e, Error::Command(ref s) if s.code == 500), "{e}");
     }
 }
