@@ -497,6 +497,18 @@ fn the_same_json_from_every_generation() {
             .map(|a| a["Contacts"].as_array().unwrap().len())
             .sum();
         contacts.push(n);
+        // numbers are numbers, as 3.x sends them
+        let c = &v["Domains"][0]["AORs"][0]["Contacts"][0];
+        assert!(
+            c["Expires"].is_i64() && c["Cseq"].is_i64(),
+            "{flavor:?}: {c}"
+        );
+        let ps: serde_json::Value = serde_json::from_str(&stdout(&run(&url, &["ps"]))).unwrap();
+        assert!(ps["Processes"][0]["PID"].is_i64(), "{flavor:?}: {ps}");
+        assert!(
+            ps["Processes"][0].get("value").is_none(),
+            "{flavor:?}: {ps}"
+        );
         // raw keeps the server's own bytes
         let raw = run(&url, &["-o", "raw", "ul_dump"]);
         if flavor == Flavor::V2 {

@@ -100,7 +100,10 @@ pub(super) fn normalize_processes(v: Value) -> Value {
     if v.get("Processes").is_some() {
         return v;
     }
-    let list: Vec<Value> = v.get_all("Process").cloned().collect();
+    let list: Vec<Value> = v
+        .get_all("Process")
+        .map(|p| super::as_v3(p.clone(), &["ID", "PID", "Log level"]))
+        .collect();
     Value::Object(vec![("Processes".into(), Value::Array(list))])
 }
 

@@ -158,7 +158,11 @@ pub(super) fn legacy_dialog(node: &Value) -> Value {
             "value" | "ID" | "dialog_id" | "hash" => {}
             "CALLEES" => o.push((
                 k.clone(),
-                Value::Array(v.get_all("callee").cloned().collect()),
+                Value::Array(
+                    v.get_all("callee")
+                        .map(|c| super::as_v3(c.clone(), &[]))
+                        .collect(),
+                ),
             )),
             "context" => {
                 let profiles = v
@@ -177,7 +181,7 @@ pub(super) fn legacy_dialog(node: &Value) -> Value {
             _ => o.push((k.clone(), v.clone())),
         }
     }
-    Value::Object(o)
+    super::as_v3(Value::Object(o), &["state", "timestart", "timeout"])
 }
 
 pub(super) fn normalize_dialogs(v: Value) -> Value {

@@ -59,6 +59,23 @@ fn identity(v: Value) -> Value {
     v
 }
 
+/// In a legacy object turned into the 3.x shape: the members `keys` that 3.x sends as
+/// numbers become numbers (when they hold a decimal integer), and an empty `value` (a node
+/// that had only attributes) goes.
+fn as_v3(mut v: Value, keys: &[&str]) -> Value {
+    if let Value::Object(members) = &mut v {
+        members.retain(|(k, v)| !(k == "value" && v.as_str() == Some("")));
+        for (k, v) in members.iter_mut() {
+            if keys.contains(&k.as_str()) {
+                if let Some(n) = v.as_str().and_then(|s| s.trim().parse::<i64>().ok()) {
+                    *v = Value::Int(n);
+                }
+            }
+        }
+    }
+    v
+}
+
 /// The 3.x/4.x JSON shape of a 1.x/2.x reply `value` to `method`, for the commands with
 /// a typed helper (`ul_dump`, `ul_show_contact`, `dlg_list`, `dlg_list_ctx`,
 /// `get_statistics`, `ps`, `log_level`); any other value is returned as it is. This is
@@ -69,7 +86,7 @@ fn identity(v: Value) -> Value {
 /// use opensips_mi::{Value, helpers::normalize_reply, legacy};
 /// let v = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=4901 Type=attendant\n\n")?.value;
 /// let v = normalize_reply("ps", v);
-/// assert_eq!(v["Processes"][0]["PID"], Value::from("4901"));
+/// assert_eq!(v["Processes"][0]["PID"], Value::Int(4901)); // a number, as 3.x sends it
 /// # Ok::<(), opensips_mi::Error>(())
 /// ```
 pub fn normalize_reply(method: &str, value: Value) -> Value {

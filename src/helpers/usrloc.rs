@@ -174,13 +174,16 @@ pub(super) fn legacy_contact(node: &Value) -> Value {
         Value::Object(members) => {
             let mut o = vec![("Contact".to_owned(), node["value"].clone())];
             o.extend(members.iter().filter(|(k, _)| k != "value").cloned());
-            Value::Object(o)
+            super::as_v3(Value::Object(o), CONTACT_NUMBERS)
         }
         // 1.x: `<sip:…>;q=;expires=100;flags=0x0;cflags=0x0;socket=<…>;methods=0x1F7F;user_agent=<…>`
         Value::String(s) => legacy_1x_contact(s),
         other => other.clone(),
     }
 }
+
+/// The contact members 3.x sends as numbers.
+const CONTACT_NUMBERS: &[&str] = &["Expires", "Cseq", "Flags", "Methods"];
 
 pub(super) fn legacy_1x_contact(s: &str) -> Value {
     let (uri, rest) = match s.strip_prefix('<').and_then(|r| r.split_once('>')) {
@@ -234,14 +237,17 @@ pub(super) fn normalize_ul_dump(v: Value) -> Value {
                 .or_else(|| d.get("table"))
                 .cloned()
                 .unwrap_or_default();
-            Value::Object(vec![
-                ("name".into(), d["value"].clone()),
-                ("hash_size".into(), size),
-                (
-                    "AORs".into(),
-                    Value::Array(d.get_all("AOR").map(legacy_aor).collect()),
-                ),
-            ])
+            super::as_v3(
+                Value::Object(vec![
+                    ("name".into(), d["value"].clone()),
+                    ("hash_size".into(), size),
+                    (
+                        "AORs".into(),
+                        Value::Array(d.get_all("AOR").map(legacy_aor).collect()),
+                    ),
+                ]),
+                &["hash_size"],
+            )
         })
         .collect();
     Value::Object(vec![("Domains".into(), Value::Array(domains))])
