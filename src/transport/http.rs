@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
     Transport as UreqTransport,
@@ -99,7 +99,7 @@ impl HttpTransport {
         }
         let connector = DefaultConnector::new().chain(OneWriteConnector);
         Ok(HttpTransport {
-            agent: ureq::Agent::with_parts(config.build(), connector, DefaultResolver::default()),
+            agent: ureq::Agent::with_parts(config.build(), connector, CachingResolver::default()),
             url,
             protocol,
             agent_timeout: timeout,
@@ -248,6 +248,49 @@ impl Transport for HttpTransport {
                 &body,
             )),
         }
+    }
+}
+
+/// Resolves a host once a minute at most, and an IP literal never: ureq's resolver spawns
+/// a thread for every request whenever the call has a deadline, which cost more than the
+/// whole round trip on a local server. A lookup still runs under the call's deadline.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: DefaultResolver,
+    cache: std::sync::Mutex<Option<(String, std::time::Instant, ResolvedSocketAddrs)>>,
+}
+
+/// How long a looked-up address is reused.
+const DNS_REUSE: Duration = Duration::from_secs(60);
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> std::result::Result<ResolvedSocketAddrs, ureq::Error> {
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let host = uri.host().unwrap_or("");
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+            let mut addrs = self.empty();
+            addrs.push(std::net::SocketAddr::new(ip, port));
+            return Ok(addrs);
+        }
+        let key = format!("{host}:{port}");
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, at, addrs)) = cache.as_ref() {
+            if *k == key && at.elapsed() < DNS_REUSE {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        *cache = Some((key, std::time::Instant::now(), addrs.clone()));
+        Ok(addrs)
     }
 }
 
