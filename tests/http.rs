@@ -385,3 +385,22 @@ fn a_wrong_content_type_gets_a_silent_close() {
         assert!(got.is_empty(), "{ct:?}: {}", String::from_utf8_lossy(&got));
     }
 }
+
+/// Host names still resolve (once, then reused), IP literals need no lookup.
+#[test]
+fn host_names_and_ip_literals() {
+    let server = MockServer::builder().http().start().unwrap();
+    let port = server.http_addr().unwrap().port();
+    for url in [
+        format!("http://localhost:{port}/mi"),
+        format!("http://127.0.0.1:{port}/mi"),
+        format!("xmlrpc://localhost:{port}/RPC2"),
+    ] {
+        let conn = Connection::open_with(&url, one_second()).unwrap();
+        for _ in 0..3 {
+            conn.command("uptime", ()).unwrap();
+        }
+    }
+    let conn = Connection::open_with("http://no-such-host.invalid:8888/mi", one_second()).unwrap();
+    assert!(conn.command("uptime", ()).is_err());
+}
