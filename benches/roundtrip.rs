@@ -58,40 +58,62 @@ fn compare(mut lib: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64, Vec<Durat
     (median(l), median(r), lat)
 }
 
-/// The minimal FIFO exchange: mkfifo, open for reading, one write, read to EOF, unlink.
-fn raw_fifo(fifo: &Path, reply_dir: &Path, n: &mut u64) {
-    *n += 1;
-    let name = format!("rawbench{n}");
-    let path = reply_dir.join(&name);
-    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622)).unwrap();
-    let mut r = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(&path)
-        .unwrap();
-    let mut w = OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(fifo)
-        .unwrap();
-    w.write_all(format!(":{name}:{REQUEST}").as_bytes())
-        .unwrap();
-    drop(w);
-    let mut buf = [0u8; 4096];
-    let mut got = 0;
-    loop {
-        let mut fds = [nix::poll::PollFd::new(
-            std::os::fd::AsFd::as_fd(&r),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
-        match r.read(&mut buf) {
-            Ok(0) if got > 0 => break,
-            Ok(n) => got += n,
-            Err(_) => {}
+/// The practical limit of a FIFO client: one reply FIFO made once and held open for
+/// reading and writing (so it never reports EOF), one write per request (the server FIFO
+/// opened each time, as a client must: it may be recreated), read until the reply's
+/// closing brace.
+struct RawFifo {
+    name: String,
+    path: std::path::PathBuf,
+    reply: std::fs::File,
+}
+
+impl RawFifo {
+    fn new(reply_dir: &Path) -> RawFifo {
+        let name = format!("rawbench{}", std::process::id());
+        let path = reply_dir.join(&name);
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622)).unwrap();
+        let reply = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&path)
+            .unwrap();
+        RawFifo { name, path, reply }
+    }
+
+    fn call(&mut self, fifo: &Path, buf: &mut Vec<u8>) {
+        let mut w = OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(fifo)
+            .unwrap();
+        w.write_all(format!(":{}:{REQUEST}\n\n", self.name).as_bytes())
+            .unwrap();
+        drop(w);
+        buf.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let mut fds = [nix::poll::PollFd::new(
+                std::os::fd::AsFd::as_fd(&self.reply),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+            if let Ok(n) = self.reply.read(&mut chunk) {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.last() == Some(&b'}') {
+                    return;
+                }
+            }
         }
     }
-    std::fs::remove_file(&path).unwrap();
+}
+
+impl Drop for RawFifo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn report(name: &str, lib: f64, raw: f64, lat: Vec<Duration>) {
@@ -116,10 +138,11 @@ fn main() {
         server.fifo_path().unwrap().to_path_buf(),
         server.reply_dir().to_path_buf(),
     );
-    let mut n = 0;
+    let mut raw = RawFifo::new(&dir);
+    let mut buf = Vec::new();
     let (l, r, lat) = compare(
         || drop(conn.command("version", ()).unwrap()),
-        || raw_fifo(&fifo, &dir, &mut n),
+        || raw.call(&fifo, &mut buf),
     );
     report("fifo", l, r, lat);
 

@@ -67,6 +67,9 @@ impl Reply for Codec {
     fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Response> {
         Codec::at_deadline(self, buf, total)
     }
+    fn ends_at_eof(&self) -> bool {
+        self.generation() == Generation::Legacy
+    }
 }
 
 /// A generation probe: any answer in its codec's generation tells the generation.

@@ -438,3 +438,51 @@ fn the_wrong_scheme_for_an_endpoint_says_which_one_is_right() {
         .unwrap_err();
     assert!(e.to_string().contains("use unix://"), "{e}");
 }
+
+/// Sequential FIFO calls reuse one reply FIFO; a call that timed out retires its FIFO (a
+/// late reply must never answer the next call), threads never share one, and a plain-text
+/// failure on a reused FIFO is an answer at once, not a timeout.
+#[test]
+fn reply_fifos_are_reused_and_retired() {
+    let server = MockServer::builder().fifo().start().unwrap();
+    server.handle("slow", |_| Ok(Value::from("late")));
+    let conn = Connection::open_with(
+        &server.fifo_url(),
+        Options::new().timeout(support::GENEROUS),
+    )
+    .unwrap();
+    let names = |server: &MockServer| -> Vec<String> {
+        server
+            .requests()
+            .iter()
+            .filter_map(|r| r.reply_name.clone())
+            .collect()
+    };
+    for _ in 0..20 {
+        conn.command("uptime", ()).unwrap();
+    }
+    let mut used = names(&server);
+    used.dedup();
+    assert_eq!(used.len(), 1, "{used:?}");
+    // a timeout retires the FIFO
+    server.inject_for("slow", Fault::Delay(Duration::from_millis(300)));
+    let mut c = cmd("slow");
+    c.timeout(Duration::from_millis(50));
+    assert!(c.execute(&conn).unwrap_err().is_timeout());
+    server.clear_requests();
+    conn.command("uptime", ()).unwrap();
+    std::thread::sleep(Duration::from_millis(400)); // the late reply has nowhere to go
+    assert_eq!(conn.command("uptime", ()).unwrap().code, 200);
+    let after = names(&server);
+    assert!(!after.contains(&used[0]), "{after:?} reused {}", used[0]);
+    // a plain-text failure ends the reply by itself
+    server.inject_times(Fault::Garbage(b"failed to print response".to_vec()), 1);
+    let started = Instant::now();
+    let e = conn.command("uptime", ()).unwrap_err();
+    assert!(matches!(e, Error::ServerFailure { .. }), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -195,7 +195,9 @@ fn judge_json_stream(
     at_end: bool,
 ) -> Option<Result<Response>> {
     let ends_with_brace = buf.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-    if !at_end && !ends_with_brace {
+    // On a reply FIFO held open for reuse no EOF comes: a plain-text failure (`failed to
+    // print response`, also after a cut JSON) must end the reply by itself.
+    if !at_end && !ends_with_brace && !jsonrpc::ends_with_known_text(buf) {
         return None;
     }
     // An async reply reopens the FIFO for each 4 KB, so an EOF is final only for text that

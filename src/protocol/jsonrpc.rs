@@ -383,6 +383,15 @@ const KNOWN_TEXTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// `true` if `buf` ends with one of the plain-text failures OpenSIPS writes in place of a
+/// reply (or after a cut one).
+pub(crate) fn ends_with_known_text(buf: &[u8]) -> bool {
+    // only the tail: this runs after every chunk of a large reply
+    let t = String::from_utf8_lossy(&buf[buf.len().saturating_sub(64)..]);
+    let t = t.trim_end();
+    KNOWN_TEXTS.iter().any(|(k, _)| t.ends_with(k))
+}
+
 fn looks_like_complete_text(rest: &[u8]) -> bool {
     let t = String::from_utf8_lossy(rest);
     KNOWN_TEXTS.iter().any(|(k, _)| t.trim_end() == *k)

@@ -41,7 +41,12 @@ pub(crate) struct FifoTransport {
     /// Serializes calls when a fixed reply FIFO name is shared.
     fixed: Mutex<()>,
     max_reply: usize,
+    /// Reply FIFOs of calls that succeeded, for the next calls (at most [`IDLE_FIFOS`]).
+    idle: Mutex<Vec<ReplyFifo>>,
 }
+
+/// How many reply FIFOs a connection keeps for reuse (one per concurrent caller).
+const IDLE_FIFOS: usize = 4;
 
 impl FifoTransport {
     pub(crate) fn new(
@@ -67,6 +72,7 @@ impl FifoTransport {
             reply_name,
             fixed: Mutex::new(()),
             max_reply,
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -88,7 +94,19 @@ impl FifoTransport {
         name: &str,
         deadline: &Deadline,
     ) -> Result<Listener<'r, R>> {
-        let request = encode(Some(name))?;
+        let fifo = ReplyFifo::create(&self.reply_dir, name, false)?;
+        self.send_on(fifo, encode, reply, deadline)
+    }
+
+    /// Writes the request `encode` builds for the reply FIFO `fifo`.
+    fn send_on<'r, R: Reply>(
+        &self,
+        fifo: ReplyFifo,
+        encode: Encode<'_>,
+        reply: &'r R,
+        deadline: &Deadline,
+    ) -> Result<Listener<'r, R>> {
+        let request = encode(Some(&fifo.name))?;
         if request.len() > MAX_FIFO_REQUEST {
             return Err(Error::InvalidRequest(format!(
                 "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes at once \
@@ -97,7 +115,6 @@ impl FifoTransport {
             )));
         }
         let server = self.open_server()?;
-        let fifo = ReplyFifo::create(&self.reply_dir, name)?;
         write_request(&server, &request, &self.path, deadline)?;
         Ok(Listener {
             fifo,
@@ -167,17 +184,38 @@ impl Transport for FifoTransport {
         reply: &R,
         deadline: &Deadline,
     ) -> Result<R::Out> {
-        let _serial = self
-            .reply_name
-            .as_ref()
-            .map(|_| self.fixed.lock().unwrap_or_else(|p| p.into_inner()));
-        let name = match &self.reply_name {
-            Some(n) => n.clone(),
-            None => random_name(),
+        if let Some(name) = &self.reply_name {
+            let _serial = self.fixed.lock().unwrap_or_else(|p| p.into_inner());
+            let mut listeners = [self.send(encode, reply, name, deadline)?];
+            return listen(&mut listeners, deadline, None, self.max_reply)
+                .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
+        }
+        if reply.ends_at_eof() {
+            // a reply that only EOF ends needs a FIFO of its own, which it closes
+            let mut listeners = [self.send(encode, reply, &random_name(), deadline)?];
+            return listen(&mut listeners, deadline, None, self.max_reply)
+                .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
+        }
+        // A reply FIFO from an earlier call that succeeded, or a new one, held open for
+        // writing too: no EOF between calls, so it can serve the next one.
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let fifo = match idle {
+            Some(f) => f,
+            None => ReplyFifo::create(&self.reply_dir, &random_name(), true)?,
         };
-        let mut listeners = [self.send(encode, reply, &name, deadline)?];
-        listen(&mut listeners, deadline, None, self.max_reply)
-            .unwrap_or_else(|| at_deadline(&mut listeners, deadline))
+        let mut listeners = [self.send_on(fifo, encode, reply, deadline)?];
+        let result = listen(&mut listeners, deadline, None, self.max_reply)
+            .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
+        let [listener] = listeners;
+        // Only a FIFO whose call succeeded, with nothing left in it, serves again: after a
+        // timeout or a bad reply, a late answer could still come (it goes with the FIFO).
+        if result.is_ok() && listener.buf.is_empty() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_FIFOS {
+                idle.push(listener.fifo);
+            }
+        }
+        result
     }
 
     /// Every stage gets its own reply FIFO (a random name; digits only for a stage that
@@ -227,24 +265,15 @@ struct Listener<'r, R> {
 impl<R: Reply> Listener<'_, R> {
     /// Reads what has arrived and judges it; `Some` once the reply is complete.
     fn pump(&mut self, max_reply: usize) -> Option<Result<R::Out>> {
-        let mut chunk = vec![0u8; 64 * 1024];
-        let mut eof = false;
-        loop {
-            match (&self.fifo.file).read(&mut chunk) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    if self.buf.len() > max_reply {
-                        return Some(Err(Error::malformed(
-                            format!("the reply exceeds {max_reply} bytes (Options::max_reply)"),
-                            &self.buf,
-                        )));
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+        // Read what is there straight into the buffer's spare room (no zeroed chunk per
+        // call), at most one byte past the limit.
+        let eof = loop {
+            let room = (max_reply + 1).saturating_sub(self.buf.len()) as u64;
+            match (&self.fifo.file).take(room).read_to_end(&mut self.buf) {
+                // the limit, not the end
+                Ok(n) if n as u64 == room => break false,
+                Ok(_) => break true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Some(Err(Error::io(
@@ -253,6 +282,12 @@ impl<R: Reply> Listener<'_, R> {
                     )));
                 }
             }
+        };
+        if self.buf.len() > max_reply {
+            return Some(Err(Error::malformed(
+                format!("the reply exceeds {max_reply} bytes (Options::max_reply)"),
+                &self.buf,
+            )));
         }
         let now = (self.buf.len(), eof);
         if self.judged != Some(now) {
@@ -395,13 +430,17 @@ fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline
 }
 
 /// Our reply FIFO; removed when dropped, whatever happened.
+#[derive(Debug)]
 struct ReplyFifo {
     path: PathBuf,
+    name: String,
     file: File,
 }
 
 impl ReplyFifo {
-    fn create(dir: &Path, name: &str) -> Result<ReplyFifo> {
+    /// `mkfifo` and open for reading; `reusable`: also for writing, so that the FIFO never
+    /// reports EOF and can take the replies of several calls in turn.
+    fn create(dir: &Path, name: &str, reusable: bool) -> Result<ReplyFifo> {
         let path = dir.join(name);
         let mode = Mode::from_bits_truncate(0o622);
         match nix::unistd::mkfifo(&path, mode) {
@@ -429,11 +468,13 @@ impl ReplyFifo {
             .map_err(|e| Error::io(format!("setting the mode of {}", made.0.display()), e))?;
         let file = OpenOptions::new()
             .read(true)
+            .write(reusable)
             .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
             .open(&made.0)
             .map_err(|e| Error::io(format!("opening reply FIFO {}", made.0.display()), e))?;
         Ok(ReplyFifo {
             path: std::mem::take(&mut made.0),
+            name: name.to_owned(),
             file,
         })
     }

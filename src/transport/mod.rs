@@ -29,6 +29,12 @@ pub(crate) trait Reply {
     /// The deadline passed after `buf` (not only whitespace) arrived on a stream: the
     /// reply was cut short, or is not one.
     fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Self::Out>;
+    /// `true` if only the writer closing its end tells that this reply is complete (the
+    /// 1.x/2.x text on a FIFO); otherwise the bytes alone tell, and a stream can carry the
+    /// replies of several calls in turn.
+    fn ends_at_eof(&self) -> bool {
+        false
+    }
 }
 
 /// Builds one request's bytes, given the reply FIFO name a FIFO transport picked for it
