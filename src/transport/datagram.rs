@@ -142,7 +142,14 @@ fn is_fifo(path: &Path) -> bool {
 struct Channel<S> {
     io: S,
     buf: Vec<u8>,
+    /// The receive timeout the socket has now (`SO_RCVTIMEO`), to set it only when it must
+    /// change: one system call less per call.
+    rcvtimeo: Option<Duration>,
 }
+
+/// How much a receive may outlast the call's deadline rather than change the socket's
+/// timeout (the time between taking the deadline and the receive is microseconds).
+const RCVTIMEO_SLACK: Duration = Duration::from_millis(1);
 
 /// A datagram transport: the socket, the endpoint and the size limit.
 pub(crate) struct Datagram<S> {
@@ -207,6 +214,7 @@ impl<S: DatagramIo> Datagram<S> {
             chan: Mutex::new(Channel {
                 io,
                 buf: Vec::new(),
+                rcvtimeo: None,
             }),
             url,
             unix_path,
@@ -260,9 +268,17 @@ impl<S: DatagramIo> Datagram<S> {
     /// One receive into `chan.buf`, waiting at most `left`; `None` when nothing came (the
     /// caller checks its deadline and tries again).
     fn recv(&self, chan: &mut Channel<S>, left: Duration) -> Result<Option<usize>> {
-        chan.io
-            .set_read_timeout(Some(left))
-            .map_err(|e| self.map_err(e, "configuring"))?;
+        // Keep the socket's timeout while it ends within the slack after the deadline and
+        // is not far shorter than the time left (that would only mean extra wake-ups).
+        let keep = chan
+            .rcvtimeo
+            .is_some_and(|cur| cur <= left + RCVTIMEO_SLACK && cur >= left / 2);
+        if !keep {
+            chan.io
+                .set_read_timeout(Some(left))
+                .map_err(|e| self.map_err(e, "configuring"))?;
+            chan.rcvtimeo = Some(left);
+        }
         match chan.io.recv_reply(&mut chan.buf) {
             Ok(n) => Ok(Some(n)),
             Err(e)
@@ -354,6 +370,7 @@ impl<S: DatagramIo + Send> Transport for Datagram<S> {
         let result = self.roundtrip(chan, &request, reply, deadline);
         if matches!(result, Err(Error::Timeout { .. })) {
             chan.io.reopen()?;
+            chan.rcvtimeo = None;
         }
         result
     }
