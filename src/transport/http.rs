@@ -312,6 +312,7 @@ impl Connector<Box<dyn UreqTransport>> for OneWriteConnector {
         Ok(chained.map(|inner| OneWrite {
             inner,
             pending: Vec::new(),
+            probed: None,
         }))
     }
 }
@@ -322,7 +323,14 @@ impl Connector<Box<dyn UreqTransport>> for OneWriteConnector {
 struct OneWrite {
     inner: Box<dyn UreqTransport>,
     pending: Vec<u8>,
+    /// When the connection was last found open, with no I/O since: ureq probes it when
+    /// it returns to the pool and again when the next call takes it, two probes (three
+    /// system calls each) microseconds apart on back-to-back calls.
+    probed: Option<std::time::Instant>,
 }
+
+/// How long a probe that found the connection open is trusted without I/O.
+const PROBE_TRUST: Duration = Duration::from_millis(1);
 
 impl UreqTransport for OneWrite {
     fn buffers(&mut self) -> &mut dyn Buffers {
@@ -334,6 +342,7 @@ impl UreqTransport for OneWrite {
         amount: usize,
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
+        self.probed = None;
         if self.pending.is_empty() && request_is_whole(&self.inner.buffers().output()[..amount]) {
             return self.inner.transmit_output(amount, timeout);
         }
@@ -358,15 +367,22 @@ impl UreqTransport for OneWrite {
         &mut self,
         timeout: NextTimeout,
     ) -> std::result::Result<bool, ureq::Error> {
+        self.probed = None;
         self.inner.maybe_await_input(timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        self.probed = None;
         self.inner.await_input(timeout)
     }
 
     fn is_open(&mut self) -> bool {
-        self.inner.is_open()
+        if self.probed.is_some_and(|t| t.elapsed() < PROBE_TRUST) {
+            return true;
+        }
+        let open = self.inner.is_open();
+        self.probed = open.then(std::time::Instant::now);
+        open
     }
 
     fn is_tls(&self) -> bool {
