@@ -11,6 +11,15 @@ use opensips_mi::mock::{Fault, Flavor, MockServer};
 use opensips_mi::{Connection, Error, Options, Params, Protocol, Value, cmd};
 use proptest::prelude::*;
 
+/// The generation a mock flavour speaks.
+fn generation_of(flavor: Flavor) -> Protocol {
+    if flavor == Flavor::V2 {
+        Protocol::Legacy
+    } else {
+        Protocol::JsonRpc
+    }
+}
+
 fn legacy_connections(server: &MockServer) -> Vec<Connection> {
     let opts = Options::new()
         .timeout(support::GENEROUS)
@@ -134,11 +143,7 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
             .unix()
             .start()
             .unwrap();
-        let expected = if flavor == Flavor::V2 {
-            Protocol::Legacy
-        } else {
-            Protocol::JsonRpc
-        };
+        let expected = generation_of(flavor);
         for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
             let conn = Connection::open_with(
                 &url,
@@ -215,11 +220,7 @@ fn auto_detection_leaves_the_server_serving_everyone() {
             .udp()
             .start()
             .unwrap();
-        let expected = if flavor == Flavor::V2 {
-            Protocol::Legacy
-        } else {
-            Protocol::JsonRpc
-        };
+        let expected = generation_of(flavor);
         for url in [server.fifo_url(), server.udp_url()] {
             let auto = Connection::open_with(
                 &url,
