@@ -240,6 +240,12 @@ impl MockBuilder {
         self
     }
     /// Serve HTTP on `127.0.0.1:0`: JSON-RPC at `/mi`, XML-RPC at `/RPC2`.
+    ///
+    /// Like OpenSIPS 3.x/4.0 httpd, the 3.x and 4.0 flavours answer a request whose body
+    /// arrives in a later read than its head only once more bytes arrive on that
+    /// connection: a client must write the head and the body together (this crate does;
+    /// urllib, for one, does not). The 2.4 flavour answers. A wrong or missing
+    /// `Content-Type` gets the connection closed without a byte.
     pub fn http(mut self) -> Self {
         self.http = true;
         self
