@@ -1,0 +1,199 @@
+//! [`Fleet`]: one command to many OpenSIPS servers at once, of any generation.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Connection, Error, Options, Params, Response, Result};
+
+/// Several MI endpoints — registrars, a front proxy, edge nodes, of mixed generations
+/// during an upgrade — asked together.
+///
+/// Each node has its own URL (and so its own transport, timeout and `?protocol=`, `auto`
+/// included). [`Fleet::command`] and [`Fleet::run`] ask every node concurrently (at most
+/// [`Fleet::max_threads`] at a time), each under its own timeout, and return one
+/// `(endpoint, result)` per node in the order given: a dead node is an error in its slot,
+/// the others still answer, and the whole call takes about as long as the slowest node.
+///
+/// ```
+/// # #[cfg(feature = "mock")] {
+/// use opensips_mi::{Fleet, MiCommands};
+/// use opensips_mi::mock::{Flavor, MockServer};
+/// let v2 = MockServer::builder().flavor(Flavor::V2).udp().start()?;
+/// let v3 = MockServer::builder().udp().start()?;
+/// let fleet = Fleet::open([
+///     format!("{}?protocol=auto", v2.udp_url()),
+///     v3.udp_url(),
+///     "udp://127.0.0.1:9?timeout=200ms".to_owned(), // nobody there
+/// ]);
+/// let answers = fleet.run(|conn| conn.uptime());
+/// assert!(answers[0].1.is_ok() && answers[1].1.is_ok());
+/// assert!(answers[2].1.is_err());
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Fleet {
+    nodes: Vec<Node>,
+    options: Options,
+    max_threads: usize,
+}
+
+#[derive(Debug)]
+struct Node {
+    url: String,
+    /// The open connection; `None` when opening failed (tried again at each call, so
+    /// that the error lands in the node's slot).
+    conn: Option<Connection>,
+}
+
+impl Fleet {
+    /// A fleet of these URLs with default options. Nothing fails here: a URL that cannot
+    /// be opened gives its error in its slot at each call.
+    pub fn open<S: AsRef<str>>(urls: impl IntoIterator<Item = S>) -> Fleet {
+        Fleet::open_with(urls, Options::default())
+    }
+
+    /// As [`Fleet::open`], starting each node from `options` (its URL's parameters
+    /// override them).
+    pub fn open_with<S: AsRef<str>>(urls: impl IntoIterator<Item = S>, options: Options) -> Fleet {
+        let nodes: Vec<Node> = urls
+            .into_iter()
+            .map(|u| {
+                let url = u.as_ref().trim().to_owned();
+                let conn = Connection::open_with(&url, options.clone()).ok();
+                Node { url, conn }
+            })
+            .collect();
+        Fleet {
+            max_threads: nodes.len().clamp(1, 16),
+            nodes,
+            options,
+        }
+    }
+
+    /// A fleet from a file of URLs: one per line, blank lines and `#` comments skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the file cannot be read or lists no URL.
+    pub fn from_file(path: impl AsRef<Path>, options: Options) -> Result<Fleet> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::InvalidConfig(format!("cannot read fleet file {}: {e}", path.display()))
+        })?;
+        let urls: Vec<&str> = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if urls.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "fleet file {} lists no URL",
+                path.display()
+            )));
+        }
+        Ok(Fleet::open_with(urls, options))
+    }
+
+    /// How many nodes are asked at the same time (default: all of them, at most 16).
+    #[must_use]
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = n.max(1);
+        self
+    }
+
+    /// The nodes' URLs, in order.
+    pub fn endpoints(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.url.as_str()).collect()
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// `true` for a fleet without nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Runs `method` with `params` on every node.
+    pub fn command(
+        &self,
+        method: &str,
+        params: impl Into<Params>,
+    ) -> Vec<(String, Result<Response>)> {
+        let params = params.into();
+        self.run(|conn| conn.command(method, params.clone()))
+    }
+
+    /// Runs `f` with each node's connection, concurrently; one `(endpoint, result)` per
+    /// node, in the order given.
+    pub fn run<T, F>(&self, f: F) -> Vec<(String, Result<T>)>
+    where
+        T: Send,
+        F: Fn(&Connection) -> Result<T> + Sync,
+    {
+        let next = AtomicUsize::new(0);
+        let mut slots: Vec<Option<Result<T>>> = (0..self.nodes.len()).map(|_| None).collect();
+        let workers = self.max_threads.min(self.nodes.len()).max(1);
+        let done: Vec<Vec<(usize, Result<T>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(node) = self.nodes.get(i) else {
+                                return mine;
+                            };
+                            mine.push((i, self.ask(node, &f)));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (i, r) in done.into_iter().flatten() {
+            slots[i] = Some(r);
+        }
+        self.nodes
+            .iter()
+            .zip(slots)
+            .map(|(node, r)| {
+                let r = r.unwrap_or_else(|| {
+                    Err(Error::InvalidConfig(
+                        "the worker thread asking this node stopped".into(),
+                    ))
+                });
+                (node.url.clone(), r)
+            })
+            .collect()
+    }
+
+    fn ask<T>(&self, node: &Node, f: &impl Fn(&Connection) -> Result<T>) -> Result<T> {
+        match &node.conn {
+            Some(conn) => f(conn),
+            // opening failed before: try again, so that the error is this call's
+            None => f(&Connection::open_with(&node.url, self.options.clone())?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_urls_are_errors_in_their_slot() {
+        let fleet = Fleet::open(["nope://x", "udp://127.0.0.1"]);
+        let r = fleet.command("uptime", ());
+        assert_eq!(r.len(), 2);
+        assert!(matches!(r[0].1, Err(Error::InvalidConfig(_))));
+        assert!(r[1].1.as_ref().unwrap_err().to_string().contains("missing port"));
+        assert_eq!(fleet.endpoints(), ["nope://x", "udp://127.0.0.1"]);
+    }
+}

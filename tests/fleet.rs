@@ -1,0 +1,100 @@
+//! Fleets: one command to several mock servers of mixed generations, one of them dead.
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::time::Duration;
+
+use opensips_mi::mock::{Fault, Flavor, MockServer};
+use opensips_mi::{Error, Fleet, MiCommands, Options};
+
+fn dead_udp_url() -> String {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap();
+    drop(s);
+    format!("udp://{addr}?timeout=300ms")
+}
+
+#[test]
+fn mixed_generations_and_a_dead_node() {
+    let v2 = MockServer::builder().flavor(Flavor::V2).fifo().start().unwrap();
+    let v3 = MockServer::builder().udp().start().unwrap();
+    let v4 = MockServer::builder().flavor(Flavor::V4).fifo().start().unwrap();
+    let urls = [
+        format!("{}&protocol=auto", v2.fifo_url()),
+        v3.udp_url(),
+        v4.fifo_url(),
+        dead_udp_url(),
+    ];
+    let fleet = Fleet::open_with(&urls, Options::new().timeout(support::GENEROUS));
+    assert_eq!(fleet.len(), 4);
+    assert_eq!(fleet.endpoints(), urls.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let versions = fleet.run(|c| c.version());
+    let releases: Vec<Option<String>> = versions
+        .iter()
+        .map(|(_, r)| r.as_ref().ok().and_then(|v| v.release().map(str::to_owned)))
+        .collect();
+    assert!(releases[0].as_deref().unwrap().starts_with("2.4"), "{releases:?}");
+    assert!(releases[1].as_deref().unwrap().starts_with("3."), "{releases:?}");
+    assert!(releases[2].as_deref().unwrap().starts_with("4."), "{releases:?}");
+    // the dead node is one error in its slot, in order
+    assert_eq!(versions[3].0, urls[3]);
+    match &versions[3].1 {
+        Err(Error::NotRunning { .. } | Error::Timeout { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // the same typed structs from every generation
+    let dumps = fleet.run(|c| c.ul_dump());
+    let aors: Vec<usize> = dumps[..3]
+        .iter()
+        .map(|(_, r)| r.as_ref().unwrap().iter().map(|d| d.aors.len()).sum())
+        .collect();
+    assert!(aors.iter().all(|n| *n > 0), "{aors:?}");
+
+    let raw = fleet.command("uptime", ());
+    assert!(raw[..3].iter().all(|(_, r)| r.is_ok()));
+    assert!(raw[3].1.is_err());
+}
+
+/// A slow node does not hold the others back: they answer while it is still busy, and
+/// a small thread bound still asks every node.
+#[test]
+fn every_node_answers_with_a_bounded_number_of_threads() {
+    let servers: Vec<MockServer> = (0..6)
+        .map(|_| MockServer::builder().udp().start().unwrap())
+        .collect();
+    servers[0].inject(Fault::Delay(Duration::from_millis(300)));
+    let fleet = Fleet::open_with(
+        servers.iter().map(|s| s.udp_url()),
+        Options::new().timeout(support::GENEROUS),
+    )
+    .max_threads(2);
+    let r = fleet.command("uptime", ());
+    assert_eq!(r.len(), 6);
+    assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
+    for (s, (url, _)) in servers.iter().zip(&r) {
+        assert_eq!(&s.udp_url(), url);
+        assert_eq!(s.requests().len(), 1, "each node asked once");
+    }
+}
+
+#[test]
+fn fleet_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet");
+    std::fs::write(
+        &path,
+        "# registrars\nudp://127.0.0.1:8809\n\n  fifo:///tmp/opensips_fifo  # edge\n",
+    )
+    .unwrap();
+    let fleet = Fleet::from_file(&path, Options::new()).unwrap();
+    assert_eq!(
+        fleet.endpoints(),
+        ["udp://127.0.0.1:8809", "fifo:///tmp/opensips_fifo"]
+    );
+    std::fs::write(&path, "# nothing\n").unwrap();
+    assert!(Fleet::from_file(&path, Options::new()).is_err());
+    assert!(Fleet::from_file(dir.path().join("missing"), Options::new()).is_err());
+}
