@@ -216,6 +216,35 @@ fn hint_suffix(h: &Option<&'static str>) -> String {
 }
 
 impl Error {
+    /// A short, stable name of the kind of error, for logs and JSON output: `command`,
+    /// `rpc`, `timeout`, `not_found`, `not_running`, `permission_denied`,
+    /// `server_failure`, `malformed_reply`, `invalid_request`, `invalid_config`, `http`,
+    /// `tls`, `unexpected_reply`, `unknown_command`, `io`.
+    ///
+    /// ```
+    /// use opensips_mi::{Error, ServerError};
+    /// assert_eq!(Error::Command(ServerError::new(404, "AOR not found")).kind(), "command");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Timeout { .. } => "timeout",
+            Error::NotFound { .. } => "not_found",
+            Error::NotRunning { .. } => "not_running",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::Rpc(_) => "rpc",
+            Error::Command(_) => "command",
+            Error::ServerFailure { .. } => "server_failure",
+            Error::MalformedReply { .. } => "malformed_reply",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidConfig(_) => "invalid_config",
+            Error::Http { .. } => "http",
+            Error::UnexpectedReply { .. } => "unexpected_reply",
+            Error::UnknownCommand { .. } => "unknown_command",
+            Error::Tls { .. } => "tls",
+        }
+    }
+
     /// `true` if the error is a timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })

@@ -193,7 +193,13 @@ mod tests {
         let r = fleet.command("uptime", ());
         assert_eq!(r.len(), 2);
         assert!(matches!(r[0].1, Err(Error::InvalidConfig(_))));
-        assert!(r[1].1.as_ref().unwrap_err().to_string().contains("missing port"));
+        assert!(
+            r[1].1
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("missing port")
+        );
         assert_eq!(fleet.endpoints(), ["nope://x", "udp://127.0.0.1"]);
     }
 }

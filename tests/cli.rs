@@ -569,3 +569,91 @@ fn did_you_mean_and_aliases_in_list() {
         stdout(&o)
     );
 }
+
+/// Several `-u` (or `--fleet FILE`): one JSON line per node, exit 0 / 1 / 3.
+#[test]
+fn fleets_of_mixed_generations() {
+    let v2 = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    let v3 = MockServer::builder().udp().start().unwrap();
+    let v4 = MockServer::builder()
+        .flavor(Flavor::V4)
+        .fifo()
+        .start()
+        .unwrap();
+    let urls = [
+        format!("{}&protocol=auto", v2.fifo_url()),
+        v3.udp_url(),
+        v4.fifo_url(),
+    ];
+    let fleet_args = |extra: &[&str]| {
+        let mut a: Vec<String> = Vec::new();
+        for u in &urls {
+            a.push("-u".into());
+            a.push(u.clone());
+        }
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let args = fleet_args(&["ul_dump"]);
+    let o = run_plain(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| Value::from_json(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (line, url) in lines.iter().zip(&urls) {
+        assert_eq!(line["node"].as_str(), Some(url.as_str()));
+        assert!(line["result"]["Domains"].as_array().is_some(), "{line}");
+    }
+    // a node answering with an error: exit 1, its error in its line
+    let args = fleet_args(&["ul_show_contact", "location", "nobody@nowhere"]);
+    let o = run_plain(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let first = Value::from_json(stdout(&o).lines().next().unwrap().as_bytes()).unwrap();
+    assert!(
+        first.get("result").is_some() || first["error"]["kind"].as_str() == Some("command"),
+        "{first}"
+    );
+    // a dead node: exit 3, the others still answer
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet");
+    std::fs::write(
+        &file,
+        format!(
+            "# the fleet\n{}\n{}\nfifo://{}/missing_fifo\n",
+            urls[1],
+            urls[2],
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let o = run_plain(&["--fleet", file.to_str().unwrap(), "uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| Value::from_json(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0]["result"]["Up time"].as_str().is_some());
+    assert!(lines[1]["result"]["Up time"].as_str().is_some());
+    assert_eq!(
+        lines[2]["error"]["kind"].as_str(),
+        Some("not_found"),
+        "{}",
+        lines[2]
+    );
+    // pretty groups by node
+    let o = run_plain(&["--fleet", file.to_str().unwrap(), "-o", "pretty", "uptime"]);
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("== ")).count(),
+        3
+    );
+    // built-ins take one URL
+    let o = run_plain(&["-u", &urls[1], "-u", &urls[2], "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

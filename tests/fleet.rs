@@ -17,9 +17,17 @@ fn dead_udp_url() -> String {
 
 #[test]
 fn mixed_generations_and_a_dead_node() {
-    let v2 = MockServer::builder().flavor(Flavor::V2).fifo().start().unwrap();
+    let v2 = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
     let v3 = MockServer::builder().udp().start().unwrap();
-    let v4 = MockServer::builder().flavor(Flavor::V4).fifo().start().unwrap();
+    let v4 = MockServer::builder()
+        .flavor(Flavor::V4)
+        .fifo()
+        .start()
+        .unwrap();
     let urls = [
         format!("{}&protocol=auto", v2.fifo_url()),
         v3.udp_url(),
@@ -28,16 +36,28 @@ fn mixed_generations_and_a_dead_node() {
     ];
     let fleet = Fleet::open_with(&urls, Options::new().timeout(support::GENEROUS));
     assert_eq!(fleet.len(), 4);
-    assert_eq!(fleet.endpoints(), urls.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        fleet.endpoints(),
+        urls.iter().map(String::as_str).collect::<Vec<_>>()
+    );
 
     let versions = fleet.run(|c| c.version());
     let releases: Vec<Option<String>> = versions
         .iter()
         .map(|(_, r)| r.as_ref().ok().and_then(|v| v.release().map(str::to_owned)))
         .collect();
-    assert!(releases[0].as_deref().unwrap().starts_with("2.4"), "{releases:?}");
-    assert!(releases[1].as_deref().unwrap().starts_with("3."), "{releases:?}");
-    assert!(releases[2].as_deref().unwrap().starts_with("4."), "{releases:?}");
+    assert!(
+        releases[0].as_deref().unwrap().starts_with("2.4"),
+        "{releases:?}"
+    );
+    assert!(
+        releases[1].as_deref().unwrap().starts_with("3."),
+        "{releases:?}"
+    );
+    assert!(
+        releases[2].as_deref().unwrap().starts_with("4."),
+        "{releases:?}"
+    );
     // the dead node is one error in its slot, in order
     assert_eq!(versions[3].0, urls[3]);
     match &versions[3].1 {

@@ -12,6 +12,7 @@ const WITH_VALUE: &[(&str, &str)] = &[
     ("-t", "--timeout"),
     ("-o", "--output"),
     ("", "--protocol"),
+    ("", "--fleet"),
 ];
 
 /// The subcommands of the tool itself; any other word is an MI command.

@@ -14,17 +14,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod argv;
+mod mi;
 mod output;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use opensips_mi::MiCommands;
 use opensips_mi::events::{EventListener, EventListenerBuilder, EventTransport};
-use opensips_mi::helpers::{aliases_of, normalize_reply};
+use opensips_mi::helpers::aliases_of;
 use opensips_mi::mock::{Flavor, MockServer};
 use opensips_mi::sip::{self, Counts, MessageSummary, NotifyEvent};
-use opensips_mi::{Cmd, Connection, Error, MiCommands, Options, Protocol, Value};
+use opensips_mi::{Connection, Error, Fleet, Options, Protocol, Value};
 
-use argv::{parse_args, selectors};
-use output::{Output, print_line, print_raw, print_response, print_value, sip_reply};
+use argv::parse_args;
+use output::{Output, print_line, print_response, print_value, sip_reply};
 
 const AFTER_HELP: &str = "\
 Global options may also follow the command (opensips-mi uptime -u udp://…); `--` ends
@@ -67,14 +69,19 @@ EXAMPLES
 #[command(name = "opensips-mi", version, about = "Run OpenSIPS Management Interface commands", after_help = AFTER_HELP)]
 struct Cli {
     /// MI endpoint URL
+    /// MI endpoint URL; repeat it to ask several servers at once (one JSON line per node)
     #[arg(
         short,
         long,
         env = "OPENSIPS_MI_URL",
         default_value = "fifo:///tmp/opensips_fifo",
-        global = true
+        global = true,
+        action = clap::ArgAction::Append
     )]
-    url: String,
+    url: Vec<String>,
+    /// A file of endpoint URLs (one per line, # comments): ask them all at once
+    #[arg(long, value_name = "FILE", global = true)]
+    fleet: Option<PathBuf>,
     /// Timeout in seconds (default 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
@@ -300,7 +307,26 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
 }
 
 fn connect(cli: &Cli) -> Result<Connection, Failure> {
-    Ok(Connection::open_with(&cli.url, options(cli)?)?)
+    if cli.url.len() > 1 || cli.fleet.is_some() {
+        return Err(Failure::usage(
+            "several URLs (or --fleet) work with MI commands only; give one -u here",
+        ));
+    }
+    let url = cli
+        .url
+        .first()
+        .map_or("fifo:///tmp/opensips_fifo", String::as_str);
+    Ok(Connection::open_with(url, options(cli)?)?)
+}
+
+/// The fleet of `--fleet FILE` or of several `-u`, if that is what was asked.
+fn fleet(cli: &Cli) -> Result<Option<Fleet>, Failure> {
+    let options = options(cli)?;
+    Ok(match &cli.fleet {
+        Some(file) => Some(Fleet::from_file(file, options)?),
+        None if cli.url.len() > 1 => Some(Fleet::open_with(&cli.url, options)),
+        None => None,
+    })
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -315,8 +341,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .split_first()
                 .ok_or_else(|| Failure::usage("no command"))?;
             let params = parse_args(args)?;
-            let conn = connect(&cli)?;
-            run_mi(&conn, method, params, cli.timeout, output)
+            mi::check_args(method, &params)?;
+            match fleet(&cli)? {
+                Some(fleet) => mi::run_fleet(&fleet, method, &params, cli.timeout, output),
+                None => mi::run_one(&connect(&cli)?, method, &params, cli.timeout, output),
+            }
         }
         Sub::List => {
             let conn = connect(&cli)?;
@@ -461,95 +490,6 @@ fn sender(
         req = req.timeout(Duration::from_secs_f64(t));
     }
     req
-}
-
-/// Any MI command. The commands with a typed helper print the 3.x/4.x shape whatever the
-/// generation (`--output raw` keeps the server's bytes); an unknown command gets a
-/// did-you-mean.
-fn run_mi(
-    conn: &Connection,
-    method: &str,
-    params: opensips_mi::Params,
-    timeout: Option<f64>,
-    output: Output,
-) -> Result<(), Failure> {
-    let pretty = output == Output::Pretty;
-    let local = method.rsplit(':').next().unwrap_or(method);
-    let typed = output != Output::Raw;
-    if typed && matches!(method, "get_statistics" | "statistics:get") {
-        let mut names = selectors(&params);
-        if names.is_empty() {
-            names.push("all".into());
-        }
-        let stats = conn
-            .get_statistics(&names)
-            .map_err(|e| explain(conn, method, e))?;
-        let v = Value::Object(
-            stats
-                .0
-                .into_iter()
-                .map(|(k, v)| (k, Value::Int(v)))
-                .collect(),
-        );
-        return print_value(&v, pretty);
-    }
-    if typed && matches!(method, "cache_fetch" | "cache:fetch") {
-        let words = selectors(&params);
-        let [system, key] = words.as_slice() else {
-            return Err(Failure::usage("cache_fetch takes SYSTEM KEY"));
-        };
-        return match conn
-            .cache_fetch(system, key)
-            .map_err(|e| explain(conn, method, e))?
-        {
-            Some(value) => print_value(
-                &Value::Object(vec![
-                    ("key".into(), Value::from(key.as_str())),
-                    ("value".into(), Value::from(value)),
-                ]),
-                pretty,
-            ),
-            None => Err(Failure {
-                code: 1,
-                message: "400 Value not found".into(),
-            }),
-        };
-    }
-    let mut cmd = Cmd::with_params(method, params);
-    if let Some(t) = timeout {
-        cmd.timeout(Duration::from_secs_f64(t));
-    }
-    let resp = cmd.execute(conn).map_err(|e| explain(conn, method, e))?;
-    if output == Output::Raw {
-        return print_raw(&resp.raw);
-    }
-    let value = if conn.protocol()? == Protocol::Legacy {
-        normalize_reply(local, resp.value)
-    } else {
-        resp.value
-    };
-    print_value(&value, pretty)
-}
-
-/// Adds a did-you-mean to "no such command" (3.x/4.x `-32601`, 1.x/2.x `500 command …
-/// not available`).
-fn explain(conn: &Connection, method: &str, e: Error) -> Failure {
-    let unknown = match &e {
-        Error::Rpc(s) => s.code == -32601,
-        Error::Command(s) => s.code == 500 && s.message.contains("not available"),
-        _ => false,
-    };
-    let mut f = Failure::from(e);
-    if unknown {
-        if let Err(Error::UnknownCommand {
-            suggestion: Some(s),
-            ..
-        }) = conn.verify(method)
-        {
-            f.message.push_str(&format!(" (did you mean `{s}`?)"));
-        }
-    }
-    f
 }
 
 /// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and the threads it starts from now on),

@@ -1,0 +1,171 @@
+//! Any MI command, on one server or a fleet.
+
+use std::time::Duration;
+
+use opensips_mi::helpers::normalize_reply;
+use opensips_mi::{
+    Cmd, Connection, Error, Fleet, MiCommands, Params, Protocol, ServerError, Value,
+};
+
+use crate::Failure;
+use crate::argv::selectors;
+use crate::output::{Output, print_line, print_raw, print_value};
+
+/// What a command gives: a value to print, or the server's bytes (`--output raw`).
+pub(crate) enum Printed {
+    Value(Value),
+    Raw(Vec<u8>),
+}
+
+/// Refuses what cannot be sent, before anything is.
+pub(crate) fn check_args(method: &str, params: &Params) -> Result<(), Failure> {
+    if matches!(method, "cache_fetch" | "cache:fetch") && selectors(params).len() != 2 {
+        return Err(Failure::usage("cache_fetch takes SYSTEM KEY"));
+    }
+    Ok(())
+}
+
+/// Runs the command. The commands with a typed helper give the 3.x/4.x shape whatever the
+/// generation (`--output raw` keeps the server's bytes).
+fn result(
+    conn: &Connection,
+    method: &str,
+    params: &Params,
+    timeout: Option<f64>,
+    output: Output,
+) -> Result<Printed, Error> {
+    let typed = output != Output::Raw;
+    if typed && matches!(method, "get_statistics" | "statistics:get") {
+        let mut names = selectors(params);
+        if names.is_empty() {
+            names.push("all".into());
+        }
+        let stats = conn.get_statistics(&names)?;
+        let v = stats
+            .0
+            .into_iter()
+            .map(|(k, v)| (k, Value::Int(v)))
+            .collect();
+        return Ok(Printed::Value(Value::Object(v)));
+    }
+    if typed && matches!(method, "cache_fetch" | "cache:fetch") {
+        let words = selectors(params);
+        let (system, key) = (&words[0], &words[1]);
+        // one behaviour on every generation: a missing key is 3.x's error
+        return match conn.cache_fetch(system, key)? {
+            Some(value) => Ok(Printed::Value(Value::Object(vec![
+                ("key".into(), Value::from(key.as_str())),
+                ("value".into(), Value::from(value)),
+            ]))),
+            None => Err(Error::Command(ServerError::new(400, "Value not found"))),
+        };
+    }
+    let mut cmd = Cmd::with_params(method, params.clone());
+    if let Some(t) = timeout {
+        cmd.timeout(Duration::from_secs_f64(t));
+    }
+    let resp = cmd.execute(conn)?;
+    if output == Output::Raw {
+        return Ok(Printed::Raw(resp.raw));
+    }
+    Ok(Printed::Value(if conn.protocol()? == Protocol::Legacy {
+        let local = method.rsplit(':').next().unwrap_or(method);
+        normalize_reply(local, resp.value)
+    } else {
+        resp.value
+    }))
+}
+
+/// One server: the result on stdout, an error on stderr.
+pub(crate) fn run_one(
+    conn: &Connection,
+    method: &str,
+    params: &Params,
+    timeout: Option<f64>,
+    output: Output,
+) -> Result<(), Failure> {
+    match result(conn, method, params, timeout, output).map_err(|e| explain(conn, method, e))? {
+        Printed::Raw(bytes) => print_raw(&bytes),
+        Printed::Value(v) => print_value(&v, output == Output::Pretty),
+    }
+}
+
+/// Every node of a fleet at once: one JSON line per node, `{"node":URL,"result":…}` or
+/// `{"node":URL,"error":{"kind":…,"message":…}}` (`pretty`: grouped by node). Exit 0 if
+/// all succeeded, 1 if a node answered with an error, 3 if one could not be reached (3
+/// wins; 2 for a node whose URL is unusable).
+pub(crate) fn run_fleet(
+    fleet: &Fleet,
+    method: &str,
+    params: &Params,
+    timeout: Option<f64>,
+    output: Output,
+) -> Result<(), Failure> {
+    let answers = fleet.run(|conn| {
+        Ok(result(conn, method, params, timeout, output)
+            .map_err(|e| (e.kind(), explain(conn, method, e))))
+    });
+    let mut code = 0;
+    for (node, answer) in answers {
+        let answer = answer
+            .map_err(|e| (e.kind(), Failure::from(e)))
+            .and_then(|a| a);
+        let entry = match answer {
+            Ok(Printed::Value(v)) => ("result", v),
+            Ok(Printed::Raw(bytes)) => (
+                "result",
+                Value::from(String::from_utf8_lossy(&bytes).into_owned()),
+            ),
+            Err((kind, f)) => {
+                code = code.max(f.code);
+                (
+                    "error",
+                    Value::Object(vec![
+                        ("kind".into(), Value::from(kind)),
+                        ("message".into(), Value::from(f.message)),
+                    ]),
+                )
+            }
+        };
+        if output == Output::Pretty {
+            print_line(&format!("== {node}"))?;
+            print_value(&Value::Object(vec![(entry.0.into(), entry.1)]), true)?;
+        } else {
+            print_value(
+                &Value::Object(vec![
+                    ("node".into(), Value::from(node)),
+                    (entry.0.into(), entry.1),
+                ]),
+                false,
+            )?;
+        }
+    }
+    match code {
+        0 => Ok(()),
+        c => Err(Failure {
+            code: c,
+            message: String::new(),
+        }),
+    }
+}
+
+/// Adds a did-you-mean to "no such command" (3.x/4.x `-32601`, 1.x/2.x `500 command …
+/// not available`).
+pub(crate) fn explain(conn: &Connection, method: &str, e: Error) -> Failure {
+    let unknown = match &e {
+        Error::Rpc(s) => s.code == -32601,
+        Error::Command(s) => s.code == 500 && s.message.contains("not available"),
+        _ => false,
+    };
+    let mut f = Failure::from(e);
+    if unknown {
+        if let Err(Error::UnknownCommand {
+            suggestion: Some(s),
+            ..
+        }) = conn.verify(method)
+        {
+            f.message.push_str(&format!(" (did you mean `{s}`?)"));
+        }
+    }
+    f
+}
