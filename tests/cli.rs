@@ -657,3 +657,54 @@ fn fleets_of_mixed_generations() {
     let o = run_plain(&["-u", &urls[1], "-u", &urls[2], "list"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn prometheus_output_for_cron() {
+    let a = MockServer::builder().fifo().start().unwrap();
+    let b = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    let o = run(
+        &a.fifo_url(),
+        &[
+            "--output",
+            "prometheus",
+            "get_statistics",
+            "core:",
+            "shmem:",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("# TYPE opensips_core_rcv_requests counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE opensips_shmem_used_size gauge\n"),
+        "{text}"
+    );
+    // a fleet: node labels, one family each
+    let o = run_plain(&[
+        "-u",
+        &a.fifo_url(),
+        "-u",
+        &format!("{}&protocol=auto", b.fifo_url()),
+        "-o",
+        "prometheus",
+        "get_statistics",
+        "core:rcv_requests",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains(&format!(
+        "opensips_core_rcv_requests{{node=\"{}\"}}",
+        a.fifo_url()
+    )));
+    // other commands have no Prometheus form
+    let o = run(&a.fifo_url(), &["-o", "prometheus", "uptime"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -36,6 +36,7 @@ mod aliases;
 mod core;
 pub(crate) mod de;
 mod dialog;
+mod prometheus;
 mod usrloc;
 pub(crate) mod verify;
 
@@ -44,6 +45,7 @@ use self::core::*;
 pub use self::core::{Process, Statistics, Uptime, Version};
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
+pub use self::prometheus::{StatKind, StatKinds, metric_name, prometheus_text};
 use self::usrloc::*;
 pub use self::usrloc::{Aor, Contact, Domain, Expires};
 
@@ -194,6 +196,41 @@ pub trait MiCommands: ConnectionLike {
                 .map(|(k, v)| (k, v.0))
                 .collect(),
         ))
+    }
+
+    /// `list_statistics`: the kind of every statistic (`incremental` → counter,
+    /// `non-incremental` → gauge), the same on 2.x, 3.x and 4.x.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, MiCommands, helpers::StatKind};
+    /// let server = opensips_mi::mock::MockServer::start()?;
+    /// let conn = Connection::open(&server.udp_url())?;
+    /// let kinds = conn.list_statistics()?;
+    /// assert_eq!(kinds["core:rcv_requests"], StatKind::Counter);
+    /// let stats = conn.get_statistics(&["core:rcv_requests", "shmem:"])?;
+    /// assert!(stats.to_prometheus(&kinds).contains("# TYPE opensips_core_rcv_requests counter\n"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`MiCommands::uptime`].
+    fn list_statistics(&self) -> Result<StatKinds> {
+        let v = self.execute(&cmd("list_statistics"))?.value;
+        Ok(v.as_object()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(name, kind)| {
+                let kind = match kind.as_str()?.trim() {
+                    "incremental" => StatKind::Counter,
+                    "non-incremental" => StatKind::Gauge,
+                    _ => return None,
+                };
+                Some((name.clone(), kind))
+            })
+            .collect())
     }
 
     /// `reset_statistics` for these names (as accepted by `get_statistics`).

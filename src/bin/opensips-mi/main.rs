@@ -341,7 +341,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .split_first()
                 .ok_or_else(|| Failure::usage("no command"))?;
             let params = parse_args(args)?;
-            mi::check_args(method, &params)?;
+            mi::check_args(method, &params, output)?;
             match fleet(&cli)? {
                 Some(fleet) => mi::run_fleet(&fleet, method, &params, cli.timeout, output),
                 None => mi::run_one(&connect(&cli)?, method, &params, cli.timeout, output),

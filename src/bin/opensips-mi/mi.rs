@@ -2,23 +2,35 @@
 
 use std::time::Duration;
 
-use opensips_mi::helpers::normalize_reply;
+use opensips_mi::helpers::{StatKinds, Statistics, normalize_reply, prometheus_text};
 use opensips_mi::{
     Cmd, Connection, Error, Fleet, MiCommands, Params, Protocol, ServerError, Value,
 };
 
 use crate::Failure;
 use crate::argv::selectors;
-use crate::output::{Output, print_line, print_raw, print_value};
+use crate::output::{Output, print_line, print_raw, print_text, print_value};
 
 /// What a command gives: a value to print, or the server's bytes (`--output raw`).
 pub(crate) enum Printed {
     Value(Value),
     Raw(Vec<u8>),
+    /// `--output prometheus`: statistics and their kinds.
+    Stats(Statistics, StatKinds),
+}
+
+fn is_get_statistics(method: &str) -> bool {
+    matches!(method, "get_statistics" | "statistics:get")
 }
 
 /// Refuses what cannot be sent, before anything is.
-pub(crate) fn check_args(method: &str, params: &Params) -> Result<(), Failure> {
+pub(crate) fn check_args(method: &str, params: &Params, output: Output) -> Result<(), Failure> {
+    if output == Output::Prometheus && !is_get_statistics(method) {
+        return Err(Failure::usage(
+            "--output prometheus is for get_statistics (e.g. opensips-mi --output prometheus \
+             get_statistics all)",
+        ));
+    }
     if matches!(method, "cache_fetch" | "cache:fetch") && selectors(params).len() != 2 {
         return Err(Failure::usage("cache_fetch takes SYSTEM KEY"));
     }
@@ -35,12 +47,15 @@ fn result(
     output: Output,
 ) -> Result<Printed, Error> {
     let typed = output != Output::Raw;
-    if typed && matches!(method, "get_statistics" | "statistics:get") {
+    if typed && is_get_statistics(method) {
         let mut names = selectors(params);
         if names.is_empty() {
             names.push("all".into());
         }
         let stats = conn.get_statistics(&names)?;
+        if output == Output::Prometheus {
+            return Ok(Printed::Stats(stats, conn.list_statistics()?));
+        }
         let v = stats
             .0
             .into_iter()
@@ -87,6 +102,7 @@ pub(crate) fn run_one(
     match result(conn, method, params, timeout, output).map_err(|e| explain(conn, method, e))? {
         Printed::Raw(bytes) => print_raw(&bytes),
         Printed::Value(v) => print_value(&v, output == Output::Pretty),
+        Printed::Stats(stats, kinds) => print_text(&stats.to_prometheus(&kinds)),
     }
 }
 
@@ -106,11 +122,25 @@ pub(crate) fn run_fleet(
             .map_err(|e| (e.kind(), explain(conn, method, e))))
     });
     let mut code = 0;
+    // Prometheus: one exposition for all nodes (a family per statistic, a `node` label)
+    let mut scraped: Vec<(String, Statistics, StatKinds)> = Vec::new();
     for (node, answer) in answers {
         let answer = answer
             .map_err(|e| (e.kind(), Failure::from(e)))
             .and_then(|a| a);
+        if output == Output::Prometheus {
+            match answer {
+                Ok(Printed::Stats(stats, kinds)) => scraped.push((node, stats, kinds)),
+                Ok(_) => {}
+                Err((_, f)) => {
+                    code = code.max(f.code);
+                    eprintln!("opensips-mi: {node}: {}", f.message);
+                }
+            }
+            continue;
+        }
         let entry = match answer {
+            Ok(Printed::Stats(..)) => continue,
             Ok(Printed::Value(v)) => ("result", v),
             Ok(Printed::Raw(bytes)) => (
                 "result",
@@ -139,6 +169,11 @@ pub(crate) fn run_fleet(
                 false,
             )?;
         }
+    }
+    if output == Output::Prometheus {
+        print_text(&prometheus_text(
+            scraped.iter().map(|(n, s, k)| (Some(n.as_str()), s, k)),
+        ))?;
     }
     match code {
         0 => Ok(()),

@@ -13,6 +13,8 @@ pub(crate) enum Output {
     Pretty,
     Json,
     Raw,
+    /// The Prometheus text exposition format (get_statistics only).
+    Prometheus,
 }
 
 /// A failed write: a closed pipe (`| head`) stops quietly, like other Unix tools.
@@ -35,6 +37,11 @@ pub(crate) fn print_line(text: &str) -> Result<(), Failure> {
         .map_err(|e| write_failed(&e))
 }
 
+/// Writes `text` as it is.
+pub(crate) fn print_text(text: &str) -> Result<(), Failure> {
+    print_raw(text.as_bytes())
+}
+
 pub(crate) fn print_value(v: &Value, pretty: bool) -> Result<(), Failure> {
     let v = merge_repeated(v.clone());
     print_line(&if pretty {
@@ -54,7 +61,7 @@ pub(crate) fn print_raw(bytes: &[u8]) -> Result<(), Failure> {
 pub(crate) fn print_response(resp: &Response, output: Output) -> Result<(), Failure> {
     match output {
         Output::Raw => print_raw(&resp.raw),
-        Output::Json => print_value(&resp.value, false),
+        Output::Json | Output::Prometheus => print_value(&resp.value, false),
         Output::Pretty => print_value(&resp.value, true),
     }
 }
