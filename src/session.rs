@@ -118,17 +118,43 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    /// The one request path: encode, exchange, decode.
+    /// The one request path: encode, exchange, decode. Logged through the `log` facade:
+    /// each call at debug level, the bytes at trace level (URLs never carry credentials,
+    /// HTTP headers are not logged).
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         cmd.validate()?;
         let generation = self.generation()?;
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
         let framing = self.transport.framing();
         let codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decodes());
-        let encode = |reply_to: Option<&str>| codec.encode(cmd.method(), cmd.params(), reply_to);
-        self.transport
+        let encode = |reply_to: Option<&str>| {
+            let request = codec.encode(cmd.method(), cmd.params(), reply_to)?;
+            if log::log_enabled!(log::Level::Trace) {
+                log::trace!(
+                    "{} request: {}",
+                    self.transport.endpoint(),
+                    crate::error::excerpt(&request)
+                );
+            }
+            Ok(request)
+        };
+        let started = std::time::Instant::now();
+        let result = self
+            .transport
             .exchange(&encode, &codec, &deadline)
-            .map_err(|e| self.explain(e, generation))
+            .map_err(|e| self.explain(e, generation));
+        if log::log_enabled!(log::Level::Debug) {
+            let endpoint = self.transport.endpoint();
+            let took = started.elapsed();
+            match &result {
+                Ok(r) => {
+                    log::debug!("{endpoint} {}: {} in {took:?}", cmd.method(), r.code);
+                    log::trace!("{endpoint} reply: {}", crate::error::excerpt(&r.raw));
+                }
+                Err(e) => log::debug!("{endpoint} {}: {e} ({took:?})", cmd.method()),
+            }
+        }
+        result
     }
 
     /// Adds what the generation suggests to a transport's error.
