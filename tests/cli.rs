@@ -708,3 +708,74 @@ fn prometheus_output_for_cron() {
     let o = run(&a.fifo_url(), &["-o", "prometheus", "uptime"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn diagnose_reports_each_node() {
+    let v2 = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    let v4 = MockServer::builder()
+        .flavor(Flavor::V4)
+        .udp()
+        .http()
+        .start()
+        .unwrap();
+    let dead = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        format!("udp://{}", s.local_addr().unwrap())
+    };
+    let o = run_plain(&[
+        "-u",
+        &format!("{}&protocol=auto", v2.fifo_url()),
+        "-u",
+        &v4.udp_url(),
+        "-u",
+        &v4.http_url(),
+        "-u",
+        &dead,
+        "diagnose",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let reports: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| Value::from_json(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 4);
+    assert!(
+        reports[0]["generation"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.x/2.x")
+    );
+    assert!(reports[0]["version"].as_str().unwrap().contains("2.4"));
+    assert!(reports[1]["version"].as_str().unwrap().contains("4.0"));
+    for r in &reports[..3] {
+        assert_eq!(r["reachable"], Value::Bool(true), "{r}");
+        assert!(r["uptime_seconds"].as_i64().is_some(), "{r}");
+        assert!(r["processes"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["memory"]["shmem:total_size"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["registrations"].as_i64().is_some(), "{r}");
+    }
+    let warnings = |r: &Value| -> Vec<String> {
+        r["warnings"]
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        warnings(&reports[1])
+            .iter()
+            .any(|w| w.contains("datagram reply holds at most"))
+    );
+    assert!(
+        warnings(&reports[2])
+            .iter()
+            .any(|w| w.contains("/RPC2 answers too"))
+    );
+    assert_eq!(reports[3]["reachable"], Value::Bool(false));
+    assert_eq!(reports[3]["error"]["kind"].as_str(), Some("not_running"));
+}

@@ -23,6 +23,7 @@ const BUILT_IN: &[&str] = &[
     "events",
     "mock",
     "completions",
+    "diagnose",
     "help",
 ];
 

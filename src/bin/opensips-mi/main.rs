@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod argv;
+mod diagnose;
 mod mi;
 mod output;
 
@@ -208,6 +209,9 @@ enum Sub {
         #[arg(long, value_enum, conflicts_with = "legacy")]
         flavor: Option<FlavorArg>,
     },
+    /// Check an endpoint (or a fleet): reachable or why not, generation, version, uptime,
+    /// processes, load, memory, calls, registrations and transport warnings
+    Diagnose,
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
     /// Any MI command, with its arguments
@@ -461,6 +465,46 @@ fn run(cli: Cli) -> Result<(), Failure> {
             legacy,
             flavor,
         } => run_mock(fifo, udp, unix, http, *legacy, *flavor),
+        Sub::Diagnose => {
+            let options = options(&cli)?;
+            let urls: Vec<String> = match &cli.fleet {
+                Some(file) => Fleet::from_file(file, options.clone())?
+                    .endpoints()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                None => cli.url.clone(),
+            };
+            let reports: Vec<(Value, u8)> = std::thread::scope(|s| {
+                let handles: Vec<_> = urls
+                    .iter()
+                    .map(|u| s.spawn(|| diagnose::diagnose(u, &options)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or((Value::Null, 3)))
+                    .collect()
+            });
+            let mut code = 0;
+            for (i, (report, c)) in reports.iter().enumerate() {
+                code = code.max(*c);
+                if output == Output::Pretty {
+                    if i > 0 {
+                        print_line("")?;
+                    }
+                    output::print_raw(diagnose::pretty(report).as_bytes())?;
+                } else {
+                    print_value(report, false)?;
+                }
+            }
+            match code {
+                0 => Ok(()),
+                c => Err(Failure {
+                    code: c,
+                    message: String::new(),
+                }),
+            }
+        }
         Sub::Completions { shell } => {
             clap_complete::generate(
                 *shell,
