@@ -779,3 +779,74 @@ fn diagnose_reports_each_node() {
     assert_eq!(reports[3]["reachable"], Value::Bool(false));
     assert_eq!(reports[3]["error"]["kind"].as_str(), Some("not_running"));
 }
+
+/// Completion of MI command names from the server, with 4.0 aliases, cached per URL.
+#[test]
+fn completion_from_the_server() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .fifo()
+        .start()
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let complete = |url: &str| {
+        Command::new(BIN)
+            .args(["-u", url, "complete-commands"])
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("OPENSIPS_MI_URL")
+            .output()
+            .unwrap()
+    };
+    let url = server.fifo_url();
+    let o = complete(&url);
+    let names: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert!(names.iter().any(|n| n == "usrloc:dump"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "ul_dump"),
+        "4.0 aliases too: {names:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(cache.path().join("opensips-mi"))
+            .unwrap()
+            .count(),
+        1
+    );
+    // cached: answers with the server gone
+    drop(server);
+    let again = complete(&url);
+    assert_eq!(stdout(&again), stdout(&o));
+    // a server that does not answer: nothing, quickly, exit 0
+    let o = complete("udp://127.0.0.1:9");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    // the scripts call it
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(stdout(&o).contains("complete-commands"), "{shell}");
+    }
+    // bash, for real: `opensips-mi -u URL ul_d<TAB>`
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let script = format!(
+        "source <(opensips-mi completions bash); COMP_WORDS=(opensips-mi -u '{url}' ul_d); \
+         COMP_CWORD=3; COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+         _opensips_mi_dynamic opensips-mi ul_d opensips-mi; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    );
+    let o = Command::new("bash")
+        .args(["-c", &script])
+        .env("XDG_CACHE_HOME", cache.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).lines().any(|l| l == "ul_dump"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}

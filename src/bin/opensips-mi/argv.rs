@@ -23,6 +23,7 @@ const BUILT_IN: &[&str] = &[
     "events",
     "mock",
     "completions",
+    "complete-commands",
     "diagnose",
     "help",
 ];

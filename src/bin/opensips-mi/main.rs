@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod argv;
+mod complete;
 mod diagnose;
 mod mi;
 mod output;
@@ -212,8 +213,12 @@ enum Sub {
     /// Check an endpoint (or a fleet): reachable or why not, generation, version, uptime,
     /// processes, load, memory, calls, registrations and transport warnings
     Diagnose,
-    /// Print a shell completion script
+    /// Print a shell completion script (bash, zsh, fish: MI command names come from the
+    /// server, cached for 5 minutes; use it with `source <(opensips-mi completions bash)`)
     Completions { shell: clap_complete::Shell },
+    /// The server's MI command names and 4.0 aliases, one per line (for completion; cached)
+    #[command(hide = true)]
+    CompleteCommands,
     /// Any MI command, with its arguments
     #[command(external_subcommand)]
     Mi(Vec<String>),
@@ -512,7 +517,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "opensips-mi",
                 &mut std::io::stdout(),
             );
-            Ok(())
+            print_line(complete::dynamic_part(*shell))
+        }
+        Sub::CompleteCommands => {
+            let url = cli
+                .url
+                .first()
+                .map_or("fifo:///tmp/opensips_fifo", String::as_str);
+            output::print_raw(complete::command_names(url).as_bytes())
         }
     }
 }
