@@ -573,22 +573,7 @@ fn did_you_mean_and_aliases_in_list() {
 /// Several `-u` (or `--fleet FILE`): one JSON line per node, exit 0 / 1 / 3.
 #[test]
 fn fleets_of_mixed_generations() {
-    let v2 = MockServer::builder()
-        .flavor(Flavor::V2)
-        .fifo()
-        .start()
-        .unwrap();
-    let v3 = MockServer::builder().udp().start().unwrap();
-    let v4 = MockServer::builder()
-        .flavor(Flavor::V4)
-        .fifo()
-        .start()
-        .unwrap();
-    let urls = [
-        format!("{}&protocol=auto", v2.fifo_url()),
-        v3.udp_url(),
-        v4.fifo_url(),
-    ];
+    let (_servers, urls) = support::mixed_generations();
     let fleet_args = |extra: &[&str]| {
         let mut a: Vec<String> = Vec::new();
         for u in &urls {

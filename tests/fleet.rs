@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use opensips_mi::mock::{Fault, Flavor, MockServer};
+use opensips_mi::mock::{Fault, MockServer};
 use opensips_mi::{Error, Fleet, MiCommands, Options};
 
 fn dead_udp_url() -> String {
@@ -17,23 +17,8 @@ fn dead_udp_url() -> String {
 
 #[test]
 fn mixed_generations_and_a_dead_node() {
-    let v2 = MockServer::builder()
-        .flavor(Flavor::V2)
-        .fifo()
-        .start()
-        .unwrap();
-    let v3 = MockServer::builder().udp().start().unwrap();
-    let v4 = MockServer::builder()
-        .flavor(Flavor::V4)
-        .fifo()
-        .start()
-        .unwrap();
-    let urls = [
-        format!("{}&protocol=auto", v2.fifo_url()),
-        v3.udp_url(),
-        v4.fifo_url(),
-        dead_udp_url(),
-    ];
+    let (_servers, mut urls) = support::mixed_generations();
+    urls.push(dead_udp_url());
     let fleet = Fleet::open_with(&urls, Options::new().timeout(support::GENEROUS));
     assert_eq!(fleet.len(), 4);
     assert_eq!(

@@ -422,13 +422,7 @@ fn an_empty_value_with_attributes_keeps_its_attributes() {
         .fifo()
         .start()
         .unwrap();
-    let conn = Connection::open_with(
-        &server.fifo_url(),
-        Options::new()
-            .timeout(support::GENEROUS)
-            .protocol(Protocol::Legacy),
-    )
-    .unwrap();
+    let conn = support::legacy(&server.fifo_url());
     conn.command(
         "event_subscribe",
         ["E_UL_AOR_INSERT", "udp:127.0.0.1:37081", "3600"],
@@ -476,13 +470,7 @@ fn talking_json_to_a_2x_server_by_mistake() {
         text.contains("1.x/2.x") && text.contains("protocol=legacy"),
         "{text}"
     );
-    let right = Connection::open_with(
-        &server.fifo_url(),
-        Options::new()
-            .timeout(support::GENEROUS)
-            .protocol(Protocol::Legacy),
-    )
-    .unwrap();
+    let right = support::legacy(&server.fifo_url());
     assert!(right.command("uptime", ()).is_ok());
 
     let e = Connection::open(&server.udp_url())

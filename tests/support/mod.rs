@@ -144,3 +144,38 @@ pub fn raw_http_server(
     });
     addr
 }
+
+/// A 2.4, a 3.5 and a 4.0 mock (FIFO, UDP, FIFO) and their URLs, the 2.4 one detected.
+#[cfg(feature = "mock")]
+pub fn mixed_generations() -> (Vec<opensips_mi::mock::MockServer>, Vec<String>) {
+    use opensips_mi::mock::{Flavor, MockServer};
+    let v2 = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    let v3 = MockServer::builder().udp().start().unwrap();
+    let v4 = MockServer::builder()
+        .flavor(Flavor::V4)
+        .fifo()
+        .start()
+        .unwrap();
+    let urls = vec![
+        format!("{}&protocol=auto", v2.fifo_url()),
+        v3.udp_url(),
+        v4.fifo_url(),
+    ];
+    (vec![v2, v3, v4], urls)
+}
+
+/// A legacy (1.x/2.x) connection to `url` with the generous timeout.
+#[cfg(feature = "mock")]
+pub fn legacy(url: &str) -> opensips_mi::Connection {
+    opensips_mi::Connection::open_with(
+        url,
+        opensips_mi::Options::new()
+            .timeout(GENEROUS)
+            .protocol(opensips_mi::Protocol::Legacy),
+    )
+    .unwrap()
+}
