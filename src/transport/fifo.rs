@@ -5,11 +5,15 @@
 //!    never a hang; no `O_CREAT`, so `fs.protected_fifos` does not apply);
 //! 2. `mkfifo` our reply FIFO in the server's `reply_dir` under a random name without `.`
 //!    or `/`, mode `0622` (the server, maybe another user, can write; nobody else can read);
-//! 3. open it `O_RDONLY|O_NONBLOCK` *before* writing (the server gives up after ~320 ms);
+//! 3. open it `O_NONBLOCK` *before* writing (the server gives up after ~320 ms): read-only
+//!    for a reply that only EOF ends (1.x/2.x), else read-write, so that no EOF comes between
+//!    calls and the FIFO can serve the next call of the connection;
 //! 4. write the request in one `write()` of at most 4096 bytes;
 //! 5. poll and read under the deadline until the session's [`Reply`] says the reply is
 //!    complete;
-//! 6. remove the reply FIFO on every path (a guard's `Drop`).
+//! 6. keep the reply FIFO of a call that succeeded (a few per connection), remove it on
+//!    every other path — timeouts and errors included, so a late reply goes with it — and
+//!    all of them when the connection is dropped (a guard's `Drop`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
