@@ -81,6 +81,21 @@ const CASES: &[&str] = &[
     "legacy typed",
 ];
 
+/// The goals (issue 14): speed vs `serde_json::Value` on the same data, and peak memory as
+/// a multiple of the reply.
+fn goal(case: &str) -> Option<(f64, f64)> {
+    match case {
+        "Value" | "decode_reply" | "legacy text" => Some((1.0, 3.0)),
+        "typed" => Some((3.0, 3.0)),
+        "legacy typed" => Some((1.5, 3.0)),
+        _ => None,
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
 fn run_case(case: &str, json: &[u8], text: &[u8]) {
     match case {
         "serde_json::Value" => drop(black_box(
@@ -165,6 +180,7 @@ fn main() {
             if *case == "serde_json::Value" {
                 base = best;
             }
+            let speed = base / best;
             let peak = if n == 100_000 {
                 let file = if case.starts_with("legacy") {
                     &text_file
@@ -177,20 +193,23 @@ fn main() {
                     .arg(file)
                     .output()
                     .unwrap();
-                format!(
-                    "   peak {:.1}x input (~100 MB)",
-                    String::from_utf8_lossy(&out.stdout)
-                        .trim()
-                        .parse::<f64>()
-                        .unwrap_or(f64::NAN)
-                )
+                let peak = String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap_or(f64::NAN);
+                let goal = goal(case)
+                    .map(|(_, g)| format!(" (goal <= {g:.0}x: {})", verdict(peak <= g)))
+                    .unwrap_or_default();
+                format!("   peak {peak:.1}x input (~100 MB){goal}")
             } else {
                 String::new()
             };
+            let goal = goal(case)
+                .map(|(g, _)| format!(" (goal >= {g:.1}x: {})", verdict(speed >= g)))
+                .unwrap_or_default();
             println!(
-                "  {case:<18} {:>8.2} ms  {mbs:>7.0} MB/s  speed vs serde_json::Value {:>5.2}x{peak}",
+                "  {case:<18} {:>8.2} ms  {mbs:>7.0} MB/s  speed vs serde_json::Value {speed:>5.2}x{goal}{peak}",
                 best * 1e3,
-                base / best
             );
         }
     }
