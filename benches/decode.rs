@@ -77,8 +77,10 @@ const CASES: &[&str] = &[
     "decode_reply",
     "typed",
     "bare serde derive",
+    "streaming",
     "legacy text",
     "legacy typed",
+    "legacy streaming",
 ];
 
 /// The goals (issue 14): speed vs `serde_json::Value` on the same data, and peak memory as
@@ -86,7 +88,8 @@ const CASES: &[&str] = &[
 fn goal(case: &str) -> Option<(f64, f64)> {
     match case {
         "Value" | "decode_reply" | "legacy text" => Some((1.0, 3.0)),
-        "typed" => Some((3.0, 3.0)),
+        "typed" | "streaming" => Some((3.0, 3.0)),
+        "legacy streaming" => Some((1.5, 3.0)),
         "legacy typed" => Some((1.5, 3.0)),
         _ => None,
     }
@@ -94,6 +97,15 @@ fn goal(case: &str) -> Option<(f64, f64)> {
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
+}
+
+/// A "connection" that answers with a legacy text reply, for the typed legacy paths.
+struct Text<'a>(&'a [u8]);
+
+impl opensips_mi::ConnectionLike for Text<'_> {
+    fn execute(&self, _: &opensips_mi::Cmd) -> opensips_mi::Result<opensips_mi::Response> {
+        legacy::decode_reply(self.0)
+    }
 }
 
 fn run_case(case: &str, json: &[u8], text: &[u8]) {
@@ -108,15 +120,17 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
         "bare serde derive" => drop(black_box(
             serde_json::from_slice::<Bare>(json).unwrap().result,
         )),
+        // one contact at a time, nothing kept
+        "streaming" => {
+            black_box(opensips_mi::helpers::ul_contacts_in(json, |c| drop(black_box(c))).unwrap());
+        }
+        "legacy streaming" => {
+            use opensips_mi::MiCommands;
+            black_box(Text(text).ul_dump_each(|c| drop(black_box(c))).unwrap());
+        }
         "legacy text" => drop(black_box(legacy::decode_reply(text).unwrap())),
         "legacy typed" => {
-            use opensips_mi::{Cmd, ConnectionLike, MiCommands, Response, Result};
-            struct Text<'a>(&'a [u8]);
-            impl ConnectionLike for Text<'_> {
-                fn execute(&self, _: &Cmd) -> Result<Response> {
-                    legacy::decode_reply(self.0)
-                }
-            }
+            use opensips_mi::MiCommands;
             drop(black_box(Text(text).ul_dump().unwrap()));
         }
         other => panic!("unknown case {other}"),

@@ -621,3 +621,39 @@ mod verification {
         assert_eq!(which_calls, 1, "the list is fetched once");
     }
 }
+
+/// `ul_dump_each` hands over exactly the contacts of `ul_dump`, on every generation.
+#[test]
+fn ul_dump_each_gives_the_contacts_of_ul_dump() {
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        let conn = Connection::open_with(
+            &format!("{}&protocol=auto", server.fifo_url()),
+            Options::new().timeout(support::GENEROUS),
+        )
+        .unwrap();
+        let whole: Vec<(String, String, String)> = conn
+            .ul_dump()
+            .unwrap()
+            .into_iter()
+            .flat_map(|d| {
+                let name = d.name.clone();
+                d.aors.into_iter().flat_map(move |a| {
+                    let (name, aor) = (name.clone(), a.aor.clone());
+                    a.contacts
+                        .into_iter()
+                        .map(move |c| (name.clone(), aor.clone(), c.contact))
+                })
+            })
+            .collect();
+        let mut streamed = Vec::new();
+        let n = conn
+            .ul_dump_each(|c| {
+                streamed.push((c.domain.to_owned(), c.aor.to_owned(), c.contact.contact))
+            })
+            .unwrap();
+        assert_eq!(n, whole.len(), "{flavor:?}");
+        assert_eq!(streamed, whole, "{flavor:?}");
+        assert!(n >= 3, "{flavor:?}");
+    }
+}

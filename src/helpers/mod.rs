@@ -37,6 +37,7 @@ mod core;
 pub(crate) mod de;
 mod dialog;
 mod prometheus;
+mod stream;
 mod usrloc;
 pub(crate) mod verify;
 
@@ -46,6 +47,7 @@ pub use self::core::{Process, Statistics, Uptime, Version};
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{StatKind, StatKinds, metric_name, prometheus_text};
+pub use self::stream::{UlContact, ul_contacts_in};
 use self::usrloc::*;
 pub use self::usrloc::{Aor, Contact, Domain, Expires};
 
@@ -257,6 +259,37 @@ pub trait MiCommands: ConnectionLike {
     /// As [`MiCommands::uptime`].
     fn ul_dump(&self) -> Result<Vec<Domain>> {
         typed::<Domains, _>(self, cmd("ul_dump"), normalize_ul_dump).map(|d| d.list)
+    }
+
+    /// `ul_dump`, one contact at a time: each contact is given to `f` with its domain and
+    /// AOR as soon as it is read, without building the list of [`MiCommands::ul_dump`] (or,
+    /// on JSON-RPC, any tree): for registrars with 100k contacts. Returns how many there
+    /// were. On 1.x/2.x and XML-RPC the reply is decoded first and then walked.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, MiCommands};
+    /// let server = opensips_mi::mock::MockServer::start()?;
+    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let mut alice = 0;
+    /// let total = conn.ul_dump_each(|c| {
+    ///     if c.aor == "alice" {
+    ///         alice += 1;
+    ///     }
+    /// })?;
+    /// assert!(total >= alice && alice == 2);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`MiCommands::uptime`].
+    fn ul_dump_each(&self, mut f: impl FnMut(UlContact<'_>)) -> Result<usize>
+    where
+        Self: Sized,
+    {
+        stream::ul_dump_each(self, &mut f)
     }
 
     /// `ul_show_contact`: the contacts of `aor` in `table`. An AOR that is not registered

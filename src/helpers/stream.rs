@@ -1,0 +1,260 @@
+//! `ul_dump` one contact at a time: the contacts of a big registrar's reply are handed over
+//! as they are read, without building the whole list (or a JSON tree) first.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::Contact;
+use crate::{Error, Response, Result, Value};
+
+/// One contact of a `ul_dump`, with the domain (usrloc table) and AOR it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct UlContact<'a> {
+    /// The usrloc domain (table), e.g. `location`.
+    pub domain: &'a str,
+    /// The address of record.
+    pub aor: &'a str,
+    /// The contact.
+    pub contact: Contact,
+}
+
+/// Where the contacts go.
+struct Sink<'f, F> {
+    f: &'f mut F,
+    count: usize,
+}
+
+impl<F: FnMut(UlContact<'_>)> Sink<'_, F> {
+    fn give(&mut self, domain: &str, aor: &str, contact: Contact) {
+        self.count += 1;
+        (self.f)(UlContact {
+            domain,
+            aor,
+            contact,
+        });
+    }
+}
+
+/// Reads the bytes of a JSON-RPC `ul_dump` reply
+/// (`{"jsonrpc":…,"result":{"Domains":[…]},"id":…}`, e.g. saved to a file) one contact at a
+/// time, giving each to `f`; returns how many there were. No tree is built: memory stays at
+/// the reply plus one contact.
+///
+/// ```
+/// use opensips_mi::helpers::ul_contacts_in;
+/// let reply = br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","AORs":[{"AOR":"alice","Contacts":[{"Contact":"sip:alice@10.0.0.7","Expires":300,"Callid":"x","Cseq":1,"Flags":0}]}]}]},"id":1}"#;
+/// let mut uris = Vec::new();
+/// assert_eq!(ul_contacts_in(reply, |c| uris.push(c.contact.contact))?, 1);
+/// assert_eq!(uris, ["sip:alice@10.0.0.7"]);
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::UnexpectedReply`] for a reply of another shape.
+pub fn ul_contacts_in(raw: &[u8], mut f: impl FnMut(UlContact<'_>)) -> Result<usize> {
+    each_json(raw, &mut f)
+}
+
+pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
+    let mut sink = Sink { f, count: 0 };
+    let text: Cow<'_, [u8]> = match std::str::from_utf8(raw) {
+        Ok(_) => Cow::Borrowed(raw),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(raw).into_owned().into_bytes()),
+    };
+    let mut de = serde_json::Deserializer::from_slice(&text);
+    Walk::Envelope(&mut sink)
+        .deserialize(&mut de)
+        .map_err(|e| crate::protocol::unexpected("result".into(), e.to_string()))?;
+    Ok(sink.count)
+}
+
+/// The same from a reply already decoded into a [`Value`] (1.x/2.x, XML-RPC), normalised
+/// to the 3.x shape.
+pub(crate) fn each_value(v: &Value, f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
+    let mut sink = Sink { f, count: 0 };
+    for d in v["Domains"].as_array().unwrap_or_default() {
+        let domain = d["name"].as_str().unwrap_or_default();
+        for a in d["AORs"].as_array().unwrap_or_default() {
+            let aor = a["AOR"].as_str().unwrap_or_default();
+            for c in a["Contacts"].as_array().unwrap_or_default() {
+                let contact = <Contact as serde::Deserialize>::deserialize(c).map_err(|e| {
+                    crate::protocol::unexpected("Domains[].AORs[].Contacts[]".into(), e.to_string())
+                })?;
+                sink.give(domain, aor, contact);
+            }
+        }
+    }
+    Ok(sink.count)
+}
+
+/// The levels of the reply, each a seed and a visitor.
+enum Walk<'s, 'f, F> {
+    Envelope(&'s mut Sink<'f, F>),
+    Result(&'s mut Sink<'f, F>),
+    Domains(&'s mut Sink<'f, F>),
+    Domain(&'s mut Sink<'f, F>),
+    Aors(&'s mut Sink<'f, F>, &'s str),
+    Aor(&'s mut Sink<'f, F>, &'s str),
+    Contacts(
+        &'s mut Sink<'f, F>,
+        &'s str,
+        Option<&'s str>,
+        &'s mut Vec<Contact>,
+    ),
+}
+
+impl<'de, F: FnMut(UlContact<'_>)> DeserializeSeed<'de> for Walk<'_, '_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        match self {
+            Walk::Domains(..) | Walk::Aors(..) | Walk::Contacts(..) => d.deserialize_seq(self),
+            _ => d.deserialize_map(self),
+        }
+    }
+}
+
+impl<'de, F: FnMut(UlContact<'_>)> Visitor<'de> for Walk<'_, '_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a ul_dump reply (Domains, AORs, Contacts)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        match self {
+            Walk::Envelope(sink) => {
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    if k == "result" {
+                        map.next_value_seed(Walk::Result(&mut *sink))?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Walk::Result(sink) => {
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    if k == "Domains" {
+                        map.next_value_seed(Walk::Domains(&mut *sink))?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Walk::Domain(sink) => {
+                let mut name = String::new();
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    match &*k {
+                        "name" => name = map.next_value::<String>()?,
+                        "AORs" => map.next_value_seed(Walk::Aors(&mut *sink, &name))?,
+                        _ => drop(map.next_value::<IgnoredAny>()?),
+                    }
+                }
+            }
+            Walk::Aor(sink, domain) => {
+                let mut aor: Option<String> = None;
+                // contacts seen before the AOR's name (not how OpenSIPS prints it)
+                let mut early: Vec<Contact> = Vec::new();
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    match &*k {
+                        "AOR" => aor = Some(map.next_value::<String>()?),
+                        "Contacts" => map.next_value_seed(Walk::Contacts(
+                            &mut *sink,
+                            domain,
+                            aor.as_deref(),
+                            &mut early,
+                        ))?,
+                        _ => drop(map.next_value::<IgnoredAny>()?),
+                    }
+                }
+                let aor = aor.unwrap_or_default();
+                for c in early {
+                    sink.give(domain, &aor, c);
+                }
+            }
+            _ => return Err(de::Error::custom("an object where a list was expected")),
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        match self {
+            Walk::Domains(sink) => {
+                while seq.next_element_seed(Walk::Domain(&mut *sink))?.is_some() {}
+            }
+            Walk::Aors(sink, domain) => {
+                while seq
+                    .next_element_seed(Walk::Aor(&mut *sink, domain))?
+                    .is_some()
+                {}
+            }
+            Walk::Contacts(sink, domain, aor, early) => {
+                while let Some(c) = seq.next_element::<Contact>()? {
+                    match aor {
+                        Some(aor) => sink.give(domain, aor, c),
+                        None => early.push(c),
+                    }
+                }
+            }
+            _ => return Err(de::Error::custom("a list where an object was expected")),
+        }
+        Ok(())
+    }
+}
+
+/// Runs `ul_dump` reading the reply as it is handed over (see
+/// [`MiCommands::ul_dump_each`](crate::MiCommands::ul_dump_each)).
+pub(crate) fn ul_dump_each<C: crate::ConnectionLike + ?Sized>(
+    conn: &C,
+    f: &mut impl FnMut(UlContact<'_>),
+) -> Result<usize> {
+    let mut c = crate::cmd("ul_dump");
+    c.lazy();
+    let resp: Response = conn.execute(&c)?;
+    if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
+        return each_json(&resp.raw, f);
+    }
+    let v = super::normalize_reply("ul_dump", resp.value);
+    if v.get("Domains").is_none() {
+        return Err(Error::UnexpectedReply {
+            path: "Domains".into(),
+            reason: "no Domains in the ul_dump reply".into(),
+        });
+    }
+    each_value(&v, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_arrive_with_their_domain_and_aor_in_any_key_order() {
+        let reply = br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","hash_size":512,"AORs":[{"AOR":"alice","Contacts":[{"Contact":"sip:a1@h","ContactID":"1","Expires":60,"Q":"","Callid":"c1","Cseq":1,"User-agent":"x","State":"CS_NEW","Flags":0,"Cflags":"","Socket":"udp:h:5060","Methods":4294967295},{"Contact":"sip:a2@h","ContactID":"2","Expires":"permanent","Q":"0.5","Callid":"c2","Cseq":2,"State":"CS_NEW","Flags":0,"Cflags":"","Methods":1}]},{"Contacts":[{"Contact":"sip:b@h","ContactID":"3","Expires":10,"Callid":"c3","Cseq":3,"State":"CS_NEW","Flags":0,"Cflags":"","Methods":1}],"AOR":"bob"}]}]},"id":7}"#;
+        let mut seen = Vec::new();
+        let n = each_json(reply, &mut |c: UlContact<'_>| {
+            seen.push((
+                c.domain.to_owned(),
+                c.aor.to_owned(),
+                c.contact.contact.clone(),
+            ))
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            seen,
+            [
+                ("location".into(), "alice".into(), "sip:a1@h".into()),
+                ("location".into(), "alice".into(), "sip:a2@h".into()),
+                ("location".into(), "bob".into(), "sip:b@h".into()),
+            ]
+        );
+        // a contact of the wrong shape is an error naming where
+        let bad = br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"l","AORs":[{"AOR":"a","Contacts":[{"Contact":5}]}]}]},"id":1}"#;
+        let e = each_json(bad, &mut |_: UlContact<'_>| {}).unwrap_err();
+        assert!(matches!(e, Error::UnexpectedReply { .. }), "{e}");
+    }
+}
