@@ -657,3 +657,29 @@ fn ul_dump_each_gives_the_contacts_of_ul_dump() {
         assert!(n >= 3, "{flavor:?}");
     }
 }
+
+/// `dlg_list_each` hands over exactly the dialogs of `dlg_list` / `dlg_list_ctx`.
+#[test]
+fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        let conn = Connection::open_with(
+            &format!("{}&protocol=auto", server.fifo_url()),
+            Options::new().timeout(support::GENEROUS),
+        )
+        .unwrap();
+        for ctx in [false, true] {
+            let whole = if ctx {
+                conn.dlg_list_ctx().unwrap()
+            } else {
+                conn.dlg_list().unwrap()
+            };
+            let mut streamed = Vec::new();
+            let n = conn.dlg_list_each(ctx, |d| streamed.push(d)).unwrap();
+            assert_eq!(n, whole.len(), "{flavor:?} ctx={ctx}");
+            assert_eq!(streamed, whole, "{flavor:?} ctx={ctx}");
+            // the 2.4 and 3.5 mocks start with two calls up (the 4.0 one with none)
+            assert!(flavor == Flavor::V4 || n >= 2, "{flavor:?}");
+        }
+    }
+}

@@ -321,6 +321,37 @@ pub trait MiCommands: ConnectionLike {
             .map(|d| d.list.into_iter().chain(d.one).collect())
     }
 
+    /// `dlg_list` (or, with `with_context`, `dlg_list_ctx`), one dialog at a time: each
+    /// dialog is given to `f` as soon as it is read, without building the list (or, on
+    /// JSON-RPC, any tree). Returns how many there were.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, MiCommands, helpers::DialogState};
+    /// let server = opensips_mi::mock::MockServer::start()?;
+    /// let conn = Connection::open(&server.udp_url())?;
+    /// let mut confirmed = 0;
+    /// conn.dlg_list_each(false, |d| confirmed += usize::from(d.state == DialogState::Confirmed))?;
+    /// assert_eq!(confirmed, 2);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`MiCommands::uptime`].
+    fn dlg_list_each(&self, with_context: bool, mut f: impl FnMut(Dialog)) -> Result<usize>
+    where
+        Self: Sized,
+    {
+        let method = if with_context {
+            "dlg_list_ctx"
+        } else {
+            "dlg_list"
+        };
+        stream::dlg_list_each(self, method, &mut f)
+    }
+
     /// `dlg_list_ctx`: every dialog with its context (profiles, variables).
     ///
     /// # Errors

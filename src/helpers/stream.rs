@@ -227,6 +227,108 @@ pub(crate) fn ul_dump_each<C: crate::ConnectionLike + ?Sized>(
     each_value(&v, f)
 }
 
+/// Reads `{"jsonrpc":…,"result":{KEY:[item, …]},…}` from `raw`, giving each item to `f`.
+fn each_item_json<T: serde::de::DeserializeOwned>(
+    raw: &[u8],
+    key: &str,
+    f: &mut impl FnMut(T),
+) -> Result<usize> {
+    /// The envelope, the result object, then the list under `key`.
+    struct Level<'s, T, F> {
+        depth: u8,
+        key: &'s str,
+        f: &'s mut F,
+        count: &'s mut usize,
+        item: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: serde::de::DeserializeOwned, F: FnMut(T)> DeserializeSeed<'de> for Level<'_, T, F> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+            if self.depth == 2 {
+                d.deserialize_seq(self)
+            } else {
+                d.deserialize_map(self)
+            }
+        }
+    }
+    impl<'de, T: serde::de::DeserializeOwned, F: FnMut(T)> Visitor<'de> for Level<'_, T, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a reply with a list under {:?}", self.key)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            let wanted = if self.depth == 0 { "result" } else { self.key };
+            while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                if k == wanted {
+                    map.next_value_seed(Level {
+                        depth: self.depth + 1,
+                        key: self.key,
+                        f: &mut *self.f,
+                        count: &mut *self.count,
+                        item: std::marker::PhantomData::<T>,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while let Some(item) = seq.next_element::<T>()? {
+                *self.count += 1;
+                (self.f)(item);
+            }
+            Ok(())
+        }
+    }
+    let mut count = 0;
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    Level {
+        depth: 0,
+        key,
+        f,
+        count: &mut count,
+        item: std::marker::PhantomData::<T>,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| crate::protocol::unexpected(format!("{key}[]"), e.to_string()))?;
+    Ok(count)
+}
+
+/// Runs `dlg_list` (or `dlg_list_ctx`) giving each dialog to `f` as it is read (see
+/// [`MiCommands::dlg_list_each`](crate::MiCommands::dlg_list_each)).
+pub(crate) fn dlg_list_each<C: crate::ConnectionLike + ?Sized>(
+    conn: &C,
+    method: &str,
+    f: &mut impl FnMut(super::Dialog),
+) -> Result<usize> {
+    let mut c = crate::cmd(method);
+    c.lazy();
+    let resp: Response = conn.execute(&c)?;
+    if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
+        let text: Cow<'_, [u8]> = match std::str::from_utf8(&resp.raw) {
+            Ok(_) => Cow::Borrowed(&resp.raw),
+            Err(_) => Cow::Owned(String::from_utf8_lossy(&resp.raw).into_owned().into_bytes()),
+        };
+        return each_item_json(&text, "Dialogs", f);
+    }
+    // 1.x/2.x, XML-RPC: decoded first, then walked (a lone `Dialog` counts too)
+    let v = super::normalize_reply(method, resp.value);
+    let items: Vec<&Value> = match (v.get("Dialogs"), v.get("Dialog")) {
+        (Some(list), _) => list.as_array().unwrap_or_default().iter().collect(),
+        (None, Some(one)) => vec![one],
+        (None, None) => Vec::new(),
+    };
+    let mut n = 0;
+    for d in items {
+        let dialog = <super::Dialog as serde::Deserialize>::deserialize(d)
+            .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;
+        n += 1;
+        f(dialog);
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
