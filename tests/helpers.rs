@@ -626,12 +626,7 @@ mod verification {
 #[test]
 fn ul_dump_each_gives_the_contacts_of_ul_dump() {
     for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
-        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let conn = Connection::open_with(
-            &format!("{}&protocol=auto", server.fifo_url()),
-            Options::new().timeout(support::GENEROUS),
-        )
-        .unwrap();
+        let (_server, conn) = support::auto_fifo(flavor);
         let whole: Vec<(String, String, String)> = conn
             .ul_dump()
             .unwrap()
@@ -662,12 +657,7 @@ fn ul_dump_each_gives_the_contacts_of_ul_dump() {
 #[test]
 fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
     for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
-        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let conn = Connection::open_with(
-            &format!("{}&protocol=auto", server.fifo_url()),
-            Options::new().timeout(support::GENEROUS),
-        )
-        .unwrap();
+        let (_server, conn) = support::auto_fifo(flavor);
         for ctx in [false, true] {
             let whole = if ctx {
                 conn.dlg_list_ctx().unwrap()

@@ -6,7 +6,7 @@ mod support;
 
 use opensips_mi::helpers::{StatKind, prometheus_text};
 use opensips_mi::mock::{Flavor, MockServer};
-use opensips_mi::{Connection, Fleet, MiCommands, Options};
+use opensips_mi::{Fleet, MiCommands};
 use prometheus_parse::{Scrape, Value as PromValue};
 
 fn parse(text: &str) -> Scrape {
@@ -16,12 +16,7 @@ fn parse(text: &str) -> Scrape {
 #[test]
 fn statistics_of_every_generation_parse_as_prometheus_text() {
     for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
-        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let conn = Connection::open_with(
-            &format!("{}&protocol=auto", server.fifo_url()),
-            Options::new().timeout(support::GENEROUS),
-        )
-        .unwrap();
+        let (_server, conn) = support::auto_fifo(flavor);
         let kinds = conn.list_statistics().unwrap();
         assert_eq!(
             kinds.get("core:rcv_requests"),

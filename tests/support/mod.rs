@@ -179,3 +179,21 @@ pub fn legacy(url: &str) -> opensips_mi::Connection {
     )
     .unwrap()
 }
+
+/// A mock of `flavor` on a FIFO and a connection that detects its generation.
+#[cfg(feature = "mock")]
+pub fn auto_fifo(
+    flavor: opensips_mi::mock::Flavor,
+) -> (opensips_mi::mock::MockServer, opensips_mi::Connection) {
+    let server = opensips_mi::mock::MockServer::builder()
+        .flavor(flavor)
+        .fifo()
+        .start()
+        .unwrap();
+    let conn = opensips_mi::Connection::open_with(
+        &format!("{}&protocol=auto", server.fifo_url()),
+        opensips_mi::Options::new().timeout(GENEROUS),
+    )
+    .unwrap();
+    (server, conn)
+}
