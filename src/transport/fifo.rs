@@ -319,6 +319,20 @@ fn listen<R: Reply>(
     max_reply: usize,
 ) -> Option<Result<R::Out>> {
     let until = until.unwrap_or(deadline);
+    // One call, one reply FIFO: the shared poll helper, no allocation per wait.
+    if let [listener] = listeners {
+        loop {
+            match wait_for(&listener.fifo.file, PollFlags::POLLIN, until) {
+                Ok(Ready::TimedOut) => return None,
+                Ok(Ready::Yes { .. }) => {}
+                Err(e) => return Some(Err(Error::io("waiting for the reply", e))),
+            }
+            if let Some(result) = listener.pump(max_reply) {
+                return Some(result);
+            }
+        }
+    }
+    // Several (the generation probes, once per connection): one poll over all of them.
     loop {
         let left = until.remaining()?;
         // Round up so a sub-millisecond remainder does not spin with a zero timeout.
