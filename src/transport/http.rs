@@ -312,6 +312,7 @@ impl Connector<Box<dyn UreqTransport>> for OneWriteConnector {
         Ok(chained.map(|inner| OneWrite {
             inner,
             pending: Vec::new(),
+            whole: None,
             probed: None,
         }))
     }
@@ -323,6 +324,8 @@ impl Connector<Box<dyn UreqTransport>> for OneWriteConnector {
 struct OneWrite {
     inner: Box<dyn UreqTransport>,
     pending: Vec<u8>,
+    /// The length of the request being gathered, once its head is in.
+    whole: Option<usize>,
     /// When the connection was last found open, with no I/O since: ureq probes it when
     /// it returns to the pool and again when the next call takes it, two probes (three
     /// system calls each) microseconds apart on back-to-back calls.
@@ -343,24 +346,32 @@ impl UreqTransport for OneWrite {
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
         self.probed = None;
-        if self.pending.is_empty() && request_is_whole(&self.inner.buffers().output()[..amount]) {
-            return self.inner.transmit_output(amount, timeout);
+        self.pending
+            .extend_from_slice(&self.inner.buffers().output()[..amount]);
+        // the length is known once the head is in; the body may come in later calls
+        if self.whole.is_none() {
+            self.whole = request_length(&self.pending);
         }
-        let out = &self.inner.buffers().output()[..amount];
-        self.pending.extend_from_slice(out);
-        if !request_is_whole(&self.pending) {
+        if self.whole.is_none_or(|len| self.pending.len() < len) {
             return Ok(());
         }
-        let pending = std::mem::take(&mut self.pending);
+        self.whole = None;
         let mut sent = 0;
-        while sent < pending.len() {
+        let result = loop {
+            if sent == self.pending.len() {
+                break Ok(());
+            }
             let buf = self.inner.buffers().output();
-            let n = buf.len().min(pending.len() - sent);
-            buf[..n].copy_from_slice(&pending[sent..sent + n]);
-            self.inner.transmit_output(n, timeout)?;
+            let n = buf.len().min(self.pending.len() - sent);
+            buf[..n].copy_from_slice(&self.pending[sent..sent + n]);
+            if let Err(e) = self.inner.transmit_output(n, timeout) {
+                break Err(e);
+            }
             sent += n;
-        }
-        Ok(())
+        };
+        // keep the buffer's room for the next request
+        self.pending.clear();
+        result
     }
 
     fn maybe_await_input(
@@ -390,20 +401,28 @@ impl UreqTransport for OneWrite {
     }
 }
 
-/// `true` once `bytes` hold a whole request head and its `Content-Length` body (a request
-/// with a chunked or unsized body is let through as soon as its head is whole).
-fn request_is_whole(bytes: &[u8]) -> bool {
-    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&bytes[..end]);
-    let length = head
-        .split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+/// The length of the request at the start of `bytes` (head and `Content-Length` body) once
+/// its head is whole; a request without `Content-Length` is its head alone.
+fn request_length(bytes: &[u8]) -> Option<usize> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let length = bytes[..end]
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"content-length")
+                .then(|| {
+                    std::str::from_utf8(line[colon + 1..].trim_ascii())
+                        .ok()?
+                        .parse()
+                        .ok()
+                })
+                .flatten()
+        })
+        .next()
         .unwrap_or(0);
-    bytes.len() >= end + 4 + length
+    Some(end + 4 + length)
 }
 
 #[cfg(feature = "tls")]
@@ -478,14 +497,15 @@ mod tests {
     #[test]
     fn whole_requests() {
         let head = b"POST /mi HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\n\r\n";
-        assert!(!request_is_whole(&head[..20]));
-        assert!(!request_is_whole(head));
+        let whole_at = |b: &[u8]| request_length(b).is_some_and(|n| b.len() >= n);
+        assert!(!whole_at(&head[..20]));
+        assert!(!whole_at(head));
         let mut whole = head.to_vec();
         whole.extend_from_slice(b"abcd");
-        assert!(!request_is_whole(&whole));
+        assert!(!whole_at(&whole));
         whole.push(b'e');
-        assert!(request_is_whole(&whole));
-        assert!(request_is_whole(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert!(whole_at(&whole));
+        assert!(whole_at(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
     }
 
     #[test]
