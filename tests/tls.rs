@@ -64,6 +64,7 @@ fn https_server(cfg: Arc<rustls::ServerConfig>) -> SocketAddr {
                     if n == 0 {
                         return;
                     }
+                    let earlier = req.len();
                     req.extend_from_slice(&buf[..n]);
                     let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
                         continue;
@@ -76,6 +77,11 @@ fn https_server(cfg: Arc<rustls::ServerConfig>) -> SocketAddr {
                         .unwrap_or(0);
                     if req.len() < end + 4 + len {
                         continue;
+                    }
+                    // like OpenSIPS 3.x/4.0 httpd: a body read after its head is lost, the
+                    // request never answered (the client must send both in one TLS write)
+                    if len > 0 && end + 4 <= earlier {
+                        return;
                     }
                     let body: serde_json::Value =
                         serde_json::from_slice(&req[end + 4..end + 4 + len]).unwrap();
