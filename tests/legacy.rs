@@ -230,6 +230,17 @@ fn auto_detection_leaves_the_server_serving_everyone() {
             )
             .unwrap();
             assert_eq!(auto.protocol().unwrap(), expected, "{flavor:?} {url}");
+            // the 2.x probe's reply FIFO is named with digits only: read after a JSON
+            // request by a slow 3.x/4.x, it parses as a JSON number instead of wedging
+            if flavor == Flavor::V2 && url.starts_with("fifo") {
+                let probe = server
+                    .requests()
+                    .into_iter()
+                    .find(|r| r.method == "version")
+                    .unwrap();
+                let name = probe.reply_name.unwrap();
+                assert!(name.bytes().all(|b| b.is_ascii_digit()), "{name}");
+            }
             let plain = Connection::open_with(
                 &url,
                 Options::new().timeout(support::GENEROUS).protocol(expected),
