@@ -364,7 +364,9 @@ fn nobody_listens(uri: &str) -> bool {
     if sock.connect(addr).is_err() || sock.send(b"\r\n\r\n").is_err() {
         return false;
     }
-    let _ = sock.set_read_timeout(Some(Duration::from_millis(30)));
+    // on loopback the ICMP error is queued while `send` runs: a short wait is plenty (this
+    // runs under the mock's state lock)
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(5)));
     matches!(
         sock.recv(&mut [0u8; 64]),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
