@@ -63,8 +63,11 @@ pub(crate) fn command_names(url: &str) -> String {
             let _ = std::fs::create_dir_all(dir);
         }
         let tmp = f.with_extension("tmp");
-        if std::fs::write(&tmp, &text).is_ok() {
-            let _ = std::fs::rename(&tmp, f);
+        if std::fs::write(&tmp, &text)
+            .and_then(|()| std::fs::rename(&tmp, f))
+            .is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
         }
     }
     text
