@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 
+#[derive(Clone, Copy)]
 struct NumberLike<T>(std::marker::PhantomData<T>);
 
 macro_rules! number_like {
@@ -22,15 +23,9 @@ macro_rules! number_like {
             let read = NumberLike::<$t>(std::marker::PhantomData);
             lenient(d, |s| match s {
                 Scalar::U(v) => read.visit_u64::<de::value::Error>(v).ok(),
-                Scalar::I(v) => NumberLike::<$t>(std::marker::PhantomData)
-                    .visit_i64::<de::value::Error>(v)
-                    .ok(),
-                Scalar::F(v) => NumberLike::<$t>(std::marker::PhantomData)
-                    .visit_f64::<de::value::Error>(v)
-                    .ok(),
-                Scalar::S(v) => NumberLike::<$t>(std::marker::PhantomData)
-                    .visit_str::<de::value::Error>(v)
-                    .ok(),
+                Scalar::I(v) => read.visit_i64::<de::value::Error>(v).ok(),
+                Scalar::F(v) => read.visit_f64::<de::value::Error>(v).ok(),
+                Scalar::S(v) => read.visit_str::<de::value::Error>(v).ok(),
                 _ => None,
             })
         }
