@@ -480,16 +480,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .collect(),
                 None => cli.url.clone(),
             };
-            let reports: Vec<(Value, u8)> = std::thread::scope(|s| {
-                let handles: Vec<_> = urls
-                    .iter()
-                    .map(|u| s.spawn(|| diagnose::diagnose(u, &options)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or((Value::Null, 3)))
-                    .collect()
-            });
+            // at most 16 nodes at a time, as a Fleet does
+            let reports: Vec<(Value, u8)> = urls
+                .chunks(16)
+                .flat_map(|chunk| {
+                    std::thread::scope(|s| {
+                        let handles: Vec<_> = chunk
+                            .iter()
+                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options)))
+                            .collect();
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().unwrap_or((Value::Null, 3)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
             let mut code = 0;
             for (i, (report, c)) in reports.iter().enumerate() {
                 code = code.max(*c);
