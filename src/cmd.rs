@@ -271,8 +271,9 @@ impl Cmd {
         self.decode
     }
 
-    /// Leaves a JSON-RPC result undecoded: `value` stays `Null` and the caller
-    /// deserializes `raw` into its own type in one pass.
+    /// Leaves a successful JSON-RPC or 1.x/2.x text result undecoded: `value` stays `Null`
+    /// and the caller reads `raw` into its own type in one pass (or calls
+    /// `protocol::materialize`).
     pub(crate) fn lazy(&mut self) -> &mut Self {
         self.decode = false;
         self

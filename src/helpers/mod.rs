@@ -38,6 +38,7 @@ pub(crate) mod de;
 mod dialog;
 mod prometheus;
 mod stream;
+mod ul_legacy;
 mod usrloc;
 pub(crate) mod verify;
 
@@ -258,7 +259,14 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn ul_dump(&self) -> Result<Vec<Domain>> {
-        typed::<Domains, _>(self, cmd("ul_dump"), normalize_ul_dump).map(|d| d.list)
+        let mut c = cmd("ul_dump");
+        c.lazy();
+        let resp = self.execute(&c)?;
+        // 1.x/2.x: read from the text, line by line
+        if let Some(domains) = ul_legacy::domains(&resp)? {
+            return Ok(domains);
+        }
+        decode::<Domains>(resp, normalize_ul_dump).map(|d| d.list)
     }
 
     /// `ul_dump`, one contact at a time: each contact is given to `f` with its domain and

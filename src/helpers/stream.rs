@@ -217,6 +217,10 @@ pub(crate) fn ul_dump_each<C: crate::ConnectionLike + ?Sized>(
     if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
         return each_json(&resp.raw, f);
     }
+    if let Some(n) = super::ul_legacy::contacts(&resp, f)? {
+        return Ok(n);
+    }
+    let resp = crate::protocol::materialize(resp)?;
     let v = super::normalize_reply("ul_dump", resp.value);
     if v.get("Domains").is_none() {
         return Err(Error::UnexpectedReply {
@@ -313,7 +317,7 @@ pub(crate) fn dlg_list_each<C: crate::ConnectionLike + ?Sized>(
         return each_item_json(&text, "Dialogs", f);
     }
     // 1.x/2.x, XML-RPC: decoded first, then walked (a lone `Dialog` counts too)
-    let v = super::normalize_reply(method, resp.value);
+    let v = super::normalize_reply(method, crate::protocol::materialize(resp)?.value);
     let items: Vec<&Value> = match (v.get("Dialogs"), v.get("Dialog")) {
         (Some(list), _) => list.as_array().unwrap_or_default().iter().collect(),
         (None, Some(one)) => vec![one],

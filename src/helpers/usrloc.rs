@@ -183,7 +183,7 @@ pub(super) fn legacy_contact(node: &Value) -> Value {
 }
 
 /// The contact members 3.x sends as numbers.
-const CONTACT_NUMBERS: &[&str] = &["Expires", "Cseq", "Flags", "Methods"];
+pub(super) const CONTACT_NUMBERS: &[&str] = &["Expires", "Cseq", "Flags", "Methods"];
 
 pub(super) fn legacy_1x_contact(s: &str) -> Value {
     let (uri, rest) = match s.strip_prefix('<').and_then(|r| r.split_once('>')) {

@@ -30,8 +30,8 @@ pub(crate) enum Framing {
 enum Kind {
     /// JSON-RPC with this id; the result decoded into a `Value` or left in `raw`.
     Json { id: u32, decode: bool },
-    /// The 1.x/2.x text MI.
-    Legacy,
+    /// The 1.x/2.x text MI; a successful reply decoded into a `Value` or left in `raw`.
+    Legacy { decode: bool },
     /// XML-RPC, from 3.x/4.x or (`legacy`) from 2.x `mi_xmlrpc_ng`.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Xml { legacy: bool },
@@ -46,14 +46,15 @@ pub(crate) struct Codec {
 
 impl Codec {
     /// The codec for `generation` over `framing`; `id` is the JSON-RPC id (unused by the
-    /// other generations), `decode` whether a JSON-RPC result becomes a `Value`.
+    /// other generations), `decode` whether a JSON-RPC or legacy result becomes a `Value`
+    /// (the typed helpers read `raw` themselves).
     pub(crate) fn new(framing: Framing, generation: Generation, id: u32, decode: bool) -> Self {
         let kind = match (framing, generation) {
             (Framing::HttpXml, g) => Kind::Xml {
                 legacy: g == Generation::Legacy,
             },
             (_, Generation::JsonRpc) => Kind::Json { id, decode },
-            (_, Generation::Legacy) => Kind::Legacy,
+            (_, Generation::Legacy) => Kind::Legacy { decode },
         };
         Codec { framing, kind }
     }
@@ -67,7 +68,7 @@ impl Codec {
     pub(crate) fn generation(&self) -> Generation {
         match self.kind {
             Kind::Json { .. } | Kind::Xml { legacy: false } => Generation::JsonRpc,
-            Kind::Legacy | Kind::Xml { legacy: true } => Generation::Legacy,
+            Kind::Legacy { .. } | Kind::Xml { legacy: true } => Generation::Legacy,
         }
     }
 
@@ -95,7 +96,7 @@ impl Codec {
                 Ok(request)
             }
             (Kind::Json { id, .. }, _) => Ok(jsonrpc::encode_request(method, params, id)),
-            (Kind::Legacy, _) => legacy::encode_request(method, params, reply_to),
+            (Kind::Legacy { .. }, _) => legacy::encode_request(method, params, reply_to),
             #[cfg(feature = "http")]
             (Kind::Xml { legacy: false }, _) => xmlrpc::encode_request(method, params),
             #[cfg(feature = "http")]
@@ -129,10 +130,12 @@ impl Codec {
                 Some(jsonrpc::decode_owned_with(std::mem::take(buf), id, decode))
             }
             // The legacy reply has no id and no end marker of its own on a FIFO: EOF ends it.
-            (Kind::Legacy, Framing::Fifo) if !at_end => None,
-            (Kind::Legacy, Framing::Fifo) if buf.is_empty() => Some(Err(closed_empty())),
-            (Kind::Legacy, Framing::Datagram) if buf.is_empty() => None,
-            (Kind::Legacy, _) => Some(legacy::decode_reply(buf)),
+            (Kind::Legacy { .. }, Framing::Fifo) if !at_end => None,
+            (Kind::Legacy { .. }, Framing::Fifo) if buf.is_empty() => Some(Err(closed_empty())),
+            (Kind::Legacy { .. }, Framing::Datagram) if buf.is_empty() => None,
+            (Kind::Legacy { decode }, _) => {
+                Some(legacy::decode_owned(std::mem::take(buf), decode))
+            }
             #[cfg(feature = "http")]
             (Kind::Xml { legacy }, _) => Some(match xmlrpc::decode_reply(buf) {
                 Ok(mut r) => {

@@ -210,7 +210,8 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
     Ok(())
 }
 
-/// One node of a reply tree.
+/// One node of a reply tree (what the mock renders).
+#[cfg(any(test, feature = "mock"))]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Node {
     pub(crate) name: Option<String>,
@@ -219,8 +220,8 @@ pub(crate) struct Node {
     pub(crate) kids: Vec<Node>,
 }
 
+#[cfg(any(test, feature = "mock"))]
 impl Node {
-    #[cfg(any(test, feature = "mock"))]
     pub(crate) fn leaf(name: &str, value: impl Into<String>) -> Node {
         Node {
             name: Some(name.to_owned()),
@@ -230,10 +231,143 @@ impl Node {
     }
 }
 
+/// Replies nest a few levels (`Domain` → `AOR` → `Contact` → its fields); anything deeper
+/// than this is refused rather than followed.
+const MAX_DEPTH: usize = 64;
+
+/// One node line of a reply, borrowed from the reply text: its depth in the tree (after
+/// the writer's indent is clamped to one below the open node), its name (`None` for an
+/// unnamed line) and what follows `:: ` (value and attributes, still joined).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Line<'a> {
+    pub(crate) depth: usize,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) rest: &'a str,
+}
+
+impl<'a> Line<'a> {
+    /// The node's value; its attributes are left in `attrs` (cleared first).
+    pub(crate) fn split(&self, attrs: &mut Vec<(&'a str, &'a str)>) -> &'a str {
+        attrs.clear();
+        match self.name {
+            Some(name) => split_attrs(name, self.rest, attrs),
+            None => self.rest,
+        }
+    }
+}
+
+/// The node lines of a reply after its status line, one at a time, without copying.
+#[derive(Clone, Debug)]
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+    /// How many nodes are open (the depth the next line may reach).
+    open: usize,
+    peeked: Option<Line<'a>>,
+}
+
+impl<'a> Lines<'a> {
+    /// The next node line, or an error for a tree nested deeper than any reply.
+    pub(crate) fn next_line(&mut self) -> crate::Result<Option<Line<'a>>> {
+        if let Some(line) = self.peeked.take() {
+            return Ok(Some(line));
+        }
+        let text = self.text;
+        loop {
+            if self.pos >= text.len() {
+                return Ok(None);
+            }
+            let start = self.pos;
+            let mut end = line_end(text, start);
+            self.pos = (end + 1).min(text.len());
+            if end == start {
+                continue; // the terminating empty line (and lone blank lines)
+            }
+            // A value with CR LF inside continues on the next lines; the bytes in between
+            // are the reply's own, so the whole node stays one slice of it.
+            while text.as_bytes()[end - 1] == b'\r' && end < text.len() {
+                end = line_end(text, end + 1);
+                self.pos = (end + 1).min(text.len());
+            }
+            let content = &text[start..end];
+            let tabs = content.bytes().take_while(|b| *b == b'\t').count();
+            let depth = tabs.min(self.open);
+            if depth >= MAX_DEPTH {
+                return Err(Error::malformed(
+                    format!("the reply tree is nested deeper than {MAX_DEPTH} levels"),
+                    content.as_bytes(),
+                ));
+            }
+            self.open = depth + 1;
+            let body = &content[tabs..];
+            let (name, rest) = match body.find(":: ") {
+                Some(i) => (Some(&body[..i]), &body[i + 3..]),
+                None => match body.strip_suffix("::") {
+                    Some(name) => (Some(name), ""),
+                    None => (None, body),
+                },
+            };
+            return Ok(Some(Line { depth, name, rest }));
+        }
+    }
+
+    /// The depth of the next node line, if there is one (an error is kept for `next_line`).
+    pub(crate) fn peek_depth(&mut self) -> Option<usize> {
+        if self.peeked.is_none() {
+            let mut ahead = self.clone();
+            match ahead.next_line() {
+                Ok(Some(line)) => {
+                    *self = ahead;
+                    self.peeked = Some(line);
+                }
+                Ok(None) => return None,
+                // nested too deep: `next_line` reports it
+                Err(_) => return Some(usize::MAX),
+            }
+        }
+        self.peeked.map(|l| l.depth)
+    }
+
+    /// Skips the lines below a node of `depth` (its subtree).
+    pub(crate) fn skip_below(&mut self, depth: usize) -> crate::Result<()> {
+        while self.peek_depth().is_some_and(|d| d > depth) {
+            self.next_line()?;
+        }
+        Ok(())
+    }
+}
+
+fn line_end(text: &str, from: usize) -> usize {
+    text[from..].find('\n').map_or(text.len(), |i| from + i)
+}
+
+/// Reads the status line of a reply: its code, its reason and the node lines after it.
+pub(crate) fn status(text: &str) -> crate::Result<(i64, &str, Lines<'_>)> {
+    let end = line_end(text, 0);
+    let line = text[..end].trim_end_matches('\r');
+    let (code, reason) = line
+        .split_once(' ')
+        .and_then(|(c, r)| Some((c.parse::<i64>().ok()?, r)))
+        .filter(|(c, _)| (100..1000).contains(c))
+        .ok_or_else(|| {
+            Error::malformed(
+                "expected a legacy MI status line (\"200 OK\")",
+                text.as_bytes(),
+            )
+        })?;
+    let lines = Lines {
+        text,
+        pos: (end + 1).min(text.len()),
+        open: 0,
+        peeked: None,
+    };
+    Ok((code, reason, lines))
+}
+
 /// A node of unknown layout: only an empty value (`name::  key=v key=v`, two blanks after
 /// `::`) says for sure that what follows are attributes; a value that contains ` x=y` is
 /// otherwise kept whole. A blank-separated word without `=` continues the previous value.
-fn generic_attrs(rest: &str) -> (String, Vec<(String, String)>) {
+fn generic_attrs<'a>(rest: &'a str, attrs: &mut Vec<(&'a str, &'a str)>) -> &'a str {
     let is_key = |w: &str| {
         w.split_once('=').is_some_and(|(k, _)| {
             !k.is_empty()
@@ -242,166 +376,134 @@ fn generic_attrs(rest: &str) -> (String, Vec<(String, String)>) {
         })
     };
     let Some(tail) = rest.strip_prefix(' ') else {
-        return (rest.to_owned(), Vec::new());
+        return rest;
     };
     if !tail.split(' ').next().is_some_and(is_key) {
-        return (rest.to_owned(), Vec::new());
+        return rest;
     }
-    let mut attrs: Vec<(String, String)> = Vec::new();
+    // (key, where its value starts, where it ends so far): a word without `=` extends the
+    // value to its own end, blanks included, so every value is a slice of the line
+    let mut open: Option<(&'a str, usize, usize)> = None;
+    let mut at = 0;
     for word in tail.split(' ') {
-        match (word.split_once('='), attrs.last_mut()) {
-            (Some((k, v)), _) if is_key(word) => attrs.push((k.to_owned(), v.to_owned())),
-            (_, Some((_, v))) => {
-                v.push(' ');
-                v.push_str(word);
+        let end = at + word.len();
+        match word.split_once('=') {
+            Some((k, _)) if is_key(word) => {
+                if let Some((k, s, e)) = open {
+                    attrs.push((k, &tail[s..e]));
+                }
+                open = Some((&tail[at..at + k.len()], at + k.len() + 1, end));
             }
-            (_, None) => {}
+            _ => {
+                if let Some((_, _, e)) = open.as_mut() {
+                    *e = end;
+                }
+            }
         }
+        at = end + 1;
     }
-    (String::new(), attrs)
+    if let Some((k, s, e)) = open {
+        attrs.push((k, &tail[s..e]));
+    }
+    ""
 }
 
-/// Splits `value attr=v attr=v` for a node whose attribute keys are known.
-fn split_attrs(name: &str, rest: &str) -> (String, Vec<(String, String)>) {
+/// Splits `value attr=v attr=v` for a node whose attribute keys are known; others go to
+/// [`generic_attrs`]. Returns the value; the attributes are pushed to `attrs`.
+fn split_attrs<'a>(name: &str, rest: &'a str, attrs: &mut Vec<(&'a str, &'a str)>) -> &'a str {
     let Some((_, keys)) = KNOWN_ATTRS.iter().find(|(n, _)| *n == name) else {
-        return generic_attrs(rest);
+        return generic_attrs(rest, attrs);
     };
-    // every position where " KEY=" starts
-    let mut marks: Vec<(usize, &str)> = Vec::new();
     let bytes = rest.as_bytes();
-    for k in *keys {
-        // every " KEY=": the key preceded by a blank and followed by '='
-        for (i, _) in rest.match_indices(k) {
-            if i > 0 && bytes[i - 1] == b' ' && bytes.get(i + k.len()) == Some(&b'=') {
-                marks.push((i - 1, k));
-            }
-        }
-    }
-    marks.sort_by_key(|(i, _)| *i);
-    // keep marks in the writer's key order, each key once
-    let mut picked: Vec<(usize, &str)> = Vec::new();
+    // Walk the blanks left to right: a blank followed by one of the keys still expected
+    // and `=` starts an attribute. Keys come in the writer's order, each once, and the next
+    // attribute is looked for only after this one's `=` (its value may hold blanks and `=`).
     let mut next_key = 0;
-    for (i, k) in marks {
-        if let Some(pos) = keys[next_key..].iter().position(|x| *x == k) {
-            if picked.last().is_none_or(|(p, pk)| i >= p + pk.len() + 2) {
-                picked.push((i, k));
-                next_key += pos + 1;
-            }
+    let mut first = None;
+    let mut open: Option<(&str, usize)> = None;
+    let mut from = 0;
+    while let Some(off) = rest[from..].find(' ') {
+        let i = from + off;
+        from = i + 1;
+        let Some(pos) = keys[next_key..].iter().position(|k| {
+            bytes[i + 1..].starts_with(k.as_bytes()) && bytes.get(i + 1 + k.len()) == Some(&b'=')
+        }) else {
+            continue;
+        };
+        let key = keys[next_key + pos];
+        match open {
+            Some((k, start)) => attrs.push((k, &rest[start..i])),
+            None => first = Some(i),
         }
+        open = Some((key, i + key.len() + 2));
+        next_key += pos + 1;
+        from = i + key.len() + 2;
     }
-    let Some(&(first, _)) = picked.first() else {
-        return (rest.to_owned(), Vec::new());
+    let Some(first) = first else {
+        return rest;
     };
-    let mut attrs = Vec::with_capacity(picked.len());
-    for (n, &(i, k)) in picked.iter().enumerate() {
-        let start = i + k.len() + 2;
-        let end = picked.get(n + 1).map_or(rest.len(), |(j, _)| *j);
-        attrs.push(((*k).to_owned(), rest[start..end].to_owned()));
+    if let Some((k, start)) = open {
+        attrs.push((k, &rest[start..]));
     }
-    (rest[..first].to_owned(), attrs)
+    &rest[..first]
 }
 
-/// Parses a whole reply: status line and tree.
-pub(crate) fn parse(bytes: &[u8]) -> crate::Result<(i64, String, Vec<Node>)> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split('\n').peekable();
-    let status = lines.next().unwrap_or_default().trim_end_matches('\r');
-    let (code, reason) = status
-        .split_once(' ')
-        .and_then(|(c, r)| Some((c.parse::<i64>().ok()?, r)))
-        .filter(|(c, _)| (100..1000).contains(c))
-        .ok_or_else(|| Error::malformed("expected a legacy MI status line (\"200 OK\")", bytes))?;
-    let mut roots: Vec<Node> = Vec::new();
-    // the path of open nodes, as indexes: roots[p0].kids[p1]...
-    let mut path: Vec<usize> = Vec::new();
-    while let Some(raw) = lines.next() {
-        if raw.is_empty() {
-            continue; // the terminating empty line (and lone blank lines)
-        }
-        // A value with CR LF inside continues on the next lines.
-        let mut content = std::borrow::Cow::Borrowed(raw);
-        while content.ends_with('\r') {
-            match lines.next() {
-                Some(next) => {
-                    let c = content.to_mut();
-                    c.push('\n');
-                    c.push_str(next);
-                }
-                None => break,
-            }
-        }
-        let depth = content.bytes().take_while(|b| *b == b'\t').count();
-        let body = &content[depth..];
-        let node = match body
-            .find(":: ")
-            .or_else(|| body.strip_suffix("::").map(|s| s.len()))
-        {
-            Some(i) => {
-                let name = &body[..i];
-                let rest = body.get(i + 3..).unwrap_or("");
-                let (value, attrs) = split_attrs(name, rest);
-                Node {
-                    name: Some(name.to_owned()),
-                    value,
-                    attrs,
-                    kids: Vec::new(),
-                }
-            }
-            None => Node {
-                name: None,
-                value: body.to_owned(),
-                ..Node::default()
-            },
-        };
-        let depth = depth.min(path.len());
-        path.truncate(depth);
-        let siblings = match path.split_first() {
-            None => &mut roots,
-            Some((first, restp)) => {
-                let mut n = &mut roots[*first];
-                for i in restp {
-                    n = &mut n.kids[*i];
-                }
-                &mut n.kids
-            }
-        };
-        siblings.push(node);
-        path.push(siblings.len() - 1);
+/// Builds the [`Value`] of the node on `line` and of its subtree (the lines below it).
+fn node_value<'a>(line: Line<'a>, lines: &mut Lines<'a>, scratch: &mut Scratch<'a>) -> crate::Result<Value> {
+    let value = line.split(&mut scratch.attrs);
+    let start = scratch.members.len();
+    for (k, v) in scratch.attrs.drain(..) {
+        scratch
+            .members
+            .push((k.to_owned(), Value::String(v.to_owned())));
     }
-    Ok((code, reason.to_owned(), roots))
+    while lines.peek_depth().is_some_and(|d| d > line.depth) {
+        let Some(kid) = lines.next_line()? else { break };
+        let v = node_value(kid, lines, scratch)?;
+        scratch
+            .members
+            .push((kid.name.unwrap_or_default().to_owned(), v));
+    }
+    if scratch.members.len() == start {
+        return Ok(Value::String(value.to_owned()));
+    }
+    // exactly as many members as there are: no spare capacity kept in the tree
+    let mut o = Vec::with_capacity(1 + scratch.members.len() - start);
+    o.push(("value".to_owned(), Value::String(value.to_owned())));
+    o.extend(scratch.members.drain(start..));
+    Ok(Value::Object(o))
 }
 
-/// The documented tree → [`Value`] mapping (see the module docs), moving the strings out
-/// of the tree.
-pub(crate) fn into_value(nodes: Vec<Node>) -> Value {
-    if !nodes.is_empty()
-        && nodes
-            .iter()
-            .all(|n| n.name.is_none() && n.attrs.is_empty() && n.kids.is_empty())
-    {
-        return Value::Array(nodes.into_iter().map(|n| Value::String(n.value)).collect());
-    }
-    Value::Object(
-        nodes
-            .into_iter()
-            .map(|mut n| (n.name.take().unwrap_or_default(), node_into_value(n)))
-            .collect(),
-    )
+/// The [`Value`] of the node on `line` and its subtree, as in a whole tree.
+pub(crate) fn subtree_value<'a>(line: Line<'a>, lines: &mut Lines<'a>) -> crate::Result<Value> {
+    node_value(line, lines, &mut Scratch::default())
 }
 
-fn node_into_value(n: Node) -> Value {
-    if n.attrs.is_empty() && n.kids.is_empty() {
-        return Value::String(n.value);
+/// What building a tree reuses from node to node.
+#[derive(Default)]
+struct Scratch<'a> {
+    attrs: Vec<(&'a str, &'a str)>,
+    /// The members of the open nodes, innermost last.
+    members: Vec<(String, Value)>,
+}
+
+/// The documented tree → [`Value`] mapping (see the module docs) of every node in `lines`;
+/// `None` when there is none.
+pub(crate) fn tree_value(mut lines: Lines<'_>) -> crate::Result<Option<Value>> {
+    let mut scratch = Scratch::default();
+    let mut roots: Vec<(String, Value)> = Vec::new();
+    // whether every root so far is an unnamed leaf (then the reply is an array)
+    let mut bare = true;
+    while let Some(line) = lines.next_line()? {
+        let v = node_value(line, &mut lines, &mut scratch)?;
+        bare &= line.name.is_none() && matches!(v, Value::String(_));
+        roots.push((line.name.unwrap_or_default().to_owned(), v));
     }
-    let mut o = Vec::with_capacity(1 + n.attrs.len() + n.kids.len());
-    o.push(("value".to_owned(), Value::String(n.value)));
-    for (k, v) in n.attrs {
-        o.push((k, Value::String(v)));
-    }
-    for mut k in n.kids {
-        o.push((k.name.take().unwrap_or_default(), node_into_value(k)));
-    }
-    Value::Object(o)
+    Ok(match roots.is_empty() {
+        true => None,
+        false if bare => Some(Value::Array(roots.into_iter().map(|(_, v)| v).collect())),
+        false => Some(Value::Object(roots)),
+    })
 }
 
 /// Decodes a legacy reply. 2xx codes are a [`Response`]; any other code is
@@ -412,25 +514,48 @@ fn node_into_value(n: Node) -> Value {
 ///
 /// [`Error::Command`] for error codes, [`Error::MalformedReply`] without a status line.
 pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
-    let (code, reason, nodes) = parse(bytes)?;
+    decode_owned(bytes.to_vec(), true)
+}
+
+/// [`decode_reply`] on an owned buffer, which becomes the response's `raw`. Unless
+/// `decode`, a successful reply is left undecoded (`value` stays `Null`): the typed helpers
+/// read `raw` themselves.
+pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response> {
+    let text = text_of(&raw);
+    let (code, reason, lines) = status(&text)?;
     if !(200..300).contains(&code) {
         let mut e = ServerError::new(code, reason);
-        if !nodes.is_empty() {
-            e.data = Some(into_value(nodes));
-        }
+        e.data = tree_value(lines)?;
         return Err(Error::Command(e));
     }
-    let value = if nodes.is_empty() {
-        Value::Object(Vec::new())
-    } else {
-        into_value(nodes)
+    let value = match decode {
+        true => tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new())),
+        false => Value::Null,
     };
+    let message = reason.to_owned();
+    drop(text);
     Ok(Response {
         code,
-        message: reason,
+        message,
         value,
-        raw: bytes.to_vec(),
+        raw,
     })
+}
+
+/// The reply as text; each invalid UTF-8 sequence becomes U+FFFD (checked the fast way
+/// first: replies are nearly always valid).
+pub(crate) fn text_of(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
+/// The [`Value`] of a successful reply left undecoded by [`decode_owned`].
+pub(crate) fn value_of(raw: &[u8]) -> crate::Result<Value> {
+    let text = text_of(raw);
+    let (_, _, lines) = status(&text)?;
+    Ok(tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new())))
 }
 
 /// `true` if `bytes` look like a legacy reply (a 3-digit code and a space).
@@ -533,7 +658,12 @@ pub(crate) fn parse_args(lines: &[&str]) -> Result<Vec<(Option<String>, String)>
 }
 
 #[cfg(test)]
+#[path = "legacy_oracle.rs"]
+mod oracle;
+
+#[cfg(test)]
 mod tests {
+    use super::oracle::parse;
     use super::*;
 
     fn args(req: &[u8]) -> Vec<(Option<String>, String)> {
@@ -722,5 +852,74 @@ mod tests {
         let (code, reason, back) = parse(&bytes).unwrap();
         assert_eq!((code, reason.as_str()), (200, "OK"));
         assert_eq!(back, nodes);
+    }
+
+    /// The old tree parser's result for `bytes`, as `decode_reply` would give it.
+    fn oracle(bytes: &[u8]) -> std::result::Result<Value, (i64, Option<Value>)> {
+        let (code, _, nodes) = parse(bytes).unwrap();
+        let v = (!nodes.is_empty()).then(|| super::oracle::into_value(nodes));
+        match (200..300).contains(&code) {
+            true => Ok(v.unwrap_or_else(|| Value::Object(vec![]))),
+            false => Err((code, v)),
+        }
+    }
+
+    fn streaming(bytes: &[u8]) -> std::result::Result<Value, (i64, Option<Value>)> {
+        match decode_reply(bytes) {
+            Ok(r) => {
+                assert_eq!(r.raw, bytes);
+                Ok(r.value)
+            }
+            Err(Error::Command(e)) => Err((e.code, e.data)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_line_reader_gives_the_tree_parsers_values_on_every_capture() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/2x");
+        let mut n = 0;
+        for sub in ["fifo", "datagram"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                if !path.to_string_lossy().ends_with(".reply.txt") || !looks_like_reply(&bytes) {
+                    continue;
+                }
+                assert_eq!(streaming(&bytes), oracle(&bytes), "{}", path.display());
+                n += 1;
+            }
+        }
+        assert!(n > 60, "only {n} captures");
+        // and on what no capture shows
+        for text in [
+            "200 OK\nDomain:: location hash_size=512\n\tAOR:: dave\n\t\tContact:: sip:dave@h:5090 Q=0.5\n\t\t\tExpires:: 3598\n\t\t\tCflags:: \n\tAOR:: carol\n\t\tContact:: sip:carol@h Q=\nProcess::  ID=6 PID=4908 Type=SIP receiver udp:127.0.0.1:5062 \nProcess::  PID=1 Log level=3 Type=attendant\nMessage:: Via: x\r\nTo: y\r\n\r\n\n\n",
+            "200 OK\r\nA:: 1\n\t\t\tB:: deeper than the open node\n\tC:: c\n\t\t\n\r\nD::\n:: unnamed with colons\nx\n",
+            "200 OK\nThing::  a=1 b=two words  c= d=x=y =e\nNote:: x=y is text\nOdd::  -=1\nProcess::  ID=1 ID=2 PID=3 Type= Type=x PID=4\n",
+            "200 OK\nProcess:: ID=0 PID=1\nProcess::PID=1\nContact:: sip:a@h;Q=1 Q=0.1 Q=0.2\ndialog:: hash=1:2 dialog_id=3 ID=4\n\tCALLEES::\n",
+            "200 OK\nlast line has no newline\r",
+            "200 OK\nMessage:: ends in CR\r",
+            "200 OK\na\nb\n\tc\n",
+            "404 AOR not found\nwhy:: because\n\n",
+            "500 x\n",
+            "200 OK\n\u{ff}\u{fe}:: bad utf-8 \u{c3}\n",
+        ] {
+            let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+            assert_eq!(streaming(&bytes), oracle(&bytes), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_tree_nested_too_deep_is_refused() {
+        let mut text = String::from("200 OK\n");
+        for depth in 0..100_000 {
+            text.push_str(&"\t".repeat(depth.min(200)));
+            text.push_str("n:: v\n");
+        }
+        let e = decode_reply(text.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("nested deeper than 64 levels"), "{e}");
+        // as deep as any real reply is fine
+        let ok = "200 OK\nDomain:: l\n\tAOR:: a\n\t\tContact:: c Q=\n\t\t\tExpires:: 1\n";
+        assert!(decode_reply(ok.as_bytes()).is_ok());
     }
 }

@@ -90,12 +90,22 @@ impl ProtocolChoice {
     }
 }
 
+/// The value of a response whose 1.x/2.x text reply was left undecoded (see
+/// [`Cmd::lazy`](crate::Cmd)); any other response as it is.
+pub(crate) fn materialize(mut resp: Response) -> Result<Response> {
+    if resp.value.is_null() && legacy::looks_like_reply(&resp.raw) {
+        resp.value = legacy::value_of(&resp.raw)?;
+    }
+    Ok(resp)
+}
+
 /// Decodes a reply into `T`: from the raw JSON-RPC bytes when the result was left undecoded,
 /// otherwise from the value after `normalize`. Errors name the path of the bad field.
 pub(crate) fn decode_typed<T: serde::de::DeserializeOwned>(
     resp: Response,
     normalize: fn(Value) -> Value,
 ) -> Result<T> {
+    let resp = materialize(resp)?;
     if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
         #[derive(serde::Deserialize)]
         struct Envelope<T> {

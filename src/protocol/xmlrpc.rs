@@ -115,12 +115,11 @@ pub fn normalize_legacy(v: Value) -> Value {
     match v {
         Value::String(text) => {
             // format_version 1: the tree lines without a status line
-            let mut bytes = b"200 OK\n".to_vec();
-            bytes.extend_from_slice(text.as_bytes());
-            match crate::protocol::legacy::parse(&bytes) {
-                Ok((_, _, nodes)) if !nodes.is_empty() => {
-                    crate::protocol::legacy::into_value(nodes)
-                }
+            let with_status = format!("200 OK\n{text}");
+            match crate::protocol::legacy::status(&with_status)
+                .and_then(|(_, _, lines)| crate::protocol::legacy::tree_value(lines))
+            {
+                Ok(Some(tree)) => tree,
                 _ => Value::String(text),
             }
         }
