@@ -101,15 +101,6 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 
-/// A "connection" that answers with a legacy text reply, for the typed legacy paths.
-struct Text<'a>(&'a [u8]);
-
-impl opensips_mi::ConnectionLike for Text<'_> {
-    fn execute(&self, _: &opensips_mi::Cmd) -> opensips_mi::Result<opensips_mi::Response> {
-        legacy::decode_reply(self.0)
-    }
-}
-
 fn run_case(case: &str, json: &[u8], text: &[u8]) {
     match case {
         "serde_json::Value" => drop(black_box(
@@ -126,15 +117,12 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
         "streaming" => {
             black_box(opensips_mi::helpers::ul_contacts_in(json, |c| drop(black_box(c))).unwrap());
         }
+        // what `ul_dump_each` / `ul_dump` run on a 1.x/2.x reply's bytes
         "legacy streaming" => {
-            use opensips_mi::MiCommands;
-            black_box(Text(text).ul_dump_each(|c| drop(black_box(c))).unwrap());
+            black_box(opensips_mi::helpers::ul_contacts_in(text, |c| drop(black_box(c))).unwrap());
         }
         "legacy text" => drop(black_box(legacy::decode_reply(text).unwrap())),
-        "legacy typed" => {
-            use opensips_mi::MiCommands;
-            drop(black_box(Text(text).ul_dump().unwrap()));
-        }
+        "legacy typed" => drop(black_box(opensips_mi::helpers::ul_dump_in(text).unwrap())),
         other => panic!("unknown case {other}"),
     }
 }
@@ -167,7 +155,9 @@ fn main() {
     // words on the command line pick cases by name; the baseline always runs
     let picked: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
     let runs = |case: &str| {
-        case == "serde_json::Value" || picked.is_empty() || picked.iter().any(|p| case.contains(p.as_str()))
+        case == "serde_json::Value"
+            || picked.is_empty()
+            || picked.iter().any(|p| case.contains(p.as_str()))
     };
     // ~100 MB replies for the peak-memory children
     let dir = std::env::temp_dir().join(format!("opensips-mi-bench-{}", std::process::id()));

@@ -362,9 +362,26 @@ impl Serialize for Value {
     }
 }
 
-struct ValueVisitor;
+/// The members and items of the containers still open while a tree is read: each
+/// container's entries are collected here and moved into a `Vec` of exactly their number
+/// when it closes, so the tree keeps no spare capacity and no `Vec` grows by reallocating.
+#[derive(Default)]
+struct Scratch {
+    members: Vec<(String, Value)>,
+    items: Vec<Value>,
+}
 
-impl<'de> Visitor<'de> for ValueVisitor {
+/// Reads one value, sharing the scratch space of the whole tree.
+struct ValueSeed<'s>(&'s mut Scratch);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -395,27 +412,28 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Deserialize::deserialize(d)
+        d.deserialize_any(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(v) = seq.next_element()? {
-            out.push(v);
+        let start = self.0.items.len();
+        while let Some(v) = seq.next_element_seed(ValueSeed(&mut *self.0))? {
+            self.0.items.push(v);
         }
-        Ok(Value::Array(out))
+        Ok(Value::Array(self.0.items.drain(start..).collect()))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            out.push((k, v));
+        let start = self.0.members.len();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(ValueSeed(&mut *self.0))?;
+            self.0.members.push((k, v));
         }
-        Ok(Value::Object(out))
+        Ok(Value::Object(self.0.members.drain(start..).collect()))
     }
 }
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
+        d.deserialize_any(ValueSeed(&mut Scratch::default()))
     }
 }
 

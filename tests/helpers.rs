@@ -673,3 +673,53 @@ fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
         }
     }
 }
+
+/// A `ul_dump` reply saved as bytes (what `--output raw` prints) reads into the list the
+/// connection gives and into the same contacts one at a time, on every generation; an
+/// error reply is the server's error, not an empty list.
+#[test]
+fn saved_ul_dump_replies_read_like_live_ones() {
+    use opensips_mi::helpers::{ul_contacts_in, ul_dump_in};
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let (_server, conn) = support::auto_fifo(flavor);
+        let raw = opensips_mi::cmd("ul_dump").execute(&conn).unwrap().raw;
+        assert_eq!(
+            raw.starts_with(b"200 OK\n"),
+            flavor == Flavor::V2,
+            "{flavor:?}"
+        );
+        let live = conn.ul_dump().unwrap();
+        assert_eq!(ul_dump_in(&raw).unwrap(), live, "{flavor:?}");
+        let mut uris = Vec::new();
+        let n = ul_contacts_in(&raw, |c| uris.push(c.contact.contact)).unwrap();
+        let expected: Vec<String> = live
+            .iter()
+            .flat_map(|d| &d.aors)
+            .flat_map(|a| &a.contacts)
+            .map(|c| c.contact.clone())
+            .collect();
+        assert_eq!((n, uris), (expected.len(), expected), "{flavor:?}");
+    }
+    let json_error =
+        br#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}"#;
+    let text_error = b"404 Table not found\n\n";
+    for raw in [&json_error[..], &text_error[..]] {
+        assert!(
+            matches!(ul_dump_in(raw), Err(Error::Rpc(_) | Error::Command(_))),
+            "{:?}",
+            ul_dump_in(raw)
+        );
+        assert!(
+            matches!(
+                ul_contacts_in(raw, |_| {}),
+                Err(Error::Rpc(_) | Error::Command(_))
+            ),
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert!(matches!(
+        ul_dump_in(b"<html>no</html>"),
+        Err(Error::MalformedReply { .. })
+    ));
+}

@@ -48,7 +48,7 @@ pub use self::core::{Process, Statistics, Uptime, Version};
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{StatKind, StatKinds, metric_name, prometheus_text};
-pub use self::stream::{UlContact, ul_contacts_in};
+pub use self::stream::{UlContact, ul_contacts_in, ul_dump_in};
 use self::usrloc::*;
 pub use self::usrloc::{Aor, Contact, Domain, Expires};
 
@@ -262,9 +262,11 @@ pub trait MiCommands: ConnectionLike {
         let mut c = cmd("ul_dump");
         c.lazy();
         let resp = self.execute(&c)?;
-        // 1.x/2.x: read from the text, line by line
-        if let Some(domains) = ul_legacy::domains(&resp)? {
-            return Ok(domains);
+        // JSON-RPC and 1.x/2.x text left in `raw`: read in one pass
+        if resp.value.is_null()
+            && (resp.raw.first() == Some(&b'{') || crate::legacy::looks_like_reply(&resp.raw))
+        {
+            return ul_dump_in(&resp.raw);
         }
         decode::<Domains>(resp, normalize_ul_dump).map(|d| d.list)
     }

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::Contact;
+use crate::protocol::legacy;
 use crate::{Error, Response, Result, Value};
 
 /// One contact of a `ul_dump`, with the domain (usrloc table) and AOR it belongs to.
@@ -25,6 +26,8 @@ pub struct UlContact<'a> {
 struct Sink<'f, F> {
     f: &'f mut F,
     count: usize,
+    /// The `error` member of an error reply.
+    error: Option<Value>,
 }
 
 impl<F: FnMut(UlContact<'_>)> Sink<'_, F> {
@@ -38,10 +41,10 @@ impl<F: FnMut(UlContact<'_>)> Sink<'_, F> {
     }
 }
 
-/// Reads the bytes of a JSON-RPC `ul_dump` reply
-/// (`{"jsonrpc":…,"result":{"Domains":[…]},"id":…}`, e.g. saved to a file) one contact at a
-/// time, giving each to `f`; returns how many there were. No tree is built: memory stays at
-/// the reply plus one contact.
+/// Reads the bytes of a `ul_dump` reply, e.g. saved to a file — JSON-RPC
+/// (`{"jsonrpc":…,"result":{"Domains":[…]},"id":…}`) or the 1.x/2.x text (`200 OK`,
+/// `Domain:: …`) — one contact at a time, giving each to `f`; returns how many there were.
+/// No tree is built: memory stays at the reply plus one contact.
 ///
 /// ```
 /// use opensips_mi::helpers::ul_contacts_in;
@@ -52,15 +55,75 @@ impl<F: FnMut(UlContact<'_>)> Sink<'_, F> {
 /// # Ok::<(), opensips_mi::Error>(())
 /// ```
 ///
+/// The text form reads the same way:
+///
+/// ```
+/// # use opensips_mi::helpers::ul_contacts_in;
+/// let reply = b"200 OK\nDomain:: location hash_size=512\n\tAOR:: alice\n\t\tContact:: sip:alice@10.0.0.7 Q=\n\t\t\tExpires:: 300\n\t\t\tCallid:: x\n\t\t\tCseq:: 1\n\n";
+/// let mut seen = Vec::new();
+/// ul_contacts_in(reply, |c| seen.push((c.aor.to_owned(), c.contact.expires)))?;
+/// assert_eq!(seen, [("alice".to_owned(), opensips_mi::helpers::Expires::In(300))]);
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
 /// # Errors
 ///
-/// [`Error::UnexpectedReply`] for a reply of another shape.
+/// The error an error reply carries ([`Error::Rpc`], [`Error::Command`]);
+/// [`Error::UnexpectedReply`] for a reply of another shape; [`Error::MalformedReply`] for
+/// bytes that are neither form.
 pub fn ul_contacts_in(raw: &[u8], mut f: impl FnMut(UlContact<'_>)) -> Result<usize> {
+    if legacy::looks_like_reply(raw) {
+        return each_legacy(raw, &mut f);
+    }
     each_json(raw, &mut f)
 }
 
+/// Reads the bytes of a whole `ul_dump` reply (JSON-RPC or 1.x/2.x text, as for
+/// [`ul_contacts_in`]) into the list [`MiCommands::ul_dump`](crate::MiCommands::ul_dump)
+/// gives, in one pass: the text form is read a line at a time, without a tree.
+///
+/// ```
+/// use opensips_mi::helpers::ul_dump_in;
+/// let text = ul_dump_in(b"200 OK\nDomain:: location hash_size=512\n\tAOR:: alice\n\t\tContact:: sip:alice@10.0.0.7 Q=\n\t\t\tExpires:: 300\n\t\t\tCallid:: x\n\t\t\tCseq:: 1\n\n")?;
+/// let json = ul_dump_in(br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","hash_size":512,"AORs":[{"AOR":"alice","Contacts":[{"Contact":"sip:alice@10.0.0.7","Q":"","Expires":300,"Callid":"x","Cseq":1}]}]}]},"id":1}"#)?;
+/// assert_eq!(text, json);
+/// assert_eq!(text[0].aors[0].contacts[0].contact, "sip:alice@10.0.0.7");
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`ul_contacts_in`].
+pub fn ul_dump_in(raw: &[u8]) -> Result<Vec<super::Domain>> {
+    if !legacy::looks_like_reply(raw) {
+        return crate::protocol::json_result::<super::usrloc::Domains>(raw).map(|d| d.list);
+    }
+    if let Some(domains) = super::ul_legacy::domains(&legacy::text_of(raw))? {
+        return Ok(domains);
+    }
+    crate::protocol::decode_typed::<super::usrloc::Domains>(
+        legacy::decode_reply(raw)?,
+        super::usrloc::normalize_ul_dump,
+    )
+    .map(|d| d.list)
+}
+
+/// Reads the contacts of a 1.x/2.x text reply as they come, or through its tree when only
+/// the tree reads its layout right (see `ul_legacy`).
+fn each_legacy(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
+    if let Some(n) = super::ul_legacy::contacts(&legacy::text_of(raw), f)? {
+        return Ok(n);
+    }
+    let v = super::normalize_reply("ul_dump", legacy::decode_reply(raw)?.value);
+    each_value(&v, f)
+}
+
 pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
-    let mut sink = Sink { f, count: 0 };
+    let mut sink = Sink {
+        f,
+        count: 0,
+        error: None,
+    };
     let text: Cow<'_, [u8]> = match std::str::from_utf8(raw) {
         Ok(_) => Cow::Borrowed(raw),
         Err(_) => Cow::Owned(String::from_utf8_lossy(raw).into_owned().into_bytes()),
@@ -69,13 +132,20 @@ pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result
     Walk::Envelope(&mut sink)
         .deserialize(&mut de)
         .map_err(|e| crate::protocol::unexpected("result".into(), e.to_string()))?;
+    if let Some(error) = sink.error {
+        crate::protocol::jsonrpc::error_object(error)?;
+    }
     Ok(sink.count)
 }
 
 /// The same from a reply already decoded into a [`Value`] (1.x/2.x, XML-RPC), normalised
 /// to the 3.x shape.
 pub(crate) fn each_value(v: &Value, f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
-    let mut sink = Sink { f, count: 0 };
+    let mut sink = Sink {
+        f,
+        count: 0,
+        error: None,
+    };
     for d in v["Domains"].as_array().unwrap_or_default() {
         let domain = d["name"].as_str().unwrap_or_default();
         for a in d["AORs"].as_array().unwrap_or_default() {
@@ -130,6 +200,8 @@ impl<'de, F: FnMut(UlContact<'_>)> Visitor<'de> for Walk<'_, '_, F> {
                 while let Some(k) = map.next_key::<Cow<'de, str>>()? {
                     if k == "result" {
                         map.next_value_seed(Walk::Result(&mut *sink))?;
+                    } else if k == "error" {
+                        sink.error = Some(map.next_value::<Value>()?);
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -217,10 +289,9 @@ pub(crate) fn ul_dump_each<C: crate::ConnectionLike + ?Sized>(
     if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
         return each_json(&resp.raw, f);
     }
-    if let Some(n) = super::ul_legacy::contacts(&resp, f)? {
-        return Ok(n);
+    if resp.value.is_null() && legacy::looks_like_reply(&resp.raw) {
+        return each_legacy(&resp.raw, f);
     }
-    let resp = crate::protocol::materialize(resp)?;
     let v = super::normalize_reply("ul_dump", resp.value);
     if v.get("Domains").is_none() {
         return Err(Error::UnexpectedReply {

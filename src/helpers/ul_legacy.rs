@@ -12,8 +12,8 @@ use serde::de::{self, IntoDeserializer, Visitor};
 
 use super::usrloc::{CONTACT_NUMBERS, legacy_1x_contact, legacy_contact};
 use super::{Aor, Contact, Domain};
+use crate::Result;
 use crate::protocol::legacy::{self, Line, Lines};
-use crate::{Response, Result};
 
 /// One field as the normalised tree would hold it.
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +99,9 @@ fn from_fields<'a, T: Deserialize<'a>>(
 }
 
 /// What the walk met.
+// A contact is handed over by value once, to the list or the callback; boxing it would
+// cost an allocation per contact.
+#[allow(clippy::large_enum_variant)]
 enum Met<'a> {
     Domain(&'a str, Field<'a>),
     Aor(&'a str),
@@ -154,7 +157,9 @@ fn walk<'a>(
         let size = ["hash_size", "table"]
             .iter()
             .find_map(|k| b.attrs.iter().find(|(a, _)| a == k))
-            .map_or(Field::Null, |(_, v)| Field::of("hash_size", v, &["hash_size"]));
+            .map_or(Field::Null, |(_, v)| {
+                Field::of("hash_size", v, &["hash_size"])
+            });
         if b.attrs.is_empty() && lines.peek_depth().is_none_or(|d| d == 0) && strict {
             return Err(Stop::Tree); // a leaf: the tree has no name for it
         }
@@ -238,20 +243,11 @@ fn tree_contact<'a>(c: Line<'a>, mut lines: Lines<'a>) -> std::result::Result<Co
     Contact::deserialize(&legacy_contact(&node))
 }
 
-/// The text of a 1.x/2.x `ul_dump` reply left undecoded, or `None` for any other response.
-fn text_of(resp: &Response) -> Option<std::borrow::Cow<'_, str>> {
-    (resp.value.is_null() && legacy::looks_like_reply(&resp.raw))
-        .then(|| legacy::text_of(&resp.raw))
-}
-
 /// `ul_dump`'s domains read from a 1.x/2.x text reply, or `None` when the tree path must
-/// read it (another response, or a layout only the tree reads the same way).
-pub(super) fn domains(resp: &Response) -> Result<Option<Vec<Domain>>> {
-    let Some(text) = text_of(resp) else {
-        return Ok(None);
-    };
+/// read it (an error reply, or a layout only the tree reads the same way).
+pub(super) fn domains(text: &str) -> Result<Option<Vec<Domain>>> {
     let mut domains: Vec<Domain> = Vec::new();
-    let walked = walk(&text, true, &mut |m| {
+    let walked = walk(text, true, &mut |m| {
         match m {
             Met::Domain(name, size) => {
                 let d = from_fields::<Domain>(&[("name", Field::Str(name)), ("hash_size", size)])
@@ -283,15 +279,12 @@ pub(super) fn domains(resp: &Response) -> Result<Option<Vec<Domain>>> {
 
 /// Gives each contact of a 1.x/2.x text reply to `f` as it is read; `None` when the tree
 /// path must read it.
-pub(crate) fn contacts(
-    resp: &Response,
+pub(super) fn contacts(
+    text: &str,
     f: &mut impl FnMut(super::UlContact<'_>),
 ) -> Result<Option<usize>> {
-    let Some(text) = text_of(resp) else {
-        return Ok(None);
-    };
     let (mut domain, mut aor, mut n) = ("", "", 0);
-    let walked = walk(&text, false, &mut |m| {
+    let walked = walk(text, false, &mut |m| {
         match m {
             Met::Domain(name, _) => domain = name,
             Met::Aor(a) => aor = a,
@@ -319,7 +312,12 @@ mod tests {
     use crate::Error;
 
     /// The list and the stream through the tree path, errors as text.
-    fn by_tree(bytes: &[u8]) -> (Result<Vec<Domain>>, std::result::Result<Vec<String>, String>) {
+    fn by_tree(
+        bytes: &[u8],
+    ) -> (
+        Result<Vec<Domain>>,
+        std::result::Result<Vec<String>, String>,
+    ) {
         let resp = legacy::decode_reply(bytes).unwrap();
         let list = crate::protocol::decode_typed::<super::super::usrloc::Domains>(
             resp.clone(),
@@ -337,17 +335,13 @@ mod tests {
     }
 
     /// The same through the walk (`None`: it sent the caller to the tree).
-    fn by_walk(
-        bytes: &[u8],
-    ) -> (
-        Option<Result<Vec<Domain>>>,
-        Option<std::result::Result<Vec<String>, String>>,
-    ) {
-        let lazy = legacy::decode_owned(bytes.to_vec(), false).unwrap();
-        assert!(lazy.value.is_null());
-        let list = domains(&lazy).transpose();
+    type Stream = std::result::Result<Vec<String>, String>;
+
+    fn by_walk(bytes: &[u8]) -> (Option<Result<Vec<Domain>>>, Option<Stream>) {
+        let text = legacy::text_of(bytes);
+        let list = domains(&text).transpose();
         let mut seen = Vec::new();
-        let stream = match contacts(&lazy, &mut |c| {
+        let stream = match contacts(&text, &mut |c| {
             seen.push(format!("{}|{}|{:?}", c.domain, c.aor, c.contact))
         }) {
             Ok(Some(n)) => {
@@ -412,11 +406,17 @@ mod tests {
                 (false, true),
             ),
             // a `Domains` node changes the whole reading
-            ("200 OK\nDomains:: x\nDomain:: l\n\tAOR:: a\n", (false, false)),
+            (
+                "200 OK\nDomains:: x\nDomain:: l\n\tAOR:: a\n",
+                (false, false),
+            ),
             // empty, brief, no hash size, a number that is not one
             ("200 OK\n\n", (true, true)),
             ("200 OK\nDomain:: l\n\tAOR:: a\n\tAOR:: b\n", (true, true)),
-            ("200 OK\nDomain:: l hash_size=lots\n\tAOR:: a\n", (true, true)),
+            (
+                "200 OK\nDomain:: l hash_size=lots\n\tAOR:: a\n",
+                (true, true),
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(same(text.as_bytes()), *expected, "{text:?}");
@@ -425,9 +425,9 @@ mod tests {
 
     #[test]
     fn a_bad_contact_in_the_stream_is_an_error_naming_where() {
-        let text = "200 OK\nDomain:: l\n\tAOR:: a\n\t\tContact:: sip:a@h Q=\n\t\t\tExpires:: soon\n";
-        let lazy = legacy::decode_owned(text.as_bytes().to_vec(), false).unwrap();
-        let e = contacts(&lazy, &mut |_| {}).unwrap_err();
+        let text =
+            "200 OK\nDomain:: l\n\tAOR:: a\n\t\tContact:: sip:a@h Q=\n\t\t\tExpires:: soon\n";
+        let e = contacts(text, &mut |_| {}).unwrap_err();
         assert!(
             matches!(e, Error::UnexpectedReply { ref path, .. } if path == "Domains[].AORs[].Contacts[]"),
             "{e}"

@@ -133,9 +133,7 @@ impl Codec {
             (Kind::Legacy { .. }, Framing::Fifo) if !at_end => None,
             (Kind::Legacy { .. }, Framing::Fifo) if buf.is_empty() => Some(Err(closed_empty())),
             (Kind::Legacy { .. }, Framing::Datagram) if buf.is_empty() => None,
-            (Kind::Legacy { decode }, _) => {
-                Some(legacy::decode_owned(std::mem::take(buf), decode))
-            }
+            (Kind::Legacy { decode }, _) => Some(legacy::decode_owned(std::mem::take(buf), decode)),
             #[cfg(feature = "http")]
             (Kind::Xml { legacy }, _) => Some(match xmlrpc::decode_reply(buf) {
                 Ok(mut r) => {

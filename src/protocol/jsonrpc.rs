@@ -304,6 +304,37 @@ fn next_envelope<'a, R: Deserialize<'a> + IntoValue>(text: &'a [u8], id: u32) ->
     }
 }
 
+/// What a JSON-RPC `error` object means: an error for any code but 2xx (which OpenSIPS
+/// uses for replies without a result).
+pub(crate) fn error_object(err: Value) -> crate::Result<Response> {
+    let code = err["code"].as_i64().ok_or_else(|| Error::MalformedReply {
+        reason: "error object without an integer \"code\"".into(),
+        excerpt: err.to_string(),
+    })?;
+    let message = err["message"].as_str().unwrap_or_default().to_owned();
+    let data = err.get("data").filter(|d| !d.is_null()).cloned();
+    if (200..300).contains(&code) {
+        return Ok(Response {
+            code,
+            message,
+            value: Value::Null,
+            raw: Vec::new(),
+        });
+    }
+    Err({
+        let e = ServerError {
+            code,
+            message,
+            data,
+        };
+        if code < 0 {
+            Error::Rpc(e)
+        } else {
+            Error::Command(e)
+        }
+    })
+}
+
 /// A decoded result, or nothing for a skipped one.
 trait IntoValue {
     fn into_value(self) -> Value;
@@ -466,30 +497,7 @@ impl<R: IntoValue> Envelope<R> {
             }
         }
         if let Some(err) = self.error {
-            let code = err["code"].as_i64().ok_or_else(|| Error::MalformedReply {
-                reason: "error object without an integer \"code\"".into(),
-                excerpt: err.to_string(),
-            })?;
-            let message = err["message"].as_str().unwrap_or_default().to_owned();
-            let data = err.get("data").filter(|d| !d.is_null()).cloned();
-            if (200..300).contains(&code) {
-                return Ok(Response {
-                    code,
-                    message,
-                    value: Value::Null,
-                    raw: Vec::new(),
-                });
-            }
-            let e = ServerError {
-                code,
-                message,
-                data,
-            };
-            return Err(if code < 0 {
-                Error::Rpc(e)
-            } else {
-                Error::Command(e)
-            });
+            return error_object(err);
         }
         match self.result {
             Some(result) => Ok(Response {

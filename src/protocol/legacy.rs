@@ -300,12 +300,9 @@ impl<'a> Lines<'a> {
             }
             self.open = depth + 1;
             let body = &content[tabs..];
-            let (name, rest) = match body.find(":: ") {
-                Some(i) => (Some(&body[..i]), &body[i + 3..]),
-                None => match body.strip_suffix("::") {
-                    Some(name) => (Some(name), ""),
-                    None => (None, body),
-                },
+            let (name, rest) = match name_end(body.as_bytes()) {
+                Some(i) => (Some(&body[..i]), body.get(i + 3..).unwrap_or("")),
+                None => (None, body),
             };
             return Ok(Some(Line { depth, name, rest }));
         }
@@ -335,6 +332,21 @@ impl<'a> Lines<'a> {
         }
         Ok(())
     }
+}
+
+/// Where the name of a node line ends: at its first `:: `, or at a `::` that ends the line.
+fn name_end(body: &[u8]) -> Option<usize> {
+    let mut tail = None;
+    for (i, pair) in body.windows(2).enumerate() {
+        if pair == b"::" {
+            match body.get(i + 2) {
+                Some(b' ') => return Some(i),
+                None => tail = Some(i),
+                Some(_) => {}
+            }
+        }
+    }
+    tail
 }
 
 fn line_end(text: &str, from: usize) -> usize {
@@ -449,7 +461,11 @@ fn split_attrs<'a>(name: &str, rest: &'a str, attrs: &mut Vec<(&'a str, &'a str)
 }
 
 /// Builds the [`Value`] of the node on `line` and of its subtree (the lines below it).
-fn node_value<'a>(line: Line<'a>, lines: &mut Lines<'a>, scratch: &mut Scratch<'a>) -> crate::Result<Value> {
+fn node_value<'a>(
+    line: Line<'a>,
+    lines: &mut Lines<'a>,
+    scratch: &mut Scratch<'a>,
+) -> crate::Result<Value> {
     let value = line.split(&mut scratch.attrs);
     let start = scratch.members.len();
     for (k, v) in scratch.attrs.drain(..) {
@@ -917,7 +933,10 @@ mod tests {
             text.push_str("n:: v\n");
         }
         let e = decode_reply(text.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("nested deeper than 64 levels"), "{e}");
+        assert!(
+            e.to_string().contains("nested deeper than 64 levels"),
+            "{e}"
+        );
         // as deep as any real reply is fine
         let ok = "200 OK\nDomain:: l\n\tAOR:: a\n\t\tContact:: c Q=\n\t\t\tExpires:: 1\n";
         assert!(decode_reply(ok.as_bytes()).is_ok());

@@ -177,4 +177,3 @@ pub(super) fn node_into_value(n: Node) -> Value {
     }
     Value::Object(o)
 }
-

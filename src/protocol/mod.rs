@@ -99,6 +99,49 @@ pub(crate) fn materialize(mut resp: Response) -> Result<Response> {
     Ok(resp)
 }
 
+/// The `result` of the JSON-RPC reply in `raw` as `T`, in one pass; an `error` reply is
+/// the error it carries. Errors name the path of the bad field.
+pub(crate) fn json_result<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<T> {
+        result: T,
+    }
+    #[derive(serde::Deserialize)]
+    struct Failed {
+        error: Value,
+    }
+    let sanitized;
+    let bytes: &[u8] = if std::str::from_utf8(raw).is_ok() {
+        raw
+    } else {
+        sanitized = String::from_utf8_lossy(raw).into_owned();
+        sanitized.as_bytes()
+    };
+    // The fast path; only a failure pays for tracking the field path.
+    if let Ok(e) = serde_json::from_slice::<Envelope<T>>(bytes) {
+        return Ok(e.result);
+    }
+    if let Ok(Failed { error }) = serde_json::from_slice::<Failed>(bytes) {
+        return match jsonrpc::error_object(error) {
+            Err(e) => Err(e),
+            Ok(_) => Err(unexpected(
+                "result".into(),
+                "the reply has no result".into(),
+            )),
+        };
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
+        Ok(e) => Ok(e.result),
+        // not JSON at all (the transport hands over a lone reply unparsed)
+        Err(e) if e.inner().is_syntax() || e.inner().is_eof() => Err(Error::malformed(
+            format!("the reply is not valid JSON: {}", e.inner()),
+            raw,
+        )),
+        Err(e) => Err(unexpected(e.path().to_string(), e.inner().to_string())),
+    }
+}
+
 /// Decodes a reply into `T`: from the raw JSON-RPC bytes when the result was left undecoded,
 /// otherwise from the value after `normalize`. Errors name the path of the bad field.
 pub(crate) fn decode_typed<T: serde::de::DeserializeOwned>(
@@ -107,31 +150,7 @@ pub(crate) fn decode_typed<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     let resp = materialize(resp)?;
     if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
-        #[derive(serde::Deserialize)]
-        struct Envelope<T> {
-            result: T,
-        }
-        let sanitized;
-        let bytes: &[u8] = if std::str::from_utf8(&resp.raw).is_ok() {
-            &resp.raw
-        } else {
-            sanitized = String::from_utf8_lossy(&resp.raw).into_owned();
-            sanitized.as_bytes()
-        };
-        // The fast path; only a failure pays for tracking the field path.
-        if let Ok(e) = serde_json::from_slice::<Envelope<T>>(bytes) {
-            return Ok(e.result);
-        }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        return match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
-            Ok(e) => Ok(e.result),
-            // not JSON at all (the transport hands over a lone reply unparsed)
-            Err(e) if e.inner().is_syntax() || e.inner().is_eof() => Err(Error::malformed(
-                format!("the reply is not valid JSON: {}", e.inner()),
-                &resp.raw,
-            )),
-            Err(e) => Err(unexpected(e.path().to_string(), e.inner().to_string())),
-        };
+        return json_result(&resp.raw);
     }
     // Read the (normalized) tree in place; only a failure pays for the field path.
     let value = normalize(resp.value);
