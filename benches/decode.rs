@@ -8,9 +8,10 @@
 //! ```
 //!
 //! Peak memory is measured on a ~100 MB reply, in a child process per case that reads the
-//! reply from a file (one exact-size allocation) and reports (`maxrss` after decoding −
-//! `maxrss` with the input loaded) / input size, so neither input generation nor another
-//! case's allocations hide in the number.
+//! reply from a file (one exact-size allocation) and reports (peak RSS after decoding −
+//! peak RSS with the input loaded) / input size, so neither input generation nor another
+//! case's allocations hide in the number. The peak is `/proc/self/status`'s `VmHWM`, which
+//! starts afresh at `exec`.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -127,9 +128,17 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
     }
 }
 
-fn maxrss_kib() -> i64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-        .map(|u| u.max_rss())
+/// This process's peak resident memory in KiB (`VmHWM`). Not `getrusage`'s `maxrss`:
+/// that one carries the parent's peak across `fork` + `exec`, which hid most of every
+/// child's own peak while the parent held the smaller replies.
+fn peak_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -139,13 +148,13 @@ fn main() {
     if let Some(pos) = args.iter().position(|a| a == "--peak") {
         let case = &args[pos + 1];
         let input = std::fs::read(&args[pos + 2]).unwrap();
-        let before = maxrss_kib();
+        let before = peak_kib();
         if case.starts_with("legacy") {
             run_case(case, &[], &input);
         } else {
             run_case(case, &input, &[]);
         }
-        let after = maxrss_kib();
+        let after = peak_kib();
         println!("{}", (after - before) as f64 * 1024.0 / input.len() as f64);
         return;
     }

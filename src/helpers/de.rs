@@ -188,3 +188,35 @@ pub(crate) fn lenient<'de, D: Deserializer<'de>, T>(
 ) -> Result<Option<T>, D::Error> {
     d.deserialize_any(Lenient(read))
 }
+
+/// A list kept at exactly its length: a reply's lists are read once and kept, and most
+/// hold one element (an AOR's contacts), where a growing `Vec` would keep room for four.
+pub(crate) fn exact_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Exact<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> Visitor<'de> for Exact<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let Some(first) = seq.next_element()? else {
+                return Ok(Vec::new());
+            };
+            let Some(second) = seq.next_element()? else {
+                return Ok(vec![first]);
+            };
+            let mut all = vec![first, second];
+            all.reserve(seq.size_hint().unwrap_or(2).min(4096));
+            while let Some(next) = seq.next_element()? {
+                all.push(next);
+            }
+            all.shrink_to_fit();
+            Ok(all)
+        }
+    }
+    d.deserialize_seq(Exact(std::marker::PhantomData))
+}

@@ -26,6 +26,8 @@ pub struct UlContact<'a> {
 struct Sink<'f, F> {
     f: &'f mut F,
     count: usize,
+    /// How many contacts not to hand over again (a second read of the reply).
+    skip: usize,
     /// The `error` member of an error reply.
     error: Option<Value>,
 }
@@ -33,6 +35,9 @@ struct Sink<'f, F> {
 impl<F: FnMut(UlContact<'_>)> Sink<'_, F> {
     fn give(&mut self, domain: &str, aor: &str, contact: Contact) {
         self.count += 1;
+        if self.count <= self.skip {
+            return;
+        }
         (self.f)(UlContact {
             domain,
             aor,
@@ -122,16 +127,22 @@ pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result
     let mut sink = Sink {
         f,
         count: 0,
+        skip: 0,
         error: None,
     };
-    let text: Cow<'_, [u8]> = match std::str::from_utf8(raw) {
-        Ok(_) => Cow::Borrowed(raw),
-        Err(_) => Cow::Owned(String::from_utf8_lossy(raw).into_owned().into_bytes()),
+    let walk = |bytes: &[u8], sink: &mut Sink<'_, _>| {
+        Walk::Envelope(sink).deserialize(&mut serde_json::Deserializer::from_slice(bytes))
     };
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    Walk::Envelope(&mut sink)
-        .deserialize(&mut de)
-        .map_err(|e| crate::protocol::unexpected("result".into(), e.to_string()))?;
+    let mut walked = walk(raw, &mut sink);
+    // serde_json stops at invalid UTF-8 in a string; the server's bytes are read leniently,
+    // so only then is the whole reply repaired and read again, without handing over twice
+    // the contacts read before the bad bytes
+    if walked.is_err() && std::str::from_utf8(raw).is_err() {
+        let text = String::from_utf8_lossy(raw);
+        (sink.skip, sink.count, sink.error) = (sink.count, 0, None);
+        walked = walk(text.as_bytes(), &mut sink);
+    }
+    walked.map_err(|e| crate::protocol::unexpected("result".into(), e.to_string()))?;
     if let Some(error) = sink.error {
         crate::protocol::jsonrpc::error_object(error)?;
     }
@@ -144,6 +155,7 @@ pub(crate) fn each_value(v: &Value, f: &mut impl FnMut(UlContact<'_>)) -> Result
     let mut sink = Sink {
         f,
         count: 0,
+        skip: 0,
         error: None,
     };
     for d in v["Domains"].as_array().unwrap_or_default() {
@@ -433,5 +445,32 @@ mod tests {
         let bad = br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"l","AORs":[{"AOR":"a","Contacts":[{"Contact":5}]}]}]},"id":1}"#;
         let e = each_json(bad, &mut |_: UlContact<'_>| {}).unwrap_err();
         assert!(matches!(e, Error::UnexpectedReply { .. }), "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_repaired_and_no_contact_comes_twice() {
+        let mut reply = br#"{"jsonrpc":"2.0","result":{"Domains":[{"name":"location","AORs":[{"AOR":"a","Contacts":[{"Contact":"sip:a@h","Expires":1,"Callid":"c","Cseq":1}]},{"AOR":"b","Contacts":[{"Contact":"sip:b@h","Expires":2,"User-agent":"UA-BAD","Callid":"c","Cseq":1}]},{"AOR":"c","Contacts":[{"Contact":"sip:c@h","Expires":3,"Callid":"c","Cseq":1}]}]}]},"id":1}"#.to_vec();
+        let at = reply.windows(3).position(|w| w == b"BAD").unwrap();
+        reply[at] = 0xff;
+        let mut seen = Vec::new();
+        let n = ul_contacts_in(&reply, |c| {
+            seen.push((c.aor.to_owned(), c.contact.user_agent.clone()))
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            seen,
+            [
+                ("a".to_owned(), None),
+                ("b".to_owned(), Some("UA-\u{fffd}AD".to_owned())),
+                ("c".to_owned(), None)
+            ]
+        );
+        // the list reads it the same way
+        let list = ul_dump_in(&reply).unwrap();
+        assert_eq!(
+            list[0].aors[1].contacts[0].user_agent.as_deref(),
+            Some("UA-\u{fffd}AD")
+        );
     }
 }

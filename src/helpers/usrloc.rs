@@ -144,7 +144,7 @@ pub struct Aor {
     #[serde(rename = "AOR")]
     pub aor: String,
     /// Its contacts (empty in a brief dump).
-    #[serde(rename = "Contacts", default)]
+    #[serde(rename = "Contacts", default, deserialize_with = "de::exact_vec")]
     pub contacts: Vec<Contact>,
 }
 
@@ -158,7 +158,7 @@ pub struct Domain {
     #[serde(default, deserialize_with = "de::opt_u32_like")]
     pub hash_size: Option<u32>,
     /// The AORs.
-    #[serde(rename = "AORs", default)]
+    #[serde(rename = "AORs", default, deserialize_with = "de::exact_vec")]
     pub aors: Vec<Aor>,
 }
 

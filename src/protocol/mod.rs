@@ -110,6 +110,11 @@ pub(crate) fn json_result<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<
     struct Failed {
         error: Value,
     }
+    // The fast path (serde_json checks the UTF-8 of what it reads); only a failure pays
+    // for a look at the whole text and for tracking the field path.
+    if let Ok(e) = serde_json::from_slice::<Envelope<T>>(raw) {
+        return Ok(e.result);
+    }
     let sanitized;
     let bytes: &[u8] = if std::str::from_utf8(raw).is_ok() {
         raw
@@ -117,7 +122,6 @@ pub(crate) fn json_result<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<
         sanitized = String::from_utf8_lossy(raw).into_owned();
         sanitized.as_bytes()
     };
-    // The fast path; only a failure pays for tracking the field path.
     if let Ok(e) = serde_json::from_slice::<Envelope<T>>(bytes) {
         return Ok(e.result);
     }
