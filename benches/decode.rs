@@ -183,23 +183,25 @@ fn main() {
             json.len() as f64 / 1e6,
             text.len() as f64 / 1e6
         );
-        let mut base = 0.0;
-        for case in CASES.iter().filter(|c| runs(c)) {
-            let mut best = f64::MAX;
-            for _ in 0..rounds {
+        // rounds of every case one after another, so a change in the machine's load hits
+        // the baseline and the cases alike
+        let cases: Vec<&str> = CASES.iter().copied().filter(|c| runs(c)).collect();
+        let mut bests = vec![f64::MAX; cases.len()];
+        for _ in 0..rounds {
+            for (case, best) in cases.iter().zip(bests.iter_mut()) {
                 let t = Instant::now();
                 run_case(case, &json, &text);
-                best = best.min(t.elapsed().as_secs_f64());
+                *best = best.min(t.elapsed().as_secs_f64());
             }
+        }
+        let base = bests[0];
+        for (case, &best) in cases.iter().zip(&bests) {
             let input = if case.starts_with("legacy") {
                 text.len()
             } else {
                 json.len()
             };
             let mbs = input as f64 / best / 1e6;
-            if *case == "serde_json::Value" {
-                base = best;
-            }
             let speed = base / best;
             let peak = if n == 100_000 {
                 let file = if case.starts_with("legacy") {

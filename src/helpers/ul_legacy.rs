@@ -264,6 +264,8 @@ pub(super) fn domains(text: &str) -> Result<Option<Vec<Domain>>> {
             }
             Met::Contact(c) => {
                 if let Some(a) = domains.last_mut().and_then(|d| d.aors.last_mut()) {
+                    // most AORs have one contact: no room kept for more
+                    a.contacts.reserve_exact(1);
                     a.contacts.push(c);
                 }
             }
@@ -271,7 +273,15 @@ pub(super) fn domains(text: &str) -> Result<Option<Vec<Domain>>> {
         Ok(())
     });
     match walked {
-        Ok(()) => Ok(Some(domains)),
+        Ok(()) => {
+            for d in &mut domains {
+                d.aors.shrink_to_fit();
+                for a in &mut d.aors {
+                    a.contacts.shrink_to_fit();
+                }
+            }
+            Ok(Some(domains))
+        }
         Err(Stop::Tree) => Ok(None),
         Err(Stop::Err(e)) => Err(e),
     }
