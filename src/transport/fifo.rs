@@ -20,6 +20,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -47,6 +48,9 @@ pub(crate) struct FifoTransport {
     max_reply: usize,
     /// Reply FIFOs of calls that succeeded, for the next calls (at most [`IDLE_FIFOS`]).
     idle: Mutex<Vec<ReplyFifo>>,
+    /// Whether the server path was seen to be a FIFO (checked again after a failed open):
+    /// a regular file at that path would take the request and never answer.
+    verified: AtomicBool,
 }
 
 /// How many reply FIFOs a connection keeps for reuse (one per concurrent caller).
@@ -77,6 +81,7 @@ impl FifoTransport {
             fixed: Mutex::new(()),
             max_reply,
             idle: Mutex::new(Vec::new()),
+            verified: AtomicBool::new(false),
         })
     }
 
@@ -125,6 +130,7 @@ impl FifoTransport {
             reply,
             buf: Vec::new(),
             judged: None,
+            room: FIRST_ROOM,
         })
     }
 
@@ -133,6 +139,7 @@ impl FifoTransport {
             .write(true)
             .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
             .open(&self.path)
+            .inspect_err(|_| self.verified.store(false, Ordering::Relaxed))
             .map_err(|e| match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
                 Errno::ENOENT => Error::NotFound {
                     kind: "FIFO",
@@ -160,14 +167,18 @@ impl FifoTransport {
                 },
                 _ => Error::io(format!("opening FIFO {}", self.path.display()), e),
             })?;
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
-        if !meta.file_type().is_fifo() {
-            return Err(Error::InvalidConfig(format!(
-                "{} is not a FIFO (is it OpenSIPS' mi_fifo fifo_name?)",
-                self.path.display()
-            )));
+        // once per connection, and again after the path could not be opened
+        if !self.verified.load(Ordering::Relaxed) {
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
+            if !meta.file_type().is_fifo() {
+                return Err(Error::InvalidConfig(format!(
+                    "{} is not a FIFO (is it OpenSIPS' mi_fifo fifo_name?)",
+                    self.path.display()
+                )));
+            }
+            self.verified.store(true, Ordering::Relaxed);
         }
         Ok(file)
     }
@@ -264,19 +275,37 @@ struct Listener<'r, R> {
     /// Length and end flag at the last judgement: a large reply arrives in many chunks,
     /// and judging the whole buffer again without news would be quadratic.
     judged: Option<(usize, bool)>,
+    /// How much to read at once (grows while reads fill it).
+    room: usize,
 }
+
+/// The first read of a reply reads up to this much: most replies fit.
+const FIRST_ROOM: usize = 4096;
+/// Reads grow up to a pipe's default capacity.
+const MAX_ROOM: usize = 64 * 1024;
 
 impl<R: Reply> Listener<'_, R> {
     /// Reads what has arrived and judges it; `Some` once the reply is complete.
     fn pump(&mut self, max_reply: usize) -> Option<Result<R::Out>> {
-        // Read what is there straight into the buffer's spare room (no zeroed chunk per
-        // call), at most one byte past the limit.
+        // Read what is there with as few read() calls as possible: one for a reply that
+        // fits the buffer's room (the room is zeroed first, which costs far less than the
+        // extra calls of `read_to_end`), more while reads fill the room, at most one byte
+        // past the limit.
         let eof = loop {
-            let room = (max_reply + 1).saturating_sub(self.buf.len()) as u64;
-            match (&self.fifo.file).take(room).read_to_end(&mut self.buf) {
-                // the limit, not the end
-                Ok(n) if n as u64 == room => break false,
-                Ok(_) => break true,
+            let limit = max_reply + 1;
+            let len = self.buf.len();
+            let want = self.room.min(limit.saturating_sub(len));
+            if want == 0 {
+                break false;
+            }
+            self.buf.resize(len + want, 0);
+            let read = (&self.fifo.file).read(&mut self.buf[len..]);
+            self.buf.truncate(len + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) => break true,
+                // the room is full: more may be waiting, and a bigger room reads it faster
+                Ok(n) if n == want => self.room = (self.room * 2).min(MAX_ROOM),
+                Ok(_) => break false,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
