@@ -5,9 +5,9 @@
 //! cargo bench --bench roundtrip --features mock
 //! ```
 //!
-//! Rounds alternate between the library and the baseline so both see the same machine load;
-//! the median round is reported. `ratio` = library throughput / raw throughput (≥ 0.9 is
-//! the target).
+//! Rounds alternate between the library and the baseline (which goes first alternates too)
+//! so both see the same machine load; `ratio` is the median of the library/raw throughput
+//! ratios of adjacent rounds (≥ 0.9 is the target).
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use opensips_mi::mock::MockServer;
 use opensips_mi::{Connection, Options};
 
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 const PER_ROUND: usize = 1_000;
 const REQUEST: &str = r#"{"jsonrpc":"2.0","method":"version","id":1}"#;
 
@@ -34,28 +34,44 @@ fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p) as usize]
 }
 
-/// Runs `lib` and `raw` alternately; returns (lib ops/s, raw ops/s, lib latencies).
-fn compare(mut lib: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64, Vec<Duration>) {
+/// Runs `lib` and `raw` in alternating rounds (which goes first alternates too, so a drift
+/// in the machine's load favours neither); returns (lib ops/s, raw ops/s, median of the
+/// per-pair ratios, lib latencies).
+fn compare(mut lib: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64, f64, Vec<Duration>) {
     for _ in 0..200 {
         lib();
         raw();
     }
-    let (mut l, mut r, mut lat) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let t = Instant::now();
-        for _ in 0..PER_ROUND {
-            let s = Instant::now();
-            lib();
-            lat.push(s.elapsed());
-        }
-        l.push(PER_ROUND as f64 / t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        for _ in 0..PER_ROUND {
-            raw();
-        }
-        r.push(PER_ROUND as f64 / t.elapsed().as_secs_f64());
+    let (mut l, mut r, mut ratios, mut lat) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let mut lib_round = || {
+            let t = Instant::now();
+            for _ in 0..PER_ROUND {
+                let s = Instant::now();
+                lib();
+                lat.push(s.elapsed());
+            }
+            PER_ROUND as f64 / t.elapsed().as_secs_f64()
+        };
+        let mut raw_round = || {
+            let t = Instant::now();
+            for _ in 0..PER_ROUND {
+                raw();
+            }
+            PER_ROUND as f64 / t.elapsed().as_secs_f64()
+        };
+        let (a, b) = if round % 2 == 0 {
+            let a = lib_round();
+            (a, raw_round())
+        } else {
+            let b = raw_round();
+            (lib_round(), b)
+        };
+        l.push(a);
+        r.push(b);
+        ratios.push(a / b);
     }
-    (median(l), median(r), lat)
+    (median(l), median(r), median(ratios), lat)
 }
 
 /// The practical limit of a FIFO client: one reply FIFO made once and held open for
@@ -118,8 +134,7 @@ impl Drop for RawFifo {
 
 /// Prints one transport's figures next to the goals (issue 14): at least 0.9x the raw
 /// client, and for FIFO a p99 under 0.5 ms.
-fn report(name: &str, lib: f64, raw: f64, lat: Vec<Duration>) {
-    let ratio = lib / raw;
+fn report(name: &str, (lib, raw, ratio, lat): (f64, f64, f64, Vec<Duration>)) {
     let p99 = percentile(lat.clone(), 0.99);
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     let p99_goal = if name == "fifo" {
@@ -141,7 +156,8 @@ fn main() {
     let server = MockServer::start().unwrap();
     let opts = Options::new().timeout(Duration::from_secs(5));
     println!(
-        "round trip of `version` against the embedded mock ({ROUNDS} rounds x {PER_ROUND}, median round)"
+        "round trip of `version` against the embedded mock ({ROUNDS} rounds x {PER_ROUND} each, \
+         medians; ratio = median of the library/raw ratios of adjacent rounds)"
     );
 
     // FIFO
@@ -152,39 +168,45 @@ fn main() {
     );
     let mut raw = RawFifo::new(&dir);
     let mut buf = Vec::new();
-    let (l, r, lat) = compare(
-        || drop(conn.command("version", ()).unwrap()),
-        || raw.call(&fifo, &mut buf),
+    report(
+        "fifo",
+        compare(
+            || drop(conn.command("version", ()).unwrap()),
+            || raw.call(&fifo, &mut buf),
+        ),
     );
-    report("fifo", l, r, lat);
 
     // UDP
     let conn = Connection::open_with(&server.udp_url(), opts.clone()).unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(server.udp_addr().unwrap()).unwrap();
     let mut buf = vec![0u8; 65_536];
-    let (l, r, lat) = compare(
-        || drop(conn.command("version", ()).unwrap()),
-        || {
-            sock.send(REQUEST.as_bytes()).unwrap();
-            sock.recv(&mut buf).unwrap();
-        },
+    report(
+        "udp",
+        compare(
+            || drop(conn.command("version", ()).unwrap()),
+            || {
+                sock.send(REQUEST.as_bytes()).unwrap();
+                sock.recv(&mut buf).unwrap();
+            },
+        ),
     );
-    report("udp", l, r, lat);
 
     // unix datagram
     let conn = Connection::open_with(&server.unix_url(), opts).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let usock = UnixDatagram::bind(tmp.path().join("raw.sock")).unwrap();
     let server_path = server.unix_path().unwrap().to_path_buf();
-    let (l, r, lat) = compare(
-        || drop(conn.command("version", ()).unwrap()),
-        || {
-            usock.send_to(REQUEST.as_bytes(), &server_path).unwrap();
-            usock.recv(&mut buf).unwrap();
-        },
+    report(
+        "unix datagram",
+        compare(
+            || drop(conn.command("version", ()).unwrap()),
+            || {
+                usock.send_to(REQUEST.as_bytes(), &server_path).unwrap();
+                usock.recv(&mut buf).unwrap();
+            },
+        ),
     );
-    report("unix datagram", l, r, lat);
 
     // HTTP (mi_http) and XML-RPC, each against a raw keep-alive client
     let addr = server.http_addr().unwrap();
@@ -208,11 +230,13 @@ fn main() {
             body.len()
         );
         let mut resp = Vec::with_capacity(4096);
-        let (l, r, lat) = compare(
-            || drop(conn.command("version", ()).unwrap()),
-            || raw_http(&mut tcp, request.as_bytes(), &mut resp),
+        report(
+            name,
+            compare(
+                || drop(conn.command("version", ()).unwrap()),
+                || raw_http(&mut tcp, request.as_bytes(), &mut resp),
+            ),
         );
-        report(name, l, r, lat);
     }
 }
 

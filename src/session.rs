@@ -138,12 +138,12 @@ impl<T: Transport> Session<T> {
             }
             Ok(request)
         };
-        let started = std::time::Instant::now();
+        let started = log::log_enabled!(log::Level::Debug).then(std::time::Instant::now);
         let result = self
             .transport
             .exchange(&encode, &codec, &deadline)
             .map_err(|e| self.explain(e, generation));
-        if log::log_enabled!(log::Level::Debug) {
+        if let Some(started) = started {
             let endpoint = self.transport.endpoint();
             let took = started.elapsed();
             match &result {

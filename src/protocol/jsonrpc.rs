@@ -186,17 +186,11 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
 /// [`scan`], leaving the result undecoded (`Value::Null`, the bytes stay in `raw`) unless
 /// `decode`: typed helpers deserialize `raw` straight into their structs.
 pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan {
-    let owned;
-    let valid = std::str::from_utf8(buf).ok();
-    let text: &[u8] = match valid {
-        Some(_) => buf,
-        None => {
-            owned = sanitize_utf8(buf);
-            &owned
-        }
-    };
     if !decode && at_end {
-        if let Some(range) = valid.and_then(|t| lone_success(t, id)) {
+        if let Some(range) = std::str::from_utf8(buf)
+            .ok()
+            .and_then(|t| lone_success(t, id))
+        {
             // one successful reply to `id` and nothing else: the typed decoder reads the
             // result straight from `raw` and reports any syntax error itself
             let ok = Response {
@@ -211,6 +205,17 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
             };
         }
     }
+    // serde_json checks the UTF-8 of what it reads: the whole buffer is looked at (and
+    // repaired, each bad byte a `?`, offsets kept) only when a reply was not found in it
+    let first = scan_text(buf, buf, id, at_end, decode);
+    if matches!(first, Scan::Found { .. }) || std::str::from_utf8(buf).is_ok() {
+        return first;
+    }
+    scan_text(&sanitize_utf8(buf), buf, id, at_end, decode)
+}
+
+/// [`scan_with`] on `text`: `buf` itself, or `buf` with its invalid UTF-8 repaired.
+fn scan_text(text: &[u8], buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan {
     let mut pos = 0;
     loop {
         let rest = &text[pos..];

@@ -130,7 +130,6 @@ impl FifoTransport {
             reply,
             buf: Vec::new(),
             judged: None,
-            room: FIRST_ROOM,
         })
     }
 
@@ -275,8 +274,6 @@ struct Listener<'r, R> {
     /// Length and end flag at the last judgement: a large reply arrives in many chunks,
     /// and judging the whole buffer again without news would be quadratic.
     judged: Option<(usize, bool)>,
-    /// How much to read at once (grows while reads fill it).
-    room: usize,
 }
 
 /// The first read of a reply reads up to this much: most replies fit.
@@ -288,24 +285,34 @@ impl<R: Reply> Listener<'_, R> {
     /// Reads what has arrived and judges it; `Some` once the reply is complete.
     fn pump(&mut self, max_reply: usize) -> Option<Result<R::Out>> {
         // Read what is there with as few read() calls as possible: one for a reply that
-        // fits the buffer's room (the room is zeroed first, which costs far less than the
-        // extra calls of `read_to_end`), more while reads fill the room, at most one byte
-        // past the limit.
+        // fits the FIFO's scratch room, more while reads fill it (it then grows), at most
+        // one byte past the limit.
         let eof = loop {
             let limit = max_reply + 1;
-            let len = self.buf.len();
-            let want = self.room.min(limit.saturating_sub(len));
+            let scratch = &mut self.fifo.scratch;
+            let want = scratch
+                .len()
+                .max(FIRST_ROOM)
+                .min(limit.saturating_sub(self.buf.len()));
             if want == 0 {
                 break false;
             }
-            self.buf.resize(len + want, 0);
-            let read = (&self.fifo.file).read(&mut self.buf[len..]);
-            self.buf.truncate(len + *read.as_ref().unwrap_or(&0));
-            match read {
+            if scratch.len() < want {
+                scratch.resize(want, 0);
+            }
+            match (&self.fifo.file).read(&mut scratch[..want]) {
                 Ok(0) => break true,
-                // the room is full: more may be waiting, and a bigger room reads it faster
-                Ok(n) if n == want => self.room = (self.room * 2).min(MAX_ROOM),
-                Ok(_) => break false,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&scratch[..n]);
+                    if n < want {
+                        break false;
+                    }
+                    // the room is full: more may be waiting, and a bigger room reads it
+                    // with fewer calls
+                    if scratch.len() < MAX_ROOM {
+                        scratch.resize((scratch.len() * 2).min(MAX_ROOM), 0);
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -482,6 +489,9 @@ struct ReplyFifo {
     path: PathBuf,
     name: String,
     file: File,
+    /// Where replies are read into first (zeroed once, kept while the FIFO serves calls):
+    /// each call's reply is then copied into a buffer of its own size.
+    scratch: Vec<u8>,
 }
 
 impl ReplyFifo {
@@ -523,6 +533,7 @@ impl ReplyFifo {
             path: std::mem::take(&mut made.0),
             name: name.to_owned(),
             file,
+            scratch: Vec::new(),
         })
     }
 }
