@@ -115,6 +115,24 @@ fn typed<T: DeserializeOwned, C: ConnectionLike + ?Sized>(
     decode(conn.execute(&c)?, normalize)
 }
 
+/// `dlg_list` / `dlg_list_ctx` as a list: a 1.x/2.x text reply one `dialog::` node at a
+/// time (through the whole tree only for the exact error of a dialog that does not fit),
+/// anything else as the other typed helpers.
+fn dialogs<C: ConnectionLike + ?Sized>(conn: &C, method: &str) -> Result<Vec<Dialog>> {
+    let mut c = cmd(method);
+    c.lazy();
+    let resp = conn.execute(&c)?;
+    if resp.value.is_null() && crate::legacy::looks_like_reply(&resp.raw) {
+        let mut list = Vec::new();
+        let text = crate::protocol::legacy::text_of(&resp.raw);
+        if let Ok(Some(_)) = stream::legacy_dialogs(&text, &mut |d| list.push(d)) {
+            list.shrink_to_fit();
+            return Ok(list);
+        }
+    }
+    decode::<Dialogs>(resp, normalize_dialogs).map(|d| d.list.into_iter().chain(d.one).collect())
+}
+
 /// The typed helpers, for every [`ConnectionLike`] (a [`Connection`](crate::Connection),
 /// a pool, a test double).
 pub trait MiCommands: ConnectionLike {
@@ -327,8 +345,7 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn dlg_list(&self) -> Result<Vec<Dialog>> {
-        typed::<Dialogs, _>(self, cmd("dlg_list"), normalize_dialogs)
-            .map(|d| d.list.into_iter().chain(d.one).collect())
+        dialogs(self, "dlg_list")
     }
 
     /// `dlg_list` (or, with `with_context`, `dlg_list_ctx`), one dialog at a time: each
@@ -368,8 +385,7 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn dlg_list_ctx(&self) -> Result<Vec<Dialog>> {
-        typed::<Dialogs, _>(self, cmd("dlg_list_ctx"), normalize_dialogs)
-            .map(|d| d.list.into_iter().chain(d.one).collect())
+        dialogs(self, "dlg_list_ctx")
     }
 
     /// `cache_store`, with an optional expiry in seconds.

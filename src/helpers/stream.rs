@@ -399,7 +399,14 @@ pub(crate) fn dlg_list_each<C: crate::ConnectionLike + ?Sized>(
         };
         return each_item_json(&text, "Dialogs", f);
     }
-    // 1.x/2.x, XML-RPC: decoded first, then walked (a lone `Dialog` counts too)
+    // 1.x/2.x: one `dialog::` node at a time
+    if resp.value.is_null() && legacy::looks_like_reply(&resp.raw) {
+        if let Some(n) = legacy_dialogs(&legacy::text_of(&resp.raw), f)? {
+            return Ok(n);
+        }
+    }
+    // XML-RPC (and odd legacy layouts): decoded first, then walked (a lone `Dialog` counts
+    // too)
     let v = super::normalize_reply(method, crate::protocol::materialize(resp)?.value);
     let items: Vec<&Value> = match (v.get("Dialogs"), v.get("Dialog")) {
         (Some(list), _) => list.as_array().unwrap_or_default().iter().collect(),
@@ -414,6 +421,35 @@ pub(crate) fn dlg_list_each<C: crate::ConnectionLike + ?Sized>(
         f(dialog);
     }
     Ok(n)
+}
+
+/// Gives each dialog of a successful 1.x/2.x `dlg_list` text reply to `f` as it is read:
+/// only one `dialog::` node's tree at a time, normalised and read as on every other path.
+/// `None` when the reply holds a `Dialogs` or `Dialog` node, which the normalisation takes
+/// as the 3.x shape (the caller reads it through the whole tree).
+pub(crate) fn legacy_dialogs(
+    text: &str,
+    f: &mut impl FnMut(super::Dialog),
+) -> Result<Option<usize>> {
+    let (code, _, mut lines) = legacy::status(text)?;
+    if !(200..300).contains(&code) || text.contains("\nDialogs::") || text.contains("\nDialog::") {
+        return Ok(None);
+    }
+    let mut n = 0;
+    while let Some(line) = lines.next_line()? {
+        if line.name != Some("dialog") {
+            lines.skip_below(line.depth)?;
+            continue;
+        }
+        let node = legacy::subtree_value(line, &mut lines)?;
+        let dialog = <super::Dialog as serde::Deserialize>::deserialize(
+            &super::dialog::legacy_dialog(&node),
+        )
+        .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;
+        n += 1;
+        f(dialog);
+    }
+    Ok(Some(n))
 }
 
 #[cfg(test)]
@@ -472,5 +508,50 @@ mod tests {
             list[0].aors[1].contacts[0].user_agent.as_deref(),
             Some("UA-\u{fffd}AD")
         );
+    }
+
+    /// The dialogs of a text reply through the whole tree, as the list helpers read it.
+    fn dialogs_by_tree(bytes: &[u8]) -> std::result::Result<Vec<super::super::Dialog>, String> {
+        let resp = legacy::decode_reply(bytes).map_err(|e| e.to_string())?;
+        let d: super::super::dialog::Dialogs =
+            crate::protocol::decode_typed(resp, super::super::dialog::normalize_dialogs)
+                .map_err(|e| e.to_string())?;
+        Ok(d.list.into_iter().chain(d.one).collect())
+    }
+
+    #[test]
+    fn legacy_dialogs_one_node_at_a_time_match_the_tree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/2x");
+        for sub in ["fifo", "datagram"] {
+            for name in ["14_dlg_list", "15_dlg_list_ctx"] {
+                let bytes = std::fs::read(dir.join(sub).join(format!("{name}.reply.txt"))).unwrap();
+                let mut walked = Vec::new();
+                let n = legacy_dialogs(&legacy::text_of(&bytes), &mut |d| walked.push(d))
+                    .unwrap()
+                    .unwrap();
+                assert!(n >= 2, "{sub}/{name}");
+                assert_eq!(Ok(walked), dialogs_by_tree(&bytes), "{sub}/{name}");
+            }
+        }
+        // other top-level nodes are skipped; a `Dialogs` node sends the caller to the tree;
+        // a dialog that does not fit is an error naming where
+        let text = "200 OK\nnote:: x\n\tdialog:: not top-level\ndialog::  ID=1\n\tstate:: 4\n\tcallid:: c\n";
+        let mut walked = Vec::new();
+        assert_eq!(
+            legacy_dialogs(text, &mut |d| walked.push(d)).unwrap(),
+            Some(1)
+        );
+        assert_eq!(Ok(walked), dialogs_by_tree(text.as_bytes()));
+        assert_eq!(
+            legacy_dialogs("200 OK\nDialogs:: x\n", &mut |_| {}).unwrap(),
+            None
+        );
+        let bad = "200 OK\ndialog::  ID=1\n\tstate:: 4\n\ttimestart:: soon\n";
+        let e = legacy_dialogs(bad, &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(e, Error::UnexpectedReply { ref path, .. } if path == "Dialogs[]"),
+            "{e}"
+        );
+        assert!(dialogs_by_tree(bad.as_bytes()).is_err());
     }
 }
