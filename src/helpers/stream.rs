@@ -138,9 +138,9 @@ pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result
     // so only then is the whole reply repaired and read again, without handing over twice
     // the contacts read before the bad bytes
     if walked.is_err() && std::str::from_utf8(raw).is_err() {
-        let text = String::from_utf8_lossy(raw);
+        let text = crate::protocol::jsonrpc::sanitize_utf8(raw);
         (sink.skip, sink.count, sink.error) = (sink.count, 0, None);
-        walked = walk(text.as_bytes(), &mut sink);
+        walked = walk(&text, &mut sink);
     }
     walked.map_err(|e| crate::protocol::unexpected("result".into(), e.to_string()))?;
     if let Some(error) = sink.error {
@@ -395,7 +395,7 @@ pub(crate) fn dlg_list_each<C: crate::ConnectionLike + ?Sized>(
     if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
         let text: Cow<'_, [u8]> = match std::str::from_utf8(&resp.raw) {
             Ok(_) => Cow::Borrowed(&resp.raw),
-            Err(_) => Cow::Owned(String::from_utf8_lossy(&resp.raw).into_owned().into_bytes()),
+            Err(_) => Cow::Owned(crate::protocol::jsonrpc::sanitize_utf8(&resp.raw)),
         };
         return each_item_json(&text, "Dialogs", f);
     }
@@ -498,7 +498,7 @@ mod tests {
             seen,
             [
                 ("a".to_owned(), None),
-                ("b".to_owned(), Some("UA-\u{fffd}AD".to_owned())),
+                ("b".to_owned(), Some("UA-?AD".to_owned())),
                 ("c".to_owned(), None)
             ]
         );
@@ -506,7 +506,7 @@ mod tests {
         let list = ul_dump_in(&reply).unwrap();
         assert_eq!(
             list[0].aors[1].contacts[0].user_agent.as_deref(),
-            Some("UA-\u{fffd}AD")
+            Some("UA-?AD")
         );
     }
 

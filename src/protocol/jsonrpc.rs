@@ -114,10 +114,8 @@ pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
 /// As [`decode_reply`], and [`Error::UnexpectedReply`] naming the field that did not fit.
 pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> crate::Result<T> {
     // the common case, read in place: one successful reply to `id`
-    if let Some(range) = std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|t| lone_success(t, id))
-    {
+    // (a concatenation of replies, or invalid UTF-8, fails this parse and goes the long way)
+    if let Some(range) = lone_bounds(bytes, id) {
         #[derive(Deserialize)]
         struct ResultOnly<T> {
             result: T,
@@ -269,17 +267,29 @@ fn scan_text(text: &[u8], buf: &[u8], id: u32, at_end: bool, decode: bool) -> Sc
 /// envelope can hide in it, since `{"jsonrpc":` cannot occur inside a JSON string (its
 /// quotes would be escaped) and occurs once.
 fn lone_success(text: &str, id: u32) -> Option<Range<usize>> {
-    const HEAD: &str = r#"{"jsonrpc":"2.0","result":"#;
-    let bytes = text.as_bytes();
+    let range = lone_bounds(text.as_bytes(), id)?;
+    text[range.clone()]
+        .matches(r#"{"jsonrpc":"#)
+        .nth(1)
+        .is_none()
+        .then_some(range)
+}
+
+/// The range of `bytes` without surrounding whitespace when it starts like a successful
+/// OpenSIPS reply and ends with `"id":N}`: one reply to `id`, unless replies are
+/// concatenated (a parse of the range then fails on the trailing one).
+fn lone_bounds(bytes: &[u8], id: u32) -> Option<Range<usize>> {
+    const HEAD: &[u8] = br#"{"jsonrpc":"2.0","result":"#;
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     let end = bytes.len() - bytes.iter().rev().position(|b| !b.is_ascii_whitespace())?;
-    let body = &text[start..end];
-    let tail = format!(r#","id":{id}}}"#);
-    (body.starts_with(HEAD)
-        && body.ends_with(&tail)
-        && body.len() > HEAD.len() + tail.len()
-        && body.matches(r#"{"jsonrpc":"#).nth(1).is_none())
-    .then_some(start..end)
+    let body = &bytes[start..end];
+    let mut tail = [0u8; 24];
+    let mut w = &mut tail[..];
+    std::io::Write::write_fmt(&mut w, format_args!(r#","id":{id}}}"#)).ok()?;
+    let tail_len = 24 - w.len();
+    let tail = &tail[..tail_len];
+    (body.starts_with(HEAD) && body.ends_with(tail) && body.len() > HEAD.len() + tail.len())
+        .then_some(start..end)
 }
 
 /// What the next JSON value in a buffer is.
@@ -358,7 +368,7 @@ impl IntoValue for IgnoredAny {
 }
 
 /// Replaces each byte of an invalid UTF-8 sequence with `?`, keeping every offset.
-fn sanitize_utf8(buf: &[u8]) -> Vec<u8> {
+pub(crate) fn sanitize_utf8(buf: &[u8]) -> Vec<u8> {
     let mut out = buf.to_vec();
     let mut pos = 0;
     while pos < out.len() {
@@ -666,6 +676,24 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, Error::Rpc(ref s) if s.code == -32700));
         assert!(decode_reply(br#"{"jsonrpc":"2.0","result":"OK","id":null}"#, 9).is_err());
+    }
+
+    #[test]
+    fn decode_result_takes_the_long_way_for_concatenated_or_invalid_replies() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct V {
+            #[serde(rename = "Server")]
+            server: String,
+        }
+        let two = br#"{"jsonrpc":"2.0","result":{"Server":"stale"},"id":2}{"jsonrpc":"2.0","result":{"Server":"ours"},"id":3}"#;
+        assert_eq!(decode_result::<V>(two, 3).unwrap().server, "ours");
+        let mut bad = br#"{"jsonrpc":"2.0","result":{"Server":"A"#.to_vec();
+        bad.push(0xff);
+        bad.extend_from_slice(br#""},"id":3}"#);
+        assert_eq!(decode_result::<V>(&bad, 3).unwrap().server, "A?");
+        assert!(
+            decode_result::<V>(br#"{"jsonrpc":"2.0","result":{"Server":"x"},"id":4}"#, 3).is_err()
+        );
     }
 
     #[test]

@@ -558,12 +558,15 @@ pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response
     })
 }
 
-/// The reply as text; each invalid UTF-8 sequence becomes U+FFFD (checked the fast way
-/// first: replies are nearly always valid).
+/// The reply as text; each byte of invalid UTF-8 becomes `?`, as in every decoder of the
+/// crate (checked the fast way first: replies are nearly always valid).
 pub(crate) fn text_of(raw: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(raw) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(raw),
+        Err(_) => std::borrow::Cow::Owned(
+            String::from_utf8(super::jsonrpc::sanitize_utf8(raw))
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
     }
 }
 
@@ -872,7 +875,8 @@ mod tests {
 
     /// The old tree parser's result for `bytes`, as `decode_reply` would give it.
     fn oracle(bytes: &[u8]) -> std::result::Result<Value, (i64, Option<Value>)> {
-        let (code, _, nodes) = parse(bytes).unwrap();
+        // (it read invalid UTF-8 as U+FFFD; the crate reads each bad byte as `?`)
+        let (code, _, nodes) = parse(&crate::protocol::jsonrpc::sanitize_utf8(bytes)).unwrap();
         let v = (!nodes.is_empty()).then(|| super::oracle::into_value(nodes));
         match (200..300).contains(&code) {
             true => Ok(v.unwrap_or_else(|| Value::Object(vec![]))),

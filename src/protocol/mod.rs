@@ -119,8 +119,8 @@ pub(crate) fn json_result<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<
     let bytes: &[u8] = if std::str::from_utf8(raw).is_ok() {
         raw
     } else {
-        sanitized = String::from_utf8_lossy(raw).into_owned();
-        sanitized.as_bytes()
+        sanitized = jsonrpc::sanitize_utf8(raw);
+        &sanitized
     };
     if let Ok(e) = serde_json::from_slice::<Envelope<T>>(bytes) {
         return Ok(e.result);
