@@ -434,6 +434,80 @@ mod tests {
     }
 
     #[test]
+    fn the_walk_reads_random_trees_as_the_tree_does() {
+        const NAMES: &[&str] = &[
+            "Domain",
+            "Domain",
+            "AOR",
+            "AOR",
+            "Contact",
+            "Contact",
+            "Expires",
+            "Callid",
+            "Cseq",
+            "Flags",
+            "Methods",
+            "Q",
+            "User-agent",
+            "value",
+            "Attr",
+            "junk",
+            "",
+        ];
+        const VALUES: &[&str] = &[
+            "",
+            "1",
+            " 7 ",
+            "x",
+            "permanent",
+            "0x1F",
+            "sip:a@h",
+            "-3",
+            "99999999999999999999",
+            "a b",
+            "k=v",
+        ];
+        const ATTRS: &[&str] = &[
+            "",
+            "",
+            " Q=0.5",
+            " Q=",
+            " hash_size=512",
+            " table=9",
+            "  x=1",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut walked = (0, 0);
+        for _ in 0..3000 {
+            let mut text = String::from("200 OK\n");
+            let mut depth = 0;
+            for _ in 0..next(30) {
+                depth = next(depth + 2).min(4);
+                let name = NAMES[next(NAMES.len())];
+                text.push_str(&"\t".repeat(depth));
+                if !name.is_empty() {
+                    text.push_str(name);
+                    text.push_str(":: ");
+                }
+                text.push_str(VALUES[next(VALUES.len())]);
+                text.push_str(ATTRS[next(ATTRS.len())]);
+                text.push('\n');
+            }
+            let (list, stream) = same(text.as_bytes());
+            walked.0 += usize::from(list);
+            walked.1 += usize::from(stream);
+        }
+        // the walk reads trees itself (the list only the tidy ones), not handing them back
+        assert!(walked.0 > 50 && walked.1 > 2500, "{walked:?}");
+    }
+
+    #[test]
     fn a_bad_contact_in_the_stream_is_an_error_naming_where() {
         let text =
             "200 OK\nDomain:: l\n\tAOR:: a\n\t\tContact:: sip:a@h Q=\n\t\t\tExpires:: soon\n";

@@ -930,6 +930,57 @@ mod tests {
     }
 
     #[test]
+    fn the_line_reader_gives_the_tree_parsers_values_on_random_text() {
+        // lines built from the pieces that matter to the parser: tabs, names with `::`,
+        // known and unknown attribute keys, blanks, `=`, CR LF inside values, empty lines
+        const PIECES: &[&str] = &[
+            "\t",
+            "\t\t",
+            "Contact",
+            "Domain",
+            "Process",
+            "dialog",
+            "profile",
+            "x",
+            "::",
+            ":: ",
+            ":",
+            " ",
+            "  ",
+            "Q=",
+            "ID=",
+            "PID=",
+            "Type=",
+            "hash_size=",
+            "a=",
+            "=",
+            "b-c=",
+            "v",
+            "sip:u@h",
+            "\r\n",
+            "\r",
+            "\n",
+            "\n\n",
+            "é",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let mut text = String::from("200 OK\n");
+            for _ in 0..next(40) {
+                text.push_str(PIECES[next(PIECES.len())]);
+            }
+            let bytes = text.as_bytes();
+            assert_eq!(streaming(bytes), oracle(bytes), "{text:?}");
+        }
+    }
+
+    #[test]
     fn a_tree_nested_too_deep_is_refused() {
         let mut text = String::from("200 OK\n");
         for depth in 0..100_000 {
