@@ -14,6 +14,8 @@ fn every_saved_input_decodes_or_errors() {
         let _ = jsonrpc::decode_reply(&data, 1);
         let _ = legacy::decode_reply(&data);
         let _ = xmlrpc::decode_reply(&data);
+        let _ = opensips_mi::helpers::ul_dump_in(&data);
+        let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});
         let _ = Event::parse(&data);
         let _ = opensips_mi::__fuzz::event_stream(&data);
         if let Ok(text) = std::str::from_utf8(&data) {
@@ -78,6 +80,12 @@ mod properties {
             let _ = jsonrpc::decode_reply(&data, 1);
             let _ = legacy::decode_reply(&data);
             let _ = xmlrpc::decode_reply(&data);
+            let _ = opensips_mi::helpers::ul_dump_in(&data);
+            let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});
+            let mut text = b"200 OK\n".to_vec();
+            text.extend_from_slice(&data);
+            let _ = opensips_mi::helpers::ul_dump_in(&text);
+            let _ = opensips_mi::helpers::ul_contacts_in(&text, |_| {});
             let _ = Event::parse(&data);
             let _ = opensips_mi::__fuzz::event_stream(&data);
             if let Ok(v) = Value::from_json(&data) {
