@@ -73,6 +73,60 @@ fn legacy_reply(n: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
+const SDP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+/// A 3.x `dlg_list` reply with `n` confirmed calls, SDP bodies and all, like the real ones.
+fn dialogs_json(n: usize) -> Vec<u8> {
+    let sdp = SDP.replace("\r\n", "\\r\\n");
+    let mut s = String::from(r#"{"jsonrpc":"2.0","result":{"Dialogs":["#);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"ID":"{:x}.{:08x}","db_id":"{}","state":4,"user_flags":"","timestart":{},"datestart":"2026-11-26 11:06:16","timeout":{},"dateout":"2026-11-26 12:06:16","callid":"{i}-2824@127.0.0.1","from_uri":"sip:caller{i}@10.0.0.1:5074","to_uri":"sip:bob@10.0.0.2:5060","caller_tag":"2824SIPpTag{i}","caller_contact":"sip:caller{i}@10.0.0.1:5074","callee_cseq":"0","caller_route_set":"","caller_bind_addr":"udp:10.0.0.2:5060","caller_sdp":"{sdp}","CALLEES":[{{"callee_tag":"2740SIPpTag{i}","callee_contact":"sip:10.0.0.3:5072;transport=UDP","caller_cseq":"1","callee_route_set":"","callee_bind_addr":"udp:10.0.0.2:5060","callee_sdp":"{sdp}"}}]}}"#,
+            i % 4096,
+            i * 2_654_435_761 % 4_294_967_296,
+            1_916_539_973_506u64 + i as u64,
+            1_795_691_176 + i,
+            1_795_694_776 + i
+        ));
+    }
+    s.push_str(r#"]},"id":1}"#);
+    s.into_bytes()
+}
+
+/// The same calls in the 2.x text layout (SDP lines continue after their CR LF).
+fn dialogs_text(n: usize) -> Vec<u8> {
+    let mut s = String::from("200 OK\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "dialog::  ID={}\n\tstate:: 4\n\tuser_flags:: 0\n\ttimestart:: {}\n\tdatestart:: 2026-11-26 11:06:16\n\ttimeout:: {}\n\tdateout:: 2026-11-26 12:06:16\n\tcallid:: {i}-2824@127.0.0.1\n\tfrom_uri:: sip:caller{i}@10.0.0.1:5074\n\tto_uri:: sip:bob@10.0.0.2:5060\n\tcaller_tag:: 2824SIPpTag{i}\n\tcaller_contact:: sip:caller{i}@10.0.0.1:5074\n\tcallee_cseq:: 0\n\tcaller_route_set:: \n\tcaller_bind_addr:: udp:10.0.0.2:5060\n\tcaller_sdp:: {SDP}\n\tCALLEES:: \n\t\tcallee:: \n\t\t\tcallee_tag:: 2740SIPpTag{i}\n\t\t\tcallee_contact:: sip:10.0.0.3:5072;transport=UDP\n\t\t\tcaller_cseq:: 1\n\t\t\tcallee_route_set:: \n\t\t\tcallee_bind_addr:: udp:10.0.0.2:5060\n\t\t\tcallee_sdp:: {SDP}\n",
+            7_745_780_787_671u64 + i as u64,
+            1_795_691_176 + i,
+            1_795_694_776 + i
+        ));
+    }
+    s.push('\n');
+    s.into_bytes()
+}
+
+#[derive(serde::Deserialize)]
+struct DialogList {
+    #[serde(rename = "Dialogs")]
+    #[allow(dead_code)]
+    dialogs: Vec<opensips_mi::helpers::Dialog>,
+}
+
+/// The `dlg_list` cases; the first is the baseline.
+const DIALOG_CASES: &[&str] = &[
+    "serde_json::Value",
+    "dialogs typed",
+    "dialogs streaming",
+    "legacy dialogs text",
+    "legacy dialogs streaming",
+];
+
 const CASES: &[&str] = &[
     "serde_json::Value",
     "Value",
@@ -90,9 +144,10 @@ const CASES: &[&str] = &[
 fn goal(case: &str) -> Option<(f64, f64)> {
     match case {
         "Value" | "decode_reply" | "legacy text" => Some((1.0, 3.0)),
-        "typed" => Some((3.0, 3.0)),
-        "streaming" => Some((3.0, 1.2)),
-        "legacy streaming" => Some((1.5, 1.2)),
+        "typed" | "dialogs typed" => Some((3.0, 3.0)),
+        "streaming" | "dialogs streaming" => Some((3.0, 1.2)),
+        "legacy streaming" | "legacy dialogs streaming" => Some((1.5, 1.2)),
+        "legacy dialogs text" => Some((1.0, 3.0)),
         "legacy typed" => Some((1.5, 3.0)),
         _ => None,
     }
@@ -124,6 +179,16 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
         }
         "legacy text" => drop(black_box(legacy::decode_reply(text).unwrap())),
         "legacy typed" => drop(black_box(opensips_mi::helpers::ul_dump_in(text).unwrap())),
+        "dialogs typed" => drop(black_box(
+            jsonrpc::decode_result::<DialogList>(json, 1).unwrap(),
+        )),
+        "dialogs streaming" => {
+            black_box(opensips_mi::helpers::dialogs_in(json, |d| drop(black_box(d))).unwrap());
+        }
+        "legacy dialogs text" => drop(black_box(legacy::decode_reply(text).unwrap())),
+        "legacy dialogs streaming" => {
+            black_box(opensips_mi::helpers::dialogs_in(text, |d| drop(black_box(d))).unwrap());
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -140,6 +205,78 @@ fn peak_kib() -> i64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// One table: every case at every size, each case's speed against the first (the
+/// baseline), and at the largest size each case's peak memory on the ~100 MB `files`.
+fn table(
+    exe: &str,
+    what: &str,
+    unit: &str,
+    sizes: &[usize],
+    cases: &[&str],
+    generate: impl Fn(usize) -> (Vec<u8>, Vec<u8>),
+    files: &(std::path::PathBuf, std::path::PathBuf),
+) {
+    for &n in sizes {
+        let (json, text) = generate(n);
+        let rounds = (2_000_000 / n).clamp(3, 200);
+        println!(
+            "{what}, {n} {unit}: JSON {:.1} MB, text {:.1} MB, best of {rounds} runs",
+            json.len() as f64 / 1e6,
+            text.len() as f64 / 1e6
+        );
+        // rounds of every case one after another, so a change in the machine's load hits
+        // the baseline and the cases alike
+        let mut bests = vec![f64::MAX; cases.len()];
+        for _ in 0..rounds {
+            for (case, best) in cases.iter().zip(bests.iter_mut()) {
+                let t = Instant::now();
+                run_case(case, &json, &text);
+                *best = best.min(t.elapsed().as_secs_f64());
+            }
+        }
+        let base = bests[0];
+        for (case, &best) in cases.iter().zip(&bests) {
+            let input = if case.starts_with("legacy") {
+                text.len()
+            } else {
+                json.len()
+            };
+            let mbs = input as f64 / best / 1e6;
+            let speed = base / best;
+            let peak = if Some(&n) == sizes.last() {
+                let file = if case.starts_with("legacy") {
+                    &files.1
+                } else {
+                    &files.0
+                };
+                let out = Command::new(exe)
+                    .arg("--peak")
+                    .arg(case)
+                    .arg(file)
+                    .output()
+                    .unwrap();
+                let peak = String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap_or(f64::NAN);
+                let goal = goal(case)
+                    .map(|(_, g)| format!(" (goal <= {g}x: {})", verdict(peak <= g)))
+                    .unwrap_or_default();
+                format!("   peak {peak:.1}x input (~100 MB){goal}")
+            } else {
+                String::new()
+            };
+            let goal = goal(case)
+                .map(|(g, _)| format!(" (goal >= {g:.1}x: {})", verdict(speed >= g)))
+                .unwrap_or_default();
+            println!(
+                "  {case:<24} {:>8.2} ms  {mbs:>7.0} MB/s  speed vs serde_json::Value {speed:>5.2}x{goal}{peak}",
+                best * 1e3,
+            );
+        }
+    }
 }
 
 fn main() {
@@ -171,69 +308,40 @@ fn main() {
     // ~100 MB replies for the peak-memory children
     let dir = std::env::temp_dir().join(format!("opensips-mi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let big = 270_000;
-    let (json_file, text_file) = (dir.join("ul_dump.json"), dir.join("ul_dump.txt"));
-    std::fs::write(&json_file, json_reply(big)).unwrap();
-    std::fs::write(&text_file, legacy_reply(big)).unwrap();
-    for n in [1_000usize, 10_000, 100_000] {
-        let (json, text) = (json_reply(n), legacy_reply(n));
-        let rounds = (2_000_000 / n).clamp(3, 200);
-        println!(
-            "ul_dump, {n} contacts: JSON {:.1} MB, text {:.1} MB, best of {rounds} runs",
-            json.len() as f64 / 1e6,
-            text.len() as f64 / 1e6
+    let files = |name: &str, json: Vec<u8>, text: Vec<u8>| {
+        let (j, t) = (
+            dir.join(format!("{name}.json")),
+            dir.join(format!("{name}.txt")),
         );
-        // rounds of every case one after another, so a change in the machine's load hits
-        // the baseline and the cases alike
-        let cases: Vec<&str> = CASES.iter().copied().filter(|c| runs(c)).collect();
-        let mut bests = vec![f64::MAX; cases.len()];
-        for _ in 0..rounds {
-            for (case, best) in cases.iter().zip(bests.iter_mut()) {
-                let t = Instant::now();
-                run_case(case, &json, &text);
-                *best = best.min(t.elapsed().as_secs_f64());
-            }
-        }
-        let base = bests[0];
-        for (case, &best) in cases.iter().zip(&bests) {
-            let input = if case.starts_with("legacy") {
-                text.len()
-            } else {
-                json.len()
-            };
-            let mbs = input as f64 / best / 1e6;
-            let speed = base / best;
-            let peak = if n == 100_000 {
-                let file = if case.starts_with("legacy") {
-                    &text_file
-                } else {
-                    &json_file
-                };
-                let out = Command::new(&args[0])
-                    .arg("--peak")
-                    .arg(case)
-                    .arg(file)
-                    .output()
-                    .unwrap();
-                let peak = String::from_utf8_lossy(&out.stdout)
-                    .trim()
-                    .parse::<f64>()
-                    .unwrap_or(f64::NAN);
-                let goal = goal(case)
-                    .map(|(_, g)| format!(" (goal <= {g}x: {})", verdict(peak <= g)))
-                    .unwrap_or_default();
-                format!("   peak {peak:.1}x input (~100 MB){goal}")
-            } else {
-                String::new()
-            };
-            let goal = goal(case)
-                .map(|(g, _)| format!(" (goal >= {g:.1}x: {})", verdict(speed >= g)))
-                .unwrap_or_default();
-            println!(
-                "  {case:<18} {:>8.2} ms  {mbs:>7.0} MB/s  speed vs serde_json::Value {speed:>5.2}x{goal}{peak}",
-                best * 1e3,
-            );
-        }
+        std::fs::write(&j, json).unwrap();
+        std::fs::write(&t, text).unwrap();
+        (j, t)
+    };
+    let ul = files("ul_dump", json_reply(270_000), legacy_reply(270_000));
+    let cases: Vec<&str> = CASES.iter().copied().filter(|c| runs(c)).collect();
+    if cases.len() > 1 {
+        table(
+            &args[0],
+            "ul_dump",
+            "contacts",
+            &[1_000, 10_000, 100_000],
+            &cases,
+            |n| (json_reply(n), legacy_reply(n)),
+            &ul,
+        );
+    }
+    let dlg = files("dlg_list", dialogs_json(110_000), dialogs_text(110_000));
+    let cases: Vec<&str> = DIALOG_CASES.iter().copied().filter(|c| runs(c)).collect();
+    if cases.len() > 1 {
+        table(
+            &args[0],
+            "dlg_list",
+            "dialogs",
+            &[10_000, 40_000],
+            &cases,
+            |n| (dialogs_json(n), dialogs_text(n)),
+            &dlg,
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -723,3 +723,33 @@ fn saved_ul_dump_replies_read_like_live_ones() {
         Err(Error::MalformedReply { .. })
     ));
 }
+
+/// A saved `dlg_list` / `dlg_list_ctx` reply reads into the dialogs the connection gives,
+/// on every generation; an error reply is the server's error.
+#[test]
+fn saved_dlg_list_replies_read_like_live_ones() {
+    use opensips_mi::helpers::dialogs_in;
+    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+        let (_server, conn) = support::auto_fifo(flavor);
+        for (method, live) in [
+            ("dlg_list", conn.dlg_list().unwrap()),
+            ("dlg_list_ctx", conn.dlg_list_ctx().unwrap()),
+        ] {
+            let raw = opensips_mi::cmd(method).execute(&conn).unwrap().raw;
+            let mut read = Vec::new();
+            let n = dialogs_in(&raw, |d| read.push(d)).unwrap();
+            assert_eq!((n, read), (live.len(), live), "{flavor:?} {method}");
+        }
+    }
+    let json_error =
+        br#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}"#;
+    assert!(matches!(dialogs_in(json_error, |_| {}), Err(Error::Rpc(_))));
+    assert!(matches!(
+        dialogs_in(b"500 command 'dlg_list' not available\n", |_| {}),
+        Err(Error::Command(_))
+    ));
+    assert!(matches!(
+        dialogs_in(b"<html/>", |_| {}),
+        Err(Error::MalformedReply { .. })
+    ));
+}

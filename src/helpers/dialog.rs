@@ -144,43 +144,58 @@ pub(super) struct Dialogs {
     pub(super) one: Option<Dialog>,
 }
 
-/// A legacy `dialog::  ID=…` node → the 3.x object.
-pub(super) fn legacy_dialog(node: &Value) -> Value {
-    let mut o = Vec::new();
-    let id = node
-        .get("ID")
-        .or_else(|| node.get("dialog_id"))
-        .or_else(|| node.get("hash"))
-        .cloned();
-    o.push(("ID".to_owned(), id.unwrap_or_default()));
-    for (k, v) in node.as_object().unwrap_or_default() {
+/// A legacy `dialog::  ID=…` node → the 3.x object, moving the node's strings.
+pub(super) fn legacy_dialog(node: Value) -> Value {
+    let members = match node {
+        Value::Object(members) => members,
+        _ => Vec::new(),
+    };
+    // the first of ID, dialog_id, hash (in that order of preference) is the ID
+    let id_at = ["ID", "dialog_id", "hash"]
+        .iter()
+        .find_map(|key| members.iter().position(|(k, _)| k == key));
+    let mut id = Value::Null;
+    let mut o = Vec::with_capacity(members.len() + 1);
+    for (at, (k, v)) in members.into_iter().enumerate() {
         match k.as_str() {
-            "value" | "ID" | "dialog_id" | "hash" => {}
-            "CALLEES" => o.push((
-                k.clone(),
-                Value::Array(
-                    v.get_all("callee")
-                        .map(|c| super::as_v3(c.clone(), &[]))
+            "value" | "ID" | "dialog_id" | "hash" => {
+                if id_at == Some(at) {
+                    id = v;
+                }
+            }
+            "CALLEES" => {
+                let callees = match v {
+                    Value::Object(m) => m
+                        .into_iter()
+                        .filter(|(k, _)| k == "callee")
+                        .map(|(_, c)| super::as_v3(c, &[]))
                         .collect(),
-                ),
-            )),
+                    _ => Vec::new(),
+                };
+                o.push((k, Value::Array(callees)));
+            }
             "context" => {
-                let profiles = v
-                    .get("profiles")
-                    .and_then(Value::as_object)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|(k, _)| k != "value")
-                    .map(|(k, v)| Value::Object(vec![(k.clone(), v.clone())]))
-                    .collect();
+                let profiles = match v {
+                    Value::Object(m) => m.into_iter().find(|(k, _)| k == "profiles"),
+                    _ => None,
+                };
+                let profiles = match profiles {
+                    Some((_, Value::Object(p))) => p
+                        .into_iter()
+                        .filter(|(k, _)| k != "value")
+                        .map(|member| Value::Object(vec![member]))
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 o.push((
-                    k.clone(),
+                    k,
                     Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
                 ));
             }
-            _ => o.push((k.clone(), v.clone())),
+            _ => o.push((k, v)),
         }
     }
+    o.insert(0, ("ID".to_owned(), id));
     super::as_v3(Value::Object(o), &["state", "timestart", "timeout"])
 }
 
@@ -188,6 +203,81 @@ pub(super) fn normalize_dialogs(v: Value) -> Value {
     if v.get("Dialogs").is_some() || v.get("Dialog").is_some() {
         return v;
     }
-    let list: Vec<Value> = v.get_all("dialog").map(legacy_dialog).collect();
+    let list: Vec<Value> = match v {
+        Value::Object(members) => members
+            .into_iter()
+            .filter(|(k, _)| k == "dialog")
+            .map(|(_, d)| legacy_dialog(d))
+            .collect(),
+        _ => Vec::new(),
+    };
     Value::Object(vec![("Dialogs".into(), Value::Array(list))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first version (cloning), as the reference.
+    fn reference(node: &Value) -> Value {
+        let mut o = Vec::new();
+        let id = node
+            .get("ID")
+            .or_else(|| node.get("dialog_id"))
+            .or_else(|| node.get("hash"))
+            .cloned();
+        o.push(("ID".to_owned(), id.unwrap_or_default()));
+        for (k, v) in node.as_object().unwrap_or_default() {
+            match k.as_str() {
+                "value" | "ID" | "dialog_id" | "hash" => {}
+                "CALLEES" => o.push((
+                    k.clone(),
+                    Value::Array(
+                        v.get_all("callee")
+                            .map(|c| super::super::as_v3(c.clone(), &[]))
+                            .collect(),
+                    ),
+                )),
+                "context" => {
+                    let profiles = v
+                        .get("profiles")
+                        .and_then(Value::as_object)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|(k, _)| k != "value")
+                        .map(|(k, v)| Value::Object(vec![(k.clone(), v.clone())]))
+                        .collect();
+                    o.push((
+                        k.clone(),
+                        Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
+                    ));
+                }
+                _ => o.push((k.clone(), v.clone())),
+            }
+        }
+        super::super::as_v3(Value::Object(o), &["state", "timestart", "timeout"])
+    }
+
+    #[test]
+    fn moving_gives_what_cloning_gave() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/2x/fifo");
+        let mut n = 0;
+        for name in ["14_dlg_list", "15_dlg_list_ctx"] {
+            let bytes = std::fs::read(dir.join(format!("{name}.reply.txt"))).unwrap();
+            let v = crate::legacy::decode_reply(&bytes).unwrap().value;
+            for d in v.get_all("dialog") {
+                assert_eq!(legacy_dialog(d.clone()), reference(d), "{name}");
+                n += 1;
+            }
+        }
+        assert!(n >= 4);
+        let odd = crate::legacy::decode_reply(
+            b"200 OK\ndialog:: leaf\ndialog::  hash=1:2 dialog_id=3\n\tID:: 9\n\tCALLEES:: x\n\tcontext:: \n\t\tprofiles:: p\n\tcontext:: \n\t\tprofiles:: \n\t\t\tvalue:: v\n\t\t\ta:: 1\n\t\tprofiles:: \n\t\t\tb:: 2\n\tstate:: 4\n\tstate:: x\n",
+        )
+        .unwrap()
+        .value;
+        for d in odd.get_all("dialog") {
+            assert_eq!(legacy_dialog(d.clone()), reference(d));
+        }
+    }
 }

@@ -326,6 +326,8 @@ fn each_item_json<T: serde::de::DeserializeOwned>(
         key: &'s str,
         f: &'s mut F,
         count: &'s mut usize,
+        /// The `error` member of an error reply.
+        error: &'s mut Option<Value>,
         item: std::marker::PhantomData<T>,
     }
     impl<'de, T: serde::de::DeserializeOwned, F: FnMut(T)> DeserializeSeed<'de> for Level<'_, T, F> {
@@ -352,8 +354,11 @@ fn each_item_json<T: serde::de::DeserializeOwned>(
                         key: self.key,
                         f: &mut *self.f,
                         count: &mut *self.count,
+                        error: &mut *self.error,
                         item: std::marker::PhantomData::<T>,
                     })?;
+                } else if self.depth == 0 && k == "error" {
+                    *self.error = Some(map.next_value::<Value>()?);
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -368,18 +373,82 @@ fn each_item_json<T: serde::de::DeserializeOwned>(
             Ok(())
         }
     }
-    let mut count = 0;
+    let (mut count, mut error) = (0, None);
     let mut de = serde_json::Deserializer::from_slice(raw);
     Level {
         depth: 0,
         key,
         f,
         count: &mut count,
+        error: &mut error,
         item: std::marker::PhantomData::<T>,
     }
     .deserialize(&mut de)
     .map_err(|e| crate::protocol::unexpected(format!("{key}[]"), e.to_string()))?;
+    if let Some(error) = error {
+        crate::protocol::jsonrpc::error_object(error)?;
+    }
     Ok(count)
+}
+
+/// Reads the bytes of a `dlg_list` or `dlg_list_ctx` reply, e.g. saved to a file —
+/// JSON-RPC (`{"jsonrpc":…,"result":{"Dialogs":[…]},…}`) or the 1.x/2.x text
+/// (`dialog::  ID=…`) — one dialog at a time, giving each to `f`; returns how many there
+/// were. No list and no tree of the whole reply is built.
+///
+/// ```
+/// use opensips_mi::helpers::{DialogState, dialogs_in};
+/// let json = br#"{"jsonrpc":"2.0","result":{"Dialogs":[{"ID":"7745780787671","state":4,"timestart":1795691359,"timeout":1795694959,"callid":"1-5002@127.0.0.1","from_uri":"sip:a@h","to_uri":"sip:b@h"}]},"id":1}"#;
+/// let text = b"200 OK\ndialog::  ID=7745780787671\n\tstate:: 4\n\ttimestart:: 1795691359\n\ttimeout:: 1795694959\n\tcallid:: 1-5002@127.0.0.1\n\tfrom_uri:: sip:a@h\n\tto_uri:: sip:b@h\n\n";
+/// let (mut a, mut b) = (Vec::new(), Vec::new());
+/// assert_eq!(dialogs_in(json, |d| a.push(d))?, 1);
+/// assert_eq!(dialogs_in(text, |d| b.push(d))?, 1);
+/// assert_eq!(a, b);
+/// assert_eq!(a[0].state, DialogState::Confirmed);
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The error an error reply carries ([`Error::Rpc`], [`Error::Command`]);
+/// [`Error::UnexpectedReply`] for a reply of another shape; [`Error::MalformedReply`] for
+/// bytes that are neither form.
+pub fn dialogs_in(raw: &[u8], mut f: impl FnMut(super::Dialog)) -> Result<usize> {
+    if legacy::looks_like_reply(raw) {
+        if let Some(n) = legacy_dialogs(&legacy::text_of(raw), &mut f)? {
+            return Ok(n);
+        }
+        // a `Dialogs`/`Dialog` node, or an error reply: through the tree
+        let v = super::normalize_reply("dlg_list", legacy::decode_reply(raw)?.value);
+        return each_dialog_value(&v, &mut f);
+    }
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::malformed(
+            "expected a JSON-RPC reply or a 1.x/2.x text reply",
+            raw,
+        ));
+    }
+    let text: Cow<'_, [u8]> = match std::str::from_utf8(raw) {
+        Ok(_) => Cow::Borrowed(raw),
+        Err(_) => Cow::Owned(crate::protocol::jsonrpc::sanitize_utf8(raw)),
+    };
+    each_item_json(&text, "Dialogs", &mut f)
+}
+
+/// The dialogs of a reply decoded into a [`Value`] and normalised to the 3.x shape (a lone
+/// `Dialog` counts too).
+fn each_dialog_value(v: &Value, f: &mut impl FnMut(super::Dialog)) -> Result<usize> {
+    let items: Vec<&Value> = match (v.get("Dialogs"), v.get("Dialog")) {
+        (Some(list), _) => list.as_array().unwrap_or_default().iter().collect(),
+        (None, Some(one)) => vec![one],
+        (None, None) => Vec::new(),
+    };
+    for d in &items {
+        let dialog = <super::Dialog as serde::Deserialize>::deserialize(*d)
+            .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;
+        f(dialog);
+    }
+    Ok(items.len())
 }
 
 /// Runs `dlg_list` (or `dlg_list_ctx`) giving each dialog to `f` as it is read (see
@@ -392,35 +461,15 @@ pub(crate) fn dlg_list_each<C: crate::ConnectionLike + ?Sized>(
     let mut c = crate::cmd(method);
     c.lazy();
     let resp: Response = conn.execute(&c)?;
-    if resp.value.is_null() && resp.raw.first() == Some(&b'{') {
-        let text: Cow<'_, [u8]> = match std::str::from_utf8(&resp.raw) {
-            Ok(_) => Cow::Borrowed(&resp.raw),
-            Err(_) => Cow::Owned(crate::protocol::jsonrpc::sanitize_utf8(&resp.raw)),
-        };
-        return each_item_json(&text, "Dialogs", f);
+    // JSON-RPC and 1.x/2.x text left in `raw`: read as they come
+    if resp.value.is_null()
+        && (resp.raw.first() == Some(&b'{') || legacy::looks_like_reply(&resp.raw))
+    {
+        return dialogs_in(&resp.raw, f);
     }
-    // 1.x/2.x: one `dialog::` node at a time
-    if resp.value.is_null() && legacy::looks_like_reply(&resp.raw) {
-        if let Some(n) = legacy_dialogs(&legacy::text_of(&resp.raw), f)? {
-            return Ok(n);
-        }
-    }
-    // XML-RPC (and odd legacy layouts): decoded first, then walked (a lone `Dialog` counts
-    // too)
-    let v = super::normalize_reply(method, crate::protocol::materialize(resp)?.value);
-    let items: Vec<&Value> = match (v.get("Dialogs"), v.get("Dialog")) {
-        (Some(list), _) => list.as_array().unwrap_or_default().iter().collect(),
-        (None, Some(one)) => vec![one],
-        (None, None) => Vec::new(),
-    };
-    let mut n = 0;
-    for d in items {
-        let dialog = <super::Dialog as serde::Deserialize>::deserialize(d)
-            .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;
-        n += 1;
-        f(dialog);
-    }
-    Ok(n)
+    // XML-RPC: decoded first, then walked
+    let v = super::normalize_reply(method, resp.value);
+    each_dialog_value(&v, f)
 }
 
 /// Gives each dialog of a successful 1.x/2.x `dlg_list` text reply to `f` as it is read:
@@ -442,10 +491,9 @@ pub(crate) fn legacy_dialogs(
             continue;
         }
         let node = legacy::subtree_value(line, &mut lines)?;
-        let dialog = <super::Dialog as serde::Deserialize>::deserialize(
-            &super::dialog::legacy_dialog(&node),
-        )
-        .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;
+        let dialog =
+            <super::Dialog as serde::Deserialize>::deserialize(&super::dialog::legacy_dialog(node))
+                .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;
         n += 1;
         f(dialog);
     }
