@@ -476,13 +476,7 @@ mod tests {
             " table=9",
             "  x=1",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::test_rng(0x2545_f491_4f6c_dd1d_u64);
         let mut walked = (0, 0);
         for _ in 0..3000 {
             let mut text = String::from("200 OK\n");

@@ -963,13 +963,7 @@ mod tests {
             "\n\n",
             "é",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15_u64);
         for _ in 0..3000 {
             let mut text = String::from("200 OK\n");
             for _ in 0..next(40) {
