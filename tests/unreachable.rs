@@ -51,6 +51,36 @@ fn fifo_without_reader() {
     assert!(support::leftovers(dir.path(), "osips_mi_").is_empty());
 }
 
+/// The path is checked on every call, not only the first: a FIFO replaced by a regular file
+/// between two calls of one connection must not receive the request.
+#[cfg(feature = "mock")]
+#[test]
+fn fifo_replaced_by_a_regular_file_between_calls() {
+    let server = opensips_mi::mock::MockServer::builder()
+        .fifo()
+        .start()
+        .unwrap();
+    let conn = Connection::open_with(
+        &server.fifo_url(),
+        Options::new().timeout(support::GENEROUS),
+    )
+    .unwrap();
+    conn.command("uptime", ()).unwrap();
+    let path = server.fifo_path().unwrap().to_path_buf();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    let e = conn.command("uptime", ()).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidConfig(ref m) if m.contains("not a FIFO")),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"",
+        "nothing may be written into it"
+    );
+}
+
 #[test]
 fn fifo_path_is_a_regular_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,7 +20,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -48,9 +47,6 @@ pub(crate) struct FifoTransport {
     max_reply: usize,
     /// Reply FIFOs of calls that succeeded, for the next calls (at most [`IDLE_FIFOS`]).
     idle: Mutex<Vec<ReplyFifo>>,
-    /// Whether the server path was seen to be a FIFO (checked again after a failed open):
-    /// a regular file at that path would take the request and never answer.
-    verified: AtomicBool,
 }
 
 /// How many reply FIFOs a connection keeps for reuse (one per concurrent caller).
@@ -81,7 +77,6 @@ impl FifoTransport {
             fixed: Mutex::new(()),
             max_reply,
             idle: Mutex::new(Vec::new()),
-            verified: AtomicBool::new(false),
         })
     }
 
@@ -138,7 +133,6 @@ impl FifoTransport {
             .write(true)
             .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
             .open(&self.path)
-            .inspect_err(|_| self.verified.store(false, Ordering::Relaxed))
             .map_err(|e| match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
                 Errno::ENOENT => Error::NotFound {
                     kind: "FIFO",
@@ -166,18 +160,16 @@ impl FifoTransport {
                 },
                 _ => Error::io(format!("opening FIFO {}", self.path.display()), e),
             })?;
-        // once per connection, and again after the path could not be opened
-        if !self.verified.load(Ordering::Relaxed) {
-            let meta = file
-                .metadata()
-                .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
-            if !meta.file_type().is_fifo() {
-                return Err(Error::InvalidConfig(format!(
-                    "{} is not a FIFO (is it OpenSIPS' mi_fifo fifo_name?)",
-                    self.path.display()
-                )));
-            }
-            self.verified.store(true, Ordering::Relaxed);
+        // On every call (an fstat of the open file, no path lookup): the path can be
+        // replaced between two calls, and a regular file would take the request silently.
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
+        if !meta.file_type().is_fifo() {
+            return Err(Error::InvalidConfig(format!(
+                "{} is not a FIFO (is it OpenSIPS' mi_fifo fifo_name?)",
+                self.path.display()
+            )));
         }
         Ok(file)
     }
