@@ -540,8 +540,9 @@ pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response
     let text = text_of(&raw);
     let (code, reason, lines) = status(&text)?;
     if !(200..300).contains(&code) {
+        // the server's code and reason, whatever follows them
         let mut e = ServerError::new(code, reason);
-        e.data = tree_value(lines)?;
+        e.data = tree_value(lines).ok().flatten();
         return Err(Error::Command(e));
     }
     let value = match decode {
@@ -984,6 +985,12 @@ mod tests {
         let e = decode_reply(text.as_bytes()).unwrap_err();
         assert!(
             e.to_string().contains("nested deeper than 64 levels"),
+            "{e}"
+        );
+        // an error reply keeps the server's code and reason even then
+        let e = decode_reply(text.replacen("200 OK", "500 overloaded", 1).as_bytes()).unwrap_err();
+        assert!(
+            matches!(e, Error::Command(ref s) if s.code == 500 && s.message == "overloaded" && s.data.is_none()),
             "{e}"
         );
         // as deep as any real reply is fine
