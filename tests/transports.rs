@@ -486,3 +486,39 @@ fn reply_fifos_are_reused_and_retired() {
         started.elapsed()
     );
 }
+
+/// A reply far larger than the pipe (the server writes while the client reads it in
+/// several reads, the read size growing), several times over one reused reply FIFO, then
+/// a small one: each reply whole and only its own, on JSON-RPC and the 2.x text alike.
+#[test]
+fn big_fifo_replies_come_whole_call_after_call() {
+    use opensips_mi::mock::Flavor;
+    let items: Vec<Value> = (0..30_000)
+        .map(|i| Value::from(format!("item-{i:06}")))
+        .collect();
+    for flavor in [Flavor::V2, Flavor::V3] {
+        let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
+        let list = Value::Array(items.clone());
+        server.handle("big", move |_| Ok(list.clone()));
+        let conn = Connection::open_with(
+            &format!("{}&protocol=auto", server.fifo_url()),
+            Options::new().timeout(GENEROUS),
+        )
+        .unwrap();
+        for round in 0..3 {
+            let r = conn.command("big", ()).unwrap();
+            assert!(r.raw.len() > 300_000, "{flavor:?} round {round}");
+            assert_eq!(
+                r.value,
+                Value::Array(items.clone()),
+                "{flavor:?} round {round}"
+            );
+            assert_eq!(r.raw.capacity(), r.raw.len(), "raw is the reply's own size");
+            let up = conn.command("uptime", ()).unwrap().value;
+            assert!(
+                up.get("Uptime").is_some() || up.get("Up time").is_some(),
+                "{flavor:?}: {up:?}"
+            );
+        }
+    }
+}

@@ -151,6 +151,8 @@ pub(crate) fn decode_owned_with(buf: Vec<u8>, id: u32, decode: bool) -> crate::R
 pub(crate) fn with_raw(mut r: Response, mut buf: Vec<u8>, range: Range<usize>) -> Response {
     if range.start == 0 {
         buf.truncate(range.end);
+        // a reply read in several pieces leaves room behind: a kept response keeps none
+        buf.shrink_to_fit();
         r.raw = buf;
     } else {
         r.raw = buf[range].to_vec();

@@ -551,6 +551,9 @@ pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response
     };
     let message = reason.to_owned();
     drop(text);
+    let mut raw = raw;
+    // a reply read in several pieces leaves room behind: a kept response keeps none
+    raw.shrink_to_fit();
     Ok(Response {
         code,
         message,
