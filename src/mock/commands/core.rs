@@ -150,18 +150,13 @@ pub(super) const PROCESSES: &[&str] = &[
     "Timer handler",
 ];
 
-pub(super) fn ps(_: &mut State, _: &Args) -> Outcome {
+/// `{"Processes": [...]}`, one object per process from `fields(pid, index, type)`.
+fn processes(fields: impl Fn(i64, usize, &str) -> Vec<(String, Value)>) -> Outcome {
     let base = i64::from(std::process::id());
     let procs = PROCESSES
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            Value::Object(vec![
-                ("ID".into(), Value::Int(i as i64)),
-                ("PID".into(), Value::Int(base + i as i64)),
-                ("Type".into(), Value::from(*t)),
-            ])
-        })
+        .map(|(i, t)| Value::Object(fields(base + i as i64, i, t)))
         .collect();
     Ok(Value::Object(vec![(
         "Processes".into(),
@@ -170,26 +165,28 @@ pub(super) fn ps(_: &mut State, _: &Args) -> Outcome {
     .into()
 }
 
+pub(super) fn ps(_: &mut State, _: &Args) -> Outcome {
+    processes(|pid, i, t| {
+        vec![
+            ("ID".into(), Value::Int(i as i64)),
+            ("PID".into(), Value::Int(pid)),
+            ("Type".into(), Value::from(t)),
+        ]
+    })
+}
+
 pub(super) fn log_level(s: &mut State, a: &Args) -> Outcome {
     let base = i64::from(std::process::id());
     match (a.int("level"), a.int("pid")) {
         (None, _) => {
-            let procs = PROCESSES
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    Value::Object(vec![
-                        ("PID".into(), Value::Int(base + i as i64)),
-                        ("Log level".into(), Value::Int(s.log_level)),
-                        ("Type".into(), Value::from(*t)),
-                    ])
-                })
-                .collect();
-            Ok(Value::Object(vec![(
-                "Processes".into(),
-                Value::Array(procs),
-            )]))
-            .into()
+            let level = s.log_level;
+            processes(|pid, _, t| {
+                vec![
+                    ("PID".into(), Value::Int(pid)),
+                    ("Log level".into(), Value::Int(level)),
+                    ("Type".into(), Value::from(t)),
+                ]
+            })
         }
         (Some(level), None) => {
             s.log_level = level;
