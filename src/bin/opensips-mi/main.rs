@@ -209,6 +209,10 @@ enum Sub {
         /// OpenSIPS version to imitate
         #[arg(long, value_enum, conflicts_with = "legacy")]
         flavor: Option<FlavorArg>,
+        /// Start without registrations and dialogs (by default: AORs alice with 2
+        /// contacts, bob and carol, and 2 calls to bob; 1 call for --flavor 4)
+        #[arg(long)]
+        empty: bool,
     },
     /// Check an endpoint (or a fleet): reachable or why not, generation, version, uptime,
     /// processes, load, memory, calls, registrations and transport warnings
@@ -469,7 +473,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             http,
             legacy,
             flavor,
-        } => run_mock(fifo, udp, unix, http, *legacy, *flavor),
+            empty,
+        } => run_mock(fifo, udp, unix, http, *legacy, *flavor, *empty),
         Sub::Diagnose => {
             let options = options(&cli)?;
             let urls: Vec<String> = match &cli.fleet {
@@ -614,6 +619,7 @@ fn run_mock(
     http: &Option<SocketAddr>,
     legacy: bool,
     flavor: Option<FlavorArg>,
+    empty: bool,
 ) -> Result<(), Failure> {
     // Block the signals before any thread starts, then wait for them here.
     let signals = block_stop_signals()?;
@@ -624,6 +630,9 @@ fn run_mock(
         _ => Flavor::V3,
     };
     let mut b = MockServer::builder().flavor(flavor);
+    if empty {
+        b = b.empty();
+    }
     if let Some(p) = fifo {
         b = b.fifo_at(p);
     }
