@@ -34,6 +34,19 @@ const AFTER_HELP: &str = "\
 Global options may also follow the command (opensips-mi uptime -u udp://…); `--` ends
 them, so that an argument starting with '-' goes through (opensips-mi log_level -- -1).
 
+HELP
+  opensips-mi help SUBCOMMAND   this tool's help for list, events, mwi-update, mock, ...
+  opensips-mi help MI_COMMAND   OpenSIPS' own `help` MI command about it (asks the server),
+                                e.g. opensips-mi help ul_show_contact
+  opensips-mi MI_COMMAND --help how to give an MI command its arguments (sends nothing;
+                                `MI_COMMAND -- --help` sends --help to OpenSIPS)
+
+TIMEOUTS
+  -t SECONDS is the timeout of every call of the run: it replaces a URL's ?timeout=
+  (and the 35 s that t_uac_dlg helpers such as mwi-update wait by default). Without -t:
+  the URL's ?timeout=, else 5 s. The library's rule is the same: a call's own timeout
+  beats the URL's, which beats the default.
+
 ARGUMENTS
   value         a positional string
   name=value    a named string (name: letters, digits, '_')
@@ -44,7 +57,7 @@ ARGUMENTS
 URLS
   fifo:///tmp/opensips_fifo   udp://127.0.0.1:8809   unix:///run/opensips/mi.sock
   http://127.0.0.1:8888/mi    xmlrpc://127.0.0.1:8888/RPC2
-  Parameters: ?timeout=2s&protocol=auto&reply_dir=/run/opensips/ ...
+  Parameters: ?timeout=2s&protocol=auto&reply_dir=/run/opensips/ ... (one '?', then '&')
 
 OUTPUT
   The same JSON from every OpenSIPS generation for the commands with a typed helper
@@ -81,10 +94,12 @@ struct Cli {
         action = clap::ArgAction::Append
     )]
     url: Vec<String>,
-    /// A file of endpoint URLs (one per line, # comments): ask them all at once
+    /// A file of endpoint URLs (one per line, # comments): ask them all at once; -u URLs
+    /// given too are asked as well, after the file's
     #[arg(long, value_name = "FILE", global = true)]
     fleet: Option<PathBuf>,
-    /// Timeout in seconds (default 5; t_uac_dlg based helpers wait 35)
+    /// Timeout of every call in seconds, replacing a URL's ?timeout= (default: the URL's,
+    /// else 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
     /// MI generation of the server
@@ -95,6 +110,9 @@ struct Cli {
     output: Option<Output>,
     #[command(subcommand)]
     command: Sub,
+    /// `-u` was given on the command line (not only the default or OPENSIPS_MI_URL).
+    #[arg(skip)]
+    url_given: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -130,7 +148,8 @@ enum Sub {
     MwiUpdate {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
         uri: String,
-        /// The message account (Message-Account, and the sender by default); "-" for none
+        /// The message account, a SIP or SIPS URI (Message-Account, and the sender by
+        /// default); "-" for none
         account: String,
         /// New voice messages (0 turns the lamp off)
         new: u32,
@@ -288,8 +307,36 @@ impl From<Error> for Failure {
     }
 }
 
+/// `opensips-mi MI_COMMAND --help`: how to call an MI command (nothing is sent).
+fn mi_command_help(command: &str) -> String {
+    let arguments = AFTER_HELP
+        .split("\n\n")
+        .find(|p| p.starts_with("ARGUMENTS"))
+        .unwrap_or_default();
+    format!(
+        "`{command}` is not a subcommand of this tool: it goes to OpenSIPS as an MI command, \
+         with its arguments.\n\n\
+         Usage: opensips-mi [OPTIONS] {command} [ARG]...\n\n\
+         {arguments}\n\n\
+         What {command} takes and does:  opensips-mi help {command}   (OpenSIPS' own `help`)\n\
+         The server's MI commands:       opensips-mi list\n\
+         Send -h or --help to OpenSIPS:  opensips-mi {command} -- --help\n\
+         Options (-u, -t, -o, ...):      opensips-mi --help\n"
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(argv::hoist_global_options(std::env::args_os().collect()));
+    use clap::FromArgMatches;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(command) = argv::mi_command_help(&args) {
+        return match output::print_text(&mi_command_help(&command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => ExitCode::from(f.code),
+        };
+    }
+    let matches = Cli::command().get_matches_from(argv::hoist_global_options(args));
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.url_given = matches.value_source("url") == Some(clap::parser::ValueSource::CommandLine);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -301,13 +348,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `-t`: the timeout of every call, replacing a URL's `?timeout=`.
+fn timeout(cli: &Cli) -> Result<Option<Duration>, Failure> {
+    match cli.timeout {
+        Some(t) if !(t.is_finite() && t > 0.0 && t < 1e9) => {
+            Err(Failure::usage(format!("bad timeout {t}")))
+        }
+        t => Ok(t.map(Duration::from_secs_f64)),
+    }
+}
+
 fn options(cli: &Cli) -> Result<Options, Failure> {
     let mut opts = Options::new();
-    if let Some(t) = cli.timeout {
-        if !(t.is_finite() && t > 0.0 && t < 1e9) {
-            return Err(Failure::usage(format!("bad timeout {t}")));
-        }
-        opts = opts.timeout(Duration::from_secs_f64(t));
+    if let Some(t) = timeout(cli)? {
+        opts = opts.timeout(t);
     }
     if let Some(p) = cli.protocol {
         opts = opts.protocol(match p {
@@ -329,17 +383,43 @@ fn connect(cli: &Cli) -> Result<Connection, Failure> {
         .url
         .first()
         .map_or("fifo:///tmp/opensips_fifo", String::as_str);
-    Ok(Connection::open_with(url, options(cli)?)?)
+    let mut conn = Connection::open_with(url, options(cli)?)?;
+    if let Some(t) = timeout(cli)? {
+        conn.set_timeout(t);
+    }
+    Ok(conn)
 }
 
-/// The fleet of `--fleet FILE` or of several `-u`, if that is what was asked.
+/// The fleet of `--fleet FILE` (and the `-u` URLs given with it) or of several `-u`, if
+/// that is what was asked.
 fn fleet(cli: &Cli) -> Result<Option<Fleet>, Failure> {
     let options = options(cli)?;
-    Ok(match &cli.fleet {
-        Some(file) => Some(Fleet::from_file(file, options)?),
-        None if cli.url.len() > 1 => Some(Fleet::open_with(&cli.url, options)),
-        None => None,
-    })
+    let fleet = match &cli.fleet {
+        Some(file) if !cli.url_given => Fleet::from_file(file, options)?,
+        Some(_) => Fleet::open_with(fleet_urls(cli)?, options),
+        None if cli.url.len() > 1 => Fleet::open_with(&cli.url, options),
+        None => return Ok(None),
+    };
+    Ok(Some(match timeout(cli)? {
+        Some(t) => fleet.timeout(t),
+        None => fleet,
+    }))
+}
+
+/// Every node: the `--fleet` file's URLs, then the `-u` ones given on the command line.
+fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
+    let mut urls: Vec<String> = match &cli.fleet {
+        Some(file) => Fleet::from_file(file, Options::new())?
+            .endpoints()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    if cli.fleet.is_none() || cli.url_given {
+        urls.extend(cli.url.iter().cloned());
+    }
+    Ok(urls)
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -355,9 +435,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .ok_or_else(|| Failure::usage("no command"))?;
             let params = parse_args(args)?;
             mi::check_args(method, &params, output)?;
-            match fleet(&cli)? {
+            let result = match fleet(&cli)? {
                 Some(fleet) => mi::run_fleet(&fleet, method, &params, cli.timeout, output),
                 None => mi::run_one(&connect(&cli)?, method, &params, cli.timeout, output),
+            };
+            match result {
+                // `opensips-mi help WORD` asked the server: say so when that fails
+                Err(mut f) if method == "help" && !f.message.is_empty() => {
+                    f.message.push_str(
+                        " (`opensips-mi help MI_COMMAND` asks OpenSIPS' own `help` command; \
+                         the server's MI commands: opensips-mi list; this tool's help: \
+                         opensips-mi --help)",
+                    );
+                    Err(f)
+                }
+                other => other,
             }
         }
         Sub::List => {
@@ -427,14 +519,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             contact,
         } => {
             let event = match (preset, event) {
-                (Some(name), _) => NotifyEvent::preset(name).ok_or_else(|| {
-                    Failure::usage(format!(
-                        "unknown preset {name:?}; presets: {} (or give any Event value with \
-                         --event)",
-                        NotifyEvent::preset_names().collect::<Vec<_>>().join(", ")
-                    ))
-                })?,
-                (None, Some(value)) => value.parse()?,
+                // a preset only: a typo is an error (with the closest preset), never an Event
+                (Some(name), _) => name
+                    .parse::<NotifyEvent>()
+                    .map_err(|e| Failure::usage(e.to_string()))?,
+                (None, Some(value)) => NotifyEvent::custom(value)?,
                 (None, None) => return Err(Failure::usage("give a preset or --event VALUE")),
             };
             let req = sender(sip::event_notify(uri, event), from, contact, cli.timeout);
@@ -460,8 +549,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             };
             let mut summary = MessageSummary::voice_counts(counts);
-            if account != "-" && !account.is_empty() {
+            if account != "-" {
                 summary = summary.account(account);
+                // checked before anything is sent: a count where the account goes (`3`)
+                // must not reach the phone as `From: <3>`
+                if summary.body().is_err() {
+                    return Err(Failure::usage(format!(
+                        "ACCOUNT {account:?} must be a SIP or SIPS URI (e.g. \
+                         sip:*97@vm.example.com), or \"-\" for none; nothing sent (usage: \
+                         opensips-mi mwi-update URI ACCOUNT NEW [OLD [URGENT_NEW URGENT_OLD]])"
+                    )));
+                }
             }
             let req = sender(sip::mwi_update(uri, &summary)?, from, contact, cli.timeout);
             sip_reply(req.send(&connect(&cli)?)?, output)
@@ -477,14 +575,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => run_mock(fifo, udp, unix, http, *legacy, *flavor, *empty),
         Sub::Diagnose => {
             let options = options(&cli)?;
-            let urls: Vec<String> = match &cli.fleet {
-                Some(file) => Fleet::from_file(file, options.clone())?
-                    .endpoints()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-                None => cli.url.clone(),
-            };
+            let timeout = timeout(&cli)?;
+            let urls = fleet_urls(&cli)?;
             // at most 16 nodes at a time, as a Fleet does
             let reports: Vec<(Value, u8)> = urls
                 .chunks(16)
@@ -492,7 +584,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     std::thread::scope(|s| {
                         let handles: Vec<_> = chunk
                             .iter()
-                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options)))
+                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options, timeout)))
                             .collect();
                         handles
                             .into_iter()
