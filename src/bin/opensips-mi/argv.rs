@@ -69,11 +69,20 @@ fn command_index(args: &[OsString]) -> Option<usize> {
 /// command about WORD (`opensips-mi help ul_show_contact`). `help`, `help list` and the
 /// like stay the tool's help.
 fn is_mi_help(args: &[OsString], i: usize) -> bool {
-    text(&args[i]) == "help"
-        && args.get(i + 1).is_some_and(|w| {
-            let w = text(w);
-            !w.is_empty() && !w.starts_with('-') && !BUILT_IN.contains(&w.as_str())
-        })
+    if text(&args[i]) != "help" {
+        return false;
+    }
+    // the next word, past global options (`help -u URL ul_show_contact`)
+    let mut j = i + 1;
+    while let Some(w) = args.get(j).map(text) {
+        match global_option(&w) {
+            Some(n) => j += n,
+            None => {
+                return !w.is_empty() && !w.starts_with('-') && !BUILT_IN.contains(&w.as_str());
+            }
+        }
+    }
+    false
 }
 
 /// `opensips-mi [OPTIONS] COMMAND … -h|--help` for an MI command: the command, when a
@@ -236,6 +245,10 @@ mod tests {
         assert_eq!(
             hoist(&["mi", "-o", "json", "help", "uptime"]),
             ["mi", "-o", "json", "--", "help", "uptime"]
+        );
+        assert_eq!(
+            hoist(&["mi", "help", "-u", "udp://h:1", "ul_show_contact"]),
+            ["mi", "-u", "udp://h:1", "--", "help", "ul_show_contact"]
         );
         // the tool's own help stays clap's
         assert_eq!(hoist(&["mi", "help"]), ["mi", "help"]);
