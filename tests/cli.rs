@@ -981,12 +981,12 @@ fn a_second_question_mark_in_a_url() {
 #[test]
 fn the_timeout_flag_replaces_the_urls_timeout_everywhere() {
     let server = MockServer::builder().fifo().udp().start().unwrap();
-    let delay = Duration::from_millis(1200);
+    let delay = Duration::from_millis(700);
     for method in ["uptime", "get_statistics", "which", "version"] {
         server.inject_for(method, Fault::Delay(delay));
     }
-    let short = format!("{}?timeout=300ms", server.udp_url());
-    let short_fifo = opensips_mi::url_with_param(&server.fifo_url(), "timeout", "300ms");
+    let short = format!("{}?timeout=150ms", server.udp_url());
+    let short_fifo = opensips_mi::url_with_param(&server.fifo_url(), "timeout", "150ms");
     // the URL's timeout alone: too short for the delay
     for args in [
         &["uptime"][..],
@@ -1023,6 +1023,22 @@ fn the_timeout_flag_replaces_the_urls_timeout_everywhere() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(stdout(&o).lines().count(), 2);
+    // a bad -t is a usage error, whatever the subcommand (it used to panic in the SIP ones)
+    for args in [
+        &["-t", "NaN", "mwi-update", "sip:1@x", "-", "1"][..],
+        &["--timeout=-1", "event-notify", "sip:1@x", "snom_reboot"][..],
+        &["-t", "inf", "uptime"][..],
+        &["-t", "0", "list"][..],
+    ] {
+        let o = run(&short, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("bad timeout"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(server.uac_requests().is_empty());
     // and the other way: a long URL timeout cut short by -t
     server.inject_for("ps", Fault::NoReply);
     let long = format!("{}?timeout=60", server.udp_url());

@@ -351,9 +351,9 @@ fn main() -> ExitCode {
 /// `-t`: the timeout of every call, replacing a URL's `?timeout=`.
 fn timeout(cli: &Cli) -> Result<Option<Duration>, Failure> {
     match cli.timeout {
-        Some(t) if !(t.is_finite() && t > 0.0 && t < 1e9) => {
-            Err(Failure::usage(format!("bad timeout {t}")))
-        }
+        Some(t) if !(t.is_finite() && t > 0.0 && t < 1e9) => Err(Failure::usage(format!(
+            "bad timeout {t}: -t takes seconds, more than 0 (e.g. -t 2.5)"
+        ))),
         t => Ok(t.map(Duration::from_secs_f64)),
     }
 }
@@ -423,6 +423,8 @@ fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // a bad -t is a usage error before anything else (`-t NaN`, `--timeout=-1`)
+    let call_timeout = timeout(&cli)?;
     let output = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
         Output::Pretty
     } else {
@@ -526,7 +528,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 (None, Some(value)) => NotifyEvent::custom(value)?,
                 (None, None) => return Err(Failure::usage("give a preset or --event VALUE")),
             };
-            let req = sender(sip::event_notify(uri, event), from, contact, cli.timeout);
+            let req = sender(sip::event_notify(uri, event), from, contact, call_timeout);
             sip_reply(req.send(&connect(&cli)?)?, output)
         }
         Sub::MwiUpdate {
@@ -561,7 +563,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     )));
                 }
             }
-            let req = sender(sip::mwi_update(uri, &summary)?, from, contact, cli.timeout);
+            let req = sender(sip::mwi_update(uri, &summary)?, from, contact, call_timeout);
             sip_reply(req.send(&connect(&cli)?)?, output)
         }
         Sub::Mock {
@@ -637,7 +639,7 @@ fn sender(
     mut req: sip::SipRequest,
     from: &Option<String>,
     contact: &Option<String>,
-    timeout: Option<f64>,
+    timeout: Option<Duration>,
 ) -> sip::SipRequest {
     if let Some(f) = from {
         req = req.notifier(f);
@@ -646,7 +648,7 @@ fn sender(
         req = req.contact(c);
     }
     if let Some(t) = timeout {
-        req = req.timeout(Duration::from_secs_f64(t));
+        req = req.timeout(t);
     }
     req
 }
