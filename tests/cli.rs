@@ -949,8 +949,8 @@ fn a_fleet_file_and_urls_together() {
         [a.udp_url()],
         "the environment's URL is a default"
     );
-    // diagnose too
-    let o = run(&b.udp_url(), &["--fleet", fleet, "diagnose"]);
+    // diagnose too, -u before or after it
+    let o = run_plain(&["--fleet", fleet, "diagnose", "-u", &b.udp_url()]);
     let reports: Vec<String> = stdout(&o)
         .lines()
         .map(|l| {

@@ -325,6 +325,14 @@ fn mi_command_help(command: &str) -> String {
     )
 }
 
+/// `-u` on the command line, before the subcommand or after it (`diagnose -u URL`), as
+/// opposed to its default or `$OPENSIPS_MI_URL`.
+fn url_given(matches: &clap::ArgMatches) -> bool {
+    let here = matches.ids().any(|id| id.as_str() == "url")
+        && matches.value_source("url") == Some(clap::parser::ValueSource::CommandLine);
+    here || matches.subcommand().is_some_and(|(_, sub)| url_given(sub))
+}
+
 fn main() -> ExitCode {
     use clap::FromArgMatches;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -336,7 +344,7 @@ fn main() -> ExitCode {
     }
     let matches = Cli::command().get_matches_from(argv::hoist_global_options(args));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    cli.url_given = matches.value_source("url") == Some(clap::parser::ValueSource::CommandLine);
+    cli.url_given = url_given(&matches);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -376,7 +384,8 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
 fn connect(cli: &Cli) -> Result<Connection, Failure> {
     if cli.url.len() > 1 || cli.fleet.is_some() {
         return Err(Failure::usage(
-            "several URLs (or --fleet) work with MI commands only; give one -u here",
+            "several URLs (or --fleet) work with MI commands and diagnose only; give one -u \
+             here",
         ));
     }
     let url = cli
