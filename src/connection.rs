@@ -133,6 +133,8 @@ impl Connection {
             options.reply_dir,
             options.reply_fifo,
             options.max_reply,
+            crate::access::Trust::new(options.server_user.as_deref())?,
+            options.world_replies,
         )?;
         Ok(Connection::Fifo(FifoConnection(Session::new(
             transport,
@@ -187,6 +189,8 @@ impl Connection {
             path.as_ref().to_path_buf(),
             &options.reply_socket_dir,
             options.datagram_buffer,
+            crate::access::Trust::new(options.server_user.as_deref())?,
+            options.world_replies,
         )?;
         Ok(Connection::UnixDatagram(UnixDatagramConnection(
             Session::new(transport, options.timeout, options.protocol),

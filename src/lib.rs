@@ -12,6 +12,7 @@
     )
 )]
 
+mod access;
 mod cmd;
 mod connection;
 mod error;

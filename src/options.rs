@@ -45,7 +45,7 @@ pub struct Options {
     /// The MI generation: JSON-RPC (3.x/4.x, the default), legacy text (1.x/2.x), or
     /// detected once per connection.
     pub protocol: Protocol,
-    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 1 GiB); a
+    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 128 MiB); a
     /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
     /// Datagram replies are bounded by [`Options::datagram_buffer`].
     pub max_reply: usize,
@@ -53,10 +53,23 @@ pub struct Options {
     /// for a proxy in between that mishandles persistent connections: every command then
     /// opens its own connection and sends `Connection: close`.
     pub keepalive: bool,
+    /// FIFO and unix datagram: the user OpenSIPS runs as (a name or a uid). In a directory
+    /// every user can write to (`/tmp`), a server FIFO or socket that belongs to anyone but
+    /// root, this user or the server user is refused: another local user could have put it
+    /// there to read the requests. Default: the `opensips` user, when it exists. Datagrams
+    /// on the unix reply socket are taken only from root, this user, the server user and
+    /// the owner of the server's socket.
+    pub server_user: Option<String>,
+    /// FIFO and unix datagram: whether a reply FIFO or socket may be made writable by every
+    /// local user when nothing narrower lets the server in (the server runs as another
+    /// user, and this user is not in its group). Default `true`, with a warning in the log;
+    /// `false` refuses with an error instead. See README, Security.
+    pub world_replies: bool,
 }
 
-/// The default [`Options::max_reply`]: 1 GiB (a `ul_dump` of a few million contacts).
-pub const DEFAULT_MAX_REPLY: usize = 1 << 30;
+/// The default [`Options::max_reply`]: 128 MiB (a `ul_dump` of 100 000 contacts is about
+/// 35 MB). Raise it for bigger registrars, or read them with the streaming helpers.
+pub const DEFAULT_MAX_REPLY: usize = 128 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -72,6 +85,8 @@ impl Default for Options {
             protocol: Protocol::JsonRpc,
             max_reply: DEFAULT_MAX_REPLY,
             keepalive: true,
+            server_user: None,
+            world_replies: true,
         }
     }
 }
@@ -121,6 +136,18 @@ impl Options {
     #[must_use]
     pub fn max_reply(mut self, bytes: usize) -> Self {
         self.max_reply = bytes;
+        self
+    }
+    /// Sets [`Options::server_user`].
+    #[must_use]
+    pub fn server_user(mut self, user: impl Into<String>) -> Self {
+        self.server_user = Some(user.into());
+        self
+    }
+    /// Sets [`Options::world_replies`].
+    #[must_use]
+    pub fn world_replies(mut self, allow: bool) -> Self {
+        self.world_replies = allow;
         self
     }
     /// Sets [`Options::reply_socket_dir`].

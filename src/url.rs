@@ -144,21 +144,31 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             }
             "protocol" => options.protocol = v.parse()?,
             "keepalive" => {
-                options.keepalive = match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => true,
-                    "false" | "0" | "no" | "off" => false,
-                    _ => return Err(bad(&format!("bad keepalive {v:?} (true or false)"))),
-                }
+                options.keepalive = parse_bool(&v)
+                    .ok_or_else(|| bad(&format!("bad keepalive {v:?} (true or false)")))?;
+            }
+            "server_user" => options.server_user = Some(v),
+            "world_replies" => {
+                options.world_replies = parse_bool(&v)
+                    .ok_or_else(|| bad(&format!("bad world_replies {v:?} (true or false)")))?
             }
             other => {
                 return Err(bad(&format!(
                     "unknown parameter {other:?} (known: timeout, protocol, reply_dir, reply_fifo, \
-                     buffer, reply_socket_dir, max_reply, keepalive)"
+                     buffer, reply_socket_dir, max_reply, keepalive, server_user, world_replies)"
                 )));
             }
         }
     }
     Ok(ParsedUrl { target, options })
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 /// `2`, `2.5`, `2s`, `500ms`.
