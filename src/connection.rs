@@ -77,8 +77,10 @@ impl Connection {
     /// and the command line's `-t`, which is a timeout for every call of its run) beats
     /// [`Connection::set_timeout`], which beats the URL's `?timeout=`, which beats
     /// [`Options::timeout`] given to [`Connection::open_with`], which beats the default
-    /// ([`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT), 5 s; `t_uac_dlg` requests wait
-    /// [`DEFAULT_UAC_TIMEOUT`](crate::sip::DEFAULT_UAC_TIMEOUT) unless given their own).
+    /// ([`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT), 5 s). A [`sip`](crate::sip) request
+    /// always has a call's own timeout: [`DEFAULT_UAC_TIMEOUT`](crate::sip::DEFAULT_UAC_TIMEOUT)
+    /// (35 s, longer than OpenSIPS' transaction timer) unless given another, so the
+    /// connection's and the URL's do not shorten it.
     ///
     /// # Errors
     ///

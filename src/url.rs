@@ -298,6 +298,10 @@ mod param_tests {
             .to_string();
         assert!(e.contains("joined with '&'"), "{e}");
         assert!(e.contains("?protocol=auto&timeout=1"), "{e}");
+        // the mock's URL with a parameter glued on by format!
+        let url = format!("{}?protocol=legacy", "fifo:///f?reply_dir=/tmp/d/");
+        let e = parse_url(&url, Options::default()).unwrap_err().to_string();
+        assert!(e.contains("?reply_dir=/tmp/d/&protocol=legacy"), "{e}");
     }
 
     #[test]

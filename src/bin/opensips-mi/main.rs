@@ -43,9 +43,9 @@ HELP
 
 TIMEOUTS
   -t SECONDS is the timeout of every call of the run: it replaces a URL's ?timeout=
-  (and the 35 s that t_uac_dlg helpers such as mwi-update wait by default). Without -t:
-  the URL's ?timeout=, else 5 s. The library's rule is the same: a call's own timeout
-  beats the URL's, which beats the default.
+  (and the 35 s that t_uac_dlg helpers such as mwi-update wait). Without -t: the URL's
+  ?timeout=, else 5 s; t_uac_dlg helpers wait 35 s whatever the URL says. The library's
+  rule is the same: a call's own timeout beats the URL's, which beats the default.
 
 ARGUMENTS
   value         a positional string
