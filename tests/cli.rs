@@ -906,6 +906,16 @@ fn help_after_a_command_and_opensips_own_help() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("help MI_COMMAND"), "{}", stdout(&o));
     assert!(server.requests().is_empty());
+    // the servers' facts, where a CLI user looks
+    let o = run_plain(&["events", "--help"]);
+    assert!(stdout(&o).contains("never delivers"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("as a string"), "{}", stdout(&o));
+    for helper in ["mwi-update", "event-notify"] {
+        let o = run_plain(&[helper, "--help"]);
+        assert!(stdout(&o).contains("OVER HTTP"), "{helper}: {}", stdout(&o));
+    }
+    let o = run_plain(&["--help"]);
+    assert!(stdout(&o).contains("TIMEOUTS"), "{}", stdout(&o));
 }
 
 /// `--fleet FILE -u URL` asks both; OPENSIPS_MI_URL alone does not join a fleet.

@@ -80,6 +80,28 @@ EXAMPLES
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE --transport tcp
   opensips-mi mock --fifo /tmp/opensips_fifo --udp 127.0.0.1:8809";
 
+/// `mwi-update --help` and `event-notify --help`: 3.5's httpd after a timed-out `t_uac_dlg`.
+macro_rules! uac_http_note {
+    () => {
+        "OVER HTTP\n  After a t_uac_dlg that timed out on this side, OpenSIPS 3.5's httpd holds the\n  \
+         next request for seconds: keep -t above the server's fr_timeout (the default 35 s\n  \
+         is), or use fifo:// or udp://."
+    };
+}
+
+/// `events --help`: what the servers really send.
+const EVENTS_HELP: &str = "\
+SERVERS
+  2.4 sends every parameter as a string, 3.x/4.0 send numbers: \"qval\":\"18446744073709551615\"
+  (an unset q) on 2.4 is \"qval\":-1 on 3.5, \"expires\":\"1795692358\" is 1795692358. In jq,
+  (.params.expires | tonumber) reads both.
+  3.5 accepts --transport tcp (event_stream) but never delivers on it; 4.0 does. udp (the
+  default) and unix work on 2.4, 3.5 and 4.0.
+
+EXAMPLES
+  opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE
+  opensips-mi events E_UL_AOR_INSERT --transport tcp --bind 192.0.2.10:7999";
+
 #[derive(Parser, Debug)]
 #[command(name = "opensips-mi", version, about = "Run OpenSIPS Management Interface commands", after_help = AFTER_HELP)]
 struct Cli {
@@ -143,7 +165,11 @@ enum FlavorArg {
 enum Sub {
     /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY
     #[command(
-        after_help = "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account"
+        after_help = concat!(
+            "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  \
+             opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account\n\n",
+            uac_http_note!()
+        )
     )]
     MwiUpdate {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
@@ -188,6 +214,7 @@ enum Sub {
     /// canonical name after a tab. --output json prints a JSON array.
     List,
     /// Subscribe to events and print one JSON line per event until SIGINT/SIGTERM
+    #[command(after_help = EVENTS_HELP)]
     Events {
         /// Event names, e.g. E_UL_CONTACT_INSERT
         #[arg(required = true, value_name = "E_NAME")]
@@ -278,10 +305,11 @@ fn event_notify_help() -> String {
             help.push_str(&format!("  {name:<24}Event: {}\n", p.event()));
         }
     }
-    help.push_str(
+    help.push_str(concat!(
         "\nEXAMPLES\n  opensips-mi event-notify sip:1001@10.0.0.21 snom_reboot\n  \
-         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'",
-    );
+         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'\n\n",
+        uac_http_note!()
+    ));
     help
 }
 
