@@ -892,6 +892,11 @@ fn help_after_a_command_and_opensips_own_help() {
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("did you mean `ul_show_contact`?"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("opensips-mi list"), "{}", stderr(&o));
     // the tool's own help for its subcommands and itself, nothing sent
     server.clear_requests();

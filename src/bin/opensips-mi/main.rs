@@ -481,6 +481,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             match result {
                 // `opensips-mi help WORD` asked the server: say so when that fails
                 Err(mut f) if method == "help" && !f.message.is_empty() => {
+                    // `help ul_show_contac`: the closest command the server has
+                    let word = argv::selectors(&params).into_iter().next();
+                    if let (1, Some(word), Ok(conn)) = (f.code, word, connect(&cli)) {
+                        if let Err(Error::UnknownCommand {
+                            suggestion: Some(s),
+                            ..
+                        }) = conn.verify(&word)
+                        {
+                            f.message.push_str(&format!(" (did you mean `{s}`?)"));
+                        }
+                    }
                     f.message.push_str(
                         " (`opensips-mi help MI_COMMAND` asks OpenSIPS' own `help` command; \
                          the server's MI commands: opensips-mi list; this tool's help: \
