@@ -91,7 +91,8 @@ fn is_mi_help(args: &[OsString], i: usize) -> bool {
 pub(crate) fn mi_command_help(args: &[OsString]) -> Option<String> {
     let i = command_index(args)?;
     let command = text(&args[i]);
-    if BUILT_IN.contains(&command.as_str()) {
+    // `help WORD --help` is about the MI command `help`, as `help WORD` is
+    if BUILT_IN.contains(&command.as_str()) && !is_mi_help(args, i) {
         return None;
     }
     args[i + 1..]
@@ -273,5 +274,10 @@ mod tests {
         assert_eq!(help(&["mi", "uptime"]), None);
         assert_eq!(help(&["mi", "list", "--help"]), None, "clap's");
         assert_eq!(help(&["mi", "--help"]), None);
+        assert_eq!(
+            help(&["mi", "help", "uptime", "--help"]).as_deref(),
+            Some("help")
+        );
+        assert_eq!(help(&["mi", "help", "--help"]), None);
     }
 }
