@@ -341,9 +341,18 @@ fn mi_command_help(command: &str) -> String {
         .split("\n\n")
         .find(|p| p.starts_with("ARGUMENTS"))
         .unwrap_or_default();
+    let intro = if command == "help" {
+        "`help MI_COMMAND` goes to OpenSIPS as its own MI command `help` (`help` alone, or \
+         with one of this tool's subcommands, is this tool's help)."
+            .to_owned()
+    } else {
+        format!(
+            "`{command}` is not a subcommand of this tool: it goes to OpenSIPS as an MI \
+             command, with its arguments."
+        )
+    };
     format!(
-        "`{command}` is not a subcommand of this tool: it goes to OpenSIPS as an MI command, \
-         with its arguments.\n\n\
+        "{intro}\n\n\
          Usage: opensips-mi [OPTIONS] {command} [ARG]...\n\n\
          {arguments}\n\n\
          What {command} takes and does:  opensips-mi help {command}   (OpenSIPS' own `help`)\n\
