@@ -305,6 +305,15 @@ mod param_tests {
     }
 
     #[test]
+    fn the_urls_timeout_beats_the_options() {
+        let opts = Options::default().timeout(Duration::from_secs(9));
+        let p = parse_url("udp://h:1?timeout=2", opts.clone()).unwrap();
+        assert_eq!(p.options.timeout, Duration::from_secs(2));
+        let p = parse_url("udp://h:1", opts).unwrap();
+        assert_eq!(p.options.timeout, Duration::from_secs(9));
+    }
+
+    #[test]
     fn parameters_added_to_a_url_parse_back() {
         let url = url_with_param("fifo:///f?reply_dir=/tmp/d/", "protocol", "legacy");
         let url = url_with_param(&url, "timeout", "250ms");
