@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::{Connection, Error, Options, Params, Response, Result};
 
@@ -36,6 +37,8 @@ pub struct Fleet {
     nodes: Vec<Node>,
     options: Options,
     max_threads: usize,
+    /// [`Fleet::timeout`]: every node's timeout, whatever its URL says.
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -68,6 +71,7 @@ impl Fleet {
             max_threads: nodes.len().clamp(1, 16),
             nodes,
             options,
+            timeout: None,
         }
     }
 
@@ -93,6 +97,30 @@ impl Fleet {
             )));
         }
         Ok(Fleet::open_with(urls, options))
+    }
+
+    /// Every node's timeout, replacing its URL's `?timeout=` (as the command line's `-t`
+    /// does; the rule is in [`Connection::open`]).
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use std::time::Duration;
+    /// use opensips_mi::{Fleet, mock::MockServer};
+    /// let server = MockServer::builder().udp().start()?;
+    /// let fleet = Fleet::open([format!("{}?timeout=30", server.udp_url())])
+    ///     .timeout(Duration::from_secs(2));
+    /// let answers = fleet.run(|conn| Ok(conn.timeout()));
+    /// assert_eq!(answers[0].1.as_ref().ok(), Some(&Duration::from_secs(2)));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        for conn in self.nodes.iter_mut().filter_map(|n| n.conn.as_mut()) {
+            conn.set_timeout(timeout);
+        }
+        self.timeout = Some(timeout);
+        self
     }
 
     /// How many nodes are asked at the same time (default: all of them, at most 16).
@@ -178,7 +206,13 @@ impl Fleet {
         match &node.conn {
             Some(conn) => f(conn),
             // opening failed before: try again, so that the error is this call's
-            None => f(&Connection::open_with(&node.url, self.options.clone())?),
+            None => {
+                let mut conn = Connection::open_with(&node.url, self.options.clone())?;
+                if let Some(t) = self.timeout {
+                    conn.set_timeout(t);
+                }
+                f(&conn)
+            }
         }
     }
 }

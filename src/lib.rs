@@ -63,6 +63,7 @@ pub use transport::fifo::MAX_FIFO_REQUEST;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use transport::http::HttpProtocol;
+pub use url::url_with_param;
 pub use value::Value;
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any time).

@@ -20,8 +20,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Options {
-    /// Timeout of a whole call (open, write, read). Default 5 s; a [`Cmd::timeout`](crate::Cmd::timeout) overrides
-    /// it for one call.
+    /// Timeout of a whole call (open, write, read). Default 5 s. A URL's `?timeout=`
+    /// overrides it, and a [`Cmd::timeout`](crate::Cmd::timeout) overrides both for one
+    /// call: see the rule in [`Connection::open`](crate::Connection::open).
     pub timeout: Duration,
     /// FIFO: the server's `reply_dir`, where reply FIFOs are created. Default `/tmp/`.
     pub reply_dir: PathBuf,

@@ -114,6 +114,13 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
         }
         _ => {}
     }
+    if let Some(q) = query.filter(|q| q.contains('?')) {
+        // `?protocol=auto?timeout=1`: a second `?` would end up inside a value
+        return Err(bad(&format!(
+            "parameters are joined with '&', not a second '?' (write ?{})",
+            q.replace('?', "&")
+        )));
+    }
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_decode(v).ok_or_else(|| bad("invalid %-escape"))?;
@@ -216,4 +223,114 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// `url` with the query parameter `name=value` set: added with `?` or `&` as the URL
+/// needs, or replacing the value of a parameter of that name already there. The value is
+/// %-escaped where the URL parser needs it (`%`, `&`, `?`, `#`).
+///
+/// For URLs that already carry parameters, such as a mock's
+/// [`fifo_url`](crate::mock::MockServer::fifo_url) (`fifo:///…?reply_dir=…/`), where
+/// `format!("{url}?protocol=legacy")` would build a URL the parser refuses:
+///
+/// ```
+/// use opensips_mi::url_with_param;
+/// let url = "fifo:///run/opensips/fifo?reply_dir=/run/opensips/";
+/// assert_eq!(
+///     url_with_param(url, "protocol", "legacy"),
+///     "fifo:///run/opensips/fifo?reply_dir=/run/opensips/&protocol=legacy"
+/// );
+/// assert_eq!(url_with_param("udp://127.0.0.1:8809", "timeout", "2s"), "udp://127.0.0.1:8809?timeout=2s");
+/// assert_eq!(
+///     url_with_param("udp://127.0.0.1:8809?timeout=1&protocol=auto", "timeout", "2s"),
+///     "udp://127.0.0.1:8809?timeout=2s&protocol=auto"
+/// );
+/// # #[cfg(feature = "mock")] {
+/// let server = opensips_mi::mock::MockServer::builder().flavor(opensips_mi::mock::Flavor::V2).fifo().start()?;
+/// let conn = opensips_mi::Connection::open(&url_with_param(&server.fifo_url(), "protocol", "legacy"))?;
+/// assert_eq!(conn.protocol()?, opensips_mi::Protocol::Legacy);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn url_with_param(url: &str, name: &str, value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '&' => escaped.push_str("%26"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    let pair = format!("{name}={escaped}");
+    match url.split_once('?') {
+        None => format!("{url}?{pair}"),
+        Some((base, query)) => {
+            let mut replaced = false;
+            let mut pairs: Vec<&str> = Vec::new();
+            for p in query.split('&').filter(|p| !p.is_empty()) {
+                if p.split_once('=').map_or(p, |(k, _)| k) == name {
+                    if !replaced {
+                        pairs.push(pair.as_str());
+                        replaced = true;
+                    }
+                } else {
+                    pairs.push(p);
+                }
+            }
+            if !replaced {
+                pairs.push(pair.as_str());
+            }
+            format!("{base}?{}", pairs.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod param_tests {
+    use super::*;
+
+    #[test]
+    fn a_second_question_mark_says_to_join_with_ampersand() {
+        let e = parse_url("fifo:///x?protocol=auto?timeout=1", Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("joined with '&'"), "{e}");
+        assert!(e.contains("?protocol=auto&timeout=1"), "{e}");
+        // the mock's URL with a parameter glued on by format!
+        let url = format!("{}?protocol=legacy", "fifo:///f?reply_dir=/tmp/d/");
+        let e = parse_url(&url, Options::default()).unwrap_err().to_string();
+        assert!(e.contains("?reply_dir=/tmp/d/&protocol=legacy"), "{e}");
+    }
+
+    #[test]
+    fn the_urls_timeout_beats_the_options() {
+        let opts = Options::default().timeout(Duration::from_secs(9));
+        let p = parse_url("udp://h:1?timeout=2", opts.clone()).unwrap();
+        assert_eq!(p.options.timeout, Duration::from_secs(2));
+        let p = parse_url("udp://h:1", opts).unwrap();
+        assert_eq!(p.options.timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn parameters_added_to_a_url_parse_back() {
+        let url = url_with_param("fifo:///f?reply_dir=/tmp/d/", "protocol", "legacy");
+        let url = url_with_param(&url, "timeout", "250ms");
+        let url = url_with_param(&url, "reply_fifo", "a&b?c%d#e");
+        let p = parse_url(&url, Options::default()).unwrap();
+        assert_eq!(p.options.reply_dir, PathBuf::from("/tmp/d/"));
+        assert_eq!(p.options.protocol, crate::Protocol::Legacy);
+        assert_eq!(p.options.timeout, Duration::from_millis(250));
+        assert_eq!(p.options.reply_fifo.as_deref(), Some("a&b?c%d#e"));
+        // replacing keeps one parameter of the name, in its place
+        assert_eq!(
+            url_with_param("udp://h:1?timeout=1&timeout=2&buffer=9", "timeout", "3"),
+            "udp://h:1?timeout=3&buffer=9"
+        );
+        assert_eq!(
+            url_with_param("udp://h:1?", "timeout", "3"),
+            "udp://h:1?timeout=3"
+        );
+    }
 }
