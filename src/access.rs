@@ -31,6 +31,67 @@ use nix::sys::stat::Mode;
 use crate::transport::random_token;
 use crate::{Error, Result};
 
+/// Every reply FIFO and private directory alive in this process, for
+/// [`remove_reply_files`].
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes a reply FIFO or private directory just made.
+pub(crate) fn track(path: &Path) {
+    LIVE.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(path.to_path_buf());
+}
+
+/// Forgets a reply FIFO or private directory about to be removed.
+pub(crate) fn untrack(path: &Path) {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = live.iter().rposition(|p| p == path) {
+        live.swap_remove(i);
+    }
+}
+
+/// Removes every reply FIFO, reply socket and private directory the connections of this
+/// process have on disk now.
+///
+/// They are removed anyway when their connection is dropped; call this where drops do not
+/// run: in a signal handler thread before `std::process::exit` (as the `opensips-mi`
+/// command does on SIGINT/SIGTERM), so that an interrupted program leaves nothing in the
+/// server's `reply_dir`. Calls in flight then fail (their reply FIFO is gone).
+///
+/// ```
+/// # #[cfg(feature = "mock")] {
+/// use opensips_mi::{cmd, Connection};
+/// let server = opensips_mi::mock::MockServer::builder().fifo().start()?;
+/// let conn = Connection::open(&server.fifo_url())?;
+/// cmd("uptime").query(&conn)?; // its reply FIFO is kept for the next call
+/// opensips_mi::remove_reply_files();
+/// let left = std::fs::read_dir(server.reply_dir())?
+///     .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("osips_mi_")))
+///     .count();
+/// assert_eq!(left, 0);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn remove_reply_files() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|p| p.into_inner()));
+    for path in live {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    for e in entries.flatten() {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+                let _ = std::fs::remove_dir(&path);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// The user and group that own the server's FIFO or socket: who OpenSIPS runs as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Peer {
@@ -277,6 +338,7 @@ impl PrivateDir {
             other => Error::io(format!("creating {}", path.display()), other.into()),
         })?;
         let made = RemoveDir(path);
+        track(&made.0);
         let dir = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags_nofollow_dir()
@@ -340,6 +402,7 @@ impl Drop for PrivateDir {
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             );
         }
+        untrack(&self.path);
         let _ = std::fs::remove_dir(&self.path);
     }
 }
@@ -356,6 +419,7 @@ impl RemoveDir {
 impl Drop for RemoveDir {
     fn drop(&mut self) {
         if !self.0.as_os_str().is_empty() {
+            untrack(&self.0);
             let _ = std::fs::remove_dir(&self.0);
         }
     }

@@ -347,7 +347,9 @@ fn http_connection(
 ) -> Result<HttpConnection> {
     options.check()?;
     use crate::url::percent_decode;
-    let bad = |why: &str| Error::InvalidConfig(format!("HTTP URL {url:?}: {why}"));
+    let bad = |why: &str| {
+        Error::InvalidConfig(format!("HTTP URL {:?}: {why}", crate::url::redact_url(url)))
+    };
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("expected http://host:port/path"))?;

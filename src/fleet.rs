@@ -41,12 +41,23 @@ pub struct Fleet {
     timeout: Option<Duration>,
 }
 
-#[derive(Debug)]
 struct Node {
+    /// The URL as given (credentials included: it opens the connection again).
     url: String,
+    /// The URL as shown: its password replaced by `***`.
+    name: String,
     /// The open connection; `None` when opening failed (tried again at each call, so
     /// that the error lands in the node's slot).
     conn: Option<Connection>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("url", &self.name)
+            .field("conn", &self.conn)
+            .finish()
+    }
 }
 
 impl Fleet {
@@ -64,7 +75,8 @@ impl Fleet {
             .map(|u| {
                 let url = u.as_ref().trim().to_owned();
                 let conn = Connection::open_with(&url, options.clone()).ok();
-                Node { url, conn }
+                let name = crate::redact_url(&url);
+                Node { url, name, conn }
             })
             .collect();
         Fleet {
@@ -130,9 +142,10 @@ impl Fleet {
         self
     }
 
-    /// The nodes' URLs, in order.
+    /// The nodes' URLs, in order, each with its password replaced by `***`
+    /// ([`redact_url`](crate::redact_url)).
     pub fn endpoints(&self) -> Vec<&str> {
-        self.nodes.iter().map(|n| n.url.as_str()).collect()
+        self.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
     /// The number of nodes.
@@ -197,7 +210,7 @@ impl Fleet {
                         "the worker thread asking this node stopped".into(),
                     ))
                 });
-                (node.url.clone(), r)
+                (node.name.clone(), r)
             })
             .collect()
     }

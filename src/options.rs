@@ -17,7 +17,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// let opts = Options::new().timeout(Duration::from_secs(2)).reply_dir("/run/opensips/");
 /// assert_eq!(opts.timeout, Duration::from_secs(2));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Options {
     /// Timeout of a whole call (open, write, read). Default 5 s. A URL's `?timeout=`
@@ -70,6 +70,58 @@ pub struct Options {
 /// The default [`Options::max_reply`]: 128 MiB (a `ul_dump` of 100 000 contacts is about
 /// 35 MB). Raise it for bigger registrars, or read them with the streaming helpers.
 pub const DEFAULT_MAX_REPLY: usize = 128 << 20;
+
+/// Header values that carry credentials: shown as `***` by `Debug`.
+fn is_secret_header(name: &str) -> bool {
+    [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "x-auth-token",
+    ]
+    .iter()
+    .any(|s| name.eq_ignore_ascii_case(s))
+}
+
+/// Every setting, but credentials (`Authorization` and similar headers) as `***`.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_header(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("Options")
+            .field("timeout", &self.timeout)
+            .field("reply_dir", &self.reply_dir)
+            .field("reply_fifo", &self.reply_fifo)
+            .field("datagram_buffer", &self.datagram_buffer)
+            .field("reply_socket_dir", &self.reply_socket_dir)
+            .field("headers", &headers)
+            .field(
+                "ca_pem",
+                &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())),
+            )
+            .field(
+                "danger_accept_invalid_certs",
+                &self.danger_accept_invalid_certs,
+            )
+            .field("protocol", &self.protocol)
+            .field("max_reply", &self.max_reply)
+            .field("keepalive", &self.keepalive)
+            .field("server_user", &self.server_user)
+            .field("world_replies", &self.world_replies)
+            .finish()
+    }
+}
 
 impl Default for Options {
     fn default() -> Self {

@@ -34,7 +34,8 @@ pub(crate) struct ParsedUrl {
 }
 
 pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
-    let bad = |why: &str| Error::InvalidConfig(format!("connection URL {url:?}: {why}"));
+    let bad =
+        |why: &str| Error::InvalidConfig(format!("connection URL {:?}: {why}", redact_url(url)));
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")
     })?;
@@ -183,6 +184,35 @@ fn parse_duration(s: &str) -> Option<Duration> {
     };
     let secs = num.trim().parse::<f64>().ok()? * scale;
     (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+/// `url` with the password of its user part replaced by `***`
+/// (`http://admin:***@10.0.0.1:8888/mi`): the form of an endpoint this crate shows in every
+/// error, `Debug`, log line and report, and that a program should use to log one too.
+///
+/// ```
+/// use opensips_mi::redact_url;
+/// assert_eq!(redact_url("http://admin:s3cret@10.0.0.1:8888/mi"), "http://admin:***@10.0.0.1:8888/mi");
+/// assert_eq!(redact_url("fifo:///tmp/opensips_fifo"), "fifo:///tmp/opensips_fifo");
+/// // something that is not a URL but holds credentials keeps none of them
+/// assert_eq!(redact_url("admin:s3cret@10.0.0.1"), "***@10.0.0.1");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_owned(),
+        };
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => format!("{scheme}://{userinfo}@{host}{tail}"),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).

@@ -560,6 +560,7 @@ impl ReplyFifo {
         }
         // Removed on every path from here on, errors included.
         let mut made = Unlink(path);
+        crate::access::track(&made.0);
         let file = OpenOptions::new()
             .read(true)
             .write(reusable)
@@ -591,6 +592,7 @@ struct Unlink(PathBuf);
 impl Drop for Unlink {
     fn drop(&mut self) {
         if !self.0.as_os_str().is_empty() {
+            crate::access::untrack(&self.0);
             let _ = std::fs::remove_file(&self.0);
         }
     }
@@ -616,6 +618,7 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
 
 impl Drop for ReplyFifo {
     fn drop(&mut self) {
+        crate::access::untrack(&self.path);
         let _ = std::fs::remove_file(&self.path);
     }
 }

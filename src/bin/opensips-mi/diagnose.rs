@@ -8,7 +8,8 @@ use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
 /// What one endpoint looks like: a JSON object, and the exit code it calls for.
 /// `timeout`: the command line's `-t`, which replaces the URL's `?timeout=`.
 pub(crate) fn diagnose(url: &str, options: &Options, timeout: Option<Duration>) -> (Value, u8) {
-    let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(url))];
+    let mut report: Vec<(String, Value)> =
+        vec![("node".into(), Value::from(opensips_mi::redact_url(url)))];
     let mut warnings: Vec<String> = Vec::new();
     let conn = match Connection::open_with(url, options.clone()) {
         Ok(mut c) => {
@@ -227,7 +228,9 @@ fn transport_warnings(
 fn other_url(url: &str, scheme: &str, root: &str) -> Option<String> {
     let (s, rest) = url.split_once("://")?;
     let tls = s.ends_with('s');
-    let host = rest.split(['/', '?']).next()?;
+    let authority = rest.split(['/', '?']).next()?;
+    // the host and port only: never the credentials
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     Some(format!(
         "{scheme}{}://{host}{root}",
         if tls { "s" } else { "" }

@@ -382,6 +382,17 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches_from(argv::hoist_global_options(args));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.url_given = url_given(&matches);
+    if cli.url_given {
+        warn_about_passwords_in_argv(&cli.url);
+    }
+    // `events` and `mock` wait for the signals themselves; everything else is a call that
+    // an interrupt must not leave reply FIFOs or sockets behind from
+    if !matches!(cli.command, Sub::Events { .. } | Sub::Mock { .. }) {
+        if let Err(f) = clean_up_on_signals() {
+            eprintln!("opensips-mi: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -391,6 +402,37 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// A password in `-u` is visible to every local user (`ps`, `/proc/PID/cmdline`): say so,
+/// and where to put it instead.
+fn warn_about_passwords_in_argv(urls: &[String]) {
+    if urls.iter().any(|u| opensips_mi::redact_url(u) != *u) {
+        eprintln!(
+            "opensips-mi: warning: a password given with -u is visible to every local user \
+             (ps); put the URL in $OPENSIPS_MI_URL or in a --fleet file only you can read"
+        );
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP during a call: remove this process' reply FIFOs and
+/// sockets, then exit 130 / 143 / 129 as the shell expects. The signals are blocked in
+/// every thread and waited for by one.
+fn clean_up_on_signals() -> Result<(), Failure> {
+    let signals = block_stop_signals()?;
+    std::thread::Builder::new()
+        .name("opensips-mi-signals".into())
+        .spawn(move || {
+            if let Ok(signal) = signals.wait() {
+                opensips_mi::remove_reply_files();
+                std::process::exit(128 + signal as i32);
+            }
+        })
+        .map(drop)
+        .map_err(|e| Failure {
+            code: 3,
+            message: format!("starting the signal thread: {e}"),
+        })
 }
 
 /// `-t`: the timeout of every call, replacing a URL's `?timeout=`.
