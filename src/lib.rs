@@ -45,7 +45,7 @@ pub mod mock;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::Connection;
 pub use error::{Error, Result, ServerError};
-pub use fleet::Fleet;
+pub use fleet::{Fleet, redact_url};
 pub use helpers::MiCommands;
 pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};
 pub use pool::{Pool, PooledConnection};
