@@ -16,6 +16,7 @@ use std::time::Duration;
 mod argv;
 mod complete;
 mod diagnose;
+mod exporter;
 mod mi;
 mod output;
 
@@ -189,6 +190,31 @@ enum Sub {
         #[arg(long)]
         path: Option<PathBuf>,
     },
+    /// Serve the fleet's statistics to Prometheus (/metrics, /probe?target=NAME) until
+    /// SIGINT/SIGTERM
+    #[command(after_help = EXPORTER_HELP)]
+    Exporter {
+        /// Address to listen on, e.g. 0.0.0.0:9434 (port 0 picks one)
+        #[arg(long, value_name = "ADDR")]
+        listen: SocketAddr,
+        /// The longest a scrape waits for its nodes, in seconds (a node still silent then
+        /// is opensips_up 0); also the MI timeout unless -t is given
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        scrape_timeout: f64,
+        /// Metric name prefix, as the prometheus module's `prefix`
+        #[arg(long, default_value = "opensips")]
+        prefix: String,
+        /// Where the statistic's group goes: 0 nowhere, 1 in the name, 2 in a label (the
+        /// module's `group_mode`)
+        #[arg(long, value_name = "0|1|2", default_value = "1")]
+        group_mode: String,
+        /// The group label's name for --group-mode 2 (the module's `group_label`)
+        #[arg(long, value_name = "NAME", default_value = "group")]
+        group_label: String,
+        /// HTTP requests served at once (more wait in a short queue, then get 503)
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        workers: usize,
+    },
     /// Run the embedded mock OpenSIPS in the foreground until SIGINT/SIGTERM
     Mock {
         /// FIFO path
@@ -223,6 +249,24 @@ enum Sub {
     #[command(external_subcommand)]
     Mi(Vec<String>),
 }
+
+const EXPORTER_HELP: &str = "\
+NODES
+  -u URL (repeatable) or --fleet FILE: one node per line, `URL` or `NAME URL`
+  (edge1 http://user:pass@10.0.0.1:8888/mi). Node labels are the names, else the URLs
+  with any password replaced by ***.
+
+ENDPOINTS
+  /metrics                  every node, asked at once: opensips_up{node},
+                            opensips_scrape_duration_seconds{node}, the statistics,
+                            opensips_exporter_* (the exporter's own health)
+  /probe?target=NAME        one configured node (by name or URL), no node label;
+                            anything else is refused (404)
+  ?collect[]=core:          only these groups (repeat it), as opensips_exporter
+
+EXAMPLES
+  opensips-mi exporter --listen 127.0.0.1:9434 -u udp://127.0.0.1:8809
+  opensips-mi exporter --listen 0.0.0.0:9434 --fleet /etc/opensips-mi/fleet --group-mode 2";
 
 /// A failure and its exit code.
 struct Failure {
@@ -470,6 +514,71 @@ fn run(cli: Cli) -> Result<(), Failure> {
             legacy,
             flavor,
         } => run_mock(fifo, udp, unix, http, *legacy, *flavor),
+        Sub::Exporter {
+            listen,
+            scrape_timeout,
+            prefix,
+            group_mode,
+            group_label,
+            workers,
+        } => {
+            if !(scrape_timeout.is_finite() && *scrape_timeout > 0.0 && *scrape_timeout < 3600.0) {
+                return Err(Failure::usage(format!(
+                    "bad --scrape-timeout {scrape_timeout}"
+                )));
+            }
+            if *workers == 0 || *workers > 256 {
+                return Err(Failure::usage("--workers takes 1 to 256"));
+            }
+            let naming = opensips_mi::helpers::MetricNaming::new(
+                prefix,
+                exporter::group_mode(group_mode)?,
+                group_label,
+            )
+            .map_err(|e| Failure::usage(e.to_string()))?;
+            let scrape_timeout = Duration::from_secs_f64(*scrape_timeout);
+            let mut options = options(&cli)?;
+            if cli.timeout.is_none() {
+                options = options.timeout(scrape_timeout);
+            }
+            let nodes: Vec<(String, String)> = match &cli.fleet {
+                Some(file) => {
+                    let fleet = Fleet::from_file(file, options.clone())?;
+                    fleet
+                        .names()
+                        .into_iter()
+                        .zip(fleet.endpoints())
+                        .map(|(n, u)| (n.to_owned(), u.to_owned()))
+                        .collect()
+                }
+                None => cli
+                    .url
+                    .iter()
+                    .map(|u| (opensips_mi::redact_url(u), u.clone()))
+                    .collect(),
+            };
+            // Block the signals before any thread starts; one thread waits for them.
+            let signals = block_stop_signals()?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            std::thread::spawn(move || {
+                if let Ok(sig) = signals.wait() {
+                    eprintln!("opensips-mi: exporter stopping ({sig:?})");
+                }
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            exporter::run(
+                exporter::Config {
+                    listen: *listen,
+                    nodes,
+                    options,
+                    scrape_timeout,
+                    naming,
+                    workers: *workers,
+                },
+                stop,
+            )
+        }
         Sub::Diagnose => {
             let options = options(&cli)?;
             let urls: Vec<String> = match &cli.fleet {
