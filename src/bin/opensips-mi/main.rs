@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod argv;
+mod batch;
 mod complete;
 mod diagnose;
 mod exporter;
@@ -124,17 +125,18 @@ enum FlavorArg {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
-    /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY
-    #[command(
-        after_help = "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account"
-    )]
+    /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY (or many: --batch)
+    #[command(after_help = format!("{MWI_HELP}\n\n{BATCH_HELP}"))]
     MwiUpdate {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
-        uri: String,
+        #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+        uri: Option<String>,
         /// The message account (Message-Account, and the sender by default); "-" for none
-        account: String,
+        #[arg(required_unless_present = "batch")]
+        account: Option<String>,
         /// New voice messages (0 turns the lamp off)
-        new: u32,
+        #[arg(required_unless_present = "batch")]
+        new: Option<u32>,
         /// Old voice messages
         old: Option<u32>,
         /// New urgent messages (give both urgent counts, or neither)
@@ -147,17 +149,20 @@ enum Sub {
         /// Contact header URI (default <sip:user@!!>, OpenSIPS fills in its address)
         #[arg(long, value_name = "URI")]
         contact: Option<String>,
+        #[command(flatten)]
+        batch: BatchArgs,
     },
     /// Send a special-event NOTIFY to a phone: a preset, or any Event value with --event
     #[command(after_help = event_notify_help())]
     EventNotify {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
-        uri: String,
+        #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+        uri: Option<String>,
         /// A preset name (see below); case, '_' and '-' do not matter
-        #[arg(required_unless_present = "event", conflicts_with = "event")]
+        #[arg(required_unless_present_any = ["event", "batch"], conflicts_with = "event")]
         preset: Option<String>,
         /// A custom Event header value instead of a preset, e.g. 'check-sync;reboot=false'
-        #[arg(long, value_name = "VALUE")]
+        #[arg(long, value_name = "VALUE", conflicts_with = "batch")]
         event: Option<String>,
         /// Send as this URI (From, with a fresh tag; Contact <sip:user@!!>); default: the phone's URI
         #[arg(long, value_name = "URI")]
@@ -165,6 +170,8 @@ enum Sub {
         /// Contact header URI (default <sip:opensips@!!>, OpenSIPS fills in its address)
         #[arg(long, value_name = "URI")]
         contact: Option<String>,
+        #[command(flatten)]
+        batch: BatchArgs,
     },
     /// List the server's MI commands (via `which`), one per line; 4.0 aliases follow their
     /// canonical name after a tab. --output json prints a JSON array.
@@ -268,6 +275,48 @@ EXAMPLES
   opensips-mi exporter --listen 127.0.0.1:9434 -u udp://127.0.0.1:8809
   opensips-mi exporter --listen 0.0.0.0:9434 --fleet /etc/opensips-mi/fleet --group-mode 2";
 
+/// `--batch` and its companions (mwi-update, event-notify).
+#[derive(clap::Args, Debug)]
+struct BatchArgs {
+    /// Send one request per line of FILE ("-": stdin): CSV or JSON lines (see below)
+    #[arg(long, value_name = "FILE")]
+    batch: Option<PathBuf>,
+    /// Requests in flight at once (with --batch)
+    #[arg(long, value_name = "N", default_value_t = opensips_mi::sip::DEFAULT_CONCURRENCY, requires = "batch")]
+    concurrency: usize,
+    /// Lock file that keeps two runs from overlapping (default: one per subcommand and user
+    /// in $XDG_RUNTIME_DIR or the temp dir)
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    lock: Option<PathBuf>,
+    /// Do not take the lock
+    #[arg(long, requires = "batch", conflicts_with = "lock")]
+    no_lock: bool,
+}
+
+const BATCH_HELP: &str = "\
+BATCH (--batch FILE, - for stdin)
+  Lines are CSV or JSON objects with the same field names; blank lines, # comments and
+  one header line (phone,...) are skipped. The whole input is checked first: a bad line
+  is reported with its number and nothing is sent. Then the requests go out, at most
+  --concurrency at a time; one JSON line per request on stdout, in input order
+  ({\"line\":3,\"phone\":…,\"outcome\":\"delivered\"|\"refused\"|\"timeout\"|\"failed\"|\"not_sent\",
+  \"status\":200,\"reason\":\"OK\"}), a summary on stderr. Exit 0: all delivered; 1: some
+  refused, timed out (phone offline) or refused by OpenSIPS, or another run holds the
+  lock; 2: bad input; 3: OpenSIPS unreachable.
+  An exclusive flock on the lock file (--lock, default one per subcommand and user) makes
+  an overlapping cron run stop at once, sending nothing.";
+
+const MWI_HELP: &str = "\
+EXAMPLES
+  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5
+  opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account
+  opensips-mi -u udp://127.0.0.1:8809 mwi-update --batch lamps.csv --concurrency 32
+
+BATCH LINES
+  phone,account,new[,old[,urgent_new,urgent_old]]     (account: - or empty for none)
+  sip:1001@10.0.0.21,sip:*97@vm.example.com,2,5
+  {\"phone\":\"sip:1002@10.0.0.22\",\"account\":\"sip:*97@vm.example.com\",\"new\":0}";
+
 /// A failure and its exit code.
 struct Failure {
     code: u8,
@@ -301,8 +350,12 @@ fn event_notify_help() -> String {
     }
     help.push_str(
         "\nEXAMPLES\n  opensips-mi event-notify sip:1001@10.0.0.21 snom_reboot\n  \
-         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'",
+         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'\n  \
+         opensips-mi event-notify --batch phones.csv\n\n\
+         BATCH LINES\n  phone,preset\n  sip:1001@10.0.0.21,snom_check_cfg\n  \
+         {\"phone\":\"sip:1002@10.0.0.22\",\"preset\":\"polycom_check_cfg\"}\n\n",
     );
+    help.push_str(BATCH_HELP);
     help
 }
 
@@ -465,7 +518,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             event,
             from,
             contact,
+            batch,
         } => {
+            if batch.batch.is_some() {
+                return run_batch(&cli, batch::Kind::Notify, batch, from, contact);
+            }
+            let uri = uri.as_deref().unwrap_or_default();
             let event = match (preset, event) {
                 (Some(name), _) => NotifyEvent::preset(name).ok_or_else(|| {
                     Failure::usage(format!(
@@ -489,7 +547,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             urgent_old,
             from,
             contact,
+            batch,
         } => {
+            if batch.batch.is_some() {
+                return run_batch(&cli, batch::Kind::Mwi, batch, from, contact);
+            }
+            let (Some(uri), Some(account), Some(new)) = (uri, account, new) else {
+                return Err(Failure::usage("give URI ACCOUNT NEW, or --batch FILE"));
+            };
             let counts = match (urgent_new, urgent_old) {
                 (Some(un), Some(uo)) => Counts::with_urgent(*new, old.unwrap_or(0), *un, *uo),
                 (None, None) => Counts::new(*new, old.unwrap_or(0)),
@@ -642,6 +707,46 @@ fn run(cli: Cli) -> Result<(), Failure> {
             output::print_raw(complete::command_names(url).as_bytes())
         }
     }
+}
+
+/// `--batch`: every line of the file, at most `--concurrency` at a time.
+fn run_batch(
+    cli: &Cli,
+    kind: batch::Kind,
+    args: &BatchArgs,
+    from: &Option<String>,
+    contact: &Option<String>,
+) -> Result<(), Failure> {
+    if cli.url.len() > 1 || cli.fleet.is_some() {
+        return Err(Failure::usage("a batch goes to one server: give one -u"));
+    }
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        return Err(Failure::usage("--concurrency takes 1 to 1024"));
+    }
+    let url = cli
+        .url
+        .first()
+        .map_or("fifo:///tmp/opensips_fifo", String::as_str);
+    let input = args.batch.as_deref().unwrap_or(std::path::Path::new("-"));
+    let lock = if args.no_lock {
+        None
+    } else {
+        Some(
+            args.lock
+                .clone()
+                .unwrap_or_else(|| batch::default_lock(kind)),
+        )
+    };
+    let timeout = cli.timeout;
+    batch::run(batch::Run {
+        kind,
+        input,
+        url,
+        options: options(cli)?,
+        concurrency: args.concurrency,
+        lock,
+        adjust: &|req| sender(req, from, contact, timeout),
+    })
 }
 
 /// Applies `--from`, `--contact` and `--timeout` to a SIP request.
