@@ -176,3 +176,60 @@ fn module_naming_and_a_node_without_list_statistics() {
     assert!(MetricNaming::new("9x", GroupMode::Name, "group").is_err());
     assert!(MetricNaming::new("opensips", GroupMode::Name, "node").is_err());
 }
+
+/// OpenSIPS 1.11 as captured (1x/fifo/08_get_statistics_all): no `list_statistics`, a
+/// statistic whose name holds `:` and one with a space. The CLI's textfile output stays
+/// valid and typed.
+#[cfg(feature = "cli")]
+#[test]
+fn cli_output_for_a_1_11_like_server() {
+    use opensips_mi::{ServerError, Value};
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .start()
+        .unwrap();
+    server.handle("list_statistics", |_| {
+        Err(ServerError::new(500, "command not available"))
+    });
+    server.handle("get_statistics", |_| {
+        Ok(Value::Object(vec![
+            ("core:rcv_requests".into(), Value::from("8")),
+            ("uri:positive checks".into(), Value::from("0")),
+            ("dialog:active_dialogs".into(), Value::from("2")),
+            ("load:udp:127.0.0.1:5068-load".into(), Value::from("7")),
+        ]))
+    });
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_opensips-mi"))
+        .args(["-u", &format!("{}&protocol=legacy", server.fifo_url())])
+        .args(["-o", "prometheus", "get_statistics", "all"])
+        .env_remove("OPENSIPS_MI_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let scrape = parse(&text);
+    let kind = |m: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == m)
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("no {m} in {text}"))
+    };
+    assert!(
+        matches!(kind("opensips_load_udp_127_0_0_1_5068_load"), PromValue::Gauge(v) if v == 7.0)
+    );
+    assert!(matches!(kind("opensips_dialog_active_dialogs"), PromValue::Gauge(v) if v == 2.0));
+    assert!(matches!(kind("opensips_core_rcv_requests"), PromValue::Counter(v) if v == 8.0));
+    assert!(matches!(
+        kind("opensips_uri_positive_checks"),
+        PromValue::Counter(_)
+    ));
+    assert!(matches!(kind("opensips_up"), PromValue::Gauge(v) if v == 1.0));
+}

@@ -34,6 +34,8 @@ const TICK: Duration = Duration::from_millis(200);
 const KINDS_TTL: Duration = Duration::from_secs(3600);
 /// The largest request head read.
 const MAX_HEAD: usize = 8192;
+/// The longest a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The exporter's settings.
 pub(crate) struct Config {
@@ -405,14 +407,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads a request head (up to the empty line) under the stream's read timeout.
+/// Reads a request head (up to the empty line) within [`HEAD_TIMEOUT`] in all, so that a
+/// client sending a byte now and then cannot hold a worker.
 fn read_head(stream: &mut TcpStream) -> Option<(String, String, Option<f64>)> {
+    let deadline = Instant::now() + HEAD_TIMEOUT;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
-        if buf.len() > MAX_HEAD {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        if buf.len() > MAX_HEAD || left.is_zero() {
             return None;
         }
+        stream.set_read_timeout(Some(left)).ok()?;
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -444,7 +450,6 @@ fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str)
 }
 
 fn serve(exporter: &Arc<Exporter>, mut stream: TcpStream) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
     let Some((method, target, timeout)) = read_head(&mut stream) else {
         exporter.health.rejected.fetch_add(1, Ordering::Relaxed);
