@@ -313,3 +313,60 @@ fn group_modes_and_prefix() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
     }
 }
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Many scrapes at once of stalled nodes: each node has one scrape in flight, shared, and
+/// the exporter's threads stay bounded (main, the signal waiter, the HTTP workers, one
+/// per node at most).
+#[test]
+fn concurrent_scrapes_of_stalled_nodes_keep_threads_bounded() {
+    let servers: Vec<MockServer> = (0..3)
+        .map(|_| MockServer::builder().udp().start().unwrap())
+        .collect();
+    for s in &servers {
+        s.inject(Fault::NoReply);
+    }
+    let mut args: Vec<String> = Vec::new();
+    for s in &servers {
+        args.push("-u".into());
+        args.push(s.udp_url());
+    }
+    args.extend(["--scrape-timeout", "0.5", "--workers", "2"].map(String::from));
+    let exp = start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let pid = exp.child.id();
+    let mut most = 0;
+    for _ in 0..3 {
+        let clients: Vec<_> = (0..6)
+            .map(|_| {
+                let addr = exp.addr.clone();
+                std::thread::spawn(move || get(&addr, "/metrics"))
+            })
+            .collect();
+        for _ in 0..10 {
+            most = most.max(threads(pid));
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        for c in clients {
+            let (code, body) = c.join().unwrap();
+            assert_eq!(code, 200);
+            let up: Vec<&str> = body
+                .lines()
+                .filter(|l| l.starts_with("opensips_up{node="))
+                .collect();
+            assert_eq!(up.len(), 3, "{body}");
+            assert!(up.iter().all(|l| l.ends_with("} 0")), "{up:?}");
+        }
+    }
+    // main + signal waiter + 2 workers + at most 3 scrapes
+    assert!(most <= 7, "{most} threads");
+}
