@@ -879,3 +879,32 @@ fn completion_from_the_server() {
         stderr(&o)
     );
 }
+
+#[test]
+fn no_password_in_any_node_name() {
+    let url = "http://ops:s3cret@127.0.0.1:9/mi";
+    for args in [
+        &["-t", "0.3", "diagnose"][..],
+        &["-t", "0.3", "-u", "udp://127.0.0.1:9", "uptime"],
+        &[
+            "-t",
+            "0.3",
+            "-u",
+            "udp://127.0.0.1:9",
+            "-o",
+            "prometheus",
+            "get_statistics",
+        ],
+    ] {
+        let o = run(url, args);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert!(
+            out.contains("http://ops:***@127.0.0.1:9/mi"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            !out.contains("s3cret") && !err.contains("s3cret"),
+            "{args:?}: {out}{err}"
+        );
+    }
+}

@@ -5,8 +5,9 @@ use std::path::Path;
 use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
 
 /// What one endpoint looks like: a JSON object, and the exit code it calls for.
-pub(crate) fn diagnose(url: &str, options: &Options) -> (Value, u8) {
-    let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(url))];
+/// `name`: the node's name for the report (never the URL's password).
+pub(crate) fn diagnose(name: &str, url: &str, options: &Options) -> (Value, u8) {
+    let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(name))];
     let mut warnings: Vec<String> = Vec::new();
     let conn = match Connection::open_with(url, options.clone()) {
         Ok(c) => c,

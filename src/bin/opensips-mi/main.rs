@@ -646,13 +646,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Sub::Diagnose => {
             let options = options(&cli)?;
-            let urls: Vec<String> = match &cli.fleet {
-                Some(file) => Fleet::from_file(file, options.clone())?
-                    .endpoints()
-                    .into_iter()
-                    .map(str::to_owned)
+            // (name, URL): the names of a fleet file, else the URLs without their passwords
+            let urls: Vec<(String, String)> = match &cli.fleet {
+                Some(file) => {
+                    let fleet = Fleet::from_file(file, options.clone())?;
+                    fleet
+                        .names()
+                        .into_iter()
+                        .zip(fleet.endpoints())
+                        .map(|(n, u)| (n.to_owned(), u.to_owned()))
+                        .collect()
+                }
+                None => cli
+                    .url
+                    .iter()
+                    .map(|u| (opensips_mi::redact_url(u), u.clone()))
                     .collect(),
-                None => cli.url.clone(),
             };
             // at most 16 nodes at a time, as a Fleet does
             let reports: Vec<(Value, u8)> = urls
@@ -661,7 +670,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     std::thread::scope(|s| {
                         let handles: Vec<_> = chunk
                             .iter()
-                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options)))
+                            .map(|(n, u)| s.spawn(|| diagnose::diagnose(n, u, &options)))
                             .collect();
                         handles
                             .into_iter()
