@@ -59,11 +59,13 @@ struct Node {
     job: Mutex<Option<Arc<Job>>>,
 }
 
-type Outcome = Result<(Statistics, Arc<StatKinds>, Duration), String>;
+/// A node's statistics, their kinds, and how long asking took.
+type Scraped = (Statistics, Arc<StatKinds>, Duration);
+type Outcome = Result<Scraped, String>;
 
-/// One scrape of one node: its outcome once there.
+/// One scrape of one node: its outcome and when it came, once there.
 struct Job {
-    done: Mutex<Option<Outcome>>,
+    done: Mutex<Option<(Outcome, Instant)>>,
     cv: Condvar,
 }
 
@@ -150,32 +152,39 @@ impl Exporter {
             .spawn(move || {
                 let outcome = node2.scrape(&me.options);
                 *lock(&node2.job) = None;
-                *lock(&job2.done) = Some(outcome);
+                *lock(&job2.done) = Some((outcome, Instant::now()));
                 job2.cv.notify_all();
             });
         if let Err(e) = spawned {
             *lock(&node.job) = None;
-            *lock(&job.done) = Some(Err(format!("cannot start a thread: {e}")));
+            *lock(&job.done) = Some((Err(format!("cannot start a thread: {e}")), Instant::now()));
         }
         job
     }
 
-    /// Every node of `nodes` asked at once; what each gave by `deadline`.
-    fn scrape(self: &Arc<Self>, nodes: &[Arc<Node>], deadline: Instant) -> Vec<Outcome> {
+    /// Every node of `nodes` asked at once; what each gave by `deadline`, and how long
+    /// this scrape waited for it.
+    fn scrape(
+        self: &Arc<Self>,
+        nodes: &[Arc<Node>],
+        deadline: Instant,
+    ) -> Vec<(Outcome, Duration)> {
+        let started = Instant::now();
         let jobs: Vec<Arc<Job>> = nodes.iter().map(|n| self.job(n)).collect();
         let mut outcomes = Vec::with_capacity(nodes.len());
         for (job, node) in jobs.iter().zip(nodes) {
             let mut done = lock(&job.done);
-            let outcome = loop {
-                if let Some(o) = &*done {
-                    break o.clone();
+            let (outcome, at) = loop {
+                if let Some((o, at)) = &*done {
+                    break (o.clone(), *at);
                 }
                 let now = Instant::now();
                 if now >= deadline {
-                    break Err(format!(
+                    let e = format!(
                         "no answer within the scrape timeout ({:?})",
                         self.scrape_timeout
-                    ));
+                    );
+                    break (Err(e), deadline);
                 }
                 done = job
                     .cv
@@ -190,7 +199,7 @@ impl Exporter {
                     .entry(node.name.clone())
                     .or_default() += 1;
             }
-            outcomes.push(outcome);
+            outcomes.push((outcome, at.saturating_duration_since(started)));
         }
         outcomes
     }
@@ -198,14 +207,14 @@ impl Exporter {
     fn render(
         &self,
         nodes: &[Arc<Node>],
-        outcomes: &[Outcome],
+        outcomes: &[(Outcome, Duration)],
         labelled: bool,
         collect: &[String],
     ) -> String {
-        let filtered: Vec<Option<(Statistics, Arc<StatKinds>, Duration)>> = outcomes
+        let filtered: Vec<(Option<Scraped>, Duration)> = outcomes
             .iter()
-            .map(|o| {
-                o.as_ref().ok().map(|(s, k, d)| {
+            .map(|(o, waited)| {
+                let up = o.as_ref().ok().map(|(s, k, d)| {
                     let s = if collect.is_empty() {
                         s.clone()
                     } else {
@@ -218,7 +227,8 @@ impl Exporter {
                         f
                     };
                     (s, k.clone(), *d)
-                })
+                });
+                (up, *waited)
             })
             .collect();
         exposition(
@@ -226,8 +236,10 @@ impl Exporter {
             nodes.iter().zip(&filtered).map(|(n, o)| {
                 let name = labelled.then_some(n.name.as_str());
                 match o {
-                    Some((s, k, d)) => NodeScrape::up(name, s, k).duration(*d),
-                    None => NodeScrape::down(name),
+                    // the node's own time (a shared scrape may have started before this one)
+                    (Some((s, k, d)), _) => NodeScrape::up(name, s, k).duration(*d),
+                    // how long this scrape waited: until the error, or the deadline
+                    (None, waited) => NodeScrape::down(name).duration(*waited),
                 }
             }),
         )
