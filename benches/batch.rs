@@ -75,11 +75,17 @@ fn main() {
         (report.elapsed, max)
     };
     let (parallel, max) = run(CONCURRENCY);
+    let (default, max_default) = run(sip::DEFAULT_CONCURRENCY);
     let (sequential, _) = run(1);
     println!(
         "{MAILBOXES} lamps, 20 % offline (fr_timeout 100 ms, answers after 5 ms): \
          one after another {sequential:.2?}, concurrency {CONCURRENCY} {parallel:.2?}: \
          {:.1}x faster (goal >= 10x); at most {max} calls in flight (bound {CONCURRENCY})",
         sequential.as_secs_f64() / parallel.as_secs_f64()
+    );
+    println!(
+        "  with the default concurrency ({}): {default:.2?}, {:.1}x faster; at most {max_default} in flight",
+        sip::DEFAULT_CONCURRENCY,
+        sequential.as_secs_f64() / default.as_secs_f64()
     );
 }
