@@ -300,6 +300,7 @@ fn group_modes_and_prefix() {
         &["--prefix", "9x"],
         &["--group-label", "node"],
         &["--scrape-timeout", "0"],
+        &["-u", "udp://127.0.0.1:9"], // the same node twice
     ] {
         let o = Command::new(BIN)
             .args([

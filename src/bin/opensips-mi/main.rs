@@ -622,6 +622,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .map(|u| (opensips_mi::redact_url(u), u.clone()))
                     .collect(),
             };
+            for (i, (name, _)) in nodes.iter().enumerate() {
+                if nodes[..i].iter().any(|(n, _)| n == name) {
+                    return Err(Failure::usage(format!(
+                        "the node {name} is given twice: each node once, with its own name"
+                    )));
+                }
+            }
             // Block the signals before any thread starts; one thread waits for them.
             let signals = block_stop_signals()?;
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
