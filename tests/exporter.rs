@@ -371,6 +371,6 @@ fn concurrent_scrapes_of_stalled_nodes_keep_threads_bounded() {
             assert!(up.iter().all(|l| l.ends_with("} 0")), "{up:?}");
         }
     }
-    // main + signal waiter + 2 workers + at most 3 scrapes
+    // main + signal waiter + 2 workers + at most 3 scrapes (one per node)
     assert!(most <= 7, "{most} threads");
 }

@@ -57,6 +57,8 @@ struct Node {
     kinds: Mutex<Option<(Instant, Arc<StatKinds>)>>,
     /// The scrape in flight, shared by the requests that come meanwhile.
     job: Mutex<Option<Arc<Job>>>,
+    /// The thread of the last scrape, joined before the next starts (one per node).
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// A node's statistics, their kinds, and how long asking took.
@@ -144,8 +146,13 @@ impl Exporter {
             done: Mutex::new(None),
             cv: Condvar::new(),
         });
-        *slot = Some(job.clone());
-        drop(slot);
+        // The last scrape's thread has emptied the slot: it is ending. Joined, so that a
+        // node never has two; and the new one is recorded before it can empty the slot
+        // (it needs the slot's lock, held here until then).
+        let mut thread = lock(&node.thread);
+        if let Some(t) = thread.take() {
+            let _ = t.join();
+        }
         let (me, node2, job2) = (self.clone(), node.clone(), job.clone());
         let spawned = std::thread::Builder::new()
             .name("exporter-scrape".into())
@@ -155,9 +162,15 @@ impl Exporter {
                 *lock(&job2.done) = Some((outcome, Instant::now()));
                 job2.cv.notify_all();
             });
-        if let Err(e) = spawned {
-            *lock(&node.job) = None;
-            *lock(&job.done) = Some((Err(format!("cannot start a thread: {e}")), Instant::now()));
+        match spawned {
+            Ok(t) => {
+                *thread = Some(t);
+                *slot = Some(job.clone());
+            }
+            Err(e) => {
+                *lock(&job.done) =
+                    Some((Err(format!("cannot start a thread: {e}")), Instant::now()));
+            }
         }
         job
     }
@@ -502,6 +515,7 @@ pub(crate) fn run(cfg: Config, stop: Arc<AtomicBool>) -> Result<(), Failure> {
                     conn: Mutex::new(None),
                     kinds: Mutex::new(None),
                     job: Mutex::new(None),
+                    thread: Mutex::new(None),
                 })
             })
             .collect(),
