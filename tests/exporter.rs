@@ -137,10 +137,15 @@ fn a_dead_and_a_stalled_node_cost_at_most_the_deadline() {
         assert_eq!(gauge(&scrape, "opensips_up", Some("stuck")), Some(0.0));
         assert_eq!(gauge(&scrape, "opensips_up", Some("dead")), Some(0.0));
         assert!(gauge(&scrape, "opensips_scrape_duration_seconds", Some("edge1")).is_some());
-        // a stalled node: the whole deadline; a dead one: as long as the refusal took
+        // a stalled node: the whole deadline (on the first scrape: a later one may share the
+        // end of the last one's call, and wait less); a dead one: as long as the refusal took
         let stuck = gauge(&scrape, "opensips_scrape_duration_seconds", Some("stuck")).unwrap();
-        assert!((1.4..6.0).contains(&stuck), "{stuck}");
-        assert!(gauge(&scrape, "opensips_scrape_duration_seconds", Some("dead")).unwrap() < stuck);
+        assert!(stuck < 6.0, "{stuck}");
+        if round == 0 {
+            assert!(stuck >= 1.4, "{stuck}");
+            let dead = gauge(&scrape, "opensips_scrape_duration_seconds", Some("dead")).unwrap();
+            assert!(dead < stuck, "{dead}");
+        }
         // the same names from 2.x without list_statistics and from 3.x
         for node in ["edge1", "old"] {
             let active = scrape
