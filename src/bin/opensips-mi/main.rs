@@ -67,12 +67,13 @@ EXAMPLES
   opensips-mi ul_dump | jq '[.Domains[].AORs[].Contacts[]] | length'
   opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE --transport tcp
+  opensips-mi mwi-update --batch lamps.csv --concurrency 32
+  opensips-mi exporter --listen 127.0.0.1:9434 --fleet /etc/opensips-mi/fleet
   opensips-mi mock --fifo /tmp/opensips_fifo --udp 127.0.0.1:8809";
 
 #[derive(Parser, Debug)]
 #[command(name = "opensips-mi", version, about = "Run OpenSIPS Management Interface commands", after_help = AFTER_HELP)]
 struct Cli {
-    /// MI endpoint URL
     /// MI endpoint URL; repeat it to ask several servers at once (one JSON line per node)
     #[arg(
         short,
@@ -83,7 +84,8 @@ struct Cli {
         action = clap::ArgAction::Append
     )]
     url: Vec<String>,
-    /// A file of endpoint URLs (one per line, # comments): ask them all at once
+    /// A file of endpoints, one per line, `URL` or `NAME URL` (# comments): ask them all at
+    /// once
     #[arg(long, value_name = "FILE", global = true)]
     fleet: Option<PathBuf>,
     /// Timeout in seconds (default 5; t_uac_dlg based helpers wait 35)
