@@ -604,6 +604,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             )
             .map_err(|e| Failure::usage(e.to_string()))?;
             let scrape_timeout = Duration::from_secs_f64(*scrape_timeout);
+            // Block the signals before any thread starts (opening the nodes may start some);
+            // one thread waits for them.
+            let signals = block_stop_signals()?;
             let mut options = options(&cli)?;
             if cli.timeout.is_none() {
                 options = options.timeout(scrape_timeout);
@@ -631,8 +634,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     )));
                 }
             }
-            // Block the signals before any thread starts; one thread waits for them.
-            let signals = block_stop_signals()?;
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = stop.clone();
             std::thread::spawn(move || {
