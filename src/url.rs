@@ -186,33 +186,62 @@ fn parse_duration(s: &str) -> Option<Duration> {
     (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 
-/// `url` with the password of its user part replaced by `***`
-/// (`http://admin:***@10.0.0.1:8888/mi`): the form of an endpoint this crate shows in every
-/// error, `Debug`, log line and report, and that a program should use to log one too.
+/// `url` with the password of its `user:password@` part replaced by `***`
+/// (`http://ops:***@10.0.0.1:8888/mi`), and the values of `password`, `token`, `secret` and
+/// `auth` query parameters too: the form of an endpoint this crate shows in every error,
+/// `Debug`, report and file name, and that a program should log too.
 ///
 /// ```
 /// use opensips_mi::redact_url;
-/// assert_eq!(redact_url("http://admin:s3cret@10.0.0.1:8888/mi"), "http://admin:***@10.0.0.1:8888/mi");
-/// assert_eq!(redact_url("fifo:///tmp/opensips_fifo"), "fifo:///tmp/opensips_fifo");
-/// // something that is not a URL but holds credentials keeps none of them
-/// assert_eq!(redact_url("admin:s3cret@10.0.0.1"), "***@10.0.0.1");
+/// assert_eq!(redact_url("http://ops:s3cret@10.0.0.1:8888/mi"), "http://ops:***@10.0.0.1:8888/mi");
+/// assert_eq!(redact_url("udp://127.0.0.1:8809?timeout=2s"), "udp://127.0.0.1:8809?timeout=2s");
+/// assert_eq!(redact_url("http://h/mi?token=abc&timeout=1s"), "http://h/mi?token=***&timeout=1s");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return match url.rsplit_once('@') {
-            Some((_, host)) => format!("***@{host}"),
-            None => url.to_owned(),
-        };
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    // the authority ends at the first '/' after the scheme
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => format!("{scheme}://{userinfo}@{host}{tail}"),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
         },
-        None => url.to_owned(),
+        None => authority.to_owned(),
+    };
+    let mut out = String::with_capacity(url.len());
+    if let Some(s) = scheme {
+        out.push_str(s);
+        out.push_str("://");
     }
+    out.push_str(&authority);
+    out.push_str(path);
+    if let Some(q) = query {
+        out.push('?');
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _))
+                    if ["password", "pass", "token", "secret", "auth", "bearer"]
+                        .contains(&k.to_ascii_lowercase().as_str()) =>
+                {
+                    format!("{k}=***")
+                }
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+    }
+    out
 }
 
 /// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).

@@ -684,11 +684,55 @@ fn prometheus_output_for_cron() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
-    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("opensips_core_rcv_requests{"))
+            .count(),
+        2,
+        "{text}"
+    );
     assert!(text.contains(&format!(
         "opensips_core_rcv_requests{{node=\"{}\"}}",
         a.fifo_url()
     )));
+    // a dead node (issue 24): the live nodes' metrics, `opensips_up{node} 0` for it, exit 0
+    // so that the README's `> tmp && mv tmp file` refreshes the file; a password in a URL
+    // is never printed
+    let dead = "http://ops:s3cret@127.0.0.1:9/mi?timeout=300ms";
+    let o = run_plain(&[
+        "-u",
+        &a.fifo_url(),
+        "-u",
+        dead,
+        "-o",
+        "prometheus",
+        "get_statistics",
+        "all",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        !text.contains("s3cret") && !stderr(&o).contains("s3cret"),
+        "{text}"
+    );
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert!(
+        text.contains(&format!(
+            "opensips_up{{node=\"{}\"}} 1\n\
+             opensips_up{{node=\"http://ops:***@127.0.0.1:9/mi?timeout=300ms\"}} 0\n",
+            a.fifo_url()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("opensips_core_rcv_requests{node="), "{text}");
+    assert!(text.contains("# HELP opensips_up "), "{text}");
+    // one server, down: `opensips_up 0` and exit 0 too
+    let o = run(
+        "udp://127.0.0.1:9?timeout=300ms",
+        &["-o", "prometheus", "get_statistics"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\nopensips_up 0\n"), "{}", stdout(&o));
     // other commands have no Prometheus form
     let o = run(&a.fifo_url(), &["-o", "prometheus", "uptime"]);
     assert_eq!(o.status.code(), Some(2));
@@ -1139,4 +1183,33 @@ fn the_mock_subcommand_can_start_empty() {
     assert_eq!(aors, 0, "{v}");
     let d = Value::from_json(stdout(&dialogs).trim().as_bytes()).unwrap();
     assert_eq!(d["Dialogs"].as_array().map(|a| a.len()), Some(0), "{d}");
+}
+
+#[test]
+fn no_password_in_any_node_name() {
+    let url = "http://ops:s3cret@127.0.0.1:9/mi";
+    for args in [
+        &["-t", "0.3", "diagnose"][..],
+        &["-t", "0.3", "-u", "udp://127.0.0.1:9", "uptime"],
+        &[
+            "-t",
+            "0.3",
+            "-u",
+            "udp://127.0.0.1:9",
+            "-o",
+            "prometheus",
+            "get_statistics",
+        ],
+    ] {
+        let o = run(url, args);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert!(
+            out.contains("http://ops:***@127.0.0.1:9/mi"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            !out.contains("s3cret") && !err.contains("s3cret"),
+            "{args:?}: {out}{err}"
+        );
+    }
 }
