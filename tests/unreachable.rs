@@ -115,7 +115,13 @@ fn reply_dir_missing_or_not_writable() {
     // a stopped service's runtime directory is gone: OpenSIPS cannot be reached (exit 3),
     // not a mistake in the settings
     assert!(
-        matches!(e, Error::NotFound { kind: "reply directory", .. }) && e.is_unreachable(),
+        matches!(
+            e,
+            Error::NotFound {
+                kind: "reply directory",
+                ..
+            }
+        ) && e.is_unreachable(),
         "{e:?}"
     );
     assert!(e.to_string().contains("reply_dir"), "{e}");
