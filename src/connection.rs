@@ -357,6 +357,7 @@ fn http_connection(
     if scheme != "http" && scheme != "https" {
         return Err(bad("the scheme must be http or https"));
     }
+    crate::url::check_http_authority(rest).map_err(bad)?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),

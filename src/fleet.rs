@@ -128,15 +128,24 @@ impl Fleet {
         })?;
         let mut named: Vec<(Option<String>, String)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            let words: Vec<&str> = line.split_whitespace().collect();
+            // a comment starts with a word that starts with '#' (a '#' inside a URL, e.g.
+            // in a password, is not one)
+            let words: Vec<&str> = line
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('#'))
+                .collect();
             let entry = match words[..] {
                 [] => continue,
                 [url] => (None, url.to_owned()),
-                [name, url] => (Some(name.to_owned()), url.to_owned()),
+                // a name is a plain word: never a URL (`URL NAME` written the wrong way round
+                // would show the URL, password and all, as the name)
+                [name, url] if !name.contains("://") && !name.contains('@') => {
+                    (Some(name.to_owned()), url.to_owned())
+                }
                 _ => {
                     return Err(Error::InvalidConfig(format!(
-                        "fleet file {} line {}: expected `URL` or `NAME URL`",
+                        "fleet file {} line {}: expected `URL` or `NAME URL` (a name without \
+                         `://` or `@`)",
                         path.display(),
                         i + 1
                     )));

@@ -39,6 +39,9 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")
     })?;
+    if ["http", "https", "xmlrpc", "xmlrpcs"].contains(&scheme.to_ascii_lowercase().as_str()) {
+        check_http_authority(rest).map_err(bad)?;
+    }
     let (location, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
@@ -191,40 +194,41 @@ fn parse_duration(s: &str) -> Option<Duration> {
 /// `auth` query parameters too: the form of an endpoint this crate shows in every error,
 /// `Debug`, report and file name, and that a program should log too.
 ///
+/// Everything from the first `:` to the last `@` goes, so a password with an unescaped `/`,
+/// `?`, `#` or `@` is hidden too (at worst more than the password is).
+///
 /// ```
 /// use opensips_mi::redact_url;
 /// assert_eq!(redact_url("http://ops:s3cret@10.0.0.1:8888/mi"), "http://ops:***@10.0.0.1:8888/mi");
 /// assert_eq!(redact_url("udp://127.0.0.1:8809?timeout=2s"), "udp://127.0.0.1:8809?timeout=2s");
 /// assert_eq!(redact_url("http://h/mi?token=abc&timeout=1s"), "http://h/mi?token=***&timeout=1s");
+/// assert_eq!(redact_url("http://ops:pa/s?s#w@rd@10.0.0.1/mi"), "http://ops:***@10.0.0.1/mi");
+/// assert_eq!(redact_url("ops:s3cret@10.0.0.1"), "ops:***@10.0.0.1");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (Some(s), r),
         None => (None, url),
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    // the authority ends at the first '/' after the scheme
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_owned(),
-    };
     let mut out = String::with_capacity(url.len());
     if let Some(s) = scheme {
         out.push_str(s);
         out.push_str("://");
     }
-    out.push_str(&authority);
-    out.push_str(path);
+    // credentials: the user, then everything up to the last '@'
+    let tail = match (rest.find(':'), rest.rfind('@')) {
+        (Some(colon), Some(at)) if colon < at => {
+            out.push_str(&rest[..colon]);
+            out.push_str(":***@");
+            &rest[at + 1..]
+        }
+        _ => rest,
+    };
+    let (before, query) = match tail.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (tail, None),
+    };
+    out.push_str(before);
     if let Some(q) = query {
         out.push('?');
         let parts: Vec<String> = q
@@ -242,6 +246,30 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(&parts.join("&"));
     }
     out
+}
+
+/// Refuses an HTTP URL whose `host:port` is not one: what a password with an unescaped
+/// `/`, `?` or `#` looks like (`http://ops:pa/ss@h/mi`), whose pieces would otherwise end up
+/// in the host, the path or a query parameter (and in messages).
+pub(crate) fn check_http_authority(rest: &str) -> std::result::Result<(), &'static str> {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port_ok = match host.rsplit_once(':') {
+        // `[::1]:8888`, `host:8888`; a bare IPv6 literal is in brackets
+        Some((h, port)) if !h.contains(':') || h.ends_with(']') => {
+            port.bytes().all(|b| b.is_ascii_digit())
+        }
+        Some(_) => host.starts_with('[') && host.ends_with(']'),
+        None => true,
+    };
+    if port_ok && !(authority.contains('@') && host.is_empty()) {
+        return Ok(());
+    }
+    Err(
+        "its host:port is not valid; a password holding '/', '?', '#' or '@' must be \
+         %-escaped (%2F, %3F, %23, %40)",
+    )
 }
 
 /// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).

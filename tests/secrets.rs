@@ -68,6 +68,11 @@ fn library_errors_and_debug_show_no_password() {
         format!("http://admin:{PASSWORD}@127.0.0.1:1/RPC2"),
         format!("bogus://admin:{PASSWORD}@127.0.0.1:1/"),
         format!("admin:{PASSWORD}@127.0.0.1:1"),
+        // unescaped delimiters in the password: refused, and never shown in pieces
+        format!("http://admin:{PASSWORD}/x@127.0.0.1:1/mi"),
+        format!("http://admin:{PASSWORD}?x@127.0.0.1:1/mi"),
+        format!("http://admin:{PASSWORD}#x@127.0.0.1:1/mi"),
+        format!("xmlrpc://admin:{PASSWORD}/x@127.0.0.1:1/RPC2"),
     ] {
         let e = Connection::open(&bad).unwrap_err();
         assert_clean("a URL error", &format!("{e} {e:?}"));
@@ -90,6 +95,27 @@ fn library_errors_and_debug_show_no_password() {
     assert_clean("a fleet node name", &answers[0].0);
     assert!(answers[0].0.contains("admin:***@"), "{}", answers[0].0);
     assert_clean("Fleet::names", &fleet.names().join(" "));
+    // a password holding '@' works and is never shown
+    let at = Connection::open(&format!(
+        "http://admin:{PASSWORD}@x@127.0.0.1:9/mi?timeout=2"
+    ))
+    .and_then(|c| c.uptime())
+    .unwrap_err();
+    assert_clean("a password with '@'", &format!("{at} {at:?}"));
+    assert!(!format!("{at}").contains("@x@"), "{at}");
+    // fleet files: a '#' inside a URL is not a comment, and `URL NAME` is refused
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet");
+    std::fs::write(
+        &file,
+        format!("edge1 http://admin:{PASSWORD}#x@127.0.0.1:9/mi # one\n"),
+    )
+    .unwrap();
+    let fleet = Fleet::from_file(&file, Options::new()).unwrap();
+    assert_eq!(fleet.names(), ["edge1"]);
+    std::fs::write(&file, format!("{url} edge1\n")).unwrap();
+    let e = Fleet::from_file(&file, Options::new()).unwrap_err();
+    assert_clean("a fleet file error", &e.to_string());
 }
 
 #[test]

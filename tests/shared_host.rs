@@ -424,3 +424,68 @@ fn a_reply_that_never_ends_stops_at_the_deadline() {
     drop(conn);
     flood.join().unwrap();
 }
+
+#[test]
+fn a_server_endpoint_or_reply_dir_in_a_directory_of_another_user_is_refused() {
+    if !root() {
+        return;
+    }
+    let top = sticky_dir();
+    // the attacker's own directory (0755), with a FIFO in it where a server FIFO is expected
+    let theirs = top.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(ATTACKER_UID), Some(ATTACKER_UID)).unwrap();
+    let fifo = theirs.join("opensips_fifo");
+    let mut squatter = spawn_attacker(&["fifo", fifo.to_str().unwrap()]);
+    assert_eq!(report(&mut squatter), "ready");
+    let url = format!(
+        "fifo://{}?reply_dir={}/&timeout=3",
+        fifo.display(),
+        top.path().display()
+    );
+    let e = cmd("cache_store")
+        .arg("local")
+        .arg("k")
+        .arg("db-password=hunter2")
+        .query(&Connection::open(&url).unwrap())
+        .unwrap_err();
+    assert!(e.to_string().contains("is not safe"), "{e}");
+    drop(squatter.stdin.take());
+    let _ = squatter.wait();
+    // a real server, but a reply directory the attacker owns (it could swap our reply
+    // FIFO for one of its own and read the replies)
+    let server = MockServer::builder()
+        .fifo_at(top.path().join("opensips_fifo"))
+        .start()
+        .unwrap();
+    let url = format!(
+        "fifo://{}?reply_dir={}/&timeout=3",
+        server.fifo_path().unwrap().display(),
+        theirs.display()
+    );
+    let e = uptime(&Connection::open(&url).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("reply directory"), "{e}");
+    assert!(ours(&theirs).is_empty());
+    // unix: the same for the server socket's directory
+    let sock = theirs.join("opensips_sock");
+    let mut squatter = spawn_attacker(&["socket", sock.to_str().unwrap()]);
+    assert_eq!(report(&mut squatter), "ready");
+    let url = format!(
+        "unix://{}?reply_socket_dir={}&timeout=3",
+        sock.display(),
+        top.path().display()
+    );
+    let e = Connection::open(&url)
+        .and_then(|c| {
+            cmd("cache_store")
+                .arg("local")
+                .arg("k")
+                .arg("secret")
+                .query(&c)
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("is not safe"), "{e}");
+    drop(squatter.stdin.take());
+    assert_eq!(report(&mut squatter), "received 0");
+    let _ = squatter.wait();
+}

@@ -269,6 +269,18 @@ fn scan_text(text: &[u8], buf: &[u8], id: u32, at_end: bool, decode: bool) -> Sc
                 };
             }
             Step::Stale(len) => pos = start + len, // a late reply to an earlier request: skip it
+            // An object cut short before another reply object: not ours (a planted prefix),
+            // unless ours is still coming, which a later scan of the whole buffer finds.
+            Step::Eof
+                if next_reply_start(text, start + 1).is_some_and(|next| {
+                    matches!(
+                        next_envelope::<IgnoredAny>(&text[next..], id),
+                        Step::Ours(..) | Step::Stale(_)
+                    )
+                }) =>
+            {
+                pos = next_reply_start(text, start + 1).unwrap_or(text.len());
+            }
             Step::Eof => {
                 return if at_end {
                     Scan::Failed(Error::malformed(

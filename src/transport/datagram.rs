@@ -21,7 +21,13 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::{Deadline, Encode, Framing, Reply, Transport};
-use crate::access::{Grant, Peer, PrivateDir, Trust, pass_credentials, recv_with_creds};
+use std::fs::{File, Metadata};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+use nix::fcntl::OFlag;
+
+use crate::access::{Grant, Peer, PrivateDir, Trust, real_path, recv_with_creds};
 use crate::{Error, Result};
 
 /// mi_datagram's buffer in OpenSIPS 3.x (and the 4.0 default of `socket_buf_size`).
@@ -95,21 +101,29 @@ pub(crate) struct UnixClient {
     peer: Option<Peer>,
     trust: Trust,
     allow_world: bool,
+    /// The server socket as checked for this request (`O_PATH`): the request goes to that
+    /// very socket through `/proc/self/fd`, not to whatever the name leads to meanwhile.
+    target: Option<File>,
+    /// The server socket (device, inode) last checked, with the directories above it.
+    checked: Option<(u64, u64)>,
+    /// `/proc/self/fd` is there (it is, but in a minimal chroot).
+    via_proc: bool,
     /// Declared after `socket`, so the socket is closed before its directory goes.
     _dir: PrivateDir,
 }
 
 impl UnixClient {
     fn open(server: PathBuf, parent: PathBuf, trust: Trust, allow_world: bool) -> Result<Self> {
-        let peer = server_peer(&server, &trust)?;
+        let found = inspect(&server, &parent, &trust).ok().flatten();
+        let peer = found.as_ref().map(|(_, meta)| Peer::of(meta));
         let grant = match peer {
-            Some(p) => Grant::for_server(p, allow_world)?,
-            // no server yet: private; made again for the server's user once it is there
+            Some(p) => Grant::for_server(p, &trust, allow_world)?,
+            // no server yet (or not one we trust: nothing is sent to it): private; made
+            // again for the server's user once it is there
             None => Grant::Owner,
         };
         let mut dir = PrivateDir::create(&parent, "osips_mi_")?;
         let (socket, path) = dir.bind_datagram(grant)?;
-        pass_credentials(&socket).map_err(|e| Error::io("configuring the reply socket", e))?;
         Ok(UnixClient {
             socket,
             server,
@@ -118,34 +132,78 @@ impl UnixClient {
             peer,
             trust,
             allow_world,
+            target: None,
+            checked: found.map(|(_, m)| (m.dev(), m.ino())),
+            via_proc: Path::new("/proc/self/fd").is_dir(),
             _dir: dir,
         })
     }
 }
 
-/// The owner of the server socket at `server`, checked against `trust` (a squatter's
-/// socket in a directory every user can write to is refused); `None` if it is not there.
-fn server_peer(server: &Path, trust: &Trust) -> Result<Option<Peer>> {
-    match std::fs::metadata(server) {
-        Ok(meta) => {
-            trust.check_server(&meta, server, "socket")?;
-            Ok(Some(Peer::of(&meta)))
-        }
-        Err(_) => Ok(None),
-    }
+/// Opens the server socket at `server` (`O_PATH`, links followed) and checks it and the
+/// directories above it, and above the reply socket directory `parent`, against `trust`;
+/// `None` if there is no such file.
+fn inspect(server: &Path, parent: &Path, trust: &Trust) -> Result<Option<(File, Metadata)>> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_PATH | OFlag::O_CLOEXEC).bits())
+        .open(server)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("opening {}", server.display()), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("checking {}", server.display()), e))?;
+    let real = real_path(&file, server);
+    trust.check_server(&meta, &real, server, "socket")?;
+    let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    trust.check_dirs(&dir, meta.gid(), &dir, "reply socket directory")?;
+    Ok(Some((file, meta)))
 }
 
 impl DatagramIo for UnixClient {
     fn prepare(&mut self) -> Result<()> {
-        let peer = server_peer(&self.server, &self.trust)?;
-        if peer.is_some() && peer != self.peer {
-            // the server (re)appeared, perhaps as another user: a reply socket for it
-            self.reopen()?;
+        self.target = None;
+        let Some(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((OFlag::O_PATH | OFlag::O_CLOEXEC).bits())
+            .open(&self.server)
+            .ok()
+        else {
+            // nothing there: the send reports it (and sends nothing)
+            return Ok(());
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", self.server.display()), e))?;
+        let id = (meta.dev(), meta.ino());
+        if self.checked != Some(id) {
+            // a new server socket (a restart, or a first start): check it and where it is
+            let Some((file, meta)) = inspect(&self.server, &self.parent, &self.trust)? else {
+                return Ok(());
+            };
+            let peer = Some(Peer::of(&meta));
+            if peer != self.peer {
+                // perhaps as another user: a reply socket for it
+                self.reopen_for(peer)?;
+            }
+            self.checked = Some((meta.dev(), meta.ino()));
+            self.target = Some(file);
+            return Ok(());
         }
+        self.target = Some(file);
         Ok(())
     }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize> {
-        self.socket.send_to(buf, &self.server)
+        match &self.target {
+            Some(f) if self.via_proc => self
+                .socket
+                .send_to(buf, format!("/proc/self/fd/{}", f.as_raw_fd())),
+            // no /proc (a minimal chroot): by name; nothing (ENOENT) when nothing is there
+            _ => self.socket.send_to(buf, &self.server),
+        }
     }
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         let (n, creds) = recv_with_creds(&self.socket, buf)?;
@@ -153,7 +211,7 @@ impl DatagramIo for UnixClient {
             Some((uid, gid)) if self.trust.trusts_sender(uid, gid, self.peer) => Ok(n),
             // not from the server: dropped, as if nothing came
             _ => {
-                log::debug!("opensips-mi: dropped a datagram from an untrusted sender ({creds:?})");
+                log::debug!("dropped a datagram from an untrusted sender ({creds:?})");
                 Err(ErrorKind::WouldBlock.into())
             }
         }
@@ -162,12 +220,24 @@ impl DatagramIo for UnixClient {
         self.socket.set_read_timeout(d)
     }
     fn reopen(&mut self) -> Result<()> {
-        *self = UnixClient::open(
-            self.server.clone(),
-            self.parent.clone(),
-            self.trust.clone(),
-            self.allow_world,
-        )?;
+        let peer = self.peer;
+        self.reopen_for(peer)
+    }
+}
+
+impl UnixClient {
+    /// A fresh reply socket (and directory) for a server owned by `peer`.
+    fn reopen_for(&mut self, peer: Option<Peer>) -> Result<()> {
+        let grant = match peer {
+            Some(p) => Grant::for_server(p, &self.trust, self.allow_world)?,
+            None => Grant::Owner,
+        };
+        let mut dir = PrivateDir::create(&self.parent, "osips_mi_")?;
+        let (socket, path) = dir.bind_datagram(grant)?;
+        self.socket = socket;
+        self.path = path;
+        self.peer = peer;
+        self._dir = dir;
         Ok(())
     }
 }

@@ -465,8 +465,28 @@ fn url_given(matches: &clap::ArgMatches) -> bool {
     here || matches.subcommand().is_some_and(|(_, sub)| url_given(sub))
 }
 
+/// The library's warnings (e.g. a reply FIFO every user can write to) on stderr; nothing
+/// else of its log.
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("opensips-mi: warning: {}", record.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
     use clap::FromArgMatches;
+    static WARNINGS: Warnings = Warnings;
+    if log::set_logger(&WARNINGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(command) = argv::mi_command_help(&args) {
         return match output::print_text(&mi_command_help(&command)) {
