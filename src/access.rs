@@ -343,9 +343,11 @@ impl Trust {
         self.check_dirs(parent, meta.gid(), shown, kind)
     }
 
-    /// Every directory from `dir` up to `/` must belong to root, us or the server user, and
-    /// be writable by no one else (other than the server's group) unless it is sticky:
-    /// whoever can rename entries in it could swap the endpoint or the replies for theirs.
+    /// Every directory from `dir` up to `/` must be safe: writable by no one we do not
+    /// trust unless it is sticky (whoever can rename entries in it could swap the endpoint
+    /// or the replies for theirs), and, when it belongs to a user we do not trust, inside a
+    /// directory only trusted users can add to (so that user was given it, e.g.
+    /// `/var/run/osips` made by root for the service, rather than made it in `/tmp`).
     pub(crate) fn check_dirs(
         &self,
         dir: &Path,
@@ -357,17 +359,22 @@ impl Trust {
             let Ok(m) = std::fs::metadata(d) else {
                 continue;
             };
-            let loose = self.writable_by_others(&m, server_gid) && m.mode() & 0o1000 == 0;
-            if !self.trusts(m.uid()) || loose {
-                let why = if loose {
-                    "other users can write to it and it is not sticky".to_owned()
-                } else {
-                    format!(
-                        "it belongs to uid {}, which is neither root, this user nor the \
-                         OpenSIPS user",
-                        m.uid()
-                    )
-                };
+            let why = if self.writable_by_others(&m, server_gid) && m.mode() & 0o1000 == 0 {
+                Some("other users can write to it and it is not sticky".to_owned())
+            } else if !self.trusts(m.uid())
+                && d.parent()
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .is_some_and(|pm| self.writable_by_others(&pm, server_gid))
+            {
+                Some(format!(
+                    "it belongs to uid {}, which is neither root, this user nor the OpenSIPS \
+                     user, in a directory other users can write to",
+                    m.uid()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 return Err(Error::InvalidConfig(format!(
                     "refusing the {kind} {}: the directory {} is not safe ({why}), so another \
                      user could swap what is in it. Use directories only root and OpenSIPS \
@@ -702,7 +709,8 @@ mod tests {
         t.check_dirs(&loose, gid, shown, "FIFO").unwrap();
         // a directory of another user (only root can make one here)
         if me == 0 {
-            let theirs = base.path().join("theirs");
+            // made in a directory anyone can add to (/tmp-like): anyone could have made it
+            let theirs = loose.join("theirs");
             std::fs::create_dir(&theirs).unwrap();
             std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
             let e = t.check_dirs(&theirs, gid, shown, "FIFO").unwrap_err();
@@ -711,6 +719,11 @@ mod tests {
             trust(Some(65534))
                 .check_dirs(&theirs, gid, shown, "FIFO")
                 .unwrap();
+            // given to that user in a directory only root can add to (/var/run/osips): fine
+            let given = base.path().join("given");
+            std::fs::create_dir(&given).unwrap();
+            std::os::unix::fs::chown(&given, Some(65534), Some(65534)).unwrap();
+            t.check_dirs(&given, gid, shown, "FIFO").unwrap();
         }
     }
 
