@@ -388,6 +388,17 @@ impl Trust {
         Ok(())
     }
 
+    /// `true` if a user we do not trust could replace the entry at `real` (its directory is
+    /// writable by others, sticky or not: in `/tmp` a name can be taken once its owner
+    /// removed it).
+    pub(crate) fn may_be_replaced(&self, real: &Path, server_gid: u32) -> bool {
+        let parent = match real.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("/"),
+        };
+        std::fs::metadata(parent).is_ok_and(|m| self.writable_by_others(&m, server_gid))
+    }
+
     /// `true` if users we do not trust can create or rename entries in the directory `m`:
     /// every user, or a group other than root's, the server's and our own.
     fn writable_by_others(&self, m: &Metadata, server_gid: u32) -> bool {

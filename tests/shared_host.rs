@@ -489,3 +489,24 @@ fn a_server_endpoint_or_reply_dir_in_a_directory_of_another_user_is_refused() {
     assert_eq!(report(&mut squatter), "received 0");
     let _ = squatter.wait();
 }
+
+/// A unix connection sends to the very server socket it checked; after the server restarts
+/// (a new socket at the same path) the next call finds and checks the new one.
+#[test]
+fn a_restarted_unix_server_is_found_again() {
+    for dir in [sticky_dir(), tempfile::tempdir().unwrap()] {
+        let sock = dir.path().join("opensips_sock");
+        let server = MockServer::builder().unix_at(&sock).start().unwrap();
+        let url = format!(
+            "unix://{}?reply_socket_dir={}&timeout=5",
+            sock.display(),
+            dir.path().display()
+        );
+        let conn = Connection::open(&url).unwrap();
+        uptime(&conn).unwrap();
+        drop(server);
+        let _again = MockServer::builder().unix_at(&sock).start().unwrap();
+        let v = uptime(&conn).unwrap();
+        assert!(v.get("Now").is_some(), "{v}");
+    }
+}

@@ -40,6 +40,11 @@ pub(crate) trait DatagramIo: Sized {
     fn prepare(&mut self) -> Result<()> {
         Ok(())
     }
+    /// After a send failed with `e`: `true` if the endpoint should be looked at again
+    /// (`prepare`) and the request sent once more (a restarted server's new socket).
+    fn retry_after(&mut self, _e: &std::io::Error) -> bool {
+        false
+    }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize>;
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
@@ -101,11 +106,8 @@ pub(crate) struct UnixClient {
     peer: Option<Peer>,
     trust: Trust,
     allow_world: bool,
-    /// The server socket as checked for this request (`O_PATH`): the request goes to that
-    /// very socket through `/proc/self/fd`, not to whatever the name leads to meanwhile.
-    target: Option<File>,
-    /// The server socket (device, inode) last checked, with the directories above it.
-    checked: Option<(u64, u64)>,
+    /// The server socket as checked.
+    target: Option<Target>,
     /// `/proc/self/fd` is there (it is, but in a minimal chroot).
     via_proc: bool,
     /// Declared after `socket`, so the socket is closed before its directory goes.
@@ -116,6 +118,7 @@ impl UnixClient {
     fn open(server: PathBuf, parent: PathBuf, trust: Trust, allow_world: bool) -> Result<Self> {
         let found = inspect(&server, &parent, &trust).ok().flatten();
         let peer = found.as_ref().map(|(_, meta)| Peer::of(meta));
+        let target = found.map(|(target, _)| target);
         let grant = match peer {
             Some(p) => Grant::for_server(p, &trust, allow_world)?,
             // no server yet (or not one we trust: nothing is sent to it): private; made
@@ -132,18 +135,26 @@ impl UnixClient {
             peer,
             trust,
             allow_world,
-            target: None,
-            checked: found.map(|(_, m)| (m.dev(), m.ino())),
+            target,
             via_proc: Path::new("/proc/self/fd").is_dir(),
             _dir: dir,
         })
     }
 }
 
+/// The server socket as checked (`O_PATH`). Where another user could replace it (its
+/// directory is writable by others, as `/tmp` is), requests go to that very socket through
+/// `/proc/self/fd` (`pinned`), not to whatever its name leads to meanwhile; elsewhere by its
+/// name, which is cheaper (no lookup through `/proc` on every request).
+struct Target {
+    file: File,
+    pinned: bool,
+}
+
 /// Opens the server socket at `server` (`O_PATH`, links followed) and checks it and the
 /// directories above it, and above the reply socket directory `parent`, against `trust`;
 /// `None` if there is no such file.
-fn inspect(server: &Path, parent: &Path, trust: &Trust) -> Result<Option<(File, Metadata)>> {
+fn inspect(server: &Path, parent: &Path, trust: &Trust) -> Result<Option<(Target, Metadata)>> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags((OFlag::O_PATH | OFlag::O_CLOEXEC).bits())
@@ -160,49 +171,47 @@ fn inspect(server: &Path, parent: &Path, trust: &Trust) -> Result<Option<(File, 
     trust.check_server(&meta, &real, server, "socket")?;
     let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
     trust.check_dirs(&dir, meta.gid(), &dir, "reply socket directory")?;
-    Ok(Some((file, meta)))
+    let pinned = trust.may_be_replaced(&real, meta.gid());
+    Ok(Some((Target { file, pinned }, meta)))
 }
 
 impl DatagramIo for UnixClient {
+    /// Looks the server socket up and checks it (and the directories above it) when none
+    /// is held: requests then go to that very socket, whatever its name leads to later,
+    /// until a send to it fails (a restarted server has a new socket).
     fn prepare(&mut self) -> Result<()> {
-        self.target = None;
-        let Some(file) = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags((OFlag::O_PATH | OFlag::O_CLOEXEC).bits())
-            .open(&self.server)
-            .ok()
-        else {
-            // nothing there: the send reports it (and sends nothing)
-            return Ok(());
-        };
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::io(format!("checking {}", self.server.display()), e))?;
-        let id = (meta.dev(), meta.ino());
-        if self.checked != Some(id) {
-            // a new server socket (a restart, or a first start): check it and where it is
-            let Some((file, meta)) = inspect(&self.server, &self.parent, &self.trust)? else {
-                return Ok(());
-            };
-            let peer = Some(Peer::of(&meta));
-            if peer != self.peer {
-                // perhaps as another user: a reply socket for it
-                self.reopen_for(peer)?;
-            }
-            self.checked = Some((meta.dev(), meta.ino()));
-            self.target = Some(file);
+        if self.target.is_some() {
             return Ok(());
         }
-        self.target = Some(file);
+        // nothing there: the send reports it, and sends nothing
+        let Some((target, meta)) = inspect(&self.server, &self.parent, &self.trust)? else {
+            return Ok(());
+        };
+        let peer = Some(Peer::of(&meta));
+        if peer != self.peer {
+            // a server (re)started, perhaps as another user: a reply socket for it
+            self.reopen_for(peer)?;
+        }
+        self.target = Some(target);
         Ok(())
+    }
+    fn retry_after(&mut self, e: &std::io::Error) -> bool {
+        let stale = matches!(
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            Errno::ECONNREFUSED | Errno::ENOENT | Errno::ENOTSOCK
+        );
+        // only a held socket can be stale; looked up afresh, the error stands
+        stale && self.target.take().is_some()
     }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize> {
         match &self.target {
-            Some(f) if self.via_proc => self
+            Some(t) if t.pinned && self.via_proc => self
                 .socket
-                .send_to(buf, format!("/proc/self/fd/{}", f.as_raw_fd())),
-            // no /proc (a minimal chroot): by name; nothing (ENOENT) when nothing is there
-            _ => self.socket.send_to(buf, &self.server),
+                .send_to(buf, format!("/proc/self/fd/{}", t.file.as_raw_fd())),
+            // where only trusted users can replace it (or without /proc): by name
+            Some(_) => self.socket.send_to(buf, &self.server),
+            // nothing was there when looked up: never send to what appeared since unchecked
+            None => Err(std::io::Error::from_raw_os_error(Errno::ENOENT as i32)),
         }
     }
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -220,6 +229,9 @@ impl DatagramIo for UnixClient {
         self.socket.set_read_timeout(d)
     }
     fn reopen(&mut self) -> Result<()> {
+        // after a timeout: the server may have restarted, perhaps as another user; the next
+        // request looks it up again
+        self.target = None;
         let peer = self.peer;
         self.reopen_for(peer)
     }
@@ -417,9 +429,15 @@ impl<S: DatagramIo> Datagram<S> {
     ) -> Result<R::Out> {
         let limit = self.limit;
         chan.io.prepare()?;
-        chan.io
-            .send_request(request)
-            .map_err(|e| self.map_err(e, "sending to"))?;
+        if let Err(e) = chan.io.send_request(request) {
+            if !chan.io.retry_after(&e) {
+                return Err(self.map_err(e, "sending to"));
+            }
+            chan.io.prepare()?;
+            chan.io
+                .send_request(request)
+                .map_err(|e| self.map_err(e, "sending to"))?;
+        }
         if chan.buf.len() != limit + 1 {
             chan.buf.resize(limit + 1, 0);
         }
