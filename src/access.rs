@@ -407,6 +407,68 @@ impl Drop for PrivateDir {
     }
 }
 
+/// A unix datagram socket bound at a path the caller chose (not in a private directory):
+/// widened through an `O_PATH` descriptor, never by name, and removed when dropped only if
+/// the name still leads to that very socket file.
+#[derive(Debug)]
+pub(crate) struct BoundSocketPath {
+    path: PathBuf,
+    /// Device and inode of the socket file we bound.
+    id: (u64, u64),
+}
+
+impl BoundSocketPath {
+    /// Removes a stale socket left at `path` by an earlier run: only a socket of ours
+    /// (our effective user) that nobody is bound to any more. Anything else stays, and
+    /// binding then fails with a clear error.
+    pub(crate) fn remove_stale(path: &Path) {
+        let euid = nix::unistd::geteuid().as_raw();
+        let stale = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_socket() && m.uid() == euid)
+            && std::os::unix::net::UnixDatagram::unbound().is_ok_and(|s| s.connect(path).is_err());
+        if stale {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Binds a unix datagram socket at `path` and gives it `grant`.
+    pub(crate) fn bind(
+        path: &Path,
+        grant: Grant,
+    ) -> Result<(std::os::unix::net::UnixDatagram, BoundSocketPath)> {
+        let socket = std::os::unix::net::UnixDatagram::bind(path)
+            .map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e.into()))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", path.display()), e))?;
+        // not ours (swapped meanwhile): neither widened nor removed
+        check_ours(&meta, meta.file_type().is_socket(), path)?;
+        let bound = BoundSocketPath {
+            path: path.to_path_buf(),
+            id: (meta.dev(), meta.ino()),
+        };
+        grant
+            .apply_to_path_fd(&file)
+            .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))?;
+        Ok((socket, bound))
+    }
+}
+
+impl Drop for BoundSocketPath {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// Removes a directory when dropped unless taken.
 struct RemoveDir(PathBuf);
 

@@ -251,6 +251,12 @@ impl UnixTransport {
     pub(crate) fn reply_path(&self) -> PathBuf {
         self.lock().io.path.clone()
     }
+
+    /// The owner of the server socket (who OpenSIPS runs as), if it is there and trusted.
+    pub(crate) fn server_owner(&self) -> Option<Peer> {
+        let chan = self.lock();
+        server_peer(&chan.io.server, &chan.io.trust).ok().flatten()
+    }
 }
 
 impl<S: DatagramIo> Datagram<S> {

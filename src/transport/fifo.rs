@@ -110,6 +110,17 @@ impl FifoTransport {
         &self.reply_dir
     }
 
+    /// The owner of the server FIFO (who OpenSIPS runs as), if it is there, is a FIFO and
+    /// is trusted (a squatter's FIFO in a directory every user can write to is not).
+    pub(crate) fn server_owner(&self) -> Option<Peer> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        if !meta.file_type().is_fifo() {
+            return None;
+        }
+        self.trust.check_server(&meta, &self.path, "FIFO").ok()?;
+        Some(Peer::of(&meta))
+    }
+
     /// Makes a reply FIFO named `name`, then writes the request `encode` builds for it.
     fn send<'r, R: Reply>(
         &self,
