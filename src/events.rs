@@ -571,9 +571,7 @@ fn spawn_datagram(
                     DatagramSock::Udp(s) => s.recv(&mut buf),
                     DatagramSock::Unix { sock, trust, peer } => {
                         match recv_with_creds(sock, &mut buf) {
-                            Ok((n, Some((uid, gid))))
-                                if trust.trusts_sender(uid, gid, *peer) =>
-                            {
+                            Ok((n, Some((uid, gid)))) if trust.trusts_sender(uid, gid, *peer) => {
                                 Ok(n)
                             }
                             Ok((_, creds)) => {
@@ -768,7 +766,8 @@ impl StreamFramer {
                     _ if self.garbage => {}
                     _ => {
                         self.garbage = true;
-                        let e = Error::malformed("invalid JSON on the event stream", &data[i - 1..]);
+                        let e =
+                            Error::malformed("invalid JSON on the event stream", &data[i - 1..]);
                         events.push((Err(e), ERROR_ITEM_BYTES));
                     }
                 }
@@ -1006,7 +1005,10 @@ mod tests {
         // garbage is reported once per run, and the framer finds the next object
         let got = names(f.feed(&[&b"xx}]yy "[..], &a[..]].concat(), &mut acks).0);
         assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got[0].contains("invalid JSON on the event stream"), "{got:?}");
+        assert!(
+            got[0].contains("invalid JSON on the event stream"),
+            "{got:?}"
+        );
         assert_eq!(got[1], "A");
         // a complete object that is not JSON, then a good one
         let got = names(f.feed(br#"{nope}{"method":"D"}"#, &mut acks).0);
@@ -1037,7 +1039,10 @@ mod tests {
             n += f.feed(piece, &mut std::io::sink()).0.len();
         }
         assert_eq!(n, 1000);
-        assert_eq!((f.scanned, f.parsed), (small.len() as u64, small.len() as u64));
+        assert_eq!(
+            (f.scanned, f.parsed),
+            (small.len() as u64, small.len() as u64)
+        );
     }
 
     #[test]

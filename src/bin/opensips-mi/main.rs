@@ -236,7 +236,8 @@ enum Sub {
         /// IP:port OpenSIPS must send to, when it differs from --bind (NAT, 0.0.0.0)
         #[arg(long, value_name = "IP:PORT")]
         advertise: Option<String>,
-        /// Socket path for --transport unix (default: /tmp/opensips-mi-events-PID.sock)
+        /// Socket path for --transport unix (default: an unpredictable name in a private
+        /// directory of the temporary directory, removed on exit)
         #[arg(long)]
         path: Option<PathBuf>,
     },
@@ -719,12 +720,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let transport = match transport {
                 EventTransportArg::Udp => EventTransport::Udp,
                 EventTransportArg::Tcp => EventTransport::Tcp,
-                EventTransportArg::Unix => {
-                    EventTransport::Unix(path.clone().unwrap_or_else(|| {
-                        std::env::temp_dir()
-                            .join(format!("opensips-mi-events-{}.sock", std::process::id()))
-                    }))
-                }
+                EventTransportArg::Unix => match path {
+                    Some(p) => EventTransport::Unix(p.clone()),
+                    None => EventTransport::UnixIn(std::env::temp_dir()),
+                },
             };
             let mut b = EventListener::builder()
                 .transport(transport)
@@ -1019,7 +1018,16 @@ fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Re
     let listener = builder.subscribe(conn, events)?;
     eprintln!("opensips-mi: listening on {}", listener.socket());
     let mut out = std::io::stdout().lock();
+    let mut dropped = 0;
     while !stop.load(Ordering::SeqCst) {
+        let now = listener.dropped();
+        if now > dropped {
+            eprintln!(
+                "opensips-mi: {} event(s) dropped (output too slow, or sent by an untrusted user)",
+                now - dropped
+            );
+            dropped = now;
+        }
         match listener.recv_timeout(Duration::from_millis(200)) {
             Ok(None) => {}
             Ok(Some(ev)) => {
