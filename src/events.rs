@@ -32,7 +32,8 @@
 //! Whatever is sent to the listener, its memory and CPU stay bounded:
 //!
 //! * received events wait in a bounded queue: at most [`DEFAULT_QUEUE_EVENTS`] events and
-//!   [`DEFAULT_QUEUE_BYTES`] bytes (as received) by default, see
+//!   [`DEFAULT_QUEUE_BYTES`] bytes (each event counted as received, or as it takes in
+//!   memory once parsed if that is more) by default, see
 //!   [`EventListenerBuilder::queue_limit`]. When the consumer is slower than the events,
 //!   new events are dropped, never waited for, and counted: [`EventListener::dropped`];
 //! * TCP (`event_stream`): at most [`MAX_STREAM_PEERS`] connections at once (OpenSIPS uses
@@ -80,7 +81,7 @@ pub const MAX_STREAM_PEERS: usize = 4;
 /// ([`EventListenerBuilder::queue_limit`]).
 pub const DEFAULT_QUEUE_EVENTS: usize = 1024;
 
-/// How many bytes (as received) of events wait at most for the consumer, by default
+/// How many bytes of events wait at most for the consumer, by default
 /// ([`EventListenerBuilder::queue_limit`]).
 pub const DEFAULT_QUEUE_BYTES: usize = 16 << 20;
 
@@ -167,6 +168,27 @@ impl Event {
             name: name.to_owned(),
             params: Value::Object(params),
         })
+    }
+
+    /// About how many bytes of memory the event takes.
+    fn footprint(&self) -> usize {
+        let mut total = std::mem::size_of::<Event>() + self.name.len();
+        let mut stack = vec![&self.params];
+        while let Some(v) = stack.pop() {
+            total += std::mem::size_of::<Value>();
+            match v {
+                Value::String(s) => total += s.len(),
+                Value::Array(a) => stack.extend(a.iter()),
+                Value::Object(members) => {
+                    for (k, v) in members {
+                        total += std::mem::size_of::<String>() + k.len();
+                        stack.push(v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        total
     }
 
     /// The event in a parsed JSON-RPC notification (`bytes`: its text, for the error).
@@ -286,10 +308,12 @@ impl EventListenerBuilder {
         self
     }
 
-    /// How many events, and how many bytes of them (as received), may wait for the consumer
-    /// (default [`DEFAULT_QUEUE_EVENTS`] and [`DEFAULT_QUEUE_BYTES`]); events beyond either
-    /// are dropped and counted ([`EventListener::dropped`]). At least 1 event (at most
-    /// 1 048 576) and 1 byte; an event bigger than `bytes` is always dropped.
+    /// How many events, and how many bytes of them, may wait for the consumer (default
+    /// [`DEFAULT_QUEUE_EVENTS`] and [`DEFAULT_QUEUE_BYTES`]); events beyond either are
+    /// dropped and counted ([`EventListener::dropped`]). An event counts for its size as
+    /// received, or for what it takes in memory once parsed if that is more (10 KB of
+    /// `[0,0,…]` take ~160 KB). At least 1 event (at most 1 048 576) and 1 byte; an event
+    /// bigger than `bytes` is always dropped.
     pub fn queue_limit(mut self, events: usize, bytes: usize) -> Self {
         self.queue_events = events;
         self.queue_bytes = bytes;
@@ -357,7 +381,22 @@ impl EventListenerBuilder {
             }
             EventTransport::UnixIn(parent) => {
                 let (peer, grant) = server_grant(&*conn)?;
-                let dir = private_dir.insert(PrivateDir::create(parent, "opensips-mi-events-")?);
+                let dir =
+                    PrivateDir::create(parent, "opensips-mi-events-").map_err(|e| match e {
+                        Error::PermissionDenied { path, .. } => Error::PermissionDenied {
+                            path,
+                            hint: "the event listener makes a private directory for its socket \
+                               here; give EventTransport::UnixIn a directory this user can \
+                               write to",
+                        },
+                        Error::NotFound { path, .. } => Error::NotFound {
+                            kind: "directory",
+                            path,
+                            hint: "EventTransport::UnixIn takes an existing directory",
+                        },
+                        other => other,
+                    })?;
+                let dir = private_dir.insert(dir);
                 let (sock, path) = dir.bind_datagram(grant)?;
                 let uri = format!("unix:{}", path.display());
                 let reader = spawn_unix(sock, peer, queue.clone(), stop.clone())?;
@@ -517,21 +556,33 @@ struct Queue {
 
 impl Queue {
     /// Queues the item `make` builds (only built when there is room: a flood is not even
-    /// parsed) counting `size` bytes; `false` once the consumer is gone.
+    /// parsed), counting `size` bytes (as received), or what the parsed event takes in
+    /// memory if that is more; `false` once the consumer is gone.
     fn push(&self, size: usize, make: impl FnOnce() -> Result<Event>) -> bool {
-        let size = size.max(1);
+        let mut size = size.max(1);
         if self.len.load(Ordering::SeqCst) >= self.cap {
             self.drop_one();
             return true;
         }
-        let before = self.bytes.fetch_add(size, Ordering::SeqCst);
-        if before.saturating_add(size) > self.budget {
-            self.bytes.fetch_sub(size, Ordering::SeqCst);
+        if !self.reserve(size) {
             self.drop_one();
             return true;
         }
+        let item = make();
+        if let Ok(event) = &item {
+            // `[0,0,…]` takes ~16 times its size once parsed
+            let extra = event.footprint().saturating_sub(size);
+            if extra > 0 {
+                if !self.reserve(extra) {
+                    self.bytes.fetch_sub(size, Ordering::SeqCst);
+                    self.drop_one();
+                    return true;
+                }
+                size += extra;
+            }
+        }
         self.len.fetch_add(1, Ordering::SeqCst);
-        match self.tx.try_send((make(), size)) {
+        match self.tx.try_send((item, size)) {
             Ok(()) => true,
             Err(e) => {
                 self.len.fetch_sub(1, Ordering::SeqCst);
@@ -545,6 +596,16 @@ impl Queue {
                 }
             }
         }
+    }
+
+    /// Counts `n` more bytes queued, if they fit the budget.
+    fn reserve(&self, n: usize) -> bool {
+        let before = self.bytes.fetch_add(n, Ordering::SeqCst);
+        if before.saturating_add(n) > self.budget {
+            self.bytes.fetch_sub(n, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     fn drop_one(&self) {

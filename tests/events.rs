@@ -496,7 +496,7 @@ fn a_slow_consumer_keeps_the_queue_bounded_and_learns_of_drops() {
 fn the_queue_has_a_byte_budget() {
     let (_server, conn) = setup(Flavor::V3);
     let l = EventListener::builder()
-        .queue_limit(10_000, 64 * 1024)
+        .queue_limit(10_000, 8 * 9000)
         .subscribe(conn, &["E_CORE_THRESHOLD"])
         .unwrap();
     let to = l.socket().strip_prefix("udp:").unwrap().to_owned();
@@ -508,7 +508,8 @@ fn the_queue_has_a_byte_budget() {
         ev.extend_from_slice(br#""}}"#);
         ev
     };
-    // eight 8 KiB events fill the 64 KiB budget; each one more is dropped
+    // eight 8 KiB events (a little more once parsed) fill the budget; each one more is
+    // dropped
     for i in 0..8 {
         s.send_to(&event(i), &to).unwrap();
     }
@@ -521,6 +522,15 @@ fn the_queue_has_a_byte_budget() {
         .map(|e| e.unwrap().name)
         .collect();
     assert_eq!(names, (0..8).map(|i| format!("E_{i}")).collect::<Vec<_>>());
+    // the budget counts what an event takes once parsed: 10 KB of `[0,0,…]` is ~160 KB
+    let zeros = format!(
+        r#"{{"jsonrpc":"2.0","method":"E_ZEROS","params":[{}0]}}"#,
+        "0,".repeat(5000)
+    );
+    s.send_to(zeros.as_bytes(), &to).unwrap();
+    wait_until("the big array dropped", || l.dropped() == 13);
+    s.send_to(&event(99), &to).unwrap();
+    assert_eq!(next(&l).name, "E_99");
     assert!(
         EventListener::builder()
             .queue_limit(0, 1)
@@ -672,6 +682,17 @@ fn unix_in_sockets_are_unpredictable_private_and_removed() {
     assert_eq!(next(&b).name, "E_CORE_THRESHOLD");
     drop((a, b));
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+    assert!(server.subscriptions().is_empty());
+
+    let err = EventListener::builder()
+        .transport(EventTransport::UnixIn(parent.path().join("missing")))
+        .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("UnixIn takes an existing directory"),
+        "{err}"
+    );
     assert!(server.subscriptions().is_empty());
 
     // a UDP connection cannot tell who the server is: open to all, senders checked
