@@ -47,8 +47,9 @@
 //! server can reach. A unix socket can, and is the safest choice on a shared host:
 //! [`EventTransport::UnixIn`] binds it in a private directory of its own (mode 0711) under
 //! an unpredictable name; with either unix flavour every datagram carries its sender's
-//! credentials, and only those of root, this user, the `opensips` user (when it exists) and
-//! the owner (user or group) of the connection's FIFO or unix socket are taken: others are
+//! credentials, and only those of root, this user, the `opensips` user (when it exists; or
+//! the one given to [`EventListenerBuilder::server_user`]) and the owner (user or group) of
+//! the connection's FIFO or unix socket are taken: others are
 //! dropped and counted in [`EventListener::dropped`]. The socket is opened, through a
 //! descriptor, only as far as the server needs: to the owner of the connection's FIFO or
 //! unix socket (0600 or 0620), or, when that owner cannot be known (a UDP or HTTP
@@ -266,6 +267,7 @@ pub struct EventListenerBuilder {
     expire: Duration,
     queue_events: usize,
     queue_bytes: usize,
+    server_user: Option<String>,
 }
 
 impl Default for EventListenerBuilder {
@@ -277,6 +279,7 @@ impl Default for EventListenerBuilder {
             expire: Duration::from_secs(3600),
             queue_events: DEFAULT_QUEUE_EVENTS,
             queue_bytes: DEFAULT_QUEUE_BYTES,
+            server_user: None,
         }
     }
 }
@@ -320,6 +323,15 @@ impl EventListenerBuilder {
         self
     }
 
+    /// The user OpenSIPS runs as (a name or a uid), trusted to send to a unix event socket
+    /// besides root, this user and the owner of the connection's FIFO or unix socket
+    /// (default: the `opensips` user, when it exists). Needed when the connection cannot
+    /// tell who the server is (UDP, HTTP) and it runs as another user.
+    pub fn server_user(mut self, user: &str) -> Self {
+        self.server_user = Some(user.to_owned());
+        self
+    }
+
     /// Binds the socket, subscribes to `events` through `conn`, and starts receiving.
     ///
     /// # Errors
@@ -357,6 +369,7 @@ impl EventListenerBuilder {
             dropped: Arc::new(AtomicU64::new(0)),
         };
         let renew_queue = queue.clone();
+        let trust = Trust::new(self.server_user.as_deref())?;
         let mut private_dir = None;
         let mut bound_path = None;
         let (socket_uri, reader) = match &self.transport {
@@ -371,16 +384,16 @@ impl EventListenerBuilder {
                 (uri, reader)
             }
             EventTransport::Unix(path) => {
-                let (peer, grant) = server_grant(&*conn)?;
+                let (peer, grant) = server_grant(&*conn);
                 BoundSocketPath::remove_stale(path);
                 let (sock, bound) = BoundSocketPath::bind(path, grant)?;
                 bound_path = Some(bound);
                 let uri = format!("unix:{}", path.display());
-                let reader = spawn_unix(sock, peer, queue.clone(), stop.clone())?;
+                let reader = spawn_unix(sock, peer, trust.clone(), queue.clone(), stop.clone())?;
                 (uri, reader)
             }
             EventTransport::UnixIn(parent) => {
-                let (peer, grant) = server_grant(&*conn)?;
+                let (peer, grant) = server_grant(&*conn);
                 let dir =
                     PrivateDir::create(parent, "opensips-mi-events-").map_err(|e| match e {
                         Error::PermissionDenied { path, .. } => Error::PermissionDenied {
@@ -399,7 +412,7 @@ impl EventListenerBuilder {
                 let dir = private_dir.insert(dir);
                 let (sock, path) = dir.bind_datagram(grant)?;
                 let uri = format!("unix:{}", path.display());
-                let reader = spawn_unix(sock, peer, queue.clone(), stop.clone())?;
+                let reader = spawn_unix(sock, peer, trust.clone(), queue.clone(), stop.clone())?;
                 (uri, reader)
             }
             EventTransport::Tcp => {
@@ -530,14 +543,14 @@ fn renew_loop(
 
 /// The owner of the connection's server endpoint (if known and trusted) and how far an
 /// event socket must be opened for it: see the module documentation.
-fn server_grant(conn: &(impl ConnectionLike + ?Sized)) -> Result<(Option<Peer>, Grant)> {
+fn server_grant(conn: &(impl ConnectionLike + ?Sized)) -> (Option<Peer>, Grant) {
     let peer = conn.server_owner().map(|(uid, gid)| Peer { uid, gid });
-    let grant = match peer {
-        Some(p) => Grant::for_server(p, true)?,
-        // not knowable (UDP, HTTP): open to all, and rely on the sender check
-        None => Grant::World,
-    };
-    Ok((peer, grant))
+    // Not knowable (UDP, HTTP), or a server we share no group with: open to all, and rely
+    // on the sender check (no warning: unlike a reply, nothing is read from other users).
+    let grant = peer.map_or(Grant::World, |p| {
+        Grant::for_server(p, false).unwrap_or(Grant::World)
+    });
+    (peer, grant)
 }
 
 /// The bounded queue between the readers and the consumer: at most `cap` events and
@@ -680,11 +693,11 @@ enum DatagramSock {
 fn spawn_unix(
     sock: UnixDatagram,
     peer: Option<Peer>,
+    trust: Trust,
     queue: Queue,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>> {
     pass_credentials(&sock).map_err(|e| Error::io("configuring the event socket", e))?;
-    let trust = Trust::new(None)?;
     spawn_datagram(DatagramSock::Unix { sock, trust, peer }, queue, stop)
 }
 
@@ -723,7 +736,12 @@ fn spawn_stream(
                         .collect()
                 };
                 if ready[0] {
-                    while let Ok((s, from)) = listener.accept() {
+                    // a bounded number per round, so that a flood of connections cannot
+                    // keep the reader from the open ones
+                    for _ in 0..64 {
+                        let Ok((s, from)) = listener.accept() else {
+                            break;
+                        };
                         if conns.len() >= MAX_STREAM_PEERS {
                             // closed at once: OpenSIPS needs one connection
                             log::debug!(
@@ -970,7 +988,8 @@ impl EventListener {
     }
 
     /// How many events were dropped since the listener started: received while the queue
-    /// was full (see [`EventListenerBuilder::queue_limit`]; the consumer is too slow), or
+    /// was full (see [`EventListenerBuilder::queue_limit`]; the consumer is too slow; a
+    /// renewal error that finds the queue full is dropped and counted too), or
     /// sent to a unix event socket by an untrusted user (see the
     /// [module documentation](self#who-may-send-events)). Compare it between calls to
     /// learn of new drops; nothing else reports them.

@@ -887,6 +887,24 @@ fn forged_events_from_another_user_are_dropped() {
     let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
     let r = attack(&["send", &path, FORGED]);
     assert!(r.starts_with("denied"), "{r}");
+    drop(l);
+
+    // a server running as another user, over UDP: name it, and its events are taken
+    let l = EventListener::builder()
+        .transport(EventTransport::UnixIn(dir.path().to_path_buf()))
+        .server_user(&ATTACKER_UID.to_string())
+        .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
+    assert_eq!(attack(&["send", &path, FORGED]), "sent");
+    assert_eq!(next(&l).params["forged"], Value::Bool(true));
+    assert_eq!(l.dropped(), 0);
+    let err = EventListener::builder()
+        .transport(EventTransport::UnixIn(dir.path().to_path_buf()))
+        .server_user("no-such-user-opensips-mi")
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
 #[test]
