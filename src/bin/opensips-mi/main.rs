@@ -732,6 +732,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if let Some(a) = advertise {
                 b = b.advertise(a);
             }
+            // the URL's ?server_user= is trusted to send to a unix event socket too
+            if let Some(u) = cli.url.first().and_then(|u| query_param(u, "server_user")) {
+                b = b.server_user(&u);
+            }
             run_events(&cli, b, events)
         }
         Sub::EventNotify {
@@ -1000,6 +1004,17 @@ fn block_stop_signals() -> Result<nix::sys::signal::SigSet, Failure> {
     Ok(signals)
 }
 
+/// The value of the query parameter `name` in `url` (without %-decoding: user names and
+/// uids need none).
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// Prints events as JSON lines until a signal comes; the listener unsubscribes on the way
 /// out.
 fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Result<(), Failure> {
@@ -1099,4 +1114,18 @@ fn run_mock(
     drop(server);
     eprintln!("opensips-mi: mock stopped ({signal:?})");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_param() {
+        let url = "udp://127.0.0.1:8809?timeout=2&server_user=osips";
+        assert_eq!(
+            super::query_param(url, "server_user").as_deref(),
+            Some("osips")
+        );
+        assert_eq!(super::query_param(url, "user"), None);
+        assert_eq!(super::query_param("udp://h:1", "server_user"), None);
+    }
 }
