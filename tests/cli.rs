@@ -1001,6 +1001,7 @@ fn help_after_a_command_and_opensips_own_help() {
     let o = run_plain(&["events", "--help"]);
     assert!(stdout(&o).contains("never delivers"), "{}", stdout(&o));
     assert!(stdout(&o).contains("as a string"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unpredictable name"), "{}", stdout(&o));
     for helper in ["mwi-update", "event-notify"] {
         let o = run_plain(&[helper, "--help"]);
         assert!(stdout(&o).contains("OVER HTTP"), "{helper}: {}", stdout(&o));

@@ -474,7 +474,7 @@ fn a_slow_consumer_keeps_the_queue_bounded_and_learns_of_drops() {
     for i in 0..5000 {
         let ev = format!(r#"{{"jsonrpc":"2.0","method":"E_CORE_THRESHOLD","params":{{"i":{i}}}}}"#);
         s.send_to(ev.as_bytes(), &to).unwrap();
-        if i % 50 == 49 {
+        if i % 25 == 24 {
             std::thread::sleep(Duration::from_millis(1));
         }
     }

@@ -102,6 +102,15 @@ SERVERS
   3.5 accepts --transport tcp (event_stream) but never delivers on it; 4.0 does. udp (the
   default) and unix work on 2.4, 3.5 and 4.0.
 
+LIMITS AND TRUST
+  At most 1024 events (16 MiB) wait to be printed; more are dropped, and stderr says how
+  many. tcp serves at most 4 connections at once (OpenSIPS uses one).
+  --transport unix without --path binds a socket with an unpredictable name in a private
+  directory of $TMPDIR, removed on exit. On either unix socket, datagrams from anyone but
+  root, this user, the opensips user (or the URL's ?server_user=) and the owner of the MI
+  FIFO/socket are dropped. udp and tcp cannot tell local senders apart: bind them where
+  only OpenSIPS reaches.
+
 EXAMPLES
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE
   opensips-mi events E_UL_AOR_INSERT --transport tcp --bind 192.0.2.10:7999";
