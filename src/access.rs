@@ -239,6 +239,8 @@ pub(crate) fn check_ours(meta: &Metadata, is_right_type: bool, path: &Path) -> R
 pub(crate) struct Trust {
     /// The configured server user (uid), or the `opensips` user when it exists.
     server_uid: Option<u32>,
+    /// Our effective uid (read once: it is checked on every call).
+    euid: u32,
 }
 
 /// The user OpenSIPS packages run as, trusted by default when it exists.
@@ -255,11 +257,14 @@ impl Trust {
                 .flatten()
                 .map(|u| u.uid.as_raw()),
         };
-        Ok(Trust { server_uid })
+        Ok(Trust {
+            server_uid,
+            euid: nix::unistd::geteuid().as_raw(),
+        })
     }
 
     fn trusts(&self, uid: u32) -> bool {
-        uid == 0 || uid == nix::unistd::geteuid().as_raw() || Some(uid) == self.server_uid
+        uid == 0 || uid == self.euid || Some(uid) == self.server_uid
     }
 
     /// Refuses a server endpoint (`meta`, at `path`) that anyone could have planted: in a

@@ -1256,3 +1256,27 @@ fn no_password_in_any_node_name() {
         );
     }
 }
+
+/// A stopped service whose runtime directory went with it: "cannot talk to OpenSIPS"
+/// (exit 3), whether the FIFO or only the reply directory is gone.
+#[test]
+fn a_stopped_service_without_its_runtime_directory_is_unreachable() {
+    let gone = tempfile::tempdir().unwrap().path().join("run-opensips");
+    let url = format!(
+        "fifo://{}/opensips_fifo?reply_dir={}/",
+        gone.display(),
+        gone.display()
+    );
+    let o = run(&url, &["-t", "2", "uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // the server FIFO is there and read, its reply directory is not
+    let server = MockServer::builder().fifo().start().unwrap();
+    let url = format!(
+        "fifo://{}?reply_dir={}/",
+        server.fifo_path().unwrap().display(),
+        gone.display()
+    );
+    let o = run(&url, &["-t", "2", "uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("reply_dir"), "{}", stderr(&o));
+}

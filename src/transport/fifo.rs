@@ -616,10 +616,14 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
             hint: "the reply FIFO is created in the server's reply_dir (mi_fifo reply_dir, \
                    default /tmp/); this user must be able to create files there",
         },
-        Errno::ENOENT => Error::InvalidConfig(format!(
-            "reply directory {} does not exist (it must be mi_fifo's reply_dir)",
-            dir.display()
-        )),
+        // A stopped service's runtime directory (/run/opensips) goes with it: OpenSIPS
+        // cannot be talked to, which is not a mistake in the settings.
+        Errno::ENOENT => Error::NotFound {
+            kind: "reply directory",
+            path: dir.to_path_buf(),
+            hint: "the reply FIFO is created in mi_fifo's reply_dir: is OpenSIPS running (a \
+                   stopped service's runtime directory goes with it), and is this its reply_dir?",
+        },
         other => Error::io(
             format!("creating reply FIFO {}", path.display()),
             other.into(),
