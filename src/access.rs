@@ -35,11 +35,13 @@ use crate::{Error, Result};
 /// [`remove_reply_files`].
 static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-/// Notes a reply FIFO or private directory just made.
-pub(crate) fn track(path: &Path) {
-    LIVE.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(path.to_path_buf());
+/// Creates `path` with `make` and notes it, both under the lock of [`remove_reply_files`]:
+/// a signal handler's cleanup either finds it noted or runs before it exists.
+pub(crate) fn create_tracked(path: &Path, make: impl FnOnce() -> Result<()>) -> Result<()> {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    make()?;
+    live.push(path.to_path_buf());
+    Ok(())
 }
 
 /// Forgets a reply FIFO or private directory about to be removed.
@@ -77,12 +79,20 @@ pub fn remove_reply_files() {
     for path in live {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {
-                if let Ok(entries) = std::fs::read_dir(&path) {
-                    for e in entries.flatten() {
-                        let _ = std::fs::remove_file(e.path());
+                // a call in flight may bind its socket in it meanwhile: empty it again then
+                for _ in 0..5 {
+                    if let Ok(entries) = std::fs::read_dir(&path) {
+                        for e in entries.flatten() {
+                            let _ = std::fs::remove_file(e.path());
+                        }
+                    }
+                    match std::fs::remove_dir(&path) {
+                        Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        _ => break,
                     }
                 }
-                let _ = std::fs::remove_dir(&path);
             }
             Ok(_) => {
                 let _ = std::fs::remove_file(&path);
@@ -329,21 +339,23 @@ impl PrivateDir {
     /// Makes `parent/<prefix><random>/`.
     pub(crate) fn create(parent: &Path, prefix: &str) -> Result<PrivateDir> {
         let path = parent.join(format!("{prefix}{}", random_token()));
-        nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)).map_err(|e| match e {
-            Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
-                path: parent.to_path_buf(),
-                hint: "the client makes a private directory for its reply socket here; \
+        let mkdir = || {
+            nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)).map_err(|e| match e {
+                Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
+                    path: parent.to_path_buf(),
+                    hint: "the client makes a private directory for its reply socket here; \
                        choose a writable directory (Options::reply_socket_dir)",
-            },
-            Errno::ENOENT => Error::NotFound {
-                kind: "directory",
-                path: parent.to_path_buf(),
-                hint: "the reply socket directory (Options::reply_socket_dir) must exist",
-            },
-            other => Error::io(format!("creating {}", path.display()), other.into()),
-        })?;
+                },
+                Errno::ENOENT => Error::NotFound {
+                    kind: "directory",
+                    path: parent.to_path_buf(),
+                    hint: "the reply socket directory (Options::reply_socket_dir) must exist",
+                },
+                other => Error::io(format!("creating {}", path.display()), other.into()),
+            })
+        };
+        create_tracked(&path, mkdir)?;
         let made = RemoveDir(path);
-        track(&made.0);
         let dir = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags_nofollow_dir()

@@ -548,8 +548,9 @@ impl ReplyFifo {
     fn create(dir: &Path, name: &str, reusable: bool, grant: Grant) -> Result<ReplyFifo> {
         let path = dir.join(name);
         let mode = Mode::from_bits_truncate(0o600);
-        match nix::unistd::mkfifo(&path, mode) {
-            Ok(()) => {}
+        // made and noted at once for remove_reply_files
+        crate::access::create_tracked(&path, || match nix::unistd::mkfifo(&path, mode) {
+            Ok(()) => Ok(()),
             Err(Errno::EEXIST) => {
                 // A fixed reply name left behind by a crashed run of ours: replace it. Any
                 // other file (another user's FIFO could be a trap) is left alone.
@@ -565,13 +566,12 @@ impl ReplyFifo {
                     )));
                 }
                 let _ = std::fs::remove_file(&path);
-                nix::unistd::mkfifo(&path, mode).map_err(|e| mkfifo_error(dir, &path, e))?;
+                nix::unistd::mkfifo(&path, mode).map_err(|e| mkfifo_error(dir, &path, e))
             }
-            Err(e) => return Err(mkfifo_error(dir, &path, e)),
-        }
+            Err(e) => Err(mkfifo_error(dir, &path, e)),
+        })?;
         // Removed on every path from here on, errors included.
         let mut made = Unlink(path);
-        crate::access::track(&made.0);
         let file = OpenOptions::new()
             .read(true)
             .write(reusable)
