@@ -752,30 +752,27 @@ fn root() -> bool {
     false
 }
 
-/// A copy of this test binary that the attacker's uid can run.
-fn attacker_exe() -> std::path::PathBuf {
+/// A copy of this test binary that the attacker's uid can run (`attacker` in the
+/// directory, removed with it).
+fn attacker_exe() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
-    static EXE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    EXE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("opensips-mi-attacker")
-            .tempdir()
-            .unwrap()
-            .keep();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let exe = dir.join("attacker");
-        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-        exe
-    })
-    .clone()
+    let dir = tempfile::Builder::new()
+        .prefix("opensips-mi-attacker")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("attacker");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
 
-/// Runs `op` (see [`attacker`]) as uid 65534 to its end; its report.
-fn attack(op: &[&str]) -> String {
+/// Runs `op` (see [`attacker`]) as uid 65534 to its end, with the copy in `exe`; its
+/// report.
+fn attack(exe: &tempfile::TempDir, op: &[&str]) -> String {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
-    let out = std::process::Command::new(attacker_exe())
+    let out = std::process::Command::new(exe.path().join("attacker"))
         .args([
             "--ignored",
             "--exact",
@@ -847,6 +844,7 @@ fn forged_events_from_another_user_are_dropped() {
         return;
     }
     let dir = sticky_dir();
+    let exe = attacker_exe();
     // a UDP connection: the socket must be open to every user, the sender check holds
     let (server, conn) = setup(Flavor::V3);
     let fixed = dir.path().join("events.sock");
@@ -859,7 +857,7 @@ fn forged_events_from_another_user_are_dropped() {
             .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
             .unwrap();
         let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
-        let r = attack(&["send", &path, FORGED, "junk", FORGED]);
+        let r = attack(&exe, &["send", &path, FORGED, "junk", FORGED]);
         assert_eq!(r, "sent", "{transport:?}");
         wait_until("the forgeries dropped", || l.dropped() == 3);
         assert!(
@@ -885,7 +883,7 @@ fn forged_events_from_another_user_are_dropped() {
         .subscribe(fifo_conn, &["E_CORE_THRESHOLD"])
         .unwrap();
     let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
-    let r = attack(&["send", &path, FORGED]);
+    let r = attack(&exe, &["send", &path, FORGED]);
     assert!(r.starts_with("denied"), "{r}");
     drop(l);
 
@@ -896,7 +894,7 @@ fn forged_events_from_another_user_are_dropped() {
         .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
         .unwrap();
     let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
-    assert_eq!(attack(&["send", &path, FORGED]), "sent");
+    assert_eq!(attack(&exe, &["send", &path, FORGED]), "sent");
     assert_eq!(next(&l).params["forged"], Value::Bool(true));
     assert_eq!(l.dropped(), 0);
     let err = EventListener::builder()
