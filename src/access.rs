@@ -21,7 +21,7 @@
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -35,11 +35,13 @@ use crate::{Error, Result};
 /// [`remove_reply_files`].
 static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-/// Notes a reply FIFO or private directory just made.
-pub(crate) fn track(path: &Path) {
-    LIVE.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(path.to_path_buf());
+/// Creates `path` with `make` and notes it, both under the lock of [`remove_reply_files`]:
+/// a signal handler's cleanup either finds it noted or runs before it exists.
+pub(crate) fn create_tracked(path: &Path, make: impl FnOnce() -> Result<()>) -> Result<()> {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    make()?;
+    live.push(path.to_path_buf());
+    Ok(())
 }
 
 /// Forgets a reply FIFO or private directory about to be removed.
@@ -90,17 +92,26 @@ pub fn remove_reply_files() {
                 if !dir.metadata().is_ok_and(|m| m.uid() == euid) {
                     continue;
                 }
-                if let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
-                {
-                    for e in entries.flatten() {
-                        let _ = nix::unistd::unlinkat(
-                            dir.as_fd(),
-                            e.file_name().as_os_str(),
-                            nix::unistd::UnlinkatFlags::NoRemoveDir,
-                        );
+                // a call in flight may bind its socket in it meanwhile: empty it again then
+                for _ in 0..5 {
+                    if let Ok(entries) =
+                        std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+                    {
+                        for e in entries.flatten() {
+                            let _ = nix::unistd::unlinkat(
+                                dir.as_fd(),
+                                e.file_name().as_os_str(),
+                                nix::unistd::UnlinkatFlags::NoRemoveDir,
+                            );
+                        }
+                    }
+                    match std::fs::remove_dir(&path) {
+                        Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        _ => break,
                     }
                 }
-                let _ = std::fs::remove_dir(&path);
             }
             Ok(m) if m.uid() == euid || m.file_type().is_fifo() => {
                 let _ = std::fs::remove_file(&path);
@@ -224,6 +235,19 @@ impl Grant {
         }
         nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(self.mode()))?;
         Ok(())
+    }
+
+    /// Applies the grant to the socket file behind an `O_PATH` descriptor (a path the user
+    /// chose, in a directory that is not ours). `fchmod` cannot change a socket file through
+    /// a socket, so the descriptor's `/proc/self/fd` link is used: it leads to that very
+    /// inode whatever happens to the names meanwhile.
+    fn apply_to_path_fd(self, fd: &File) -> io::Result<()> {
+        let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let (uid, gid) = self.owner();
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::chown(&link, uid.map(|u| u.as_raw()), gid.map(|g| g.as_raw()))?;
+        }
+        std::fs::set_permissions(&link, std::fs::Permissions::from_mode(self.mode()))
     }
 
     /// Applies the grant to the entry `name` of our private directory `dir`: only we can
@@ -452,15 +476,12 @@ impl PrivateDir {
     /// Makes `parent/<prefix><random>/`.
     pub(crate) fn create(parent: &Path, prefix: &str) -> Result<PrivateDir> {
         let path = parent.join(format!("{prefix}{}", random_token()));
-        // noted before it exists, so that a signal in between leaves nothing behind
-        track(&path);
-        if let Err(e) = nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)) {
-            untrack(&path);
-            return Err(match e {
+        let mkdir = || {
+            nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)).map_err(|e| match e {
                 Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
                     path: parent.to_path_buf(),
                     hint: "the client makes a private directory for its reply socket here; \
-                           choose a writable directory (Options::reply_socket_dir)",
+                       choose a writable directory (Options::reply_socket_dir)",
                 },
                 Errno::ENOENT => Error::NotFound {
                     kind: "directory",
@@ -468,8 +489,9 @@ impl PrivateDir {
                     hint: "the reply socket directory (Options::reply_socket_dir) must exist",
                 },
                 other => Error::io(format!("creating {}", path.display()), other.into()),
-            });
-        }
+            })
+        };
+        create_tracked(&path, mkdir)?;
         let made = RemoveDir(path);
         let dir = std::fs::OpenOptions::new()
             .read(true)
@@ -544,6 +566,68 @@ impl Drop for PrivateDir {
         }
         untrack(&self.path);
         let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// A unix datagram socket bound at a path the caller chose (not in a private directory):
+/// widened through an `O_PATH` descriptor, never by name, and removed when dropped only if
+/// the name still leads to that very socket file.
+#[derive(Debug)]
+pub(crate) struct BoundSocketPath {
+    path: PathBuf,
+    /// Device and inode of the socket file we bound.
+    id: (u64, u64),
+}
+
+impl BoundSocketPath {
+    /// Removes a stale socket left at `path` by an earlier run: only a socket of ours
+    /// (our effective user) that nobody is bound to any more. Anything else stays, and
+    /// binding then fails with a clear error.
+    pub(crate) fn remove_stale(path: &Path) {
+        let euid = nix::unistd::geteuid().as_raw();
+        let stale = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_socket() && m.uid() == euid)
+            && std::os::unix::net::UnixDatagram::unbound().is_ok_and(|s| s.connect(path).is_err());
+        if stale {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Binds a unix datagram socket at `path` and gives it `grant`.
+    pub(crate) fn bind(
+        path: &Path,
+        grant: Grant,
+    ) -> Result<(std::os::unix::net::UnixDatagram, BoundSocketPath)> {
+        let socket = std::os::unix::net::UnixDatagram::bind(path)
+            .map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e.into()))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", path.display()), e))?;
+        // not ours (swapped meanwhile): neither widened nor removed
+        check_ours(&meta, meta.file_type().is_socket(), path)?;
+        let bound = BoundSocketPath {
+            path: path.to_path_buf(),
+            id: (meta.dev(), meta.ino()),
+        };
+        grant
+            .apply_to_path_fd(&file)
+            .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))?;
+        Ok((socket, bound))
+    }
+}
+
+impl Drop for BoundSocketPath {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

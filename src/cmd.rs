@@ -155,6 +155,14 @@ pub trait ConnectionLike {
     fn protocol(&self) -> Result<crate::Protocol> {
         Ok(crate::Protocol::JsonRpc)
     }
+
+    /// The user and group (uid, gid) that own the server's local endpoint (its FIFO or unix
+    /// socket), i.e. who OpenSIPS runs as, when this can be learnt cheaply; `None` for
+    /// network transports. Used to open event sockets to the server only.
+    #[doc(hidden)]
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
@@ -164,6 +172,10 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 
     fn protocol(&self) -> Result<crate::Protocol> {
         (**self).protocol()
+    }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        (**self).server_owner()
     }
 }
 

@@ -335,6 +335,15 @@ impl ConnectionLike for Connection {
     fn protocol(&self) -> Result<Protocol> {
         Connection::protocol(self)
     }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        let peer = match self {
+            Connection::Fifo(c) => c.0.transport.server_owner(),
+            Connection::UnixDatagram(c) => c.0.transport.server_owner(),
+            _ => None,
+        }?;
+        Some((peer.uid, peer.gid))
+    }
 }
 
 /// Builds an HTTP connection: credentials from the URL become a Basic header, an empty

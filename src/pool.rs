@@ -172,6 +172,10 @@ impl ConnectionLike for Pool {
     fn protocol(&self) -> Result<Protocol> {
         self.get()?.protocol()
     }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        self.get().ok()?.server_owner()
+    }
 }
 
 /// A connection taken from a [`Pool`]; returned to it on drop.

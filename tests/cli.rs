@@ -433,6 +433,48 @@ fn events_subcommand_prints_json_lines_until_sigterm() {
     assert!(stderr(&o).contains("Bad parameter value"), "{}", stderr(&o));
 }
 
+#[test]
+fn events_over_unix_default_to_a_private_unpredictable_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = MockServer::builder().udp().start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-u", &server.udp_url(), "events", "E_CORE_THRESHOLD"])
+        .args(["--transport", "unix"])
+        .env_remove("OPENSIPS_MI_URL")
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + support::GENEROUS;
+    while server.subscriptions().is_empty() {
+        assert!(Instant::now() < deadline, "never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let socket = server.subscriptions()[0].socket.clone();
+    let path = std::path::PathBuf::from(socket.strip_prefix("unix:").unwrap());
+    let dir = path.parent().unwrap();
+    assert_eq!(dir.parent(), Some(tmp.path()));
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("opensips-mi-events-"), "{name}");
+    assert!(!name.contains(&child.id().to_string()), "{name}");
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o711);
+    let p = Value::Object(vec![("n".into(), Value::Int(1))]);
+    assert_eq!(server.raise_event("E_CORE_THRESHOLD", p), 1);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = Value::from_json(lines.next().unwrap().unwrap().as_bytes()).unwrap();
+    assert_eq!(line["params"]["n"].as_i64(), Some(1));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
 fn run_plain(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -959,6 +1001,7 @@ fn help_after_a_command_and_opensips_own_help() {
     let o = run_plain(&["events", "--help"]);
     assert!(stdout(&o).contains("never delivers"), "{}", stdout(&o));
     assert!(stdout(&o).contains("as a string"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unpredictable name"), "{}", stdout(&o));
     for helper in ["mwi-update", "event-notify"] {
         let o = run_plain(&[helper, "--help"]);
         assert!(stdout(&o).contains("OVER HTTP"), "{helper}: {}", stdout(&o));

@@ -333,6 +333,15 @@ impl UnixTransport {
     pub(crate) fn reply_path(&self) -> PathBuf {
         self.lock().io.path.clone()
     }
+
+    /// The owner of the server socket (who OpenSIPS runs as), if it is there and trusted.
+    pub(crate) fn server_owner(&self) -> Option<Peer> {
+        let chan = self.lock();
+        inspect(&chan.io.server, &chan.io.parent, &chan.io.trust)
+            .ok()
+            .flatten()
+            .map(|(_, meta)| Peer::of(&meta))
+    }
 }
 
 impl<S: DatagramIo> Datagram<S> {

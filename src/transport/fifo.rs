@@ -110,6 +110,20 @@ impl FifoTransport {
         &self.reply_dir
     }
 
+    /// The owner of the server FIFO (who OpenSIPS runs as), if it is there, is a FIFO and
+    /// is trusted (a squatter's FIFO in a directory every user can write to is not).
+    pub(crate) fn server_owner(&self) -> Option<Peer> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        if !meta.file_type().is_fifo() {
+            return None;
+        }
+        let real = std::fs::canonicalize(&self.path).ok()?;
+        self.trust
+            .check_server(&meta, &real, &self.path, "FIFO")
+            .ok()?;
+        Some(Peer::of(&meta))
+    }
+
     /// Makes a reply FIFO named `name`, then writes the request `encode` builds for it.
     fn send<'r, R: Reply>(
         &self,
@@ -544,9 +558,8 @@ impl ReplyFifo {
     fn create(dir: &Path, name: &str, reusable: bool, grant: Grant) -> Result<ReplyFifo> {
         let path = dir.join(name);
         let mode = Mode::from_bits_truncate(0o600);
-        // noted before it exists, so that a signal in between leaves nothing behind
-        crate::access::track(&path);
-        let made = match nix::unistd::mkfifo(&path, mode) {
+        // made and noted at once for remove_reply_files
+        crate::access::create_tracked(&path, || match nix::unistd::mkfifo(&path, mode) {
             Ok(()) => Ok(()),
             Err(Errno::EEXIST) => {
                 // A fixed reply name left behind by a killed run of ours (given to the
@@ -569,11 +582,7 @@ impl ReplyFifo {
                 }
             }
             Err(e) => Err(mkfifo_error(dir, &path, e)),
-        };
-        if let Err(e) = made {
-            crate::access::untrack(&path);
-            return Err(e);
-        }
+        })?;
         // Removed on every path from here on, errors included.
         let mut made = Unlink(path);
         let file = OpenOptions::new()

@@ -102,6 +102,15 @@ SERVERS
   3.5 accepts --transport tcp (event_stream) but never delivers on it; 4.0 does. udp (the
   default) and unix work on 2.4, 3.5 and 4.0.
 
+LIMITS AND TRUST
+  At most 1024 events (16 MiB) wait to be printed; more are dropped, and stderr says how
+  many. tcp serves at most 4 connections at once (OpenSIPS uses one).
+  --transport unix without --path binds a socket with an unpredictable name in a private
+  directory of $TMPDIR, removed on exit. On either unix socket, datagrams from anyone but
+  root, this user, the opensips user (or the URL's ?server_user=) and the owner of the MI
+  FIFO/socket are dropped. udp and tcp cannot tell local senders apart: bind them where
+  only OpenSIPS reaches.
+
 EXAMPLES
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE
   opensips-mi events E_UL_AOR_INSERT --transport tcp --bind 192.0.2.10:7999";
@@ -236,7 +245,8 @@ enum Sub {
         /// IP:port OpenSIPS must send to, when it differs from --bind (NAT, 0.0.0.0)
         #[arg(long, value_name = "IP:PORT")]
         advertise: Option<String>,
-        /// Socket path for --transport unix (default: /tmp/opensips-mi-events-PID.sock)
+        /// Socket path for --transport unix (default: an unpredictable name in a private
+        /// directory of the temporary directory, removed on exit)
         #[arg(long)]
         path: Option<PathBuf>,
     },
@@ -739,12 +749,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let transport = match transport {
                 EventTransportArg::Udp => EventTransport::Udp,
                 EventTransportArg::Tcp => EventTransport::Tcp,
-                EventTransportArg::Unix => {
-                    EventTransport::Unix(path.clone().unwrap_or_else(|| {
-                        std::env::temp_dir()
-                            .join(format!("opensips-mi-events-{}.sock", std::process::id()))
-                    }))
-                }
+                EventTransportArg::Unix => match path {
+                    Some(p) => EventTransport::Unix(p.clone()),
+                    None => EventTransport::UnixIn(std::env::temp_dir()),
+                },
             };
             let mut b = EventListener::builder()
                 .transport(transport)
@@ -752,6 +760,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .expire(Duration::from_secs(*expire));
             if let Some(a) = advertise {
                 b = b.advertise(a);
+            }
+            // the URL's ?server_user= is trusted to send to a unix event socket too
+            if let Some(u) = cli.url.first().and_then(|u| query_param(u, "server_user")) {
+                b = b.server_user(&u);
             }
             run_events(&cli, b, events)
         }
@@ -1021,6 +1033,17 @@ fn block_stop_signals() -> Result<nix::sys::signal::SigSet, Failure> {
     Ok(signals)
 }
 
+/// The value of the query parameter `name` in `url` (without %-decoding: user names and
+/// uids need none).
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// Prints events as JSON lines until a signal comes; the listener unsubscribes on the way
 /// out.
 fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Result<(), Failure> {
@@ -1039,7 +1062,16 @@ fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Re
     let listener = builder.subscribe(conn, events)?;
     eprintln!("opensips-mi: listening on {}", listener.socket());
     let mut out = std::io::stdout().lock();
+    let mut dropped = 0;
     while !stop.load(Ordering::SeqCst) {
+        let now = listener.dropped();
+        if now > dropped {
+            eprintln!(
+                "opensips-mi: {} event(s) dropped (output too slow, or sent by an untrusted user)",
+                now - dropped
+            );
+            dropped = now;
+        }
         match listener.recv_timeout(Duration::from_millis(200)) {
             Ok(None) => {}
             Ok(Some(ev)) => {
@@ -1111,4 +1143,18 @@ fn run_mock(
     drop(server);
     eprintln!("opensips-mi: mock stopped ({signal:?})");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_param() {
+        let url = "udp://127.0.0.1:8809?timeout=2&server_user=osips";
+        assert_eq!(
+            super::query_param(url, "server_user").as_deref(),
+            Some("osips")
+        );
+        assert_eq!(super::query_param(url, "user"), None);
+        assert_eq!(super::query_param("udp://h:1", "server_user"), None);
+    }
 }
