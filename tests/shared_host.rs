@@ -25,18 +25,30 @@ fn root() -> bool {
     false
 }
 
-/// A copy of this test binary that the attacker's uid can run.
+/// A copy of this test binary that the attacker's uid can run (a hard link where it can
+/// be), in `/tmp/opensips-mi-attacker-<pid>`; those of test runs that are over are removed.
 fn attacker_exe() -> PathBuf {
     static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     EXE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("opensips-mi-attacker")
-            .tempdir()
-            .unwrap()
-            .keep();
+        let tmp = std::env::temp_dir();
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("opensips-mi-attacker-") {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let dir = tmp.join(format!("opensips-mi-attacker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let exe = dir.join("attacker");
-        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        let me = std::env::current_exe().unwrap();
+        if std::fs::hard_link(&me, &exe).is_err() {
+            std::fs::copy(&me, &exe).unwrap();
+        }
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         exe
     })
