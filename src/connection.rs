@@ -257,6 +257,30 @@ impl Connection {
         self.session().generation().map(Protocol::from)
     }
 
+    /// What this connection knows about its server: the generation and, once a `version`
+    /// reply told it, the release ([`ServerFacts`](crate::server::ServerFacts)). Probes the
+    /// server the first time (the safe `version` probe of [`Protocol::Auto`]) unless
+    /// detection already ran; the result is kept.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, server::Generation, mock::{Flavor, MockServer}};
+    /// let server = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
+    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let facts = conn.server()?;
+    /// assert_eq!(facts.generation, Generation::V2);
+    /// assert_eq!(facts.version.as_deref(), Some("2.4.11"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The probe's errors (not running, timeout...).
+    pub fn server(&self) -> Result<crate::server::ServerFacts> {
+        self.session().server()
+    }
+
     /// The default timeout of this connection.
     pub fn timeout(&self) -> Duration {
         self.session().timeout()

@@ -113,6 +113,8 @@ enum EventTransportArg {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FlavorArg {
+    #[value(name = "1")]
+    V1,
     #[value(name = "2")]
     V2,
     #[value(name = "3")]
@@ -619,6 +621,7 @@ fn run_mock(
     let signals = block_stop_signals()?;
 
     let flavor = match (legacy, flavor) {
+        (_, Some(FlavorArg::V1)) => Flavor::V1,
         (true, _) | (_, Some(FlavorArg::V2)) => Flavor::V2,
         (_, Some(FlavorArg::V4)) => Flavor::V4,
         _ => Flavor::V3,

@@ -175,7 +175,7 @@ impl State {
             log_level: 3,
             stats: STATS
                 .iter()
-                .filter(|(n, _, _)| flavor != Flavor::V2 || !NOT_IN_2_4.contains(n))
+                .filter(|(n, _, _)| !flavor.is_legacy() || !NOT_IN_2_4.contains(n))
                 .map(|(n, inc, v)| ((*n).to_owned(), *inc, *v))
                 .collect(),
             cache: BTreeMap::new(),
@@ -214,6 +214,11 @@ impl State {
         // Dialog ids as in the captures, so their requests find the same calls.
         let calls: &[(&str, &str, &str)] = if flavor == Flavor::V4 {
             &[("a7.9a3acc53", "524888613801", "1-27975@127.0.0.1")]
+        } else if flavor == Flavor::V1 {
+            &[
+                ("2230051346739", "2230051346739", "2-12162@127.0.0.1"),
+                ("12146763812696", "12146763812696", "1-12162@127.0.0.1"),
+            ]
         } else if flavor == Flavor::V2 {
             &[
                 ("7745780787671", "7745780787671", "1-5002@127.0.0.1"),
@@ -290,7 +295,7 @@ impl State {
 
     /// Raises an event to its subscribers (as usrloc and friends do).
     pub(crate) fn emit(&mut self, name: &str, params: Value) -> usize {
-        let legacy = self.flavor == Flavor::V2;
+        let legacy = self.flavor.is_legacy();
         self.evi.raise(name, &params, legacy)
     }
 
@@ -458,6 +463,9 @@ impl State {
     pub(crate) fn command_names(&self) -> Vec<String> {
         let mut names: Vec<String> = BUILTINS
             .iter()
+            .filter(|b| {
+                self.flavor != Flavor::V1 || !crate::mock::legacy::NOT_IN_1_11.contains(&b.flat)
+            })
             .map(|b| {
                 if self.flavor == Flavor::V4 {
                     b.canonical
@@ -467,6 +475,9 @@ impl State {
                 .to_owned()
             })
             .collect();
+        if self.flavor == Flavor::V1 {
+            names.push("debug".into());
+        }
         for (n, _) in &self.handlers {
             if !names.contains(n) {
                 names.push(n.clone());
