@@ -77,12 +77,7 @@ impl Generation {
 
     /// The generation of a release number (`"1.11.11-notls"`, `"3.5.9"`, ...).
     pub fn of_release(release: &str) -> Option<Generation> {
-        let major: u32 = release
-            .split(['.', '-', ' '])
-            .next()?
-            .trim()
-            .parse()
-            .ok()?;
+        let major: u32 = release.split(['.', '-', ' ']).next()?.trim().parse().ok()?;
         Some(match major {
             0 | 1 => Generation::V1,
             2 => Generation::V2,

@@ -10,12 +10,12 @@ use std::time::Duration;
 use crate::protocol::framing::{Codec, Framing};
 use crate::protocol::jsonrpc::IdGenerator;
 use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
+use crate::server::{self, ServerFacts};
 use crate::transport::datagram::{UdpTransport, UnixTransport};
 use crate::transport::fifo::FifoTransport;
 #[cfg(feature = "http")]
 use crate::transport::http::{HttpProtocol, HttpTransport};
 use crate::transport::{Deadline, Reply, Stage, Transport};
-use crate::server::{self, ServerFacts};
 use crate::{Cmd, Error, Params, Response, Result};
 
 /// What a connection has learnt about the server's commands (see `Connection::verify`).
@@ -110,10 +110,12 @@ impl Reply for Probe {
         }
         match self.0.judge(buf, at_end)? {
             Ok(r) => Some(Ok(self.facts(&r))),
-            Err(Error::Rpc(_) | Error::Command(_)) => Some(Ok(ServerFacts::new(match generation {
-                Generation::JsonRpc => server::Generation::V3,
-                Generation::Legacy => server::Generation::V2,
-            }))),
+            Err(Error::Rpc(_) | Error::Command(_)) => {
+                Some(Ok(ServerFacts::new(match generation {
+                    Generation::JsonRpc => server::Generation::V3,
+                    Generation::Legacy => server::Generation::V2,
+                })))
+            }
             Err(e) => Some(Err(e)),
         }
     }
@@ -330,8 +332,7 @@ impl<T: Transport> Session<T> {
             .transport
             .exchange_staged(stages, &deadline)
             .map_err(hint)?;
-        if facts.version.is_none() && framing == Framing::Datagram && facts.generation.is_legacy()
-        {
+        if facts.version.is_none() && framing == Framing::Datagram && facts.generation.is_legacy() {
             // `500 command not available` told 1.x/2.x: the legacy `version` tells which
             let stage = [Stage {
                 encode: &legacy_encode,
@@ -339,7 +340,10 @@ impl<T: Transport> Session<T> {
                 patience: self.timeout,
                 digits: false,
             }];
-            return self.transport.exchange_staged(&stage, &deadline).map_err(hint);
+            return self
+                .transport
+                .exchange_staged(&stage, &deadline)
+                .map_err(hint);
         }
         Ok(facts)
     }

@@ -191,22 +191,48 @@ pub(super) fn legacy_1x_contact(s: &str) -> Value {
         None => (s.to_owned(), ""),
     };
     let mut o = vec![("Contact".to_owned(), Value::from(uri))];
-    for part in rest.split(';').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let v = v.trim_start_matches('<').trim_end_matches('>');
-        let key = match k {
-            "q" => "Q",
-            "expires" => "Expires",
-            "flags" => "Flags",
-            "cflags" => "Cflags",
-            "socket" => "Socket",
-            "methods" => "Methods",
-            "user_agent" => "User-agent",
-            "received" => "Received",
-            "path" => "Path",
+    // `key=<value>` values may hold `;` (a Path, a user agent): split at `;key=` only
+    let mut rest = rest;
+    while let Some(part) = rest.strip_prefix(';') {
+        let (k, after) = part.split_once('=').unwrap_or((part, ""));
+        let (v, next) = match after.strip_prefix('<') {
+            Some(inner) => match inner
+                .find(">;")
+                .or_else(|| inner.strip_suffix('>').map(|i| i.len()))
+            {
+                Some(end) => (&inner[..end], &inner[(end + 1).min(inner.len())..]),
+                None => (inner, ""),
+            },
+            None => match after.find(';') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            },
+        };
+        rest = next;
+        let hex = |v: &str| {
+            v.strip_prefix("0x")
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .map_or_else(|| Value::from(v), |n| Value::Int(n as i64))
+        };
+        let (key, value) = match k {
+            // an empty q is no q (as the 2.4 tree's `Q=`)
+            "q" if v.is_empty() => continue,
+            "q" => ("Q", Value::from(v)),
+            "expires" => (
+                "Expires",
+                v.parse::<i64>().map_or_else(|_| Value::from(v), Value::Int),
+            ),
+            "flags" => ("Flags", hex(v)),
+            "cflags" => ("Cflags", Value::from(v)),
+            "socket" => ("Socket", Value::from(v)),
+            "callid" => ("Callid", Value::from(v)),
+            "methods" => ("Methods", hex(v)),
+            "user_agent" => ("User-agent", Value::from(v)),
+            "received" => ("Received", Value::from(v)),
+            "path" => ("Path", Value::from(v)),
             _ => continue,
         };
-        o.push((key.into(), Value::from(v)));
+        o.push((key.into(), value));
     }
     Value::Object(o)
 }

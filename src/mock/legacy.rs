@@ -247,7 +247,9 @@ fn flat_node(out: &mut String, n: &Node) {
 
 /// `&lt; &gt; &amp;`, quotes left alone (xmlrpc-c).
 fn escape_1x(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A 1.x `mi_xmlrpc` fault: compact layout, `<i4>` code.
@@ -612,7 +614,11 @@ fn legacy_tree(
             ["Status", "RURI", "Next-hop", "Routes", "Message"]
                 .iter()
                 .map(|k| Node {
-                    value: if *k == "Status" { text(&v[*k]) } else { dot(&v[*k]) },
+                    value: if *k == "Status" {
+                        text(&v[*k])
+                    } else {
+                        dot(&v[*k])
+                    },
                     ..Node::default()
                 })
                 .collect()

@@ -36,10 +36,7 @@ enum Kind {
     /// XML-RPC, from 3.x/4.x or (`legacy`) from 2.x `mi_xmlrpc_ng` or (`v1`: the shape of
     /// the command's reply tree) the 1.x `mi_xmlrpc`.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    Xml {
-        legacy: bool,
-        v1: Option<Shape1x>,
-    },
+    Xml { legacy: bool, v1: Option<Shape1x> },
 }
 
 /// The codec of one request: its framing on the wire and the judgement of its reply.
@@ -164,7 +161,9 @@ impl Codec {
             (Kind::Legacy { .. }, Framing::Fifo) if buf.is_empty() => Some(Err(closed_empty())),
             (Kind::Legacy { .. }, Framing::Datagram) if buf.is_empty() => None,
             // what a 3.x/4.x mi_datagram answers to anything that is not JSON
-            (Kind::Legacy { .. }, Framing::Datagram) if buf.trim_ascii_end() == b"400 Parse_error" => {
+            (Kind::Legacy { .. }, Framing::Datagram)
+                if buf.trim_ascii_end() == b"400 Parse_error" =>
+            {
                 Some(Err(Error::ServerFailure {
                     text: "400 Parse_error".into(),
                     hint: Some(
@@ -175,7 +174,12 @@ impl Codec {
             }
             (Kind::Legacy { decode }, _) => Some(legacy::decode_owned(std::mem::take(buf), decode)),
             #[cfg(feature = "http")]
-            (Kind::Xml { v1: Some(shape), .. }, _) => Some(xmlrpc::decode_1x(buf, shape)),
+            (
+                Kind::Xml {
+                    v1: Some(shape), ..
+                },
+                _,
+            ) => Some(xmlrpc::decode_1x(buf, shape)),
             #[cfg(feature = "http")]
             (Kind::Xml { legacy, .. }, _) => Some(judge_xml(buf, legacy)),
             #[cfg(not(feature = "http"))]
@@ -257,7 +261,9 @@ fn judge_xml(buf: &[u8], legacy: bool) -> Result<Response> {
             Err(wrong(G::V2))
         }
         // 2.x mi_xmlrpc_ng: a reply that does not fit its page buffer
-        Err(Error::Command(e)) if legacy && e.code == 500 && e.message == "Internal server error" => {
+        Err(Error::Command(e))
+            if legacy && e.code == 500 && e.message == "Internal server error" =>
+        {
             Err(Error::ServerFailure {
                 text: "500 Internal server error".into(),
                 hint: Some(

@@ -140,7 +140,11 @@ pub(crate) fn mismatch(found: crate::server::Generation, asked: Protocol) -> Err
         reason: format!(
             "this is an OpenSIPS {found} server, which does not speak {asked}: use \
              ?protocol=auto (the default) or ?protocol={}",
-            if found.is_legacy() { "legacy" } else { "jsonrpc" }
+            if found.is_legacy() {
+                "legacy"
+            } else {
+                "jsonrpc"
+            }
         ),
         excerpt: String::new(),
     }

@@ -112,20 +112,23 @@ pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec
 ///
 /// As [`encode_request_legacy`].
 pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
-    let legacy = encode_request_legacy(method, params)?;
-    if !legacy.contains(&b'\r') && !legacy.windows(2).any(|w| w == b"\n\n") {
-        return Ok(legacy);
-    }
     let values: Vec<&Value> = match params {
         Params::None => Vec::new(),
         Params::Positional(v) => v.iter().collect(),
         Params::Named(v) => v.iter().map(|(_, v)| v).collect(),
     };
-    let mut out = String::with_capacity(legacy.len() + 64);
+    let mut out = String::with_capacity(128);
     out.push_str("<?xml version=\"1.0\"?>\n<methodCall><methodName>");
     out.push_str(&text(method, "method name")?);
     out.push_str("</methodName><params>");
     let mut one = |s: String| -> crate::Result<()> {
+        if s.is_empty() {
+            return Err(Error::InvalidRequest(
+                "OpenSIPS' XML-RPC module rejects empty string parameters; leave the parameter \
+                 out or use another transport"
+                    .into(),
+            ));
+        }
         out.push_str("<param><value>");
         if s.contains('\r') || s.contains("\n\n") {
             out.push_str("<base64>");
@@ -212,7 +215,8 @@ pub(crate) fn decode_1x(bytes: &[u8], shape: crate::server::Shape1x) -> crate::R
     let tree = crate::server::rebuild_1x_tree(shape, &text)?;
     let with_status = format!("200 OK\n{tree}");
     let (_, _, lines) = crate::protocol::legacy::status(&with_status)?;
-    r.value = crate::protocol::legacy::tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new()));
+    r.value =
+        crate::protocol::legacy::tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new()));
     Ok(r)
 }
 
@@ -720,8 +724,9 @@ pub(crate) mod server {
                 "int" | "i4" => t.parse::<i32>().map_err(|_| not_a_call())?.to_string(),
                 "boolean" => u32::from(t == "1").to_string(),
                 "double" => format!("{:.6}", t.parse::<f64>().map_err(|_| not_a_call())?),
-                "base64" => String::from_utf8_lossy(&unbase64(t).ok_or_else(not_a_call)?)
-                    .into_owned(),
+                "base64" => {
+                    String::from_utf8_lossy(&unbase64(t).ok_or_else(not_a_call)?).into_owned()
+                }
                 other => {
                     let ty = match other {
                         "array" => 8,
