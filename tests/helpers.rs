@@ -493,8 +493,12 @@ mod verification {
             "{e}"
         );
         assert!(e.to_string().contains("did you mean `ul_dump`"), "{e}");
+        // the generation probe (`version`, default protocol auto), then only `which`
         assert!(
-            server.requests().iter().all(|r| r.method == "which"),
+            server
+                .requests()
+                .iter()
+                .all(|r| r.method == "which" || r.method == "version"),
             "only `which` was sent"
         );
         // a known command goes through, and the answer is cached
@@ -529,8 +533,13 @@ mod verification {
             matches!(e, Error::UnknownCommand { ref suggestion, .. } if suggestion.as_deref() == Some("usrloc:dump")),
             "{e}"
         );
-        // what was sent: only `which` probes
-        assert!(server.requests().iter().all(|r| r.method == "which"));
+        // what was sent: only `which` probes (and the generation probe, `version`)
+        assert!(
+            server
+                .requests()
+                .iter()
+                .all(|r| r.method == "which" || r.method == "version")
+        );
     }
 
     /// 4.0's `which` lists only `module:command`; the did-you-mean also knows the old names

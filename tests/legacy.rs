@@ -471,7 +471,9 @@ fn talking_json_to_a_2x_server_by_mistake() {
         .unwrap();
     let wrong = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(Duration::from_millis(400)),
+        Options::new()
+            .timeout(Duration::from_millis(400))
+            .protocol(Protocol::JsonRpc),
     )
     .unwrap();
     let e = wrong.command("uptime", ()).unwrap_err();

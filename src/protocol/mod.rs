@@ -107,16 +107,16 @@ impl ProtocolChoice {
         Ok(self.detected.get_or_init(|| f))
     }
 
-    /// The generation to speak, running `detect` the first time for `Auto` (or when
-    /// `must_detect`: the 1.x and 2.x XML-RPC modules differ); an explicit protocol that
-    /// detection contradicts is an error naming both.
+    /// The generation to speak, running `detect` the first time for `Auto` (or for
+    /// `Legacy` when `must_detect`: the 1.x and 2.x XML-RPC modules differ); an explicit
+    /// legacy protocol that detection contradicts is an error naming both.
     pub(crate) fn resolve(
         &self,
         must_detect: bool,
         detect: impl FnOnce() -> crate::Result<ServerFacts>,
     ) -> crate::Result<Generation> {
         match self.protocol {
-            Protocol::JsonRpc if !must_detect => Ok(Generation::JsonRpc),
+            Protocol::JsonRpc => Ok(Generation::JsonRpc),
             Protocol::Legacy if !must_detect => Ok(Generation::Legacy),
             explicit => {
                 let facts = self.learn(detect)?;

@@ -16,6 +16,7 @@ use std::time::Duration;
 mod argv;
 mod complete;
 mod diagnose;
+mod generation;
 mod mi;
 mod output;
 
@@ -70,7 +71,6 @@ EXAMPLES
 #[derive(Parser, Debug)]
 #[command(name = "opensips-mi", version, about = "Run OpenSIPS Management Interface commands", after_help = AFTER_HELP)]
 struct Cli {
-    /// MI endpoint URL
     /// MI endpoint URL; repeat it to ask several servers at once (one JSON line per node)
     #[arg(
         short,
@@ -87,7 +87,7 @@ struct Cli {
     /// Timeout in seconds (default 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
-    /// MI generation of the server
+    /// MI generation of the server (default: detected, and cached per URL for a day)
     #[arg(long, value_enum, global = true)]
     protocol: Option<ProtocolArg>,
     /// Output format (default: pretty on a terminal, json otherwise)
@@ -286,8 +286,26 @@ impl From<Error> for Failure {
     }
 }
 
+/// The command line parser; `mock` serves, it is no client: its help hides the client
+/// options every other command shares.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    cmd.build();
+    cmd.mut_subcommand("mock", |mock| {
+        ["url", "fleet", "timeout", "protocol", "output"]
+            .into_iter()
+            .fold(mock, |m, id| m.mut_arg(id, |a| a.hide(true)))
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(argv::hoist_global_options(std::env::args_os().collect()));
+    use clap::FromArgMatches;
+    let matches =
+        command().get_matches_from(argv::hoist_global_options(std::env::args_os().collect()));
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -317,17 +335,67 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
     Ok(opts)
 }
 
-fn connect(cli: &Cli) -> Result<Connection, Failure> {
+fn one_url(cli: &Cli) -> Result<&str, Failure> {
     if cli.url.len() > 1 || cli.fleet.is_some() {
         return Err(Failure::usage(
             "several URLs (or --fleet) work with MI commands only; give one -u here",
         ));
     }
-    let url = cli
+    Ok(cli
         .url
         .first()
-        .map_or("fifo:///tmp/opensips_fifo", String::as_str);
-    Ok(Connection::open_with(url, options(cli)?)?)
+        .map_or("fifo:///tmp/opensips_fifo", String::as_str))
+}
+
+fn connect(cli: &Cli) -> Result<Connection, Failure> {
+    Ok(Connection::open_with(one_url(cli)?, options(cli)?)?)
+}
+
+/// Runs `f` on a connection to the one URL, speaking the generation cached for it (see
+/// `generation.rs`) when neither `--protocol` nor `?protocol=` says one. A reply that shows
+/// the cached generation wrong drops it: the generation is detected again and `f` runs
+/// once more if it changed. Returns the connection used, for the error's explanation.
+fn with_conn<T>(
+    cli: &Cli,
+    f: impl Fn(&Connection) -> Result<T, Error>,
+) -> Result<(Connection, Result<T, Error>), Failure> {
+    let url = one_url(cli)?;
+    let opts = options(cli)?;
+    let cacheable = cli.protocol.is_none() && !url.contains("protocol=");
+    let cached = if cacheable {
+        generation::cached(url)
+    } else {
+        None
+    };
+    let conn = Connection::open_with(url, opts.clone().protocol(cached.unwrap_or(opts.protocol)))?;
+    let result = f(&conn);
+    let Some(was) = cached else {
+        if cacheable {
+            if let Ok(p) = conn.protocol() {
+                generation::remember(url, p);
+            }
+        }
+        return Ok((conn, result));
+    };
+    match &result {
+        // a timeout means a wrong generation only where the server stays silent: a FIFO
+        Err(e)
+            if generation::may_be_wrong_generation(e)
+                && (!e.is_timeout() || matches!(conn, Connection::Fifo(_))) =>
+        {
+            generation::forget(url);
+            let fresh = Connection::open_with(url, opts.protocol(Protocol::Auto))?;
+            match fresh.protocol() {
+                Ok(p) if p != was => {
+                    generation::remember(url, p);
+                    let again = f(&fresh);
+                    Ok((fresh, again))
+                }
+                _ => Ok((conn, result)),
+            }
+        }
+        _ => Ok((conn, result)),
+    }
 }
 
 /// The fleet of `--fleet FILE` or of several `-u`, if that is what was asked.
@@ -355,7 +423,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             mi::check_args(method, &params, output)?;
             match fleet(&cli)? {
                 Some(fleet) => mi::run_fleet(&fleet, method, &params, cli.timeout, output),
-                None => mi::run_one(&connect(&cli)?, method, &params, cli.timeout, output),
+                None => {
+                    let (conn, printed) = with_conn(&cli, |conn| {
+                        mi::result(conn, method, &params, cli.timeout, output)
+                    })?;
+                    mi::print_one(&conn, method, printed, output)
+                }
             }
         }
         Sub::List => {
@@ -436,7 +509,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 (None, None) => return Err(Failure::usage("give a preset or --event VALUE")),
             };
             let req = sender(sip::event_notify(uri, event), from, contact, cli.timeout);
-            sip_reply(req.send(&connect(&cli)?)?, output)
+            sip_reply(with_conn(&cli, |conn| req.send(conn))?.1?, output)
         }
         Sub::MwiUpdate {
             uri,
@@ -462,7 +535,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 summary = summary.account(account);
             }
             let req = sender(sip::mwi_update(uri, &summary)?, from, contact, cli.timeout);
-            sip_reply(req.send(&connect(&cli)?)?, output)
+            sip_reply(with_conn(&cli, |conn| req.send(conn))?.1?, output)
         }
         Sub::Mock {
             fifo,
