@@ -429,7 +429,10 @@ fn dialog_node(d: &Value, flavor: Flavor) -> Node {
                     .iter()
                     .map(|c| Node {
                         name: Some("callee".into()),
-                        kids: generic(c),
+                        kids: generic(c)
+                            .into_iter()
+                            .filter(|k| !(v1 && k.name.as_deref() == Some("callee_sdp")))
+                            .collect(),
                         ..Node::default()
                     })
                     .collect(),
@@ -486,6 +489,10 @@ fn legacy_tree(
                 value: "Value not found".into(),
                 ..Node::default()
             }]);
+        }
+        // 1.11 `mi_cachestore`: an expires that is not a number
+        Err(e) if v1 && command == "cache_store" && e.code == -32602 => {
+            return Err((404, "Bad format for expires argument".into()));
         }
         Err(e) if e.code == -32602 => return Err((400, "Too few or too many arguments".into())),
         Err(e) if e.code < 0 => return Err((500, "Internal server error".into())),

@@ -144,6 +144,16 @@ pub(super) const STATS: &[(&str, bool, i64)] = &[
     ("load:processes_number", false, 10),
 ];
 
+/// Statistics 1.11 does not have (beyond those of [`NOT_IN_2_4`]): no `load:load*` family,
+/// no `net:waiting_tls` in a TLS-less build (INDEX.md surprise 17).
+pub(super) const NOT_IN_1_11: &[&str] = &[
+    "load:load",
+    "load:load1m",
+    "load:load10m",
+    "load:processes_number",
+    "net:waiting_tls",
+];
+
 /// Statistics 2.4 does not have yet.
 pub(super) const NOT_IN_2_4: &[&str] = &[
     "core:slow_messages",
@@ -176,7 +186,12 @@ impl State {
             stats: STATS
                 .iter()
                 .filter(|(n, _, _)| !flavor.is_legacy() || !NOT_IN_2_4.contains(n))
+                .filter(|(n, _, _)| flavor != Flavor::V1 || !NOT_IN_1_11.contains(n))
                 .map(|(n, inc, v)| ((*n).to_owned(), *inc, *v))
+                // 1.11's per-listener load: a name with `:` in it (INDEX.md surprise 17)
+                .chain(
+                    (flavor == Flavor::V1).then(|| (format!("load:{SIP_SOCKET}-load"), false, 0)),
+                )
                 .collect(),
             cache: BTreeMap::new(),
             usrloc: Vec::new(),
