@@ -155,6 +155,20 @@ pub trait ConnectionLike {
     fn protocol(&self) -> Result<crate::Protocol> {
         Ok(crate::Protocol::JsonRpc)
     }
+
+    /// What is known about the server (see [`Connection::server`](crate::Connection::server));
+    /// by default only what [`ConnectionLike::protocol`] tells (2.x for legacy, 3.x else).
+    ///
+    /// # Errors
+    ///
+    /// Detection errors.
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        use crate::server::{Generation, ServerFacts};
+        Ok(ServerFacts::new(match self.protocol()? {
+            crate::Protocol::Legacy => Generation::V2,
+            _ => Generation::V3,
+        }))
+    }
 }
 
 impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
@@ -164,6 +178,10 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 
     fn protocol(&self) -> Result<crate::Protocol> {
         (**self).protocol()
+    }
+
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        (**self).server()
     }
 }
 

@@ -341,6 +341,10 @@ impl ConnectionLike for Connection {
     fn protocol(&self) -> Result<Protocol> {
         Connection::protocol(self)
     }
+
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        Connection::server(self)
+    }
 }
 
 /// Builds an HTTP connection: credentials from the URL become a Basic header, an empty

@@ -172,6 +172,10 @@ impl ConnectionLike for Pool {
     fn protocol(&self) -> Result<Protocol> {
         self.get()?.protocol()
     }
+
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        self.get()?.server()
+    }
 }
 
 /// A connection taken from a [`Pool`]; returned to it on drop.

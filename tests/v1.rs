@@ -178,3 +178,20 @@ fn unknown_commands_on_1x_xmlrpc() {
     let v = conn.command("debug", ()).unwrap().value;
     assert_eq!(v["DEBUG"], Value::from("3"));
 }
+
+#[test]
+fn log_levels_through_debug() {
+    let server = v1();
+    for url in urls(&server) {
+        let conn = open(&url);
+        assert_eq!(conn.server().unwrap().log_level_command(), "debug");
+        assert_eq!(conn.set_log_level(4).unwrap(), 4, "{url}");
+        assert_eq!(conn.set_log_level(3).unwrap(), 3, "{url}");
+        match conn.log_level() {
+            Err(Error::UnknownCommand { suggestion, .. }) => {
+                assert_eq!(suggestion.as_deref(), Some("debug"), "{url}")
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+}

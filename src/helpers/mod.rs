@@ -445,6 +445,15 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn log_level(&self) -> Result<Vec<Process>> {
+        if self.protocol()? == crate::Protocol::Legacy
+            && self.server()?.log_level_command() == "debug"
+        {
+            // 1.x has only the global level (`debug`), no per-process list
+            return Err(Error::UnknownCommand {
+                name: "log_level".into(),
+                suggestion: Some("debug".into()),
+            });
+        }
         typed::<Processes, _>(self, cmd("log_level"), normalize_processes).map(|p| p.list)
     }
 
@@ -458,6 +467,18 @@ pub trait MiCommands: ConnectionLike {
         struct New {
             #[serde(rename = "New global log level", deserialize_with = "de::i32_like")]
             level: i32,
+        }
+        if self.protocol()? == crate::Protocol::Legacy
+            && self.server()?.log_level_command() == "debug"
+        {
+            // 1.x: `debug N` answers `DEBUG:: N`
+            #[derive(Deserialize)]
+            struct Debug {
+                #[serde(rename = "DEBUG", deserialize_with = "de::i32_like")]
+                level: i32,
+            }
+            return typed::<Debug, _>(self, Cmd::with_params("debug", [level]), identity)
+                .map(|d| d.level);
         }
         typed::<New, _>(self, Cmd::with_params("log_level", [level]), identity).map(|n| n.level)
     }

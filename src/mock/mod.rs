@@ -434,6 +434,11 @@ impl MockServer {
         &self.reply_dir
     }
 
+    /// Which OpenSIPS it imitates.
+    pub fn flavor(&self) -> Flavor {
+        self.shared.flavor
+    }
+
     /// The UDP address, if listening on UDP.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.udp_addr
