@@ -208,7 +208,7 @@ enum Sub {
         /// Speak the legacy 1.x/2.x text MI (like OpenSIPS 2.4)
         #[arg(long)]
         legacy: bool,
-        /// OpenSIPS version to imitate
+        /// OpenSIPS version to imitate: 1 (1.11: HTTP is its mi_xmlrpc at /RPC2 only), 2 (2.4), 3 (3.5, the default), 4 (4.0)
         #[arg(long, value_enum, conflicts_with = "legacy")]
         flavor: Option<FlavorArg>,
     },
@@ -289,12 +289,17 @@ impl From<Error> for Failure {
 /// The command line parser; `mock` serves, it is no client: its help hides the client
 /// options every other command shares.
 fn command() -> clap::Command {
-    let mut cmd = Cli::command();
-    cmd.build();
+    let cmd = Cli::command();
+    // the mock's own hidden copies keep clap from adding the shared ones to its help
+    let client: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| {
+            ["url", "fleet", "timeout", "protocol", "output"].contains(&a.get_id().as_str())
+        })
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
     cmd.mut_subcommand("mock", |mock| {
-        ["url", "fleet", "timeout", "protocol", "output"]
-            .into_iter()
-            .fold(mock, |m, id| m.mut_arg(id, |a| a.hide(true)))
+        client.into_iter().fold(mock, |m, a| m.arg(a))
     })
 }
 
