@@ -327,6 +327,45 @@ mod tests {
     }
 
     #[test]
+    fn any_text_rebuilds_without_panic_and_parses() {
+        let mut next = crate::test_rng(0x5eed_1111);
+        let pieces = [
+            "dialog:: ",
+            "CALLEES:: ",
+            "callee:: ",
+            "context:: ",
+            "profiles:: ",
+            "Domain:: l",
+            "AOR:: a",
+            "Contact:: c Q=",
+            "x:: y",
+            "\n",
+            "\r",
+            "::",
+            " ",
+            "\t",
+            "é",
+            "",
+        ];
+        for shape in [
+            Shape1x::Flat,
+            Shape1x::UlDump,
+            Shape1x::Dialogs,
+            Shape1x::Subscribers,
+            Shape1x::UacDlg,
+        ] {
+            for _ in 0..500 {
+                let text: String = (0..next(30)).map(|_| pieces[next(pieces.len())]).collect();
+                let tree = rebuild_1x_tree(shape, &text).unwrap();
+                let with_status = format!("200 OK\n{tree}");
+                if let Ok((_, _, lines)) = crate::protocol::legacy::status(&with_status) {
+                    let _ = crate::protocol::legacy::tree_value(lines);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rebuilds_the_1x_dialog_tree() {
         let flat = "dialog::  hash=1:2 dialog_id=3\nstate:: 4\nCALLEES:: \ncallee:: \ncallee_tag:: t\ncaller_cseq:: 1\ncontext:: \nprofiles:: \ncaller:: c1\ninbound:: \ndialog::  hash=5:6 dialog_id=7\nstate:: 4\n";
         let tree = rebuild_1x_tree(Shape1x::Dialogs, flat).unwrap();
