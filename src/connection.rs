@@ -319,6 +319,11 @@ impl Connection {
         }
     }
 
+    /// The generation detection found, if it ran (never probes).
+    pub(crate) fn detected_protocol(&self) -> Option<Protocol> {
+        self.session().detected().map(Protocol::from)
+    }
+
     /// Runs `cmd` without the [`Cmd::verified`] check.
     pub(crate) fn execute_unverified(&self, cmd: &Cmd) -> Result<Response> {
         self.session().execute(cmd)

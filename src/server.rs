@@ -27,7 +27,7 @@
 //! | 1.x, 2.x | FIFO: a JSON-RPC request is ignored (a silent timeout) | `session` (hint, detection) |
 //! | 1.x, 2.x | datagram: JSON-RPC gets `500 command not available` | `protocol::jsonrpc` KNOWN_TEXTS |
 //! | 1.x | datagram replies have no final empty line | `protocol::legacy` (a datagram is a whole reply) |
-//! | 1.x | `mi_xmlrpc` (Abyss): the reply is ONE string of unindented tree lines | [`rebuild_1x_tree`] |
+//! | 1.x | `mi_xmlrpc` (Abyss): the reply is ONE string of unindented tree lines | `server::rebuild_1x_tree`, [`crate::xmlrpc::decode_reply_1x`] |
 //! | 1.x | `mi_xmlrpc` strips every CR from string parameters; LF LF becomes CR LF | `protocol::xmlrpc::encode_request_1x` (`<base64>`) |
 //! | 1.x | `mi_xmlrpc`: unknown command = fault `-506` | CLI did-you-mean, [`is_unknown_command`] |
 //! | 1.x | `ul_show_contact`: one flat `Contact::` line per contact | `helpers::usrloc` |
@@ -225,6 +225,7 @@ impl Shape1x {
 ///
 /// [`Error::UnexpectedReply`] for a command whose 1.x reply nests in a way not known here
 /// (rather than a success with the nesting wrong).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn rebuild_1x_tree(shape: Shape1x, text: &str) -> Result<String, Error> {
     if shape == Shape1x::Flat || text.is_empty() {
         return Ok(text.to_owned());

@@ -354,6 +354,7 @@ pub(crate) trait SessionApi: Send + Sync {
     fn execute(&self, cmd: &Cmd) -> Result<Response>;
     fn generation(&self) -> Result<Generation>;
     fn server(&self) -> Result<ServerFacts>;
+    fn detected(&self) -> Option<Generation>;
     fn timeout(&self) -> Duration;
     fn set_timeout(&mut self, timeout: Duration);
     fn commands(&self) -> &CommandCache;
@@ -369,6 +370,11 @@ impl<T: Transport> SessionApi for Session<T> {
     }
     fn server(&self) -> Result<ServerFacts> {
         Session::server(self)
+    }
+    fn detected(&self) -> Option<Generation> {
+        self.protocol
+            .facts()
+            .map(|f| Generation::from(f.generation))
     }
     fn timeout(&self) -> Duration {
         self.timeout

@@ -195,3 +195,31 @@ fn log_levels_through_debug() {
         }
     }
 }
+
+/// A pool detects once: connections opened after one found the generation start with it.
+#[test]
+fn a_pool_detects_the_generation_once() {
+    let server = v1();
+    let pool = opensips_mi::Pool::with_options(
+        &server.udp_url(),
+        Options::new().timeout(support::GENEROUS),
+        3,
+    )
+    .unwrap();
+    pool.get().unwrap().uptime().unwrap();
+    let (a, b, c) = (
+        pool.get().unwrap(),
+        pool.get().unwrap(),
+        pool.get().unwrap(),
+    );
+    for conn in [&a, &b, &c] {
+        conn.uptime().unwrap();
+    }
+    let probes = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "version")
+        .count();
+    // the first connection's two probes (JSON-RPC, then the legacy `version`)
+    assert_eq!(probes, 2);
+}
