@@ -227,17 +227,25 @@ impl<T: Transport> Session<T> {
             &e,
             Error::Timeout { waiting_for, .. } if *waiting_for == "waiting for the reply"
         );
+        // detected: the generation is right, whatever else is wrong
+        let detected = self.protocol.facts().is_some();
         match (self.transport.framing(), generation) {
+            (Framing::Fifo, _) if silent && detected => e.with_hint(
+                "OpenSIPS took the request but did not answer: slow or async commands \
+                 (t_uac_dlg) need a longer timeout, and 3.x/4.x drop requests they cannot parse",
+            ),
             (Framing::Fifo, Generation::JsonRpc) if silent => e.with_hint(
                 "OpenSIPS took the request but did not answer. An OpenSIPS 1.x/2.x server \
-                 ignores JSON-RPC: use ?protocol=legacy (or ?protocol=auto). 3.x/4.x drop \
-                 requests they cannot parse, and slow or async commands (t_uac_dlg) need a \
-                 longer timeout",
+                 ignores JSON-RPC: use ?protocol=legacy, or leave ?protocol= out (the \
+                 generation is then detected). Is reply_dir the server's reply_dir? 3.x/4.x \
+                 drop requests they cannot parse, and slow or async commands (t_uac_dlg) need \
+                 a longer timeout",
             ),
             (Framing::Fifo, Generation::Legacy) if silent => e.with_hint(
                 "OpenSIPS took the request but did not answer. An OpenSIPS 3.x/4.x server \
-                 ignores the legacy text MI: drop ?protocol=legacy (or use ?protocol=auto); \
-                 slow or async commands (t_uac_dlg) need a longer timeout",
+                 ignores the legacy text MI: drop ?protocol=legacy (the generation is then \
+                 detected). Is reply_dir the server's reply_dir? Slow or async commands \
+                 (t_uac_dlg) need a longer timeout",
             ),
             _ => e,
         }

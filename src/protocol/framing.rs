@@ -168,7 +168,8 @@ impl Codec {
                     text: "400 Parse_error".into(),
                     hint: Some(
                         "this is how OpenSIPS 3.x/4.x answer a request that is not JSON-RPC: \
-                         the server is 3.x/4.x, drop ?protocol=legacy (or use ?protocol=auto)",
+                         the server is 3.x/4.x, drop ?protocol=legacy (the generation is then \
+                         detected)",
                     ),
                 }))
             }

@@ -396,7 +396,12 @@ fn with_conn<T>(
                     let again = f(&fresh);
                     Ok((fresh, again))
                 }
-                _ => Ok((conn, result)),
+                // the cached generation was right: the error is the answer
+                Ok(p) => {
+                    generation::remember(url, p);
+                    Ok((conn, result))
+                }
+                Err(_) => Ok((conn, result)),
             }
         }
         _ => Ok((conn, result)),
