@@ -375,7 +375,8 @@ fn with_conn<T>(
     let conn = Connection::open_with(url, opts.clone().protocol(cached.unwrap_or(opts.protocol)))?;
     let result = f(&conn);
     let Some(was) = cached else {
-        if cacheable {
+        // after a success the generation is known: asking it sends nothing
+        if cacheable && result.is_ok() {
             if let Ok(p) = conn.protocol() {
                 generation::remember(url, p);
             }
