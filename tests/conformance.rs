@@ -780,6 +780,7 @@ mod legacy {
             .flavor(Flavor::V2)
             .fifo()
             .udp()
+            .http()
             .fr_timeout(FR_TIMEOUT)
             .start()
             .unwrap();
@@ -1087,6 +1088,51 @@ mod legacy {
                     String::from_utf8_lossy(&real),
                     String::from_utf8_lossy(&ours)
                 ));
+            }
+        }
+        assert_conforms(diffs);
+    }
+
+    /// 2.4 `mi_xmlrpc_ng`: the V2 mock's `/RPC2` answers every captured request with the
+    /// same shapes (untyped values, `{value, attributes, kids}`) and faults.
+    #[cfg(feature = "http")]
+    #[test]
+    fn xmlrpc_2x() {
+        use opensips_mi::xmlrpc;
+        use std::io::{Read, Write};
+        let server = mock_v2();
+        let addr = server.http_addr().unwrap();
+        let mut diffs = Vec::new();
+        for (case, req, reply) in support::cases("2x/xmlrpc") {
+            let request = std::fs::read(&req).unwrap();
+            let real = std::fs::read(&reply).unwrap();
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(SILENCE)).unwrap();
+            // the captures' Host port does not matter; one request per connection
+            let request = String::from_utf8_lossy(&request)
+                .replacen("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n", 1)
+                .into_bytes();
+            stream.write_all(&request).unwrap();
+            let mut ours = Vec::new();
+            let _ = stream.read_to_end(&mut ours);
+            let (rb, ob) = (http_body(&real), http_body(&ours));
+            if !rb.starts_with(b"<?xml") {
+                continue;
+            }
+            let decode =
+                |b: &[u8]| xmlrpc::decode_reply(b).map(|r| xmlrpc::normalize_legacy(r.value));
+            match (decode(&rb), decode(&ob)) {
+                (Ok(r), Ok(o)) => shape_legacy(&r, &o, &format!("2x/xmlrpc/{case}"), &mut diffs),
+                (Err(r), Err(o)) => {
+                    let (r, o) = (
+                        r.server_error().map(|e| e.code),
+                        o.server_error().map(|e| e.code),
+                    );
+                    if r != o {
+                        diffs.push(format!("2x/xmlrpc/{case}: fault {r:?} != mock {o:?}"));
+                    }
+                }
+                (r, o) => diffs.push(format!("2x/xmlrpc/{case}: {r:?} != mock {o:?}")),
             }
         }
         assert_conforms(diffs);

@@ -16,8 +16,9 @@ fn connections(server: &MockServer, protocol: Protocol) -> Vec<Connection> {
     if protocol == Protocol::JsonRpc {
         urls.extend([server.http_url(), server.xmlrpc_url()]);
     }
-    // the 1.x mi_xmlrpc (CR stripped from strings: the helpers must still get CR LF across)
-    if server.flavor() == Flavor::V1 {
+    // 2.x mi_xmlrpc_ng, and the 1.x mi_xmlrpc (CR stripped from strings: the helpers must
+    // still get CR LF across)
+    if matches!(server.flavor(), Flavor::V1 | Flavor::V2) {
         urls.push(server.xmlrpc_url());
     }
     urls.iter()

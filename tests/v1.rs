@@ -224,3 +224,60 @@ fn a_pool_detects_the_generation_once() {
     // available`, is not a request the 1.x mock records), and no other
     assert_eq!(probes, 1);
 }
+
+/// 2.4's `mi_xmlrpc_ng` (untyped values) next to it: detected as 2.x, the same typed
+/// results as over its FIFO.
+#[test]
+fn the_2x_xmlrpc_is_told_apart_and_typed_alike() {
+    let server = MockServer::builder()
+        .flavor(Flavor::V2)
+        .fifo()
+        .http()
+        .start()
+        .unwrap();
+    let (fifo, xml) = (open(&server.fifo_url()), open(&server.xmlrpc_url()));
+    let facts = xml.server().unwrap();
+    assert_eq!(
+        (facts.generation, facts.version.as_deref()),
+        (Generation::V2, Some("2.4.11"))
+    );
+    assert_eq!(xml.protocol().unwrap(), Protocol::Legacy);
+    assert_eq!(
+        xml.ul_show_contact("location", "alice").unwrap().len(),
+        fifo.ul_show_contact("location", "alice").unwrap().len()
+    );
+    let strip = |mut d: Vec<opensips_mi::helpers::Domain>| {
+        for dom in &mut d {
+            for a in &mut dom.aors {
+                for c in &mut a.contacts {
+                    c.expires = Expires::Permanent; // seconds tick between the two calls
+                }
+            }
+        }
+        d
+    };
+    assert_eq!(
+        strip(xml.ul_dump().unwrap()),
+        strip(fifo.ul_dump().unwrap())
+    );
+    assert_eq!(
+        xml.dlg_list_ctx().unwrap().len(),
+        fifo.dlg_list_ctx().unwrap().len()
+    );
+    assert_eq!(
+        xml.get_statistics(&["dialog:"]).unwrap(),
+        fifo.get_statistics(&["dialog:"]).unwrap()
+    );
+    // a JSON-RPC connection is told at once
+    let wrong = Connection::open_with(
+        &server.xmlrpc_url(),
+        Options::new()
+            .timeout(support::GENEROUS)
+            .protocol(Protocol::JsonRpc),
+    )
+    .unwrap();
+    let e = wrong
+        .command("ul_show_contact", ["location", "alice"])
+        .unwrap_err();
+    assert!(e.to_string().contains("2.x"), "{e}");
+}

@@ -30,6 +30,8 @@ pub(super) struct HttpdConfig {
     pub(super) loses_late_bodies: bool,
     /// 1.x: not httpd but the `mi_xmlrpc` Abyss server (`/RPC2` only, INDEX.md surprise 5).
     pub(super) abyss: bool,
+    /// 2.x: `/RPC2` is `mi_xmlrpc_ng` (untyped values).
+    pub(super) xmlrpc_ng: bool,
 }
 
 impl HttpdConfig {
@@ -40,6 +42,7 @@ impl HttpdConfig {
             receive_buf_size: (flavor == Flavor::V4).then_some(1024),
             loses_late_bodies: !flavor.is_legacy(),
             abyss: flavor == Flavor::V1,
+            xmlrpc_ng: flavor == Flavor::V2,
         }
     }
 }
@@ -302,6 +305,7 @@ fn handle(
     }
     let dispatch = match transport {
         MockTransport::Http => shared.dispatch(MockTransport::Http, &body, None, Some(peer)),
+        _ if cfg.xmlrpc_ng => shared.dispatch_xmlrpc_ng(&body, Some(peer)),
         _ => shared.dispatch_xmlrpc(&body, Some(peer)),
     };
     let ok = |reply: &[u8]| response("200 OK", &[("Content-Type", content_type)], reply, close);

@@ -226,6 +226,156 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// 2.x `mi_xmlrpc_ng` (`modules/mi_xmlrpc_ng/http_fnc.c` 2.4, `format_version` 2): every
+    /// parameter a non-empty `<string>` (else fault `401 Empty request`, also for an unknown
+    /// command), the reply tree as structs with untyped `<value>text</value>` leaves.
+    pub(crate) fn dispatch_xmlrpc_ng(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
+        use crate::protocol::xmlrpc::server::decode_call;
+        let incoming = Incoming {
+            transport: MockTransport::XmlRpc,
+            bytes,
+            reply_name: None,
+            peer,
+        };
+        let reply = |bytes: Vec<u8>| Dispatch::Reply {
+            parts: vec![bytes],
+            delay: Duration::ZERO,
+        };
+        let call = decode_call(bytes).ok().and_then(|(method, params)| {
+            let values = match params {
+                Params::None => Vec::new(),
+                Params::Positional(v) => v,
+                Params::Named(_) => return None,
+            };
+            let strings: Option<Vec<String>> = values
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            Some((method, strings?))
+        });
+        let Some((method, values)) = call else {
+            self.record(&incoming, "", Params::None, None);
+            return reply(fault_ng(401, "Empty request"));
+        };
+        let recorded = Params::positional(values.iter().map(String::as_str));
+        self.record(&incoming, &method, recorded.clone(), None);
+        if !self.knows_legacy(&method) {
+            return reply(fault_ng(401, "Empty request"));
+        }
+        let faults = self.faults_for(&method);
+        let (tree, mut delay) = self.run_legacy(&method, values, &recorded);
+        let body = match tree {
+            Ok(nodes) => {
+                let mut out = String::from(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n<params><param>\n<value>",
+                );
+                ng_level(&mut out, &nodes);
+                out.push_str("</value></param></params>\n</methodResponse>\n");
+                out.into_bytes()
+            }
+            Err((code, reason)) => fault_ng(code, &reason),
+        };
+        let stale = || fault_ng(500, "stale");
+        let Some((mut parts, body)) = super::apply_faults(faults, body, &mut delay, stale) else {
+            return Dispatch::Hang;
+        };
+        parts.push(body);
+        Dispatch::Reply { parts, delay }
+    }
+}
+
+/// One level of a 2.x `mi_xmlrpc_ng` reply: a struct of its nodes by name; the nodes 2.4
+/// flags as arrays (and repeated names) as `<array>`, unnamed nodes as an array `name`.
+fn ng_level(out: &mut String, nodes: &[Node]) {
+    const ARRAYS: &[&str] = &["Domain", "AOR", "Contact", "callee", "dialog", "Process"];
+    out.push_str("<struct>");
+    let mut done: Vec<&str> = Vec::new();
+    for n in nodes {
+        let name = n.name.as_deref().unwrap_or("name");
+        if done.contains(&name) {
+            continue;
+        }
+        done.push(name);
+        let same: Vec<&Node> = nodes
+            .iter()
+            .filter(|m| m.name.as_deref().unwrap_or("name") == name)
+            .collect();
+        out.push_str("<member><name>");
+        out.push_str(&escape_ng(name));
+        out.push_str("</name>");
+        if same.len() > 1 || ARRAYS.contains(&name) || n.name.is_none() {
+            out.push_str("<value><array><data>");
+            for m in same {
+                ng_node(out, m);
+            }
+            out.push_str("</data></array></value>");
+        } else {
+            ng_node(out, n);
+        }
+        out.push_str("</member>");
+    }
+    out.push_str("</struct>");
+}
+
+fn ng_node(out: &mut String, n: &Node) {
+    if n.attrs.is_empty() && n.kids.is_empty() {
+        out.push_str("<value>");
+        out.push_str(&escape_ng(&n.value));
+        out.push_str("</value>");
+        return;
+    }
+    out.push_str("<value><struct>");
+    if !n.value.is_empty() {
+        out.push_str("<member><name>value</name><value>");
+        out.push_str(&escape_ng(&n.value));
+        out.push_str("</value></member>");
+    }
+    if !n.attrs.is_empty() {
+        out.push_str("<member><name>attributes</name><value><struct>");
+        for (k, v) in &n.attrs {
+            // 2.4 writes an empty attribute value as the text `value` (PROTOCOL.md §4.2)
+            let v = if v.is_empty() { "value" } else { v.as_str() };
+            out.push_str(&format!(
+                "<member><name>{}</name><value>{}</value></member>",
+                escape_ng(k),
+                escape_ng(v)
+            ));
+        }
+        out.push_str("</struct></value></member>");
+    }
+    if !n.kids.is_empty() {
+        // the kids struct comes doubly wrapped, as 2.4 writes it
+        out.push_str("<member><name>kids</name><value><value>");
+        ng_level(out, &n.kids);
+        out.push_str("</value></value></member>");
+    }
+    out.push_str("</struct></value>");
+}
+
+fn escape_ng(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A 2.x `mi_xmlrpc_ng` fault.
+fn fault_ng(code: i64, text: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n<fault><value>\n<struct>\n<member>\n\
+         <name>faultCode</name>\n<value><int>{code}</int></value>\n</member>\n<member>\n\
+         <name>faultString</name>\n<value><string>{}</string></value>\n</member>\n</struct>\n\
+         </value>\n</fault>\n</methodResponse>\n",
+        escape_ng(text)
+    )
+    .into_bytes()
+}
+
 /// One node and its subtree the way `xr_writer.c` writes them: no indentation.
 fn flat_node(out: &mut String, n: &Node) {
     if let Some(name) = &n.name {

@@ -68,7 +68,8 @@ pub enum Flavor {
     /// stripped from string parameters, LF LF turned into CR LF, `<base64>` accepted).
     V1,
     /// OpenSIPS 2.4.11: the legacy text MI over FIFO and datagram (2.x reply layouts,
-    /// 2.x framing rules and errors).
+    /// 2.x framing rules and errors), and `mi_xmlrpc_ng` at `/RPC2` (untyped values,
+    /// `{value, attributes, kids}` structs, string parameters only, `401 Empty request`).
     V2,
     /// OpenSIPS 3.5.9: flat command names, AORs without domain.
     #[default]
