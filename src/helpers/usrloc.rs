@@ -215,14 +215,15 @@ pub(super) fn legacy_1x_contact(s: &str) -> Value {
                 .map_or_else(|| Value::from(v), |n| Value::Int(n as i64))
         };
         let (key, value) = match k {
-            // an empty q is no q (as the 2.4 tree's `Q=`)
-            "q" if v.is_empty() => continue,
+            // an empty q is `""`, as the 2.4 tree's `Q=`
             "q" => ("Q", Value::from(v)),
             "expires" => (
                 "Expires",
                 v.parse::<i64>().map_or_else(|_| Value::from(v), Value::Int),
             ),
             "flags" => ("Flags", hex(v)),
+            // 2.4 prints branch flags by name, `""` for none
+            "cflags" if v == "0x0" => ("Cflags", Value::from("")),
             "cflags" => ("Cflags", Value::from(v)),
             "socket" => ("Socket", Value::from(v)),
             "callid" => ("Callid", Value::from(v)),
@@ -234,6 +235,21 @@ pub(super) fn legacy_1x_contact(s: &str) -> Value {
         };
         o.push((key.into(), value));
     }
+    // in the order 2.4 writes them, so the CLI's JSON lines up field for field
+    const ORDER: &[&str] = &[
+        "Contact",
+        "Q",
+        "Expires",
+        "Callid",
+        "User-agent",
+        "Flags",
+        "Cflags",
+        "Socket",
+        "Methods",
+        "Received",
+        "Path",
+    ];
+    o.sort_by_key(|(k, _)| ORDER.iter().position(|x| x == k).unwrap_or(ORDER.len()));
     Value::Object(o)
 }
 
