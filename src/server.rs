@@ -2,6 +2,9 @@
 //! learns about its server ([`ServerFacts`]), and the list of every version quirk the crate
 //! knows, with where it is handled.
 //!
+//! The functions that recognise each generation's answers live here too (crate-internal),
+//! so a reader finds every "version X does Y" in this file or through the table below.
+//!
 //! A connection learns its server's generation when it detects it ([`Protocol::Auto`], the
 //! default), from the `version` reply of the probe, which also gives the exact release:
 //!
@@ -38,7 +41,10 @@
 //! | 1.x | statistic names may hold `:` (`load:udp:127.0.0.1:5068-load`) | split at the first `:` |
 //! | 2.x | `mi_xmlrpc_ng`: untyped `<value>text</value>`, `{value, attributes, kids}` | `protocol::xmlrpc::normalize_legacy` |
 //! | 2.x | `mi_xmlrpc_ng` takes non-empty `<string>` params only (`401 Empty request` else) | `protocol::xmlrpc::encode_request_legacy` |
-//! | 2.x | `mi_xmlrpc_ng` 500 when a reply exceeds httpd's buffer | `protocol::framing` |
+//! | 2.x | `mi_xmlrpc_ng` 500 when a reply exceeds httpd's buffer | hint here, used by `protocol::framing` |
+//! | 1.x, 2.x | XML-RPC values untyped (2.x) or one flat string (1.x); 3.x/4.x always typed | recognised here (`looks_1x`, `has_untyped_value`): detection, and the error for a reply of another generation |
+//! | 1.x, 2.x | `http://` is an HTML page (mi_http) or a GET API (mi_json) | recognised here (`older_http_answer`) |
+//! | 3.x, 4.x | datagram: the legacy text gets `400 Parse_error` | hint here, used by `protocol::framing` |
 //! | ≤ 2.4.4 | datagram replies lack the final empty line | as 1.x |
 //! | 3.x, 4.x | FIFO: bytes after a JSON request that do not parse wedge mi_fifo | `session` detection (staged probes) |
 //! | 3.x | plain-text failures (`failed to print response`, `400 Parse_error`, …) | `protocol::jsonrpc` KNOWN_TEXTS |
@@ -181,6 +187,64 @@ pub fn is_unknown_command(e: &Error) -> bool {
         _ => false,
     }
 }
+
+// ---- recognising each generation's answers ----
+
+/// Whether a successful XML-RPC reply is an OpenSIPS 1.x `mi_xmlrpc` one: one `<string>`,
+/// empty (a bodiless OK) or node lines each ending in LF (3.x/4.x answer objects, or
+/// short strings such as `OK`).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn looks_1x(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty() || s.ends_with('\n'),
+        _ => false,
+    }
+}
+
+/// Whether an XML-RPC reply body holds a value without a type (`<value>text</value>`),
+/// which only 2.x `mi_xmlrpc_ng` writes (3.x/4.x always type their values).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn has_untyped_value(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let mut rest = text.as_ref();
+    while let Some(i) = rest.find("<value>") {
+        rest = &rest[i + 7..];
+        let next = rest.trim_start();
+        if !next.starts_with('<') || next.starts_with("</value>") {
+            return true;
+        }
+    }
+    false
+}
+
+/// What an OpenSIPS 1.x/2.x HTTP module answers to a JSON-RPC POST, said plainly.
+pub(crate) fn older_http_answer(body: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+    if text.contains("unexpected method") {
+        Some(
+            "this is the mi_json module of OpenSIPS 1.x/2.x (GET only), not JSON-RPC: use the \
+             FIFO, datagram or XML-RPC transport with ?protocol=legacy or auto",
+        )
+    } else if text.trim_start().starts_with('<') {
+        Some(
+            "an HTML page: OpenSIPS 1.x/2.x mi_http is an HTML interface, not JSON-RPC; use the \
+             FIFO, datagram or XML-RPC transport with ?protocol=legacy or auto",
+        )
+    } else {
+        None
+    }
+}
+
+/// 3.x/4.x `mi_datagram` answers anything that is not JSON with `400 Parse_error`.
+pub(crate) const HINT_3X_PARSE_ERROR: &str = "this is how OpenSIPS 3.x/4.x answer a request \
+    that is not JSON-RPC: the server is 3.x/4.x, drop ?protocol=legacy (the generation is then \
+    detected)";
+
+/// 2.x `mi_xmlrpc_ng` answers `500 Internal server error` when a reply exceeds its buffer.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) const HINT_2X_XMLRPC_TOO_BIG: &str = "OpenSIPS 2.x mi_xmlrpc_ng could not build the \
+    reply, usually because it is larger than httpd's buf_size: raise it, or use the FIFO \
+    transport for big replies";
 
 /// The shape of a 1.x reply tree, to rebuild the nesting the 1.x `mi_xmlrpc` drops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -132,7 +132,7 @@ fn xml_facts(buf: &[u8]) -> Result<ServerFacts> {
     use crate::protocol::xmlrpc;
     use server::Generation as G;
     match xmlrpc::decode_reply(buf) {
-        Ok(r) if xmlrpc::looks_1x(&r.value) => {
+        Ok(r) if server::looks_1x(&r.value) => {
             let text = r.value.as_str().unwrap_or_default();
             let server = text
                 .lines()
@@ -140,7 +140,7 @@ fn xml_facts(buf: &[u8]) -> Result<ServerFacts> {
                 .unwrap_or_default();
             Ok(ServerFacts::from_server_text(server, G::V1))
         }
-        Ok(r) if xmlrpc::has_untyped_value(buf) => {
+        Ok(r) if server::has_untyped_value(buf) => {
             let v = xmlrpc::normalize_legacy(r.value);
             Ok(match server::server_text(&v) {
                 Some(t) => ServerFacts::from_server_text(t, G::V2),

@@ -145,7 +145,7 @@ impl Codec {
             }
             (Kind::Json { id, decode }, _) => {
                 let body = std::mem::take(buf);
-                let older = older_http_answer(&body);
+                let older = crate::server::older_http_answer(&body);
                 Some(match jsonrpc::decode_owned_with(body, id, decode) {
                     Err(Error::MalformedReply { reason, excerpt }) if older.is_some() => {
                         Err(Error::MalformedReply {
@@ -166,11 +166,7 @@ impl Codec {
             {
                 Some(Err(Error::ServerFailure {
                     text: "400 Parse_error".into(),
-                    hint: Some(
-                        "this is how OpenSIPS 3.x/4.x answer a request that is not JSON-RPC: \
-                         the server is 3.x/4.x, drop ?protocol=legacy (the generation is then \
-                         detected)",
-                    ),
+                    hint: Some(crate::server::HINT_3X_PARSE_ERROR),
                 }))
             }
             (Kind::Legacy { decode }, _) => Some(legacy::decode_owned(std::mem::take(buf), decode)),
@@ -213,24 +209,6 @@ impl Codec {
     }
 }
 
-/// What an OpenSIPS 1.x/2.x HTTP module answers to a JSON-RPC POST, said plainly.
-fn older_http_answer(body: &[u8]) -> Option<&'static str> {
-    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
-    if text.contains("unexpected method") {
-        Some(
-            "this is the mi_json module of OpenSIPS 1.x/2.x (GET only), not JSON-RPC: use the \
-             FIFO, datagram or XML-RPC transport with ?protocol=legacy or auto",
-        )
-    } else if text.trim_start().starts_with('<') {
-        Some(
-            "an HTML page: OpenSIPS 1.x/2.x mi_http is an HTML interface, not JSON-RPC; use the \
-             FIFO, datagram or XML-RPC transport with ?protocol=legacy or auto",
-        )
-    } else {
-        None
-    }
-}
-
 /// An XML-RPC reply from 3.x/4.x or (`legacy`) 2.x `mi_xmlrpc_ng`; a reply of another
 /// generation is an error naming it.
 #[cfg(feature = "http")]
@@ -247,8 +225,8 @@ fn judge_xml(buf: &[u8], legacy: bool) -> Result<Response> {
         )
     };
     match xmlrpc::decode_reply(buf) {
-        Ok(r) if !legacy && xmlrpc::looks_1x(&r.value) => Err(wrong(G::V1)),
-        Ok(_) if !legacy && xmlrpc::has_untyped_value(buf) => Err(wrong(G::V2)),
+        Ok(r) if !legacy && crate::server::looks_1x(&r.value) => Err(wrong(G::V1)),
+        Ok(_) if !legacy && crate::server::has_untyped_value(buf) => Err(wrong(G::V2)),
         Ok(mut r) => {
             if legacy {
                 r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
@@ -267,11 +245,7 @@ fn judge_xml(buf: &[u8], legacy: bool) -> Result<Response> {
         {
             Err(Error::ServerFailure {
                 text: "500 Internal server error".into(),
-                hint: Some(
-                    "OpenSIPS 2.x mi_xmlrpc_ng could not build the reply, usually because it is \
-                     larger than httpd's buf_size: raise it, or use the FIFO transport for big \
-                     replies",
-                ),
+                hint: Some(crate::server::HINT_2X_XMLRPC_TOO_BIG),
             })
         }
         Err(e) => Err(e),

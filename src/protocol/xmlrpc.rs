@@ -220,31 +220,6 @@ pub(crate) fn decode_1x(bytes: &[u8], shape: crate::server::Shape1x) -> crate::R
     Ok(r)
 }
 
-/// Whether a successful XML-RPC reply is an OpenSIPS 1.x `mi_xmlrpc` one: one `<string>`,
-/// empty (a bodiless OK) or node lines each ending in LF (3.x/4.x answer objects, or
-/// short strings such as `OK`).
-pub(crate) fn looks_1x(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.is_empty() || s.ends_with('\n'),
-        _ => false,
-    }
-}
-
-/// Whether an XML-RPC reply body holds a value without a type (`<value>text</value>`),
-/// which only 2.x `mi_xmlrpc_ng` writes (3.x/4.x always type their values).
-pub(crate) fn has_untyped_value(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes);
-    let mut rest = text.as_ref();
-    while let Some(i) = rest.find("<value>") {
-        rest = &rest[i + 7..];
-        let next = rest.trim_start();
-        if !next.starts_with('<') || next.starts_with("</value>") {
-            return true;
-        }
-    }
-    false
-}
-
 fn legacy_text(v: &Value) -> crate::Result<String> {
     match v {
         Value::String(s) => Ok(s.clone()),
