@@ -791,6 +791,29 @@ fn diagnose_reports_each_node() {
     assert!(warnings(&reports[2]).is_empty(), "{}", reports[2]);
     assert_eq!(reports[3]["reachable"], Value::Bool(false));
     assert_eq!(reports[3]["error"]["kind"].as_str(), Some("not_running"));
+    // a --protocol that does not fit: still found, and said
+    let o = run_plain(&["-u", &v1.fifo_url(), "--protocol", "jsonrpc", "diagnose"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+    assert!(r["generation"].as_str().unwrap().starts_with("1.x"), "{r}");
+    assert!(
+        warnings(&r).iter().any(|w| w.contains("?protocol=legacy")),
+        "{r}"
+    );
+    // 2.4's mi_xmlrpc_ng is 2.x, not 3.x/4.x
+    let xml = MockServer::builder()
+        .flavor(Flavor::V2)
+        .http()
+        .start()
+        .unwrap();
+    let o = run_plain(&["-u", &xml.xmlrpc_url(), "diagnose"]);
+    let r = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+    assert_eq!(
+        r["generation"].as_str(),
+        Some("2.x (legacy text MI)"),
+        "{r}"
+    );
+    assert!(r["version"].as_str().unwrap().contains("2.4.11"), "{r}");
 }
 
 /// Completion of MI command names from the server, with 4.0 aliases, cached per URL.
