@@ -157,3 +157,26 @@ fn legacy_xmlrpc_on_a_json_rpc_server_is_refused() {
     );
     assert!(matches!(e, Error::MalformedReply { .. }), "{e:?}");
 }
+
+/// No false alarm: every 3.x/4.x XML-RPC capture still reads as an answer (or its fault)
+/// on a JSON-RPC connection.
+#[cfg(feature = "http")]
+#[test]
+fn json_rpc_xmlrpc_replies_are_never_taken_for_older_ones() {
+    let mut n = 0;
+    for dir in ["3x/xmlrpc", "4x/xmlrpc"] {
+        for (case, _req, reply) in support::cases(dir) {
+            let raw = std::fs::read(&reply).unwrap();
+            if !String::from_utf8_lossy(&raw).contains("<methodResponse>") {
+                continue;
+            }
+            let rel: &'static str = Box::leak(format!("{dir}/{case}.reply.http").into_boxed_str());
+            match answer_of("xmlrpc", rel, "x") {
+                Ok(()) | Err(Error::Rpc(_) | Error::Command(_)) => {}
+                Err(e) => panic!("{rel}: {e}"),
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 30, "only {n}");
+}
