@@ -124,6 +124,17 @@ fn crlf_reaches_the_server_over_1x_xmlrpc() {
         fifo.cache_fetch("local", "crlf").unwrap().as_deref(),
         Some("l1\r\nl2\r\n")
     );
+    // read back over 1.x XML-RPC the CRs are lost (the module strips them from replies
+    // too), the lines are not
+    assert_eq!(
+        conn.cache_fetch("local", "crlf").unwrap().as_deref(),
+        Some("l1\nl2\n")
+    );
+    fifo.cache_store("local", "lf", "a\nb", None).unwrap();
+    assert_eq!(
+        fifo.cache_fetch("local", "lf").unwrap().as_deref(),
+        Some("a\nb")
+    );
     let reply = mwi_update("sip:1001@10.0.0.21:5060", &MessageSummary::voice(2, 1))
         .unwrap()
         .send(&conn)

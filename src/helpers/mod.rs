@@ -419,10 +419,18 @@ pub trait MiCommands: ConnectionLike {
                 val.as_str().map_or_else(|| val.to_string(), str::to_owned),
             ));
         }
-        match v.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
-            Some("Value not found") | None => Ok(None),
-            // 1.x: `key = [value]`
-            Some(line) => Ok(line
+        let lines: Vec<&str> = v
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        match lines.first() {
+            Some(&"Value not found") | None => Ok(None),
+            // 1.x: `key = [value]`; a value with bare LFs (or CRs lost on 1.x XML-RPC)
+            // comes as several lines
+            Some(_) => Ok(lines
+                .join("\n")
                 .split_once(" = [")
                 .and_then(|(_, rest)| rest.strip_suffix(']'))
                 .map(str::to_owned)),
