@@ -68,7 +68,19 @@ impl Connection {
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
     /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`), `reply_dir`, `reply_fifo`,
     /// `buffer` (datagram bytes), `reply_socket_dir`, `max_reply` (bytes), `keepalive`
-    /// (HTTP), e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`.
+    /// (HTTP), e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
+    /// `?`, parameters joined with `&` ([`url_with_param`](crate::url_with_param) adds one
+    /// to a URL that may already have some).
+    ///
+    /// **Timeouts, the one rule:** the most specific setting wins. A call's own timeout
+    /// ([`Cmd::timeout`](crate::Cmd::timeout), [`SipRequest::timeout`](crate::sip::SipRequest::timeout),
+    /// and the command line's `-t`, which is a timeout for every call of its run) beats
+    /// [`Connection::set_timeout`], which beats the URL's `?timeout=`, which beats
+    /// [`Options::timeout`] given to [`Connection::open_with`], which beats the default
+    /// ([`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT), 5 s). A [`sip`](crate::sip) request
+    /// always has a call's own timeout: [`DEFAULT_UAC_TIMEOUT`](crate::sip::DEFAULT_UAC_TIMEOUT)
+    /// (35 s, longer than OpenSIPS' transaction timer) unless given another, so the
+    /// connection's and the URL's do not shorten it.
     ///
     /// # Errors
     ///
@@ -78,7 +90,9 @@ impl Connection {
         Self::open_with(url, Options::default())
     }
 
-    /// Like [`Connection::open`], starting from `options` (URL parameters override them).
+    /// Like [`Connection::open`], starting from `options`: the URL's parameters override
+    /// them (a `?timeout=` beats [`Options::timeout`]; [`Connection::set_timeout`] after
+    /// opening beats both).
     ///
     /// # Errors
     ///
@@ -121,6 +135,8 @@ impl Connection {
             options.reply_dir,
             options.reply_fifo,
             options.max_reply,
+            crate::access::Trust::new(options.server_user.as_deref())?,
+            options.world_replies,
         )?;
         Ok(Connection::Fifo(FifoConnection(Session::new(
             transport,
@@ -175,6 +191,8 @@ impl Connection {
             path.as_ref().to_path_buf(),
             &options.reply_socket_dir,
             options.datagram_buffer,
+            crate::access::Trust::new(options.server_user.as_deref())?,
+            options.world_replies,
         )?;
         Ok(Connection::UnixDatagram(UnixDatagramConnection(
             Session::new(transport, options.timeout, options.protocol),
@@ -362,7 +380,9 @@ fn http_connection(
 ) -> Result<HttpConnection> {
     options.check()?;
     use crate::url::percent_decode;
-    let bad = |why: &str| Error::InvalidConfig(format!("HTTP URL {url:?}: {why}"));
+    let bad = |why: &str| {
+        Error::InvalidConfig(format!("HTTP URL {:?}: {why}", crate::url::redact_url(url)))
+    };
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("expected http://host:port/path"))?;

@@ -54,6 +54,11 @@ pub struct Event {
     /// The event name, e.g. `E_UL_CONTACT_INSERT` (or the `/method` given in the socket).
     pub name: String,
     /// Its parameters: an object for named parameters, an array for unnamed ones.
+    ///
+    /// As the server sent them: **2.4 sends every value as a string**
+    /// (`"qval":"18446744073709551615"` for an unset q, `"expires":"1795692358"`), 3.x/4.0
+    /// send numbers (`"qval":-1`, `"expires":1795692358`). Read numbers with
+    /// [`Value::as_i64`] / [`Value::as_u64`], which take both.
     pub params: Value,
 }
 
@@ -133,6 +138,10 @@ pub enum EventTransport {
     Udp,
     /// `event_stream` over TCP (`tcp:IP:port`): OpenSIPS connects to the listener and keeps
     /// the connection.
+    ///
+    /// **OpenSIPS 3.5.9 accepts such a subscription (`event_subscribe` answers OK) but never
+    /// connects or delivers** (`subscribers_list` stays empty); 4.0.1 delivers. On 3.5 use
+    /// [`EventTransport::Udp`] or [`EventTransport::Unix`], which work on 2.4, 3.5 and 4.0.
     Tcp,
     /// `event_datagram` over a unix datagram socket at this path (`unix:/path`); OpenSIPS
     /// must be able to write to it.

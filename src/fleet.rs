@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::{Connection, Error, Options, Params, Response, Result};
 
@@ -36,14 +37,27 @@ pub struct Fleet {
     nodes: Vec<Node>,
     options: Options,
     max_threads: usize,
+    /// [`Fleet::timeout`]: every node's timeout, whatever its URL says.
+    timeout: Option<Duration>,
 }
 
-#[derive(Debug)]
 struct Node {
+    /// The URL as given (credentials included: it opens the connection again).
     url: String,
+    /// The URL as shown: its password replaced by `***`.
+    name: String,
     /// The open connection; `None` when opening failed (tried again at each call, so
     /// that the error lands in the node's slot).
     conn: Option<Connection>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("url", &self.name)
+            .field("conn", &self.conn)
+            .finish()
+    }
 }
 
 impl Fleet {
@@ -61,13 +75,15 @@ impl Fleet {
             .map(|u| {
                 let url = u.as_ref().trim().to_owned();
                 let conn = Connection::open_with(&url, options.clone()).ok();
-                Node { url, conn }
+                let name = crate::redact_url(&url);
+                Node { url, name, conn }
             })
             .collect();
         Fleet {
             max_threads: nodes.len().clamp(1, 16),
             nodes,
             options,
+            timeout: None,
         }
     }
 
@@ -95,6 +111,30 @@ impl Fleet {
         Ok(Fleet::open_with(urls, options))
     }
 
+    /// Every node's timeout, replacing its URL's `?timeout=` (as the command line's `-t`
+    /// does; the rule is in [`Connection::open`]).
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use std::time::Duration;
+    /// use opensips_mi::{Fleet, mock::MockServer};
+    /// let server = MockServer::builder().udp().start()?;
+    /// let fleet = Fleet::open([format!("{}?timeout=30", server.udp_url())])
+    ///     .timeout(Duration::from_secs(2));
+    /// let answers = fleet.run(|conn| Ok(conn.timeout()));
+    /// assert_eq!(answers[0].1.as_ref().ok(), Some(&Duration::from_secs(2)));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        for conn in self.nodes.iter_mut().filter_map(|n| n.conn.as_mut()) {
+            conn.set_timeout(timeout);
+        }
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// How many nodes are asked at the same time (default: all of them, at most 16).
     #[must_use]
     pub fn max_threads(mut self, n: usize) -> Self {
@@ -102,9 +142,10 @@ impl Fleet {
         self
     }
 
-    /// The nodes' URLs, in order.
+    /// The nodes' URLs, in order, each with its password replaced by `***`
+    /// ([`redact_url`](crate::redact_url)).
     pub fn endpoints(&self) -> Vec<&str> {
-        self.nodes.iter().map(|n| n.url.as_str()).collect()
+        self.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
     /// The number of nodes.
@@ -169,7 +210,7 @@ impl Fleet {
                         "the worker thread asking this node stopped".into(),
                     ))
                 });
-                (node.url.clone(), r)
+                (node.name.clone(), r)
             })
             .collect()
     }
@@ -178,7 +219,13 @@ impl Fleet {
         match &node.conn {
             Some(conn) => f(conn),
             // opening failed before: try again, so that the error is this call's
-            None => f(&Connection::open_with(&node.url, self.options.clone())?),
+            None => {
+                let mut conn = Connection::open_with(&node.url, self.options.clone())?;
+                if let Some(t) = self.timeout {
+                    conn.set_timeout(t);
+                }
+                f(&conn)
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
     )
 )]
 
+mod access;
 mod cmd;
 mod connection;
 mod error;
@@ -43,6 +44,7 @@ pub(crate) fn test_rng(mut seed: u64) -> impl FnMut(usize) -> usize {
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 
+pub use access::remove_reply_files;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::Connection;
 pub use error::{Error, Result, ServerError};
@@ -63,6 +65,8 @@ pub use transport::fifo::MAX_FIFO_REQUEST;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use transport::http::HttpProtocol;
+pub use url::{redact_url, url_with_param};
+
 pub use value::Value;
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any time).

@@ -17,11 +17,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// let opts = Options::new().timeout(Duration::from_secs(2)).reply_dir("/run/opensips/");
 /// assert_eq!(opts.timeout, Duration::from_secs(2));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Options {
-    /// Timeout of a whole call (open, write, read). Default 5 s; a [`Cmd::timeout`](crate::Cmd::timeout) overrides
-    /// it for one call.
+    /// Timeout of a whole call (open, write, read). Default 5 s. A URL's `?timeout=`
+    /// overrides it, and a [`Cmd::timeout`](crate::Cmd::timeout) overrides both for one
+    /// call: see the rule in [`Connection::open`](crate::Connection::open).
     pub timeout: Duration,
     /// FIFO: the server's `reply_dir`, where reply FIFOs are created. Default `/tmp/`.
     pub reply_dir: PathBuf,
@@ -44,7 +45,7 @@ pub struct Options {
     /// The MI generation: detected once per connection ([`Protocol::Auto`], the default),
     /// JSON-RPC (3.x/4.x) or legacy text (1.x/2.x).
     pub protocol: Protocol,
-    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 1 GiB); a
+    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 128 MiB); a
     /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
     /// Datagram replies are bounded by [`Options::datagram_buffer`].
     pub max_reply: usize,
@@ -52,10 +53,75 @@ pub struct Options {
     /// for a proxy in between that mishandles persistent connections: every command then
     /// opens its own connection and sends `Connection: close`.
     pub keepalive: bool,
+    /// FIFO and unix datagram: the user OpenSIPS runs as (a name or a uid). In a directory
+    /// every user can write to (`/tmp`), a server FIFO or socket that belongs to anyone but
+    /// root, this user or the server user is refused: another local user could have put it
+    /// there to read the requests. Default: the `opensips` user, when it exists. Datagrams
+    /// on the unix reply socket are taken only from root, this user, the server user and
+    /// the owner of the server's socket.
+    pub server_user: Option<String>,
+    /// FIFO and unix datagram: whether a reply FIFO or socket may be made writable by every
+    /// local user when nothing narrower lets the server in (the server runs as another
+    /// user, and this user is not in its group). Default `true`, with a warning in the log;
+    /// `false` refuses with an error instead. See README, Security.
+    pub world_replies: bool,
 }
 
-/// The default [`Options::max_reply`]: 1 GiB (a `ul_dump` of a few million contacts).
-pub const DEFAULT_MAX_REPLY: usize = 1 << 30;
+/// The default [`Options::max_reply`]: 128 MiB (a `ul_dump` of 100 000 contacts is about
+/// 35 MB). Raise it for bigger registrars, or read them with the streaming helpers.
+pub const DEFAULT_MAX_REPLY: usize = 128 << 20;
+
+/// Header values that carry credentials: shown as `***` by `Debug`.
+fn is_secret_header(name: &str) -> bool {
+    [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "x-auth-token",
+    ]
+    .iter()
+    .any(|s| name.eq_ignore_ascii_case(s))
+}
+
+/// Every setting, but credentials (`Authorization` and similar headers) as `***`.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_header(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("Options")
+            .field("timeout", &self.timeout)
+            .field("reply_dir", &self.reply_dir)
+            .field("reply_fifo", &self.reply_fifo)
+            .field("datagram_buffer", &self.datagram_buffer)
+            .field("reply_socket_dir", &self.reply_socket_dir)
+            .field("headers", &headers)
+            .field(
+                "ca_pem",
+                &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())),
+            )
+            .field(
+                "danger_accept_invalid_certs",
+                &self.danger_accept_invalid_certs,
+            )
+            .field("protocol", &self.protocol)
+            .field("max_reply", &self.max_reply)
+            .field("keepalive", &self.keepalive)
+            .field("server_user", &self.server_user)
+            .field("world_replies", &self.world_replies)
+            .finish()
+    }
+}
 
 impl Default for Options {
     fn default() -> Self {
@@ -71,6 +137,8 @@ impl Default for Options {
             protocol: Protocol::Auto,
             max_reply: DEFAULT_MAX_REPLY,
             keepalive: true,
+            server_user: None,
+            world_replies: true,
         }
     }
 }
@@ -120,6 +188,18 @@ impl Options {
     #[must_use]
     pub fn max_reply(mut self, bytes: usize) -> Self {
         self.max_reply = bytes;
+        self
+    }
+    /// Sets [`Options::server_user`].
+    #[must_use]
+    pub fn server_user(mut self, user: impl Into<String>) -> Self {
+        self.server_user = Some(user.into());
+        self
+    }
+    /// Sets [`Options::world_replies`].
+    #[must_use]
+    pub fn world_replies(mut self, allow: bool) -> Self {
+        self.world_replies = allow;
         self
     }
     /// Sets [`Options::reply_socket_dir`].

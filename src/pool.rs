@@ -54,7 +54,7 @@ struct PoolState {
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("url", &self.url)
+            .field("url", &crate::redact_url(&self.url))
             .field("size", &self.size)
             .field("open", &self.open_connections())
             .finish()

@@ -34,7 +34,8 @@ pub(crate) struct ParsedUrl {
 }
 
 pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
-    let bad = |why: &str| Error::InvalidConfig(format!("connection URL {url:?}: {why}"));
+    let bad =
+        |why: &str| Error::InvalidConfig(format!("connection URL {:?}: {why}", redact_url(url)));
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")
     })?;
@@ -114,6 +115,13 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
         }
         _ => {}
     }
+    if let Some(q) = query.filter(|q| q.contains('?')) {
+        // `?protocol=auto?timeout=1`: a second `?` would end up inside a value
+        return Err(bad(&format!(
+            "parameters are joined with '&', not a second '?' (write ?{})",
+            q.replace('?', "&")
+        )));
+    }
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_decode(v).ok_or_else(|| bad("invalid %-escape"))?;
@@ -137,21 +145,31 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             }
             "protocol" => options.protocol = v.parse()?,
             "keepalive" => {
-                options.keepalive = match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => true,
-                    "false" | "0" | "no" | "off" => false,
-                    _ => return Err(bad(&format!("bad keepalive {v:?} (true or false)"))),
-                }
+                options.keepalive = parse_bool(&v)
+                    .ok_or_else(|| bad(&format!("bad keepalive {v:?} (true or false)")))?;
+            }
+            "server_user" => options.server_user = Some(v),
+            "world_replies" => {
+                options.world_replies = parse_bool(&v)
+                    .ok_or_else(|| bad(&format!("bad world_replies {v:?} (true or false)")))?
             }
             other => {
                 return Err(bad(&format!(
                     "unknown parameter {other:?} (known: timeout, protocol, reply_dir, reply_fifo, \
-                     buffer, reply_socket_dir, max_reply, keepalive)"
+                     buffer, reply_socket_dir, max_reply, keepalive, server_user, world_replies)"
                 )));
             }
         }
     }
     Ok(ParsedUrl { target, options })
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 /// `2`, `2.5`, `2s`, `500ms`.
@@ -166,6 +184,35 @@ fn parse_duration(s: &str) -> Option<Duration> {
     };
     let secs = num.trim().parse::<f64>().ok()? * scale;
     (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+/// `url` with the password of its user part replaced by `***`
+/// (`http://admin:***@10.0.0.1:8888/mi`): the form of an endpoint this crate shows in every
+/// error, `Debug`, log line and report, and that a program should use to log one too.
+///
+/// ```
+/// use opensips_mi::redact_url;
+/// assert_eq!(redact_url("http://admin:s3cret@10.0.0.1:8888/mi"), "http://admin:***@10.0.0.1:8888/mi");
+/// assert_eq!(redact_url("fifo:///tmp/opensips_fifo"), "fifo:///tmp/opensips_fifo");
+/// // something that is not a URL but holds credentials keeps none of them
+/// assert_eq!(redact_url("admin:s3cret@10.0.0.1"), "***@10.0.0.1");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_owned(),
+        };
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => format!("{scheme}://{userinfo}@{host}{tail}"),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).
@@ -206,4 +253,114 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// `url` with the query parameter `name=value` set: added with `?` or `&` as the URL
+/// needs, or replacing the value of a parameter of that name already there. The value is
+/// %-escaped where the URL parser needs it (`%`, `&`, `?`, `#`).
+///
+/// For URLs that already carry parameters, such as a mock's
+/// [`fifo_url`](crate::mock::MockServer::fifo_url) (`fifo:///…?reply_dir=…/`), where
+/// `format!("{url}?protocol=legacy")` would build a URL the parser refuses:
+///
+/// ```
+/// use opensips_mi::url_with_param;
+/// let url = "fifo:///run/opensips/fifo?reply_dir=/run/opensips/";
+/// assert_eq!(
+///     url_with_param(url, "protocol", "legacy"),
+///     "fifo:///run/opensips/fifo?reply_dir=/run/opensips/&protocol=legacy"
+/// );
+/// assert_eq!(url_with_param("udp://127.0.0.1:8809", "timeout", "2s"), "udp://127.0.0.1:8809?timeout=2s");
+/// assert_eq!(
+///     url_with_param("udp://127.0.0.1:8809?timeout=1&protocol=auto", "timeout", "2s"),
+///     "udp://127.0.0.1:8809?timeout=2s&protocol=auto"
+/// );
+/// # #[cfg(feature = "mock")] {
+/// let server = opensips_mi::mock::MockServer::builder().flavor(opensips_mi::mock::Flavor::V2).fifo().start()?;
+/// let conn = opensips_mi::Connection::open(&url_with_param(&server.fifo_url(), "protocol", "legacy"))?;
+/// assert_eq!(conn.protocol()?, opensips_mi::Protocol::Legacy);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn url_with_param(url: &str, name: &str, value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '&' => escaped.push_str("%26"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    let pair = format!("{name}={escaped}");
+    match url.split_once('?') {
+        None => format!("{url}?{pair}"),
+        Some((base, query)) => {
+            let mut replaced = false;
+            let mut pairs: Vec<&str> = Vec::new();
+            for p in query.split('&').filter(|p| !p.is_empty()) {
+                if p.split_once('=').map_or(p, |(k, _)| k) == name {
+                    if !replaced {
+                        pairs.push(pair.as_str());
+                        replaced = true;
+                    }
+                } else {
+                    pairs.push(p);
+                }
+            }
+            if !replaced {
+                pairs.push(pair.as_str());
+            }
+            format!("{base}?{}", pairs.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod param_tests {
+    use super::*;
+
+    #[test]
+    fn a_second_question_mark_says_to_join_with_ampersand() {
+        let e = parse_url("fifo:///x?protocol=auto?timeout=1", Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("joined with '&'"), "{e}");
+        assert!(e.contains("?protocol=auto&timeout=1"), "{e}");
+        // the mock's URL with a parameter glued on by format!
+        let url = format!("{}?protocol=legacy", "fifo:///f?reply_dir=/tmp/d/");
+        let e = parse_url(&url, Options::default()).unwrap_err().to_string();
+        assert!(e.contains("?reply_dir=/tmp/d/&protocol=legacy"), "{e}");
+    }
+
+    #[test]
+    fn the_urls_timeout_beats_the_options() {
+        let opts = Options::default().timeout(Duration::from_secs(9));
+        let p = parse_url("udp://h:1?timeout=2", opts.clone()).unwrap();
+        assert_eq!(p.options.timeout, Duration::from_secs(2));
+        let p = parse_url("udp://h:1", opts).unwrap();
+        assert_eq!(p.options.timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn parameters_added_to_a_url_parse_back() {
+        let url = url_with_param("fifo:///f?reply_dir=/tmp/d/", "protocol", "legacy");
+        let url = url_with_param(&url, "timeout", "250ms");
+        let url = url_with_param(&url, "reply_fifo", "a&b?c%d#e");
+        let p = parse_url(&url, Options::default()).unwrap();
+        assert_eq!(p.options.reply_dir, PathBuf::from("/tmp/d/"));
+        assert_eq!(p.options.protocol, crate::Protocol::Legacy);
+        assert_eq!(p.options.timeout, Duration::from_millis(250));
+        assert_eq!(p.options.reply_fifo.as_deref(), Some("a&b?c%d#e"));
+        // replacing keeps one parameter of the name, in its place
+        assert_eq!(
+            url_with_param("udp://h:1?timeout=1&timeout=2&buffer=9", "timeout", "3"),
+            "udp://h:1?timeout=3&buffer=9"
+        );
+        assert_eq!(
+            url_with_param("udp://h:1?", "timeout", "3"),
+            "udp://h:1?timeout=3"
+        );
+    }
 }

@@ -974,3 +974,308 @@ fn help_texts_say_each_thing_once() {
     // the flavours, 1.11 included
     assert!(help.contains("--flavor"), "{help}");
 }
+
+/// `MI_COMMAND --help` is the tool's help (nothing sent, even with no server); `help WORD`
+/// asks OpenSIPS' own `help` unless WORD is one of the tool's subcommands.
+#[test]
+fn help_after_a_command_and_opensips_own_help() {
+    let server = MockServer::builder().udp().start().unwrap();
+    server.handle("echo", |p| Ok(p.to_value()));
+    let url = server.udp_url();
+    for flag in ["--help", "-h"] {
+        let o = run(&url, &["ul_show_contact", "location", flag]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("Usage: opensips-mi [OPTIONS] ul_show_contact [ARG]..."),
+            "{out}"
+        );
+        assert!(out.contains("opensips-mi help ul_show_contact"), "{out}");
+        assert!(out.contains("name=value"), "the argument forms: {out}");
+    }
+    // options after the command, and no server at all: still help, at once
+    let started = Instant::now();
+    let o = run_plain(&["uptime", "--help", "-u", "udp://127.0.0.1:9"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("uptime [ARG]..."), "{}", stdout(&o));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.requests().is_empty(), "nothing was sent");
+    // `--` still sends anything
+    let o = run(&url, &["echo", "--", "--help", "-h"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), r#"["--help","-h"]"#);
+
+    // help MI_COMMAND: the server's help, options before or after
+    for args in [
+        &["help", "ul_show_contact"][..],
+        &["help", "ul_show_contact", "-o", "json"][..],
+    ] {
+        server.clear_requests();
+        let o = run(&url, args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let v = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+        assert_eq!(v["Exported by"].as_str(), Some("usrloc"), "{v}");
+        let sent = server.requests();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].method, "help");
+        assert_eq!(
+            sent[0].params,
+            Params::Positional(vec![Value::from("ul_show_contact")])
+        );
+    }
+    // an MI command the server does not have: its error, and where to look
+    let o = run(&url, &["help", "ul_show_contac"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("404 MI command not found"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("did you mean `ul_show_contact`?"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("opensips-mi list"), "{}", stderr(&o));
+    // the tool's own help for its subcommands and itself, nothing sent
+    server.clear_requests();
+    let o = run(&url, &["help", "mwi-update"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Usage: opensips-mi mwi-update"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_plain(&["help"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("help MI_COMMAND"), "{}", stdout(&o));
+    assert!(server.requests().is_empty());
+    // the servers' facts, where a CLI user looks
+    let o = run_plain(&["events", "--help"]);
+    assert!(stdout(&o).contains("never delivers"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("as a string"), "{}", stdout(&o));
+    for helper in ["mwi-update", "event-notify"] {
+        let o = run_plain(&[helper, "--help"]);
+        assert!(stdout(&o).contains("OVER HTTP"), "{helper}: {}", stdout(&o));
+    }
+    let o = run_plain(&["--help"]);
+    assert!(stdout(&o).contains("TIMEOUTS"), "{}", stdout(&o));
+}
+
+/// `--fleet FILE -u URL` asks both; OPENSIPS_MI_URL alone does not join a fleet.
+#[test]
+fn a_fleet_file_and_urls_together() {
+    let a = MockServer::builder().udp().start().unwrap();
+    let b = MockServer::builder()
+        .flavor(Flavor::V4)
+        .udp()
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet.txt");
+    std::fs::write(&file, format!("# nodes\n{}\n", a.udp_url())).unwrap();
+    let nodes = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let v = Value::from_json(l.as_bytes()).unwrap();
+                assert!(v["result"]["Up time"].as_str().is_some(), "{v}");
+                v["node"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let fleet = file.to_str().unwrap();
+    let o = run(&b.udp_url(), &["--fleet", fleet, "uptime"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(nodes(&o), [a.udp_url(), b.udp_url()]);
+    let o = run_plain(&["uptime", "--fleet", fleet, "-u", &b.udp_url()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(nodes(&o), [a.udp_url(), b.udp_url()]);
+    let o = bin()
+        .args(["--fleet", fleet, "uptime"])
+        .env("OPENSIPS_MI_URL", b.udp_url())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        nodes(&o),
+        [a.udp_url()],
+        "the environment's URL is a default"
+    );
+    // diagnose too, -u before or after it
+    let o = run_plain(&["--fleet", fleet, "diagnose", "-u", &b.udp_url()]);
+    let reports: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            Value::from_json(l.as_bytes()).unwrap()["node"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(reports, [a.udp_url(), b.udp_url()], "{}", stderr(&o));
+}
+
+/// URL mistakes a shell user makes.
+#[test]
+fn a_second_question_mark_in_a_url() {
+    let o = run_plain(&["-u", "fifo:///x?protocol=auto?timeout=1", "uptime"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("joined with '&'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("?protocol=auto&timeout=1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// One rule: `-t` is the timeout of every call and replaces a URL's `?timeout=`;
+/// without `-t` the URL's counts.
+#[test]
+fn the_timeout_flag_replaces_the_urls_timeout_everywhere() {
+    let server = MockServer::builder().fifo().udp().start().unwrap();
+    let delay = Duration::from_millis(700);
+    for method in ["uptime", "get_statistics", "which", "version"] {
+        server.inject_for(method, Fault::Delay(delay));
+    }
+    let short = format!("{}?timeout=150ms", server.udp_url());
+    let short_fifo = opensips_mi::url_with_param(&server.fifo_url(), "timeout", "150ms");
+    // the URL's timeout alone: too short for the delay
+    for args in [
+        &["uptime"][..],
+        &["get_statistics", "core:"][..],
+        &["list"][..],
+    ] {
+        let o = run(&short, args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("timed out"), "{args:?}: {}", stderr(&o));
+    }
+    // -t replaces it: a plain MI command, a typed helper, list, diagnose, a fleet
+    for url in [&short, &short_fifo] {
+        for args in [
+            &["-t", "20", "uptime"][..],
+            &["uptime", "-t", "20"][..],
+            &["-t", "20", "get_statistics", "core:"][..],
+            &["-t", "20", "list"][..],
+        ] {
+            let o = run(url, args);
+            assert_eq!(o.status.code(), Some(0), "{url} {args:?}: {}", stderr(&o));
+        }
+    }
+    let o = run(&short, &["-t", "20", "diagnose"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = run_plain(&[
+        "-u",
+        &short,
+        "-u",
+        &short_fifo,
+        "-t",
+        "20",
+        "get_statistics",
+        "core:",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().count(), 2);
+    // a bad -t is a usage error, whatever the subcommand (it used to panic in the SIP ones)
+    for args in [
+        &["-t", "NaN", "mwi-update", "sip:1@x", "-", "1"][..],
+        &["--timeout=-1", "event-notify", "sip:1@x", "snom_reboot"][..],
+        &["-t", "inf", "uptime"][..],
+        &["-t", "0", "list"][..],
+    ] {
+        let o = run(&short, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("bad timeout"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(server.uac_requests().is_empty());
+    // and the other way: a long URL timeout cut short by -t
+    server.inject_for("ps", Fault::NoReply);
+    let long = format!("{}?timeout=60", server.udp_url());
+    let started = Instant::now();
+    let o = run(&long, &["-t", "0.5", "ps"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A count where the MWI account goes, a misspelt preset: usage errors, nothing sent.
+#[test]
+fn nothing_wrong_reaches_a_phone() {
+    let server = MockServer::builder().udp().start().unwrap();
+    let url = server.udp_url();
+    for account in ["3", "1001@vm.example.com", "tel:+15551234", ""] {
+        let o = run(&url, &["mwi-update", "sip:1001@10.0.0.21", account, "1"]);
+        assert_eq!(o.status.code(), Some(2), "{account:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("must be a SIP or SIPS URI"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = run(&url, &["event-notify", "sip:1001@10.0.0.21", "snom_rebot"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did you mean `snom_reboot`?"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--event"), "{}", stderr(&o));
+    assert!(server.uac_requests().is_empty(), "nothing was sent");
+    assert!(server.requests().is_empty(), "nothing was sent");
+    // the right forms go out
+    let o = run(
+        &url,
+        &["mwi-update", "sip:1001@10.0.0.21", "sips:vm@pbx", "1"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&url, &["mwi-update", "sip:1001@10.0.0.21", "-", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let sent = server.uac_requests();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[0].headers.starts_with("From: <sips:vm@pbx>;tag="),
+        "{}",
+        sent[0].headers
+    );
+}
+
+/// `mock --empty`: no registrations, no calls.
+#[test]
+fn the_mock_subcommand_can_start_empty() {
+    let mut child = bin()
+        .args(["mock", "--empty", "--udp", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _ = lines.next();
+    let url = lines.next().unwrap().unwrap();
+    let o = run(&url, &["ul_dump"]);
+    let v = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+    let dialogs = run(&url, &["dlg_list"]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let aors: usize = v["Domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["AORs"].as_array().map_or(0, |a| a.len()))
+        .sum();
+    assert_eq!(aors, 0, "{v}");
+    let d = Value::from_json(stdout(&dialogs).trim().as_bytes()).unwrap();
+    assert_eq!(d["Dialogs"].as_array().map(|a| a.len()), Some(0), "{d}");
+}

@@ -251,3 +251,45 @@ fn nobody_listening_is_a_local_408_after_fr_timeout() {
     );
     assert!(reply.message.is_none());
 }
+
+/// A misspelt preset and a non-URI message account are errors before anything is sent;
+/// a custom event goes out when asked for as one.
+#[test]
+fn nothing_wrong_reaches_a_phone() {
+    for (flavor, protocol) in [
+        (Flavor::V2, Protocol::Legacy),
+        (Flavor::V3, Protocol::JsonRpc),
+    ] {
+        let server = MockServer::builder().flavor(flavor).start().unwrap();
+        for conn in connections(&server, protocol) {
+            let summary = MessageSummary::voice(3, 1).account("3");
+            let e = sip::mwi_update("sip:1001@10.0.0.21", &summary)
+                .and_then(|req| req.send(&conn))
+                .unwrap_err();
+            assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
+            assert!(e.to_string().contains("not a SIP URI"), "{e}");
+            let e = "snom_rebot"
+                .parse::<NotifyEvent>()
+                .and_then(|ev| sip::event_notify("sip:1001@10.0.0.21", ev).send(&conn))
+                .unwrap_err();
+            assert!(e.to_string().contains("did you mean `snom_reboot`?"), "{e}");
+            assert!(server.uac_requests().is_empty(), "{flavor:?}: nothing sent");
+            assert!(server.requests().is_empty(), "{flavor:?}: nothing sent");
+        }
+        let conn = &connections(&server, protocol)[0];
+        let ev = NotifyEvent::custom("check-sync;reboot=false").unwrap();
+        let reply = sip::event_notify("sip:1001@10.0.0.21", ev)
+            .send(conn)
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        let sent = server.uac_requests();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0]
+                .headers
+                .ends_with("Event: check-sync;reboot=false\r\n"),
+            "{}",
+            sent[0].headers
+        );
+    }
+}

@@ -13,6 +13,33 @@
 //! expiry, and events go out over UDP, unix datagram sockets or TCP, raised on demand
 //! ([`MockServer::raise_event`]) or by `ul_add` / `ul_rm` as OpenSIPS raises them.
 //!
+//! # What it holds at start
+//!
+//! Like the server behind the fixtures, a new mock is not empty (so that `ul_dump`,
+//! `dlg_list` and friends have something to show):
+//!
+//! - **usrloc** (table `location`): AOR `alice` with two contacts
+//!   (`sip:alice@127.0.0.1:5080`, expires in 3600 s, and `sip:alice@127.0.0.1:5081`,
+//!   1800 s), `bob` (`sip:bob@127.0.0.1:5072`, 3600 s) and `carol`
+//!   (`sip:carol@127.0.0.1:5082;transport=udp`, 600 s): 3 AORs, 4 contacts, all on socket
+//!   `udp:127.0.0.1:5060`. With [`Flavor::V4`] (usrloc `use_domain`) the AORs are
+//!   `alice@127.0.0.1` and so on.
+//! - **dialogs**: confirmed calls (state 4) from `sip:caller1@127.0.0.1:5074` (and
+//!   `caller2`) to `sip:bob@127.0.0.1:5060`: two with [`Flavor::V3`] and [`Flavor::V2`],
+//!   one with [`Flavor::V4`], with the dialog ids of the captures.
+//! - the statistics of the captured server (`core:`, `shmem:`, `tm:`, `dialog:`, ...),
+//!   an empty cache, no event subscriptions.
+//!
+//! [`MockBuilder::empty`] starts without registrations and dialogs, for tests that count
+//! what they add themselves.
+//!
+//! # URLs
+//!
+//! [`MockServer::fifo_url`] already carries `?reply_dir=…`: add more parameters with
+//! [`url_with_param`](crate::url_with_param) (not `format!("{url}?protocol=legacy")`, which
+//! the URL parser refuses), or pass [`Options`](crate::Options) to
+//! [`Connection::open_with`](crate::Connection::open_with).
+//!
 //! ```
 //! use opensips_mi::{Connection, Value, mock::{Fault, MockServer}};
 //!
@@ -205,6 +232,7 @@ pub struct MockBuilder {
     unix_path: Option<PathBuf>,
     http_addr: Option<SocketAddr>,
     fr_timeout: Option<Duration>,
+    empty: bool,
 }
 
 impl MockBuilder {
@@ -290,6 +318,28 @@ impl MockBuilder {
         self
     }
 
+    /// Start with no registrations and no dialogs (by default the mock holds the AORs
+    /// `alice` ×2, `bob`, `carol` and two calls: see [the module](self)). Statistics stay.
+    ///
+    /// ```
+    /// use opensips_mi::{Connection, MiCommands, mock::MockServer};
+    /// let full = MockServer::builder().udp().start()?;
+    /// let conn = Connection::open(&full.udp_url())?;
+    /// let aors: Vec<String> = conn.ul_dump()?.iter().flat_map(|d| &d.aors).map(|a| a.aor.clone()).collect();
+    /// assert_eq!(aors.len(), 3); // alice (2 contacts), bob, carol
+    /// assert_eq!(conn.dlg_list()?.len(), 2);
+    ///
+    /// let empty = MockServer::builder().empty().udp().start()?;
+    /// let conn = Connection::open(&empty.udp_url())?;
+    /// assert!(conn.ul_dump()?.iter().all(|d| d.aors.is_empty()));
+    /// assert!(conn.dlg_list()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn empty(mut self) -> Self {
+        self.empty = true;
+        self
+    }
+
     /// The datagram size limit (default 65 457, as mi_datagram in 3.x).
     pub fn datagram_buffer(mut self, bytes: usize) -> Self {
         self.datagram_buffer = Some(bytes);
@@ -319,6 +369,10 @@ impl MockBuilder {
                 let mut state = State::new(self.flavor);
                 if let Some(t) = self.fr_timeout {
                     state.fr_timeout = t;
+                }
+                if self.empty {
+                    state.usrloc.clear();
+                    state.dialogs.clear();
                 }
                 state
             }),
@@ -411,7 +465,9 @@ impl std::fmt::Debug for MockServer {
 }
 
 impl MockServer {
-    /// Starts a 3.5.9-like mock on a FIFO, UDP and a unix socket, in a temporary directory.
+    /// Starts a 3.5.9-like mock on a FIFO, UDP, a unix socket and HTTP, in a temporary
+    /// directory, holding registrations and calls ([what](self#what-it-holds-at-start);
+    /// [`MockBuilder::empty`] for none).
     ///
     /// # Errors
     ///
@@ -451,7 +507,16 @@ impl MockServer {
     }
 
     /// `fifo://<path>?reply_dir=<dir>/` for [`Connection::open`](crate::Connection::open)
-    /// (empty if there is no FIFO listener).
+    /// (empty if there is no FIFO listener). It has a `?` already: add parameters with
+    /// [`url_with_param`](crate::url_with_param).
+    ///
+    /// ```
+    /// use opensips_mi::{Connection, Protocol, url_with_param, mock::{Flavor, MockServer}};
+    /// let server = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
+    /// let conn = Connection::open(&url_with_param(&server.fifo_url(), "protocol", "legacy"))?;
+    /// assert_eq!(conn.protocol()?, Protocol::Legacy);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fifo_url(&self) -> String {
         self.fifo_path.as_ref().map_or_else(String::new, |p| {
             format!(

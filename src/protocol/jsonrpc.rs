@@ -61,20 +61,35 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
-/// Generates request ids: unpredictable start, then sequential, always in `1..=i32::MAX`.
-#[derive(Debug)]
-pub struct IdGenerator(AtomicU32);
+/// Generates request ids, each unpredictable (a keyed hash of a counter, with a random key
+/// per generator), always in `1..=i32::MAX`: another local user who can see the requests
+/// cannot guess the id of the next one to forge its answer.
+pub struct IdGenerator {
+    counter: AtomicU32,
+    key: std::hash::RandomState,
+}
+
+impl fmt::Debug for IdGenerator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // the key stays secret
+        f.debug_struct("IdGenerator").finish_non_exhaustive()
+    }
+}
 
 impl IdGenerator {
-    /// A generator starting at a random id.
+    /// A generator with a fresh random key.
     pub fn new() -> Self {
-        let start = getrandom::u32().unwrap_or(1) % (MAX_ID / 2);
-        IdGenerator(AtomicU32::new(start.max(1)))
+        IdGenerator {
+            counter: AtomicU32::new(getrandom::u32().unwrap_or(0)),
+            key: std::hash::RandomState::new(),
+        }
     }
 
     /// The next id.
     pub fn next_id(&self) -> u32 {
-        let id = self.0.fetch_add(1, Ordering::Relaxed) % MAX_ID;
+        use std::hash::BuildHasher;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = (self.key.hash_one(n) % u64::from(MAX_ID)) as u32;
         id.max(1)
     }
 }
@@ -474,6 +489,11 @@ fn broken_json_error(bytes: &[u8], e: &serde_json::Error) -> Error {
     Error::malformed(format!("invalid JSON ({e})"), bytes)
 }
 
+/// JSON-RPC's "Parse error" and "Invalid Request" codes: the only errors that come without
+/// the request's id.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+
 /// The reply's `id`.
 #[derive(Debug, PartialEq)]
 enum Id {
@@ -498,9 +518,13 @@ impl<R: IntoValue> Envelope<R> {
         match &self.id {
             Id::Num(n) => *n == f64::from(id),
             Id::Str(s) => s.parse::<u32>().ok() == Some(id),
-            // The server could not read our id (parse error, invalid request): it is ours,
-            // since we never send id-less requests.
-            Id::Null | Id::Absent | Id::Other => self.error.is_some(),
+            // The server could not read our id (parse error, invalid request): the error is
+            // ours, since we never send id-less requests. Nothing else without our id is:
+            // never a success, and no other error (anyone could have written it).
+            Id::Null | Id::Absent | Id::Other => self
+                .error
+                .as_ref()
+                .is_some_and(|e| matches!(e["code"].as_i64(), Some(PARSE_ERROR | INVALID_REQUEST))),
         }
     }
 
@@ -600,10 +624,29 @@ mod tests {
     }
 
     #[test]
-    fn ids_stay_in_c_int_range() {
-        let g = IdGenerator(AtomicU32::new(MAX_ID - 1));
-        let ids: Vec<u32> = (0..4).map(|_| g.next_id()).collect();
+    fn ids_stay_in_c_int_range_and_are_not_sequential() {
+        let g = IdGenerator {
+            counter: AtomicU32::new(u32::MAX - 2),
+            key: std::hash::RandomState::new(),
+        };
+        let ids: Vec<u32> = (0..2000).map(|_| g.next_id()).collect();
         assert!(ids.iter().all(|&i| (1..=MAX_ID).contains(&i)), "{ids:?}");
+        // the next id cannot be told from the last one
+        let steps_of_one = ids
+            .windows(2)
+            .filter(|w| w[1] == w[0].wrapping_add(1))
+            .count();
+        assert!(steps_of_one < 5, "{steps_of_one} sequential ids");
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert!(distinct.len() > 1990);
+        // two generators do not share a sequence
+        let other = IdGenerator::new();
+        assert_ne!(
+            (0..4).map(|_| other.next_id()).collect::<Vec<_>>(),
+            (0..4)
+                .map(|_| IdGenerator::new().next_id())
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -678,6 +721,18 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, Error::Rpc(ref s) if s.code == -32700));
         assert!(decode_reply(br#"{"jsonrpc":"2.0","result":"OK","id":null}"#, 9).is_err());
+        // a forged "success" (a 2xx error object) or any other error without our id is not
+        // ours: never a success, and skipped as a stale reply when ours follows
+        for forged in [
+            r#"{"jsonrpc":"2.0","error":{"code":200,"message":"OK"},"id":null}"#,
+            r#"{"jsonrpc":"2.0","error":{"code":404,"message":"AOR not found"},"id":null}"#,
+            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"}}"#,
+        ] {
+            assert!(decode_reply(forged.as_bytes(), 9).is_err(), "{forged}");
+            let both = format!(r#"{forged}{{"jsonrpc":"2.0","result":{{"Now":"x"}},"id":9}}"#);
+            let r = decode_reply(both.as_bytes(), 9).unwrap();
+            assert_eq!(r.value["Now"].as_str(), Some("x"), "{forged}");
+        }
     }
 
     #[test]

@@ -28,6 +28,11 @@
 //! `Max-Forwards` and `Content-Length`, and replaces every `!!` in a header with the
 //! outgoing socket's `ip:port` — handy for `Contact: <sip:!!>`, a trap for a literal `!!`.
 //! It refuses a `Content-Length` header when there is a body, so this builder refuses it too.
+//!
+//! **OpenSIPS 3.5.9 over HTTP:** after a `t_uac_dlg` that timed out on the client's side,
+//! its httpd holds the next request for seconds (the asynchronous command still occupies
+//! it). Send `t_uac_dlg` over FIFO or datagram, or keep its timeout above the server's
+//! `fr_timeout` ([`DEFAULT_UAC_TIMEOUT`] is).
 
 use std::time::Duration;
 
@@ -176,7 +181,10 @@ impl SipRequest {
         self
     }
 
-    /// The per-call timeout (default [`DEFAULT_UAC_TIMEOUT`]).
+    /// The per-call timeout (default [`DEFAULT_UAC_TIMEOUT`]). It beats the connection's
+    /// and the URL's `?timeout=` (the rule is in [`Connection::open`](crate::Connection::open)).
+    /// Shorter than the server's `fr_timeout`, the call can time out while OpenSIPS still
+    /// waits for the phone: 3.5.9's httpd then holds the next HTTP request for seconds.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

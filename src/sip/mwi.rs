@@ -104,7 +104,10 @@ impl MessageSummary {
         self.classes.push((class, counts));
         self
     }
-    /// `Message-Account: <uri>` (the mailbox to call).
+    /// `Message-Account: <uri>` (the mailbox to call). It must be a SIP or SIPS URI
+    /// (`sip:*97@vm.example.com`): [`MessageSummary::body`] and [`mwi_update`] refuse
+    /// anything else, so that a count given where the account goes (`3`) never reaches a
+    /// phone as `From: <3>`.
     pub fn account(mut self, uri: &str) -> Self {
         self.account = Some(uri.to_owned());
         self
@@ -119,7 +122,14 @@ impl MessageSummary {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) for CR/LF in the account.
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) for an account that is not a
+    /// SIP or SIPS URI (or has CR/LF).
+    ///
+    /// ```
+    /// use opensips_mi::sip::MessageSummary;
+    /// let e = MessageSummary::voice(1, 0).account("3").body().unwrap_err();
+    /// assert!(e.to_string().contains("not a SIP URI"), "{e}");
+    /// ```
     pub fn body(&self) -> Result<String> {
         let waiting = self
             .waiting
@@ -130,6 +140,12 @@ impl MessageSummary {
         );
         if let Some(a) = &self.account {
             no_line_breaks("the message account", a)?;
+            if !is_sip_uri(a) {
+                return Err(crate::Error::InvalidRequest(format!(
+                    "the message account {a:?} is not a SIP URI: give sip:… or sips:… (e.g. \
+                     sip:*97@voicemail.example.com), or no account"
+                )));
+            }
             body.push_str(&format!("Message-Account: {a}\r\n"));
         }
         for (class, c) in &self.classes {
@@ -141,6 +157,20 @@ impl MessageSummary {
         }
         Ok(body)
     }
+}
+
+/// `sip:…` or `sips:…` (any case) with something after the scheme, and no blanks or
+/// angle brackets: a URI that can go into `Message-Account` and `From: <…>`.
+pub(crate) fn is_sip_uri(s: &str) -> bool {
+    let rest = match s.split_once(':') {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") =>
+        {
+            rest
+        }
+        _ => return false,
+    };
+    !rest.is_empty() && !s.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
 }
 
 /// A message-summary NOTIFY (voicemail lamp) to `uri`: `Event: message-summary`,
@@ -162,7 +192,8 @@ impl MessageSummary {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidRequest`](crate::Error::InvalidRequest) if the summary's account has CR or LF.
+/// [`Error::InvalidRequest`](crate::Error::InvalidRequest) if the summary's account is not
+/// a SIP or SIPS URI, or has CR or LF.
 pub fn mwi_update(uri: &str, summary: &MessageSummary) -> Result<SipRequest> {
     // checks the account for CR/LF before it goes into a header
     let body = summary.body()?;

@@ -34,7 +34,9 @@ pub enum NotifyEvent {
     AvayaCheckCfg,
     /// `grandstream_check_cfg` / `grandstream-check-cfg`: `sys-control`.
     GrandstreamCheckCfg,
-    /// Any other `Event` value.
+    /// Any other `Event` value: build it with [`NotifyEvent::custom`], which checks it.
+    /// Parsing (`"snom_reboot".parse()`) gives presets only, so that a misspelt preset is
+    /// an error rather than a custom event sent to a phone.
     Custom(String),
 }
 
@@ -118,20 +120,57 @@ impl NotifyEvent {
     pub fn preset_names() -> impl Iterator<Item = &'static str> {
         PRESETS.iter().map(|(n, _, _)| *n)
     }
+
+    /// A custom `Event` value, for a phone none of the presets covers (the command line's
+    /// `event-notify --event VALUE`).
+    ///
+    /// ```
+    /// use opensips_mi::sip::NotifyEvent;
+    /// let ev = NotifyEvent::custom("check-sync;reboot=false")?;
+    /// assert_eq!(ev.event(), "check-sync;reboot=false");
+    /// assert!(NotifyEvent::custom("").is_err());
+    /// # Ok::<(), opensips_mi::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for an empty value, or one with CR, LF or NUL.
+    pub fn custom(value: &str) -> Result<NotifyEvent> {
+        no_line_breaks("the event", value)?;
+        if value.trim().is_empty() {
+            return Err(Error::InvalidRequest("empty event".into()));
+        }
+        Ok(NotifyEvent::Custom(value.to_owned()))
+    }
 }
 
 impl std::str::FromStr for NotifyEvent {
     type Err = Error;
-    /// A preset name, or else a custom `Event` value.
+    /// A preset name, as [`NotifyEvent::preset`]; anything else is an error (with the
+    /// closest preset when there is one): a custom event is asked for with
+    /// [`NotifyEvent::custom`].
+    ///
+    /// ```
+    /// use opensips_mi::sip::NotifyEvent;
+    /// assert_eq!("snom-reboot".parse::<NotifyEvent>()?, NotifyEvent::SnomReboot);
+    /// let e = "snom_rebot".parse::<NotifyEvent>().unwrap_err().to_string();
+    /// assert!(e.contains("did you mean `snom_reboot`?"), "{e}");
+    /// # Ok::<(), opensips_mi::Error>(())
+    /// ```
     fn from_str(s: &str) -> Result<NotifyEvent> {
         if let Some(p) = NotifyEvent::preset(s) {
             return Ok(p);
         }
-        no_line_breaks("the event", s)?;
-        if s.trim().is_empty() {
-            return Err(Error::InvalidRequest("empty event".into()));
-        }
-        Ok(NotifyEvent::Custom(s.to_owned()))
+        let names: Vec<String> = NotifyEvent::preset_names().map(str::to_owned).collect();
+        let squashed = s.trim().replace('-', "_");
+        let hint = crate::helpers::verify::suggest(&squashed, &names)
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        Err(Error::InvalidRequest(format!(
+            "unknown event preset {s:?}{hint}; presets: {}; any other Event value must be \
+             asked for as a custom event (NotifyEvent::custom, or --event on the command line)",
+            names.join(", ")
+        )))
     }
 }
 

@@ -43,10 +43,31 @@ fn every_preset_gives_its_exact_header_block() {
     }
     assert_eq!(NotifyEvent::preset_names().count(), 13);
     assert_eq!(
-        "my-event".parse::<NotifyEvent>().unwrap(),
+        NotifyEvent::custom("my-event").unwrap(),
         NotifyEvent::Custom("my-event".into())
     );
-    assert!("bad\r\nX: y".parse::<NotifyEvent>().is_err());
+    assert!(NotifyEvent::custom("bad\r\nX: y").is_err());
+    assert!(NotifyEvent::custom(" ").is_err());
+    // parsing gives presets only: a typo is never sent as a custom event
+    assert_eq!(
+        "SnomReboot".parse::<NotifyEvent>().unwrap(),
+        NotifyEvent::SnomReboot
+    );
+    for (typo, meant) in [
+        ("snom_rebot", "snom_reboot"),
+        ("polycom-chek-cfg", "polycom_check_cfg"),
+        ("Linksys_Cold_Restrat", "linksys_cold_restart"),
+    ] {
+        let e = typo.parse::<NotifyEvent>().unwrap_err();
+        assert!(matches!(e, crate::Error::InvalidRequest(_)));
+        assert!(
+            e.to_string().contains(&format!("did you mean `{meant}`?")),
+            "{typo}: {e}"
+        );
+    }
+    let e = "my-event".parse::<NotifyEvent>().unwrap_err().to_string();
+    assert!(!e.contains("did you mean"), "{e}");
+    assert!(e.contains("NotifyEvent::custom"), "{e}");
 }
 
 #[test]
@@ -150,6 +171,36 @@ fn mwi_bodies() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn the_message_account_must_be_a_sip_uri() {
+    for bad in [
+        "3",
+        "",
+        "1001@vm",
+        "tel:+15551234",
+        "sip:",
+        "<sip:vm@x>",
+        "sip:vm @x",
+        "-",
+    ] {
+        let e = mwi_update("sip:a@b", &MessageSummary::voice(3, 1).account(bad)).unwrap_err();
+        assert!(matches!(e, crate::Error::InvalidRequest(_)), "{bad:?}");
+        assert!(e.to_string().contains("not a SIP URI"), "{bad:?}: {e}");
+    }
+    for good in [
+        "sip:*97@vm.example.com",
+        "SIPS:vm@x:5061;transport=tls",
+        "sip:vm",
+    ] {
+        let req = mwi_update("sip:a@b", &MessageSummary::voice(3, 1).account(good)).unwrap();
+        assert!(
+            req.header_block()
+                .unwrap()
+                .starts_with(&format!("From: <{good}>;tag="))
+        );
+    }
 }
 
 #[test]

@@ -13,7 +13,6 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -21,7 +20,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{Deadline, Encode, Framing, Reply, Transport, random_token};
+use super::{Deadline, Encode, Framing, Reply, Transport};
+use crate::access::{Grant, Peer, PrivateDir, Trust, pass_credentials, recv_with_creds};
 use crate::{Error, Result};
 
 /// mi_datagram's buffer in OpenSIPS 3.x (and the 4.0 default of `socket_buf_size`).
@@ -29,6 +29,11 @@ pub const DEFAULT_DATAGRAM_BUFFER: usize = 65_457;
 
 /// The socket operations both datagram flavours share.
 pub(crate) trait DatagramIo: Sized {
+    /// Checks, before each request, that the server endpoint is still the one the socket
+    /// was made for.
+    fn prepare(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize>;
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
@@ -76,59 +81,93 @@ impl DatagramIo for UdpClient {
     }
 }
 
-/// A unix datagram socket bound to a private reply path (OpenSIPS answers from an unbound
-/// socket, so a `connect()`ed client would never get the reply). The path is removed when
-/// the socket is dropped or replaced.
+/// A unix datagram socket bound in a private directory of its own (OpenSIPS answers from
+/// an unbound socket, so a `connect()`ed client would never get the reply). The socket is
+/// widened only as far as the server needs ([`Grant`]), every datagram's sender is checked
+/// (`SO_PASSCRED`: root, us, the server user or the server socket's owner), and the
+/// directory and socket are removed when the socket is dropped or replaced.
 pub(crate) struct UnixClient {
     socket: UnixDatagram,
     server: PathBuf,
-    dir: PathBuf,
+    parent: PathBuf,
     path: PathBuf,
+    /// The owner of the server socket when ours was made (`None`: it did not exist).
+    peer: Option<Peer>,
+    trust: Trust,
+    allow_world: bool,
+    /// Declared after `socket`, so the socket is closed before its directory goes.
+    _dir: PrivateDir,
 }
 
 impl UnixClient {
-    fn open(server: PathBuf, dir: PathBuf) -> Result<Self> {
-        let path = dir.join(format!("osips_mi_{}.sock", random_token()));
-        let socket = UnixDatagram::bind(&path).map_err(|e| match e.kind() {
-            ErrorKind::PermissionDenied => Error::PermissionDenied {
-                path: dir.clone(),
-                hint: "the client binds its reply socket in this directory; choose a writable \
-                       reply socket directory",
-            },
-            _ => Error::io(format!("binding reply socket {}", path.display()), e),
-        })?;
-        let client = UnixClient {
+    fn open(server: PathBuf, parent: PathBuf, trust: Trust, allow_world: bool) -> Result<Self> {
+        let peer = server_peer(&server, &trust)?;
+        let grant = match peer {
+            Some(p) => Grant::for_server(p, allow_world)?,
+            // no server yet: private; made again for the server's user once it is there
+            None => Grant::Owner,
+        };
+        let mut dir = PrivateDir::create(&parent, "osips_mi_")?;
+        let (socket, path) = dir.bind_datagram(grant)?;
+        pass_credentials(&socket).map_err(|e| Error::io("configuring the reply socket", e))?;
+        Ok(UnixClient {
             socket,
             server,
-            dir,
+            parent,
             path,
-        };
-        // OpenSIPS (possibly another user) must be able to send to us: write for all,
-        // which for a socket does not let anyone read what we receive.
-        std::fs::set_permissions(&client.path, std::fs::Permissions::from_mode(0o622))
-            .map_err(|e| Error::io(format!("setting the mode of {}", client.path.display()), e))?;
-        Ok(client)
+            peer,
+            trust,
+            allow_world,
+            _dir: dir,
+        })
     }
 }
 
-impl Drop for UnixClient {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+/// The owner of the server socket at `server`, checked against `trust` (a squatter's
+/// socket in a directory every user can write to is refused); `None` if it is not there.
+fn server_peer(server: &Path, trust: &Trust) -> Result<Option<Peer>> {
+    match std::fs::metadata(server) {
+        Ok(meta) => {
+            trust.check_server(&meta, server, "socket")?;
+            Ok(Some(Peer::of(&meta)))
+        }
+        Err(_) => Ok(None),
     }
 }
 
 impl DatagramIo for UnixClient {
+    fn prepare(&mut self) -> Result<()> {
+        let peer = server_peer(&self.server, &self.trust)?;
+        if peer.is_some() && peer != self.peer {
+            // the server (re)appeared, perhaps as another user: a reply socket for it
+            self.reopen()?;
+        }
+        Ok(())
+    }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize> {
         self.socket.send_to(buf, &self.server)
     }
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.socket.recv(buf)
+        let (n, creds) = recv_with_creds(&self.socket, buf)?;
+        match creds {
+            Some((uid, gid)) if self.trust.trusts_sender(uid, gid, self.peer) => Ok(n),
+            // not from the server: dropped, as if nothing came
+            _ => {
+                log::debug!("opensips-mi: dropped a datagram from an untrusted sender ({creds:?})");
+                Err(ErrorKind::WouldBlock.into())
+            }
+        }
     }
     fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
         self.socket.set_read_timeout(d)
     }
     fn reopen(&mut self) -> Result<()> {
-        *self = UnixClient::open(self.server.clone(), self.dir.clone())?;
+        *self = UnixClient::open(
+            self.server.clone(),
+            self.parent.clone(),
+            self.trust.clone(),
+            self.allow_world,
+        )?;
         Ok(())
     }
 }
@@ -191,8 +230,14 @@ impl UdpTransport {
 }
 
 impl UnixTransport {
-    pub(crate) fn unix(server: PathBuf, reply_dir: &Path, limit: usize) -> Result<Self> {
-        let client = UnixClient::open(server.clone(), reply_dir.to_path_buf())?;
+    pub(crate) fn unix(
+        server: PathBuf,
+        reply_dir: &Path,
+        limit: usize,
+        trust: Trust,
+        allow_world: bool,
+    ) -> Result<Self> {
+        let client = UnixClient::open(server.clone(), reply_dir.to_path_buf(), trust, allow_world)?;
         let url = format!("unix://{}", server.display());
         Ok(Datagram::new(client, url, Some(server), limit))
     }
@@ -301,6 +346,7 @@ impl<S: DatagramIo> Datagram<S> {
         deadline: &Deadline,
     ) -> Result<R::Out> {
         let limit = self.limit;
+        chan.io.prepare()?;
         chan.io
             .send_request(request)
             .map_err(|e| self.map_err(e, "sending to"))?;

@@ -3,8 +3,14 @@
 //! The sequence follows what the real server needs (PROTOCOL.md §6.1):
 //! 1. open the server FIFO `O_WRONLY|O_NONBLOCK` (no reader → `ENXIO` → "not running",
 //!    never a hang; no `O_CREAT`, so `fs.protected_fifos` does not apply);
-//! 2. `mkfifo` our reply FIFO in the server's `reply_dir` under a random name without `.`
-//!    or `/`, mode `0622` (the server, maybe another user, can write; nobody else can read);
+//!    The FIFO must be the server's: in a directory every user can write to (`/tmp`), one
+//!    owned by anyone but root, us or the server user is refused (a squatter would read the
+//!    requests).
+//! 2. `mkfifo` our reply FIFO in the server's `reply_dir` under an unpredictable name
+//!    without `.` or `/`, mode `0600`; open it `O_NOFOLLOW`, check through the descriptor
+//!    that it is still the FIFO we made, and widen it through the descriptor only as far as
+//!    the server needs (its group, 0620, when the server is another user: see
+//!    [`Grant`](crate::access::Grant));
 //! 3. open it `O_NONBLOCK` *before* writing (the server gives up after ~320 ms): read-only
 //!    for a reply that only EOF ends (1.x/2.x), else read-write, so that no EOF comes between
 //!    calls and the FIFO can serve the next call of the connection;
@@ -17,7 +23,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +35,7 @@ use nix::sys::stat::Mode;
 use std::os::fd::AsFd;
 
 use super::{Deadline, Encode, Framing, Ready, Reply, Stage, Transport, random_token, wait_for};
+use crate::access::{Grant, Peer, Trust, check_ours};
 use crate::{Error, Result};
 
 /// mi_fifo reads requests through a 4096-byte buffer and drops anything longer.
@@ -47,6 +54,14 @@ pub(crate) struct FifoTransport {
     max_reply: usize,
     /// Reply FIFOs of calls that succeeded, for the next calls (at most [`IDLE_FIFOS`]).
     idle: Mutex<Vec<ReplyFifo>>,
+    /// Whose server FIFO is trusted in a directory every user can write to.
+    trust: Trust,
+    /// Whether a reply FIFO may be made writable by every user when nothing narrower lets
+    /// the server in.
+    allow_world: bool,
+    /// The grant worked out for the last server owner seen (worked out again when it
+    /// changes, e.g. after a restart as another user).
+    grant: Mutex<Option<(Peer, Grant)>>,
 }
 
 /// How many reply FIFOs a connection keeps for reuse (one per concurrent caller).
@@ -58,6 +73,8 @@ impl FifoTransport {
         reply_dir: PathBuf,
         reply_name: Option<String>,
         max_reply: usize,
+        trust: Trust,
+        allow_world: bool,
     ) -> Result<Self> {
         if let Some(name) = &reply_name {
             check_reply_name(name)?;
@@ -77,6 +94,9 @@ impl FifoTransport {
             fixed: Mutex::new(()),
             max_reply,
             idle: Mutex::new(Vec::new()),
+            trust,
+            allow_world,
+            grant: Mutex::new(None),
         })
     }
 
@@ -98,13 +118,15 @@ impl FifoTransport {
         name: &str,
         deadline: &Deadline,
     ) -> Result<Listener<'r, R>> {
-        let fifo = ReplyFifo::create(&self.reply_dir, name, false)?;
-        self.send_on(fifo, encode, reply, deadline)
+        let (server, grant) = self.open_server()?;
+        let fifo = ReplyFifo::create(&self.reply_dir, name, false, grant)?;
+        self.send_on(server, fifo, encode, reply, deadline)
     }
 
-    /// Writes the request `encode` builds for the reply FIFO `fifo`.
+    /// Writes the request `encode` builds for the reply FIFO `fifo` into `server`.
     fn send_on<'r, R: Reply>(
         &self,
+        server: File,
         fifo: ReplyFifo,
         encode: Encode<'_>,
         reply: &'r R,
@@ -118,7 +140,6 @@ impl FifoTransport {
                 request.len()
             )));
         }
-        let server = self.open_server()?;
         write_request(&server, &request, &self.path, deadline)?;
         Ok(Listener {
             fifo,
@@ -128,7 +149,9 @@ impl FifoTransport {
         })
     }
 
-    fn open_server(&self) -> Result<File> {
+    /// Opens the server FIFO for writing and checks it is the server's; returns it with the
+    /// grant a reply FIFO needs for this server.
+    fn open_server(&self) -> Result<(File, Grant)> {
         let file = OpenOptions::new()
             .write(true)
             .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
@@ -171,7 +194,18 @@ impl FifoTransport {
                 self.path.display()
             )));
         }
-        Ok(file)
+        self.trust.check_server(&meta, &self.path, "FIFO")?;
+        let peer = Peer::of(&meta);
+        let mut known = self.grant.lock().unwrap_or_else(|p| p.into_inner());
+        let grant = match *known {
+            Some((p, g)) if p == peer => g,
+            _ => {
+                let g = Grant::for_server(peer, self.allow_world)?;
+                *known = Some((peer, g));
+                g
+            }
+        };
+        Ok((file, grant))
     }
 }
 
@@ -203,13 +237,19 @@ impl Transport for FifoTransport {
                 .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
         }
         // A reply FIFO from an earlier call that succeeded, or a new one, held open for
-        // writing too: no EOF between calls, so it can serve the next one.
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        // writing too: no EOF between calls, so it can serve the next one. One made for a
+        // server that ran as another user (a restart) is not reused.
+        let (server, grant) = self.open_server()?;
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|f| f.grant == grant);
+            idle.pop()
+        };
         let fifo = match idle {
             Some(f) => f,
-            None => ReplyFifo::create(&self.reply_dir, &random_name(), true)?,
+            None => ReplyFifo::create(&self.reply_dir, &random_name(), true, grant)?,
         };
-        let mut listeners = [self.send_on(fifo, encode, reply, deadline)?];
+        let mut listeners = [self.send_on(server, fifo, encode, reply, deadline)?];
         let result = listen(&mut listeners, deadline, None, self.max_reply)
             .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
         let [listener] = listeners;
@@ -274,8 +314,9 @@ const FIRST_ROOM: usize = 4096;
 const MAX_ROOM: usize = 64 * 1024;
 
 impl<R: Reply> Listener<'_, R> {
-    /// Reads what has arrived and judges it; `Some` once the reply is complete.
-    fn pump(&mut self, max_reply: usize) -> Option<Result<R::Out>> {
+    /// Reads what has arrived and judges it; `Some` once the reply is complete. Stops
+    /// reading at the deadline even while bytes keep coming.
+    fn pump(&mut self, max_reply: usize, deadline: &Deadline) -> Option<Result<R::Out>> {
         // Read what is there with as few read() calls as possible: one for a reply that
         // fits the FIFO's scratch room, more while reads fill it (it then grows), at most
         // one byte past the limit.
@@ -286,7 +327,7 @@ impl<R: Reply> Listener<'_, R> {
                 .len()
                 .max(FIRST_ROOM)
                 .min(limit.saturating_sub(self.buf.len()));
-            if want == 0 {
+            if want == 0 || deadline.remaining().is_none() {
                 break false;
             }
             if scratch.len() < want {
@@ -355,7 +396,7 @@ fn listen<R: Reply>(
                 Ok(Ready::Yes { .. }) => {}
                 Err(e) => return Some(Err(Error::io("waiting for the reply", e))),
             }
-            if let Some(result) = listener.pump(max_reply) {
+            if let Some(result) = listener.pump(max_reply, until) {
                 return Some(result);
             }
         }
@@ -381,7 +422,7 @@ fn listen<R: Reply>(
         };
         for (listener, ready) in listeners.iter_mut().zip(ready) {
             if ready {
-                if let Some(result) = listener.pump(max_reply) {
+                if let Some(result) = listener.pump(max_reply, until) {
                     return Some(result);
                 }
             }
@@ -481,27 +522,34 @@ struct ReplyFifo {
     path: PathBuf,
     name: String,
     file: File,
+    /// Who besides us may write to it.
+    grant: Grant,
     /// Where replies are read into first (zeroed once, kept while the FIFO serves calls):
     /// each call's reply is then copied into a buffer of its own size.
     scratch: Vec<u8>,
 }
 
 impl ReplyFifo {
-    /// `mkfifo` and open for reading; `reusable`: also for writing, so that the FIFO never
-    /// reports EOF and can take the replies of several calls in turn.
-    fn create(dir: &Path, name: &str, reusable: bool) -> Result<ReplyFifo> {
+    /// `mkfifo` (private), open for reading without following a link, check through the
+    /// descriptor that it is the FIFO we made, then widen it to `grant` through the
+    /// descriptor. `reusable`: also open for writing, so that the FIFO never reports EOF
+    /// and can take the replies of several calls in turn.
+    fn create(dir: &Path, name: &str, reusable: bool, grant: Grant) -> Result<ReplyFifo> {
         let path = dir.join(name);
-        let mode = Mode::from_bits_truncate(0o622);
+        let mode = Mode::from_bits_truncate(0o600);
         match nix::unistd::mkfifo(&path, mode) {
             Ok(()) => {}
             Err(Errno::EEXIST) => {
-                // A fixed reply name left behind by a crashed run: replace it if it is a FIFO.
+                // A fixed reply name left behind by a crashed run of ours: replace it. Any
+                // other file (another user's FIFO could be a trap) is left alone.
+                let euid = nix::unistd::geteuid().as_raw();
                 let stale = std::fs::symlink_metadata(&path)
-                    .map(|m| m.file_type().is_fifo())
+                    .map(|m| m.file_type().is_fifo() && m.uid() == euid)
                     .unwrap_or(false);
                 if !stale {
                     return Err(Error::InvalidConfig(format!(
-                        "{} exists and is not a FIFO; choose another reply FIFO name",
+                        "{} exists and is not a FIFO of this user; choose another reply FIFO \
+                         name",
                         path.display()
                     )));
                 }
@@ -512,19 +560,27 @@ impl ReplyFifo {
         }
         // Removed on every path from here on, errors included.
         let mut made = Unlink(path);
-        // mkfifo's mode is reduced by the umask: set it explicitly.
-        std::fs::set_permissions(&made.0, std::fs::Permissions::from_mode(0o622))
-            .map_err(|e| Error::io(format!("setting the mode of {}", made.0.display()), e))?;
+        crate::access::track(&made.0);
         let file = OpenOptions::new()
             .read(true)
             .write(reusable)
-            .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+            .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW).bits())
             .open(&made.0)
             .map_err(|e| Error::io(format!("opening reply FIFO {}", made.0.display()), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", made.0.display()), e))?;
+        check_ours(&meta, meta.file_type().is_fifo(), &made.0)?;
+        // mkfifo's mode is reduced by the umask, and the server may need more than ours:
+        // set it on the descriptor, never by name.
+        grant
+            .apply(&file)
+            .map_err(|e| Error::io(format!("setting the mode of {}", made.0.display()), e))?;
         Ok(ReplyFifo {
             path: std::mem::take(&mut made.0),
             name: name.to_owned(),
             file,
+            grant,
             scratch: Vec::new(),
         })
     }
@@ -536,6 +592,7 @@ struct Unlink(PathBuf);
 impl Drop for Unlink {
     fn drop(&mut self) {
         if !self.0.as_os_str().is_empty() {
+            crate::access::untrack(&self.0);
             let _ = std::fs::remove_file(&self.0);
         }
     }
@@ -561,6 +618,7 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
 
 impl Drop for ReplyFifo {
     fn drop(&mut self) {
+        crate::access::untrack(&self.path);
         let _ = std::fs::remove_file(&self.path);
     }
 }

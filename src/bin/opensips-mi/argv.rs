@@ -43,26 +43,77 @@ fn global_option(arg: &str) -> Option<usize> {
     })
 }
 
-/// Moves the global options given after an MI command (`opensips-mi uptime -u udp://…`)
-/// before it, as git does, so that they are not sent to OpenSIPS as arguments. A `--`
-/// ends the options: what follows is passed on as it is (`log_level -- -1`); the `--`
-/// itself is dropped. Built-in subcommands are left to clap, which knows their options.
-pub(crate) fn hoist_global_options(args: Vec<OsString>) -> Vec<OsString> {
-    let text = |a: &OsString| a.to_str().unwrap_or("").to_owned();
-    // find the command word: the first word that is neither an option nor a value
+fn text(a: &OsString) -> String {
+    a.to_str().unwrap_or("").to_owned()
+}
+
+/// The index of the command word: the first word that is neither an option nor a value
+/// (`None` when there is none, or a `--` comes first).
+fn command_index(args: &[OsString]) -> Option<usize> {
     let mut i = 1;
     while i < args.len() {
         let a = text(&args[i]);
         if a == "--" {
-            return args;
+            return None;
         }
         match global_option(&a) {
             Some(n) => i += n,
             None if a.starts_with('-') => i += 1,
-            None => break,
+            None => return Some(i),
         }
     }
-    if i >= args.len() || BUILT_IN.contains(&text(&args[i]).as_str()) {
+    None
+}
+
+/// `help WORD` where WORD is not one of the tool's subcommands: OpenSIPS' own `help` MI
+/// command about WORD (`opensips-mi help ul_show_contact`). `help`, `help list` and the
+/// like stay the tool's help.
+fn is_mi_help(args: &[OsString], i: usize) -> bool {
+    if text(&args[i]) != "help" {
+        return false;
+    }
+    // the next word, past global options (`help -u URL ul_show_contact`)
+    let mut j = i + 1;
+    while let Some(w) = args.get(j).map(text) {
+        match global_option(&w) {
+            Some(n) => j += n,
+            None => {
+                return !w.is_empty() && !w.starts_with('-') && !BUILT_IN.contains(&w.as_str());
+            }
+        }
+    }
+    false
+}
+
+/// `opensips-mi [OPTIONS] COMMAND … -h|--help` for an MI command: the command, when a
+/// `-h`/`--help` follows it before any `--` (it is then the tool's help, not an argument
+/// for OpenSIPS; `COMMAND -- --help` still sends it).
+pub(crate) fn mi_command_help(args: &[OsString]) -> Option<String> {
+    let i = command_index(args)?;
+    let command = text(&args[i]);
+    // `help WORD --help` is about the MI command `help`, as `help WORD` is
+    if BUILT_IN.contains(&command.as_str()) && !is_mi_help(args, i) {
+        return None;
+    }
+    args[i + 1..]
+        .iter()
+        .map(text)
+        .take_while(|a| a != "--")
+        .any(|a| a == "-h" || a == "--help")
+        .then_some(command)
+}
+
+/// Moves the global options given after an MI command (`opensips-mi uptime -u udp://…`)
+/// before it, as git does, so that they are not sent to OpenSIPS as arguments. A `--`
+/// ends the options: what follows is passed on as it is (`log_level -- -1`); the `--`
+/// itself is dropped. Built-in subcommands are left to clap, which knows their options;
+/// `help WORD` for a WORD that is not one of them becomes the MI command `help WORD`.
+pub(crate) fn hoist_global_options(args: Vec<OsString>) -> Vec<OsString> {
+    let Some(i) = command_index(&args) else {
+        return args;
+    };
+    let mi_help = is_mi_help(&args, i);
+    if !mi_help && BUILT_IN.contains(&text(&args[i]).as_str()) {
         return args;
     }
     let mut before: Vec<OsString> = args[..i].to_vec();
@@ -84,6 +135,10 @@ pub(crate) fn hoist_global_options(args: Vec<OsString>) -> Vec<OsString> {
                 j += 1;
             }
         }
+    }
+    if mi_help {
+        // past clap's own `help`: everything from here on is the MI command
+        before.push("--".into());
     }
     before.extend(after);
     before
@@ -180,5 +235,49 @@ mod tests {
             hoist(&["mi", "-ufifo:///f", "uptime"]),
             ["mi", "-ufifo:///f", "uptime"]
         );
+    }
+
+    #[test]
+    fn help_about_an_mi_command_is_opensips_help() {
+        assert_eq!(
+            hoist(&["mi", "help", "ul_show_contact", "-u", "udp://h:1"]),
+            ["mi", "-u", "udp://h:1", "--", "help", "ul_show_contact"]
+        );
+        assert_eq!(
+            hoist(&["mi", "-o", "json", "help", "uptime"]),
+            ["mi", "-o", "json", "--", "help", "uptime"]
+        );
+        assert_eq!(
+            hoist(&["mi", "help", "-u", "udp://h:1", "ul_show_contact"]),
+            ["mi", "-u", "udp://h:1", "--", "help", "ul_show_contact"]
+        );
+        // the tool's own help stays clap's
+        assert_eq!(hoist(&["mi", "help"]), ["mi", "help"]);
+        assert_eq!(hoist(&["mi", "help", "list"]), ["mi", "help", "list"]);
+        assert_eq!(hoist(&["mi", "help", "--help"]), ["mi", "help", "--help"]);
+    }
+
+    #[test]
+    fn help_after_an_mi_command() {
+        let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        let help = |w: &[&str]| mi_command_help(&words(w));
+        assert_eq!(help(&["mi", "uptime", "--help"]).as_deref(), Some("uptime"));
+        assert_eq!(
+            help(&["mi", "-u", "udp://h:1", "ul_show_contact", "location", "-h"]).as_deref(),
+            Some("ul_show_contact")
+        );
+        assert_eq!(
+            help(&["mi", "uptime", "--", "--help"]),
+            None,
+            "`--` sends it"
+        );
+        assert_eq!(help(&["mi", "uptime"]), None);
+        assert_eq!(help(&["mi", "list", "--help"]), None, "clap's");
+        assert_eq!(help(&["mi", "--help"]), None);
+        assert_eq!(
+            help(&["mi", "help", "uptime", "--help"]).as_deref(),
+            Some("help")
+        );
+        assert_eq!(help(&["mi", "help", "--help"]), None);
     }
 }

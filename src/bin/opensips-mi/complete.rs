@@ -21,7 +21,8 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("opensips-mi"))
 }
 
-/// FNV-1a, for a file name per URL (no credentials in file names).
+/// FNV-1a, for a file name per URL. Only ever of a URL without its password
+/// ([`cache_key`]): a hash of one could be reversed by trying passwords.
 fn hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -31,7 +32,7 @@ fn hash(s: &str) -> u64 {
 /// The command names (and 4.0 aliases) of the server at `url`, one per line: from the cache
 /// when fresh, else asked with `which` (1 s at most) and cached. Nothing on failure.
 pub(crate) fn command_names(url: &str) -> String {
-    let file = cache_dir().map(|d| d.join(format!("commands-{:016x}", hash(url))));
+    let file = cache_dir().map(|d| d.join(format!("commands-{:016x}", hash(&cache_key(url)))));
     if let Some(f) = &file {
         let fresh = std::fs::metadata(f)
             .and_then(|m| m.modified())
@@ -59,18 +60,66 @@ pub(crate) fn command_names(url: &str) -> String {
         }
     }
     if let Some(f) = &file {
-        if let Some(dir) = f.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let tmp = f.with_extension("tmp");
-        if std::fs::write(&tmp, &text)
-            .and_then(|()| std::fs::rename(&tmp, f))
-            .is_err()
-        {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        write_private(f, &text);
     }
     text
+}
+
+/// The URL a cache entry is named after: without its password.
+pub(crate) fn cache_key(url: &str) -> String {
+    opensips_mi::redact_url(url)
+}
+
+/// Makes the cache directory if needed, private to this user (0700, set through its
+/// descriptor); `None` if it cannot be made so.
+pub(crate) fn private_cache_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+    let dir = cache_dir()?;
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir);
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(&dir)
+        .ok()?;
+    let meta = d.metadata().ok()?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return None;
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        d.set_permissions(std::fs::Permissions::from_mode(0o700))
+            .ok()?;
+    }
+    Some(dir)
+}
+
+fn libc_flags() -> i32 {
+    use nix::fcntl::OFlag;
+    (OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits()
+}
+
+/// Writes `text` to `file` in the private cache directory: a temporary file (0600) then
+/// a rename, so a reader never sees half of it; nothing is left behind on failure.
+pub(crate) fn write_private(file: &std::path::Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if private_cache_dir().is_none() {
+        return;
+    }
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, file));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }
 
 /// What each shell needs on top of clap's script: complete the command word with the

@@ -1,16 +1,24 @@
 //! `opensips-mi diagnose`: the first thing to run when something is off.
 
 use std::path::Path;
+use std::time::Duration;
 
 use opensips_mi::server::Generation;
 use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
 
 /// What one endpoint looks like: a JSON object, and the exit code it calls for.
-pub(crate) fn diagnose(url: &str, options: &Options) -> (Value, u8) {
-    let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(url))];
+/// `timeout`: the command line's `-t`, which replaces the URL's `?timeout=`.
+pub(crate) fn diagnose(url: &str, options: &Options, timeout: Option<Duration>) -> (Value, u8) {
+    let mut report: Vec<(String, Value)> =
+        vec![("node".into(), Value::from(opensips_mi::redact_url(url)))];
     let mut warnings: Vec<String> = Vec::new();
     let mut conn = match Connection::open_with(url, options.clone()) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if let Some(t) = timeout {
+                c.set_timeout(t);
+            }
+            c
+        }
         Err(e) => {
             report.push(("reachable".into(), Value::Bool(false)));
             report.push(("error".into(), error_value(&e)));
@@ -36,7 +44,11 @@ pub(crate) fn diagnose(url: &str, options: &Options) -> (Value, u8) {
                     "jsonrpc"
                 }
             ));
-            if let Ok(c) = Connection::open_with(url, options.clone().protocol(Protocol::Auto)) {
+            if let Ok(mut c) = Connection::open_with(url, options.clone().protocol(Protocol::Auto))
+            {
+                if let Some(t) = timeout {
+                    c.set_timeout(t);
+                }
                 conn = c;
             }
         }

@@ -4,11 +4,11 @@
 //! generation) is dropped and the generation detected again.
 //!
 //! The directory is created `0700`, each file `0600` and written atomically (a temporary
-//! file in the same directory, then `rename`). File names come from the URL with any
-//! password removed, hashed: no credentials on disk, not even hashed.
+//! file in the same directory, then `rename`), as the completion cache does (same
+//! functions). File names come from the URL with any password removed, hashed: no
+//! credentials on disk, not even hashed.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -33,24 +33,15 @@ fn hash(s: &str) -> u64 {
     })
 }
 
-/// The URL without the password of its userinfo (`http://u:secret@h/mi` → `http://u@h/mi`).
-pub(crate) fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((creds, host)) => {
-            let user = creds.split_once(':').map_or(creds, |(u, _)| u);
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
-}
-
+/// The entry of `url`: named by a hash of the URL without its password (the completion
+/// cache's rule and directory).
 fn file_for(url: &str) -> Option<PathBuf> {
-    cache_dir().map(|d| d.join(format!("protocol-{:016x}", hash(&without_password(url)))))
+    cache_dir().map(|d| {
+        d.join(format!(
+            "protocol-{:016x}",
+            hash(&crate::complete::cache_key(url))
+        ))
+    })
 }
 
 /// The generation cached for `url`, when fresh.
@@ -80,30 +71,9 @@ pub(crate) fn remember(url: &str, protocol: Protocol) {
         Protocol::Legacy => "legacy\n",
         _ => return,
     };
-    let Some(f) = file_for(url) else { return };
-    let Some(dir) = f.parent() else { return };
-    if std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .is_err()
-    {
-        return;
-    }
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        f.file_name().and_then(|n| n.to_str()).unwrap_or("protocol"),
-        std::process::id()
-    ));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .and_then(|()| std::fs::rename(&tmp, &f));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Some(f) = file_for(url) {
+        // 0700 directory, 0600 file written through a temporary one and a rename
+        crate::complete::write_private(&f, text);
     }
 }
 
@@ -134,18 +104,8 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_a_file_name() {
-        assert_eq!(
-            without_password("http://u:secret@127.0.0.1:8888/mi?timeout=1"),
-            "http://u@127.0.0.1:8888/mi?timeout=1"
-        );
-        assert_eq!(
-            without_password("xmlrpcs://u:p%40ss@h/RPC2"),
-            "xmlrpcs://u@h/RPC2"
-        );
-        assert_eq!(without_password("fifo:///tmp/f"), "fifo:///tmp/f");
-        assert_eq!(
-            hash(&without_password("http://u:a@h/mi")),
-            hash(&without_password("http://u:b@h/mi"))
-        );
+        let name = |u: &str| file_for(u).map(|f| f.file_name().unwrap().to_owned());
+        assert_eq!(name("http://u:a@h/mi"), name("http://u:b@h/mi"));
+        assert_ne!(name("http://u:a@h/mi"), name("http://v:a@h/mi"));
     }
 }

@@ -35,6 +35,19 @@ const AFTER_HELP: &str = "\
 Global options may also follow the command (opensips-mi uptime -u udp://…); `--` ends
 them, so that an argument starting with '-' goes through (opensips-mi log_level -- -1).
 
+HELP
+  opensips-mi help SUBCOMMAND   this tool's help for list, events, mwi-update, mock, ...
+  opensips-mi help MI_COMMAND   OpenSIPS' own `help` MI command about it (asks the server),
+                                e.g. opensips-mi help ul_show_contact
+  opensips-mi MI_COMMAND --help how to give an MI command its arguments (sends nothing;
+                                `MI_COMMAND -- --help` sends --help to OpenSIPS)
+
+TIMEOUTS
+  -t SECONDS is the timeout of every call of the run: it replaces a URL's ?timeout=
+  (and the 35 s that t_uac_dlg helpers such as mwi-update wait). Without -t: the URL's
+  ?timeout=, else 5 s; t_uac_dlg helpers wait 35 s whatever the URL says. The library's
+  rule is the same: a call's own timeout beats the URL's, which beats the default.
+
 ARGUMENTS
   value         a positional string
   name=value    a named string (name: letters, digits, '_')
@@ -45,7 +58,7 @@ ARGUMENTS
 URLS
   fifo:///tmp/opensips_fifo   udp://127.0.0.1:8809   unix:///run/opensips/mi.sock
   http://127.0.0.1:8888/mi    xmlrpc://127.0.0.1:8888/RPC2
-  Parameters: ?timeout=2s&protocol=auto&reply_dir=/run/opensips/ ...
+  Parameters: ?timeout=2s&protocol=auto&reply_dir=/run/opensips/ ... (one '?', then '&')
 
 OUTPUT
   The same JSON from every OpenSIPS generation for the commands with a typed helper
@@ -68,6 +81,28 @@ EXAMPLES
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE --transport tcp
   opensips-mi mock --fifo /tmp/opensips_fifo --udp 127.0.0.1:8809";
 
+/// `mwi-update --help` and `event-notify --help`: 3.5's httpd after a timed-out `t_uac_dlg`.
+macro_rules! uac_http_note {
+    () => {
+        "OVER HTTP\n  After a t_uac_dlg that timed out on this side, OpenSIPS 3.5's httpd holds the\n  \
+         next request for seconds: keep -t above the server's fr_timeout (the default 35 s\n  \
+         is), or use fifo:// or udp://."
+    };
+}
+
+/// `events --help`: what the servers really send.
+const EVENTS_HELP: &str = "\
+SERVERS
+  2.4 sends every parameter as a string, 3.x/4.0 send numbers: \"qval\":\"18446744073709551615\"
+  (an unset q) on 2.4 is \"qval\":-1 on 3.5, \"expires\":\"1795692358\" is 1795692358. In jq,
+  (.params.expires | tonumber) reads both.
+  3.5 accepts --transport tcp (event_stream) but never delivers on it; 4.0 does. udp (the
+  default) and unix work on 2.4, 3.5 and 4.0.
+
+EXAMPLES
+  opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE
+  opensips-mi events E_UL_AOR_INSERT --transport tcp --bind 192.0.2.10:7999";
+
 #[derive(Parser, Debug)]
 #[command(name = "opensips-mi", version, about = "Run OpenSIPS Management Interface commands", after_help = AFTER_HELP)]
 struct Cli {
@@ -81,10 +116,12 @@ struct Cli {
         action = clap::ArgAction::Append
     )]
     url: Vec<String>,
-    /// A file of endpoint URLs (one per line, # comments): ask them all at once
+    /// A file of endpoint URLs (one per line, # comments): ask them all at once; -u URLs
+    /// given too are asked as well, after the file's
     #[arg(long, value_name = "FILE", global = true)]
     fleet: Option<PathBuf>,
-    /// Timeout in seconds (default 5; t_uac_dlg based helpers wait 35)
+    /// Timeout of every call in seconds, replacing a URL's ?timeout= (default: the URL's,
+    /// else 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
     /// MI generation of the server (default: detected, and cached per URL for a day)
@@ -95,6 +132,9 @@ struct Cli {
     output: Option<Output>,
     #[command(subcommand)]
     command: Sub,
+    /// `-u` was given on the command line (not only the default or OPENSIPS_MI_URL).
+    #[arg(skip)]
+    url_given: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -127,12 +167,17 @@ enum FlavorArg {
 enum Sub {
     /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY
     #[command(
-        after_help = "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account"
+        after_help = concat!(
+            "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  \
+             opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account\n\n",
+            uac_http_note!()
+        )
     )]
     MwiUpdate {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
         uri: String,
-        /// The message account (Message-Account, and the sender by default); "-" for none
+        /// The message account, a SIP or SIPS URI (Message-Account, and the sender by
+        /// default); "-" for none
         account: String,
         /// New voice messages (0 turns the lamp off)
         new: u32,
@@ -171,6 +216,7 @@ enum Sub {
     /// canonical name after a tab. --output json prints a JSON array.
     List,
     /// Subscribe to events and print one JSON line per event until SIGINT/SIGTERM
+    #[command(after_help = EVENTS_HELP)]
     Events {
         /// Event names, e.g. E_UL_CONTACT_INSERT
         #[arg(required = true, value_name = "E_NAME")]
@@ -211,6 +257,10 @@ enum Sub {
         /// OpenSIPS version to imitate: 1 (1.11: HTTP is its mi_xmlrpc at /RPC2 only), 2 (2.4), 3 (3.5, the default), 4 (4.0)
         #[arg(long, value_enum, conflicts_with = "legacy")]
         flavor: Option<FlavorArg>,
+        /// Start without registrations and dialogs (by default: AORs alice with 2
+        /// contacts, bob and carol, and 2 calls to bob; 1 call for --flavor 4)
+        #[arg(long)]
+        empty: bool,
     },
     /// Check an endpoint (or a fleet): reachable or why not, generation, version, uptime,
     /// processes, load, memory, calls, registrations and transport warnings
@@ -257,10 +307,11 @@ fn event_notify_help() -> String {
             help.push_str(&format!("  {name:<24}Event: {}\n", p.event()));
         }
     }
-    help.push_str(
+    help.push_str(concat!(
         "\nEXAMPLES\n  opensips-mi event-notify sip:1001@10.0.0.21 snom_reboot\n  \
-         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'",
-    );
+         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'\n\n",
+        uac_http_note!()
+    ));
     help
 }
 
@@ -303,14 +354,64 @@ fn command() -> clap::Command {
     })
 }
 
+/// `opensips-mi MI_COMMAND --help`: how to call an MI command (nothing is sent).
+fn mi_command_help(command: &str) -> String {
+    let arguments = AFTER_HELP
+        .split("\n\n")
+        .find(|p| p.starts_with("ARGUMENTS"))
+        .unwrap_or_default();
+    let intro = if command == "help" {
+        "`help MI_COMMAND` goes to OpenSIPS as its own MI command `help` (`help` alone, or \
+         with one of this tool's subcommands, is this tool's help)."
+            .to_owned()
+    } else {
+        format!(
+            "`{command}` is not a subcommand of this tool: it goes to OpenSIPS as an MI \
+             command, with its arguments."
+        )
+    };
+    format!(
+        "{intro}\n\n\
+         Usage: opensips-mi [OPTIONS] {command} [ARG]...\n\n\
+         {arguments}\n\n\
+         What {command} takes and does:  opensips-mi help {command}   (OpenSIPS' own `help`)\n\
+         The server's MI commands:       opensips-mi list\n\
+         Send -h or --help to OpenSIPS:  opensips-mi {command} -- --help\n\
+         Options (-u, -t, -o, ...):      opensips-mi --help\n"
+    )
+}
+
+/// `-u` on the command line, before the subcommand or after it (`diagnose -u URL`), as
+/// opposed to its default or `$OPENSIPS_MI_URL`.
+fn url_given(matches: &clap::ArgMatches) -> bool {
+    let here = matches.ids().any(|id| id.as_str() == "url")
+        && matches.value_source("url") == Some(clap::parser::ValueSource::CommandLine);
+    here || matches.subcommand().is_some_and(|(_, sub)| url_given(sub))
+}
+
 fn main() -> ExitCode {
     use clap::FromArgMatches;
-    let matches =
-        command().get_matches_from(argv::hoist_global_options(std::env::args_os().collect()));
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(command) = argv::mi_command_help(&args) {
+        return match output::print_text(&mi_command_help(&command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => ExitCode::from(f.code),
+        };
+    }
+    let matches = command().get_matches_from(argv::hoist_global_options(args));
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.url_given = url_given(&matches);
+    if cli.url_given {
+        warn_about_passwords_in_argv(&cli.url);
+    }
+    // `events` and `mock` wait for the signals themselves; everything else is a call that
+    // an interrupt must not leave reply FIFOs or sockets behind from
+    if !matches!(cli.command, Sub::Events { .. } | Sub::Mock { .. }) {
+        if let Err(f) = clean_up_on_signals() {
+            eprintln!("opensips-mi: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -322,13 +423,51 @@ fn main() -> ExitCode {
     }
 }
 
+/// A password in `-u` is visible to every local user (`ps`, `/proc/PID/cmdline`): say so,
+/// and where to put it instead.
+fn warn_about_passwords_in_argv(urls: &[String]) {
+    if urls.iter().any(|u| opensips_mi::redact_url(u) != *u) {
+        eprintln!(
+            "opensips-mi: warning: a password given with -u is visible to every local user \
+             (ps); put the URL in $OPENSIPS_MI_URL or in a --fleet file only you can read"
+        );
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP during a call: remove this process' reply FIFOs and
+/// sockets, then exit 130 / 143 / 129 as the shell expects. The signals are blocked in
+/// every thread and waited for by one.
+fn clean_up_on_signals() -> Result<(), Failure> {
+    let signals = block_stop_signals()?;
+    std::thread::Builder::new()
+        .name("opensips-mi-signals".into())
+        .spawn(move || {
+            if let Ok(signal) = signals.wait() {
+                opensips_mi::remove_reply_files();
+                std::process::exit(128 + signal as i32);
+            }
+        })
+        .map(drop)
+        .map_err(|e| Failure {
+            code: 3,
+            message: format!("starting the signal thread: {e}"),
+        })
+}
+
+/// `-t`: the timeout of every call, replacing a URL's `?timeout=`.
+fn timeout(cli: &Cli) -> Result<Option<Duration>, Failure> {
+    match cli.timeout {
+        Some(t) if !(t.is_finite() && t > 0.0 && t < 1e9) => Err(Failure::usage(format!(
+            "bad timeout {t}: -t takes seconds, more than 0 (e.g. -t 2.5)"
+        ))),
+        t => Ok(t.map(Duration::from_secs_f64)),
+    }
+}
+
 fn options(cli: &Cli) -> Result<Options, Failure> {
     let mut opts = Options::new();
-    if let Some(t) = cli.timeout {
-        if !(t.is_finite() && t > 0.0 && t < 1e9) {
-            return Err(Failure::usage(format!("bad timeout {t}")));
-        }
-        opts = opts.timeout(Duration::from_secs_f64(t));
+    if let Some(t) = timeout(cli)? {
+        opts = opts.timeout(t);
     }
     if let Some(p) = cli.protocol {
         opts = opts.protocol(match p {
@@ -343,7 +482,8 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
 fn one_url(cli: &Cli) -> Result<&str, Failure> {
     if cli.url.len() > 1 || cli.fleet.is_some() {
         return Err(Failure::usage(
-            "several URLs (or --fleet) work with MI commands only; give one -u here",
+            "several URLs (or --fleet) work with MI commands and diagnose only; give one -u \
+             here",
         ));
     }
     Ok(cli
@@ -352,8 +492,17 @@ fn one_url(cli: &Cli) -> Result<&str, Failure> {
         .map_or("fifo:///tmp/opensips_fifo", String::as_str))
 }
 
+/// A connection to `url`, `-t` replacing the URL's `?timeout=`.
+fn open(cli: &Cli, url: &str, opts: Options) -> Result<Connection, Failure> {
+    let mut conn = Connection::open_with(url, opts)?;
+    if let Some(t) = timeout(cli)? {
+        conn.set_timeout(t);
+    }
+    Ok(conn)
+}
+
 fn connect(cli: &Cli) -> Result<Connection, Failure> {
-    Ok(Connection::open_with(one_url(cli)?, options(cli)?)?)
+    open(cli, one_url(cli)?, options(cli)?)
 }
 
 /// Runs `f` on a connection to the one URL, speaking the generation cached for it (see
@@ -372,7 +521,11 @@ fn with_conn<T>(
     } else {
         None
     };
-    let conn = Connection::open_with(url, opts.clone().protocol(cached.unwrap_or(opts.protocol)))?;
+    let conn = open(
+        cli,
+        url,
+        opts.clone().protocol(cached.unwrap_or(opts.protocol)),
+    )?;
     let result = f(&conn);
     let Some(was) = cached else {
         // after a success the generation is known: asking it sends nothing
@@ -390,7 +543,7 @@ fn with_conn<T>(
                 && (!e.is_timeout() || matches!(conn, Connection::Fifo(_))) =>
         {
             generation::forget(url);
-            let fresh = Connection::open_with(url, opts.protocol(Protocol::Auto))?;
+            let fresh = open(cli, url, opts.protocol(Protocol::Auto))?;
             match fresh.protocol() {
                 Ok(p) if p != was => {
                     generation::remember(url, p);
@@ -409,17 +562,41 @@ fn with_conn<T>(
     }
 }
 
-/// The fleet of `--fleet FILE` or of several `-u`, if that is what was asked.
+/// The fleet of `--fleet FILE` (and the `-u` URLs given with it) or of several `-u`, if
+/// that is what was asked.
 fn fleet(cli: &Cli) -> Result<Option<Fleet>, Failure> {
     let options = options(cli)?;
-    Ok(match &cli.fleet {
-        Some(file) => Some(Fleet::from_file(file, options)?),
-        None if cli.url.len() > 1 => Some(Fleet::open_with(&cli.url, options)),
-        None => None,
-    })
+    let fleet = match &cli.fleet {
+        Some(file) if !cli.url_given => Fleet::from_file(file, options)?,
+        Some(_) => Fleet::open_with(fleet_urls(cli)?, options),
+        None if cli.url.len() > 1 => Fleet::open_with(&cli.url, options),
+        None => return Ok(None),
+    };
+    Ok(Some(match timeout(cli)? {
+        Some(t) => fleet.timeout(t),
+        None => fleet,
+    }))
+}
+
+/// Every node: the `--fleet` file's URLs, then the `-u` ones given on the command line.
+fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
+    let mut urls: Vec<String> = match &cli.fleet {
+        Some(file) => Fleet::from_file(file, Options::new())?
+            .endpoints()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    if cli.fleet.is_none() || cli.url_given {
+        urls.extend(cli.url.iter().cloned());
+    }
+    Ok(urls)
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // a bad -t is a usage error before anything else (`-t NaN`, `--timeout=-1`)
+    let call_timeout = timeout(&cli)?;
     let output = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
         Output::Pretty
     } else {
@@ -432,7 +609,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .ok_or_else(|| Failure::usage("no command"))?;
             let params = parse_args(args)?;
             mi::check_args(method, &params, output)?;
-            match fleet(&cli)? {
+            let result = match fleet(&cli)? {
                 Some(fleet) => mi::run_fleet(&fleet, method, &params, cli.timeout, output),
                 None => {
                     let (conn, printed) = with_conn(&cli, |conn| {
@@ -440,6 +617,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     })?;
                     mi::print_one(&conn, method, printed, output)
                 }
+            };
+            match result {
+                // `opensips-mi help WORD` asked the server: say so when that fails
+                Err(mut f) if method == "help" && !f.message.is_empty() => {
+                    // `help ul_show_contac`: the closest command the server has
+                    let word = argv::selectors(&params).into_iter().next();
+                    if let (1, Some(word), Ok(conn)) = (f.code, word, connect(&cli)) {
+                        if let Err(Error::UnknownCommand {
+                            suggestion: Some(s),
+                            ..
+                        }) = conn.verify(&word)
+                        {
+                            f.message.push_str(&format!(" (did you mean `{s}`?)"));
+                        }
+                    }
+                    f.message.push_str(
+                        " (`opensips-mi help MI_COMMAND` asks OpenSIPS' own `help` command; \
+                         the server's MI commands: opensips-mi list; this tool's help: \
+                         opensips-mi --help)",
+                    );
+                    Err(f)
+                }
+                other => other,
             }
         }
         Sub::List => {
@@ -509,17 +709,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             contact,
         } => {
             let event = match (preset, event) {
-                (Some(name), _) => NotifyEvent::preset(name).ok_or_else(|| {
-                    Failure::usage(format!(
-                        "unknown preset {name:?}; presets: {} (or give any Event value with \
-                         --event)",
-                        NotifyEvent::preset_names().collect::<Vec<_>>().join(", ")
-                    ))
-                })?,
-                (None, Some(value)) => value.parse()?,
+                // a preset only: a typo is an error (with the closest preset), never an Event
+                (Some(name), _) => name
+                    .parse::<NotifyEvent>()
+                    .map_err(|e| Failure::usage(e.to_string()))?,
+                (None, Some(value)) => NotifyEvent::custom(value)?,
                 (None, None) => return Err(Failure::usage("give a preset or --event VALUE")),
             };
-            let req = sender(sip::event_notify(uri, event), from, contact, cli.timeout);
+            let req = sender(sip::event_notify(uri, event), from, contact, call_timeout);
             sip_reply(with_conn(&cli, |conn| req.send(conn))?.1?, output)
         }
         Sub::MwiUpdate {
@@ -542,10 +739,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             };
             let mut summary = MessageSummary::voice_counts(counts);
-            if account != "-" && !account.is_empty() {
+            if account != "-" {
                 summary = summary.account(account);
+                // checked before anything is sent: a count where the account goes (`3`)
+                // must not reach the phone as `From: <3>`
+                if summary.body().is_err() {
+                    return Err(Failure::usage(format!(
+                        "ACCOUNT {account:?} must be a SIP or SIPS URI (e.g. \
+                         sip:*97@vm.example.com), or \"-\" for none; nothing sent (usage: \
+                         opensips-mi mwi-update URI ACCOUNT NEW [OLD [URGENT_NEW URGENT_OLD]])"
+                    )));
+                }
             }
-            let req = sender(sip::mwi_update(uri, &summary)?, from, contact, cli.timeout);
+            let req = sender(sip::mwi_update(uri, &summary)?, from, contact, call_timeout);
             sip_reply(with_conn(&cli, |conn| req.send(conn))?.1?, output)
         }
         Sub::Mock {
@@ -555,17 +761,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             http,
             legacy,
             flavor,
-        } => run_mock(fifo, udp, unix, http, *legacy, *flavor),
+            empty,
+        } => run_mock(fifo, udp, unix, http, *legacy, *flavor, *empty),
         Sub::Diagnose => {
             let options = options(&cli)?;
-            let urls: Vec<String> = match &cli.fleet {
-                Some(file) => Fleet::from_file(file, options.clone())?
-                    .endpoints()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-                None => cli.url.clone(),
-            };
+            let timeout = timeout(&cli)?;
+            let urls = fleet_urls(&cli)?;
             // at most 16 nodes at a time, as a Fleet does
             let reports: Vec<(Value, u8)> = urls
                 .chunks(16)
@@ -573,7 +774,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     std::thread::scope(|s| {
                         let handles: Vec<_> = chunk
                             .iter()
-                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options)))
+                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options, timeout)))
                             .collect();
                         handles
                             .into_iter()
@@ -626,7 +827,7 @@ fn sender(
     mut req: sip::SipRequest,
     from: &Option<String>,
     contact: &Option<String>,
-    timeout: Option<f64>,
+    timeout: Option<Duration>,
 ) -> sip::SipRequest {
     if let Some(f) = from {
         req = req.notifier(f);
@@ -635,7 +836,7 @@ fn sender(
         req = req.contact(c);
     }
     if let Some(t) = timeout {
-        req = req.timeout(Duration::from_secs_f64(t));
+        req = req.timeout(t);
     }
     req
 }
@@ -700,6 +901,7 @@ fn run_mock(
     http: &Option<SocketAddr>,
     legacy: bool,
     flavor: Option<FlavorArg>,
+    empty: bool,
 ) -> Result<(), Failure> {
     // Block the signals before any thread starts, then wait for them here.
     let signals = block_stop_signals()?;
@@ -711,6 +913,9 @@ fn run_mock(
         _ => Flavor::V3,
     };
     let mut b = MockServer::builder().flavor(flavor);
+    if empty {
+        b = b.empty();
+    }
     if let Some(p) = fifo {
         b = b.fifo_at(p);
     }
