@@ -66,7 +66,8 @@ impl Connection {
     /// | `xmlrpc://127.0.0.1:8888/RPC2`, `xmlrpcs://…` | `mi_xmlrpc` / `mi_xmlrpc_ng` (feature `http`) |
     ///
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
-    /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`), `reply_dir`, `reply_fifo`,
+    /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`, the default: detected once per
+    /// connection), `reply_dir`, `reply_fifo`,
     /// `buffer` (datagram bytes), `reply_socket_dir`, `max_reply` (bytes), `keepalive`
     /// (HTTP), e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
     /// `?`, parameters joined with `&` ([`url_with_param`](crate::url_with_param) adds one
