@@ -16,7 +16,7 @@ use crate::transport::fifo::FifoTransport;
 #[cfg(feature = "http")]
 use crate::transport::http::{HttpProtocol, HttpTransport};
 use crate::transport::{Deadline, Reply, Stage, Transport};
-use crate::{Cmd, Error, Params, Response, Result};
+use crate::{Cmd, Error, Params, Response, Result, Value};
 
 /// What a connection has learnt about the server's commands (see `Connection::verify`).
 #[derive(Debug, Default)]
@@ -83,9 +83,13 @@ impl Probe {
             Generation::JsonRpc => server::Generation::V3,
             Generation::Legacy => server::Generation::V2,
         };
-        let value = crate::protocol::materialize(resp.clone())
-            .map(|r| r.value)
-            .unwrap_or_default();
+        let value = match crate::protocol::materialize(resp.clone()) {
+            Ok(r) if r.value.is_null() && r.raw.first() == Some(&b'{') => {
+                crate::protocol::json_result::<Value>(&r.raw).unwrap_or_default()
+            }
+            Ok(r) => r.value,
+            Err(_) => Value::Null,
+        };
         match server::server_text(&value) {
             Some(text) => ServerFacts::from_server_text(text, fallback),
             None => ServerFacts::new(fallback),
@@ -120,6 +124,18 @@ impl Reply for Probe {
         }
     }
     fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<ServerFacts> {
+        // a `version` reply is tiny: a big unfinished one (a flood) is not worth a scan
+        if buf.len() > 64 * 1024 {
+            return Err(Error::malformed(
+                format!(
+                    "the reply was cut short: still incomplete when the {:.3}s timeout \
+                     expired (an answer to `version` of {} bytes: not an OpenSIPS MI reply)",
+                    total.as_secs_f64(),
+                    buf.len()
+                ),
+                &buf,
+            ));
+        }
         self.0.at_deadline(buf, total).map(|r| self.facts(&r))
     }
 }
@@ -297,13 +313,14 @@ impl<T: Transport> Session<T> {
         let version = |codec: &Codec, reply_to: Option<&str>| {
             codec.encode("version", &Params::None, reply_to)
         };
+        // undecoded: only a whole reply is read for its `Server` (a flood is not)
         let json = Probe(Codec::new(
             framing,
             Generation::JsonRpc,
             self.ids.next_id(),
-            true,
+            false,
         ));
-        let legacy = Probe(Codec::new(framing, Generation::Legacy, 0, true));
+        let legacy = Probe(Codec::new(framing, Generation::Legacy, 0, false));
         let json_encode = |to: Option<&str>| version(&json.0, to);
         let legacy_encode = |to: Option<&str>| version(&legacy.0, to);
         let stages: &[Stage<'_, Probe>] = match framing {
