@@ -503,7 +503,7 @@ fn big_fifo_replies_come_whole_call_after_call() {
     let items: Vec<Value> = (0..30_000)
         .map(|i| Value::from(format!("item-{i:06}")))
         .collect();
-    for flavor in [Flavor::V2, Flavor::V3] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
         let list = Value::Array(items.clone());
         server.handle("big", move |_| Ok(list.clone()));
