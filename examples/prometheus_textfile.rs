@@ -9,12 +9,13 @@
 //! * * * * * opensips-mi --fleet /etc/opensips/fleet --output prometheus get_statistics all > /var/lib/node_exporter/textfile/opensips.prom.tmp && mv /var/lib/node_exporter/textfile/opensips.prom.tmp /var/lib/node_exporter/textfile/opensips.prom
 //! ```
 //!
-//! Exit codes: 0 every node answered, 3 one could not be read (the others are still
-//! written).
+//! The file always holds every node: `opensips_up{node="…"} 0` for one that could not be
+//! read. Exit codes: 0 every node answered, 3 one could not be read (the file is written
+//! all the same).
 
 use std::process::ExitCode;
 
-use opensips_mi::helpers::prometheus_text;
+use opensips_mi::helpers::{MetricNaming, NodeScrape, StatKinds, exposition};
 use opensips_mi::{Fleet, MiCommands};
 
 fn main() -> ExitCode {
@@ -24,21 +25,29 @@ fn main() -> ExitCode {
     let urls =
         std::env::var("OPENSIPS_MI_URLS").unwrap_or_else(|_| "fifo:///tmp/opensips_fifo".into());
     let fleet = Fleet::open(urls.split_whitespace());
-    let scraped = fleet.run(|c| Ok((c.get_statistics(&["all"])?, c.list_statistics()?)));
+    // 1.x has no list_statistics: the documented fallback rule then types the statistics
+    let scraped = fleet.run(|c| {
+        let stats = c.get_statistics(&["all"])?;
+        Ok((
+            stats,
+            c.list_statistics().unwrap_or_else(|_| StatKinds::new()),
+        ))
+    });
     let mut failed = false;
     let mut nodes = Vec::new();
-    for (url, r) in &scraped {
+    for (name, r) in &scraped {
         match r {
-            Ok((stats, kinds)) => nodes.push((Some(url.as_str()), stats, kinds)),
+            Ok((stats, kinds)) => nodes.push(NodeScrape::up(Some(name.as_str()), stats, kinds)),
             Err(e) => {
-                eprintln!("prometheus_textfile: {url}: {e}");
+                eprintln!("prometheus_textfile: {name}: {e}");
+                nodes.push(NodeScrape::down(Some(name.as_str())));
                 failed = true;
             }
         }
     }
     let tmp = format!("{target}.tmp");
-    if let Err(e) =
-        std::fs::write(&tmp, prometheus_text(nodes)).and_then(|()| std::fs::rename(&tmp, &target))
+    if let Err(e) = std::fs::write(&tmp, exposition(&MetricNaming::default(), nodes))
+        .and_then(|()| std::fs::rename(&tmp, &target))
     {
         eprintln!("prometheus_textfile: writing {target}: {e}");
         return ExitCode::from(3);

@@ -35,11 +35,13 @@ use crate::{Error, Result};
 /// [`remove_reply_files`].
 static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-/// Notes a reply FIFO or private directory just made.
-pub(crate) fn track(path: &Path) {
-    LIVE.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(path.to_path_buf());
+/// Creates `path` with `make` and notes it, both under the lock of [`remove_reply_files`]:
+/// a signal handler's cleanup either finds it noted or runs before it exists.
+pub(crate) fn create_tracked(path: &Path, make: impl FnOnce() -> Result<()>) -> Result<()> {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    make()?;
+    live.push(path.to_path_buf());
+    Ok(())
 }
 
 /// Forgets a reply FIFO or private directory about to be removed.
@@ -74,20 +76,47 @@ pub(crate) fn untrack(path: &Path) {
 /// ```
 pub fn remove_reply_files() {
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|p| p.into_inner()));
+    let euid = nix::unistd::geteuid().as_raw();
     for path in live {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {
-                if let Ok(entries) = std::fs::read_dir(&path) {
-                    for e in entries.flatten() {
-                        let _ = std::fs::remove_file(e.path());
+                // through the directory's descriptor, never by a name that could have been
+                // swapped for a link meanwhile
+                let Ok(dir) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags_nofollow_dir()
+                    .open(&path)
+                else {
+                    continue;
+                };
+                if !dir.metadata().is_ok_and(|m| m.uid() == euid) {
+                    continue;
+                }
+                // a call in flight may bind its socket in it meanwhile: empty it again then
+                for _ in 0..5 {
+                    if let Ok(entries) =
+                        std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+                    {
+                        for e in entries.flatten() {
+                            let _ = nix::unistd::unlinkat(
+                                dir.as_fd(),
+                                e.file_name().as_os_str(),
+                                nix::unistd::UnlinkatFlags::NoRemoveDir,
+                            );
+                        }
+                    }
+                    match std::fs::remove_dir(&path) {
+                        Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        _ => break,
                     }
                 }
-                let _ = std::fs::remove_dir(&path);
             }
-            Ok(_) => {
+            Ok(m) if m.uid() == euid || m.file_type().is_fifo() => {
                 let _ = std::fs::remove_file(&path);
             }
-            Err(_) => {}
+            _ => {}
         }
     }
 }
@@ -122,26 +151,29 @@ pub(crate) enum Grant {
 }
 
 impl Grant {
-    /// The narrowest grant that lets a server owning `server` write to what we make;
-    /// `World` only if `allow_world`, else an error that says what to change.
-    pub(crate) fn for_server(server: Peer, allow_world: bool) -> Result<Grant> {
-        let euid = nix::unistd::geteuid().as_raw();
+    /// The narrowest grant that lets a server owning `server` (its FIFO or socket) write
+    /// to what we make; `World` only if `allow_world`, else an error that says what to
+    /// change. Root gives it to the user OpenSIPS runs as (`trust`'s server user, else the
+    /// endpoint's owner) and the endpoint's group.
+    pub(crate) fn for_server(server: Peer, trust: &Trust, allow_world: bool) -> Result<Grant> {
+        let euid = trust.euid;
         let grant = if euid == 0 {
-            if server.uid == 0 && server.gid == 0 {
+            let uid = trust.server_uid.unwrap_or(server.uid);
+            if uid == 0 && server.gid == 0 {
                 Grant::Owner
             } else {
                 Grant::Give {
-                    uid: server.uid,
+                    uid,
                     gid: server.gid,
                 }
             }
-        } else if server.uid == euid {
+        } else if server.uid == euid && trust.server_uid.is_none_or(|u| u == euid) {
             Grant::Owner
         } else if in_group(server.gid) {
             Grant::Group(server.gid)
-        } else if server.uid == 0 && server.gid == 0 {
-            // a root-owned endpoint in a group we are not in: the server runs as root,
-            // which needs no permission to write
+        } else if server.uid == euid || (server.uid == 0 && server.gid == 0) {
+            // ours, or a root-owned endpoint in a group we are not in (the server runs as
+            // root, which needs no permission to write)
             Grant::Owner
         } else {
             Grant::World
@@ -158,14 +190,23 @@ impl Grant {
                 )));
             }
             log::warn!(
-                "opensips-mi: the server (uid {} / gid {}) can only answer into a reply FIFO or \
-                 socket that every local user can write to; run the client as a member of the \
-                 server's group to avoid this",
+                "the server (uid {} / gid {}) can only answer into a reply FIFO or socket that \
+                 every local user can write to; run the client as a member of the server's \
+                 group to avoid this (README: Security on a shared host)",
                 server.uid,
                 server.gid
             );
         }
         Ok(grant)
+    }
+
+    /// The user a reply FIFO or socket is given to, if not ours (for a stale fixed-name
+    /// FIFO of an interrupted run).
+    pub(crate) fn given_to(self) -> Option<u32> {
+        match self {
+            Grant::Give { uid, .. } => Some(uid),
+            _ => None,
+        }
     }
 
     fn mode(self) -> u32 {
@@ -196,9 +237,10 @@ impl Grant {
         Ok(())
     }
 
-    /// Applies the grant to the socket file behind an `O_PATH` descriptor. `fchmod` cannot
-    /// change a socket file through a socket, so the descriptor's `/proc/self/fd` link is
-    /// used: it leads to that very inode whatever happens to the names meanwhile.
+    /// Applies the grant to the socket file behind an `O_PATH` descriptor (a path the user
+    /// chose, in a directory that is not ours). `fchmod` cannot change a socket file through
+    /// a socket, so the descriptor's `/proc/self/fd` link is used: it leads to that very
+    /// inode whatever happens to the names meanwhile.
     fn apply_to_path_fd(self, fd: &File) -> io::Result<()> {
         let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
         let (uid, gid) = self.owner();
@@ -206,6 +248,28 @@ impl Grant {
             std::os::unix::fs::chown(&link, uid.map(|u| u.as_raw()), gid.map(|g| g.as_raw()))?;
         }
         std::fs::set_permissions(&link, std::fs::Permissions::from_mode(self.mode()))
+    }
+
+    /// Applies the grant to the entry `name` of our private directory `dir`: only we can
+    /// add or rename entries there, so the name cannot lead anywhere else.
+    fn apply_in(self, dir: &File, name: &str) -> io::Result<()> {
+        let (uid, gid) = self.owner();
+        if uid.is_some() || gid.is_some() {
+            nix::unistd::fchownat(
+                dir.as_fd(),
+                name,
+                uid,
+                gid,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )?;
+        }
+        nix::sys::stat::fchmodat(
+            dir.as_fd(),
+            name,
+            Mode::from_bits_truncate(self.mode()),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )?;
+        Ok(())
     }
 }
 
@@ -234,11 +298,16 @@ pub(crate) fn check_ours(meta: &Metadata, is_right_type: bool, path: &Path) -> R
     Ok(())
 }
 
-/// The users whose server FIFO or socket is trusted in a directory every user can write to.
+/// Whom the client trusts on the host: root, itself and the user OpenSIPS runs as. A server
+/// FIFO or socket, and every directory above it and above the reply directory, must be
+/// theirs: anyone else could have put the endpoint there, or could swap it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Trust {
     /// The configured server user (uid), or the `opensips` user when it exists.
     server_uid: Option<u32>,
+    /// Our effective uid and gid (read once: they are checked on every call).
+    euid: u32,
+    egid: u32,
 }
 
 /// The user OpenSIPS packages run as, trusted by default when it exists.
@@ -255,29 +324,112 @@ impl Trust {
                 .flatten()
                 .map(|u| u.uid.as_raw()),
         };
-        Ok(Trust { server_uid })
+        Ok(Trust {
+            server_uid,
+            euid: nix::unistd::geteuid().as_raw(),
+            egid: nix::unistd::getegid().as_raw(),
+        })
     }
 
     fn trusts(&self, uid: u32) -> bool {
-        uid == 0 || uid == nix::unistd::geteuid().as_raw() || Some(uid) == self.server_uid
+        uid == 0 || uid == self.euid || Some(uid) == self.server_uid
     }
 
-    /// Refuses a server endpoint (`meta`, at `path`) that anyone could have planted: in a
-    /// directory every user can write to, it must belong to root, to us or to the server
-    /// user. `kind` names it in the error.
-    pub(crate) fn check_server(&self, meta: &Metadata, path: &Path, kind: &str) -> Result<()> {
-        if self.trusts(meta.uid()) || !world_writable_dir(path) {
-            return Ok(());
+    /// Refuses a server endpoint (`meta`, at the resolved path `real`; `shown` is the path
+    /// as configured) that anyone could have planted or could swap: every directory above
+    /// it must belong to root, us or the server user and be writable by nobody else unless
+    /// sticky, and in a directory others can write to (`/tmp`) the endpoint itself must be
+    /// theirs too. `kind` names it in the error.
+    pub(crate) fn check_server(
+        &self,
+        meta: &Metadata,
+        real: &Path,
+        shown: &Path,
+        kind: &str,
+    ) -> Result<()> {
+        let parent = match real.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("/"),
+        };
+        if !self.trusts(meta.uid())
+            && std::fs::metadata(parent).is_ok_and(|m| self.writable_by_others(&m, meta.gid()))
+        {
+            return Err(Error::InvalidConfig(format!(
+                "refusing the {kind} {}: it belongs to uid {}, which is neither root, this user \
+                 nor the OpenSIPS user, in a directory other users can write to, so anyone \
+                 could have put it there to read the requests. Put the server's {kind} in a \
+                 directory only OpenSIPS can write (e.g. /run/opensips/), or name the user \
+                 OpenSIPS runs as (Options::server_user, ?server_user=)",
+                shown.display(),
+                meta.uid()
+            )));
         }
-        Err(Error::InvalidConfig(format!(
-            "refusing the {kind} {}: it belongs to uid {}, which is neither root, this user nor \
-             the OpenSIPS user, in a directory every user can write to, so anyone could have \
-             put it there to read the requests. Put the server's {kind} in a directory only \
-             OpenSIPS can write (e.g. /run/opensips/), or name the user OpenSIPS runs as \
-             (Options::server_user, ?server_user=)",
-            path.display(),
-            meta.uid()
-        )))
+        self.check_dirs(parent, meta.gid(), shown, kind)
+    }
+
+    /// Every directory from `dir` up to `/` must be safe: writable by no one we do not
+    /// trust unless it is sticky (whoever can rename entries in it could swap the endpoint
+    /// or the replies for theirs), and, when it belongs to a user we do not trust, inside a
+    /// directory only trusted users can add to (so that user was given it, e.g.
+    /// `/var/run/osips` made by root for the service, rather than made it in `/tmp`).
+    pub(crate) fn check_dirs(
+        &self,
+        dir: &Path,
+        server_gid: u32,
+        shown: &Path,
+        kind: &str,
+    ) -> Result<()> {
+        for d in dir.ancestors() {
+            let Ok(m) = std::fs::metadata(d) else {
+                continue;
+            };
+            let why = if self.writable_by_others(&m, server_gid) && m.mode() & 0o1000 == 0 {
+                Some("other users can write to it and it is not sticky".to_owned())
+            } else if !self.trusts(m.uid())
+                && d.parent()
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .is_some_and(|pm| self.writable_by_others(&pm, server_gid))
+            {
+                Some(format!(
+                    "it belongs to uid {}, which is neither root, this user nor the OpenSIPS \
+                     user, in a directory other users can write to",
+                    m.uid()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::InvalidConfig(format!(
+                    "refusing the {kind} {}: the directory {} is not safe ({why}), so another \
+                     user could swap what is in it. Use directories only root and OpenSIPS \
+                     can write (e.g. /run/opensips/), or name the user OpenSIPS runs as \
+                     (Options::server_user, ?server_user=)",
+                    shown.display(),
+                    d.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `true` if a user we do not trust could replace the entry at `real` (its directory is
+    /// writable by others, sticky or not: in `/tmp` a name can be taken once its owner
+    /// removed it).
+    pub(crate) fn may_be_replaced(&self, real: &Path, server_gid: u32) -> bool {
+        let parent = match real.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("/"),
+        };
+        std::fs::metadata(parent).is_ok_and(|m| self.writable_by_others(&m, server_gid))
+    }
+
+    /// `true` if users we do not trust can create or rename entries in the directory `m`:
+    /// every user, or a group other than root's, the server's and our own.
+    fn writable_by_others(&self, m: &Metadata, server_gid: u32) -> bool {
+        let mode = m.mode();
+        mode & 0o002 != 0
+            || (mode & 0o020 != 0
+                && !(m.gid() == 0 || m.gid() == server_gid || m.gid() == self.egid))
     }
 
     /// `true` for a datagram sender we take replies or events from: root, us, the server
@@ -285,6 +437,14 @@ impl Trust {
     pub(crate) fn trusts_sender(&self, uid: u32, gid: u32, server: Option<Peer>) -> bool {
         self.trusts(uid) || server.is_some_and(|p| p.uid == uid || p.gid == gid)
     }
+}
+
+/// The path an open file really is at (links resolved), for checking the directories above
+/// it; `fallback` resolved by name where `/proc` is missing.
+pub(crate) fn real_path(file: &File, fallback: &Path) -> PathBuf {
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .or_else(|_| std::fs::canonicalize(fallback))
+        .unwrap_or_else(|_| fallback.to_path_buf())
 }
 
 fn resolve_user(user: &str) -> Result<u32> {
@@ -299,19 +459,11 @@ fn resolve_user(user: &str) -> Result<u32> {
     }
 }
 
-/// `true` if every user can write to the directory holding `path` (`/tmp`).
-fn world_writable_dir(path: &Path) -> bool {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
-}
-
 /// A directory of our own, with an unpredictable name, for reply and event sockets: only
 /// we can add, rename or remove its entries, so a socket's name in it cannot be swapped.
-/// Others may pass through it (0711) to reach a socket whose name they are told, which the
-/// socket's own mode then guards. Removed, with its socket, when dropped.
+/// It stays 0700 until its socket is bound and set up; then others may pass through it
+/// (0711) to reach the socket, whose own mode guards it. Removed, with its socket, when
+/// dropped.
 #[derive(Debug)]
 pub(crate) struct PrivateDir {
     path: PathBuf,
@@ -324,21 +476,23 @@ impl PrivateDir {
     /// Makes `parent/<prefix><random>/`.
     pub(crate) fn create(parent: &Path, prefix: &str) -> Result<PrivateDir> {
         let path = parent.join(format!("{prefix}{}", random_token()));
-        nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)).map_err(|e| match e {
-            Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
-                path: parent.to_path_buf(),
-                hint: "the client makes a private directory for its reply socket here; \
+        let mkdir = || {
+            nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o700)).map_err(|e| match e {
+                Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
+                    path: parent.to_path_buf(),
+                    hint: "the client makes a private directory for its reply socket here; \
                        choose a writable directory (Options::reply_socket_dir)",
-            },
-            Errno::ENOENT => Error::NotFound {
-                kind: "directory",
-                path: parent.to_path_buf(),
-                hint: "the reply socket directory (Options::reply_socket_dir) must exist",
-            },
-            other => Error::io(format!("creating {}", path.display()), other.into()),
-        })?;
+                },
+                Errno::ENOENT => Error::NotFound {
+                    kind: "directory",
+                    path: parent.to_path_buf(),
+                    hint: "the reply socket directory (Options::reply_socket_dir) must exist",
+                },
+                other => Error::io(format!("creating {}", path.display()), other.into()),
+            })
+        };
+        create_tracked(&path, mkdir)?;
         let made = RemoveDir(path);
-        track(&made.0);
         let dir = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags_nofollow_dir()
@@ -348,12 +502,6 @@ impl PrivateDir {
             .metadata()
             .map_err(|e| Error::io(format!("checking {}", made.0.display()), e))?;
         check_ours(&meta, meta.is_dir(), &made.0)?;
-        nix::sys::stat::fchmod(dir.as_fd(), Mode::from_bits_truncate(0o711)).map_err(|e| {
-            Error::io(
-                format!("setting the mode of {}", made.0.display()),
-                e.into(),
-            )
-        })?;
         Ok(PrivateDir {
             path: made.take(),
             dir,
@@ -361,34 +509,48 @@ impl PrivateDir {
         })
     }
 
-    /// Binds a unix datagram socket with an unpredictable name in the directory and gives
-    /// it `grant`; returns the socket and its path.
+    /// Binds a unix datagram socket with an unpredictable name in the directory, with the
+    /// senders' credentials attached to every datagram from the start, gives it `grant`,
+    /// then lets others through the directory; returns the socket and its path.
     pub(crate) fn bind_datagram(
         &mut self,
         grant: Grant,
     ) -> Result<(std::os::unix::net::UnixDatagram, PathBuf)> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
         let name = format!("{}.sock", random_token());
         let path = self.path.join(&name);
-        let socket = std::os::unix::net::UnixDatagram::bind(&path)
-            .map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
+        let io_err =
+            |doing: &str, e: Errno| Error::io(format!("{doing} {}", path.display()), e.into());
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| io_err("creating", e))?;
+        let socket = std::os::unix::net::UnixDatagram::from(fd);
+        pass_credentials(&socket).map_err(|e| Error::io("configuring the reply socket", e))?;
+        let addr = UnixAddr::new(&path).map_err(|e| io_err("naming", e))?;
+        bind(socket.as_raw_fd(), &addr).map_err(|e| io_err("binding", e))?;
         self.socket = Some(name.clone());
-        // Reach the socket file through our directory's descriptor, without following a
-        // link: whatever was done to the names meanwhile, this is the file we bound.
+        // Check the entry through our directory's descriptor, without following a link:
+        // whatever was done to the names meanwhile, this is the socket we bound.
         let fd = openat(
             self.dir.as_fd(),
             name.as_str(),
             OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e.into()))?;
-        let file = File::from(fd);
-        let meta = file
+        .map_err(|e| io_err("opening", e))?;
+        let meta = File::from(fd)
             .metadata()
             .map_err(|e| Error::io(format!("checking {}", path.display()), e))?;
         check_ours(&meta, meta.file_type().is_socket(), &path)?;
         grant
-            .apply_to_path_fd(&file)
+            .apply_in(&self.dir, &name)
             .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))?;
+        nix::sys::stat::fchmod(self.dir.as_fd(), Mode::from_bits_truncate(0o711))
+            .map_err(|e| io_err("setting the mode of the directory of", e))?;
         Ok((socket, path))
     }
 }
@@ -404,6 +566,68 @@ impl Drop for PrivateDir {
         }
         untrack(&self.path);
         let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// A unix datagram socket bound at a path the caller chose (not in a private directory):
+/// widened through an `O_PATH` descriptor, never by name, and removed when dropped only if
+/// the name still leads to that very socket file.
+#[derive(Debug)]
+pub(crate) struct BoundSocketPath {
+    path: PathBuf,
+    /// Device and inode of the socket file we bound.
+    id: (u64, u64),
+}
+
+impl BoundSocketPath {
+    /// Removes a stale socket left at `path` by an earlier run: only a socket of ours
+    /// (our effective user) that nobody is bound to any more. Anything else stays, and
+    /// binding then fails with a clear error.
+    pub(crate) fn remove_stale(path: &Path) {
+        let euid = nix::unistd::geteuid().as_raw();
+        let stale = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_socket() && m.uid() == euid)
+            && std::os::unix::net::UnixDatagram::unbound().is_ok_and(|s| s.connect(path).is_err());
+        if stale {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Binds a unix datagram socket at `path` and gives it `grant`.
+    pub(crate) fn bind(
+        path: &Path,
+        grant: Grant,
+    ) -> Result<(std::os::unix::net::UnixDatagram, BoundSocketPath)> {
+        let socket = std::os::unix::net::UnixDatagram::bind(path)
+            .map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e.into()))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("checking {}", path.display()), e))?;
+        // not ours (swapped meanwhile): neither widened nor removed
+        check_ours(&meta, meta.file_type().is_socket(), path)?;
+        let bound = BoundSocketPath {
+            path: path.to_path_buf(),
+            id: (meta.dev(), meta.ino()),
+        };
+        grant
+            .apply_to_path_fd(&file)
+            .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))?;
+        Ok((socket, bound))
+    }
+}
+
+impl Drop for BoundSocketPath {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -480,37 +704,60 @@ pub(crate) fn pass_credentials(socket: &std::os::unix::net::UnixDatagram) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn trust(server_uid: Option<u32>) -> Trust {
+        Trust {
+            server_uid,
+            euid: nix::unistd::geteuid().as_raw(),
+            egid: nix::unistd::getegid().as_raw(),
+        }
+    }
 
     #[test]
     fn grants_are_as_narrow_as_the_server_needs() {
         let me = nix::unistd::geteuid().as_raw();
         let my_gid = nix::unistd::getegid().as_raw();
-        // the server runs as us
-        assert_eq!(
-            Grant::for_server(
-                Peer {
-                    uid: me,
-                    gid: 12345
-                },
-                false
-            )
-            .unwrap(),
-            if me == 0 {
-                Grant::Give { uid: 0, gid: 12345 }
-            } else {
-                Grant::Owner
-            }
-        );
+        let t = trust(None);
         if me == 0 {
             assert_eq!(
-                Grant::for_server(Peer { uid: 0, gid: 0 }, false).unwrap(),
+                Grant::for_server(Peer { uid: 0, gid: 0 }, &t, false).unwrap(),
                 Grant::Owner
             );
             assert_eq!(
-                Grant::for_server(Peer { uid: 999, gid: 998 }, false).unwrap(),
+                Grant::for_server(Peer { uid: 999, gid: 998 }, &t, false).unwrap(),
                 Grant::Give { uid: 999, gid: 998 }
             );
+            // the endpoint belongs to fifo_user, OpenSIPS runs as the server user: that
+            // user gets it
+            assert_eq!(
+                Grant::for_server(
+                    Peer {
+                        uid: 1501,
+                        gid: 998
+                    },
+                    &trust(Some(1500)),
+                    false
+                )
+                .unwrap(),
+                Grant::Give {
+                    uid: 1500,
+                    gid: 998
+                }
+            );
         } else {
+            assert_eq!(
+                Grant::for_server(
+                    Peer {
+                        uid: me,
+                        gid: 12345
+                    },
+                    &t,
+                    false
+                )
+                .unwrap(),
+                Grant::Owner
+            );
             // another user in our group: the group; in no group of ours: the world, or
             // an error when that is refused
             assert_eq!(
@@ -519,6 +766,7 @@ mod tests {
                         uid: me + 1,
                         gid: my_gid
                     },
+                    &t,
                     false
                 )
                 .unwrap(),
@@ -528,8 +776,8 @@ mod tests {
                 uid: me + 1,
                 gid: 4_000_000_000,
             };
-            assert_eq!(Grant::for_server(stranger, true).unwrap(), Grant::World);
-            assert!(Grant::for_server(stranger, false).is_err());
+            assert_eq!(Grant::for_server(stranger, &t, true).unwrap(), Grant::World);
+            assert!(Grant::for_server(stranger, &t, false).is_err());
         }
         assert_eq!(Grant::Owner.mode(), 0o600);
         assert_eq!(Grant::Group(1).mode(), 0o620);
@@ -537,12 +785,52 @@ mod tests {
     }
 
     #[test]
+    fn directories_others_can_change_are_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let t = trust(None);
+        let me = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        let shown = Path::new("/x");
+        // ours, 0755: fine
+        t.check_dirs(base.path(), gid, shown, "FIFO").unwrap();
+        // writable by every user and not sticky: refused
+        let loose = base.path().join("loose");
+        std::fs::create_dir(&loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = t.check_dirs(&loose, gid, shown, "FIFO").unwrap_err();
+        assert!(e.to_string().contains("not sticky"), "{e}");
+        // sticky like /tmp: fine
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        t.check_dirs(&loose, gid, shown, "FIFO").unwrap();
+        // a directory of another user (only root can make one here)
+        if me == 0 {
+            // made in a directory anyone can add to (/tmp-like): anyone could have made it
+            let theirs = loose.join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            let e = t.check_dirs(&theirs, gid, shown, "FIFO").unwrap_err();
+            assert!(e.to_string().contains("uid 65534"), "{e}");
+            // unless that user is the server's
+            trust(Some(65534))
+                .check_dirs(&theirs, gid, shown, "FIFO")
+                .unwrap();
+            // given to that user in a directory only root can add to (/var/run/osips): fine
+            let given = base.path().join("given");
+            std::fs::create_dir(&given).unwrap();
+            std::os::unix::fs::chown(&given, Some(65534), Some(65534)).unwrap();
+            t.check_dirs(&given, gid, shown, "FIFO").unwrap();
+        }
+    }
+
+    #[test]
     fn private_dir_and_socket_are_ours_and_go_away() {
         let base = tempfile::tempdir().unwrap();
         let mut dir = PrivateDir::create(base.path(), "t_").unwrap();
         let meta = std::fs::symlink_metadata(&dir.path).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o7777, 0o711);
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o700);
         let (_sock, path) = dir.bind_datagram(Grant::Owner).unwrap();
+        let meta = std::fs::symlink_metadata(&dir.path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o711);
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.file_type().is_socket());
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);

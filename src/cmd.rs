@@ -169,6 +169,14 @@ pub trait ConnectionLike {
             _ => Generation::V3,
         }))
     }
+
+    /// The user and group (uid, gid) that own the server's local endpoint (its FIFO or unix
+    /// socket), i.e. who OpenSIPS runs as, when this can be learnt cheaply; `None` for
+    /// network transports. Used to open event sockets to the server only.
+    #[doc(hidden)]
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
@@ -182,6 +190,10 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 
     fn server(&self) -> Result<crate::server::ServerFacts> {
         (**self).server()
+    }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        (**self).server_owner()
     }
 }
 

@@ -369,6 +369,15 @@ impl ConnectionLike for Connection {
     fn server(&self) -> Result<crate::server::ServerFacts> {
         Connection::server(self)
     }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        let peer = match self {
+            Connection::Fifo(c) => c.0.transport.server_owner(),
+            Connection::UnixDatagram(c) => c.0.transport.server_owner(),
+            _ => None,
+        }?;
+        Some((peer.uid, peer.gid))
+    }
 }
 
 /// Builds an HTTP connection: credentials from the URL become a Basic header, an empty
@@ -391,6 +400,7 @@ fn http_connection(
     if scheme != "http" && scheme != "https" {
         return Err(bad("the scheme must be http or https"));
     }
+    crate::url::check_http_authority(rest).map_err(bad)?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),

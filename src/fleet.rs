@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::url::redact_url;
 use crate::{Connection, Error, Options, Params, Response, Result};
 
 /// Several MI endpoints — registrars, a front proxy, edge nodes, of mixed generations
@@ -12,8 +13,12 @@ use crate::{Connection, Error, Options, Params, Response, Result};
 /// Each node has its own URL (and so its own transport, timeout and `?protocol=`, `auto`
 /// included). [`Fleet::command`] and [`Fleet::run`] ask every node concurrently (at most
 /// [`Fleet::max_threads`] at a time), each under its own timeout, and return one
-/// `(endpoint, result)` per node in the order given: a dead node is an error in its slot,
+/// `(name, result)` per node in the order given: a dead node is an error in its slot,
 /// the others still answer, and the whole call takes about as long as the slowest node.
+///
+/// A node's name (see [`Fleet::names`]) is the one given in a fleet file (`edge1
+/// http://…`), else its URL with any password hidden (`http://user:***@host/mi`): names
+/// go to output and logs, credentials never do.
 ///
 /// ```
 /// # #[cfg(feature = "mock")] {
@@ -44,7 +49,7 @@ pub struct Fleet {
 struct Node {
     /// The URL as given (credentials included: it opens the connection again).
     url: String,
-    /// The URL as shown: its password replaced by `***`.
+    /// The name shown: the fleet file's, else the URL with its password replaced by `***`.
     name: String,
     /// The open connection; `None` when opening failed (tried again at each call, so
     /// that the error lands in the node's slot).
@@ -70,12 +75,21 @@ impl Fleet {
     /// As [`Fleet::open`], starting each node from `options` (its URL's parameters
     /// override them).
     pub fn open_with<S: AsRef<str>>(urls: impl IntoIterator<Item = S>, options: Options) -> Fleet {
-        let nodes: Vec<Node> = urls
+        let named = urls
             .into_iter()
-            .map(|u| {
-                let url = u.as_ref().trim().to_owned();
+            .map(|u| (None::<String>, u.as_ref().trim().to_owned()));
+        Fleet::with_names(named, options)
+    }
+
+    fn with_names(
+        named: impl IntoIterator<Item = (Option<String>, String)>,
+        options: Options,
+    ) -> Fleet {
+        let nodes: Vec<Node> = named
+            .into_iter()
+            .map(|(name, url)| {
                 let conn = Connection::open_with(&url, options.clone()).ok();
-                let name = crate::redact_url(&url);
+                let name = name.unwrap_or_else(|| redact_url(&url));
                 Node { url, name, conn }
             })
             .collect();
@@ -87,28 +101,74 @@ impl Fleet {
         }
     }
 
-    /// A fleet from a file of URLs: one per line, blank lines and `#` comments skipped.
+    /// A fleet from a file of URLs: one per line, blank lines and `#` comments skipped. A
+    /// line may name its node first: `edge1 http://user:secret@10.0.0.1:8888/mi`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Fleet, Options};
+    /// let server = opensips_mi::mock::MockServer::start()?;
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("fleet");
+    /// std::fs::write(&file, format!("# the registrars\nreg1 {}\nhttp://ops:s3cret@127.0.0.1:9/mi\n", server.udp_url()))?;
+    /// let fleet = Fleet::from_file(&file, Options::default())?;
+    /// assert_eq!(fleet.names(), ["reg1", "http://ops:***@127.0.0.1:9/mi"]);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] if the file cannot be read or lists no URL.
+    /// [`Error::InvalidConfig`] if the file cannot be read, lists no URL, has a line of more
+    /// than two words or gives one name twice.
     pub fn from_file(path: impl AsRef<Path>, options: Options) -> Result<Fleet> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::InvalidConfig(format!("cannot read fleet file {}: {e}", path.display()))
         })?;
-        let urls: Vec<&str> = text
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or("").trim())
-            .filter(|l| !l.is_empty())
-            .collect();
-        if urls.is_empty() {
+        let mut named: Vec<(Option<String>, String)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            // a comment starts with a word that starts with '#' (a '#' inside a URL, e.g.
+            // in a password, is not one)
+            let words: Vec<&str> = line
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('#'))
+                .collect();
+            let entry = match words[..] {
+                [] => continue,
+                [url] => (None, url.to_owned()),
+                // a name is a plain word: never a URL (`URL NAME` written the wrong way round
+                // would show the URL, password and all, as the name)
+                [name, url] if !name.contains("://") && !name.contains('@') => {
+                    (Some(name.to_owned()), url.to_owned())
+                }
+                _ => {
+                    return Err(Error::InvalidConfig(format!(
+                        "fleet file {} line {}: expected `URL` or `NAME URL` (a name without \
+                         `://` or `@`)",
+                        path.display(),
+                        i + 1
+                    )));
+                }
+            };
+            if let Some(name) = &entry.0 {
+                if named.iter().any(|(n, _)| n.as_ref() == Some(name)) {
+                    return Err(Error::InvalidConfig(format!(
+                        "fleet file {} line {}: the name {name:?} is given twice",
+                        path.display(),
+                        i + 1
+                    )));
+                }
+            }
+            named.push(entry);
+        }
+        if named.is_empty() {
             return Err(Error::InvalidConfig(format!(
                 "fleet file {} lists no URL",
                 path.display()
             )));
         }
-        Ok(Fleet::open_with(urls, options))
+        Ok(Fleet::with_names(named, options))
     }
 
     /// Every node's timeout, replacing its URL's `?timeout=` (as the command line's `-t`
@@ -142,9 +202,15 @@ impl Fleet {
         self
     }
 
-    /// The nodes' URLs, in order, each with its password replaced by `***`
-    /// ([`redact_url`](crate::redact_url)).
+    /// The nodes' URLs, in order (credentials included: for connecting, not for output;
+    /// [`Fleet::names`] is what to show).
     pub fn endpoints(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.url.as_str()).collect()
+    }
+
+    /// The nodes' names, in order: the name a fleet file gives, else the URL with its
+    /// password hidden ([`redact_url`]). Safe to print.
+    pub fn names(&self) -> Vec<&str> {
         self.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
@@ -168,8 +234,8 @@ impl Fleet {
         self.run(|conn| conn.command(method, params.clone()))
     }
 
-    /// Runs `f` with each node's connection, concurrently; one `(endpoint, result)` per
-    /// node, in the order given.
+    /// Runs `f` with each node's connection, concurrently; one `(name, result)` per
+    /// node, in the order given (the name of [`Fleet::names`]).
     pub fn run<T, F>(&self, f: F) -> Vec<(String, Result<T>)>
     where
         T: Send,

@@ -79,7 +79,8 @@ pub mod __fuzz {
 
     /// Feeds bytes to the `event_stream` framer; returns how many events (or errors) came out.
     pub fn event_stream(bytes: &[u8]) -> usize {
-        let mut pending = bytes.to_vec();
-        crate::events::drain_stream(&mut pending, &mut std::io::sink()).len()
+        let mut framer = crate::events::StreamFramer::default();
+        let (events, _) = framer.feed(bytes, &mut std::io::sink());
+        events.len()
     }
 }

@@ -183,6 +183,10 @@ impl ConnectionLike for Pool {
     fn server(&self) -> Result<crate::server::ServerFacts> {
         self.get()?.server()
     }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        self.get().ok()?.server_owner()
+    }
 }
 
 /// A connection taken from a [`Pool`]; returned to it on drop.

@@ -39,6 +39,9 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")
     })?;
+    if ["http", "https", "xmlrpc", "xmlrpcs"].contains(&scheme.to_ascii_lowercase().as_str()) {
+        check_http_authority(rest).map_err(bad)?;
+    }
     let (location, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
@@ -186,33 +189,87 @@ fn parse_duration(s: &str) -> Option<Duration> {
     (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 
-/// `url` with the password of its user part replaced by `***`
-/// (`http://admin:***@10.0.0.1:8888/mi`): the form of an endpoint this crate shows in every
-/// error, `Debug`, log line and report, and that a program should use to log one too.
+/// `url` with the password of its `user:password@` part replaced by `***`
+/// (`http://ops:***@10.0.0.1:8888/mi`), and the values of `password`, `token`, `secret` and
+/// `auth` query parameters too: the form of an endpoint this crate shows in every error,
+/// `Debug`, report and file name, and that a program should log too.
+///
+/// Everything from the first `:` to the last `@` goes, so a password with an unescaped `/`,
+/// `?`, `#` or `@` is hidden too (at worst more than the password is).
 ///
 /// ```
 /// use opensips_mi::redact_url;
-/// assert_eq!(redact_url("http://admin:s3cret@10.0.0.1:8888/mi"), "http://admin:***@10.0.0.1:8888/mi");
-/// assert_eq!(redact_url("fifo:///tmp/opensips_fifo"), "fifo:///tmp/opensips_fifo");
-/// // something that is not a URL but holds credentials keeps none of them
-/// assert_eq!(redact_url("admin:s3cret@10.0.0.1"), "***@10.0.0.1");
+/// assert_eq!(redact_url("http://ops:s3cret@10.0.0.1:8888/mi"), "http://ops:***@10.0.0.1:8888/mi");
+/// assert_eq!(redact_url("udp://127.0.0.1:8809?timeout=2s"), "udp://127.0.0.1:8809?timeout=2s");
+/// assert_eq!(redact_url("http://h/mi?token=abc&timeout=1s"), "http://h/mi?token=***&timeout=1s");
+/// assert_eq!(redact_url("http://ops:pa/s?s#w@rd@10.0.0.1/mi"), "http://ops:***@10.0.0.1/mi");
+/// assert_eq!(redact_url("ops:s3cret@10.0.0.1"), "ops:***@10.0.0.1");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return match url.rsplit_once('@') {
-            Some((_, host)) => format!("***@{host}"),
-            None => url.to_owned(),
-        };
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => format!("{scheme}://{userinfo}@{host}{tail}"),
-        },
-        None => url.to_owned(),
+    let mut out = String::with_capacity(url.len());
+    if let Some(s) = scheme {
+        out.push_str(s);
+        out.push_str("://");
     }
+    // credentials: the user, then everything up to the last '@'
+    let tail = match (rest.find(':'), rest.rfind('@')) {
+        (Some(colon), Some(at)) if colon < at => {
+            out.push_str(&rest[..colon]);
+            out.push_str(":***@");
+            &rest[at + 1..]
+        }
+        _ => rest,
+    };
+    let (before, query) = match tail.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (tail, None),
+    };
+    out.push_str(before);
+    if let Some(q) = query {
+        out.push('?');
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _))
+                    if ["password", "pass", "token", "secret", "auth", "bearer"]
+                        .contains(&k.to_ascii_lowercase().as_str()) =>
+                {
+                    format!("{k}=***")
+                }
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+    }
+    out
+}
+
+/// Refuses an HTTP URL whose `host:port` is not one: what a password with an unescaped
+/// `/`, `?` or `#` looks like (`http://ops:pa/ss@h/mi`), whose pieces would otherwise end up
+/// in the host, the path or a query parameter (and in messages).
+pub(crate) fn check_http_authority(rest: &str) -> std::result::Result<(), &'static str> {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port_ok = match host.rsplit_once(':') {
+        // `[::1]:8888`, `host:8888`; a bare IPv6 literal is in brackets
+        Some((h, port)) if !h.contains(':') || h.ends_with(']') => {
+            port.bytes().all(|b| b.is_ascii_digit())
+        }
+        Some(_) => host.starts_with('[') && host.ends_with(']'),
+        None => true,
+    };
+    if port_ok && !(authority.contains('@') && host.is_empty()) {
+        return Ok(());
+    }
+    Err(
+        "its host:port is not valid; a password holding '/', '?', '#' or '@' must be \
+         %-escaped (%2F, %3F, %23, %40)",
+    )
 }
 
 /// `Basic` credentials for an `Authorization` header (RFC 7617, UTF-8).

@@ -445,6 +445,48 @@ fn events_subcommand_prints_json_lines_until_sigterm() {
     assert!(stderr(&o).contains("Bad parameter value"), "{}", stderr(&o));
 }
 
+#[test]
+fn events_over_unix_default_to_a_private_unpredictable_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = MockServer::builder().udp().start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-u", &server.udp_url(), "events", "E_CORE_THRESHOLD"])
+        .args(["--transport", "unix"])
+        .env_remove("OPENSIPS_MI_URL")
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + support::GENEROUS;
+    while server.subscriptions().is_empty() {
+        assert!(Instant::now() < deadline, "never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let socket = server.subscriptions()[0].socket.clone();
+    let path = std::path::PathBuf::from(socket.strip_prefix("unix:").unwrap());
+    let dir = path.parent().unwrap();
+    assert_eq!(dir.parent(), Some(tmp.path()));
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("opensips-mi-events-"), "{name}");
+    assert!(!name.contains(&child.id().to_string()), "{name}");
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o711);
+    let p = Value::Object(vec![("n".into(), Value::Int(1))]);
+    assert_eq!(server.raise_event("E_CORE_THRESHOLD", p), 1);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = Value::from_json(lines.next().unwrap().unwrap().as_bytes()).unwrap();
+    assert_eq!(line["params"]["n"].as_i64(), Some(1));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
 fn run_plain(args: &[&str]) -> Output {
     bin()
         .args(args)
@@ -696,11 +738,55 @@ fn prometheus_output_for_cron() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
-    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("opensips_core_rcv_requests{"))
+            .count(),
+        2,
+        "{text}"
+    );
     assert!(text.contains(&format!(
         "opensips_core_rcv_requests{{node=\"{}\"}}",
         a.fifo_url()
     )));
+    // a dead node (issue 24): the live nodes' metrics, `opensips_up{node} 0` for it, exit 0
+    // so that the README's `> tmp && mv tmp file` refreshes the file; a password in a URL
+    // is never printed
+    let dead = "http://ops:s3cret@127.0.0.1:9/mi?timeout=300ms";
+    let o = run_plain(&[
+        "-u",
+        &a.fifo_url(),
+        "-u",
+        dead,
+        "-o",
+        "prometheus",
+        "get_statistics",
+        "all",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        !text.contains("s3cret") && !stderr(&o).contains("s3cret"),
+        "{text}"
+    );
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert!(
+        text.contains(&format!(
+            "opensips_up{{node=\"{}\"}} 1\n\
+             opensips_up{{node=\"http://ops:***@127.0.0.1:9/mi?timeout=300ms\"}} 0\n",
+            a.fifo_url()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("opensips_core_rcv_requests{node="), "{text}");
+    assert!(text.contains("# HELP opensips_up "), "{text}");
+    // one server, down: `opensips_up 0` and exit 0 too
+    let o = run(
+        "udp://127.0.0.1:9?timeout=300ms",
+        &["-o", "prometheus", "get_statistics"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\nopensips_up 0\n"), "{}", stdout(&o));
     // other commands have no Prometheus form
     let o = run(&a.fifo_url(), &["-o", "prometheus", "uptime"]);
     assert_eq!(o.status.code(), Some(2));
@@ -1054,6 +1140,7 @@ fn help_after_a_command_and_opensips_own_help() {
     let o = run_plain(&["events", "--help"]);
     assert!(stdout(&o).contains("never delivers"), "{}", stdout(&o));
     assert!(stdout(&o).contains("as a string"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unpredictable name"), "{}", stdout(&o));
     for helper in ["mwi-update", "event-notify"] {
         let o = run_plain(&[helper, "--help"]);
         assert!(stdout(&o).contains("OVER HTTP"), "{helper}: {}", stdout(&o));
@@ -1278,4 +1365,57 @@ fn the_mock_subcommand_can_start_empty() {
     assert_eq!(aors, 0, "{v}");
     let d = Value::from_json(stdout(&dialogs).trim().as_bytes()).unwrap();
     assert_eq!(d["Dialogs"].as_array().map(|a| a.len()), Some(0), "{d}");
+}
+
+#[test]
+fn no_password_in_any_node_name() {
+    let url = "http://ops:s3cret@127.0.0.1:9/mi";
+    for args in [
+        &["-t", "0.3", "diagnose"][..],
+        &["-t", "0.3", "-u", "udp://127.0.0.1:9", "uptime"],
+        &[
+            "-t",
+            "0.3",
+            "-u",
+            "udp://127.0.0.1:9",
+            "-o",
+            "prometheus",
+            "get_statistics",
+        ],
+    ] {
+        let o = run(url, args);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert!(
+            out.contains("http://ops:***@127.0.0.1:9/mi"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            !out.contains("s3cret") && !err.contains("s3cret"),
+            "{args:?}: {out}{err}"
+        );
+    }
+}
+
+/// A stopped service whose runtime directory went with it: "cannot talk to OpenSIPS"
+/// (exit 3), whether the FIFO or only the reply directory is gone.
+#[test]
+fn a_stopped_service_without_its_runtime_directory_is_unreachable() {
+    let gone = tempfile::tempdir().unwrap().path().join("run-opensips");
+    let url = format!(
+        "fifo://{}/opensips_fifo?reply_dir={}/",
+        gone.display(),
+        gone.display()
+    );
+    let o = run(&url, &["-t", "2", "uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // the server FIFO is there and read, its reply directory is not
+    let server = MockServer::builder().fifo().start().unwrap();
+    let url = format!(
+        "fifo://{}?reply_dir={}/",
+        server.fifo_path().unwrap().display(),
+        gone.display()
+    );
+    let o = run(&url, &["-t", "2", "uptime"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("reply_dir"), "{}", stderr(&o));
 }

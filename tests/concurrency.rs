@@ -177,7 +177,9 @@ fn a_busy_pool_times_out_clearly() {
     let err = cmd("uptime").execute(&*pool).unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert!(err.to_string().contains("pool"), "{err}");
-    assert!(started.elapsed() < Duration::from_millis(250));
+    // bounded by the pool's timeout, not by the held connection (which is never returned
+    // while waiting); generous for a loaded machine
+    assert!(started.elapsed() < Duration::from_secs(2));
     drop(held);
     assert!(cmd("uptime").execute(&*pool).is_ok());
     assert!(Pool::new(&server.udp_url(), 0).is_err());

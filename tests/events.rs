@@ -428,3 +428,501 @@ fn a_live_socket_at_the_path_is_not_taken_over() {
         .unwrap();
     assert!(l.socket().ends_with("busy.sock"));
 }
+
+// ---- limits: a slow consumer, many peers, big streams ----
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + GENEROUS;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `dropped()` has not moved for a while (the reader caught up).
+fn settled(l: &EventListener) -> u64 {
+    let deadline = Instant::now() + GENEROUS;
+    let mut last = l.dropped();
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_millis(400) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        if l.dropped() != last {
+            last = l.dropped();
+            since = Instant::now();
+        }
+    }
+    last
+}
+
+fn drain(l: &EventListener) -> usize {
+    l.iter(Duration::from_millis(300))
+        .filter(Result::is_ok)
+        .count()
+}
+
+#[test]
+fn a_slow_consumer_keeps_the_queue_bounded_and_learns_of_drops() {
+    use opensips_mi::events::DEFAULT_QUEUE_EVENTS;
+    let (_server, conn) = setup(Flavor::V3);
+    let l = EventListener::builder()
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let to = l.socket().strip_prefix("udp:").unwrap().to_owned();
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // 5000 events while nobody receives (paced a little, so that the kernel's socket
+    // buffer does not drop them first)
+    for i in 0..5000 {
+        let ev = format!(r#"{{"jsonrpc":"2.0","method":"E_CORE_THRESHOLD","params":{{"i":{i}}}}}"#);
+        s.send_to(ev.as_bytes(), &to).unwrap();
+        if i % 25 == 24 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let dropped = settled(&l);
+    let received = drain(&l);
+    assert_eq!(received, DEFAULT_QUEUE_EVENTS, "dropped {dropped}");
+    assert!(
+        dropped >= 1 && received as u64 + dropped <= 5000,
+        "{dropped}"
+    );
+    // the queue drained, events get through again and nothing more is dropped
+    s.send_to(br#"{"jsonrpc":"2.0","method":"E_AGAIN","params":{}}"#, &to)
+        .unwrap();
+    assert_eq!(next(&l).name, "E_AGAIN");
+    assert_eq!(l.dropped(), dropped);
+}
+
+#[test]
+fn the_queue_has_a_byte_budget() {
+    let (_server, conn) = setup(Flavor::V3);
+    let l = EventListener::builder()
+        .queue_limit(10_000, 8 * 9000)
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let to = l.socket().strip_prefix("udp:").unwrap().to_owned();
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let event = |i: usize| {
+        let head = format!(r#"{{"jsonrpc":"2.0","method":"E_{i}","params":{{"f":""#);
+        let mut ev = head.into_bytes();
+        ev.resize(8192 - 3, b'x');
+        ev.extend_from_slice(br#""}}"#);
+        ev
+    };
+    // eight 8 KiB events (a little more once parsed) fill the budget; each one more is
+    // dropped
+    for i in 0..8 {
+        s.send_to(&event(i), &to).unwrap();
+    }
+    for i in 8..20 {
+        s.send_to(&event(i), &to).unwrap();
+        wait_until("a drop", || l.dropped() == (i - 7) as u64);
+    }
+    let names: Vec<String> = l
+        .iter(Duration::from_millis(300))
+        .map(|e| e.unwrap().name)
+        .collect();
+    assert_eq!(names, (0..8).map(|i| format!("E_{i}")).collect::<Vec<_>>());
+    // the budget counts what an event takes once parsed: 10 KB of `[0,0,…]` is ~160 KB
+    let zeros = format!(
+        r#"{{"jsonrpc":"2.0","method":"E_ZEROS","params":[{}0]}}"#,
+        "0,".repeat(5000)
+    );
+    s.send_to(zeros.as_bytes(), &to).unwrap();
+    wait_until("the big array dropped", || l.dropped() == 13);
+    s.send_to(&event(99), &to).unwrap();
+    assert_eq!(next(&l).name, "E_99");
+    assert!(
+        EventListener::builder()
+            .queue_limit(0, 1)
+            .subscribe(
+                Arc::new(Connection::open("udp://127.0.0.1:9").unwrap()),
+                &["E"]
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("event queue")
+    );
+}
+
+/// Whether the listener closed `s` (EOF or reset) rather than keeping it open.
+fn closed_by_listener(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).unwrap();
+    match std::io::Read::read(s, &mut [0u8; 16]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn tcp_peers_are_limited_and_the_first_keeps_working() {
+    use opensips_mi::events::MAX_STREAM_PEERS;
+    let (_server, conn) = setup(Flavor::V3);
+    let l = EventListener::builder()
+        .transport(EventTransport::Tcp)
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let addr = l.socket().strip_prefix("tcp:").unwrap().to_owned();
+    let ev = |name: &str| format!(r#"{{"jsonrpc":"2.0","method":"{name}","params":{{}}}}"#);
+    // as many as allowed, each one served
+    let mut peers: Vec<TcpStream> = (0..MAX_STREAM_PEERS)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(ev(&format!("E_{i}")).as_bytes()).unwrap();
+            assert_eq!(next(&l).name, format!("E_{i}"));
+            s
+        })
+        .collect();
+    // one more is closed at once
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    assert!(
+        closed_by_listener(&mut extra, GENEROUS),
+        "an extra peer kept"
+    );
+    assert!(!closed_by_listener(
+        &mut peers[0],
+        Duration::from_millis(200)
+    ));
+    // the first still delivers
+    peers[0].write_all(ev("E_FIRST").as_bytes()).unwrap();
+    assert_eq!(next(&l).name, "E_FIRST");
+    // once one goes, a new peer is served again
+    drop(peers.pop());
+    let deadline = Instant::now() + GENEROUS;
+    let mut again = loop {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        if !closed_by_listener(&mut s, Duration::from_millis(300)) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+    };
+    again.write_all(ev("E_AGAIN").as_bytes()).unwrap();
+    assert_eq!(next(&l).name, "E_AGAIN");
+}
+
+#[test]
+fn big_events_sent_in_small_pieces_arrive_in_time() {
+    let (_server, conn) = setup(Flavor::V3);
+    let l = EventListener::builder()
+        .transport(EventTransport::Tcp)
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let mut s = TcpStream::connect(l.socket().strip_prefix("tcp:").unwrap()).unwrap();
+    s.set_nodelay(true).unwrap();
+    // ten events of ~900 KB, written 1 KiB at a time: ~9000 reads, each scanned once
+    // (re-parsing the pending object on each read would scan gigabytes)
+    let filler = "y".repeat(900_000);
+    let writer = std::thread::spawn(move || {
+        for i in 0..10 {
+            let ev =
+                format!(r#"{{"jsonrpc":"2.0","method":"E_BIG{i}","params":{{"f":"{filler}"}}}}"#);
+            for piece in ev.as_bytes().chunks(1024) {
+                s.write_all(piece).unwrap();
+            }
+        }
+        s
+    });
+    let started = Instant::now();
+    for i in 0..10 {
+        let e = l
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap()
+            .expect("a big event");
+        assert_eq!(e.name, format!("E_BIG{i}"));
+        assert_eq!(e.params["f"].as_str().map(str::len), Some(900_000));
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    drop(writer.join().unwrap());
+}
+
+// ---- unix event sockets: private, unpredictable, forgeries dropped ----
+
+#[test]
+fn unix_in_sockets_are_unpredictable_private_and_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    // a FIFO connection: the socket is opened to the FIFO's owner only (us, or root)
+    let server = MockServer::builder().fifo().start().unwrap();
+    let conn = Arc::new(Connection::open(&server.fifo_url()).unwrap());
+    let parent = tempfile::tempdir().unwrap();
+    let listen = || {
+        EventListener::builder()
+            .transport(EventTransport::UnixIn(parent.path().to_path_buf()))
+            .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+            .unwrap()
+    };
+    let (a, b) = (listen(), listen());
+    let path_of =
+        |l: &EventListener| std::path::PathBuf::from(l.socket().strip_prefix("unix:").unwrap());
+    let (pa, pb) = (path_of(&a), path_of(&b));
+    assert_ne!(pa.parent(), pb.parent());
+    assert_ne!(pa.file_name(), pb.file_name());
+    for p in [&pa, &pb] {
+        let dir = p.parent().unwrap();
+        assert_eq!(dir.parent(), Some(parent.path()));
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("opensips-mi-events-") && name.len() > 30,
+            "{name}"
+        );
+        assert!(p.file_name().unwrap().len() > 16, "{}", p.display());
+        let mode = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+        };
+        assert_eq!(mode(dir), 0o711);
+        assert_eq!(mode(p), 0o600);
+    }
+    assert_eq!(
+        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![])),
+        2
+    );
+    assert_eq!(next(&a).name, "E_CORE_THRESHOLD");
+    assert_eq!(next(&b).name, "E_CORE_THRESHOLD");
+    drop((a, b));
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+    assert!(server.subscriptions().is_empty());
+
+    let err = EventListener::builder()
+        .transport(EventTransport::UnixIn(parent.path().join("missing")))
+        .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("UnixIn takes an existing directory"),
+        "{err}"
+    );
+    assert!(server.subscriptions().is_empty());
+
+    // a UDP connection cannot tell who the server is: open to all, senders checked
+    let (_udp_server, udp) = setup(Flavor::V3);
+    let l = EventListener::builder()
+        .transport(EventTransport::UnixIn(parent.path().to_path_buf()))
+        .subscribe(udp, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let p = path_of(&l);
+    let mode = std::fs::symlink_metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o622);
+    drop(l);
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_explicit_unix_path_leaves_other_files_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_server, conn) = setup(Flavor::V3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ev.sock");
+    std::fs::write(&path, "not a socket").unwrap();
+    let err = EventListener::builder()
+        .transport(EventTransport::Unix(path.clone()))
+        .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(err.to_string().contains("binding"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+    std::fs::remove_file(&path).unwrap();
+    let l = EventListener::builder()
+        .transport(EventTransport::Unix(path.clone()))
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    // a UDP connection: the server's user is unknown, the socket is open to all
+    let mode = std::fs::symlink_metadata(&path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o622);
+    // replaced meanwhile by another file: that file is not removed with the listener
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, "someone else's").unwrap();
+    drop(l);
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone else's");
+}
+
+// ---- another local user (needs root: CI runs as root) ----
+
+const ATTACKER_UID: u32 = 65534;
+
+fn root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped: this test needs root to play another user");
+    false
+}
+
+/// A copy of this test binary that the attacker's uid can run (`attacker` in the
+/// directory, removed with it).
+fn attacker_exe() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("opensips-mi-attacker")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("attacker");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Runs `op` (see [`attacker`]) as uid 65534 to its end, with the copy in `exe`; its
+/// report.
+fn attack(exe: &tempfile::TempDir, op: &[&str]) -> String {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(exe.path().join("attacker"))
+        .args([
+            "--ignored",
+            "--exact",
+            "attacker",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("OSIPS_ATTACK", op.join("\u{1f}"))
+        .uid(ATTACKER_UID)
+        .gid(ATTACKER_UID)
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    out.stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.split_once("ATTACK:").map(|(_, r)| r.to_owned()))
+        .expect("the attacker reported nothing")
+}
+
+/// The attacker: `send PATH DATA...` (datagrams to a unix socket).
+#[test]
+#[ignore = "run by the other tests as another user"]
+fn attacker() {
+    let Ok(op) = std::env::var("OSIPS_ATTACK") else {
+        return;
+    };
+    let args: Vec<&str> = op.split('\u{1f}').collect();
+    let say = |s: &str| {
+        println!("ATTACK:{s}");
+        std::io::stdout().flush().unwrap();
+    };
+    match args.as_slice() {
+        ["send", path, data @ ..] => {
+            let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
+            let mut sent = 0;
+            let mut last = String::new();
+            for d in data {
+                match s.send_to(d.as_bytes(), path) {
+                    Ok(_) => sent += 1,
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            if sent == data.len() {
+                say("sent");
+            } else {
+                say(&format!("denied {last}"));
+            }
+        }
+        other => panic!("unknown attack {other:?}"),
+    }
+}
+
+/// A directory like `/tmp`: every user may create files, only owners remove them.
+fn sticky_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    d
+}
+
+const FORGED: &str = r#"{"jsonrpc":"2.0","method":"E_CORE_THRESHOLD","params":{"forged":true}}"#;
+
+#[test]
+fn forged_events_from_another_user_are_dropped() {
+    if !root() {
+        return;
+    }
+    let dir = sticky_dir();
+    let exe = attacker_exe();
+    // a UDP connection: the socket must be open to every user, the sender check holds
+    let (server, conn) = setup(Flavor::V3);
+    let fixed = dir.path().join("events.sock");
+    for transport in [
+        EventTransport::UnixIn(dir.path().to_path_buf()),
+        EventTransport::Unix(fixed.clone()),
+    ] {
+        let l = EventListener::builder()
+            .transport(transport.clone())
+            .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+            .unwrap();
+        let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
+        let r = attack(&exe, &["send", &path, FORGED, "junk", FORGED]);
+        assert_eq!(r, "sent", "{transport:?}");
+        wait_until("the forgeries dropped", || l.dropped() == 3);
+        assert!(
+            l.recv_timeout(Duration::from_millis(300))
+                .unwrap()
+                .is_none(),
+            "{transport:?}: a forgery was delivered"
+        );
+        // the server's (root's here) still arrive
+        let p = Value::Object(vec![("real".into(), Value::Bool(true))]);
+        assert_eq!(server.raise_event("E_CORE_THRESHOLD", p.clone()), 1);
+        assert_eq!(next(&l).params, p, "{transport:?}");
+        assert_eq!(l.dropped(), 3);
+        drop(l);
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // with a FIFO connection the socket is the server's alone: others cannot even send
+    let fifo_server = MockServer::builder().fifo().start().unwrap();
+    let fifo_conn = Arc::new(Connection::open(&fifo_server.fifo_url()).unwrap());
+    let l = EventListener::builder()
+        .transport(EventTransport::UnixIn(dir.path().to_path_buf()))
+        .subscribe(fifo_conn, &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
+    let r = attack(&exe, &["send", &path, FORGED]);
+    assert!(r.starts_with("denied"), "{r}");
+    drop(l);
+
+    // a server running as another user, over UDP: name it, and its events are taken
+    let l = EventListener::builder()
+        .transport(EventTransport::UnixIn(dir.path().to_path_buf()))
+        .server_user(&ATTACKER_UID.to_string())
+        .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
+        .unwrap();
+    let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
+    assert_eq!(attack(&exe, &["send", &path, FORGED]), "sent");
+    assert_eq!(next(&l).params["forged"], Value::Bool(true));
+    assert_eq!(l.dropped(), 0);
+    let err = EventListener::builder()
+        .transport(EventTransport::UnixIn(dir.path().to_path_buf()))
+        .server_user("no-such-user-opensips-mi")
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
+fn a_stale_socket_of_another_user_is_not_removed() {
+    use std::os::unix::fs::MetadataExt;
+    if !root() {
+        return;
+    }
+    let (_server, conn) = setup(Flavor::V3);
+    let dir = sticky_dir();
+    let path = dir.path().join("events.sock");
+    drop(std::os::unix::net::UnixDatagram::bind(&path).unwrap());
+    std::os::unix::fs::chown(&path, Some(ATTACKER_UID), Some(ATTACKER_UID)).unwrap();
+    let err = EventListener::builder()
+        .transport(EventTransport::Unix(path.clone()))
+        .subscribe(conn, &["E_CORE_THRESHOLD"])
+        .unwrap_err();
+    assert!(err.to_string().contains("binding"), "{err}");
+    assert_eq!(
+        std::fs::symlink_metadata(&path).unwrap().uid(),
+        ATTACKER_UID
+    );
+}

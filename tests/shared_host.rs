@@ -25,18 +25,30 @@ fn root() -> bool {
     false
 }
 
-/// A copy of this test binary that the attacker's uid can run.
+/// A copy of this test binary that the attacker's uid can run (a hard link where it can
+/// be), in `/tmp/opensips-mi-attacker-<pid>`; those of test runs that are over are removed.
 fn attacker_exe() -> PathBuf {
     static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     EXE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("opensips-mi-attacker")
-            .tempdir()
-            .unwrap()
-            .keep();
+        let tmp = std::env::temp_dir();
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("opensips-mi-attacker-") {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let dir = tmp.join(format!("opensips-mi-attacker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let exe = dir.join("attacker");
-        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        let me = std::env::current_exe().unwrap();
+        if std::fs::hard_link(&me, &exe).is_err() {
+            std::fs::copy(&me, &exe).unwrap();
+        }
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         exe
     })
@@ -423,4 +435,90 @@ fn a_reply_that_never_ends_stops_at_the_deadline() {
     assert!(e.to_string().contains("cut short"), "{e}");
     drop(conn);
     flood.join().unwrap();
+}
+
+#[test]
+fn a_server_endpoint_or_reply_dir_in_a_directory_of_another_user_is_refused() {
+    if !root() {
+        return;
+    }
+    let top = sticky_dir();
+    // the attacker's own directory (0755), with a FIFO in it where a server FIFO is expected
+    let theirs = top.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(ATTACKER_UID), Some(ATTACKER_UID)).unwrap();
+    let fifo = theirs.join("opensips_fifo");
+    let mut squatter = spawn_attacker(&["fifo", fifo.to_str().unwrap()]);
+    assert_eq!(report(&mut squatter), "ready");
+    let url = format!(
+        "fifo://{}?reply_dir={}/&timeout=3",
+        fifo.display(),
+        top.path().display()
+    );
+    let e = cmd("cache_store")
+        .arg("local")
+        .arg("k")
+        .arg("db-password=hunter2")
+        .query(&Connection::open(&url).unwrap())
+        .unwrap_err();
+    assert!(e.to_string().contains("is not safe"), "{e}");
+    drop(squatter.stdin.take());
+    let _ = squatter.wait();
+    // a real server, but a reply directory the attacker owns (it could swap our reply
+    // FIFO for one of its own and read the replies)
+    let server = MockServer::builder()
+        .fifo_at(top.path().join("opensips_fifo"))
+        .start()
+        .unwrap();
+    let url = format!(
+        "fifo://{}?reply_dir={}/&timeout=3",
+        server.fifo_path().unwrap().display(),
+        theirs.display()
+    );
+    let e = uptime(&Connection::open(&url).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("reply directory"), "{e}");
+    assert!(ours(&theirs).is_empty());
+    // unix: the same for the server socket's directory
+    let sock = theirs.join("opensips_sock");
+    let mut squatter = spawn_attacker(&["socket", sock.to_str().unwrap()]);
+    assert_eq!(report(&mut squatter), "ready");
+    let url = format!(
+        "unix://{}?reply_socket_dir={}&timeout=3",
+        sock.display(),
+        top.path().display()
+    );
+    let e = Connection::open(&url)
+        .and_then(|c| {
+            cmd("cache_store")
+                .arg("local")
+                .arg("k")
+                .arg("secret")
+                .query(&c)
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("is not safe"), "{e}");
+    drop(squatter.stdin.take());
+    assert_eq!(report(&mut squatter), "received 0");
+    let _ = squatter.wait();
+}
+
+/// A unix connection sends to the very server socket it checked; after the server restarts
+/// (a new socket at the same path) the next call finds and checks the new one.
+#[test]
+fn a_restarted_unix_server_is_found_again() {
+    for dir in [sticky_dir(), tempfile::tempdir().unwrap()] {
+        let sock = dir.path().join("opensips_sock");
+        let server = MockServer::builder().unix_at(&sock).start().unwrap();
+        let url = format!(
+            "unix://{}?reply_socket_dir={}&timeout=5",
+            sock.display(),
+            dir.path().display()
+        );
+        let conn = Connection::open(&url).unwrap();
+        uptime(&conn).unwrap();
+        drop(server);
+        let _again = MockServer::builder().unix_at(&sock).start().unwrap();
+        let v = uptime(&conn).unwrap();
+        assert!(v.get("Now").is_some(), "{v}");
+    }
 }

@@ -198,6 +198,14 @@ impl Codec {
         let Kind::Json { id, decode } = self.kind else {
             return Err(cut_short(&buf));
         };
+        // JSON that does not end an object cannot hold a reply not yet found (each time the
+        // bytes ended one they were judged): say so without parsing what may be hundreds of
+        // megabytes past the deadline.
+        let first = buf.iter().find(|b| !b.is_ascii_whitespace());
+        let last = buf.iter().rev().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'{') && last != Some(&b'}') {
+            return Err(cut_short(&buf));
+        }
         match jsonrpc::scan_with(&buf, id, false, decode) {
             Scan::Found { result, range } => result.map(|r| jsonrpc::with_raw(r, buf, range)),
             Scan::Failed(e) => Err(e),

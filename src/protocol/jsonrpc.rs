@@ -244,6 +244,12 @@ fn scan_text(text: &[u8], buf: &[u8], id: u32, at_end: bool, decode: bool) -> Sc
             };
         }
         if text[start] != b'{' {
+            // Bytes before a reply are not ours (a reply FIFO another user could write to):
+            // skip to the next reply object, if one has come.
+            if let Some(next) = next_reply_start(text, start + 1) {
+                pos = next;
+                continue;
+            }
             return if at_end || looks_like_complete_text(&text[start..]) {
                 Scan::Failed(plain_text_error(&buf[start..]))
             } else {
@@ -263,6 +269,18 @@ fn scan_text(text: &[u8], buf: &[u8], id: u32, at_end: bool, decode: bool) -> Sc
                 };
             }
             Step::Stale(len) => pos = start + len, // a late reply to an earlier request: skip it
+            // An object cut short before another reply object: not ours (a planted prefix),
+            // unless ours is still coming, which a later scan of the whole buffer finds.
+            Step::Eof
+                if next_reply_start(text, start + 1).is_some_and(|next| {
+                    matches!(
+                        next_envelope::<IgnoredAny>(&text[next..], id),
+                        Step::Ours(..) | Step::Stale(_)
+                    )
+                }) =>
+            {
+                pos = next_reply_start(text, start + 1).unwrap_or(text.len());
+            }
             Step::Eof => {
                 return if at_end {
                     Scan::Failed(Error::malformed(
@@ -273,10 +291,24 @@ fn scan_text(text: &[u8], buf: &[u8], id: u32, at_end: bool, decode: bool) -> Sc
                     Scan::Incomplete { json: true }
                 };
             }
-            Step::Broken(e) => return Scan::Failed(broken_json_error(&buf[start..], &e)),
+            Step::Broken(e) => match next_reply_start(text, start + 1) {
+                // broken JSON before a reply object: not ours, skip it
+                Some(next) => pos = next,
+                None => return Scan::Failed(broken_json_error(&buf[start..], &e)),
+            },
             Step::Nothing => return Scan::OnlyStale,
         }
     }
+}
+
+/// Where the next JSON-RPC reply object starts in `text` at or after `from`: OpenSIPS
+/// always prints `{"jsonrpc"` first.
+fn next_reply_start(text: &[u8], from: usize) -> Option<usize> {
+    const HEAD: &[u8] = br#"{"jsonrpc""#;
+    text.get(from..)?
+        .windows(HEAD.len())
+        .position(|w| w == HEAD)
+        .map(|i| from + i)
 }
 
 /// The range of `text` when it is exactly one successful OpenSIPS reply to `id`, as
@@ -689,6 +721,32 @@ mod tests {
         assert!(matches!(
             scan(&two[..60], 15, false),
             Scan::Incomplete { json: true }
+        ));
+    }
+
+    #[test]
+    fn junk_before_a_reply_does_not_lose_it() {
+        let ours = r#"{"jsonrpc":"2.0","result":{"Now":"x"},"id":7}"#;
+        for junk in [
+            "x",
+            "garbage\n",
+            "{\"broken",
+            "400 Parse_error\n",
+            "{\"a\":1,]",
+        ] {
+            let both = format!("{junk}{ours}");
+            match scan(both.as_bytes(), 7, false) {
+                Scan::Found { result, range } => {
+                    assert_eq!(result.unwrap().value["Now"].as_str(), Some("x"), "{junk}");
+                    assert_eq!(&both[range], ours);
+                }
+                other => panic!("{junk:?}: {other:?}"),
+            }
+        }
+        // junk alone is still the error it was
+        assert!(matches!(
+            scan(b"400 Parse_error\n", 7, true),
+            Scan::Failed(_)
         ));
     }
 

@@ -450,10 +450,12 @@ fn name_addr(uri: &str) -> String {
     }
 }
 
+mod batch;
 mod mwi;
 mod notify;
 #[cfg(test)]
 mod tests;
 
+pub use self::batch::{Batch, BatchReport, DEFAULT_CONCURRENCY, Outcome};
 pub use self::mwi::{Counts, MessageClass, MessageSummary, mwi_update};
 pub use self::notify::{NotifyEvent, event_notify};

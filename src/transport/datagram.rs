@@ -21,7 +21,13 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::{Deadline, Encode, Framing, Reply, Transport};
-use crate::access::{Grant, Peer, PrivateDir, Trust, pass_credentials, recv_with_creds};
+use std::fs::{File, Metadata};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+use nix::fcntl::OFlag;
+
+use crate::access::{Grant, Peer, PrivateDir, Trust, real_path, recv_with_creds};
 use crate::{Error, Result};
 
 /// mi_datagram's buffer in OpenSIPS 3.x (and the 4.0 default of `socket_buf_size`).
@@ -33,6 +39,11 @@ pub(crate) trait DatagramIo: Sized {
     /// was made for.
     fn prepare(&mut self) -> Result<()> {
         Ok(())
+    }
+    /// After a send failed with `e`: `true` if the endpoint should be looked at again
+    /// (`prepare`) and the request sent once more (a restarted server's new socket).
+    fn retry_after(&mut self, _e: &std::io::Error) -> bool {
+        false
     }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize>;
@@ -95,21 +106,27 @@ pub(crate) struct UnixClient {
     peer: Option<Peer>,
     trust: Trust,
     allow_world: bool,
+    /// The server socket as checked.
+    target: Option<Target>,
+    /// `/proc/self/fd` is there (it is, but in a minimal chroot).
+    via_proc: bool,
     /// Declared after `socket`, so the socket is closed before its directory goes.
     _dir: PrivateDir,
 }
 
 impl UnixClient {
     fn open(server: PathBuf, parent: PathBuf, trust: Trust, allow_world: bool) -> Result<Self> {
-        let peer = server_peer(&server, &trust)?;
+        let found = inspect(&server, &parent, &trust).ok().flatten();
+        let peer = found.as_ref().map(|(_, meta)| Peer::of(meta));
+        let target = found.map(|(target, _)| target);
         let grant = match peer {
-            Some(p) => Grant::for_server(p, allow_world)?,
-            // no server yet: private; made again for the server's user once it is there
+            Some(p) => Grant::for_server(p, &trust, allow_world)?,
+            // no server yet (or not one we trust: nothing is sent to it): private; made
+            // again for the server's user once it is there
             None => Grant::Owner,
         };
         let mut dir = PrivateDir::create(&parent, "osips_mi_")?;
         let (socket, path) = dir.bind_datagram(grant)?;
-        pass_credentials(&socket).map_err(|e| Error::io("configuring the reply socket", e))?;
         Ok(UnixClient {
             socket,
             server,
@@ -118,34 +135,84 @@ impl UnixClient {
             peer,
             trust,
             allow_world,
+            target,
+            via_proc: Path::new("/proc/self/fd").is_dir(),
             _dir: dir,
         })
     }
 }
 
-/// The owner of the server socket at `server`, checked against `trust` (a squatter's
-/// socket in a directory every user can write to is refused); `None` if it is not there.
-fn server_peer(server: &Path, trust: &Trust) -> Result<Option<Peer>> {
-    match std::fs::metadata(server) {
-        Ok(meta) => {
-            trust.check_server(&meta, server, "socket")?;
-            Ok(Some(Peer::of(&meta)))
-        }
-        Err(_) => Ok(None),
-    }
+/// The server socket as checked (`O_PATH`). Where another user could replace it (its
+/// directory is writable by others, as `/tmp` is), requests go to that very socket through
+/// `/proc/self/fd` (`pinned`), not to whatever its name leads to meanwhile; elsewhere by its
+/// name, which is cheaper (no lookup through `/proc` on every request).
+struct Target {
+    file: File,
+    pinned: bool,
+}
+
+/// Opens the server socket at `server` (`O_PATH`, links followed) and checks it and the
+/// directories above it, and above the reply socket directory `parent`, against `trust`;
+/// `None` if there is no such file.
+fn inspect(server: &Path, parent: &Path, trust: &Trust) -> Result<Option<(Target, Metadata)>> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_PATH | OFlag::O_CLOEXEC).bits())
+        .open(server)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("opening {}", server.display()), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("checking {}", server.display()), e))?;
+    let real = real_path(&file, server);
+    trust.check_server(&meta, &real, server, "socket")?;
+    let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    trust.check_dirs(&dir, meta.gid(), &dir, "reply socket directory")?;
+    let pinned = trust.may_be_replaced(&real, meta.gid());
+    Ok(Some((Target { file, pinned }, meta)))
 }
 
 impl DatagramIo for UnixClient {
+    /// Looks the server socket up and checks it (and the directories above it) when none
+    /// is held: requests then go to that very socket, whatever its name leads to later,
+    /// until a send to it fails (a restarted server has a new socket).
     fn prepare(&mut self) -> Result<()> {
-        let peer = server_peer(&self.server, &self.trust)?;
-        if peer.is_some() && peer != self.peer {
-            // the server (re)appeared, perhaps as another user: a reply socket for it
-            self.reopen()?;
+        if self.target.is_some() {
+            return Ok(());
         }
+        // nothing there: the send reports it, and sends nothing
+        let Some((target, meta)) = inspect(&self.server, &self.parent, &self.trust)? else {
+            return Ok(());
+        };
+        let peer = Some(Peer::of(&meta));
+        if peer != self.peer {
+            // a server (re)started, perhaps as another user: a reply socket for it
+            self.reopen_for(peer)?;
+        }
+        self.target = Some(target);
         Ok(())
     }
+    fn retry_after(&mut self, e: &std::io::Error) -> bool {
+        let stale = matches!(
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            Errno::ECONNREFUSED | Errno::ENOENT | Errno::ENOTSOCK
+        );
+        // only a held socket can be stale; looked up afresh, the error stands
+        stale && self.target.take().is_some()
+    }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize> {
-        self.socket.send_to(buf, &self.server)
+        match &self.target {
+            Some(t) if t.pinned && self.via_proc => self
+                .socket
+                .send_to(buf, format!("/proc/self/fd/{}", t.file.as_raw_fd())),
+            // where only trusted users can replace it (or without /proc): by name
+            Some(_) => self.socket.send_to(buf, &self.server),
+            // nothing was there when looked up: never send to what appeared since unchecked
+            None => Err(std::io::Error::from_raw_os_error(Errno::ENOENT as i32)),
+        }
     }
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         let (n, creds) = recv_with_creds(&self.socket, buf)?;
@@ -153,7 +220,7 @@ impl DatagramIo for UnixClient {
             Some((uid, gid)) if self.trust.trusts_sender(uid, gid, self.peer) => Ok(n),
             // not from the server: dropped, as if nothing came
             _ => {
-                log::debug!("opensips-mi: dropped a datagram from an untrusted sender ({creds:?})");
+                log::debug!("dropped a datagram from an untrusted sender ({creds:?})");
                 Err(ErrorKind::WouldBlock.into())
             }
         }
@@ -162,12 +229,27 @@ impl DatagramIo for UnixClient {
         self.socket.set_read_timeout(d)
     }
     fn reopen(&mut self) -> Result<()> {
-        *self = UnixClient::open(
-            self.server.clone(),
-            self.parent.clone(),
-            self.trust.clone(),
-            self.allow_world,
-        )?;
+        // after a timeout: the server may have restarted, perhaps as another user; the next
+        // request looks it up again
+        self.target = None;
+        let peer = self.peer;
+        self.reopen_for(peer)
+    }
+}
+
+impl UnixClient {
+    /// A fresh reply socket (and directory) for a server owned by `peer`.
+    fn reopen_for(&mut self, peer: Option<Peer>) -> Result<()> {
+        let grant = match peer {
+            Some(p) => Grant::for_server(p, &self.trust, self.allow_world)?,
+            None => Grant::Owner,
+        };
+        let mut dir = PrivateDir::create(&self.parent, "osips_mi_")?;
+        let (socket, path) = dir.bind_datagram(grant)?;
+        self.socket = socket;
+        self.path = path;
+        self.peer = peer;
+        self._dir = dir;
         Ok(())
     }
 }
@@ -250,6 +332,15 @@ impl UnixTransport {
     /// The path replies currently arrive on.
     pub(crate) fn reply_path(&self) -> PathBuf {
         self.lock().io.path.clone()
+    }
+
+    /// The owner of the server socket (who OpenSIPS runs as), if it is there and trusted.
+    pub(crate) fn server_owner(&self) -> Option<Peer> {
+        let chan = self.lock();
+        inspect(&chan.io.server, &chan.io.parent, &chan.io.trust)
+            .ok()
+            .flatten()
+            .map(|(_, meta)| Peer::of(&meta))
     }
 }
 
@@ -347,9 +438,15 @@ impl<S: DatagramIo> Datagram<S> {
     ) -> Result<R::Out> {
         let limit = self.limit;
         chan.io.prepare()?;
-        chan.io
-            .send_request(request)
-            .map_err(|e| self.map_err(e, "sending to"))?;
+        if let Err(e) = chan.io.send_request(request) {
+            if !chan.io.retry_after(&e) {
+                return Err(self.map_err(e, "sending to"));
+            }
+            chan.io.prepare()?;
+            chan.io
+                .send_request(request)
+                .map_err(|e| self.map_err(e, "sending to"))?;
+        }
         if chan.buf.len() != limit + 1 {
             chan.buf.resize(limit + 1, 0);
         }

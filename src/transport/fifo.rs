@@ -59,9 +59,9 @@ pub(crate) struct FifoTransport {
     /// Whether a reply FIFO may be made writable by every user when nothing narrower lets
     /// the server in.
     allow_world: bool,
-    /// The grant worked out for the last server owner seen (worked out again when it
-    /// changes, e.g. after a restart as another user).
-    grant: Mutex<Option<(Peer, Grant)>>,
+    /// The server FIFO (device, inode) last checked, and the grant worked out for it
+    /// (both again when it changes, e.g. after a restart, perhaps as another user).
+    known: Mutex<Option<((u64, u64), Grant)>>,
 }
 
 /// How many reply FIFOs a connection keeps for reuse (one per concurrent caller).
@@ -96,7 +96,7 @@ impl FifoTransport {
             idle: Mutex::new(Vec::new()),
             trust,
             allow_world,
-            grant: Mutex::new(None),
+            known: Mutex::new(None),
         })
     }
 
@@ -108,6 +108,20 @@ impl FifoTransport {
     /// The directory reply FIFOs are created in (the server's `reply_dir`).
     pub(crate) fn reply_dir(&self) -> &Path {
         &self.reply_dir
+    }
+
+    /// The owner of the server FIFO (who OpenSIPS runs as), if it is there, is a FIFO and
+    /// is trusted (a squatter's FIFO in a directory every user can write to is not).
+    pub(crate) fn server_owner(&self) -> Option<Peer> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        if !meta.file_type().is_fifo() {
+            return None;
+        }
+        let real = std::fs::canonicalize(&self.path).ok()?;
+        self.trust
+            .check_server(&meta, &real, &self.path, "FIFO")
+            .ok()?;
+        Some(Peer::of(&meta))
     }
 
     /// Makes a reply FIFO named `name`, then writes the request `encode` builds for it.
@@ -194,14 +208,21 @@ impl FifoTransport {
                 self.path.display()
             )));
         }
-        self.trust.check_server(&meta, &self.path, "FIFO")?;
-        let peer = Peer::of(&meta);
-        let mut known = self.grant.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (meta.dev(), meta.ino());
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         let grant = match *known {
-            Some((p, g)) if p == peer => g,
+            Some((k, g)) if k == id => g,
             _ => {
-                let g = Grant::for_server(peer, self.allow_world)?;
-                *known = Some((peer, g));
+                // a FIFO not seen before (a first call, a restart): check it and the
+                // directories above it and above the reply directory, once
+                let real = crate::access::real_path(&file, &self.path);
+                self.trust.check_server(&meta, &real, &self.path, "FIFO")?;
+                let reply_dir = std::fs::canonicalize(&self.reply_dir)
+                    .unwrap_or_else(|_| self.reply_dir.clone());
+                self.trust
+                    .check_dirs(&reply_dir, meta.gid(), &reply_dir, "reply directory")?;
+                let g = Grant::for_server(Peer::of(&meta), &self.trust, self.allow_world)?;
+                *known = Some((id, g));
                 g
             }
         };
@@ -539,30 +560,33 @@ impl ReplyFifo {
     fn create(dir: &Path, name: &str, reusable: bool, grant: Grant) -> Result<ReplyFifo> {
         let path = dir.join(name);
         let mode = Mode::from_bits_truncate(0o600);
-        match nix::unistd::mkfifo(&path, mode) {
-            Ok(()) => {}
+        // made and noted at once for remove_reply_files
+        crate::access::create_tracked(&path, || match nix::unistd::mkfifo(&path, mode) {
+            Ok(()) => Ok(()),
             Err(Errno::EEXIST) => {
-                // A fixed reply name left behind by a crashed run of ours: replace it. Any
-                // other file (another user's FIFO could be a trap) is left alone.
+                // A fixed reply name left behind by a killed run of ours (given to the
+                // server's user when we are root): replace it. Any other file (another
+                // user's FIFO could be a trap, a link could lead anywhere) is left alone.
                 let euid = nix::unistd::geteuid().as_raw();
-                let stale = std::fs::symlink_metadata(&path)
-                    .map(|m| m.file_type().is_fifo() && m.uid() == euid)
-                    .unwrap_or(false);
-                if !stale {
-                    return Err(Error::InvalidConfig(format!(
-                        "{} exists and is not a FIFO of this user; choose another reply FIFO \
-                         name",
+                let stale = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                    m.file_type().is_fifo()
+                        && (m.uid() == euid || grant.given_to() == Some(m.uid()))
+                });
+                if stale {
+                    let _ = std::fs::remove_file(&path);
+                    nix::unistd::mkfifo(&path, mode).map_err(|e| mkfifo_error(dir, &path, e))
+                } else {
+                    Err(Error::InvalidConfig(format!(
+                        "{} exists and is not a FIFO of this user; remove it or choose another \
+                         reply FIFO name",
                         path.display()
-                    )));
+                    )))
                 }
-                let _ = std::fs::remove_file(&path);
-                nix::unistd::mkfifo(&path, mode).map_err(|e| mkfifo_error(dir, &path, e))?;
             }
-            Err(e) => return Err(mkfifo_error(dir, &path, e)),
-        }
+            Err(e) => Err(mkfifo_error(dir, &path, e)),
+        })?;
         // Removed on every path from here on, errors included.
         let mut made = Unlink(path);
-        crate::access::track(&made.0);
         let file = OpenOptions::new()
             .read(true)
             .write(reusable)
@@ -607,10 +631,14 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
             hint: "the reply FIFO is created in the server's reply_dir (mi_fifo reply_dir, \
                    default /tmp/); this user must be able to create files there",
         },
-        Errno::ENOENT => Error::InvalidConfig(format!(
-            "reply directory {} does not exist (it must be mi_fifo's reply_dir)",
-            dir.display()
-        )),
+        // A stopped service's runtime directory (/run/opensips) goes with it: OpenSIPS
+        // cannot be talked to, which is not a mistake in the settings.
+        Errno::ENOENT => Error::NotFound {
+            kind: "reply directory",
+            path: dir.to_path_buf(),
+            hint: "the reply FIFO is created in mi_fifo's reply_dir: is OpenSIPS running (a \
+                   stopped service's runtime directory goes with it), and is this its reply_dir?",
+        },
         other => Error::io(
             format!("creating reply FIFO {}", path.display()),
             other.into(),

@@ -7,10 +7,15 @@ use opensips_mi::server::Generation;
 use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
 
 /// What one endpoint looks like: a JSON object, and the exit code it calls for.
-/// `timeout`: the command line's `-t`, which replaces the URL's `?timeout=`.
-pub(crate) fn diagnose(url: &str, options: &Options, timeout: Option<Duration>) -> (Value, u8) {
-    let mut report: Vec<(String, Value)> =
-        vec![("node".into(), Value::from(opensips_mi::redact_url(url)))];
+/// `name`: the node's name for the report (never the URL's password); `timeout`: the
+/// command line's `-t`, which replaces the URL's `?timeout=`.
+pub(crate) fn diagnose(
+    name: &str,
+    url: &str,
+    options: &Options,
+    timeout: Option<Duration>,
+) -> (Value, u8) {
+    let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(name))];
     let mut warnings: Vec<String> = Vec::new();
     let mut conn = match Connection::open_with(url, options.clone()) {
         Ok(mut c) => {

@@ -14,8 +14,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod argv;
+mod batch;
 mod complete;
 mod diagnose;
+mod exporter;
 mod generation;
 mod mi;
 mod output;
@@ -79,6 +81,8 @@ EXAMPLES
   opensips-mi ul_dump | jq '[.Domains[].AORs[].Contacts[]] | length'
   opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE --transport tcp
+  opensips-mi mwi-update --batch lamps.csv --concurrency 32
+  opensips-mi exporter --listen 127.0.0.1:9434 --fleet /etc/opensips-mi/fleet
   opensips-mi mock --fifo /tmp/opensips_fifo --udp 127.0.0.1:8809";
 
 /// `mwi-update --help` and `event-notify --help`: 3.5's httpd after a timed-out `t_uac_dlg`.
@@ -99,6 +103,15 @@ SERVERS
   3.5 accepts --transport tcp (event_stream) but never delivers on it; 4.0 does. udp (the
   default) and unix work on 2.4, 3.5 and 4.0.
 
+LIMITS AND TRUST
+  At most 1024 events (16 MiB) wait to be printed; more are dropped, and stderr says how
+  many. tcp serves at most 4 connections at once (OpenSIPS uses one).
+  --transport unix without --path binds a socket with an unpredictable name in a private
+  directory of $TMPDIR, removed on exit. On either unix socket, datagrams from anyone but
+  root, this user, the opensips user (or the URL's ?server_user=) and the owner of the MI
+  FIFO/socket are dropped. udp and tcp cannot tell local senders apart: bind them where
+  only OpenSIPS reaches.
+
 EXAMPLES
   opensips-mi events E_UL_CONTACT_INSERT E_UL_CONTACT_DELETE
   opensips-mi events E_UL_AOR_INSERT --transport tcp --bind 192.0.2.10:7999";
@@ -116,8 +129,8 @@ struct Cli {
         action = clap::ArgAction::Append
     )]
     url: Vec<String>,
-    /// A file of endpoint URLs (one per line, # comments): ask them all at once; -u URLs
-    /// given too are asked as well, after the file's
+    /// A file of endpoints, one per line, `URL` or `NAME URL` (# comments): ask them all at
+    /// once; -u URLs given too are asked as well, after the file's
     #[arg(long, value_name = "FILE", global = true)]
     fleet: Option<PathBuf>,
     /// Timeout of every call in seconds, replacing a URL's ?timeout= (default: the URL's,
@@ -165,22 +178,19 @@ enum FlavorArg {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
-    /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY
-    #[command(
-        after_help = concat!(
-            "EXAMPLES\n  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5\n  \
-             opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account\n\n",
-            uac_http_note!()
-        )
-    )]
+    /// Set a voicemail lamp: an RFC 3842 message-summary NOTIFY (or many: --batch)
+    #[command(after_help = format!("{MWI_HELP}\n\n{BATCH_HELP}\n\n{}", uac_http_note!()))]
     MwiUpdate {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
-        uri: String,
+        #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+        uri: Option<String>,
         /// The message account, a SIP or SIPS URI (Message-Account, and the sender by
         /// default); "-" for none
-        account: String,
+        #[arg(required_unless_present = "batch")]
+        account: Option<String>,
         /// New voice messages (0 turns the lamp off)
-        new: u32,
+        #[arg(required_unless_present = "batch")]
+        new: Option<u32>,
         /// Old voice messages
         old: Option<u32>,
         /// New urgent messages (give both urgent counts, or neither)
@@ -193,17 +203,20 @@ enum Sub {
         /// Contact header URI (default <sip:user@!!>, OpenSIPS fills in its address)
         #[arg(long, value_name = "URI")]
         contact: Option<String>,
+        #[command(flatten)]
+        batch: BatchArgs,
     },
     /// Send a special-event NOTIFY to a phone: a preset, or any Event value with --event
     #[command(after_help = event_notify_help())]
     EventNotify {
         /// The phone, e.g. sip:1001@10.0.0.21:5060
-        uri: String,
+        #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+        uri: Option<String>,
         /// A preset name (see below); case, '_' and '-' do not matter
-        #[arg(required_unless_present = "event", conflicts_with = "event")]
+        #[arg(required_unless_present_any = ["event", "batch"], conflicts_with = "event")]
         preset: Option<String>,
         /// A custom Event header value instead of a preset, e.g. 'check-sync;reboot=false'
-        #[arg(long, value_name = "VALUE")]
+        #[arg(long, value_name = "VALUE", conflicts_with = "batch")]
         event: Option<String>,
         /// Send as this URI (From, with a fresh tag; Contact <sip:user@!!>); default: the phone's URI
         #[arg(long, value_name = "URI")]
@@ -211,6 +224,8 @@ enum Sub {
         /// Contact header URI (default <sip:opensips@!!>, OpenSIPS fills in its address)
         #[arg(long, value_name = "URI")]
         contact: Option<String>,
+        #[command(flatten)]
+        batch: BatchArgs,
     },
     /// List the server's MI commands (via `which`), one per line; 4.0 aliases follow their
     /// canonical name after a tab. --output json prints a JSON array.
@@ -233,9 +248,35 @@ enum Sub {
         /// IP:port OpenSIPS must send to, when it differs from --bind (NAT, 0.0.0.0)
         #[arg(long, value_name = "IP:PORT")]
         advertise: Option<String>,
-        /// Socket path for --transport unix (default: /tmp/opensips-mi-events-PID.sock)
+        /// Socket path for --transport unix (default: an unpredictable name in a private
+        /// directory of the temporary directory, removed on exit)
         #[arg(long)]
         path: Option<PathBuf>,
+    },
+    /// Serve the fleet's statistics to Prometheus (/metrics, /probe?target=NAME) until
+    /// SIGINT/SIGTERM
+    #[command(after_help = EXPORTER_HELP)]
+    Exporter {
+        /// Address to listen on, e.g. 0.0.0.0:9434 (port 0 picks one)
+        #[arg(long, value_name = "ADDR")]
+        listen: SocketAddr,
+        /// The longest a scrape waits for its nodes, in seconds (a node still silent then
+        /// is opensips_up 0); also the MI timeout unless -t is given
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        scrape_timeout: f64,
+        /// Metric name prefix, as the prometheus module's `prefix`
+        #[arg(long, default_value = "opensips")]
+        prefix: String,
+        /// Where the statistic's group goes: 0 nowhere, 1 in the name, 2 in a label (the
+        /// module's `group_mode`)
+        #[arg(long, value_name = "0|1|2", default_value = "1")]
+        group_mode: String,
+        /// The group label's name for --group-mode 2 (the module's `group_label`)
+        #[arg(long, value_name = "NAME", default_value = "group")]
+        group_label: String,
+        /// HTTP requests served at once (more wait in a short queue, then get 503)
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        workers: usize,
     },
     /// Run the embedded mock OpenSIPS in the foreground until SIGINT/SIGTERM
     Mock {
@@ -276,6 +317,66 @@ enum Sub {
     Mi(Vec<String>),
 }
 
+const EXPORTER_HELP: &str = "\
+NODES
+  -u URL (repeatable) or --fleet FILE: one node per line, `URL` or `NAME URL`
+  (edge1 http://user:pass@10.0.0.1:8888/mi). Node labels are the names, else the URLs
+  with any password replaced by ***.
+
+ENDPOINTS
+  /metrics                  every node, asked at once: opensips_up{node},
+                            opensips_scrape_duration_seconds{node}, the statistics,
+                            opensips_exporter_* (the exporter's own health)
+  /probe?target=NAME        one configured node (by name or URL), no node label;
+                            anything else is refused (404)
+  ?collect[]=core:          only these groups (repeat it), as opensips_exporter
+
+EXAMPLES
+  opensips-mi exporter --listen 127.0.0.1:9434 -u udp://127.0.0.1:8809
+  opensips-mi exporter --listen 0.0.0.0:9434 --fleet /etc/opensips-mi/fleet --group-mode 2";
+
+/// `--batch` and its companions (mwi-update, event-notify).
+#[derive(clap::Args, Debug)]
+struct BatchArgs {
+    /// Send one request per line of FILE ("-": stdin): CSV or JSON lines (see below)
+    #[arg(long, value_name = "FILE")]
+    batch: Option<PathBuf>,
+    /// Requests in flight at once (with --batch)
+    #[arg(long, value_name = "N", default_value_t = opensips_mi::sip::DEFAULT_CONCURRENCY, requires = "batch")]
+    concurrency: usize,
+    /// Lock file that keeps two runs from overlapping (default: one per subcommand and user
+    /// in $XDG_RUNTIME_DIR or the temp dir)
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    lock: Option<PathBuf>,
+    /// Do not take the lock
+    #[arg(long, requires = "batch", conflicts_with = "lock")]
+    no_lock: bool,
+}
+
+const BATCH_HELP: &str = "\
+BATCH (--batch FILE, - for stdin)
+  Lines are CSV or JSON objects with the same field names; blank lines, # comments and
+  one header line (phone,...) are skipped. The whole input is checked first: a bad line
+  is reported with its number and nothing is sent. Then the requests go out, at most
+  --concurrency at a time; one JSON line per request on stdout, in input order
+  ({\"line\":3,\"phone\":…,\"outcome\":\"delivered\"|\"refused\"|\"timeout\"|\"failed\"|\"not_sent\",
+  \"status\":200,\"reason\":\"OK\"}), a summary on stderr. Exit 0: all delivered; 1: some
+  refused, timed out (phone offline) or refused by OpenSIPS, or another run holds the
+  lock; 2: bad input; 3: OpenSIPS unreachable.
+  An exclusive flock on the lock file (--lock, default one per subcommand and user) makes
+  an overlapping cron run stop at once, sending nothing.";
+
+const MWI_HELP: &str = "\
+EXAMPLES
+  opensips-mi mwi-update sip:1001@10.0.0.21 sip:*97@vm.example.com 2 5
+  opensips-mi mwi-update sip:1001@10.0.0.21 - 0      # lamp off, no account
+  opensips-mi -u udp://127.0.0.1:8809 mwi-update --batch lamps.csv --concurrency 32
+
+BATCH LINES
+  phone,account,new[,old[,urgent_new,urgent_old]]     (account: - or empty for none)
+  sip:1001@10.0.0.21,sip:*97@vm.example.com,2,5
+  {\"phone\":\"sip:1002@10.0.0.22\",\"account\":\"sip:*97@vm.example.com\",\"new\":0}";
+
 /// A failure and its exit code.
 struct Failure {
     code: u8,
@@ -309,9 +410,14 @@ fn event_notify_help() -> String {
     }
     help.push_str(concat!(
         "\nEXAMPLES\n  opensips-mi event-notify sip:1001@10.0.0.21 snom_reboot\n  \
-         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'\n\n",
-        uac_http_note!()
+         opensips-mi event-notify sip:1001@10.0.0.21 --event 'check-sync;reboot=false'\n  \
+         opensips-mi event-notify --batch phones.csv\n\n\
+         BATCH LINES\n  phone,preset\n  sip:1001@10.0.0.21,snom_check_cfg\n  \
+         {\"phone\":\"sip:1002@10.0.0.22\",\"preset\":\"polycom_check_cfg\"}\n\n",
+        uac_http_note!(),
+        "\n\n"
     ));
+    help.push_str(BATCH_HELP);
     help
 }
 
@@ -389,8 +495,28 @@ fn url_given(matches: &clap::ArgMatches) -> bool {
     here || matches.subcommand().is_some_and(|(_, sub)| url_given(sub))
 }
 
+/// The library's warnings (e.g. a reply FIFO every user can write to) on stderr; nothing
+/// else of its log.
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("opensips-mi: warning: {}", record.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
     use clap::FromArgMatches;
+    static WARNINGS: Warnings = Warnings;
+    if log::set_logger(&WARNINGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(command) = argv::mi_command_help(&args) {
         return match output::print_text(&mi_command_help(&command)) {
@@ -404,9 +530,12 @@ fn main() -> ExitCode {
     if cli.url_given {
         warn_about_passwords_in_argv(&cli.url);
     }
-    // `events` and `mock` wait for the signals themselves; everything else is a call that
-    // an interrupt must not leave reply FIFOs or sockets behind from
-    if !matches!(cli.command, Sub::Events { .. } | Sub::Mock { .. }) {
+    // `events`, `mock` and `exporter` wait for the signals themselves; everything else is
+    // calls, and an interrupt must not leave their reply FIFOs or sockets behind
+    if !matches!(
+        cli.command,
+        Sub::Events { .. } | Sub::Mock { .. } | Sub::Exporter { .. }
+    ) {
         if let Err(f) = clean_up_on_signals() {
             eprintln!("opensips-mi: {}", f.message);
             return ExitCode::from(f.code);
@@ -578,6 +707,31 @@ fn fleet(cli: &Cli) -> Result<Option<Fleet>, Failure> {
     }))
 }
 
+/// Every node as `(name, URL)`: the `--fleet` file's (with the names it gives), then the
+/// `-u` ones given on the command line (named by their URL without its password).
+fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
+    let mut nodes: Vec<(String, String)> = match &cli.fleet {
+        Some(file) => {
+            let fleet = Fleet::from_file(file, Options::new())?;
+            fleet
+                .names()
+                .into_iter()
+                .zip(fleet.endpoints())
+                .map(|(n, u)| (n.to_owned(), u.to_owned()))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    if cli.fleet.is_none() || cli.url_given {
+        nodes.extend(
+            cli.url
+                .iter()
+                .map(|u| (opensips_mi::redact_url(u), u.clone())),
+        );
+    }
+    Ok(nodes)
+}
+
 /// Every node: the `--fleet` file's URLs, then the `-u` ones given on the command line.
 fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
     let mut urls: Vec<String> = match &cli.fleet {
@@ -685,12 +839,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let transport = match transport {
                 EventTransportArg::Udp => EventTransport::Udp,
                 EventTransportArg::Tcp => EventTransport::Tcp,
-                EventTransportArg::Unix => {
-                    EventTransport::Unix(path.clone().unwrap_or_else(|| {
-                        std::env::temp_dir()
-                            .join(format!("opensips-mi-events-{}.sock", std::process::id()))
-                    }))
-                }
+                EventTransportArg::Unix => match path {
+                    Some(p) => EventTransport::Unix(p.clone()),
+                    None => EventTransport::UnixIn(std::env::temp_dir()),
+                },
             };
             let mut b = EventListener::builder()
                 .transport(transport)
@@ -698,6 +850,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .expire(Duration::from_secs(*expire));
             if let Some(a) = advertise {
                 b = b.advertise(a);
+            }
+            // the URL's ?server_user= is trusted to send to a unix event socket too
+            if let Some(u) = cli.url.first().and_then(|u| query_param(u, "server_user")) {
+                b = b.server_user(&u);
             }
             run_events(&cli, b, events)
         }
@@ -707,7 +863,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             event,
             from,
             contact,
+            batch,
         } => {
+            if batch.batch.is_some() {
+                return run_batch(&cli, batch::Kind::Notify, batch, from, contact);
+            }
+            let uri = uri.as_deref().unwrap_or_default();
             let event = match (preset, event) {
                 // a preset only: a typo is an error (with the closest preset), never an Event
                 (Some(name), _) => name
@@ -728,7 +889,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             urgent_old,
             from,
             contact,
+            batch,
         } => {
+            if batch.batch.is_some() {
+                return run_batch(&cli, batch::Kind::Mwi, batch, from, contact);
+            }
+            let (Some(uri), Some(account), Some(new)) = (uri, account, new) else {
+                return Err(Failure::usage("give URI ACCOUNT NEW, or --batch FILE"));
+            };
             let counts = match (urgent_new, urgent_old) {
                 (Some(un), Some(uo)) => Counts::with_urgent(*new, old.unwrap_or(0), *un, *uo),
                 (None, None) => Counts::new(*new, old.unwrap_or(0)),
@@ -763,10 +931,69 @@ fn run(cli: Cli) -> Result<(), Failure> {
             flavor,
             empty,
         } => run_mock(fifo, udp, unix, http, *legacy, *flavor, *empty),
+        Sub::Exporter {
+            listen,
+            scrape_timeout,
+            prefix,
+            group_mode,
+            group_label,
+            workers,
+        } => {
+            if !(scrape_timeout.is_finite() && *scrape_timeout > 0.0 && *scrape_timeout < 3600.0) {
+                return Err(Failure::usage(format!(
+                    "bad --scrape-timeout {scrape_timeout}"
+                )));
+            }
+            if *workers == 0 || *workers > 256 {
+                return Err(Failure::usage("--workers takes 1 to 256"));
+            }
+            let naming = opensips_mi::helpers::MetricNaming::new(
+                prefix,
+                exporter::group_mode(group_mode)?,
+                group_label,
+            )
+            .map_err(|e| Failure::usage(e.to_string()))?;
+            let scrape_timeout = Duration::from_secs_f64(*scrape_timeout);
+            // Block the signals before any thread starts (opening the nodes may start some);
+            // one thread waits for them.
+            let signals = block_stop_signals()?;
+            let mut options = options(&cli)?;
+            if cli.timeout.is_none() {
+                options = options.timeout(scrape_timeout);
+            }
+            let nodes = fleet_nodes(&cli)?;
+            for (i, (name, _)) in nodes.iter().enumerate() {
+                if nodes[..i].iter().any(|(n, _)| n == name) {
+                    return Err(Failure::usage(format!(
+                        "the node {name} is given twice: each node once, with its own name"
+                    )));
+                }
+            }
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            std::thread::spawn(move || {
+                if let Ok(sig) = signals.wait() {
+                    eprintln!("opensips-mi: exporter stopping ({sig:?})");
+                }
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            exporter::run(
+                exporter::Config {
+                    listen: *listen,
+                    nodes,
+                    options,
+                    scrape_timeout,
+                    naming,
+                    workers: *workers,
+                },
+                stop,
+            )
+        }
         Sub::Diagnose => {
             let options = options(&cli)?;
             let timeout = timeout(&cli)?;
-            let urls = fleet_urls(&cli)?;
+            // (name, URL): the names of a fleet file, else the URLs without their passwords
+            let urls = fleet_nodes(&cli)?;
             // at most 16 nodes at a time, as a Fleet does
             let reports: Vec<(Value, u8)> = urls
                 .chunks(16)
@@ -774,7 +1001,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     std::thread::scope(|s| {
                         let handles: Vec<_> = chunk
                             .iter()
-                            .map(|u| s.spawn(|| diagnose::diagnose(u, &options, timeout)))
+                            .map(|(n, u)| s.spawn(|| diagnose::diagnose(n, u, &options, timeout)))
                             .collect();
                         handles
                             .into_iter()
@@ -822,6 +1049,46 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// `--batch`: every line of the file, at most `--concurrency` at a time.
+fn run_batch(
+    cli: &Cli,
+    kind: batch::Kind,
+    args: &BatchArgs,
+    from: &Option<String>,
+    contact: &Option<String>,
+) -> Result<(), Failure> {
+    if cli.url.len() > 1 || cli.fleet.is_some() {
+        return Err(Failure::usage("a batch goes to one server: give one -u"));
+    }
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        return Err(Failure::usage("--concurrency takes 1 to 1024"));
+    }
+    let url = cli
+        .url
+        .first()
+        .map_or("fifo:///tmp/opensips_fifo", String::as_str);
+    let input = args.batch.as_deref().unwrap_or(std::path::Path::new("-"));
+    let lock = if args.no_lock {
+        None
+    } else {
+        Some(
+            args.lock
+                .clone()
+                .unwrap_or_else(|| batch::default_lock(kind)),
+        )
+    };
+    let timeout = timeout(cli)?;
+    batch::run(batch::Run {
+        kind,
+        input,
+        url,
+        options: options(cli)?,
+        concurrency: args.concurrency,
+        lock,
+        adjust: &|req| sender(req, from, contact, timeout),
+    })
+}
+
 /// Applies `--from`, `--contact` and `--timeout` to a SIP request.
 fn sender(
     mut req: sip::SipRequest,
@@ -856,6 +1123,17 @@ fn block_stop_signals() -> Result<nix::sys::signal::SigSet, Failure> {
     Ok(signals)
 }
 
+/// The value of the query parameter `name` in `url` (without %-decoding: user names and
+/// uids need none).
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// Prints events as JSON lines until a signal comes; the listener unsubscribes on the way
 /// out.
 fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Result<(), Failure> {
@@ -874,7 +1152,16 @@ fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Re
     let listener = builder.subscribe(conn, events)?;
     eprintln!("opensips-mi: listening on {}", listener.socket());
     let mut out = std::io::stdout().lock();
+    let mut dropped = 0;
     while !stop.load(Ordering::SeqCst) {
+        let now = listener.dropped();
+        if now > dropped {
+            eprintln!(
+                "opensips-mi: {} event(s) dropped (output too slow, or sent by an untrusted user)",
+                now - dropped
+            );
+            dropped = now;
+        }
         match listener.recv_timeout(Duration::from_millis(200)) {
             Ok(None) => {}
             Ok(Some(ev)) => {
@@ -947,4 +1234,18 @@ fn run_mock(
     drop(server);
     eprintln!("opensips-mi: mock stopped ({signal:?})");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_param() {
+        let url = "udp://127.0.0.1:8809?timeout=2&server_user=osips";
+        assert_eq!(
+            super::query_param(url, "server_user").as_deref(),
+            Some("osips")
+        );
+        assert_eq!(super::query_param(url, "user"), None);
+        assert_eq!(super::query_param("udp://h:1", "server_user"), None);
+    }
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use opensips_mi::helpers::{StatKinds, Statistics, normalize_reply, prometheus_text};
+use opensips_mi::helpers::{
+    MetricNaming, NodeScrape, StatKinds, Statistics, exposition, normalize_reply,
+};
 use opensips_mi::{
     Cmd, Connection, Error, Fleet, MiCommands, Params, Protocol, ServerError, Value,
 };
@@ -54,7 +56,12 @@ pub(crate) fn result(
         }
         let stats = conn.get_statistics(&names)?;
         if output == Output::Prometheus {
-            return Ok(Printed::Stats(stats, conn.list_statistics()?));
+            // 1.x has no list_statistics: the documented fallback rule then
+            // (helpers::fallback_kind)
+            return Ok(Printed::Stats(
+                stats,
+                conn.list_statistics().unwrap_or_default(),
+            ));
         }
         let v = stats
             .0
@@ -109,17 +116,39 @@ pub(crate) fn print_one(
     printed: Result<Printed, Error>,
     output: Output,
 ) -> Result<(), Failure> {
-    match printed.map_err(|e| explain(conn, method, e))? {
+    let printed = printed.map_err(|e| explain(conn, method, e));
+    if output == Output::Prometheus {
+        // always a complete exposition, `opensips_up 0` for a server that did not answer, and
+        // exit 0: a cron job's `> tmp && mv tmp file` then always refreshes the file
+        return match printed {
+            Ok(Printed::Stats(stats, kinds)) => print_text(&exposition(
+                &MetricNaming::default(),
+                [NodeScrape::up(None, &stats, &kinds)],
+            )),
+            Err(f) if f.code == 2 => Err(f),
+            Err(f) => {
+                eprintln!("opensips-mi: {}", f.message);
+                print_text(&exposition(
+                    &MetricNaming::default(),
+                    [NodeScrape::down(None)],
+                ))
+            }
+            Ok(_) => Ok(()),
+        };
+    }
+    match printed? {
         Printed::Raw(bytes) => print_raw(&bytes),
         Printed::Value(v) => print_value(&v, output == Output::Pretty),
-        Printed::Stats(stats, kinds) => print_text(&stats.to_prometheus(&kinds)),
+        Printed::Stats(..) => Ok(()),
     }
 }
 
-/// Every node of a fleet at once: one JSON line per node, `{"node":URL,"result":…}` or
-/// `{"node":URL,"error":{"kind":…,"message":…}}` (`pretty`: grouped by node). Exit 0 if
-/// all succeeded, 1 if a node answered with an error, 3 if one could not be reached (3
-/// wins; 2 for a node whose URL is unusable).
+/// Every node of a fleet at once: one JSON line per node, `{"node":NAME,"result":…}` or
+/// `{"node":NAME,"error":{"kind":…,"message":…}}` (`pretty`: grouped by node; NAME: the
+/// fleet file's name or the URL without its password). Exit 0 if all succeeded, 1 if a
+/// node answered with an error, 3 if one could not be reached (3 wins; 2 for a node whose
+/// URL is unusable). `--output prometheus`: one exposition, `opensips_up{node} 0` for the
+/// nodes that did not answer, exit 0.
 pub(crate) fn run_fleet(
     fleet: &Fleet,
     method: &str,
@@ -133,18 +162,18 @@ pub(crate) fn run_fleet(
     });
     let mut code = 0;
     // Prometheus: one exposition for all nodes (a family per statistic, a `node` label)
-    let mut scraped: Vec<(String, Statistics, StatKinds)> = Vec::new();
+    let mut scraped: Vec<(String, Option<(Statistics, StatKinds)>)> = Vec::new();
     for (node, answer) in answers {
         let answer = answer
             .map_err(|e| (e.kind(), Failure::from(e)))
             .and_then(|a| a);
         if output == Output::Prometheus {
             match answer {
-                Ok(Printed::Stats(stats, kinds)) => scraped.push((node, stats, kinds)),
+                Ok(Printed::Stats(stats, kinds)) => scraped.push((node, Some((stats, kinds)))),
                 Ok(_) => {}
                 Err((_, f)) => {
-                    code = code.max(f.code);
                     eprintln!("opensips-mi: {node}: {}", f.message);
+                    scraped.push((node, None));
                 }
             }
             continue;
@@ -181,8 +210,12 @@ pub(crate) fn run_fleet(
         }
     }
     if output == Output::Prometheus {
-        print_text(&prometheus_text(
-            scraped.iter().map(|(n, s, k)| (Some(n.as_str()), s, k)),
+        print_text(&exposition(
+            &MetricNaming::default(),
+            scraped.iter().map(|(n, r)| match r {
+                Some((s, k)) => NodeScrape::up(Some(n.as_str()), s, k),
+                None => NodeScrape::down(Some(n.as_str())),
+            }),
         ))?;
     }
     match code {
