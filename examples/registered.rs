@@ -4,7 +4,7 @@
 //! OPENSIPS_MI_URL=udp://127.0.0.1:8809 cargo run --example registered
 //! ```
 //!
-//! Works the same against OpenSIPS 1.x/2.x (`?protocol=legacy` or `?protocol=auto`).
+//! Works the same against OpenSIPS 1.x/2.x (the generation is detected; or `?protocol=legacy`).
 
 use std::process::ExitCode;
 

@@ -32,7 +32,7 @@ while IFS= read -r -d '' f; do
 done < <(find "$F" -name '*.reply.http' -print0)
 while IFS= read -r -d '' f; do
   seed legacy_reply "$f"
-done < <(find "$F/2x" -name '*.reply.txt' -print0)
+done < <(find "$F/1x" "$F/2x" -name '*.reply.txt' -print0)
 while IFS= read -r -d '' f; do
   seed events "$f"
 done < <(find "$F" -name '*.event.json' -print0)

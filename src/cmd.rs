@@ -156,6 +156,20 @@ pub trait ConnectionLike {
         Ok(crate::Protocol::JsonRpc)
     }
 
+    /// What is known about the server (see [`Connection::server`](crate::Connection::server));
+    /// by default only what [`ConnectionLike::protocol`] tells (2.x for legacy, 3.x else).
+    ///
+    /// # Errors
+    ///
+    /// Detection errors.
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        use crate::server::{Generation, ServerFacts};
+        Ok(ServerFacts::new(match self.protocol()? {
+            crate::Protocol::Legacy => Generation::V2,
+            _ => Generation::V3,
+        }))
+    }
+
     /// The user and group (uid, gid) that own the server's local endpoint (its FIFO or unix
     /// socket), i.e. who OpenSIPS runs as, when this can be learnt cheaply; `None` for
     /// network transports. Used to open event sockets to the server only.
@@ -172,6 +186,10 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 
     fn protocol(&self) -> Result<crate::Protocol> {
         (**self).protocol()
+    }
+
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        (**self).server()
     }
 
     fn server_owner(&self) -> Option<(u32, u32)> {

@@ -66,7 +66,8 @@ impl Connection {
     /// | `xmlrpc://127.0.0.1:8888/RPC2`, `xmlrpcs://…` | `mi_xmlrpc` / `mi_xmlrpc_ng` (feature `http`) |
     ///
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
-    /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`), `reply_dir`, `reply_fifo`,
+    /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`, the default: detected once per
+    /// connection), `reply_dir`, `reply_fifo`,
     /// `buffer` (datagram bytes), `reply_socket_dir`, `max_reply` (bytes), `keepalive`
     /// (HTTP), e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
     /// `?`, parameters joined with `&` ([`url_with_param`](crate::url_with_param) adds one
@@ -275,6 +276,30 @@ impl Connection {
         self.session().generation().map(Protocol::from)
     }
 
+    /// What this connection knows about its server: the generation and, once a `version`
+    /// reply told it, the release ([`ServerFacts`](crate::server::ServerFacts)). Probes the
+    /// server the first time (the safe `version` probe of [`Protocol::Auto`]) unless
+    /// detection already ran; the result is kept.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, server::Generation, mock::{Flavor, MockServer}};
+    /// let server = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
+    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let facts = conn.server()?;
+    /// assert_eq!(facts.generation, Generation::V2);
+    /// assert_eq!(facts.version.as_deref(), Some("2.4.11"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The probe's errors (not running, timeout...).
+    pub fn server(&self) -> Result<crate::server::ServerFacts> {
+        self.session().server()
+    }
+
     /// The default timeout of this connection.
     pub fn timeout(&self) -> Duration {
         self.session().timeout()
@@ -313,6 +338,11 @@ impl Connection {
         }
     }
 
+    /// The generation detection found, if it ran (never probes).
+    pub(crate) fn detected_protocol(&self) -> Option<Protocol> {
+        self.session().detected().map(Protocol::from)
+    }
+
     /// Runs `cmd` without the [`Cmd::verified`] check.
     pub(crate) fn execute_unverified(&self, cmd: &Cmd) -> Result<Response> {
         self.session().execute(cmd)
@@ -334,6 +364,10 @@ impl ConnectionLike for Connection {
 
     fn protocol(&self) -> Result<Protocol> {
         Connection::protocol(self)
+    }
+
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        Connection::server(self)
     }
 
     fn server_owner(&self) -> Option<(u32, u32)> {

@@ -22,6 +22,7 @@ pub mod helpers;
 mod options;
 mod pool;
 mod protocol;
+pub mod server;
 mod session;
 pub mod sip;
 mod transport;

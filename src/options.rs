@@ -42,8 +42,8 @@ pub struct Options {
     /// HTTPS: skip certificate verification. Only for test setups with self-signed
     /// certificates: anyone on the path can then read and change the traffic.
     pub danger_accept_invalid_certs: bool,
-    /// The MI generation: JSON-RPC (3.x/4.x, the default), legacy text (1.x/2.x), or
-    /// detected once per connection.
+    /// The MI generation: detected once per connection ([`Protocol::Auto`], the default),
+    /// JSON-RPC (3.x/4.x) or legacy text (1.x/2.x).
     pub protocol: Protocol,
     /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 128 MiB); a
     /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
@@ -134,7 +134,7 @@ impl Default for Options {
             headers: Vec::new(),
             ca_pem: None,
             danger_accept_invalid_certs: false,
-            protocol: Protocol::JsonRpc,
+            protocol: Protocol::Auto,
             max_reply: DEFAULT_MAX_REPLY,
             keepalive: true,
             server_user: None,

@@ -39,6 +39,8 @@ use crate::{Cmd, Connection, ConnectionLike, Error, Options, Protocol, Response,
 pub struct Pool {
     url: String,
     options: Options,
+    /// The generation one of its connections detected: the next ones need no probe.
+    detected: std::sync::OnceLock<Protocol>,
     size: usize,
     state: Mutex<PoolState>,
     freed: Condvar,
@@ -85,6 +87,7 @@ impl Pool {
         Ok(Pool {
             url: url.to_owned(),
             options,
+            detected: std::sync::OnceLock::new(),
             size,
             state: Mutex::new(PoolState {
                 idle: vec![first],
@@ -118,7 +121,11 @@ impl Pool {
             if st.open < self.size {
                 st.open += 1;
                 drop(st);
-                return match Connection::open_with(&self.url, self.options.clone()) {
+                let mut options = self.options.clone();
+                if let Some(p) = self.detected.get() {
+                    options.protocol = *p;
+                }
+                return match Connection::open_with(&self.url, options) {
                     Ok(conn) => Ok(PooledConnection {
                         pool: self,
                         conn: Some(conn),
@@ -173,6 +180,10 @@ impl ConnectionLike for Pool {
         self.get()?.protocol()
     }
 
+    fn server(&self) -> Result<crate::server::ServerFacts> {
+        self.get()?.server()
+    }
+
     fn server_owner(&self) -> Option<(u32, u32)> {
         self.get().ok()?.server_owner()
     }
@@ -202,6 +213,9 @@ impl Deref for PooledConnection<'_> {
 impl Drop for PooledConnection<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
+            if let Some(p) = conn.detected_protocol() {
+                let _ = self.pool.detected.set(p);
+            }
             self.pool.lock().idle.push(conn);
             self.pool.freed.notify_one();
         }

@@ -10,12 +10,13 @@ use std::time::Duration;
 use crate::protocol::framing::{Codec, Framing};
 use crate::protocol::jsonrpc::IdGenerator;
 use crate::protocol::{Generation, Protocol, ProtocolChoice, legacy};
+use crate::server::{self, ServerFacts};
 use crate::transport::datagram::{UdpTransport, UnixTransport};
 use crate::transport::fifo::FifoTransport;
 #[cfg(feature = "http")]
 use crate::transport::http::{HttpProtocol, HttpTransport};
 use crate::transport::{Deadline, Reply, Stage, Transport};
-use crate::{Cmd, Error, Params, Response, Result};
+use crate::{Cmd, Error, Params, Response, Result, Value};
 
 /// What a connection has learnt about the server's commands (see `Connection::verify`).
 #[derive(Debug, Default)]
@@ -72,38 +73,105 @@ impl Reply for Codec {
     }
 }
 
-/// A generation probe: any answer in its codec's generation tells the generation.
+/// A generation probe (a `version` request): any answer in its codec's generation tells
+/// the generation, and the `version` reply the release.
 struct Probe(Codec);
 
+impl Probe {
+    fn facts(&self, resp: &Response) -> ServerFacts {
+        let fallback = match self.0.generation() {
+            Generation::JsonRpc => server::Generation::V3,
+            Generation::Legacy => server::Generation::V2,
+        };
+        let value = match crate::protocol::materialize(resp.clone()) {
+            Ok(r) if r.value.is_null() && r.raw.first() == Some(&b'{') => {
+                crate::protocol::json_result::<Value>(&r.raw).unwrap_or_default()
+            }
+            Ok(r) => r.value,
+            Err(_) => Value::Null,
+        };
+        match server::server_text(&value) {
+            Some(text) => ServerFacts::from_server_text(text, fallback),
+            None => ServerFacts::new(fallback),
+        }
+    }
+}
+
 impl Reply for Probe {
-    type Out = Generation;
-    fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Generation>> {
+    type Out = ServerFacts;
+    fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<ServerFacts>> {
         let generation = self.0.generation();
+        #[cfg(feature = "http")]
         if self.0.framing() == Framing::HttpXml {
-            // 3.x/4.x type their values (`<string>`), 2.x `mi_xmlrpc_ng` writes bare text.
-            let text = String::from_utf8_lossy(buf);
-            return Some(if text.contains("<name>Server</name><value><string>") {
-                Ok(Generation::JsonRpc)
-            } else if text.contains("<name>Server</name><value>") {
-                Ok(Generation::Legacy)
-            } else {
-                Err(Error::malformed(
-                    "cannot tell the XML-RPC server's generation from its `version` reply",
-                    buf,
-                ))
-            });
+            return Some(xml_facts(buf));
         }
         // A 1.x/2.x datagram server answers JSON with `500 command not available`.
-        if self.0.framing() == Framing::Datagram && legacy::looks_like_reply(buf) {
-            return Some(Ok(Generation::Legacy));
+        if self.0.framing() == Framing::Datagram
+            && generation == Generation::JsonRpc
+            && legacy::looks_like_reply(buf)
+        {
+            return Some(Ok(ServerFacts::new(server::Generation::V2)));
         }
         match self.0.judge(buf, at_end)? {
-            Ok(_) | Err(Error::Rpc(_) | Error::Command(_)) => Some(Ok(generation)),
+            Ok(r) => Some(Ok(self.facts(&r))),
+            Err(Error::Rpc(_) | Error::Command(_)) => {
+                Some(Ok(ServerFacts::new(match generation {
+                    Generation::JsonRpc => server::Generation::V3,
+                    Generation::Legacy => server::Generation::V2,
+                })))
+            }
             Err(e) => Some(Err(e)),
         }
     }
-    fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Generation> {
-        self.0.at_deadline(buf, total).map(|_| self.0.generation())
+    fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<ServerFacts> {
+        // a `version` reply is tiny: a big unfinished one (a flood) is not worth a scan
+        if buf.len() > 64 * 1024 {
+            return Err(Error::malformed(
+                format!(
+                    "the reply was cut short: still incomplete when the {:.3}s timeout \
+                     expired (an answer to `version` of {} bytes: not an OpenSIPS MI reply)",
+                    total.as_secs_f64(),
+                    buf.len()
+                ),
+                &buf,
+            ));
+        }
+        self.0.at_deadline(buf, total).map(|r| self.facts(&r))
+    }
+}
+
+/// The generation of an XML-RPC server from its answer to a `version` call: 3.x/4.x type
+/// their values (`<string>`), 2.x `mi_xmlrpc_ng` writes bare text, the 1.x `mi_xmlrpc`
+/// sends one string of tree lines (`Server:: OpenSIPS (1.11.11…)\n`).
+#[cfg(feature = "http")]
+fn xml_facts(buf: &[u8]) -> Result<ServerFacts> {
+    use crate::protocol::xmlrpc;
+    use server::Generation as G;
+    match xmlrpc::decode_reply(buf) {
+        Ok(r) if server::looks_1x(&r.value) => {
+            let text = r.value.as_str().unwrap_or_default();
+            let server = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Server:: "))
+                .unwrap_or_default();
+            Ok(ServerFacts::from_server_text(server, G::V1))
+        }
+        Ok(r) if server::has_untyped_value(buf) => {
+            let v = xmlrpc::normalize_legacy(r.value);
+            Ok(match server::server_text(&v) {
+                Some(t) => ServerFacts::from_server_text(t, G::V2),
+                None => ServerFacts::new(G::V2),
+            })
+        }
+        Ok(r) => Ok(match server::server_text(&r.value) {
+            Some(t) => ServerFacts::from_server_text(t, G::V3),
+            None => ServerFacts::new(G::V3),
+        }),
+        Err(Error::Rpc(e)) if e.code == -506 || e.code == -501 => Ok(ServerFacts::new(G::V1)),
+        Err(Error::Command(e)) if e.code == 401 && e.message == "Empty request" => {
+            Ok(ServerFacts::new(G::V2))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -124,9 +192,21 @@ impl<T: Transport> Session<T> {
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         cmd.validate()?;
         let generation = self.generation()?;
+        self.execute_as(cmd, generation)
+    }
+
+    /// [`Session::execute`] in `generation`.
+    fn execute_as(&self, cmd: &Cmd, generation: Generation) -> Result<Response> {
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
         let framing = self.transport.framing();
-        let codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decodes());
+        let mut codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decodes());
+        if self
+            .protocol
+            .facts()
+            .is_some_and(|f| f.generation == server::Generation::V1)
+        {
+            codec = codec.for_1x(cmd.method());
+        }
         let encode = |reply_to: Option<&str>| {
             let request = codec.encode(cmd.method(), cmd.params(), reply_to)?;
             if log::log_enabled!(log::Level::Trace) {
@@ -163,25 +243,52 @@ impl<T: Transport> Session<T> {
             &e,
             Error::Timeout { waiting_for, .. } if *waiting_for == "waiting for the reply"
         );
+        // detected: the generation is right, whatever else is wrong
+        let detected = self.protocol.facts().is_some();
         match (self.transport.framing(), generation) {
+            (Framing::Fifo, _) if silent && detected => e.with_hint(
+                "OpenSIPS took the request but did not answer: slow or async commands \
+                 (t_uac_dlg) need a longer timeout, and 3.x/4.x drop requests they cannot parse",
+            ),
             (Framing::Fifo, Generation::JsonRpc) if silent => e.with_hint(
                 "OpenSIPS took the request but did not answer. An OpenSIPS 1.x/2.x server \
-                 ignores JSON-RPC: use ?protocol=legacy (or ?protocol=auto). 3.x/4.x drop \
-                 requests they cannot parse, and slow or async commands (t_uac_dlg) need a \
-                 longer timeout",
+                 ignores JSON-RPC: use ?protocol=legacy, or leave ?protocol= out (the \
+                 generation is then detected). Is reply_dir the server's reply_dir? 3.x/4.x \
+                 drop requests they cannot parse, and slow or async commands (t_uac_dlg) need \
+                 a longer timeout",
             ),
             (Framing::Fifo, Generation::Legacy) if silent => e.with_hint(
                 "OpenSIPS took the request but did not answer. An OpenSIPS 3.x/4.x server \
-                 ignores the legacy text MI: drop ?protocol=legacy (or use ?protocol=auto); \
-                 slow or async commands (t_uac_dlg) need a longer timeout",
+                 ignores the legacy text MI: drop ?protocol=legacy (the generation is then \
+                 detected). Is reply_dir the server's reply_dir? Slow or async commands \
+                 (t_uac_dlg) need a longer timeout",
             ),
             _ => e,
         }
     }
 
-    /// The generation to speak, detected once for [`Protocol::Auto`].
+    /// The generation to speak, detected once for [`Protocol::Auto`] (and for legacy
+    /// XML-RPC, where the 1.x and 2.x modules differ).
     fn generation(&self) -> Result<Generation> {
-        self.protocol.resolve(|| self.detect())
+        let xml = self.transport.framing() == Framing::HttpXml;
+        self.protocol.resolve(xml, || self.detect())
+    }
+
+    /// What the connection knows about its server, probing it (`version`) the first time.
+    fn server(&self) -> Result<ServerFacts> {
+        self.protocol
+            .learn(|| {
+                if self.transport.framing() == Framing::HttpJson {
+                    // nothing to detect: ask the release
+                    let mut c = Cmd::new("version");
+                    c.timeout(self.timeout);
+                    let r = self.execute_as(&c, Generation::JsonRpc)?;
+                    let probe = Probe(Codec::new(Framing::HttpJson, Generation::JsonRpc, 0, true));
+                    return Ok(probe.facts(&r));
+                }
+                self.detect()
+            })
+            .cloned()
     }
 
     /// Finds the generation within the connection's timeout, without ever leaving a
@@ -194,14 +301,19 @@ impl<T: Transport> Session<T> {
     ///   once, the tail after the JSON (`:version:1234…\n\n`) parses as a request whose
     ///   parameters are a number, instead of staying in mi_fifo's buffer and wedging it.
     ///   Both reply FIFOs are heard until the deadline.
-    /// * Datagram: a JSON-RPC `version`; 1.x/2.x answer `500 command not available`.
-    /// * XML-RPC: `version`, whose values 3.x/4.x type and 2.x does not.
-    fn detect(&self) -> Result<Generation> {
+    /// * Datagram: a JSON-RPC `version`; 1.x/2.x answer `500 command not available`, and
+    ///   then a legacy `version` tells 1.x from 2.x.
+    /// * XML-RPC: `version`, whose values 3.x/4.x type, 2.x does not, and which 1.x sends
+    ///   as one flat string.
+    ///
+    /// The `version` reply also gives the release ([`ServerFacts`]).
+    fn detect(&self) -> Result<ServerFacts> {
         let deadline = Deadline::after(self.timeout);
         let framing = self.transport.framing();
         let version = |codec: &Codec, reply_to: Option<&str>| {
             codec.encode("version", &Params::None, reply_to)
         };
+        // undecoded: only a whole reply is read for its `Server` (a flood is not)
         let json = Probe(Codec::new(
             framing,
             Generation::JsonRpc,
@@ -232,17 +344,33 @@ impl<T: Transport> Session<T> {
                 patience: self.timeout,
                 digits: false,
             }],
-            Framing::HttpJson => return Ok(Generation::JsonRpc),
+            Framing::HttpJson => return Ok(ServerFacts::new(server::Generation::V3)),
         };
-        self.transport
+        let hint = |e: Error| {
+            e.with_hint(
+                "neither generation's `version` was answered while detecting the MI \
+                 protocol: is OpenSIPS' MI module serving this endpoint (and, for a FIFO, \
+                 is reply_dir its reply directory)?",
+            )
+        };
+        let facts = self
+            .transport
             .exchange_staged(stages, &deadline)
-            .map_err(|e| {
-                e.with_hint(
-                    "neither generation's `version` was answered while detecting the MI \
-                     protocol: is OpenSIPS' MI module serving this endpoint (and, for a FIFO, \
-                     is reply_dir its reply directory)?",
-                )
-            })
+            .map_err(hint)?;
+        if facts.version.is_none() && framing == Framing::Datagram && facts.generation.is_legacy() {
+            // `500 command not available` told 1.x/2.x: the legacy `version` tells which
+            let stage = [Stage {
+                encode: &legacy_encode,
+                reply: &legacy,
+                patience: self.timeout,
+                digits: false,
+            }];
+            return self
+                .transport
+                .exchange_staged(&stage, &deadline)
+                .map_err(hint);
+        }
+        Ok(facts)
     }
 }
 
@@ -250,6 +378,8 @@ impl<T: Transport> Session<T> {
 pub(crate) trait SessionApi: Send + Sync {
     fn execute(&self, cmd: &Cmd) -> Result<Response>;
     fn generation(&self) -> Result<Generation>;
+    fn server(&self) -> Result<ServerFacts>;
+    fn detected(&self) -> Option<Generation>;
     fn timeout(&self) -> Duration;
     fn set_timeout(&mut self, timeout: Duration);
     fn commands(&self) -> &CommandCache;
@@ -262,6 +392,14 @@ impl<T: Transport> SessionApi for Session<T> {
     }
     fn generation(&self) -> Result<Generation> {
         Session::generation(self)
+    }
+    fn server(&self) -> Result<ServerFacts> {
+        Session::server(self)
+    }
+    fn detected(&self) -> Option<Generation> {
+        self.protocol
+            .facts()
+            .map(|f| Generation::from(f.generation))
     }
     fn timeout(&self) -> Duration {
         self.timeout

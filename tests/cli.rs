@@ -13,8 +13,23 @@ use opensips_mi::{Params, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_opensips-mi");
 
+/// The binary, with its caches (detected generations, completion) in this test run's own
+/// directory under cargo's target tmp dir: never the user's, never an earlier run's.
+fn bin() -> Command {
+    let mut c = Command::new(BIN);
+    c.env(
+        "XDG_CACHE_HOME",
+        format!(
+            "{}/cli-cache-{}",
+            env!("CARGO_TARGET_TMPDIR"),
+            std::process::id()
+        ),
+    );
+    c
+}
+
 fn run(url: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    bin()
         .arg("-u")
         .arg(url)
         .args(args)
@@ -147,7 +162,7 @@ fn exit_codes() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("malformed reply"), "{}", stderr(&o));
     // 0 with --help
-    let o = Command::new(BIN).arg("--help").output().unwrap();
+    let o = bin().arg("--help").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("EXIT CODES"));
 }
@@ -183,7 +198,7 @@ fn url_from_the_environment_and_protocols() {
         .fifo()
         .start()
         .unwrap();
-    let o = Command::new(BIN)
+    let o = bin()
         .args(["--protocol", "auto", "uptime"])
         .env("OPENSIPS_MI_URL", server.fifo_url())
         .output()
@@ -280,10 +295,7 @@ fn helper_subcommands() {
     assert!(list[0]["name"].as_str().is_some());
     // completions
     for shell in ["bash", "zsh", "fish"] {
-        let o = Command::new(BIN)
-            .args(["completions", shell])
-            .output()
-            .unwrap();
+        let o = bin().args(["completions", shell]).output().unwrap();
         assert_eq!(o.status.code(), Some(0));
         assert!(stdout(&o).contains("opensips-mi"), "{shell}");
     }
@@ -294,7 +306,7 @@ fn mock_subcommand_runs_until_sigterm_and_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("opensips_fifo");
     let sock = dir.path().join("mi.sock");
-    let mut child = Command::new(BIN)
+    let mut child = bin()
         .args([
             "mock",
             "--fifo",
@@ -333,7 +345,7 @@ fn mock_subcommand_runs_until_sigterm_and_cleans_up() {
         "the mock removes its FIFO and socket"
     );
 
-    let mut legacy = Command::new(BIN)
+    let mut legacy = bin()
         .args(["mock", "--legacy", "--udp", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -363,7 +375,7 @@ fn events_subcommand_prints_json_lines_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ev.sock");
     for (n, transport) in ["udp", "tcp", "unix"].into_iter().enumerate() {
-        let mut child = Command::new(BIN)
+        let mut child = bin()
             .args(["-u", &server.udp_url(), "events", "E_UL_AOR_INSERT"])
             .args([
                 "E_UL_CONTACT_INSERT",
@@ -476,7 +488,7 @@ fn events_over_unix_default_to_a_private_unpredictable_socket() {
 }
 
 fn run_plain(args: &[&str]) -> Output {
-    Command::new(BIN)
+    bin()
         .args(args)
         .env_remove("OPENSIPS_MI_URL")
         .stdin(Stdio::null())
@@ -504,7 +516,7 @@ fn global_options_after_the_command() {
 #[test]
 fn a_closed_pipe_ends_the_run_quietly() {
     let server = MockServer::builder().fifo().start().unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = bin()
         .args(["-u", &server.fifo_url(), "ul_dump"])
         .env_remove("OPENSIPS_MI_URL")
         .stdin(Stdio::null())
@@ -523,7 +535,7 @@ fn a_closed_pipe_ends_the_run_quietly() {
 #[test]
 fn the_same_json_from_every_generation() {
     let mut contacts = Vec::new();
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
         let url = format!("{}&protocol=auto", server.fifo_url());
         let o = run(&url, &["ul_dump"]);
@@ -553,7 +565,7 @@ fn the_same_json_from_every_generation() {
         );
         // raw keeps the server's own bytes
         let raw = run(&url, &["-o", "raw", "ul_dump"]);
-        if flavor == Flavor::V2 {
+        if matches!(flavor, Flavor::V1 | Flavor::V2) {
             assert!(stdout(&raw).starts_with("200 OK\n"), "{}", stdout(&raw));
         }
         // get_statistics as opensips-cli users type it
@@ -587,7 +599,7 @@ fn the_same_json_from_every_generation() {
 
 #[test]
 fn did_you_mean_and_aliases_in_list() {
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
         let url = format!("{}&protocol=auto", server.fifo_url());
         let o = run(&url, &["uptme"]);
@@ -797,30 +809,52 @@ fn diagnose_reports_each_node() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         format!("udp://{}", s.local_addr().unwrap())
     };
+    let v1 = MockServer::builder()
+        .flavor(Flavor::V1)
+        .fifo()
+        .start()
+        .unwrap();
+    // no ?protocol= anywhere: diagnose finds each generation itself, and quickly
+    let started = std::time::Instant::now();
     let o = run_plain(&[
         "-u",
-        &format!("{}&protocol=auto", v2.fifo_url()),
+        &v2.fifo_url(),
         "-u",
         &v4.udp_url(),
         "-u",
         &v4.http_url(),
         "-u",
         &dead,
+        "-u",
+        &v1.fifo_url(),
         "diagnose",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
     let reports: Vec<Value> = stdout(&o)
         .lines()
         .map(|l| Value::from_json(l.as_bytes()).unwrap())
         .collect();
-    assert_eq!(reports.len(), 4);
+    assert_eq!(reports.len(), 5);
     assert!(
         reports[0]["generation"]
             .as_str()
             .unwrap()
-            .starts_with("1.x/2.x")
+            .starts_with("2.x"),
+        "{}",
+        reports[0]
     );
     assert!(reports[0]["version"].as_str().unwrap().contains("2.4"));
+    assert!(
+        reports[4]["generation"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.x"),
+        "{}",
+        reports[4]
+    );
+    assert!(reports[4]["version"].as_str().unwrap().contains("1.11"));
+    assert_eq!(reports[1]["generation"].as_str(), Some("4.x (JSON-RPC)"));
     assert!(reports[1]["version"].as_str().unwrap().contains("4.0"));
     for r in &reports[..3] {
         assert_eq!(r["reachable"], Value::Bool(true), "{r}");
@@ -837,18 +871,35 @@ fn diagnose_reports_each_node() {
             .map(|w| w.as_str().unwrap().to_owned())
             .collect()
     };
-    assert!(
-        warnings(&reports[1])
-            .iter()
-            .any(|w| w.contains("datagram reply holds at most"))
-    );
-    assert!(
-        warnings(&reports[2])
-            .iter()
-            .any(|w| w.contains("/RPC2 answers too"))
-    );
+    // no noise: a handful of registrations fit in a datagram, and the other HTTP module
+    // answering on the same httpd is no problem
+    assert!(warnings(&reports[1]).is_empty(), "{}", reports[1]);
+    assert!(warnings(&reports[2]).is_empty(), "{}", reports[2]);
     assert_eq!(reports[3]["reachable"], Value::Bool(false));
     assert_eq!(reports[3]["error"]["kind"].as_str(), Some("not_running"));
+    // a --protocol that does not fit: still found, and said
+    let o = run_plain(&["-u", &v1.fifo_url(), "--protocol", "jsonrpc", "diagnose"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+    assert!(r["generation"].as_str().unwrap().starts_with("1.x"), "{r}");
+    assert!(
+        warnings(&r).iter().any(|w| w.contains("?protocol=legacy")),
+        "{r}"
+    );
+    // 2.4's mi_xmlrpc_ng is 2.x, not 3.x/4.x
+    let xml = MockServer::builder()
+        .flavor(Flavor::V2)
+        .http()
+        .start()
+        .unwrap();
+    let o = run_plain(&["-u", &xml.xmlrpc_url(), "diagnose"]);
+    let r = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
+    assert_eq!(
+        r["generation"].as_str(),
+        Some("2.x (legacy text MI)"),
+        "{r}"
+    );
+    assert!(r["version"].as_str().unwrap().contains("2.4.11"), "{r}");
 }
 
 /// Completion of MI command names from the server, with 4.0 aliases, cached per URL.
@@ -861,7 +912,7 @@ fn completion_from_the_server() {
         .unwrap();
     let cache = tempfile::tempdir().unwrap();
     let complete = |url: &str| {
-        Command::new(BIN)
+        bin()
             .args(["-u", url, "complete-commands"])
             .env("XDG_CACHE_HOME", cache.path())
             .env_remove("OPENSIPS_MI_URL")
@@ -892,10 +943,7 @@ fn completion_from_the_server() {
     assert!(o.stdout.is_empty());
     // the scripts call it
     for shell in ["bash", "zsh", "fish"] {
-        let o = Command::new(BIN)
-            .args(["completions", shell])
-            .output()
-            .unwrap();
+        let o = bin().args(["completions", shell]).output().unwrap();
         assert!(stdout(&o).contains("complete-commands"), "{shell}");
     }
     // bash, for real: `opensips-mi -u URL ul_d<TAB>`
@@ -920,6 +968,97 @@ fn completion_from_the_server() {
         stdout(&o),
         stderr(&o)
     );
+}
+
+/// The generation detected for a URL is cached (0700 directory, 0600 file, no password in
+/// its name), used on the next run without a probe, and detected again when it turns out
+/// wrong.
+#[test]
+fn the_detected_generation_is_cached_per_url() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    let with_cache = |url: &str, args: &[&str]| {
+        Command::new(BIN)
+            .args(["-u", url])
+            .args(args)
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("OPENSIPS_MI_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let v2 = MockServer::builder()
+        .flavor(Flavor::V2)
+        .udp()
+        .start()
+        .unwrap();
+    let url = v2.udp_url();
+    let o = with_cache(&url, &["uptime"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let methods =
+        |s: &MockServer| -> Vec<String> { s.requests().iter().map(|r| r.method.clone()).collect() };
+    assert!(methods(&v2).contains(&"version".to_owned()), "probed first");
+    let dir = cache.path().join("opensips-mi");
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "legacy\n");
+    // next run: no probe
+    v2.clear_requests();
+    let o = with_cache(&url, &["uptime"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(methods(&v2), ["uptime"]);
+    // the same address now served by a 3.x: the cached entry is found wrong, re-detected
+    let port = v2.udp_addr().unwrap();
+    drop(v2);
+    let v3 = MockServer::builder().udp_at(port).start().unwrap();
+    let o = with_cache(&url, &["uptime"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "jsonrpc\n");
+    drop(v3);
+    // an explicit protocol is not cached; a password never names a file
+    let http = MockServer::builder().http().start().unwrap();
+    let addr = http.http_addr().unwrap();
+    for pass in ["secret1", "secret2"] {
+        let u = format!("xmlrpc://user:{pass}@{addr}/RPC2");
+        assert_eq!(with_cache(&u, &["uptime"]).status.code(), Some(0));
+    }
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "one entry for both passwords: {names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("secret") && !n.ends_with(".tmp"))
+    );
+}
+
+#[test]
+fn help_texts_say_each_thing_once() {
+    let o = bin().arg("--help").output().unwrap();
+    let help = stdout(&o);
+    assert_eq!(help.matches("MI endpoint URL").count(), 1, "{help}");
+    // the mock serves: no client options in its help
+    let o = bin().args(["mock", "--help"]).output().unwrap();
+    let help = stdout(&o);
+    assert!(help.contains("--fifo"), "{help}");
+    for client in ["--url", "--fleet", "--protocol", "--timeout"] {
+        assert!(!help.contains(client), "{client}: {help}");
+    }
+    // the flavours, 1.11 included
+    assert!(help.contains("--flavor"), "{help}");
 }
 
 /// `MI_COMMAND --help` is the tool's help (nothing sent, even with no server); `help WORD`
@@ -1039,7 +1178,7 @@ fn a_fleet_file_and_urls_together() {
     let o = run_plain(&["uptime", "--fleet", fleet, "-u", &b.udp_url()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(nodes(&o), [a.udp_url(), b.udp_url()]);
-    let o = Command::new(BIN)
+    let o = bin()
         .args(["--fleet", fleet, "uptime"])
         .env("OPENSIPS_MI_URL", b.udp_url())
         .stdin(Stdio::null())
@@ -1198,7 +1337,7 @@ fn nothing_wrong_reaches_a_phone() {
 /// `mock --empty`: no registrations, no calls.
 #[test]
 fn the_mock_subcommand_can_start_empty() {
-    let mut child = Command::new(BIN)
+    let mut child = bin()
         .args(["mock", "--empty", "--udp", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

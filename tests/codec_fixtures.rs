@@ -473,3 +473,212 @@ mod legacy_replies {
         );
     }
 }
+
+/// OpenSIPS 1.11.11 (`1x/`): every FIFO, datagram and `mi_xmlrpc` capture decodes, and the
+/// flat XML-RPC strings give the same trees as the FIFO.
+#[cfg(feature = "http")]
+mod legacy_1x {
+    use super::*;
+    use opensips_mi::helpers::{Contact, Dialog, normalize_reply};
+    use opensips_mi::{Value, legacy, xmlrpc};
+
+    /// The method of a captured request (`:cmd:` or `<methodName>`).
+    fn method_of(req: &[u8]) -> String {
+        let text = String::from_utf8_lossy(req);
+        if let Some(i) = text.find("<methodName>") {
+            let rest = &text[i + 12..];
+            return rest[..rest.find('<').unwrap_or(0)].to_owned();
+        }
+        text.split(':').nth(1).unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn every_1x_fifo_datagram_and_setup_reply_decodes() {
+        let mut n = 0;
+        for dir in ["1x/fifo", "1x/datagram", "1x/setup"] {
+            for (case, _req, reply) in support::cases(dir) {
+                let bytes = std::fs::read(&reply).unwrap();
+                if bytes.is_empty() {
+                    continue; // silence
+                }
+                let status: i64 = String::from_utf8_lossy(&bytes[..3]).parse().unwrap();
+                match legacy::decode_reply(&bytes) {
+                    Ok(r) => assert_eq!(r.code, status, "{dir}/{case}"),
+                    Err(Error::Command(e)) => {
+                        assert_eq!(e.code, status, "{dir}/{case}");
+                        assert!(!(200..300).contains(&e.code), "{dir}/{case}");
+                    }
+                    Err(e) => panic!("{dir}/{case}: {e}"),
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 75, "only {n}");
+    }
+
+    #[test]
+    fn every_1x_xmlrpc_reply_decodes() {
+        let mut n = 0;
+        for (case, req, reply) in support::cases("1x/xmlrpc") {
+            let raw = std::fs::read(&reply).unwrap();
+            let body = http_body(&raw).unwrap();
+            if !body.starts_with(b"<?xml") {
+                continue; // Abyss' 404 / 405 HTML pages
+            }
+            let method = method_of(&std::fs::read(&req).unwrap());
+            let text = String::from_utf8_lossy(body);
+            match xmlrpc::decode_reply_1x(body, &method) {
+                Ok(_) => assert!(!text.contains("<fault>"), "{case}"),
+                Err(e) => {
+                    assert!(text.contains("<fault>"), "{case}: {e}");
+                    let code = e.server_error().unwrap().code;
+                    assert!(text.contains(&format!("<i4>{code}</i4>")), "{case}: {e}");
+                }
+            }
+            n += 1;
+        }
+        assert!(n >= 28, "only {n}");
+    }
+
+    fn fifo(rel: &str) -> Value {
+        legacy::decode_reply(&support::fixture(rel)).unwrap().value
+    }
+
+    fn xml(rel: &str, method: &str) -> Value {
+        let raw = support::fixture(rel);
+        xmlrpc::decode_reply_1x(http_body(&raw).unwrap(), method)
+            .unwrap()
+            .value
+    }
+
+    /// The keys of a value, recursively, with numbers and times left out.
+    fn shape(v: &Value) -> String {
+        match v {
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| format!("{k}{{{}}}", shape(v)))
+                .collect::<Vec<_>>()
+                .join(","),
+            Value::Array(a) => format!("[{}]", a.iter().map(shape).collect::<Vec<_>>().join(",")),
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn xmlrpc_flat_strings_rebuild_the_fifo_trees() {
+        for (fifo_rel, xml_rel, method) in [
+            (
+                "1x/fifo/09_ul_dump.reply.txt",
+                "1x/xmlrpc/05_ul_dump.reply.http",
+                "ul_dump",
+            ),
+            (
+                "1x/fifo/10_ul_dump_brief.reply.txt",
+                "1x/xmlrpc/25_ul_dump_brief.reply.http",
+                "ul_dump",
+            ),
+            (
+                "1x/fifo/14_dlg_list.reply.txt",
+                "1x/xmlrpc/08_dlg_list.reply.http",
+                "dlg_list",
+            ),
+            (
+                "1x/fifo/15_dlg_list_ctx.reply.txt",
+                "1x/xmlrpc/26_dlg_list_ctx.reply.http",
+                "dlg_list_ctx",
+            ),
+            (
+                "1x/fifo/11_ul_show_contact_alice.reply.txt",
+                "1x/xmlrpc/06_ul_show_contact_alice.reply.http",
+                "ul_show_contact",
+            ),
+            (
+                "1x/fifo/03_ps.reply.txt",
+                "1x/xmlrpc/15_ps.reply.http",
+                "ps",
+            ),
+            (
+                "1x/fifo/00_which.reply.txt",
+                "1x/xmlrpc/00_which.reply.http",
+                "which",
+            ),
+            (
+                "1x/fifo/05_get_statistics_dialog_tm.reply.txt",
+                "1x/xmlrpc/03_get_statistics.reply.http",
+                "get_statistics",
+            ),
+        ] {
+            let (f, x) = (fifo(fifo_rel), xml(xml_rel, method));
+            assert_eq!(shape(&f), shape(&x), "{xml_rel}");
+            let (f, x) = (normalize_reply(method, f), normalize_reply(method, x));
+            assert_eq!(shape(&f), shape(&x), "{xml_rel} normalized");
+        }
+        let uac = xml("1x/xmlrpc/12_t_uac_dlg_notify.reply.http", "t_uac_dlg");
+        let reply = opensips_mi::sip::SipReply::from_value(&uac).unwrap();
+        assert_eq!(reply.status, 200);
+        let msg = reply.message.unwrap();
+        assert!(
+            msg.starts_with("Via: ")
+                && msg.contains("CSeq: 10 NOTIFY\r\n")
+                && msg.ends_with("\r\n\r\n"),
+            "{msg:?}"
+        );
+        let fifo_uac = fifo("1x/fifo/25_t_uac_dlg_notify.reply.txt");
+        let reply = opensips_mi::sip::SipReply::from_value(&fifo_uac).unwrap();
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply
+                .message
+                .unwrap()
+                .ends_with("Content-Length: 0\r\n\r\n")
+        );
+        let timeout = fifo("1x/fifo/26_t_uac_dlg_timeout.reply.txt");
+        let reply = opensips_mi::sip::SipReply::from_value(&timeout).unwrap();
+        assert_eq!((reply.status, reply.message), (408, None));
+    }
+
+    #[test]
+    fn typed_1x_replies_are_the_2x_structs() {
+        let contacts = |v: Value| -> Vec<Contact> {
+            let v = normalize_reply("ul_show_contact", v);
+            <Vec<Contact> as serde::Deserialize>::deserialize(&v["Contacts"]).unwrap()
+        };
+        for v in [
+            fifo("1x/fifo/11_ul_show_contact_alice.reply.txt"),
+            fifo("1x/datagram/11_ul_show_contact_alice.reply.txt"),
+            xml(
+                "1x/xmlrpc/06_ul_show_contact_alice.reply.http",
+                "ul_show_contact",
+            ),
+        ] {
+            let c = contacts(v);
+            assert_eq!(c.len(), 2);
+            assert_eq!(c[0].contact, "sip:alice@127.0.0.1:5080");
+            assert_eq!(
+                (c[0].flags, c[0].methods, c[0].q),
+                (0, Some(4_294_967_295), None)
+            );
+            assert_eq!(c[0].socket.as_deref(), Some("udp:127.0.0.1:5068"));
+            assert_eq!(c[0].user_agent.as_deref(), Some("py-sip-register/1.0"));
+            assert!(c[0].callid.starts_with("reg-alice-"));
+        }
+        let dialogs = |v: Value| -> Vec<Dialog> {
+            let v = normalize_reply("dlg_list", v);
+            <Vec<Dialog> as serde::Deserialize>::deserialize(&v["Dialogs"]).unwrap()
+        };
+        for v in [
+            fifo("1x/fifo/15_dlg_list_ctx.reply.txt"),
+            xml("1x/xmlrpc/26_dlg_list_ctx.reply.http", "dlg_list_ctx"),
+        ] {
+            let d = dialogs(v);
+            assert_eq!(d.len(), 2);
+            assert_eq!(d[0].callees.len(), 1, "{d:?}");
+        }
+        let stats = fifo("1x/fifo/08_get_statistics_all.reply.txt");
+        let stats = normalize_reply("get_statistics", stats);
+        assert!(
+            stats.get("load:udp:127.0.0.1:5068-load").is_some(),
+            "a statistic name with ':' stays whole: {stats}"
+        );
+    }
+}

@@ -14,6 +14,15 @@ fn every_saved_input_decodes_or_errors() {
         let _ = jsonrpc::decode_reply(&data, 1);
         let _ = legacy::decode_reply(&data);
         let _ = xmlrpc::decode_reply(&data);
+        for method in [
+            "ul_dump",
+            "dlg_list_ctx",
+            "t_uac_dlg",
+            "subscribers_list",
+            "ps",
+        ] {
+            let _ = xmlrpc::decode_reply_1x(&data, method);
+        }
         let _ = opensips_mi::helpers::ul_dump_in(&data);
         let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});
         let _ = Event::parse(&data);

@@ -493,8 +493,12 @@ mod verification {
             "{e}"
         );
         assert!(e.to_string().contains("did you mean `ul_dump`"), "{e}");
+        // the generation probe (`version`, default protocol auto), then only `which`
         assert!(
-            server.requests().iter().all(|r| r.method == "which"),
+            server
+                .requests()
+                .iter()
+                .all(|r| r.method == "which" || r.method == "version"),
             "only `which` was sent"
         );
         // a known command goes through, and the answer is cached
@@ -529,8 +533,13 @@ mod verification {
             matches!(e, Error::UnknownCommand { ref suggestion, .. } if suggestion.as_deref() == Some("usrloc:dump")),
             "{e}"
         );
-        // what was sent: only `which` probes
-        assert!(server.requests().iter().all(|r| r.method == "which"));
+        // what was sent: only `which` probes (and the generation probe, `version`)
+        assert!(
+            server
+                .requests()
+                .iter()
+                .all(|r| r.method == "which" || r.method == "version")
+        );
     }
 
     /// 4.0's `which` lists only `module:command`; the did-you-mean also knows the old names
@@ -625,7 +634,7 @@ mod verification {
 /// `ul_dump_each` hands over exactly the contacts of `ul_dump`, on every generation.
 #[test]
 fn ul_dump_each_gives_the_contacts_of_ul_dump() {
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let (_server, conn) = support::auto_fifo(flavor);
         let whole: Vec<(String, String, String)> = conn
             .ul_dump()
@@ -656,7 +665,7 @@ fn ul_dump_each_gives_the_contacts_of_ul_dump() {
 /// `dlg_list_each` hands over exactly the dialogs of `dlg_list` / `dlg_list_ctx`.
 #[test]
 fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let (_server, conn) = support::auto_fifo(flavor);
         for ctx in [false, true] {
             let whole = if ctx {
@@ -668,7 +677,7 @@ fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
             let n = conn.dlg_list_each(ctx, |d| streamed.push(d)).unwrap();
             assert_eq!(n, whole.len(), "{flavor:?} ctx={ctx}");
             assert_eq!(streamed, whole, "{flavor:?} ctx={ctx}");
-            // the 2.4 and 3.5 mocks start with two calls up (the 4.0 one with none)
+            // the 1.11, 2.4 and 3.5 mocks start with two calls up (the 4.0 one with none)
             assert!(flavor == Flavor::V4 || n >= 2, "{flavor:?}");
         }
     }
@@ -680,12 +689,12 @@ fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
 #[test]
 fn saved_ul_dump_replies_read_like_live_ones() {
     use opensips_mi::helpers::{ul_contacts_in, ul_dump_in};
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let (_server, conn) = support::auto_fifo(flavor);
         let raw = opensips_mi::cmd("ul_dump").execute(&conn).unwrap().raw;
         assert_eq!(
             raw.starts_with(b"200 OK\n"),
-            flavor == Flavor::V2,
+            matches!(flavor, Flavor::V1 | Flavor::V2),
             "{flavor:?}"
         );
         let live = conn.ul_dump().unwrap();
@@ -734,7 +743,7 @@ fn saved_ul_dump_replies_read_like_live_ones() {
 fn saved_dlg_list_replies_read_like_live_ones() {
     use opensips_mi::helpers::dialogs_in;
     let mut seen = 0;
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let (_server, conn) = support::auto_fifo(flavor);
         for (method, live) in [
             ("dlg_list", conn.dlg_list().unwrap()),

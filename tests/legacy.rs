@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 /// The generation a mock flavour speaks.
 fn generation_of(flavor: Flavor) -> Protocol {
-    if flavor == Flavor::V2 {
+    if matches!(flavor, Flavor::V1 | Flavor::V2) {
         Protocol::Legacy
     } else {
         Protocol::JsonRpc
@@ -33,109 +33,129 @@ fn legacy_connections(server: &MockServer) -> Vec<Connection> {
 
 #[test]
 fn legacy_round_trips_on_every_transport() {
-    let server = MockServer::builder()
-        .flavor(Flavor::V2)
-        .fifo()
-        .udp()
-        .unix()
-        .start()
-        .unwrap();
-    for conn in legacy_connections(&server) {
-        let up = conn.command("uptime", ()).unwrap();
-        assert_eq!((up.code, up.message.as_str()), (200, "OK"));
-        assert!(up.raw.starts_with(b"200 OK\nNow:: "));
-        assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
-        // a list argument becomes one line per element
-        let stats = cmd("get_statistics")
-            .arg(["dialog:", "tm:"])
-            .query(&conn)
+    for flavor in [Flavor::V1, Flavor::V2] {
+        let server = MockServer::builder()
+            .flavor(flavor)
+            .fifo()
+            .udp()
+            .unix()
+            .start()
             .unwrap();
-        assert_eq!(stats["dialog:active_dialogs"].as_i64(), Some(2));
-        assert!(stats.get("tm:inuse_transactions").is_some());
-        // named arguments are sent as name::value
-        cmd("cache_store")
-            .param("system", "local")
-            .param("attr", "k")
-            .param("value", "v")
-            .execute(&conn)
-            .unwrap();
-        assert_eq!(
-            conn.command("cache_fetch", ["local", "k"]).unwrap().value["value"],
-            Value::from("v")
-        );
-        // errors keep code and reason
-        match conn.command("ul_show_contact", ["location", "nobody"]) {
-            Err(Error::Command(e)) => {
-                assert_eq!((e.code, e.message.as_str()), (404, "AOR not found"))
+        for conn in legacy_connections(&server) {
+            let up = conn.command("uptime", ()).unwrap();
+            assert_eq!((up.code, up.message.as_str()), (200, "OK"));
+            assert!(up.raw.starts_with(b"200 OK\nNow:: "));
+            assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
+            // a list argument becomes one line per element
+            let stats = cmd("get_statistics")
+                .arg(["dialog:", "tm:"])
+                .query(&conn)
+                .unwrap();
+            assert_eq!(stats["dialog:active_dialogs"].as_i64(), Some(2));
+            assert!(stats.get("tm:inuse_transactions").is_some());
+            // named arguments are sent as name::value
+            cmd("cache_store")
+                .param("system", "local")
+                .param("attr", "k")
+                .param("value", "v")
+                .execute(&conn)
+                .unwrap();
+            let fetched = conn.command("cache_fetch", ["local", "k"]).unwrap().value;
+            if flavor == Flavor::V1 {
+                // 1.11: one unnamed `key = [value]` line
+                assert_eq!(fetched, Value::from(vec!["k = [v]"]));
+            } else {
+                assert_eq!(fetched["value"], Value::from("v"));
             }
-            other => panic!("{other:?}"),
-        }
-        match conn.command("no_such_command", ()) {
-            Err(Error::Command(e)) => {
-                assert!(e.code == 500 && e.message.contains("not available"), "{e}")
+            assert_eq!(
+                opensips_mi::MiCommands::cache_fetch(&conn, "local", "k")
+                    .unwrap()
+                    .as_deref(),
+                Some("v")
+            );
+            // errors keep code and reason
+            match conn.command("ul_show_contact", ["location", "nobody"]) {
+                Err(Error::Command(e)) => {
+                    assert_eq!((e.code, e.message.as_str()), (404, "AOR not found"))
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
+            match conn.command("no_such_command", ()) {
+                Err(Error::Command(e)) => {
+                    assert!(e.code == 500 && e.message.contains("not available"), "{e}")
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 }
 
 #[test]
 fn t_uac_dlg_reply_with_a_sip_message_inside() {
-    let server = MockServer::builder()
-        .flavor(Flavor::V2)
-        .fifo()
-        .udp()
-        .start()
-        .unwrap();
-    let headers =
-        "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n";
-    // a phone listening (the mock answers 408 for a loopback port where nothing listens)
-    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ruri = format!("sip:phone@{}", phone.local_addr().unwrap());
-    for conn in legacy_connections(&server) {
-        let v = conn
-            .command("t_uac_dlg", ["NOTIFY", &ruri, ".", ".", headers])
-            .unwrap()
-            .value;
-        assert_eq!(v["Status"].as_str(), Some("200 OK"));
-        let msg = v["Message"].as_str().unwrap();
-        assert!(
-            msg.contains("CSeq: 10 NOTIFY\r\n") && msg.ends_with("\r\n\r\n"),
-            "{msg:?}"
+    for flavor in [Flavor::V1, Flavor::V2] {
+        let server = MockServer::builder()
+            .flavor(flavor)
+            .fifo()
+            .udp()
+            .start()
+            .unwrap();
+        let headers =
+            "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n";
+        // a phone listening (the mock answers 408 for a loopback port where nothing listens)
+        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ruri = format!("sip:phone@{}", phone.local_addr().unwrap());
+        for conn in legacy_connections(&server) {
+            let v = conn
+                .command("t_uac_dlg", ["NOTIFY", &ruri, ".", ".", headers])
+                .unwrap()
+                .value;
+            // 2.4 names the lines (`Status::`…), 1.11 does not: the same SipReply
+            if flavor == Flavor::V2 {
+                assert_eq!(v["Status"].as_str(), Some("200 OK"));
+            }
+            let reply = opensips_mi::sip::SipReply::from_value(&v).unwrap();
+            assert_eq!((reply.status, reply.reason.as_str()), (200, "OK"));
+            let msg = reply.message.unwrap();
+            assert!(
+                msg.contains("CSeq: 10 NOTIFY\r\n") && msg.ends_with("\r\n\r\n"),
+                "{msg:?}"
+            );
+        }
+        let sent = server.uac_requests();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(
+            sent[0].headers, headers,
+            "the header block arrived byte for byte"
         );
+        assert_eq!(sent[0].next_hop, None, "'.' means none");
     }
-    let sent = server.uac_requests();
-    assert_eq!(sent.len(), 2);
-    assert_eq!(
-        sent[0].headers, headers,
-        "the header block arrived byte for byte"
-    );
-    assert_eq!(sent[0].next_hop, None, "'.' means none");
 }
 
 #[test]
 fn unsendable_arguments_are_refused_before_sending() {
-    let server = MockServer::builder()
-        .flavor(Flavor::V2)
-        .fifo()
-        .udp()
-        .start()
-        .unwrap();
-    for conn in legacy_connections(&server) {
-        for bad in ["", "\"starts with a quote", "two\n\nparagraphs"] {
-            let e = conn
-                .command("cache_store", ["local", "k", bad])
-                .unwrap_err();
-            assert!(matches!(e, Error::InvalidRequest(_)), "{bad:?}: {e}");
+    for flavor in [Flavor::V1, Flavor::V2] {
+        let server = MockServer::builder()
+            .flavor(flavor)
+            .fifo()
+            .udp()
+            .start()
+            .unwrap();
+        for conn in legacy_connections(&server) {
+            for bad in ["", "\"starts with a quote", "two\n\nparagraphs"] {
+                let e = conn
+                    .command("cache_store", ["local", "k", bad])
+                    .unwrap_err();
+                assert!(matches!(e, Error::InvalidRequest(_)), "{bad:?}: {e}");
+            }
         }
+        assert!(server.requests().is_empty());
     }
-    assert!(server.requests().is_empty());
 }
 
 #[test]
 fn auto_detection_picks_the_generation_within_one_timeout() {
     let timeout = Duration::from_secs(2);
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let server = MockServer::builder()
             .flavor(flavor)
             .fifo()
@@ -213,7 +233,7 @@ fn the_old_probe_would_have_wedged_the_fifo() {
 /// client without a single failure; the probes leave no file behind.
 #[test]
 fn auto_detection_leaves_the_server_serving_everyone() {
-    for flavor in [Flavor::V2, Flavor::V3, Flavor::V4] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let server = MockServer::builder()
             .flavor(flavor)
             .fifo()
@@ -232,7 +252,7 @@ fn auto_detection_leaves_the_server_serving_everyone() {
             assert_eq!(auto.protocol().unwrap(), expected, "{flavor:?} {url}");
             // the 2.x probe's reply FIFO is named with digits only: read after a JSON
             // request by a slow 3.x/4.x, it parses as a JSON number instead of wedging
-            if flavor == Flavor::V2 && url.starts_with("fifo") {
+            if matches!(flavor, Flavor::V1 | Flavor::V2) && url.starts_with("fifo") {
                 let probe = server
                     .requests()
                     .into_iter()
@@ -338,32 +358,34 @@ fn protocol_in_urls_and_http_limits() {
 #[test]
 fn a_late_legacy_reply_never_answers_the_next_command() {
     // Legacy replies carry no id: after a timeout the datagram socket is replaced.
-    let server = MockServer::builder()
-        .flavor(Flavor::V2)
-        .udp()
-        .unix()
-        .fifo()
-        .start()
-        .unwrap();
-    server.handle("echo", |p| Ok(p.get(0, "").cloned().unwrap_or_default()));
-    server.handle("slow", |p| Ok(p.get(0, "").cloned().unwrap_or_default()));
-    server.inject_for("slow", Fault::Delay(Duration::from_millis(150)));
-    for conn in legacy_connections(&server) {
-        for i in 0..3 {
-            let mut slow = cmd("slow");
-            slow.arg("late").timeout(Duration::from_millis(40));
-            assert!(slow.query(&conn).unwrap_err().is_timeout());
-            let until = Instant::now() + Duration::from_millis(250);
-            let mut n = 0;
-            while Instant::now() < until {
-                let v = cmd("echo").arg(format!("{i}-{n}")).query(&conn).unwrap();
-                assert_eq!(
-                    v,
-                    Value::from(vec![format!("{i}-{n}")]),
-                    "{}",
-                    conn.endpoint()
-                );
-                n += 1;
+    for flavor in [Flavor::V1, Flavor::V2] {
+        let server = MockServer::builder()
+            .flavor(flavor)
+            .udp()
+            .unix()
+            .fifo()
+            .start()
+            .unwrap();
+        server.handle("echo", |p| Ok(p.get(0, "").cloned().unwrap_or_default()));
+        server.handle("slow", |p| Ok(p.get(0, "").cloned().unwrap_or_default()));
+        server.inject_for("slow", Fault::Delay(Duration::from_millis(150)));
+        for conn in legacy_connections(&server) {
+            for i in 0..3 {
+                let mut slow = cmd("slow");
+                slow.arg("late").timeout(Duration::from_millis(40));
+                assert!(slow.query(&conn).unwrap_err().is_timeout());
+                let until = Instant::now() + Duration::from_millis(250);
+                let mut n = 0;
+                while Instant::now() < until {
+                    let v = cmd("echo").arg(format!("{i}-{n}")).query(&conn).unwrap();
+                    assert_eq!(
+                        v,
+                        Value::from(vec![format!("{i}-{n}")]),
+                        "{}",
+                        conn.endpoint()
+                    );
+                    n += 1;
+                }
             }
         }
     }
@@ -471,7 +493,9 @@ fn talking_json_to_a_2x_server_by_mistake() {
         .unwrap();
     let wrong = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(Duration::from_millis(400)),
+        Options::new()
+            .timeout(Duration::from_millis(400))
+            .protocol(Protocol::JsonRpc),
     )
     .unwrap();
     let e = wrong.command("uptime", ()).unwrap_err();
@@ -484,7 +508,7 @@ fn talking_json_to_a_2x_server_by_mistake() {
     let right = support::legacy(&server.fifo_url());
     assert!(right.command("uptime", ()).is_ok());
 
-    let e = Connection::open(&server.udp_url())
+    let e = Connection::open(&format!("{}?protocol=jsonrpc", server.udp_url()))
         .unwrap()
         .command("uptime", ())
         .unwrap_err();

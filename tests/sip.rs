@@ -16,6 +16,11 @@ fn connections(server: &MockServer, protocol: Protocol) -> Vec<Connection> {
     if protocol == Protocol::JsonRpc {
         urls.extend([server.http_url(), server.xmlrpc_url()]);
     }
+    // 2.x mi_xmlrpc_ng, and the 1.x mi_xmlrpc (CR stripped from strings: the helpers must
+    // still get CR LF across)
+    if matches!(server.flavor(), Flavor::V1 | Flavor::V2) {
+        urls.push(server.xmlrpc_url());
+    }
     urls.iter()
         .map(|u| Connection::open_with(u, opts.clone()).unwrap())
         .collect()
@@ -24,6 +29,7 @@ fn connections(server: &MockServer, protocol: Protocol) -> Vec<Connection> {
 #[test]
 fn notify_and_mwi_round_trips_in_every_generation() {
     for (flavor, protocol) in [
+        (Flavor::V1, Protocol::Legacy),
         (Flavor::V2, Protocol::Legacy),
         (Flavor::V3, Protocol::JsonRpc),
         (Flavor::V4, Protocol::JsonRpc),

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use opensips_mi::mock::{Fault, MockServer, MockTransport};
-use opensips_mi::{Connection, Error, Options, Params, Value, cmd};
+use opensips_mi::{Connection, Error, Options, Params, Protocol, Value, cmd};
 use support::GENEROUS;
 
 fn connections(server: &MockServer) -> Vec<Connection> {
@@ -295,7 +295,7 @@ fn oversized_datagram_reply_suggests_another_transport() {
 #[test]
 fn requests_over_the_transport_limit_are_refused_before_sending() {
     let server = MockServer::start().unwrap();
-    let fifo = Connection::open(&server.fifo_url()).unwrap();
+    let fifo = Connection::open(&format!("{}&protocol=jsonrpc", server.fifo_url())).unwrap();
     let big = "x".repeat(5000);
     let e = fifo
         .command("cache_store", ["local", "k", big.as_str()])
@@ -304,8 +304,13 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
         matches!(e, Error::InvalidRequest(ref m) if m.contains("4096")),
         "{e}"
     );
-    let udp =
-        Connection::open_with(&server.udp_url(), Options::new().datagram_buffer(2000)).unwrap();
+    let udp = Connection::open_with(
+        &server.udp_url(),
+        Options::new()
+            .datagram_buffer(2000)
+            .protocol(Protocol::JsonRpc),
+    )
+    .unwrap();
     let e = udp
         .command("cache_store", ["local", "k", big.as_str()])
         .unwrap_err();
@@ -448,7 +453,9 @@ fn reply_fifos_are_reused_and_retired() {
     server.handle("slow", |_| Ok(Value::from("late")));
     let conn = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(support::GENEROUS),
+        Options::new()
+            .timeout(support::GENEROUS)
+            .protocol(Protocol::JsonRpc),
     )
     .unwrap();
     let names = |server: &MockServer| -> Vec<String> {
@@ -496,7 +503,7 @@ fn big_fifo_replies_come_whole_call_after_call() {
     let items: Vec<Value> = (0..30_000)
         .map(|i| Value::from(format!("item-{i:06}")))
         .collect();
-    for flavor in [Flavor::V2, Flavor::V3] {
+    for flavor in [Flavor::V1, Flavor::V2, Flavor::V3] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
         let list = Value::Array(items.clone());
         server.handle("big", move |_| Ok(list.clone()));

@@ -422,10 +422,18 @@ pub trait MiCommands: ConnectionLike {
                 val.as_str().map_or_else(|| val.to_string(), str::to_owned),
             ));
         }
-        match v.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
-            Some("Value not found") | None => Ok(None),
-            // 1.x: `key = [value]`
-            Some(line) => Ok(line
+        let lines: Vec<&str> = v
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        match lines.first() {
+            Some(&"Value not found") | None => Ok(None),
+            // 1.x: `key = [value]`; a value with bare LFs (or CRs lost on 1.x XML-RPC)
+            // comes as several lines
+            Some(_) => Ok(lines
+                .join("\n")
                 .split_once(" = [")
                 .and_then(|(_, rest)| rest.strip_suffix(']'))
                 .map(str::to_owned)),
@@ -448,6 +456,15 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn log_level(&self) -> Result<Vec<Process>> {
+        if self.protocol()? == crate::Protocol::Legacy
+            && self.server()?.log_level_command() == "debug"
+        {
+            // 1.x has only the global level (`debug`), no per-process list
+            return Err(Error::UnknownCommand {
+                name: "log_level".into(),
+                suggestion: Some("debug".into()),
+            });
+        }
         typed::<Processes, _>(self, cmd("log_level"), normalize_processes).map(|p| p.list)
     }
 
@@ -461,6 +478,18 @@ pub trait MiCommands: ConnectionLike {
         struct New {
             #[serde(rename = "New global log level", deserialize_with = "de::i32_like")]
             level: i32,
+        }
+        if self.protocol()? == crate::Protocol::Legacy
+            && self.server()?.log_level_command() == "debug"
+        {
+            // 1.x: `debug N` answers `DEBUG:: N`
+            #[derive(Deserialize)]
+            struct Debug {
+                #[serde(rename = "DEBUG", deserialize_with = "de::i32_like")]
+                level: i32,
+            }
+            return typed::<Debug, _>(self, Cmd::with_params("debug", [level]), identity)
+                .map(|d| d.level);
         }
         typed::<New, _>(self, Cmd::with_params("log_level", [level]), identity).map(|n| n.level)
     }

@@ -191,23 +191,65 @@ pub(super) fn legacy_1x_contact(s: &str) -> Value {
         None => (s.to_owned(), ""),
     };
     let mut o = vec![("Contact".to_owned(), Value::from(uri))];
-    for part in rest.split(';').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let v = v.trim_start_matches('<').trim_end_matches('>');
-        let key = match k {
-            "q" => "Q",
-            "expires" => "Expires",
-            "flags" => "Flags",
-            "cflags" => "Cflags",
-            "socket" => "Socket",
-            "methods" => "Methods",
-            "user_agent" => "User-agent",
-            "received" => "Received",
-            "path" => "Path",
+    // `key=<value>` values may hold `;` (a Path, a user agent): split at `;key=` only
+    let mut rest = rest;
+    while let Some(part) = rest.strip_prefix(';') {
+        let (k, after) = part.split_once('=').unwrap_or((part, ""));
+        let (v, next) = match after.strip_prefix('<') {
+            Some(inner) => match inner
+                .find(">;")
+                .or_else(|| inner.strip_suffix('>').map(|i| i.len()))
+            {
+                Some(end) => (&inner[..end], &inner[(end + 1).min(inner.len())..]),
+                None => (inner, ""),
+            },
+            None => match after.find(';') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            },
+        };
+        rest = next;
+        let hex = |v: &str| {
+            v.strip_prefix("0x")
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .map_or_else(|| Value::from(v), |n| Value::Int(n as i64))
+        };
+        let (key, value) = match k {
+            // an empty q is `""`, as the 2.4 tree's `Q=`
+            "q" => ("Q", Value::from(v)),
+            "expires" => (
+                "Expires",
+                v.parse::<i64>().map_or_else(|_| Value::from(v), Value::Int),
+            ),
+            "flags" => ("Flags", hex(v)),
+            // 2.4 prints branch flags by name, `""` for none
+            "cflags" if v == "0x0" => ("Cflags", Value::from("")),
+            "cflags" => ("Cflags", Value::from(v)),
+            "socket" => ("Socket", Value::from(v)),
+            "callid" => ("Callid", Value::from(v)),
+            "methods" => ("Methods", hex(v)),
+            "user_agent" => ("User-agent", Value::from(v)),
+            "received" => ("Received", Value::from(v)),
+            "path" => ("Path", Value::from(v)),
             _ => continue,
         };
-        o.push((key.into(), Value::from(v)));
+        o.push((key.into(), value));
     }
+    // in the order 2.4 writes them, so the CLI's JSON lines up field for field
+    const ORDER: &[&str] = &[
+        "Contact",
+        "Q",
+        "Expires",
+        "Callid",
+        "User-agent",
+        "Flags",
+        "Cflags",
+        "Socket",
+        "Methods",
+        "Received",
+        "Path",
+    ];
+    o.sort_by_key(|(k, _)| ORDER.iter().position(|x| x == k).unwrap_or(ORDER.len()));
     Value::Object(o)
 }
 

@@ -28,6 +28,10 @@ pub(super) struct HttpdConfig {
     pub(super) receive_buf_size: Option<usize>,
     /// 3.x/4.0: a body that arrives in a later read than its head waits for more bytes.
     pub(super) loses_late_bodies: bool,
+    /// 1.x: not httpd but the `mi_xmlrpc` Abyss server (`/RPC2` only, INDEX.md surprise 5).
+    pub(super) abyss: bool,
+    /// 2.x: `/RPC2` is `mi_xmlrpc_ng` (untyped values).
+    pub(super) xmlrpc_ng: bool,
 }
 
 impl HttpdConfig {
@@ -36,7 +40,9 @@ impl HttpdConfig {
             auth,
             realm: "OpenSIPS MI".into(),
             receive_buf_size: (flavor == Flavor::V4).then_some(1024),
-            loses_late_bodies: flavor != Flavor::V2,
+            loses_late_bodies: !flavor.is_legacy(),
+            abyss: flavor == Flavor::V1,
+            xmlrpc_ng: flavor == Flavor::V2,
         }
     }
 }
@@ -263,6 +269,9 @@ fn handle(
         }
     }
     let path = head.path.split('?').next().unwrap_or("");
+    if cfg.abyss {
+        return abyss(shared, head, body, peer, path, close);
+    }
     let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
     let (transport, content_type) = if under("/mi") {
         (MockTransport::Http, "application/json")
@@ -296,6 +305,7 @@ fn handle(
     }
     let dispatch = match transport {
         MockTransport::Http => shared.dispatch(MockTransport::Http, &body, None, Some(peer)),
+        _ if cfg.xmlrpc_ng => shared.dispatch_xmlrpc_ng(&body, Some(peer)),
         _ => shared.dispatch_xmlrpc(&body, Some(peer)),
     };
     let ok = |reply: &[u8]| response("200 OK", &[("Content-Type", content_type)], reply, close);
@@ -317,6 +327,72 @@ fn handle(
             }
         }
     }
+}
+
+/// The 1.x `mi_xmlrpc` Abyss server: `/RPC2` only (404 else), POST only (405), any
+/// Content-Type, `Content-type:` / `Content-length:` headers.
+fn abyss(
+    shared: &Arc<Shared>,
+    head: &Head,
+    body: Vec<u8>,
+    peer: SocketAddr,
+    path: &str,
+    close: bool,
+) -> Action {
+    let page = |status: &str, title: &str| {
+        let html = format!(
+            "<HTML><HEAD><TITLE>Error {status}</TITLE></HEAD><BODY><H1>Error {status}</H1><P>{title}</P><p><HR><b><i><a href=\"http:\057\057xmlrpc-c.sourceforge.net\">ABYSS Web Server for XML-RPC For C/C++</a></i></b> version 1.33.14<br></p></BODY></HTML>"
+        );
+        abyss_response(status, "text/html", html.as_bytes(), close)
+    };
+    if path != "/RPC2" {
+        return Action::Reply {
+            bytes: page("404 Not Found", "The requested URL was not found"),
+            close,
+        };
+    }
+    if head.method != "POST" {
+        return Action::Reply {
+            bytes: page("405 Method Not Allowed", "Method not allowed"),
+            close,
+        };
+    }
+    match shared.dispatch_xmlrpc_1x(&body, Some(peer)) {
+        Dispatch::Reply { mut parts, delay } => {
+            let bytes = abyss_response(
+                "200 OK",
+                "text/xml; charset=utf-8",
+                &parts.pop().unwrap_or_default(),
+                close,
+            );
+            if delay.is_zero() {
+                Action::Reply { bytes, close }
+            } else {
+                Action::Later { bytes, delay }
+            }
+        }
+        Dispatch::Hang => Action::Hang,
+        Dispatch::ParseError | Dispatch::Silent => Action::Drop,
+    }
+}
+
+fn abyss_response(status: &str, content_type: &str, body: &[u8], close: bool) -> Vec<u8> {
+    let date = http_date(now()).replace("GMT", "UTC");
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-type: {content_type}\r\nContent-length: {}\r\n",
+        body.len()
+    );
+    out.push_str(if close {
+        "Connection: close\r\n"
+    } else {
+        "Connection: Keep-Alive\r\nKeep-Alive: timeout=15, max=30\r\n"
+    });
+    out.push_str(&format!(
+        "Date: {date}\r\nServer: Xmlrpc-c_Abyss/1.33.14\r\n\r\n"
+    ));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
 }
 
 /// Keeps a connection open (nothing more is sent) until the server stops, at most a minute.

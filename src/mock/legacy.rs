@@ -1,10 +1,12 @@
-//! The mock's OpenSIPS 2.4 personality: the legacy text MI over FIFO and datagram, with the
-//! same state and commands as the JSON-RPC side, rendered in the 2.x reply layouts.
+//! The mock's OpenSIPS 2.4 and 1.11 personalities: the legacy text MI over FIFO and
+//! datagram, with the same state and commands as the JSON-RPC side, rendered in the 2.x
+//! (or 1.11) reply layouts; and the 1.x `mi_xmlrpc`, which sends the same tree as one flat
+//! string.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Dispatch, Incoming, MockTransport, Shared};
+use super::{Dispatch, Flavor, Incoming, MockTransport, Shared};
 use crate::protocol::legacy::{Node, parse_args, render};
 use crate::{Params, ServerError, Value};
 
@@ -31,6 +33,17 @@ pub(crate) fn split_datagram(data: &[u8]) -> Option<LegacyRequest<'_>> {
     })
 }
 
+/// The commands 1.11 does not have (`modules/*`, `mi/mi_core.c` 1.11.11).
+pub(crate) const NOT_IN_1_11: &[&str] = &[
+    "list_statistics",
+    "log_level",
+    "ul_cluster_sync",
+    "dlg_cluster_sync",
+    "profile_end_dlgs",
+    "dlg_set_sharing_tag_active",
+    "dlg_list_sharing_tags",
+];
+
 /// How to answer transport-level errors.
 fn not_available(transport: MockTransport, command: &str) -> Vec<u8> {
     match transport {
@@ -54,9 +67,13 @@ impl Shared {
             reply_name,
             peer,
         };
+        let v1 = self.flavor == Flavor::V1;
         let Ok(args) = parse_args(&req.arg_lines) else {
             self.record(&incoming, req.command, Params::None, None);
             let text = match transport {
+                MockTransport::Fifo if v1 => {
+                    format!("400 parse error in command '{}'\n", req.command)
+                }
                 MockTransport::Fifo => format!("400 Parse error in command '{}'\n", req.command),
                 _ => "400 parse error in command\n".to_owned(),
             };
@@ -74,7 +91,7 @@ impl Shared {
             )
         };
         self.record(&incoming, req.command, recorded.clone(), None);
-        if !self.knows(req.command) {
+        if !self.knows_legacy(req.command) {
             return Dispatch::Reply {
                 parts: vec![not_available(transport, req.command)],
                 delay: Duration::ZERO,
@@ -83,18 +100,15 @@ impl Shared {
         let faults = self.faults_for(req.command);
         // 1.x/2.x read arguments by position and ignore names.
         let values: Vec<String> = args.into_iter().map(|(_, v)| v).collect();
-        let (result, mut delay) = match legacy_params(req.command, values) {
-            Some(params) => self.run(req.command, &params),
-            None if self.is_custom(req.command) => self.run(req.command, &recorded),
-            None => (
-                Err(ServerError::new(400, "Too few or too many arguments")),
-                Duration::ZERO,
-            ),
-        };
-        let reply = match legacy_tree(req.command, result) {
+        let (tree, mut delay) = self.run_legacy(req.command, values, &recorded);
+        let mut reply = match tree {
             Ok(nodes) => render(200, "OK", &nodes),
             Err((code, reason)) => format!("{code} {reason}\n\n").into_bytes(),
         };
+        // 1.11 mi_datagram writes no final empty line (INDEX.md surprise 1)
+        if v1 && transport != MockTransport::Fifo && reply.ends_with(b"\n\n") {
+            reply.pop();
+        }
         let stale = || b"200 OK\nstale:: reply\n\n".to_vec();
         let Some((mut parts, reply)) = super::apply_faults(faults, reply, &mut delay, stale) else {
             return Dispatch::Hang;
@@ -106,6 +120,298 @@ impl Shared {
         parts.push(reply);
         Dispatch::Reply { parts, delay }
     }
+
+    /// Whether the legacy server has `command` (1.11 lacks a few, and has `debug`).
+    pub(crate) fn knows_legacy(&self, command: &str) -> bool {
+        if self.flavor != Flavor::V1 || self.is_custom(command) {
+            return self.knows(command);
+        }
+        command == "debug" || (self.knows(command) && !NOT_IN_1_11.contains(&command))
+    }
+
+    /// Runs a legacy command with its positional `values` (`recorded`: as received, for
+    /// custom handlers): the reply tree, or the error code and reason.
+    fn run_legacy(
+        &self,
+        command: &str,
+        values: Vec<String>,
+        recorded: &Params,
+    ) -> (Result<Vec<Node>, (i64, String)>, Duration) {
+        let v1 = self.flavor == Flavor::V1;
+        // 1.11's log-level command: `debug [level]`, answered `DEBUG:: N`
+        let debug = v1 && command == "debug";
+        let run_as = if debug { "log_level" } else { command };
+        let (result, delay) = match legacy_params(run_as, values) {
+            Some(params) if debug => match self.run(run_as, &params) {
+                (Ok(v), d) => {
+                    let level = v["New global log level"]
+                        .as_i64()
+                        .or_else(|| v["Processes"][0]["Log level"].as_i64())
+                        .unwrap_or(3);
+                    (
+                        Ok(Value::Object(vec![("DEBUG".into(), Value::Int(level))])),
+                        d,
+                    )
+                }
+                other => other,
+            },
+            Some(params) => self.run(command, &params),
+            None if self.is_custom(command) => self.run(command, recorded),
+            None => (
+                Err(ServerError::new(400, "Too few or too many arguments")),
+                Duration::ZERO,
+            ),
+        };
+        (legacy_tree(command, result, self.flavor), delay)
+    }
+
+    /// The 1.x `mi_xmlrpc` (xmlrpc-c Abyss, `modules/mi_xmlrpc` 1.11): parameters read as
+    /// text (CR stripped from strings, LF LF made CR LF, `<base64>` decoded), the reply tree
+    /// written as ONE string of unindented lines, MI errors as faults with the MI code,
+    /// `-506` for an unknown command, `-501` for a struct or array parameter, `-503` for
+    /// XML that is not a call.
+    pub(crate) fn dispatch_xmlrpc_1x(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
+        use crate::protocol::xmlrpc::server::decode_call_1x;
+        let incoming = Incoming {
+            transport: MockTransport::XmlRpc,
+            bytes,
+            reply_name: None,
+            peer,
+        };
+        let reply = |bytes: Vec<u8>| Dispatch::Reply {
+            parts: vec![bytes],
+            delay: Duration::ZERO,
+        };
+        let (method, values) = match decode_call_1x(bytes) {
+            Ok(call) => call,
+            Err((code, text)) => {
+                self.record(&incoming, "", Params::None, None);
+                return reply(fault_1x(code, &text));
+            }
+        };
+        let recorded = Params::positional(values.iter().map(String::as_str));
+        self.record(&incoming, &method, recorded.clone(), None);
+        if !self.knows_legacy(&method) {
+            return reply(fault_1x(
+                -506,
+                &format!("Requested command ({method}) is not available!"),
+            ));
+        }
+        let faults = self.faults_for(&method);
+        let (tree, mut delay) = self.run_legacy(&method, values, &recorded);
+        let body = match tree {
+            Ok(nodes) => {
+                let mut text = String::new();
+                for n in &nodes {
+                    flat_node(&mut text, n);
+                }
+                // the reply loses its CRs too (`xmlrpc_build_value(env, "s", …)`)
+                let text = text.replace('\r', "");
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<params>\r\n\
+                     <param><value><string>{}</string></value></param>\r\n</params>\r\n\
+                     </methodResponse>\r\n",
+                    escape_1x(&text)
+                )
+                .into_bytes()
+            }
+            Err((code, reason)) => fault_1x(code, &reason),
+        };
+        let stale = || fault_1x(-500, "stale");
+        let Some((mut parts, body)) = super::apply_faults(faults, body, &mut delay, stale) else {
+            return Dispatch::Hang;
+        };
+        parts.push(body);
+        Dispatch::Reply { parts, delay }
+    }
+}
+
+impl Shared {
+    /// 2.x `mi_xmlrpc_ng` (`modules/mi_xmlrpc_ng/http_fnc.c` 2.4, `format_version` 2): every
+    /// parameter a non-empty `<string>` (else fault `401 Empty request`, also for an unknown
+    /// command), the reply tree as structs with untyped `<value>text</value>` leaves.
+    pub(crate) fn dispatch_xmlrpc_ng(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
+        use crate::protocol::xmlrpc::server::decode_call;
+        let incoming = Incoming {
+            transport: MockTransport::XmlRpc,
+            bytes,
+            reply_name: None,
+            peer,
+        };
+        let reply = |bytes: Vec<u8>| Dispatch::Reply {
+            parts: vec![bytes],
+            delay: Duration::ZERO,
+        };
+        let call = decode_call(bytes).ok().and_then(|(method, params)| {
+            let values = match params {
+                Params::None => Vec::new(),
+                Params::Positional(v) => v,
+                Params::Named(_) => return None,
+            };
+            let strings: Option<Vec<String>> = values
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            Some((method, strings?))
+        });
+        let Some((method, values)) = call else {
+            self.record(&incoming, "", Params::None, None);
+            return reply(fault_ng(401, "Empty request"));
+        };
+        let recorded = Params::positional(values.iter().map(String::as_str));
+        self.record(&incoming, &method, recorded.clone(), None);
+        if !self.knows_legacy(&method) {
+            return reply(fault_ng(401, "Empty request"));
+        }
+        let faults = self.faults_for(&method);
+        let (tree, mut delay) = self.run_legacy(&method, values, &recorded);
+        let body = match tree {
+            Ok(nodes) => {
+                let mut out = String::from(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n<params><param>\n<value>",
+                );
+                ng_level(&mut out, &nodes);
+                out.push_str("</value></param></params>\n</methodResponse>\n");
+                out.into_bytes()
+            }
+            Err((code, reason)) => fault_ng(code, &reason),
+        };
+        let stale = || fault_ng(500, "stale");
+        let Some((mut parts, body)) = super::apply_faults(faults, body, &mut delay, stale) else {
+            return Dispatch::Hang;
+        };
+        parts.push(body);
+        Dispatch::Reply { parts, delay }
+    }
+}
+
+/// One level of a 2.x `mi_xmlrpc_ng` reply: a struct of its nodes by name; the nodes 2.4
+/// flags as arrays (and repeated names) as `<array>`, unnamed nodes as an array `name`.
+fn ng_level(out: &mut String, nodes: &[Node]) {
+    const ARRAYS: &[&str] = &["Domain", "AOR", "Contact", "callee", "dialog", "Process"];
+    out.push_str("<struct>");
+    let mut done: Vec<&str> = Vec::new();
+    for n in nodes {
+        let name = n.name.as_deref().unwrap_or("name");
+        if done.contains(&name) {
+            continue;
+        }
+        done.push(name);
+        let same: Vec<&Node> = nodes
+            .iter()
+            .filter(|m| m.name.as_deref().unwrap_or("name") == name)
+            .collect();
+        out.push_str("<member><name>");
+        out.push_str(&escape_ng(name));
+        out.push_str("</name>");
+        if same.len() > 1 || ARRAYS.contains(&name) || n.name.is_none() {
+            out.push_str("<value><array><data>");
+            for m in same {
+                ng_node(out, m);
+            }
+            out.push_str("</data></array></value>");
+        } else {
+            ng_node(out, n);
+        }
+        out.push_str("</member>");
+    }
+    out.push_str("</struct>");
+}
+
+fn ng_node(out: &mut String, n: &Node) {
+    if n.attrs.is_empty() && n.kids.is_empty() {
+        out.push_str("<value>");
+        out.push_str(&escape_ng(&n.value));
+        out.push_str("</value>");
+        return;
+    }
+    out.push_str("<value><struct>");
+    if !n.value.is_empty() {
+        out.push_str("<member><name>value</name><value>");
+        out.push_str(&escape_ng(&n.value));
+        out.push_str("</value></member>");
+    }
+    if !n.attrs.is_empty() {
+        out.push_str("<member><name>attributes</name><value><struct>");
+        for (k, v) in &n.attrs {
+            // 2.4 writes an empty attribute value as the text `value` (PROTOCOL.md §4.2)
+            let v = if v.is_empty() { "value" } else { v.as_str() };
+            out.push_str(&format!(
+                "<member><name>{}</name><value>{}</value></member>",
+                escape_ng(k),
+                escape_ng(v)
+            ));
+        }
+        out.push_str("</struct></value></member>");
+    }
+    if !n.kids.is_empty() {
+        // the kids struct comes doubly wrapped, as 2.4 writes it
+        out.push_str("<member><name>kids</name><value><value>");
+        ng_level(out, &n.kids);
+        out.push_str("</value></value></member>");
+    }
+    out.push_str("</struct></value>");
+}
+
+fn escape_ng(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A 2.x `mi_xmlrpc_ng` fault.
+fn fault_ng(code: i64, text: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n<fault><value>\n<struct>\n<member>\n\
+         <name>faultCode</name>\n<value><int>{code}</int></value>\n</member>\n<member>\n\
+         <name>faultString</name>\n<value><string>{}</string></value>\n</member>\n</struct>\n\
+         </value>\n</fault>\n</methodResponse>\n",
+        escape_ng(text)
+    )
+    .into_bytes()
+}
+
+/// One node and its subtree the way `xr_writer.c` writes them: no indentation.
+fn flat_node(out: &mut String, n: &Node) {
+    if let Some(name) = &n.name {
+        out.push_str(name);
+        out.push_str(":: ");
+    }
+    out.push_str(&n.value);
+    for (k, v) in &n.attrs {
+        out.push(' ');
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out.push('\n');
+    for k in &n.kids {
+        flat_node(out, k);
+    }
+}
+
+/// `&lt; &gt; &amp;`, quotes left alone (xmlrpc-c).
+fn escape_1x(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A 1.x `mi_xmlrpc` fault: compact layout, `<i4>` code.
+fn fault_1x(code: i64, text: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<fault>\r\n\
+         <value><struct>\r\n<member><name>faultCode</name>\r\n<value><i4>{code}</i4></value></member>\r\n\
+         <member><name>faultString</name>\r\n<value><string>{}</string></value></member>\r\n\
+         </struct></value>\r\n</fault>\r\n</methodResponse>\r\n",
+        escape_1x(text)
+    )
+    .into_bytes()
 }
 
 /// Maps a 2.x command's positional arguments onto the (3.x-shaped) built-in's parameters.
@@ -229,7 +535,7 @@ fn attrs(o: &Value, keys: &[&str]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn aor_node(aor: &Value) -> Node {
+fn aor_node(aor: &Value, flavor: Flavor) -> Node {
     let contacts = aor["Contacts"]
         .as_array()
         .unwrap_or_default()
@@ -243,6 +549,8 @@ fn aor_node(aor: &Value) -> Node {
                 .unwrap_or_default()
                 .iter()
                 .filter(|(k, _)| k != "Contact" && k != "Q")
+                // 1.11 has no contact id (INDEX.md surprise 12)
+                .filter(|(k, _)| flavor != Flavor::V1 || k != "ContactID")
                 .map(|(k, v)| Node::leaf(k, text(v)))
                 .collect(),
         })
@@ -255,11 +563,14 @@ fn aor_node(aor: &Value) -> Node {
     }
 }
 
-fn dialog_node(d: &Value) -> Node {
+fn dialog_node(d: &Value, flavor: Flavor) -> Node {
+    let v1 = flavor == Flavor::V1;
     let mut kids = Vec::new();
     for (k, v) in d.as_object().unwrap_or_default() {
         match k.as_str() {
             "ID" | "db_id" => {}
+            // 1.11 prints no SDP (INDEX.md surprise 15)
+            "caller_sdp" | "callee_sdp" if v1 => {}
             "CALLEES" => kids.push(Node {
                 name: Some("CALLEES".into()),
                 kids: v
@@ -268,7 +579,10 @@ fn dialog_node(d: &Value) -> Node {
                     .iter()
                     .map(|c| Node {
                         name: Some("callee".into()),
-                        kids: generic(c),
+                        kids: generic(c)
+                            .into_iter()
+                            .filter(|k| !(v1 && k.name.as_deref() == Some("callee_sdp")))
+                            .collect(),
                         ..Node::default()
                     })
                     .collect(),
@@ -291,9 +605,20 @@ fn dialog_node(d: &Value) -> Node {
             _ => kids.push(Node::leaf(k, text(v))),
         }
     }
+    let attrs = if v1 {
+        // `dialog::  hash=H:I dialog_id=N`
+        let id = text(&d["ID"]);
+        let hash = id.parse::<u64>().map_or_else(
+            |_| "0:0".to_owned(),
+            |n| format!("{}:{}", n >> 32, n & 0xffff_ffff),
+        );
+        vec![("hash".into(), hash), ("dialog_id".into(), id)]
+    } else {
+        vec![("ID".into(), text(&d["ID"]))]
+    };
     Node {
         name: Some("dialog".into()),
-        attrs: vec![("ID".into(), text(&d["ID"]))],
+        attrs,
         kids,
         ..Node::default()
     }
@@ -303,7 +628,9 @@ fn dialog_node(d: &Value) -> Node {
 fn legacy_tree(
     command: &str,
     result: Result<Value, ServerError>,
+    flavor: Flavor,
 ) -> Result<Vec<Node>, (i64, String)> {
+    let v1 = flavor == Flavor::V1;
     let v = match result {
         Ok(v) => v,
         // 2.4 answers a missing cache key with a success and a text node.
@@ -312,6 +639,10 @@ fn legacy_tree(
                 value: "Value not found".into(),
                 ..Node::default()
             }]);
+        }
+        // 1.11 `mi_cachestore`: an expires that is not a number
+        Err(e) if v1 && command == "cache_store" && e.code == -32602 => {
+            return Err((404, "Bad format for expires argument".into()));
         }
         Err(e) if e.code == -32602 => return Err((400, "Too few or too many arguments".into())),
         Err(e) if e.code < 0 => return Err((500, "Internal server error".into())),
@@ -342,33 +673,55 @@ fn legacy_tree(
             .as_array()
             .unwrap_or_default()
             .iter()
-            .map(|d| Node {
-                name: Some("Domain".into()),
-                value: text(&d["name"]),
-                attrs: vec![("hash_size".into(), text(&d["hash_size"]))],
-                kids: d["AORs"]
-                    .as_array()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(aor_node)
-                    .collect(),
+            .map(|d| {
+                let aors = d["AORs"].as_array().unwrap_or_default();
+                Node {
+                    name: Some("Domain".into()),
+                    value: text(&d["name"]),
+                    // 1.11: `table=512 records=N` (INDEX.md surprise 12)
+                    attrs: if v1 {
+                        vec![
+                            ("table".into(), text(&d["hash_size"])),
+                            ("records".into(), aors.len().to_string()),
+                        ]
+                    } else {
+                        vec![("hash_size".into(), text(&d["hash_size"]))]
+                    },
+                    kids: aors.iter().map(|a| aor_node(a, flavor)).collect(),
+                }
             })
             .collect(),
-        "ul_show_contact" => vec![aor_node(&v)],
+        // 1.11: one flat line per contact, no AOR node (INDEX.md surprise 11)
+        "ul_show_contact" if v1 => v["Contacts"]
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| Node::leaf("Contact", contact_line_1x(c)))
+            .collect(),
+        "ul_show_contact" => vec![aor_node(&v, flavor)],
         "dlg_list" | "dlg_list_ctx" => match v.get("Dialog") {
-            Some(d) => vec![dialog_node(d)],
+            Some(d) => vec![dialog_node(d, flavor)],
             None => v["Dialogs"]
                 .as_array()
                 .unwrap_or_default()
                 .iter()
-                .map(dialog_node)
+                .map(|d| dialog_node(d, flavor))
                 .collect(),
         },
+        // 1.11: one unnamed `key = [value]` line (INDEX.md surprise 13)
+        "cache_fetch" if v1 && v.get("value").is_some() => vec![Node {
+            value: format!("{} = [{}]", text(&v["key"]), text(&v["value"])),
+            ..Node::default()
+        }],
         "profile_get_size" => {
             let p = &v["Profile"];
             vec![Node {
                 name: Some("profile".into()),
-                attrs: attrs(p, &["name", "value", "count", "shared", "replicated"]),
+                attrs: if v1 {
+                    attrs(p, &["name", "value", "count", "shared"])
+                } else {
+                    attrs(p, &["name", "value", "count", "shared", "replicated"])
+                },
                 ..Node::default()
             }]
         }
@@ -412,6 +765,21 @@ fn legacy_tree(
                 })
                 .collect()
         }
+        // 1.11: the same five lines, unnamed (INDEX.md surprise 14)
+        "t_uac_dlg" if v1 => {
+            let dot = |x: &Value| if x.is_null() { ".".to_owned() } else { text(x) };
+            ["Status", "RURI", "Next-hop", "Routes", "Message"]
+                .iter()
+                .map(|k| Node {
+                    value: if *k == "Status" {
+                        text(&v[*k])
+                    } else {
+                        dot(&v[*k])
+                    },
+                    ..Node::default()
+                })
+                .collect()
+        }
         "t_uac_dlg" => {
             let dot = |x: &Value| if x.is_null() { ".".to_owned() } else { text(x) };
             vec![
@@ -424,4 +792,30 @@ fn legacy_tree(
         }
         _ => generic(&v),
     })
+}
+
+/// A contact as 1.11 `ul_show_contact` prints it (`modules/usrloc/ul_mi.c`
+/// `mi_usrloc_show_contact`): `<uri>;q=;expires=N;flags=0x0;cflags=0x0;socket=<…>;
+/// callid=<…>;methods=0x…;user_agent=<…>`.
+fn contact_line_1x(c: &Value) -> String {
+    let hex = |k: &str| format!("0x{:X}", c[k].as_i64().unwrap_or(0));
+    let mut line = format!(
+        "<{}>;q={};expires={};flags={};cflags=0x0",
+        text(&c["Contact"]),
+        text(&c["Q"]),
+        text(&c["Expires"]),
+        hex("Flags"),
+    );
+    if let Some(s) = c["Socket"].as_str() {
+        line.push_str(&format!(";socket=<{s}>"));
+    }
+    line.push_str(&format!(
+        ";callid=<{}>;methods={}",
+        text(&c["Callid"]),
+        hex("Methods")
+    ));
+    if let Some(ua) = c["User-agent"].as_str().filter(|s| !s.is_empty()) {
+        line.push_str(&format!(";user_agent=<{ua}>"));
+    }
+    line
 }

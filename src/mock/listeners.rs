@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 
-use super::{Dispatch, Flavor, MockTransport, Shared};
+use super::{Dispatch, MockTransport, Shared};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// How often listeners look at the stop flag.
@@ -44,7 +44,7 @@ pub(super) fn start_fifo(
 }
 
 fn fifo_loop(shared: &Arc<Shared>, fifo: &File, reply_dir: &Path) {
-    if shared.flavor == Flavor::V2 {
+    if shared.flavor.is_legacy() {
         return legacy_fifo_loop(shared, fifo, reply_dir);
     }
     let mut reader = MiFifoReader::default();
@@ -392,7 +392,7 @@ fn datagram_reply(
     if data.len() > shared.datagram_buffer {
         return None;
     }
-    if shared.flavor == Flavor::V2 {
+    if shared.flavor.is_legacy() {
         let Some(req) = super::legacy::split_datagram(data) else {
             return Some((
                 vec![b"500 command not available\n".to_vec()],

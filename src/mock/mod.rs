@@ -66,7 +66,7 @@ mod commands;
 mod engine;
 mod evi;
 mod http;
-mod legacy;
+pub(crate) mod legacy;
 mod listeners;
 
 use std::io;
@@ -88,8 +88,15 @@ use crate::{Params, ServerError, Value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Flavor {
+    /// OpenSIPS 1.11.11: the legacy text MI as 2.4 with 1.11's differences (datagram
+    /// replies without the final empty line, `ul_show_contact` as one flat line per contact,
+    /// `debug` instead of `log_level`, no `list_statistics`...), and over HTTP the 1.x
+    /// `mi_xmlrpc` (the xmlrpc-c Abyss server at `/RPC2`: each reply ONE flat string, CR
+    /// stripped from string parameters, LF LF turned into CR LF, `<base64>` accepted).
+    V1,
     /// OpenSIPS 2.4.11: the legacy text MI over FIFO and datagram (2.x reply layouts,
-    /// 2.x framing rules and errors).
+    /// 2.x framing rules and errors), and `mi_xmlrpc_ng` at `/RPC2` (untyped values,
+    /// `{value, attributes, kids}` structs, string parameters only, `401 Empty request`).
     V2,
     /// OpenSIPS 3.5.9: flat command names, AORs without domain.
     #[default]
@@ -97,6 +104,13 @@ pub enum Flavor {
     /// OpenSIPS 4.0.1: `module:command` names (flat names as aliases, bare local names when
     /// unambiguous, `-32001 Method ambiguous` otherwise), usrloc `use_domain` on.
     V4,
+}
+
+impl Flavor {
+    /// 1.x or 2.x: the legacy text MI.
+    pub(crate) fn is_legacy(self) -> bool {
+        matches!(self, Flavor::V1 | Flavor::V2)
+    }
 }
 
 /// The transport a request arrived on.
@@ -475,6 +489,11 @@ impl MockServer {
     /// The reply directory (the server's `reply_dir`).
     pub fn reply_dir(&self) -> &Path {
         &self.reply_dir
+    }
+
+    /// Which OpenSIPS it imitates.
+    pub fn flavor(&self) -> Flavor {
+        self.shared.flavor
     }
 
     /// The UDP address, if listening on UDP.

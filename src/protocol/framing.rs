@@ -8,6 +8,7 @@ use super::jsonrpc::{self, Scan};
 #[cfg(feature = "http")]
 use super::xmlrpc;
 use super::{Generation, legacy};
+use crate::server::Shape1x;
 use crate::{Error, Params, Response, Result};
 
 /// How a transport carries requests.
@@ -32,9 +33,10 @@ enum Kind {
     Json { id: u32, decode: bool },
     /// The 1.x/2.x text MI; a successful reply decoded into a `Value` or left in `raw`.
     Legacy { decode: bool },
-    /// XML-RPC, from 3.x/4.x or (`legacy`) from 2.x `mi_xmlrpc_ng`.
+    /// XML-RPC, from 3.x/4.x or (`legacy`) from 2.x `mi_xmlrpc_ng` or (`v1`: the shape of
+    /// the command's reply tree) the 1.x `mi_xmlrpc`.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    Xml { legacy: bool },
+    Xml { legacy: bool, v1: Option<Shape1x> },
 }
 
 /// The codec of one request: its framing on the wire and the judgement of its reply.
@@ -52,11 +54,24 @@ impl Codec {
         let kind = match (framing, generation) {
             (Framing::HttpXml, g) => Kind::Xml {
                 legacy: g == Generation::Legacy,
+                v1: None,
             },
             (_, Generation::JsonRpc) => Kind::Json { id, decode },
             (_, Generation::Legacy) => Kind::Legacy { decode },
         };
         Codec { framing, kind }
+    }
+
+    /// The same codec for the 1.x `mi_xmlrpc` (legacy XML-RPC only), whose replies to
+    /// `method` lost their nesting.
+    pub(crate) fn for_1x(mut self, method: &str) -> Self {
+        if let Kind::Xml { legacy: true, .. } = self.kind {
+            self.kind = Kind::Xml {
+                legacy: true,
+                v1: Some(Shape1x::of(method)),
+            };
+        }
+        self
     }
 
     /// The framing this codec writes.
@@ -67,8 +82,8 @@ impl Codec {
     /// The generation this codec speaks.
     pub(crate) fn generation(&self) -> Generation {
         match self.kind {
-            Kind::Json { .. } | Kind::Xml { legacy: false } => Generation::JsonRpc,
-            Kind::Legacy { .. } | Kind::Xml { legacy: true } => Generation::Legacy,
+            Kind::Json { .. } | Kind::Xml { legacy: false, .. } => Generation::JsonRpc,
+            Kind::Legacy { .. } | Kind::Xml { legacy: true, .. } => Generation::Legacy,
         }
     }
 
@@ -98,9 +113,11 @@ impl Codec {
             (Kind::Json { id, .. }, _) => Ok(jsonrpc::encode_request(method, params, id)),
             (Kind::Legacy { .. }, _) => legacy::encode_request(method, params, reply_to),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy: false }, _) => xmlrpc::encode_request(method, params),
+            (Kind::Xml { legacy: false, .. }, _) => xmlrpc::encode_request(method, params),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy: true }, _) => xmlrpc::encode_request_legacy(method, params),
+            (Kind::Xml { v1: Some(_), .. }, _) => xmlrpc::encode_request_1x(method, params),
+            #[cfg(feature = "http")]
+            (Kind::Xml { legacy: true, .. }, _) => xmlrpc::encode_request_legacy(method, params),
             #[cfg(not(feature = "http"))]
             (Kind::Xml { .. }, _) => Err(Error::InvalidConfig(
                 "XML-RPC needs the `http` feature of opensips-mi".into(),
@@ -127,36 +144,41 @@ impl Codec {
                 }
             }
             (Kind::Json { id, decode }, _) => {
-                Some(jsonrpc::decode_owned_with(std::mem::take(buf), id, decode))
+                let body = std::mem::take(buf);
+                let older = crate::server::older_http_answer(&body);
+                Some(match jsonrpc::decode_owned_with(body, id, decode) {
+                    Err(Error::MalformedReply { reason, excerpt }) if older.is_some() => {
+                        Err(Error::MalformedReply {
+                            reason: format!("{reason} ({})", older.unwrap_or_default()),
+                            excerpt,
+                        })
+                    }
+                    other => other,
+                })
             }
             // The legacy reply has no id and no end marker of its own on a FIFO: EOF ends it.
             (Kind::Legacy { .. }, Framing::Fifo) if !at_end => None,
             (Kind::Legacy { .. }, Framing::Fifo) if buf.is_empty() => Some(Err(closed_empty())),
             (Kind::Legacy { .. }, Framing::Datagram) if buf.is_empty() => None,
+            // what a 3.x/4.x mi_datagram answers to anything that is not JSON
+            (Kind::Legacy { .. }, Framing::Datagram)
+                if buf.trim_ascii_end() == b"400 Parse_error" =>
+            {
+                Some(Err(Error::ServerFailure {
+                    text: "400 Parse_error".into(),
+                    hint: Some(crate::server::HINT_3X_PARSE_ERROR),
+                }))
+            }
             (Kind::Legacy { decode }, _) => Some(legacy::decode_owned(std::mem::take(buf), decode)),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy }, _) => Some(match xmlrpc::decode_reply(buf) {
-                Ok(mut r) => {
-                    if legacy {
-                        r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
-                    }
-                    Ok(r)
-                }
-                // 2.x mi_xmlrpc_ng: a reply that does not fit its page buffer
-                Err(Error::Command(e))
-                    if legacy && e.code == 500 && e.message == "Internal server error" =>
-                {
-                    Err(Error::ServerFailure {
-                        text: "500 Internal server error".into(),
-                        hint: Some(
-                            "OpenSIPS 2.x mi_xmlrpc_ng could not build the reply, usually \
-                             because it is larger than httpd's buf_size: raise it, or use the \
-                             FIFO transport for big replies",
-                        ),
-                    })
-                }
-                Err(e) => Err(e),
-            }),
+            (
+                Kind::Xml {
+                    v1: Some(shape), ..
+                },
+                _,
+            ) => Some(xmlrpc::decode_1x(buf, shape)),
+            #[cfg(feature = "http")]
+            (Kind::Xml { legacy, .. }, _) => Some(judge_xml(buf, legacy)),
             #[cfg(not(feature = "http"))]
             (Kind::Xml { .. }, _) => None,
         }
@@ -192,6 +214,49 @@ impl Codec {
             Scan::OnlyStale => Err(Error::timeout(total, "waiting for the reply")
                 .with_hint("only stale replies to earlier requests arrived")),
         }
+    }
+}
+
+/// An XML-RPC reply from 3.x/4.x or (`legacy`) 2.x `mi_xmlrpc_ng`; a reply of another
+/// generation is an error naming it.
+#[cfg(feature = "http")]
+fn judge_xml(buf: &[u8], legacy: bool) -> Result<Response> {
+    use crate::server::Generation as G;
+    let wrong = |found: G| {
+        super::mismatch(
+            found,
+            if legacy {
+                crate::Protocol::Legacy
+            } else {
+                crate::Protocol::JsonRpc
+            },
+        )
+    };
+    match xmlrpc::decode_reply(buf) {
+        Ok(r) if !legacy && crate::server::looks_1x(&r.value) => Err(wrong(G::V1)),
+        Ok(_) if !legacy && crate::server::has_untyped_value(buf) => Err(wrong(G::V2)),
+        Ok(mut r) => {
+            if legacy {
+                r.value = xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
+            }
+            Ok(r)
+        }
+        // the 1.x mi_xmlrpc: unknown command, struct/array parameter
+        Err(Error::Rpc(e)) if !legacy && (e.code == -506 || e.code == -501) => Err(wrong(G::V1)),
+        // 2.x mi_xmlrpc_ng: typed (3.x-style) parameters or an unknown command
+        Err(Error::Command(e)) if !legacy && e.code == 401 && e.message == "Empty request" => {
+            Err(wrong(G::V2))
+        }
+        // 2.x mi_xmlrpc_ng: a reply that does not fit its page buffer
+        Err(Error::Command(e))
+            if legacy && e.code == 500 && e.message == "Internal server error" =>
+        {
+            Err(Error::ServerFailure {
+                text: "500 Internal server error".into(),
+                hint: Some(crate::server::HINT_2X_XMLRPC_TOO_BIG),
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 

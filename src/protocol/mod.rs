@@ -9,20 +9,29 @@ pub mod xmlrpc;
 
 use std::sync::OnceLock;
 
+use crate::server::ServerFacts;
 use crate::{Error, Response, Result, Value};
 
 /// Which MI generation the server speaks ([`Options::protocol`](crate::Options::protocol),
 /// or `?protocol=` in a URL).
+///
+/// The default is [`Protocol::Auto`]: the first call on a connection finds the generation
+/// with a probe that disturbs no server of any generation, and the connection remembers it.
+/// Say [`Protocol::JsonRpc`] or [`Protocol::Legacy`] to skip the probe; a reply of the other
+/// generation is then a fast, clear error wherever the server gives one (every transport but
+/// the FIFO, where a server ignores the other generation's requests: that is a timeout with
+/// a hint).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Protocol {
-    /// JSON-RPC 2.0: OpenSIPS 3.x and 4.x (the default).
-    #[default]
+    /// JSON-RPC 2.0: OpenSIPS 3.x and 4.x.
     JsonRpc,
-    /// The legacy text MI of OpenSIPS 1.x and 2.x (FIFO, datagram), and 2.x `mi_xmlrpc_ng`.
+    /// The legacy text MI of OpenSIPS 1.x and 2.x (FIFO, datagram), 2.x `mi_xmlrpc_ng` and
+    /// 1.x `mi_xmlrpc`.
     Legacy,
-    /// Find out with a probe that cannot disturb either generation, once per connection,
-    /// within the connection's timeout.
+    /// Find out with a probe that cannot disturb any generation, once per connection,
+    /// within the connection's timeout (the default).
+    #[default]
     Auto,
 }
 
@@ -30,8 +39,8 @@ impl std::str::FromStr for Protocol {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Protocol> {
         match s.to_ascii_lowercase().as_str() {
-            "jsonrpc" | "json-rpc" | "3" | "3.x" => Ok(Protocol::JsonRpc),
-            "legacy" | "text" | "2" | "2.x" | "1.x" => Ok(Protocol::Legacy),
+            "jsonrpc" | "json-rpc" | "3" | "3.x" | "4" | "4.x" => Ok(Protocol::JsonRpc),
+            "legacy" | "text" | "1" | "2" | "2.x" | "1.x" => Ok(Protocol::Legacy),
             "auto" => Ok(Protocol::Auto),
             other => Err(crate::Error::InvalidConfig(format!(
                 "unknown protocol {other:?} (use jsonrpc, legacy or auto)"
@@ -40,7 +49,7 @@ impl std::str::FromStr for Protocol {
     }
 }
 
-/// The generation in use once known.
+/// The wire family in use once known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Generation {
     JsonRpc,
@@ -56,11 +65,21 @@ impl From<Generation> for Protocol {
     }
 }
 
-/// The configured protocol and, for [`Protocol::Auto`], the cached detection result.
+impl From<crate::server::Generation> for Generation {
+    fn from(g: crate::server::Generation) -> Generation {
+        if g.is_legacy() {
+            Generation::Legacy
+        } else {
+            Generation::JsonRpc
+        }
+    }
+}
+
+/// The configured protocol and what detection found about the server.
 #[derive(Debug, Default)]
 pub(crate) struct ProtocolChoice {
     protocol: Protocol,
-    detected: OnceLock<Generation>,
+    detected: OnceLock<ServerFacts>,
 }
 
 impl ProtocolChoice {
@@ -71,22 +90,63 @@ impl ProtocolChoice {
         }
     }
 
-    /// The generation to speak, running `detect` the first time for `Auto`.
+    /// What detection found, if it ran.
+    pub(crate) fn facts(&self) -> Option<&ServerFacts> {
+        self.detected.get()
+    }
+
+    /// The facts, running `detect` the first time.
+    pub(crate) fn learn(
+        &self,
+        detect: impl FnOnce() -> crate::Result<ServerFacts>,
+    ) -> crate::Result<&ServerFacts> {
+        if let Some(f) = self.detected.get() {
+            return Ok(f);
+        }
+        let f = detect()?;
+        Ok(self.detected.get_or_init(|| f))
+    }
+
+    /// The generation to speak, running `detect` the first time for `Auto` (or for
+    /// `Legacy` when `must_detect`: the 1.x and 2.x XML-RPC modules differ); an explicit
+    /// legacy protocol that detection contradicts is an error naming both.
     pub(crate) fn resolve(
         &self,
-        detect: impl FnOnce() -> crate::Result<Generation>,
+        must_detect: bool,
+        detect: impl FnOnce() -> crate::Result<ServerFacts>,
     ) -> crate::Result<Generation> {
         match self.protocol {
             Protocol::JsonRpc => Ok(Generation::JsonRpc),
-            Protocol::Legacy => Ok(Generation::Legacy),
-            Protocol::Auto => {
-                if let Some(g) = self.detected.get() {
-                    return Ok(*g);
+            Protocol::Legacy if !must_detect => Ok(Generation::Legacy),
+            explicit => {
+                let facts = self.learn(detect)?;
+                let found = Generation::from(facts.generation);
+                if explicit != Protocol::Auto && Protocol::from(found) != explicit {
+                    return Err(mismatch(facts.generation, explicit));
                 }
-                let g = detect()?;
-                Ok(*self.detected.get_or_init(|| g))
+                Ok(found)
             }
         }
+    }
+}
+
+/// The error for a server of generation `found` spoken to in `asked`.
+pub(crate) fn mismatch(found: crate::server::Generation, asked: Protocol) -> Error {
+    let asked = match asked {
+        Protocol::Legacy => "the legacy text MI (1.x/2.x, ?protocol=legacy)",
+        _ => "JSON-RPC (3.x/4.x, ?protocol=jsonrpc)",
+    };
+    Error::MalformedReply {
+        reason: format!(
+            "this is an OpenSIPS {found} server, which does not speak {asked}: use \
+             ?protocol=auto (the default) or ?protocol={}",
+            if found.is_legacy() {
+                "legacy"
+            } else {
+                "jsonrpc"
+            }
+        ),
+        excerpt: String::new(),
     }
 }
 

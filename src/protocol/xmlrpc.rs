@@ -95,6 +95,131 @@ pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec
     encode_request(method, &Params::Positional(strings))
 }
 
+/// Encodes a `methodCall` for the 1.x `mi_xmlrpc` (xmlrpc-c Abyss), which reads every
+/// parameter by position as text. Names are dropped, numbers become text, a list becomes
+/// one argument per element. The module strips every CR from a `<string>` and turns LF LF
+/// into CR LF (PROTOCOL.md §11.1), so a value holding a CR or an empty line is sent as
+/// `<base64>`, which arrives byte for byte.
+///
+/// ```
+/// use opensips_mi::{xmlrpc, Params};
+/// let req = xmlrpc::encode_request_1x("cache_store", &Params::positional(["local", "k", "l1\r\nl2"]))?;
+/// assert!(String::from_utf8(req)?.contains("<param><value><base64>bDENCmwy</base64></value></param>"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`encode_request_legacy`].
+pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
+    let values: Vec<&Value> = match params {
+        Params::None => Vec::new(),
+        Params::Positional(v) => v.iter().collect(),
+        Params::Named(v) => v.iter().map(|(_, v)| v).collect(),
+    };
+    let mut out = String::with_capacity(128);
+    out.push_str("<?xml version=\"1.0\"?>\n<methodCall><methodName>");
+    out.push_str(&text(method, "method name")?);
+    out.push_str("</methodName><params>");
+    let mut one = |s: String| -> crate::Result<()> {
+        if s.is_empty() {
+            return Err(Error::InvalidRequest(
+                "OpenSIPS' XML-RPC module rejects empty string parameters; leave the parameter \
+                 out or use another transport"
+                    .into(),
+            ));
+        }
+        out.push_str("<param><value>");
+        if s.contains('\r') || s.contains("\n\n") {
+            out.push_str("<base64>");
+            out.push_str(&base64(s.as_bytes()));
+            out.push_str("</base64>");
+        } else {
+            out.push_str("<string>");
+            out.push_str(&text(&s, "a string parameter")?);
+            out.push_str("</string>");
+        }
+        out.push_str("</value></param>");
+        Ok(())
+    };
+    for v in values {
+        match v {
+            Value::Array(items) => {
+                for item in items {
+                    one(legacy_text(item)?)?;
+                }
+            }
+            other => one(legacy_text(other)?)?,
+        }
+    }
+    out.push_str("</params></methodCall>");
+    Ok(out.into_bytes())
+}
+
+/// Standard base64 with padding.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a reply of the 1.x `mi_xmlrpc` to `method`: one `<string>` holding the tree
+/// lines without indentation, whose nesting is rebuilt from what the command's tree is
+/// known to look like (`ul_dump`, `dlg_list`, `t_uac_dlg`...), into the same [`Value`]
+/// as over the FIFO. Faults are errors as in [`decode_reply`] (`-506` for an unknown
+/// command).
+///
+/// ```
+/// use opensips_mi::{xmlrpc, Value};
+/// let reply = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n<params>\r\n\
+///     <param><value><string>Domain:: location table=512 records=1\nAOR:: bob\n\
+///     Contact:: sip:bob@127.0.0.1:5073 Q=\nExpires:: 3598\n</string></value></param>\r\n\
+///     </params>\r\n</methodResponse>\r\n";
+/// let v = xmlrpc::decode_reply_1x(reply, "ul_dump")?.value;
+/// assert_eq!(v["Domain"]["AOR"]["Contact"]["Expires"], Value::from("3598"));
+/// # Ok::<(), opensips_mi::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`decode_reply`]; [`Error::UnexpectedReply`] for a reply that is not one string, or a
+/// nested reply of a command whose shape is not known.
+pub fn decode_reply_1x(bytes: &[u8], method: &str) -> crate::Result<Response> {
+    decode_1x(bytes, crate::server::Shape1x::of(method))
+}
+
+pub(crate) fn decode_1x(bytes: &[u8], shape: crate::server::Shape1x) -> crate::Result<Response> {
+    let mut r = decode_reply(bytes)?;
+    let Value::String(text) = std::mem::take(&mut r.value) else {
+        return Err(Error::malformed(
+            "expected the one <string> of an OpenSIPS 1.x mi_xmlrpc reply (is this a 2.x or \
+             3.x server? see ?protocol=)",
+            bytes,
+        ));
+    };
+    let tree = crate::server::rebuild_1x_tree(shape, &text)?;
+    let with_status = format!("200 OK\n{tree}");
+    let (_, _, lines) = crate::protocol::legacy::status(&with_status)?;
+    r.value =
+        crate::protocol::legacy::tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new()));
+    Ok(r)
+}
+
 fn legacy_text(v: &Value) -> crate::Result<String> {
     match v {
         Value::String(s) => Ok(s.clone()),
@@ -532,6 +657,91 @@ pub(crate) mod server {
             ),
         };
         Ok((method, params))
+    }
+
+    /// Reads a `methodCall` the way the 1.x `mi_xmlrpc` does (`xr_parser.c` 1.11): every
+    /// param is one positional text; `<string>` loses its CRs and then has each LF LF turned
+    /// into CR LF, `<int>`/`<i4>` print as `%d`, `<boolean>` as `%u`, `<double>` as `%lf`,
+    /// `<base64>` is decoded. `Err((code, text))` is the fault: `-501` for a struct or array,
+    /// `-503` for XML that is not a call.
+    pub(crate) fn decode_call_1x(bytes: &[u8]) -> Result<(String, Vec<String>), (i64, String)> {
+        let not_a_call = || {
+            (
+                -503,
+                "Call XML not a proper XML-RPC call.  Call is not valid XML.".to_owned(),
+            )
+        };
+        let root = parse_tree(bytes).map_err(|_| not_a_call())?;
+        if root.name != "methodCall" {
+            return Err(not_a_call());
+        }
+        let method = root
+            .child("methodName")
+            .map(|n| n.text.trim().to_owned())
+            .ok_or_else(not_a_call)?;
+        let mut values = Vec::new();
+        for v in root
+            .child("params")
+            .map(|p| p.children.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| c.name == "param")
+            .filter_map(|c| c.child("value"))
+        {
+            let Some(child) = v.children.first() else {
+                // a bare <value>text</value> is a string
+                values.push(lflf(&v.text.replace('\r', "")));
+                continue;
+            };
+            let t = child.text.trim();
+            values.push(match child.name.as_str() {
+                "string" => lflf(&child.text.replace('\r', "")),
+                "int" | "i4" => t.parse::<i32>().map_err(|_| not_a_call())?.to_string(),
+                "boolean" => u32::from(t == "1").to_string(),
+                "double" => format!("{:.6}", t.parse::<f64>().map_err(|_| not_a_call())?),
+                "base64" => {
+                    String::from_utf8_lossy(&unbase64(t).ok_or_else(not_a_call)?).into_owned()
+                }
+                other => {
+                    let ty = match other {
+                        "array" => 8,
+                        "struct" => 7,
+                        _ => 9,
+                    };
+                    return Err((-501, format!("Unsupported value of type {ty} supplied")));
+                }
+            });
+        }
+        Ok((method, values))
+    }
+
+    /// `lflf_to_crlf_hack`: each LF LF becomes CR LF.
+    fn lflf(s: &str) -> String {
+        s.replace("\n\n", "\r\n")
+    }
+
+    fn unbase64(t: &str) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(t.len() * 3 / 4);
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for c in t.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b'=') {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => return None,
+            };
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        Some(out)
     }
 
     /// A `methodResponse` as OpenSIPS 3.x/4.x prints it (CRLF line ends, `<int>` for integers in

@@ -330,6 +330,8 @@ impl SipRequest {
     /// (e.g. `400 From missing`). A SIP failure (a `486 Busy Here`, a local `408 Request
     /// Timeout`) is not an error: it is the [`SipReply`].
     pub fn send(&self, conn: &impl ConnectionLike) -> Result<SipReply> {
+        // refuse what cannot be sent before anything, even the generation probe, goes out
+        self.header_block()?;
         let protocol = conn.protocol()?;
         let value = self.to_cmd(protocol)?.query(conn)?;
         SipReply::from_value(&value)

@@ -420,6 +420,8 @@ fn listen<R: Reply>(
             if let Some(result) = listener.pump(max_reply, until) {
                 return Some(result);
             }
+            // a flood keeps the FIFO readable: `until` ends the wait all the same
+            until.remaining()?;
         }
     }
     // Several (the generation probes, once per connection): one poll over all of them.

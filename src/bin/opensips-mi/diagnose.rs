@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use opensips_mi::server::Generation;
 use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
 
 /// What one endpoint looks like: a JSON object, and the exit code it calls for.
@@ -16,7 +17,7 @@ pub(crate) fn diagnose(
 ) -> (Value, u8) {
     let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(name))];
     let mut warnings: Vec<String> = Vec::new();
-    let conn = match Connection::open_with(url, options.clone()) {
+    let mut conn = match Connection::open_with(url, options.clone()) {
         Ok(mut c) => {
             if let Some(t) = timeout {
                 c.set_timeout(t);
@@ -29,8 +30,39 @@ pub(crate) fn diagnose(
             return (Value::Object(report), 2);
         }
     };
-    // reachable at all, and which generation
-    let version = conn.version();
+    // which generation, found the safe way (the probe of ?protocol=auto) whatever was asked
+    let facts = conn.server();
+    if let Ok(f) = &facts {
+        let speaks = if f.generation.is_legacy() {
+            Protocol::Legacy
+        } else {
+            Protocol::JsonRpc
+        };
+        if matches!(conn.protocol(), Ok(p) if p != speaks) || conn.protocol().is_err() {
+            warnings.push(format!(
+                "the server is OpenSIPS {}: the protocol asked for does not fit, use \
+                 ?protocol={} or leave it out (detected by default)",
+                f.generation,
+                if f.generation.is_legacy() {
+                    "legacy"
+                } else {
+                    "jsonrpc"
+                }
+            ));
+            if let Ok(mut c) = Connection::open_with(url, options.clone().protocol(Protocol::Auto))
+            {
+                if let Some(t) = timeout {
+                    c.set_timeout(t);
+                }
+                conn = c;
+            }
+        }
+    }
+    // reachable at all
+    let version = match facts {
+        Ok(_) => conn.version(),
+        Err(e) => Err(e),
+    };
     let version = match version {
         Ok(v) => v,
         Err(e) => {
@@ -49,11 +81,15 @@ pub(crate) fn diagnose(
         }
     };
     report.push(("reachable".into(), Value::Bool(true)));
-    let generation = match conn.protocol() {
-        Ok(Protocol::Legacy) => "1.x/2.x (legacy text MI)",
-        _ => "3.x/4.x (JSON-RPC)",
+    let generation = conn.server().map(|f| f.generation);
+    let label = match generation {
+        Ok(Generation::V1) => "1.x (legacy text MI)",
+        Ok(Generation::V2) => "2.x (legacy text MI)",
+        Ok(Generation::V3) => "3.x (JSON-RPC)",
+        Ok(_) => "4.x (JSON-RPC)",
+        Err(_) => "unknown",
     };
-    report.push(("generation".into(), Value::from(generation)));
+    report.push(("generation".into(), Value::from(label)));
     report.push(("version".into(), Value::from(version.server.as_str())));
     if let Ok(up) = conn.uptime() {
         report.push(("uptime_seconds".into(), Value::from(up.up_time.as_secs())));
@@ -112,7 +148,8 @@ pub(crate) fn diagnose(
             report.push(("registrations".into(), Value::Int(r)));
         }
     }
-    transport_warnings(&conn, url, options, &report, &mut warnings);
+    let legacy = generation.as_ref().is_ok_and(|g| g.is_legacy());
+    transport_warnings(&conn, options, legacy, &report, &mut warnings);
     report.push(("warnings".into(), strings(warnings)));
     (Value::Object(report), 0)
 }
@@ -132,8 +169,8 @@ fn error_value(e: &Error) -> Value {
 fn why_unreachable(conn: &Connection, e: &Error) -> Option<String> {
     match (conn, e) {
         (Connection::Fifo(f), Error::Timeout { .. }) => Some(format!(
-            "the FIFO took the request but no reply came: is {} mi_fifo's reply_dir, writable \
-             by the OpenSIPS user? Is the server 1.x/2.x (try --protocol auto)?",
+            "the FIFO took the request but no reply came (of either generation): is {} \
+             mi_fifo's reply_dir, writable by the OpenSIPS user?",
             f.reply_dir().display()
         )),
         (Connection::Fifo(f), Error::PermissionDenied { .. }) => Some(protected_fifos(f.path())),
@@ -161,8 +198,8 @@ fn protected_fifos(path: &Path) -> String {
 
 fn transport_warnings(
     conn: &Connection,
-    url: &str,
     options: &Options,
+    legacy: bool,
     report: &[(String, Value)],
     warnings: &mut Vec<String>,
 ) {
@@ -197,49 +234,24 @@ fn transport_warnings(
                 .find(|(k, _)| k == "registrations")
                 .and_then(|(_, v)| v.as_i64())
                 .unwrap_or(0);
-            warnings.push(format!(
-                "a datagram reply holds at most {} bytes (mi_datagram's buffer): a ul_dump of \
-                 more than a few hundred contacts ({regs} registered now) fails with \
-                 `500 Internal error`; use the FIFO for big replies",
-                options.datagram_buffer
-            ));
-        }
-        Connection::Http(_) | Connection::XmlRpc(_) => {
-            // does the other module answer on the same httpd?
-            let other = if matches!(conn, Connection::Http(_)) {
-                other_url(url, "xmlrpc", "/RPC2")
-            } else {
-                other_url(url, "http", "/mi")
-            };
-            if let Some(other) = other {
-                let answers = Connection::open_with(&other, options.clone())
-                    .and_then(|c| c.command("version", ()))
-                    .is_ok();
+            // only where it may matter: a ul_dump of a few hundred contacts
+            if regs >= 100 {
+                let what = if legacy {
+                    // 1.x/2.x log "failed to write - line too long" and send nothing
+                    "is not sent at all (the call times out)"
+                } else {
+                    "fails with `500 Internal error`"
+                };
                 warnings.push(format!(
-                    "{other} {}",
-                    if answers {
-                        "answers too"
-                    } else {
-                        "does not answer"
-                    }
+                    "a datagram reply holds at most {} bytes (mi_datagram's buffer): a ul_dump \
+                     that does not fit ({regs} registrations now) {what}; use the FIFO for big \
+                     replies",
+                    options.datagram_buffer
                 ));
             }
         }
         _ => {}
     }
-}
-
-/// The same host and port with the other HTTP module's scheme and root.
-fn other_url(url: &str, scheme: &str, root: &str) -> Option<String> {
-    let (s, rest) = url.split_once("://")?;
-    let tls = s.ends_with('s');
-    let authority = rest.split(['/', '?']).next()?;
-    // the host and port only: never the credentials
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(format!(
-        "{scheme}{}://{host}{root}",
-        if tls { "s" } else { "" }
-    ))
 }
 
 /// Pretty lines for a terminal.

@@ -18,6 +18,7 @@ mod batch;
 mod complete;
 mod diagnose;
 mod exporter;
+mod generation;
 mod mi;
 mod output;
 
@@ -136,7 +137,7 @@ struct Cli {
     /// else 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
-    /// MI generation of the server
+    /// MI generation of the server (default: detected, and cached per URL for a day)
     #[arg(long, value_enum, global = true)]
     protocol: Option<ProtocolArg>,
     /// Output format (default: pretty on a terminal, json otherwise)
@@ -165,6 +166,8 @@ enum EventTransportArg {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FlavorArg {
+    #[value(name = "1")]
+    V1,
     #[value(name = "2")]
     V2,
     #[value(name = "3")]
@@ -292,7 +295,7 @@ enum Sub {
         /// Speak the legacy 1.x/2.x text MI (like OpenSIPS 2.4)
         #[arg(long)]
         legacy: bool,
-        /// OpenSIPS version to imitate
+        /// OpenSIPS version to imitate: 1 (1.11: HTTP is its mi_xmlrpc at /RPC2 only), 2 (2.4), 3 (3.5, the default), 4 (4.0)
         #[arg(long, value_enum, conflicts_with = "legacy")]
         flavor: Option<FlavorArg>,
         /// Start without registrations and dialogs (by default: AORs alice with 2
@@ -440,6 +443,23 @@ impl From<Error> for Failure {
     }
 }
 
+/// The command line parser; `mock` serves, it is no client: its help hides the client
+/// options every other command shares.
+fn command() -> clap::Command {
+    let cmd = Cli::command();
+    // the mock's own hidden copies keep clap from adding the shared ones to its help
+    let client: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| {
+            ["url", "fleet", "timeout", "protocol", "output"].contains(&a.get_id().as_str())
+        })
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    cmd.mut_subcommand("mock", |mock| {
+        client.into_iter().fold(mock, |m, a| m.arg(a))
+    })
+}
+
 /// `opensips-mi MI_COMMAND --help`: how to call an MI command (nothing is sent).
 fn mi_command_help(command: &str) -> String {
     let arguments = AFTER_HELP
@@ -504,7 +524,7 @@ fn main() -> ExitCode {
             Err(f) => ExitCode::from(f.code),
         };
     }
-    let matches = Cli::command().get_matches_from(argv::hoist_global_options(args));
+    let matches = command().get_matches_from(argv::hoist_global_options(args));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.url_given = url_given(&matches);
     if cli.url_given {
@@ -588,22 +608,87 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
     Ok(opts)
 }
 
-fn connect(cli: &Cli) -> Result<Connection, Failure> {
+fn one_url(cli: &Cli) -> Result<&str, Failure> {
     if cli.url.len() > 1 || cli.fleet.is_some() {
         return Err(Failure::usage(
             "several URLs (or --fleet) work with MI commands and diagnose only; give one -u \
              here",
         ));
     }
-    let url = cli
+    Ok(cli
         .url
         .first()
-        .map_or("fifo:///tmp/opensips_fifo", String::as_str);
-    let mut conn = Connection::open_with(url, options(cli)?)?;
+        .map_or("fifo:///tmp/opensips_fifo", String::as_str))
+}
+
+/// A connection to `url`, `-t` replacing the URL's `?timeout=`.
+fn open(cli: &Cli, url: &str, opts: Options) -> Result<Connection, Failure> {
+    let mut conn = Connection::open_with(url, opts)?;
     if let Some(t) = timeout(cli)? {
         conn.set_timeout(t);
     }
     Ok(conn)
+}
+
+fn connect(cli: &Cli) -> Result<Connection, Failure> {
+    open(cli, one_url(cli)?, options(cli)?)
+}
+
+/// Runs `f` on a connection to the one URL, speaking the generation cached for it (see
+/// `generation.rs`) when neither `--protocol` nor `?protocol=` says one. A reply that shows
+/// the cached generation wrong drops it: the generation is detected again and `f` runs
+/// once more if it changed. Returns the connection used, for the error's explanation.
+fn with_conn<T>(
+    cli: &Cli,
+    f: impl Fn(&Connection) -> Result<T, Error>,
+) -> Result<(Connection, Result<T, Error>), Failure> {
+    let url = one_url(cli)?;
+    let opts = options(cli)?;
+    let cacheable = cli.protocol.is_none() && !url.contains("protocol=");
+    let cached = if cacheable {
+        generation::cached(url)
+    } else {
+        None
+    };
+    let conn = open(
+        cli,
+        url,
+        opts.clone().protocol(cached.unwrap_or(opts.protocol)),
+    )?;
+    let result = f(&conn);
+    let Some(was) = cached else {
+        // after a success the generation is known: asking it sends nothing
+        if cacheable && result.is_ok() {
+            if let Ok(p) = conn.protocol() {
+                generation::remember(url, p);
+            }
+        }
+        return Ok((conn, result));
+    };
+    match &result {
+        // a timeout means a wrong generation only where the server stays silent: a FIFO
+        Err(e)
+            if generation::may_be_wrong_generation(e)
+                && (!e.is_timeout() || matches!(conn, Connection::Fifo(_))) =>
+        {
+            generation::forget(url);
+            let fresh = open(cli, url, opts.protocol(Protocol::Auto))?;
+            match fresh.protocol() {
+                Ok(p) if p != was => {
+                    generation::remember(url, p);
+                    let again = f(&fresh);
+                    Ok((fresh, again))
+                }
+                // the cached generation was right: the error is the answer
+                Ok(p) => {
+                    generation::remember(url, p);
+                    Ok((conn, result))
+                }
+                Err(_) => Ok((conn, result)),
+            }
+        }
+        _ => Ok((conn, result)),
+    }
 }
 
 /// The fleet of `--fleet FILE` (and the `-u` URLs given with it) or of several `-u`, if
@@ -680,7 +765,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             mi::check_args(method, &params, output)?;
             let result = match fleet(&cli)? {
                 Some(fleet) => mi::run_fleet(&fleet, method, &params, cli.timeout, output),
-                None => mi::run_one(&connect(&cli)?, method, &params, cli.timeout, output),
+                None => {
+                    let (conn, printed) = with_conn(&cli, |conn| {
+                        mi::result(conn, method, &params, cli.timeout, output)
+                    })?;
+                    mi::print_one(&conn, method, printed, output)
+                }
             };
             match result {
                 // `opensips-mi help WORD` asked the server: say so when that fails
@@ -788,7 +878,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 (None, None) => return Err(Failure::usage("give a preset or --event VALUE")),
             };
             let req = sender(sip::event_notify(uri, event), from, contact, call_timeout);
-            sip_reply(req.send(&connect(&cli)?)?, output)
+            sip_reply(with_conn(&cli, |conn| req.send(conn))?.1?, output)
         }
         Sub::MwiUpdate {
             uri,
@@ -830,7 +920,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             let req = sender(sip::mwi_update(uri, &summary)?, from, contact, call_timeout);
-            sip_reply(req.send(&connect(&cli)?)?, output)
+            sip_reply(with_conn(&cli, |conn| req.send(conn))?.1?, output)
         }
         Sub::Mock {
             fifo,
@@ -1104,6 +1194,7 @@ fn run_mock(
     let signals = block_stop_signals()?;
 
     let flavor = match (legacy, flavor) {
+        (_, Some(FlavorArg::V1)) => Flavor::V1,
         (true, _) | (_, Some(FlavorArg::V2)) => Flavor::V2,
         (_, Some(FlavorArg::V4)) => Flavor::V4,
         _ => Flavor::V3,

@@ -41,7 +41,7 @@ pub(crate) fn check_args(method: &str, params: &Params, output: Output) -> Resul
 
 /// Runs the command. The commands with a typed helper give the 3.x/4.x shape whatever the
 /// generation (`--output raw` keeps the server's bytes).
-fn result(
+pub(crate) fn result(
     conn: &Connection,
     method: &str,
     params: &Params,
@@ -92,22 +92,31 @@ fn result(
     }
     Ok(Printed::Value(if conn.protocol()? == Protocol::Legacy {
         let local = method.rsplit(':').next().unwrap_or(method);
-        normalize_reply(local, resp.value)
+        let mut v = normalize_reply(local, resp.value);
+        // 1.x prints no AOR node: the AOR asked for is the one shown
+        if local == "ul_show_contact" && v["AOR"].as_str() == Some("") {
+            if let (Some(aor), Value::Object(members)) = (selectors(params).get(1), &mut v) {
+                for (k, val) in members.iter_mut() {
+                    if k == "AOR" {
+                        *val = Value::from(aor.as_str());
+                    }
+                }
+            }
+        }
+        v
     } else {
         resp.value
     }))
 }
 
-/// One server: the result on stdout, an error on stderr.
-pub(crate) fn run_one(
+/// One server's result on stdout, or its error (explained) for stderr.
+pub(crate) fn print_one(
     conn: &Connection,
     method: &str,
-    params: &Params,
-    timeout: Option<f64>,
+    printed: Result<Printed, Error>,
     output: Output,
 ) -> Result<(), Failure> {
-    let printed =
-        result(conn, method, params, timeout, output).map_err(|e| explain(conn, method, e));
+    let printed = printed.map_err(|e| explain(conn, method, e));
     if output == Output::Prometheus {
         // always a complete exposition, `opensips_up 0` for a server that did not answer, and
         // exit 0: a cron job's `> tmp && mv tmp file` then always refreshes the file
@@ -221,11 +230,8 @@ pub(crate) fn run_fleet(
 /// Adds a did-you-mean to "no such command" (3.x/4.x `-32601`, 1.x/2.x `500 command …
 /// not available`).
 pub(crate) fn explain(conn: &Connection, method: &str, e: Error) -> Failure {
-    let unknown = match &e {
-        Error::Rpc(s) => s.code == -32601,
-        Error::Command(s) => s.code == 500 && s.message.contains("not available"),
-        _ => false,
-    };
+    // 3.x/4.x -32601, 1.x/2.x `500 command 'x' not available`, 1.x XML-RPC -506
+    let unknown = opensips_mi::server::is_unknown_command(&e);
     let mut f = Failure::from(e);
     if unknown {
         if let Err(Error::UnknownCommand {

@@ -81,6 +81,7 @@ pub(super) fn uptime(s: &mut State, _: &Args) -> Outcome {
 
 pub(super) fn server_string(s: &State) -> String {
     let v = match s.flavor {
+        Flavor::V1 => "1.11.11-notls",
         Flavor::V2 => "2.4.11",
         Flavor::V3 => "3.5.9",
         Flavor::V4 => "4.0.1",
@@ -323,7 +324,7 @@ pub(super) fn event_subscribe(s: &mut State, a: &Args) -> Outcome {
     let event = a.str("event").unwrap_or_default();
     let socket = a.str("socket").unwrap_or_default();
     let expire = a.int("expire").unwrap_or(3600).max(0) as u64;
-    let legacy = s.flavor == Flavor::V2;
+    let legacy = s.flavor.is_legacy();
     if event_id(&event).is_none() || !s.evi.subscribe(&event, &socket, expire, legacy) {
         return err(400, "Bad parameter value");
     }

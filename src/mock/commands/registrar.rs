@@ -177,7 +177,25 @@ pub(super) fn dlg_list_ctx(s: &mut State, a: &Args) -> Outcome {
 }
 
 pub(super) fn dlg_end_dlg(s: &mut State, a: &Args) -> Outcome {
-    let id = a.str("dialog_id").unwrap_or_default();
+    let mut id = a.str("dialog_id").unwrap_or_default();
+    if s.flavor == Flavor::V1 {
+        // 1.11 takes a dialog_id or `h_entry h_id`, never a Call-ID, and forgets an ended
+        // dialog at once (`dlg_req_within.c` mi_terminate_dlg; INDEX.md surprise 15)
+        let number = |v: &str| v.parse::<u64>().ok();
+        let Some(n) = number(&id) else {
+            return err(400, "Bad parameter");
+        };
+        if let Some(h_id) = a.str("extra_hdrs").as_deref().and_then(number) {
+            id = ((n << 32) | h_id).to_string();
+        }
+        return match s.dialogs.iter().position(|d| d.id == id && d.state < 5) {
+            Some(i) => {
+                s.dialogs.remove(i);
+                ok()
+            }
+            None => err(404, "Requested Dialog not found"),
+        };
+    }
     match s
         .dialogs
         .iter_mut()
