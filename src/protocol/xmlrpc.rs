@@ -31,6 +31,7 @@ use std::fmt::Write as _;
 use xml::escape::escape_str_attribute;
 use xml::reader::{EventReader, ParserConfig, XmlEvent};
 
+use crate::url::base64;
 use crate::{Error, Params, Response, ServerError, Value};
 
 /// Nesting deeper than this is refused (no unbounded recursion on hostile input).
@@ -154,28 +155,6 @@ pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>
     }
     out.push_str("</params></methodCall>");
     Ok(out.into_bytes())
-}
-
-/// Standard base64 with padding.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Decodes a reply of the 1.x `mi_xmlrpc` to `method`: one `<string>` holding the tree

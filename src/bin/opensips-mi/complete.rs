@@ -13,7 +13,7 @@ const FRESH: Duration = Duration::from_secs(300);
 const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `$XDG_CACHE_HOME/opensips-mi` or `~/.cache/opensips-mi`.
-fn cache_dir() -> Option<PathBuf> {
+pub(crate) fn cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -23,7 +23,7 @@ fn cache_dir() -> Option<PathBuf> {
 
 /// FNV-1a, for a file name per URL. Only ever of a URL without its password
 /// ([`cache_key`]): a hash of one could be reversed by trying passwords.
-fn hash(s: &str) -> u64 {
+pub(crate) fn hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

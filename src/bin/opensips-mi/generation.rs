@@ -14,24 +14,10 @@ use std::time::{Duration, SystemTime};
 
 use opensips_mi::{Error, Protocol};
 
+use crate::complete::{cache_dir, hash};
+
 /// How long a detected generation is reused without asking the server again.
 const FRESH: Duration = Duration::from_secs(24 * 3600);
-
-/// `$XDG_CACHE_HOME/opensips-mi` or `~/.cache/opensips-mi`.
-fn cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("opensips-mi"))
-}
-
-/// FNV-1a.
-fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
 
 /// The entry of `url`: named by a hash of the URL without its password (the completion
 /// cache's rule and directory).
