@@ -191,13 +191,26 @@ impl<T: Transport> Session<T> {
     /// HTTP headers are not logged).
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         cmd.validate()?;
-        let generation = self.generation()?;
-        self.execute_as(cmd, generation)
+        // One deadline for the whole call, detection included (a first call on a server
+        // that never answers takes the call's timeout, not the connection's on top).
+        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        let generation = self.generation_within(&deadline)?;
+        self.execute_in(cmd, generation, &deadline)
     }
 
     /// [`Session::execute`] in `generation`.
     fn execute_as(&self, cmd: &Cmd, generation: Generation) -> Result<Response> {
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        self.execute_in(cmd, generation, &deadline)
+    }
+
+    /// [`Session::execute`] in `generation`, by `deadline`.
+    fn execute_in(
+        &self,
+        cmd: &Cmd,
+        generation: Generation,
+        deadline: &Deadline,
+    ) -> Result<Response> {
         let framing = self.transport.framing();
         let mut codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decodes());
         if self
@@ -206,6 +219,9 @@ impl<T: Transport> Session<T> {
             .is_some_and(|f| f.generation == server::Generation::V1)
         {
             codec = codec.for_1x(cmd.method());
+        }
+        if self.protocol.facts().is_some() {
+            codec = codec.confirmed();
         }
         let encode = |reply_to: Option<&str>| {
             let request = codec.encode(cmd.method(), cmd.params(), reply_to)?;
@@ -221,7 +237,7 @@ impl<T: Transport> Session<T> {
         let started = log::log_enabled!(log::Level::Debug).then(std::time::Instant::now);
         let result = self
             .transport
-            .exchange(&encode, &codec, &deadline)
+            .exchange(&encode, &codec, deadline)
             .map_err(|e| self.explain(e, generation));
         if let Some(started) = started {
             let endpoint = self.transport.endpoint();
@@ -270,8 +286,13 @@ impl<T: Transport> Session<T> {
     /// The generation to speak, detected once for [`Protocol::Auto`] (and for legacy
     /// XML-RPC, where the 1.x and 2.x modules differ).
     fn generation(&self) -> Result<Generation> {
+        self.generation_within(&Deadline::after(self.timeout))
+    }
+
+    /// [`Session::generation`], detecting by `deadline`.
+    fn generation_within(&self, deadline: &Deadline) -> Result<Generation> {
         let xml = self.transport.framing() == Framing::HttpXml;
-        self.protocol.resolve(xml, || self.detect())
+        self.protocol.resolve(xml, || self.detect(deadline))
     }
 
     /// What the connection knows about its server, probing it (`version`) the first time.
@@ -286,7 +307,7 @@ impl<T: Transport> Session<T> {
                     let probe = Probe(Codec::new(Framing::HttpJson, Generation::JsonRpc, 0, true));
                     return Ok(probe.facts(&r));
                 }
-                self.detect()
+                self.detect(&Deadline::after(self.timeout))
             })
             .cloned()
     }
@@ -307,8 +328,11 @@ impl<T: Transport> Session<T> {
     ///   as one flat string.
     ///
     /// The `version` reply also gives the release ([`ServerFacts`]).
-    fn detect(&self) -> Result<ServerFacts> {
-        let deadline = Deadline::after(self.timeout);
+    fn detect(&self, deadline: &Deadline) -> Result<ServerFacts> {
+        let budget = deadline.total();
+        // a 3.x/4.x FIFO busy with another client's big reply must not get the 2.x probe
+        // too soon: at least 250 ms (within the deadline), at most 1 s
+        let first_patience = (budget / 3).clamp(Duration::from_millis(250), Duration::from_secs(1));
         let framing = self.transport.framing();
         let version = |codec: &Codec, reply_to: Option<&str>| {
             codec.encode("version", &Params::None, reply_to)
@@ -328,20 +352,20 @@ impl<T: Transport> Session<T> {
                 Stage {
                     encode: &json_encode,
                     reply: &json,
-                    patience: (self.timeout / 3).min(Duration::from_secs(1)),
+                    patience: first_patience,
                     digits: false,
                 },
                 Stage {
                     encode: &legacy_encode,
                     reply: &legacy,
-                    patience: self.timeout,
+                    patience: budget,
                     digits: true,
                 },
             ],
             Framing::Datagram | Framing::HttpXml => &[Stage {
                 encode: &json_encode,
                 reply: &json,
-                patience: self.timeout,
+                patience: budget,
                 digits: false,
             }],
             Framing::HttpJson => return Ok(ServerFacts::new(server::Generation::V3)),
@@ -355,19 +379,19 @@ impl<T: Transport> Session<T> {
         };
         let facts = self
             .transport
-            .exchange_staged(stages, &deadline)
+            .exchange_staged(stages, deadline)
             .map_err(hint)?;
         if facts.version.is_none() && framing == Framing::Datagram && facts.generation.is_legacy() {
             // `500 command not available` told 1.x/2.x: the legacy `version` tells which
             let stage = [Stage {
                 encode: &legacy_encode,
                 reply: &legacy,
-                patience: self.timeout,
+                patience: budget,
                 digits: false,
             }];
             return self
                 .transport
-                .exchange_staged(&stage, &deadline)
+                .exchange_staged(&stage, deadline)
                 .map_err(hint);
         }
         Ok(facts)

@@ -180,3 +180,86 @@ fn json_rpc_xmlrpc_replies_are_never_taken_for_older_ones() {
     }
     assert!(n >= 30, "only {n}");
 }
+
+/// Once detection said 3.x/4.x, a command's string answer is its answer, whatever it looks
+/// like: empty, or text with line ends (which a 1.x flat reply also is).
+#[cfg(feature = "http")]
+#[test]
+fn a_detected_3x_xmlrpc_server_may_answer_any_string() {
+    for flavor in [Flavor::V3, Flavor::V4] {
+        let server = MockServer::builder().flavor(flavor).http().start().unwrap();
+        server.handle("lines", |_| {
+            Ok(opensips_mi::Value::from("line one\nline two\n"))
+        });
+        server.handle("nothing", |_| Ok(opensips_mi::Value::from("")));
+        let conn = Connection::open_with(
+            &server.xmlrpc_url(),
+            Options::new().timeout(support::GENEROUS),
+        )
+        .unwrap();
+        let r = conn.command("lines", ()).unwrap();
+        assert_eq!(r.value.as_str(), Some("line one\nline two\n"), "{flavor:?}");
+        let r = conn.command("nothing", ()).unwrap();
+        assert_eq!(r.value.as_str(), Some(""), "{flavor:?}");
+    }
+}
+
+/// Concurrent first calls on one connection wait for one detection: one `version` probe.
+#[test]
+fn concurrent_first_calls_detect_once() {
+    for udp in [true, false] {
+        let server = if udp {
+            MockServer::builder().udp().start().unwrap()
+        } else {
+            MockServer::builder().fifo().start().unwrap()
+        };
+        let url = if udp {
+            server.udp_url()
+        } else {
+            server.fifo_url()
+        };
+        let conn = std::sync::Arc::new(
+            Connection::open_with(&url, Options::new().timeout(support::GENEROUS)).unwrap(),
+        );
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = conn.clone();
+                std::thread::spawn(move || c.command("uptime", ()).map(drop))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let probes = server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "version")
+            .count();
+        assert_eq!(probes, 1, "udp={udp}");
+    }
+}
+
+/// Detection is part of the first call and keeps to that call's timeout: a silent server
+/// costs the call's timeout, not the connection's.
+#[test]
+fn the_first_call_keeps_to_its_own_timeout() {
+    use opensips_mi::mock::Fault;
+    let server = MockServer::builder().udp().fifo().start().unwrap();
+    server.inject(Fault::NoReply);
+    for url in [server.udp_url(), server.fifo_url()] {
+        let conn =
+            Connection::open_with(&url, Options::new().timeout(Duration::from_secs(30))).unwrap();
+        let started = Instant::now();
+        let e = opensips_mi::cmd("uptime")
+            .timeout(Duration::from_millis(300))
+            .query(&conn)
+            .unwrap_err();
+        assert!(e.is_timeout(), "{url}: {e}");
+        // far below the connection's 30 s, generous for a loaded machine
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{url}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -44,6 +44,9 @@ enum Kind {
 pub(crate) struct Codec {
     framing: Framing,
     kind: Kind,
+    /// The generation was detected, not assumed: a reply's shape is not second-guessed
+    /// (a 3.x/4.x command may well answer an empty string, or text with line ends).
+    confirmed: bool,
 }
 
 impl Codec {
@@ -59,7 +62,17 @@ impl Codec {
             (_, Generation::JsonRpc) => Kind::Json { id, decode },
             (_, Generation::Legacy) => Kind::Legacy { decode },
         };
-        Codec { framing, kind }
+        Codec {
+            framing,
+            kind,
+            confirmed: false,
+        }
+    }
+
+    /// The same codec for a generation detection confirmed.
+    pub(crate) fn confirmed(mut self) -> Self {
+        self.confirmed = true;
+        self
     }
 
     /// The same codec for the 1.x `mi_xmlrpc` (legacy XML-RPC only), whose replies to
@@ -178,7 +191,7 @@ impl Codec {
                 _,
             ) => Some(xmlrpc::decode_1x(buf, shape)),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy, .. }, _) => Some(judge_xml(buf, legacy)),
+            (Kind::Xml { legacy, .. }, _) => Some(judge_xml(buf, legacy, self.confirmed)),
             #[cfg(not(feature = "http"))]
             (Kind::Xml { .. }, _) => None,
         }
@@ -220,7 +233,7 @@ impl Codec {
 /// An XML-RPC reply from 3.x/4.x or (`legacy`) 2.x `mi_xmlrpc_ng`; a reply of another
 /// generation is an error naming it.
 #[cfg(feature = "http")]
-fn judge_xml(buf: &[u8], legacy: bool) -> Result<Response> {
+fn judge_xml(buf: &[u8], legacy: bool, confirmed: bool) -> Result<Response> {
     use crate::server::Generation as G;
     let wrong = |found: G| {
         super::mismatch(
@@ -233,7 +246,9 @@ fn judge_xml(buf: &[u8], legacy: bool) -> Result<Response> {
         )
     };
     match xmlrpc::decode_reply(buf) {
-        Ok(r) if !legacy && crate::server::looks_1x(&r.value) => Err(wrong(G::V1)),
+        // only where the generation was assumed (an explicit `?protocol=jsonrpc`): once
+        // detection said 3.x/4.x, whatever string a command answers is its answer
+        Ok(r) if !legacy && !confirmed && crate::server::looks_1x(&r.value) => Err(wrong(G::V1)),
         Ok(_) if !legacy && crate::server::has_untyped_value(buf) => Err(wrong(G::V2)),
         Ok(mut r) => {
             if legacy {

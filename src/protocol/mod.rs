@@ -80,6 +80,8 @@ impl From<crate::server::Generation> for Generation {
 pub(crate) struct ProtocolChoice {
     protocol: Protocol,
     detected: OnceLock<ServerFacts>,
+    /// Held while detecting: concurrent first calls wait for one probe, not one each.
+    detecting: std::sync::Mutex<()>,
 }
 
 impl ProtocolChoice {
@@ -87,6 +89,7 @@ impl ProtocolChoice {
         ProtocolChoice {
             protocol,
             detected: OnceLock::new(),
+            detecting: std::sync::Mutex::new(()),
         }
     }
 
@@ -103,6 +106,11 @@ impl ProtocolChoice {
         if let Some(f) = self.detected.get() {
             return Ok(f);
         }
+        let _one = self.detecting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = self.detected.get() {
+            return Ok(f);
+        }
+        // a failure is not kept: the next call detects again
         let f = detect()?;
         Ok(self.detected.get_or_init(|| f))
     }

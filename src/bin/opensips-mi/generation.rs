@@ -32,17 +32,31 @@ fn file_for(url: &str) -> Option<PathBuf> {
 
 /// The generation cached for `url`, when fresh.
 pub(crate) fn cached(url: &str) -> Option<Protocol> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // only from our own private directory, and only our own regular file in it (opened
+    // without following a link): another user's planted entry is never believed
+    crate::complete::private_cache_dir()?;
     let f = file_for(url)?;
-    let m = std::fs::symlink_metadata(&f).ok()?;
-    // only our own regular file
-    if !m.is_file() || m.permissions().mode() & 0o077 != 0 {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(&f)
+        .ok()?;
+    let m = file.metadata().ok()?;
+    if !m.is_file()
+        || m.permissions().mode() & 0o077 != 0
+        || m.uid() != nix::unistd::geteuid().as_raw()
+    {
         return None;
     }
     let age = SystemTime::now().duration_since(m.modified().ok()?).ok()?;
     if age >= FRESH {
         return None;
     }
-    match std::fs::read_to_string(&f).ok()?.trim() {
+    let mut text = String::new();
+    file.take(64).read_to_string(&mut text).ok()?;
+    match text.trim() {
         "jsonrpc" => Some(Protocol::JsonRpc),
         "legacy" => Some(Protocol::Legacy),
         _ => None,

@@ -666,11 +666,13 @@ fn with_conn<T>(
         return Ok((conn, result));
     };
     match &result {
-        // a timeout means a wrong generation only where the server stays silent: a FIFO
-        Err(e)
-            if generation::may_be_wrong_generation(e)
-                && (!e.is_timeout() || matches!(conn, Connection::Fifo(_))) =>
-        {
+        // a FIFO's silence may mean a wrong generation, or only a slow command: the entry
+        // goes (the next run detects again) without a second wait now
+        Err(e) if e.is_timeout() && matches!(conn, Connection::Fifo(_)) => {
+            generation::forget(url);
+            Ok((conn, result))
+        }
+        Err(e) if generation::may_be_wrong_generation(e) && !e.is_timeout() => {
             generation::forget(url);
             let fresh = open(cli, url, opts.protocol(Protocol::Auto))?;
             match fresh.protocol() {
