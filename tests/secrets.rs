@@ -248,3 +248,53 @@ fn an_interrupted_call_leaves_nothing_behind() {
         assert!(left.is_empty(), "{url}: left behind {left:?}");
     }
 }
+
+/// A generation cache entry another user planted is never believed: the command speaks
+/// what the server really is (no legacy request reaches a 3.x server).
+#[test]
+fn a_planted_generation_cache_entry_is_ignored() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to plant a file as another user");
+        return;
+    }
+    let server = MockServer::builder().udp().start().unwrap();
+    let url = server.udp_url();
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(BIN)
+            .args(["-u", &url, "uptime"])
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("OPENSIPS_MI_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run().status.code(), Some(0));
+    let dir = cache.path().join("opensips-mi");
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("protocol-")
+        })
+        .expect("the generation was cached");
+    assert_eq!(std::fs::read_to_string(&entry).unwrap().trim(), "jsonrpc");
+    // another user's directory and entry, saying "legacy"
+    std::fs::write(&entry, "legacy\n").unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&entry, Some(65534), Some(65534)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    server.clear_requests();
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let legacy: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| !r.raw.starts_with(b"{"))
+        .collect();
+    assert!(legacy.is_empty(), "legacy requests sent: {}", legacy.len());
+}
