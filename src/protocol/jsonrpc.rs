@@ -202,11 +202,13 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
 /// [`scan`], leaving the result undecoded (`Value::Null`, the bytes stay in `raw`) unless
 /// `decode`: typed helpers deserialize `raw` straight into their structs.
 pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan {
-    if decode && at_end {
+    if decode {
         // The common case: one successful reply to `id`, as OpenSIPS prints it. Its result
         // alone is parsed, straight into a `Value`, without reading the envelope around it;
         // a result that does not parse on its own (concatenated replies, invalid UTF-8,
-        // another shape) goes the long way below.
+        // another shape) goes the long way below. Bytes that pass are a whole reply even
+        // if more may come (`!at_end`: a stream): a complete JSON value between the head
+        // and `,"id":N}` cannot be the start of a longer reply.
         if let Some((range, result)) = lone_parts(buf, id) {
             if let Ok(value) = serde_json::from_slice::<Value>(&buf[result]) {
                 return Scan::Found {
@@ -871,6 +873,21 @@ mod tests {
                     .contains(&format!("unexpected \"jsonrpc\" version {shown}")),
                 "{e}"
             );
+        }
+        // on a stream (more may come): a prefix that ends like a reply is not taken for one
+        let whole = br#"{"jsonrpc":"2.0","result":{"n":1,"id":7},"id":7}"#;
+        let prefix = &whole[..whole.len() - 8];
+        assert!(prefix.ends_with(br#","id":7}"#));
+        assert!(matches!(
+            scan_with(prefix, 7, false, true),
+            Scan::Incomplete { json: true }
+        ));
+        match scan_with(whole, 7, false, true) {
+            Scan::Found {
+                result: Ok(r),
+                range,
+            } => assert_eq!((r.value["id"].as_i64(), range), (Some(7), 0..whole.len())),
+            other => panic!("{other:?}"),
         }
         // "2.0" written with an escape is still 2.0
         let escaped = br#"{"jsonrpc":"2\u002e0","result":1,"id":7}"#;
