@@ -529,3 +529,97 @@ fn big_fifo_replies_come_whole_call_after_call() {
         }
     }
 }
+
+/// A connection holds the server FIFO's write end between calls. When the server restarts
+/// (a new FIFO at the same path), the next call finds the new one (checked again) instead
+/// of failing or waiting on the old FIFO, for JSON-RPC and for the legacy text MI; when the
+/// server stops, or leaves its FIFO behind without a reader, the next call says so at once.
+#[test]
+fn a_restarted_fifo_server_is_found_again() {
+    use opensips_mi::mock::Flavor;
+    for flavor in [Flavor::V3, Flavor::V2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opensips_fifo");
+        let start = || {
+            MockServer::builder()
+                .flavor(flavor)
+                .fifo_at(&path)
+                .start()
+                .unwrap()
+        };
+        let mut server = start();
+        let conn =
+            Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+        let up = conn.command("uptime", ()).unwrap();
+        assert!(
+            up.value["Up time"].as_str().is_some(),
+            "{flavor:?}: {}",
+            up.value
+        );
+        for round in 0..3 {
+            // stopped (its FIFO removed, its reader closed), then started again
+            drop(server);
+            server = start();
+            let up = conn
+                .command("uptime", ())
+                .unwrap_or_else(|e| panic!("{flavor:?}, restart {round}: {e}"));
+            assert!(
+                up.value["Up time"].as_str().is_some(),
+                "{flavor:?}: {}",
+                up.value
+            );
+            // and the FIFO opened again serves the next calls
+            conn.command("uptime", ()).unwrap();
+        }
+        // stopped: the FIFO is gone, and the call says so (no timeout)
+        drop(server);
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert!(
+            matches!(e, Error::NotFound { kind: "FIFO", .. }),
+            "{flavor:?}: {e:?}"
+        );
+        // left behind without a reader (a crashed server): not running
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert!(matches!(e, Error::NotRunning { .. }), "{flavor:?}: {e:?}");
+        std::fs::remove_file(&path).unwrap();
+        // and back
+        let _server = start();
+        conn.command("uptime", ()).unwrap();
+        drop(conn);
+        assert!(
+            support::leftovers(dir.path(), "osips_mi_").is_empty(),
+            "{flavor:?}"
+        );
+    }
+}
+
+/// Calls from several threads share the held server FIFO, across a restart too.
+#[test]
+fn threads_share_the_held_server_fifo_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opensips_fifo");
+    let start = || MockServer::builder().fifo_at(&path).start().unwrap();
+    let mut server = start();
+    let conn = Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+    for _ in 0..2 {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let conn = &conn;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        let v = conn
+                            .command(
+                                "cache_store",
+                                Params::positional(["local", &format!("k{t}_{i}"), "v"]),
+                            )
+                            .and_then(|_| conn.command("uptime", ()));
+                        assert!(v.is_ok(), "thread {t}, call {i}: {v:?}");
+                    }
+                });
+            }
+        });
+        drop(server);
+        server = start();
+    }
+}

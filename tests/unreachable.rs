@@ -51,13 +51,17 @@ fn fifo_without_reader() {
     assert!(support::leftovers(dir.path(), "osips_mi_").is_empty());
 }
 
-/// The path is checked on every call, not only the first: a FIFO replaced by a regular file
-/// between two calls of one connection must not receive the request.
+/// A FIFO replaced by a regular file between two calls of one connection never receives a
+/// request. The connection holds the FIFO it checked: while the server still reads that
+/// FIFO the call goes there (to the server, not into the file); once the server is gone
+/// the path is opened and checked again, and the regular file is refused.
 #[cfg(feature = "mock")]
 #[test]
 fn fifo_replaced_by_a_regular_file_between_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opensips_fifo");
     let server = opensips_mi::mock::MockServer::builder()
-        .fifo()
+        .fifo_at(&path)
         .start()
         .unwrap();
     let conn = Connection::open_with(
@@ -66,8 +70,18 @@ fn fifo_replaced_by_a_regular_file_between_calls() {
     )
     .unwrap();
     conn.command("uptime", ()).unwrap();
-    let path = server.fifo_path().unwrap().to_path_buf();
     std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    // the server still reads the FIFO that was checked: it answers
+    let up = conn.command("uptime", ()).unwrap();
+    assert!(up.value["Up time"].as_str().is_some(), "{}", up.value);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"",
+        "nothing may be written into it"
+    );
+    // the server stops (removing what is at its path); a regular file there is refused
+    drop(server);
     std::fs::write(&path, b"").unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(

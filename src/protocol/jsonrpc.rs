@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::{Error, Params, Response, ServerError, Value};
 
@@ -201,6 +202,27 @@ pub(crate) fn scan(buf: &[u8], id: u32, at_end: bool) -> Scan {
 /// [`scan`], leaving the result undecoded (`Value::Null`, the bytes stay in `raw`) unless
 /// `decode`: typed helpers deserialize `raw` straight into their structs.
 pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan {
+    if decode {
+        // The common case: one successful reply to `id`, as OpenSIPS prints it. Its result
+        // alone is parsed, straight into a `Value`, without reading the envelope around it;
+        // a result that does not parse on its own (concatenated replies, invalid UTF-8,
+        // another shape) goes the long way below. Bytes that pass are a whole reply even
+        // if more may come (`!at_end`: a stream): a complete JSON value between the head
+        // and `,"id":N}` cannot be the start of a longer reply.
+        if let Some((range, result)) = lone_parts(buf, id) {
+            if let Ok(value) = serde_json::from_slice::<Value>(&buf[result]) {
+                return Scan::Found {
+                    result: Ok(Response {
+                        code: 200,
+                        message: "OK".into(),
+                        value,
+                        raw: Vec::new(),
+                    }),
+                    range,
+                };
+            }
+        }
+    }
     if !decode && at_end {
         if let Some(range) = std::str::from_utf8(buf)
             .ok()
@@ -328,6 +350,11 @@ fn lone_success(text: &str, id: u32) -> Option<Range<usize>> {
 /// OpenSIPS reply and ends with `"id":N}`: one reply to `id`, unless replies are
 /// concatenated (a parse of the range then fails on the trailing one).
 fn lone_bounds(bytes: &[u8], id: u32) -> Option<Range<usize>> {
+    lone_parts(bytes, id).map(|(range, _)| range)
+}
+
+/// [`lone_bounds`], and the range of the result between the head and `,"id":N}`.
+fn lone_parts(bytes: &[u8], id: u32) -> Option<(Range<usize>, Range<usize>)> {
     const HEAD: &[u8] = br#"{"jsonrpc":"2.0","result":"#;
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     let end = bytes.len() - bytes.iter().rev().position(|b| !b.is_ascii_whitespace())?;
@@ -338,7 +365,7 @@ fn lone_bounds(bytes: &[u8], id: u32) -> Option<Range<usize>> {
     let tail_len = 24 - w.len();
     let tail = &tail[..tail_len];
     (body.starts_with(HEAD) && body.ends_with(tail) && body.len() > HEAD.len() + tail.len())
-        .then_some(start..end)
+        .then(|| (start..end, start + HEAD.len()..end - tail.len()))
 }
 
 /// What the next JSON value in a buffer is.
@@ -539,6 +566,7 @@ enum Id {
 /// One JSON-RPC reply object, its result decoded as `R`.
 #[derive(Debug)]
 struct Envelope<R> {
+    /// The `"jsonrpc"` member when it is not `"2.0"`.
     jsonrpc: Option<String>,
     result: Option<R>,
     error: Option<Value>,
@@ -561,6 +589,7 @@ impl<R: IntoValue> Envelope<R> {
     }
 
     fn into_response(self) -> crate::Result<Response> {
+        // `None`: absent, or `"2.0"`
         if let Some(v) = &self.jsonrpc {
             if v != "2.0" {
                 return Err(Error::MalformedReply {
@@ -605,8 +634,14 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Envelope<R> {
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match key.as_ref() {
                         "jsonrpc" => {
-                            let v: Value = map.next_value()?;
-                            env.jsonrpc = Some(v.as_str().unwrap_or("?").to_owned());
+                            // `"2.0"` is read in place (no `Value`, no `String`: this runs
+                            // for every reply); anything else is kept to say what it was
+                            let raw: &'de RawValue = map.next_value()?;
+                            if raw.get() != r#""2.0""# {
+                                let v: Value = serde_json::from_str(raw.get())
+                                    .map_err(serde::de::Error::custom)?;
+                                env.jsonrpc = Some(v.as_str().unwrap_or("?").to_owned());
+                            }
                         }
                         "result" => env.result = Some(map.next_value()?),
                         "error" => env.error = Some(map.next_value()?),
@@ -809,6 +844,54 @@ mod tests {
         assert!(
             decode_result::<V>(br#"{"jsonrpc":"2.0","result":{"Server":"x"},"id":4}"#, 3).is_err()
         );
+    }
+
+    #[test]
+    fn a_lone_success_reads_the_result_alone_and_means_what_the_envelope_means() {
+        // the fast path: the result parsed on its own, the range the whole reply
+        let one = b" {\"jsonrpc\":\"2.0\",\"result\":{\"a\":{\"jsonrpc\":\"x\"},\"b\":[1,2.5,null]},\"id\":7}\n";
+        let r = decode_reply(one, 7).unwrap();
+        assert_eq!((r.code, r.message.as_str()), (200, "OK"));
+        assert_eq!(r.value["a"]["jsonrpc"].as_str(), Some("x"));
+        assert_eq!(r.value["b"][1].as_f64(), Some(2.5));
+        assert_eq!(r.raw, &one[1..one.len() - 1]);
+        let whole: Value = serde_json::from_slice(one).unwrap();
+        assert_eq!(r.value, whole["result"]);
+        // two replies with the same id, which also start and end like one: the first
+        let two = br#"{"jsonrpc":"2.0","result":1,"id":7}{"jsonrpc":"2.0","result":2,"id":7}"#;
+        let r = decode_reply(two, 7).unwrap();
+        assert_eq!((r.value.as_i64(), r.raw.len()), (Some(1), two.len() / 2));
+        // a result that is not one JSON value, another id, another version: as before
+        let e = decode_reply(br#"{"jsonrpc":"2.0","result":1,"x":2,"id":7}"#, 7);
+        assert_eq!(e.unwrap().value.as_i64(), Some(1));
+        assert!(decode_reply(br#"{"jsonrpc":"2.0","result":1,"id":8}"#, 7).is_err());
+        for (version, shown) in [(r#""1.0""#, r#""1.0""#), ("2", r#""?""#), ("{}", r#""?""#)] {
+            let reply = format!(r#"{{"jsonrpc":{version},"result":1,"id":7}}"#);
+            let e = decode_reply(reply.as_bytes(), 7).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("unexpected \"jsonrpc\" version {shown}")),
+                "{e}"
+            );
+        }
+        // on a stream (more may come): a prefix that ends like a reply is not taken for one
+        let whole = br#"{"jsonrpc":"2.0","result":{"n":1,"id":7},"id":7}"#;
+        let prefix = &whole[..whole.len() - 8];
+        assert!(prefix.ends_with(br#","id":7}"#));
+        assert!(matches!(
+            scan_with(prefix, 7, false, true),
+            Scan::Incomplete { json: true }
+        ));
+        match scan_with(whole, 7, false, true) {
+            Scan::Found {
+                result: Ok(r),
+                range,
+            } => assert_eq!((r.value["id"].as_i64(), range), (Some(7), 0..whole.len())),
+            other => panic!("{other:?}"),
+        }
+        // "2.0" written with an escape is still 2.0
+        let escaped = br#"{"jsonrpc":"2\u002e0","result":1,"id":7}"#;
+        assert_eq!(decode_reply(escaped, 7).unwrap().value.as_i64(), Some(1));
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //!    never a hang; no `O_CREAT`, so `fs.protected_fifos` does not apply);
 //!    The FIFO must be the server's: in a directory every user can write to (`/tmp`), one
 //!    owned by anyone but root, us or the server user is refused (a squatter would read the
-//!    requests).
+//!    requests). The write end so checked is held for the next calls of the connection
+//!    (requests keep going to the FIFO that was checked, whatever its name leads to
+//!    meanwhile) until its reader is gone (the server stopped or restarted: `POLLERR` or
+//!    `EPIPE`, never a hang); then the FIFO is opened and checked again by name and the
+//!    request written once more;
 //! 2. `mkfifo` our reply FIFO in the server's `reply_dir` under an unpredictable name
 //!    without `.` or `/`, mode `0600`; open it `O_NOFOLLOW`, check through the descriptor
 //!    that it is still the FIFO we made, and widen it through the descriptor only as far as
@@ -25,7 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -62,6 +66,20 @@ pub(crate) struct FifoTransport {
     /// The server FIFO (device, inode) last checked, and the grant worked out for it
     /// (both again when it changes, e.g. after a restart, perhaps as another user).
     known: Mutex<Option<((u64, u64), Grant)>>,
+    /// The server FIFO's write end as [`FifoTransport::open_server`] opened and checked it,
+    /// with its grant, held for the next calls (a request is one write of at most
+    /// `PIPE_BUF` bytes, which is atomic, so concurrent calls share it); dropped once its
+    /// reader is gone.
+    held: Mutex<Option<(Arc<File>, Grant)>>,
+}
+
+/// What became of a request written into the server FIFO.
+#[derive(Debug, PartialEq)]
+enum Sent {
+    Done,
+    /// The FIFO has no reader (`POLLERR` before the write, `EPIPE` from it): nothing was
+    /// written.
+    NoReader,
 }
 
 /// How many reply FIFOs a connection keeps for reuse (one per concurrent caller).
@@ -97,6 +115,7 @@ impl FifoTransport {
             trust,
             allow_world,
             known: Mutex::new(None),
+            held: Mutex::new(None),
         })
     }
 
@@ -124,43 +143,93 @@ impl FifoTransport {
         Some(Peer::of(&meta))
     }
 
-    /// Makes a reply FIFO named `name`, then writes the request `encode` builds for it.
+    /// Writes the request `encode` builds into the server FIFO, naming the reply FIFO that
+    /// `make` gives for the server's grant.
+    ///
+    /// The server FIFO is the held write end, or one opened and checked now. A held one
+    /// whose reader is gone (the server stopped or restarted; nothing was written) is
+    /// dropped, and the request goes once more through one opened and checked afresh (with
+    /// a new reply FIFO only if the server now runs as another user).
     fn send<'r, R: Reply>(
         &self,
         encode: Encode<'_>,
         reply: &'r R,
-        name: &str,
         deadline: &Deadline,
+        make: &mut dyn FnMut(Grant) -> Result<ReplyFifo>,
     ) -> Result<Listener<'r, R>> {
-        let (server, grant) = self.open_server()?;
-        let fifo = ReplyFifo::create(&self.reply_dir, name, false, grant)?;
-        self.send_on(server, fifo, encode, reply, deadline)
+        let mut kept: Option<ReplyFifo> = None;
+        let mut retried = false;
+        loop {
+            let (server, grant, fresh) = self.server()?;
+            let fifo = match kept.take() {
+                Some(f) if f.grant == grant => f,
+                other => {
+                    // removed before a FIFO of the same (fixed) name is made again
+                    drop(other);
+                    make(grant)?
+                }
+            };
+            let request = encode(Some(&fifo.name))?;
+            if request.len() > MAX_FIFO_REQUEST {
+                return Err(Error::InvalidRequest(format!(
+                    "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes \
+                     at once and silently drops longer requests; use the datagram or HTTP \
+                     transport",
+                    request.len()
+                )));
+            }
+            let sent = write_request(&server, &request, &self.path, deadline, !fresh);
+            if sent.as_ref().ok() != Some(&Sent::Done) {
+                self.forget(&server);
+            }
+            match sent? {
+                Sent::Done => {
+                    return Ok(Listener {
+                        fifo,
+                        reply,
+                        buf: Vec::new(),
+                        judged: None,
+                    });
+                }
+                // held since an earlier call: the server went away (a restart?), look again
+                Sent::NoReader if !fresh && !retried => {
+                    log::debug!(
+                        "fifo://{}: the server FIFO held open has no reader any more; opening \
+                         it again",
+                        self.path.display()
+                    );
+                    kept = Some(fifo);
+                    retried = true;
+                }
+                Sent::NoReader => {
+                    return Err(Error::NotRunning {
+                        endpoint: format!("fifo://{}", self.path.display()),
+                        reason: "the reader went away while writing".into(),
+                    });
+                }
+            }
+        }
     }
 
-    /// Writes the request `encode` builds for the reply FIFO `fifo` into `server`.
-    fn send_on<'r, R: Reply>(
-        &self,
-        server: File,
-        fifo: ReplyFifo,
-        encode: Encode<'_>,
-        reply: &'r R,
-        deadline: &Deadline,
-    ) -> Result<Listener<'r, R>> {
-        let request = encode(Some(&fifo.name))?;
-        if request.len() > MAX_FIFO_REQUEST {
-            return Err(Error::InvalidRequest(format!(
-                "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes at once \
-                 and silently drops longer requests; use the datagram or HTTP transport",
-                request.len()
-            )));
+    /// The held server FIFO and its grant, or one opened and checked now (`true`: fresh),
+    /// which is then held.
+    fn server(&self) -> Result<(Arc<File>, Grant, bool)> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((file, grant)) = &*held {
+            return Ok((file.clone(), *grant, false));
         }
-        write_request(&server, &request, &self.path, deadline)?;
-        Ok(Listener {
-            fifo,
-            reply,
-            buf: Vec::new(),
-            judged: None,
-        })
+        let (file, grant) = self.open_server()?;
+        let file = Arc::new(file);
+        *held = Some((file.clone(), grant));
+        Ok((file, grant, true))
+    }
+
+    /// Stops holding `server` (unless another call already replaced it).
+    fn forget(&self, server: &Arc<File>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.as_ref().is_some_and(|(f, _)| Arc::ptr_eq(f, server)) {
+            *held = None;
+        }
     }
 
     /// Opens the server FIFO for writing and checks it is the server's; returns it with the
@@ -197,8 +266,8 @@ impl FifoTransport {
                 },
                 _ => Error::io(format!("opening FIFO {}", self.path.display()), e),
             })?;
-        // On every call (an fstat of the open file, no path lookup): the path can be
-        // replaced between two calls, and a regular file would take the request silently.
+        // Each time it is opened (an fstat of the open file, no path lookup): the path can
+        // be replaced between two opens, and a regular file would take the request silently.
         let meta = file
             .metadata()
             .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
@@ -247,30 +316,35 @@ impl Transport for FifoTransport {
     ) -> Result<R::Out> {
         if let Some(name) = &self.reply_name {
             let _serial = self.fixed.lock().unwrap_or_else(|p| p.into_inner());
-            let mut listeners = [self.send(encode, reply, name, deadline)?];
+            let make = &mut |grant: Grant| ReplyFifo::create(&self.reply_dir, name, false, grant);
+            let mut listeners = [self.send(encode, reply, deadline, make)?];
             return listen(&mut listeners, deadline, None, self.max_reply)
                 .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
         }
         if reply.ends_at_eof() {
             // a reply that only EOF ends needs a FIFO of its own, which it closes
-            let mut listeners = [self.send(encode, reply, &random_name(), deadline)?];
+            let make = &mut |grant: Grant| {
+                ReplyFifo::create(&self.reply_dir, &random_name(), false, grant)
+            };
+            let mut listeners = [self.send(encode, reply, deadline, make)?];
             return listen(&mut listeners, deadline, None, self.max_reply)
                 .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
         }
         // A reply FIFO from an earlier call that succeeded, or a new one, held open for
         // writing too: no EOF between calls, so it can serve the next one. One made for a
         // server that ran as another user (a restart) is not reused.
-        let (server, grant) = self.open_server()?;
-        let idle = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            idle.retain(|f| f.grant == grant);
-            idle.pop()
+        let make = &mut |grant: Grant| {
+            let idle = {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                idle.retain(|f: &ReplyFifo| f.grant == grant);
+                idle.pop()
+            };
+            match idle {
+                Some(f) => Ok(f),
+                None => ReplyFifo::create(&self.reply_dir, &random_name(), true, grant),
+            }
         };
-        let fifo = match idle {
-            Some(f) => f,
-            None => ReplyFifo::create(&self.reply_dir, &random_name(), true, grant)?,
-        };
-        let mut listeners = [self.send_on(server, fifo, encode, reply, deadline)?];
+        let mut listeners = [self.send(encode, reply, deadline, make)?];
         let result = listen(&mut listeners, deadline, None, self.max_reply)
             .unwrap_or_else(|| at_deadline(&mut listeners, deadline));
         let [listener] = listeners;
@@ -300,12 +374,13 @@ impl Transport for FifoTransport {
             } else {
                 random_name()
             };
-            let listener = match self.send(stage.encode, stage.reply, &name, deadline) {
+            let make = &mut |grant: Grant| ReplyFifo::create(&self.reply_dir, &name, false, grant);
+            let listener = match self.send(stage.encode, stage.reply, deadline, make) {
                 // The FIFO can be without a reader for a moment after the server met a
                 // request it could not parse (seen once on 3.4.18): try once more.
                 Err(Error::NotRunning { .. }) if i > 0 => {
                     std::thread::sleep(Duration::from_millis(20));
-                    self.send(stage.encode, stage.reply, &name, deadline)?
+                    self.send(stage.encode, stage.reply, deadline, make)?
                 }
                 other => other?,
             };
@@ -500,12 +575,23 @@ fn check_reply_name(name: &str) -> Result<()> {
 }
 
 /// One write of the whole request (≤ PIPE_BUF, so it is atomic), waiting for room under the
-/// deadline.
-fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline) -> Result<()> {
+/// deadline. `held`: the FIFO was opened by an earlier call, so its reader may be gone: a
+/// poll first tells (`POLLERR`, Linux) without the `SIGPIPE` a write would raise where the
+/// process does not ignore it.
+fn write_request(
+    server: &File,
+    request: &[u8],
+    path: &Path,
+    deadline: &Deadline,
+    held: bool,
+) -> Result<Sent> {
+    if held && no_reader(server) {
+        return Ok(Sent::NoReader);
+    }
     let mut w = server;
     loop {
         match w.write(request) {
-            Ok(n) if n == request.len() => return Ok(()),
+            Ok(n) if n == request.len() => return Ok(Sent::Done),
             Ok(n) => {
                 return Err(Error::io(
                     format!("writing to {}", path.display()),
@@ -517,6 +603,7 @@ fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 match wait_for(server, PollFlags::POLLOUT, deadline) {
+                    // a reader that goes away meanwhile: the write reports EPIPE
                     Ok(Ready::Yes { .. }) => continue,
                     Ok(Ready::TimedOut) => {
                         return Err(Error::timeout(deadline.total(), "writing the request")
@@ -528,14 +615,21 @@ fn write_request(server: &File, request: &[u8], path: &Path, deadline: &Deadline
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.raw_os_error() == Some(Errno::EPIPE as i32) => {
-                return Err(Error::NotRunning {
-                    endpoint: format!("fifo://{}", path.display()),
-                    reason: "the reader went away while writing".into(),
-                });
-            }
+            Err(e) if e.raw_os_error() == Some(Errno::EPIPE as i32) => return Ok(Sent::NoReader),
             Err(e) => return Err(Error::io(format!("writing to {}", path.display()), e)),
         }
+    }
+}
+
+/// `true` if the write end `server` has no reader left (Linux reports `POLLERR` for it).
+fn no_reader(server: &File) -> bool {
+    let mut fds = [PollFd::new(server.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
+        // the write tells
+        Err(_) => false,
     }
 }
 
