@@ -60,7 +60,8 @@ fn headers_then_no_body_is_a_timeout_within_bounds() {
     let e = conn.command("uptime", ()).unwrap_err();
     let took = start.elapsed();
     assert!(e.is_timeout(), "{e}");
-    assert!(took < Duration::from_millis(1100), "{took:?}");
+    // the 1 s timeout, with room for a loaded machine (it once took 1.21 s)
+    assert!(took < Duration::from_secs(3), "{took:?}");
 }
 
 #[test]
@@ -176,7 +177,7 @@ fn nothing_listening_is_not_running() {
     let start = Instant::now();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(matches!(e, Error::NotRunning { .. }), "{e}");
-    assert!(start.elapsed() < Duration::from_millis(1100));
+    assert!(start.elapsed() < Duration::from_secs(3));
 }
 
 #[test]

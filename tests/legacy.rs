@@ -331,8 +331,9 @@ fn auto_detection_against_nothing_is_bounded() {
             e.is_timeout() && e.to_string().contains("detecting"),
             "{url}: {e}"
         );
+        // bounded by the timeout, with room for a loaded machine (it once took 644 ms)
         assert!(
-            start.elapsed() < timeout + Duration::from_millis(100),
+            start.elapsed() < timeout + Duration::from_secs(2),
             "{url}: {:?}",
             start.elapsed()
         );
