@@ -742,98 +742,13 @@ fn an_explicit_unix_path_leaves_other_files_alone() {
 
 // ---- another local user (needs root: CI runs as root) ----
 
-const ATTACKER_UID: u32 = 65534;
+use support::attacker::{ATTACKER_UID, attack, root, sticky_dir};
 
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipped: this test needs root to play another user");
-    false
-}
-
-/// A copy of this test binary that the attacker's uid can run (`attacker` in the
-/// directory, removed with it).
-fn attacker_exe() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new()
-        .prefix("opensips-mi-attacker")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = dir.path().join("attacker");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-/// Runs `op` (see [`attacker`]) as uid 65534 to its end, with the copy in `exe`; its
-/// report.
-fn attack(exe: &tempfile::TempDir, op: &[&str]) -> String {
-    use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
-    let out = std::process::Command::new(exe.path().join("attacker"))
-        .args([
-            "--ignored",
-            "--exact",
-            "attacker",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OSIPS_ATTACK", op.join("\u{1f}"))
-        .uid(ATTACKER_UID)
-        .gid(ATTACKER_UID)
-        .current_dir("/")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap();
-    out.stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.split_once("ATTACK:").map(|(_, r)| r.to_owned()))
-        .expect("the attacker reported nothing")
-}
-
-/// The attacker: `send PATH DATA...` (datagrams to a unix socket).
+/// The attacker's side (see `support::attacker`).
 #[test]
 #[ignore = "run by the other tests as another user"]
 fn attacker() {
-    let Ok(op) = std::env::var("OSIPS_ATTACK") else {
-        return;
-    };
-    let args: Vec<&str> = op.split('\u{1f}').collect();
-    let say = |s: &str| {
-        println!("ATTACK:{s}");
-        std::io::stdout().flush().unwrap();
-    };
-    match args.as_slice() {
-        ["send", path, data @ ..] => {
-            let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
-            let mut sent = 0;
-            let mut last = String::new();
-            for d in data {
-                match s.send_to(d.as_bytes(), path) {
-                    Ok(_) => sent += 1,
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            if sent == data.len() {
-                say("sent");
-            } else {
-                say(&format!("denied {last}"));
-            }
-        }
-        other => panic!("unknown attack {other:?}"),
-    }
-}
-
-/// A directory like `/tmp`: every user may create files, only owners remove them.
-fn sticky_dir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    d
+    support::attacker::serve();
 }
 
 const FORGED: &str = r#"{"jsonrpc":"2.0","method":"E_CORE_THRESHOLD","params":{"forged":true}}"#;
@@ -844,7 +759,6 @@ fn forged_events_from_another_user_are_dropped() {
         return;
     }
     let dir = sticky_dir();
-    let exe = attacker_exe();
     // a UDP connection: the socket must be open to every user, the sender check holds
     let (server, conn) = setup(Flavor::V3);
     let fixed = dir.path().join("events.sock");
@@ -857,7 +771,7 @@ fn forged_events_from_another_user_are_dropped() {
             .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
             .unwrap();
         let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
-        let r = attack(&exe, &["send", &path, FORGED, "junk", FORGED]);
+        let r = attack(&["send", &path, FORGED, "junk", FORGED]);
         assert_eq!(r, "sent", "{transport:?}");
         wait_until("the forgeries dropped", || l.dropped() == 3);
         assert!(
@@ -883,7 +797,7 @@ fn forged_events_from_another_user_are_dropped() {
         .subscribe(fifo_conn, &["E_CORE_THRESHOLD"])
         .unwrap();
     let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
-    let r = attack(&exe, &["send", &path, FORGED]);
+    let r = attack(&["send", &path, FORGED]);
     assert!(r.starts_with("denied"), "{r}");
     drop(l);
 
@@ -894,7 +808,7 @@ fn forged_events_from_another_user_are_dropped() {
         .subscribe(conn.clone(), &["E_CORE_THRESHOLD"])
         .unwrap();
     let path = l.socket().strip_prefix("unix:").unwrap().to_owned();
-    assert_eq!(attack(&exe, &["send", &path, FORGED]), "sent");
+    assert_eq!(attack(&["send", &path, FORGED]), "sent");
     assert_eq!(next(&l).params["forged"], Value::Bool(true));
     assert_eq!(l.dropped(), 0);
     let err = EventListener::builder()

@@ -197,3 +197,4 @@ pub fn auto_fifo(
     .unwrap();
     (server, conn)
 }
+pub mod attacker;
