@@ -73,6 +73,8 @@ fn older_xmlrpc_replies_are_refused_by_a_json_rpc_connection() {
                 text.contains(label) && text.contains("protocol="),
                 "{reply}: {text}"
             );
+            // and shows what the server said
+            assert!(text.contains("methodResponse"), "{reply}: {text}");
             n += 1;
         }
     }

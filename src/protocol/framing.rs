@@ -235,15 +235,14 @@ impl Codec {
 #[cfg(feature = "http")]
 fn judge_xml(buf: &[u8], legacy: bool, confirmed: bool) -> Result<Response> {
     use crate::server::Generation as G;
+    // the error shows what the server said (its fault code and message, or its tree)
     let wrong = |found: G| {
-        super::mismatch(
-            found,
-            if legacy {
-                crate::Protocol::Legacy
-            } else {
-                crate::Protocol::JsonRpc
-            },
-        )
+        let asked = if legacy {
+            crate::Protocol::Legacy
+        } else {
+            crate::Protocol::JsonRpc
+        };
+        super::mismatch(found, asked, buf)
     };
     match xmlrpc::decode_reply(buf) {
         // only where the generation was assumed (an explicit `?protocol=jsonrpc`): once

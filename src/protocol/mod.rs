@@ -130,7 +130,7 @@ impl ProtocolChoice {
                 let facts = self.learn(detect)?;
                 let found = Generation::from(facts.generation);
                 if explicit != Protocol::Auto && Protocol::from(found) != explicit {
-                    return Err(mismatch(facts.generation, explicit));
+                    return Err(mismatch(facts.generation, explicit, &[]));
                 }
                 Ok(found)
             }
@@ -138,14 +138,16 @@ impl ProtocolChoice {
     }
 }
 
-/// The error for a server of generation `found` spoken to in `asked`.
-pub(crate) fn mismatch(found: crate::server::Generation, asked: Protocol) -> Error {
+/// The error for a server of generation `found` spoken to in `asked`; `said` is what it
+/// answered (shown in the error, nothing when detection told).
+
+pub(crate) fn mismatch(found: crate::server::Generation, asked: Protocol, said: &[u8]) -> Error {
     let asked = match asked {
         Protocol::Legacy => "the legacy text MI (1.x/2.x, ?protocol=legacy)",
         _ => "JSON-RPC (3.x/4.x, ?protocol=jsonrpc)",
     };
-    Error::MalformedReply {
-        reason: format!(
+    Error::malformed(
+        format!(
             "this is an OpenSIPS {found} server, which does not speak {asked}: use \
              ?protocol=auto (the default) or ?protocol={}",
             if found.is_legacy() {
@@ -154,8 +156,8 @@ pub(crate) fn mismatch(found: crate::server::Generation, asked: Protocol) -> Err
                 "jsonrpc"
             }
         ),
-        excerpt: String::new(),
-    }
+        said,
+    )
 }
 
 /// The value of a response whose 1.x/2.x text reply was left undecoded (see
