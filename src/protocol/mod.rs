@@ -140,7 +140,6 @@ impl ProtocolChoice {
 
 /// The error for a server of generation `found` spoken to in `asked`; `said` is what it
 /// answered (shown in the error, nothing when detection told).
-
 pub(crate) fn mismatch(found: crate::server::Generation, asked: Protocol, said: &[u8]) -> Error {
     let asked = match asked {
         Protocol::Legacy => "the legacy text MI (1.x/2.x, ?protocol=legacy)",
