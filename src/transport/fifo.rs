@@ -137,10 +137,18 @@ impl FifoTransport {
             return None;
         }
         let real = std::fs::canonicalize(&self.path).ok()?;
-        self.trust
-            .check_server(&meta, &real, &self.path, "FIFO")
-            .ok()?;
+        self.check_endpoint(&meta, &real).ok()?;
         Some(Peer::of(&meta))
+    }
+
+    /// The checks of a server FIFO (`meta`, at the resolved path `real`) and of the reply
+    /// directory: nobody untrusted could have planted the one or swap what is in the other.
+    fn check_endpoint(&self, meta: &std::fs::Metadata, real: &Path) -> Result<()> {
+        self.trust.check_server(meta, real, &self.path, "FIFO")?;
+        let reply_dir =
+            std::fs::canonicalize(&self.reply_dir).unwrap_or_else(|_| self.reply_dir.clone());
+        self.trust
+            .check_dirs(&reply_dir, meta.gid(), &reply_dir, "reply directory")
     }
 
     /// Writes the request `encode` builds into the server FIFO, naming the reply FIFO that
@@ -284,12 +292,7 @@ impl FifoTransport {
             _ => {
                 // a FIFO not seen before (a first call, a restart): check it and the
                 // directories above it and above the reply directory, once
-                let real = crate::access::real_path(&file, &self.path);
-                self.trust.check_server(&meta, &real, &self.path, "FIFO")?;
-                let reply_dir = std::fs::canonicalize(&self.reply_dir)
-                    .unwrap_or_else(|_| self.reply_dir.clone());
-                self.trust
-                    .check_dirs(&reply_dir, meta.gid(), &reply_dir, "reply directory")?;
+                self.check_endpoint(&meta, &crate::access::real_path(&file, &self.path))?;
                 let g = Grant::for_server(Peer::of(&meta), &self.trust, self.allow_world)?;
                 *known = Some((id, g));
                 g
