@@ -213,11 +213,17 @@ fn probe_asks_configured_targets_only_and_no_credential_is_shown() {
     assert!(gauge(&scrape, "opensips_core_rcv_requests", None).is_some());
     // anything else is refused without asking anyone
     let before = server.requests().len();
+    // the configured URL with its password (right or guessed) is no way in either: it
+    // would let anyone test passwords
+    let right = format!("http://ops:s3cret@{addr}/mi?timeout=3s");
+    let guessed = format!("http://ops:guess@{addr}/mi?timeout=3s");
     for target in [
         "http://127.0.0.1:1/mi",
         "udp%3A%2F%2F127.0.0.1%3A9",
         "unnamed",
         "",
+        right.as_str(),
+        guessed.as_str(),
     ] {
         let (code, body) = get(&exp.addr, &format!("/probe?target={target}"));
         assert_eq!(code, 404, "{target}: {body}");

@@ -257,7 +257,7 @@ impl Batch {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
         let mut slots: Vec<Option<Outcome>> = (0..requests.len()).map(|_| None).collect();

@@ -54,11 +54,14 @@ fn bad(line: usize, message: impl std::fmt::Display) -> Failure {
     Failure::usage(format!("line {line}: {message}; nothing was sent"))
 }
 
-/// The default lock file: one per subcommand and user.
+/// The default lock file: one per subcommand and user, in `$XDG_RUNTIME_DIR` (private to
+/// the user), else in the user's private cache directory (never a shared `/tmp`, where
+/// another user could take the name first).
 pub(crate) fn default_lock(kind: Kind) -> PathBuf {
     let dir = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|d| d.is_dir())
+        .or_else(crate::complete::private_cache_dir)
         .unwrap_or_else(std::env::temp_dir);
     dir.join(format!(
         "opensips-mi-{}-{}.lock",
@@ -299,14 +302,27 @@ fn line_of(item: &Item, outcome: &Outcome) -> Value {
 /// An exclusive, non-blocking `flock` on `path`, released when the returned value is
 /// dropped (or the process ends, however it ends).
 fn take_lock(path: &Path, kind: Kind) -> Result<nix::fcntl::Flock<std::fs::File>, Failure> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC).bits())
         .open(path)
         .map_err(|e| {
             Failure::usage(format!("cannot open the lock file {}: {e}", path.display()))
         })?;
+    // only our own regular file: a lock another user made (and could hold) is refused
+    let ours = file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.uid() == nix::unistd::geteuid().as_raw());
+    if !ours {
+        return Err(Failure::usage(format!(
+            "the lock file {} is not this user's: remove it, or give another with --lock",
+            path.display()
+        )));
+    }
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         if e == nix::errno::Errno::EWOULDBLOCK {
             Failure {

@@ -121,13 +121,13 @@ impl Node {
                     *lock(&self.kinds) = Some((Instant::now(), k.clone()));
                     k
                 }
-                // the server answered: it has no list_statistics (1.x)
-                Err(e) if e.server_error().is_some() => {
+                // a server without list_statistics (1.x): the fallback rule, kept
+                Err(_) if conn.server().is_ok_and(|f| !f.has_list_statistics()) => {
                     let k = Arc::new(StatKinds::new());
                     *lock(&self.kinds) = Some((Instant::now(), k.clone()));
                     k
                 }
-                // asked again next time
+                // a passing failure: asked again next time
                 Err(_) => Arc::new(StatKinds::new()),
             },
         };
@@ -333,11 +333,13 @@ impl Exporter {
                     self.health.rejected.fetch_add(1, Ordering::Relaxed);
                     return ("400 Bad Request", TEXT, "missing ?target=NAME\n".into());
                 };
-                // only a configured node, by name or URL: never a URL from the query
+                // only a configured node, by name or by its URL as shown (password as
+                // `***`): never a URL from the query, and never a way to test a guessed
+                // password against the configured one
                 let Some(node) = self
                     .nodes
                     .iter()
-                    .find(|n| n.name == *target || n.url == *target)
+                    .find(|n| n.name == *target || opensips_mi::redact_url(&n.url) == *target)
                 else {
                     self.health.rejected.fetch_add(1, Ordering::Relaxed);
                     return (

@@ -84,8 +84,9 @@ pub(crate) fn forget(url: &str) {
     }
 }
 
-/// Whether `e` may come from speaking the wrong generation: a reply of the other one, the
-/// plain-text answers of a server that could not read the request, or a FIFO's silence.
+/// Whether `e` may come from speaking the wrong generation: a reply of the other one, or
+/// the plain-text answers of a server that could not read the request (a FIFO's silence is
+/// handled by the caller: it may be a slow command as well).
 pub(crate) fn may_be_wrong_generation(e: &Error) -> bool {
     match e {
         Error::MalformedReply { reason, .. } => reason.contains("protocol="),
@@ -93,7 +94,6 @@ pub(crate) fn may_be_wrong_generation(e: &Error) -> bool {
             text.contains("command not available") || text.contains("Parse_error")
         }
         Error::Command(s) => s.code == 500 && s.message == "command not available",
-        Error::Timeout { .. } => true,
         _ => false,
     }
 }
