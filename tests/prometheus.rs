@@ -4,7 +4,7 @@
 
 mod support;
 
-use opensips_mi::helpers::{StatKind, prometheus_text};
+use opensips_mi::helpers::{MetricNaming, NodeScrape, StatKind, exposition};
 use opensips_mi::mock::{Flavor, MockServer};
 use opensips_mi::{Fleet, MiCommands};
 use prometheus_parse::{Scrape, Value as PromValue};
@@ -31,7 +31,9 @@ fn statistics_of_every_generation_parse_as_prometheus_text() {
         let stats = conn.get_statistics(&["core:", "shmem:"]).unwrap();
         let text = stats.to_prometheus(&kinds);
         let scrape = parse(&text);
-        assert_eq!(scrape.samples.len(), stats.0.len(), "{flavor:?}: {text}");
+        // every statistic, and `opensips_up 1`
+        assert_eq!(scrape.samples.len(), stats.len() + 1, "{flavor:?}: {text}");
+        assert!(text.contains("\nopensips_up 1\n"), "{flavor:?}: {text}");
         let rcv = scrape
             .samples
             .iter()
@@ -63,10 +65,10 @@ fn a_fleet_labels_each_sample_with_its_node() {
         .iter()
         .map(|(url, r)| {
             let (s, k) = r.as_ref().unwrap();
-            (Some(url.as_str()), s, k)
+            NodeScrape::up(Some(url.as_str()), s, k)
         })
         .collect();
-    let text = prometheus_text(nodes);
+    let text = exposition(&MetricNaming::default(), nodes);
     // one TYPE line per family, then its samples from both nodes
     assert_eq!(
         text.matches("# TYPE opensips_core_rcv_requests counter")

@@ -49,7 +49,6 @@ use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{
     GroupMode, MetricNaming, NodeScrape, StatKind, StatKinds, exposition, fallback_kind,
-    metric_name, prometheus_text,
 };
 pub use self::stream::{UlContact, dialogs_in, ul_contacts_in, ul_dump_in};
 use self::usrloc::*;
