@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opensips_mi::mock::MockServer;
-use opensips_mi::sip::{self, Batch, MessageSummary, SipRequest};
+use opensips_mi::sip::{self, Batch, MessageSummary, OutcomeKind, SipRequest};
 use opensips_mi::{Cmd, ConnectionLike, Pool, Protocol, Response, Result};
 
 const MAILBOXES: usize = 500;
@@ -68,8 +68,12 @@ fn main() {
             .concurrency(n)
             .send(&counting, &requests)
             .unwrap();
-        assert_eq!(report.count("delivered"), MAILBOXES * 4 / 5, "{n}");
-        assert_eq!(report.count("timeout"), MAILBOXES / 5, "{n}");
+        assert_eq!(
+            report.count(OutcomeKind::Delivered),
+            MAILBOXES * 4 / 5,
+            "{n}"
+        );
+        assert_eq!(report.count(OutcomeKind::TimedOut), MAILBOXES / 5, "{n}");
         let max = counting.max.load(Ordering::SeqCst);
         assert!(max <= n, "{max} calls in flight with a concurrency of {n}");
         (report.elapsed, max)

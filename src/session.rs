@@ -461,8 +461,8 @@ impl FifoConnection {
 pub struct UdpConnection(pub(crate) Session<UdpTransport>);
 
 impl UdpConnection {
-    /// The server address.
-    pub fn server(&self) -> std::net::SocketAddr {
+    /// The server's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
         self.0.transport.server()
     }
 }
@@ -472,8 +472,8 @@ impl UdpConnection {
 pub struct UnixDatagramConnection(pub(crate) Session<UnixTransport>);
 
 impl UnixDatagramConnection {
-    /// The server socket path.
-    pub fn server(&self) -> &Path {
+    /// The server socket's path.
+    pub fn path(&self) -> &Path {
         self.0.transport.server()
     }
 

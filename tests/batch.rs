@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opensips_mi::mock::{Fault, MockServer, UacReply};
-use opensips_mi::sip::{self, Batch, MessageSummary, NotifyEvent, Outcome, SipRequest};
+use opensips_mi::sip::{
+    self, Batch, MessageSummary, NotifyEvent, Outcome, OutcomeKind, SipRequest,
+};
 use opensips_mi::{Cmd, ConnectionLike, Pool, Protocol, Response, Result};
 
 /// Counts the calls in flight on the client side.
@@ -89,7 +91,7 @@ fn outcomes_come_back_in_input_order() {
     ruris.sort();
     ruris.dedup();
     assert_eq!(ruris.len(), 39);
-    assert_eq!(report.count("delivered"), 40 - 4 - 4 - 1);
+    assert_eq!(report.count(OutcomeKind::Delivered), 40 - 4 - 4 - 1);
 }
 
 #[test]
@@ -131,9 +133,9 @@ fn a_silent_server_stops_the_batch() {
         .map(|i| mwi(&format!("sip:{}@10.0.0.3", 3000 + i), 1).timeout(Duration::from_millis(300)))
         .collect();
     let report = Batch::new().concurrency(2).send(&pool, &requests).unwrap();
-    let failed = report.count("failed");
+    let failed = report.count(OutcomeKind::Failed);
     assert!((1..=2).contains(&failed), "{report:?}");
-    assert_eq!(report.count("not_sent"), 20 - failed);
+    assert_eq!(report.count(OutcomeKind::NotSent), 20 - failed);
     assert!(report.outcomes.iter().all(Outcome::server_unreachable));
     // and a bad request is refused before anything is sent
     let mut bad = requests.clone();

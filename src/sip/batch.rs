@@ -72,15 +72,51 @@ impl Outcome {
         }
     }
 
-    /// `delivered`, `refused`, `timeout`, `failed` or `not_sent`.
-    pub fn kind(&self) -> &'static str {
+    /// Which of the five outcomes this is, without its payload.
+    pub fn kind(&self) -> OutcomeKind {
         match self {
-            Outcome::Delivered(_) => "delivered",
-            Outcome::Refused(_) => "refused",
-            Outcome::TimedOut(_) => "timeout",
-            Outcome::Failed(_) => "failed",
-            Outcome::NotSent => "not_sent",
+            Outcome::Delivered(_) => OutcomeKind::Delivered,
+            Outcome::Refused(_) => OutcomeKind::Refused,
+            Outcome::TimedOut(_) => OutcomeKind::TimedOut,
+            Outcome::Failed(_) => OutcomeKind::Failed,
+            Outcome::NotSent => OutcomeKind::NotSent,
         }
+    }
+}
+
+/// The kind of an [`Outcome`], for counting ([`BatchReport::count`]) and for logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutcomeKind {
+    /// [`Outcome::Delivered`].
+    Delivered,
+    /// [`Outcome::Refused`].
+    Refused,
+    /// [`Outcome::TimedOut`].
+    TimedOut,
+    /// [`Outcome::Failed`].
+    Failed,
+    /// [`Outcome::NotSent`].
+    NotSent,
+}
+
+impl OutcomeKind {
+    /// A short, stable name: `delivered`, `refused`, `timeout`, `failed` or `not_sent` (the
+    /// CLI's `outcome` field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Delivered => "delivered",
+            OutcomeKind::Refused => "refused",
+            OutcomeKind::TimedOut => "timeout",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::NotSent => "not_sent",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -98,7 +134,7 @@ pub struct BatchReport {
 
 impl BatchReport {
     /// How many requests had this [`Outcome::kind`].
-    pub fn count(&self, kind: &str) -> usize {
+    pub fn count(&self, kind: OutcomeKind) -> usize {
         self.outcomes.iter().filter(|o| o.kind() == kind).count()
     }
 

@@ -456,6 +456,6 @@ mod notify;
 #[cfg(test)]
 mod tests;
 
-pub use self::batch::{Batch, BatchReport, DEFAULT_CONCURRENCY, Outcome};
+pub use self::batch::{Batch, BatchReport, DEFAULT_CONCURRENCY, Outcome, OutcomeKind};
 pub use self::mwi::{Counts, MessageClass, MessageSummary, mwi_update};
 pub use self::notify::{NotifyEvent, event_notify};

@@ -9,7 +9,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use opensips_mi::sip::{self, Batch, Counts, MessageSummary, NotifyEvent, Outcome, SipRequest};
+use opensips_mi::sip::{
+    self, Batch, Counts, MessageSummary, NotifyEvent, Outcome, OutcomeKind, SipRequest,
+};
 use opensips_mi::{MiCommands, Options, Pool, Value};
 
 use crate::Failure;
@@ -260,11 +262,11 @@ pub(crate) fn run(r: Run<'_>) -> Result<(), Failure> {
         "opensips-mi: {} {}: {} delivered, {} refused, {} timed out, {} failed, {} not sent in {:.1} s (at most {} in flight)",
         report.outcomes.len(),
         r.kind.name(),
-        report.count("delivered"),
-        report.count("refused"),
-        report.count("timeout"),
-        report.count("failed"),
-        report.count("not_sent"),
+        report.count(OutcomeKind::Delivered),
+        report.count(OutcomeKind::Refused),
+        report.count(OutcomeKind::TimedOut),
+        report.count(OutcomeKind::Failed),
+        report.count(OutcomeKind::NotSent),
         report.elapsed.as_secs_f64(),
         report.max_in_flight,
     );
@@ -281,7 +283,7 @@ fn line_of(item: &Item, outcome: &Outcome) -> Value {
     let mut o = vec![
         ("line".to_owned(), Value::Int(item.line as i64)),
         ("phone".to_owned(), Value::from(item.phone.as_str())),
-        ("outcome".to_owned(), Value::from(outcome.kind())),
+        ("outcome".to_owned(), Value::from(outcome.kind().as_str())),
     ];
     if let Some(reply) = outcome.reply() {
         o.push(("status".into(), Value::Int(i64::from(reply.status))));
