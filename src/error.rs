@@ -436,13 +436,11 @@ impl Error {
     /// [`Error::ServerFailure`], [`Error::Http`], [`Error::Tls`]) when there is one.
     ///
     /// ```
-    /// # #[cfg(feature = "mock")] {
-    /// use opensips_mi::{Connection, ErrorKind};
+    /// use opensips_mi::{cmd, Connection, ErrorKind};
     /// let conn = Connection::open("fifo:///nonexistent/opensips_fifo")?;
-    /// let e = conn.uptime().unwrap_err();
+    /// let e = cmd("uptime").execute(&conn).unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::NotFound);
-    /// assert!(e.hint().is_some());
-    /// # }
+    /// assert_eq!(e.hint(), Some("is OpenSIPS running with mi_fifo, and is this its fifo_name?"));
     /// # Ok::<(), opensips_mi::Error>(())
     /// ```
     pub fn hint(&self) -> Option<&str> {
