@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
+use opensips_mi::Connection;
 use opensips_mi::events::{Event, EventListener, EventTransport};
-use opensips_mi::{Connection, Error};
 
 const EVENTS: [&str; 5] = [
     "E_UL_AOR_INSERT",
@@ -46,7 +46,7 @@ fn describe(e: &Event) -> String {
     }
 }
 
-fn run(stop: &AtomicBool) -> Result<(), Error> {
+fn run(stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>> {
     let url =
         std::env::var("OPENSIPS_MI_URL").unwrap_or_else(|_| "fifo:///tmp/opensips_fifo".into());
     let conn = Arc::new(Connection::open(&url)?);
@@ -60,7 +60,7 @@ fn run(stop: &AtomicBool) -> Result<(), Error> {
     if let Ok(bind) = std::env::var("EVENTS_BIND") {
         let addr = bind
             .parse()
-            .map_err(|_| Error::InvalidConfig(format!("EVENTS_BIND {bind:?} is not IP:port")))?;
+            .map_err(|_| format!("EVENTS_BIND {bind:?} is not IP:port"))?;
         builder = builder.bind(addr);
     }
     if let Ok(addr) = std::env::var("EVENTS_ADVERTISE") {

@@ -180,7 +180,7 @@ impl Grant {
         };
         if grant == Grant::World {
             if !allow_world {
-                return Err(Error::InvalidConfig(format!(
+                return Err(Error::invalid_config(format!(
                     "the server runs as uid {} / gid {}, and this user (uid {euid}) is neither \
                      that user nor a member of that group: its replies could only reach a \
                      reply FIFO or socket every local user can write to, which \
@@ -287,7 +287,7 @@ fn in_group(gid: u32) -> bool {
 pub(crate) fn check_ours(meta: &Metadata, is_right_type: bool, path: &Path) -> Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
     if !is_right_type || meta.uid() != euid {
-        return Err(Error::InvalidConfig(format!(
+        return Err(Error::invalid_config(format!(
             "{} was replaced by another file (owner uid {}) between its creation and its \
              use: another user can write to {}; use a private directory",
             path.display(),
@@ -354,7 +354,7 @@ impl Trust {
         if !self.trusts(meta.uid())
             && std::fs::metadata(parent).is_ok_and(|m| self.writable_by_others(&m, meta.gid()))
         {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "refusing the {kind} {}: it belongs to uid {}, which is neither root, this user \
                  nor the OpenSIPS user, in a directory other users can write to, so anyone \
                  could have put it there to read the requests. Put the server's {kind} in a \
@@ -399,7 +399,7 @@ impl Trust {
                 None
             };
             if let Some(why) = why {
-                return Err(Error::InvalidConfig(format!(
+                return Err(Error::invalid_config(format!(
                     "refusing the {kind} {}: the directory {} is not safe ({why}), so another \
                      user could swap what is in it. Use directories only root and OpenSIPS \
                      can write (e.g. /run/opensips/), or name the user OpenSIPS runs as \
@@ -453,7 +453,7 @@ fn resolve_user(user: &str) -> Result<u32> {
     }
     match nix::unistd::User::from_name(user) {
         Ok(Some(u)) => Ok(u.uid.as_raw()),
-        _ => Err(Error::InvalidConfig(format!(
+        _ => Err(Error::invalid_config(format!(
             "server user {user:?} does not exist (give a user name or a uid)"
         ))),
     }
@@ -481,12 +481,14 @@ impl PrivateDir {
                 Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
                     path: parent.to_path_buf(),
                     hint: "the client makes a private directory for its reply socket here; \
-                       choose a writable directory (Options::reply_socket_dir)",
+                       choose a writable directory (Options::reply_socket_dir)"
+                        .into(),
                 },
                 Errno::ENOENT => Error::NotFound {
-                    kind: "directory",
+                    what: "directory".into(),
                     path: parent.to_path_buf(),
-                    hint: "the reply socket directory (Options::reply_socket_dir) must exist",
+                    hint: "the reply socket directory (Options::reply_socket_dir) must exist"
+                        .into(),
                 },
                 other => Error::io(format!("creating {}", path.display()), other.into()),
             })

@@ -331,10 +331,10 @@ impl Cmd {
     /// [`Error::InvalidRequest`] naming the problem.
     pub fn validate(&self) -> Result<()> {
         if let Some(p) = &self.problem {
-            return Err(Error::InvalidRequest(p.clone()));
+            return Err(Error::invalid_request(p.clone()));
         }
         if self.method.is_empty() {
-            return Err(Error::InvalidRequest("empty method name".into()));
+            return Err(Error::invalid_request("empty method name"));
         }
         Ok(())
     }
@@ -386,7 +386,7 @@ mod tests {
         assert!(err.to_string().contains("mixes positional"), "{err}");
         let mut c = cmd("cache_fetch");
         c.param("system", "local").arg("k");
-        assert!(matches!(c.validate(), Err(Error::InvalidRequest(_))));
+        assert!(matches!(c.validate(), Err(Error::InvalidRequest { .. })));
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Connection {
             #[cfg(feature = "http")]
             Target::XmlRpc(u) => Self::xmlrpc_with(&u, parsed.options),
             #[cfg(not(feature = "http"))]
-            Target::Http(_) | Target::XmlRpc(_) => Err(Error::InvalidConfig(format!(
+            Target::Http(_) | Target::XmlRpc(_) => Err(Error::invalid_config(format!(
                 "{url}: HTTP transports need the `http` feature of opensips-mi"
             ))),
         }
@@ -391,7 +391,7 @@ fn http_connection(
     options.check()?;
     use crate::url::percent_decode;
     let bad = |why: &str| {
-        Error::InvalidConfig(format!("HTTP URL {:?}: {why}", crate::url::redact_url(url)))
+        Error::invalid_config(format!("HTTP URL {:?}: {why}", crate::url::redact_url(url)))
     };
     let (scheme, rest) = url
         .split_once("://")
@@ -434,7 +434,7 @@ fn http_connection(
     let url = format!("{scheme}://{host}{path}");
     let generation = match (protocol, options.protocol) {
         (HttpProtocol::JsonRpc, Protocol::Legacy) => {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "{url}: OpenSIPS 1.x/2.x have no JSON-RPC over HTTP (their mi_http is an HTML \
                  page); use the FIFO, datagram or XML-RPC (mi_xmlrpc_ng) transport"
             )));
@@ -508,7 +508,10 @@ mod tests {
             "fifo:///x%zz",
             "udp://h:1/x",
         ] {
-            assert!(matches!(target(bad), Err(Error::InvalidConfig(_))), "{bad}");
+            assert!(
+                matches!(target(bad), Err(Error::InvalidConfig { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -547,7 +550,7 @@ mod tests {
             .header("X-A", "1\r\nX-B: 2")
             .check()
             .unwrap_err();
-        assert!(matches!(e, Error::InvalidConfig(_)), "{e}");
+        assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
         assert!(Options::new().header("Bad Name", "v").check().is_err());
         assert!(Options::new().header("X-Ok", "v").check().is_ok());
     }
@@ -583,7 +586,7 @@ mod tests {
     fn bad_reply_fifo_names_are_refused() {
         for name in ["a.b", "a/b", "", "x:y"] {
             let e = Connection::fifo_with("/tmp/f", Options::new().reply_fifo(name)).unwrap_err();
-            assert!(matches!(e, Error::InvalidConfig(_)), "{name}: {e}");
+            assert!(matches!(e, Error::InvalidConfig { .. }), "{name}: {e}");
         }
         let long = "x".repeat(130);
         assert!(

@@ -344,15 +344,15 @@ impl EventListenerBuilder {
         S: AsRef<str>,
     {
         if events.is_empty() {
-            return Err(Error::InvalidRequest("no event to subscribe to".into()));
+            return Err(Error::invalid_request("no event to subscribe to"));
         }
         if self.expire < Duration::from_secs(1) {
-            return Err(Error::InvalidConfig(
-                "the subscription expiry must be at least a second".into(),
+            return Err(Error::invalid_config(
+                "the subscription expiry must be at least a second",
             ));
         }
         if !(1..=MAX_QUEUE_EVENTS).contains(&self.queue_events) || self.queue_bytes == 0 {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "the event queue must hold 1 to {MAX_QUEUE_EVENTS} events and at least a byte \
                  (got {} events, {} bytes)",
                 self.queue_events, self.queue_bytes
@@ -400,12 +400,13 @@ impl EventListenerBuilder {
                             path,
                             hint: "the event listener makes a private directory for its socket \
                                here; give EventTransport::UnixIn a directory this user can \
-                               write to",
+                               write to"
+                                .into(),
                         },
                         Error::NotFound { path, .. } => Error::NotFound {
-                            kind: "directory",
+                            what: "directory".into(),
                             path,
-                            hint: "EventTransport::UnixIn takes an existing directory",
+                            hint: "EventTransport::UnixIn takes an existing directory".into(),
                         },
                         other => other,
                     })?;
@@ -479,7 +480,7 @@ fn advertised(advertise: &Option<String>, local: SocketAddr) -> Result<String> {
         .parse::<IpAddr>()
         .is_ok_and(|ip| ip.is_unspecified())
     {
-        return Err(Error::InvalidConfig(format!(
+        return Err(Error::invalid_config(format!(
             "OpenSIPS cannot send events to the wildcard address {addr}: bind a specific address \
              or set EventListenerBuilder::advertise"
         )));

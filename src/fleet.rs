@@ -124,7 +124,7 @@ impl Fleet {
     pub fn from_file(path: impl AsRef<Path>, options: Options) -> Result<Fleet> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::InvalidConfig(format!("cannot read fleet file {}: {e}", path.display()))
+            Error::invalid_config(format!("cannot read fleet file {}: {e}", path.display()))
         })?;
         let mut named: Vec<(Option<String>, String)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -143,7 +143,7 @@ impl Fleet {
                     (Some(name.to_owned()), url.to_owned())
                 }
                 _ => {
-                    return Err(Error::InvalidConfig(format!(
+                    return Err(Error::invalid_config(format!(
                         "fleet file {} line {}: expected `URL` or `NAME URL` (a name without \
                          `://` or `@`)",
                         path.display(),
@@ -153,7 +153,7 @@ impl Fleet {
             };
             if let Some(name) = &entry.0 {
                 if named.iter().any(|(n, _)| n.as_ref() == Some(name)) {
-                    return Err(Error::InvalidConfig(format!(
+                    return Err(Error::invalid_config(format!(
                         "fleet file {} line {}: the name {name:?} is given twice",
                         path.display(),
                         i + 1
@@ -163,7 +163,7 @@ impl Fleet {
             named.push(entry);
         }
         if named.is_empty() {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "fleet file {} lists no URL",
                 path.display()
             )));
@@ -272,8 +272,8 @@ impl Fleet {
             .zip(slots)
             .map(|(node, r)| {
                 let r = r.unwrap_or_else(|| {
-                    Err(Error::InvalidConfig(
-                        "the worker thread asking this node stopped".into(),
+                    Err(Error::invalid_config(
+                        "the worker thread asking this node stopped",
                     ))
                 });
                 (node.name.clone(), r)
@@ -305,7 +305,7 @@ mod tests {
         let fleet = Fleet::open(["nope://x", "udp://127.0.0.1"]);
         let r = fleet.command("uptime", ());
         assert_eq!(r.len(), 2);
-        assert!(matches!(r[0].1, Err(Error::InvalidConfig(_))));
+        assert!(matches!(r[0].1, Err(Error::InvalidConfig { .. })));
         assert!(
             r[1].1
                 .as_ref()

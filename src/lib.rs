@@ -47,7 +47,7 @@ pub mod mock;
 pub use access::remove_reply_files;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::Connection;
-pub use error::{Error, Result, ServerError};
+pub use error::{Error, ErrorKind, Result, ServerError};
 pub use fleet::Fleet;
 pub use helpers::MiCommands;
 pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};

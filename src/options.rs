@@ -247,7 +247,7 @@ impl Options {
     pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let pem = std::fs::read(path).map_err(|e| {
-            Error::InvalidConfig(format!("cannot read CA file {}: {e}", path.display()))
+            Error::invalid_config(format!("cannot read CA file {}: {e}", path.display()))
         })?;
         Ok(self.ca_pem(pem))
     }
@@ -261,21 +261,21 @@ impl Options {
     /// Checks the options can be used.
     pub(crate) fn check(&self) -> Result<()> {
         if self.timeout.is_zero() {
-            return Err(Error::InvalidConfig(
-                "the timeout must be greater than zero".into(),
+            return Err(Error::invalid_config(
+                "the timeout must be greater than zero",
             ));
         }
         for (k, v) in &self.headers {
             let bad_name = k.is_empty() || k.bytes().any(|b| !(b.is_ascii_graphic() && b != b':'));
             if bad_name || v.contains(['\r', '\n', '\0']) {
-                return Err(Error::InvalidConfig(format!(
+                return Err(Error::invalid_config(format!(
                     "HTTP header {k:?} cannot be sent: names are visible ASCII without ':', \
                      values have no CR, LF or NUL"
                 )));
             }
         }
         if !(64..=16 * 1024 * 1024).contains(&self.datagram_buffer) {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "datagram buffer {} is out of range (64 bytes to 16 MiB)",
                 self.datagram_buffer
             )));

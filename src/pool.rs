@@ -79,8 +79,8 @@ impl Pool {
     /// As [`Pool::new`].
     pub fn with_options(url: &str, options: Options, size: usize) -> Result<Pool> {
         if size == 0 {
-            return Err(Error::InvalidConfig(
-                "a pool needs at least one connection".into(),
+            return Err(Error::invalid_config(
+                "a pool needs at least one connection",
             ));
         }
         let first = Connection::open_with(url, options.clone())?;
@@ -141,9 +141,10 @@ impl Pool {
             if now >= deadline {
                 return Err(Error::Timeout {
                     duration: self.options.timeout,
-                    waiting_for: "a free connection in the pool",
+                    waiting_for: "a free connection in the pool".into(),
                     hint: Some(
-                        "every pooled connection stayed busy: raise the pool size or the timeout",
+                        "every pooled connection stayed busy: raise the pool size or the timeout"
+                            .into(),
                     ),
                 });
             }

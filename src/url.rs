@@ -9,9 +9,9 @@ use crate::{Error, Options, Result};
 
 pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr> {
     addr.to_socket_addrs()
-        .map_err(|e| Error::InvalidConfig(format!("cannot resolve the datagram address: {e}")))?
+        .map_err(|e| Error::invalid_config(format!("cannot resolve the datagram address: {e}")))?
         .next()
-        .ok_or_else(|| Error::InvalidConfig("the datagram address resolves to nothing".into()))
+        .ok_or_else(|| Error::invalid_config("the datagram address resolves to nothing"))
 }
 
 #[derive(Debug, PartialEq)]
@@ -35,7 +35,7 @@ pub(crate) struct ParsedUrl {
 
 pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
     let bad =
-        |why: &str| Error::InvalidConfig(format!("connection URL {:?}: {why}", redact_url(url)));
+        |why: &str| Error::invalid_config(format!("connection URL {:?}: {why}", redact_url(url)));
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected scheme://..., e.g. fifo:///tmp/opensips_fifo or udp://127.0.0.1:8809")
     })?;

@@ -489,7 +489,7 @@ mod verification {
             .execute(&conn)
             .unwrap_err();
         assert!(
-            matches!(e, Error::UnknownCommand { ref name, ref suggestion } if name == "ul_dupm" && suggestion.as_deref() == Some("ul_dump")),
+            matches!(e, Error::UnknownCommand { ref name, ref suggestion, .. } if name == "ul_dupm" && suggestion.as_deref() == Some("ul_dump")),
             "{e}"
         );
         assert!(e.to_string().contains("did you mean `ul_dump`"), "{e}");

@@ -145,7 +145,7 @@ fn unsendable_arguments_are_refused_before_sending() {
                 let e = conn
                     .command("cache_store", ["local", "k", bad])
                     .unwrap_err();
-                assert!(matches!(e, Error::InvalidRequest(_)), "{bad:?}: {e}");
+                assert!(matches!(e, Error::InvalidRequest { .. }), "{bad:?}: {e}");
             }
         }
         assert!(server.requests().is_empty());
@@ -428,7 +428,7 @@ proptest! {
                     let got = seen.lock().unwrap().pop().expect("the handler ran");
                     prop_assert_eq!(got, Params::positional(values.iter().map(String::as_str)), "{}", url);
                 }
-                Err(Error::InvalidRequest(_)) => prop_assert_eq!(server.requests().len(), sent, "refused but sent"),
+                Err(Error::InvalidRequest { .. }) => prop_assert_eq!(server.requests().len(), sent, "refused but sent"),
                 Err(e) => prop_assert!(false, "{url}: {e}"),
             }
         }

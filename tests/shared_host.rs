@@ -154,7 +154,7 @@ fn a_squatted_server_fifo_is_refused_and_reads_nothing() {
         .arg("db-password=hunter2")
         .query(&conn)
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
+    assert!(matches!(e, Error::InvalidConfig { .. }), "{e:?}");
     assert!(e.to_string().contains("/run/opensips"), "{e}");
     // nothing reached the squatter's FIFO
     {

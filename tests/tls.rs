@@ -151,9 +151,9 @@ fn bad_ca_input_is_a_config_error() {
         Options::new().ca_pem(b"not a pem".to_vec()),
     )
     .unwrap_err();
-    assert!(matches!(e, Error::InvalidConfig(_)), "{e}");
+    assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
     let e = Options::new().ca_file("/nonexistent/ca.pem").unwrap_err();
-    assert!(matches!(e, Error::InvalidConfig(_)), "{e}");
+    assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
     let e = Connection::http_with(
         "http://127.0.0.1:1/mi",
         Options::new().danger_accept_invalid_certs(true),

@@ -189,8 +189,8 @@ pub trait MiCommands: ConnectionLike {
     {
         let selectors: Vec<String> = names.iter().map(|s| s.as_ref().trim().to_owned()).collect();
         if selectors.is_empty() || selectors.iter().any(String::is_empty) {
-            return Err(Error::InvalidRequest(
-                "get_statistics needs at least one non-empty name".into(),
+            return Err(Error::invalid_request(
+                "get_statistics needs at least one non-empty name",
             ));
         }
         let mut ask: Vec<String> = Vec::new();

@@ -46,7 +46,7 @@ impl std::str::FromStr for GroupMode {
             "0" => Ok(GroupMode::None),
             "1" => Ok(GroupMode::Name),
             "2" => Ok(GroupMode::Label),
-            other => Err(crate::Error::InvalidConfig(format!(
+            other => Err(crate::Error::invalid_config(format!(
                 "group mode {other:?}: 0 (no group), 1 (group in the name) or 2 (group label)"
             ))),
         }
@@ -118,12 +118,12 @@ impl MetricNaming {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_'));
         if !prefix_ok {
-            return Err(crate::Error::InvalidConfig(format!(
+            return Err(crate::Error::invalid_config(format!(
                 "metric prefix {prefix:?}: letters, digits and '_', not starting with a digit"
             )));
         }
         if !is_label_name(group_label) || group_label == "node" {
-            return Err(crate::Error::InvalidConfig(format!(
+            return Err(crate::Error::invalid_config(format!(
                 "group label {group_label:?}: a label name (letters, digits, '_'), not `node`"
             )));
         }

@@ -132,8 +132,8 @@ impl Codec {
             #[cfg(feature = "http")]
             (Kind::Xml { legacy: true, .. }, _) => xmlrpc::encode_request_legacy(method, params),
             #[cfg(not(feature = "http"))]
-            (Kind::Xml { .. }, _) => Err(Error::InvalidConfig(
-                "XML-RPC needs the `http` feature of opensips-mi".into(),
+            (Kind::Xml { .. }, _) => Err(Error::invalid_config(
+                "XML-RPC needs the `http` feature of opensips-mi",
             )),
         }
     }
@@ -179,7 +179,7 @@ impl Codec {
             {
                 Some(Err(Error::ServerFailure {
                     text: "400 Parse_error".into(),
-                    hint: Some(crate::server::HINT_3X_PARSE_ERROR),
+                    hint: Some(crate::server::HINT_3X_PARSE_ERROR.into()),
                 }))
             }
             (Kind::Legacy { decode }, _) => Some(legacy::decode_owned(std::mem::take(buf), decode)),
@@ -267,7 +267,7 @@ fn judge_xml(buf: &[u8], legacy: bool, confirmed: bool) -> Result<Response> {
         {
             Err(Error::ServerFailure {
                 text: "500 Internal server error".into(),
-                hint: Some(crate::server::HINT_2X_XMLRPC_TOO_BIG),
+                hint: Some(crate::server::HINT_2X_XMLRPC_TOO_BIG.into()),
             })
         }
         Err(e) => Err(e),

@@ -528,7 +528,7 @@ fn plain_text_error(rest: &[u8]) -> Error {
     match hint {
         Some(h) => Error::ServerFailure {
             text,
-            hint: Some(h),
+            hint: Some(h.into()),
         },
         None => Error::malformed("expected a JSON-RPC object", rest),
     }
@@ -541,7 +541,7 @@ fn broken_json_error(bytes: &[u8], e: &serde_json::Error) -> Error {
         if trimmed.ends_with(known) {
             return Error::ServerFailure {
                 text: format!("truncated reply ending in {known:?}"),
-                hint: Some(hint),
+                hint: Some((*hint).into()),
             };
         }
     }

@@ -73,7 +73,7 @@ pub fn encode_request(
     reply_fifo: Option<&str>,
 ) -> crate::Result<Vec<u8>> {
     if method.is_empty() || method.contains([':', '\n', '\r', ' ', '\t', '\0']) {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "command name {method:?} cannot be sent over the legacy MI (no ':' or blanks)"
         )));
     }
@@ -93,8 +93,8 @@ pub fn encode_request(
                     Value::Array(items) => {
                         for item in items {
                             if matches!(item, Value::Array(_) | Value::Object(_)) {
-                                return Err(Error::InvalidRequest(
-                                    "nested lists cannot be sent over the legacy MI".into(),
+                                return Err(Error::invalid_request(
+                                    "nested lists cannot be sent over the legacy MI",
                                 ));
                             }
                             line(&mut out, None, item)?;
@@ -107,12 +107,12 @@ pub fn encode_request(
         Params::Named(members) => {
             for (name, v) in members {
                 if name.is_empty() || name.contains("::") || name.contains(['\n', '\r', '"']) {
-                    return Err(Error::InvalidRequest(format!(
+                    return Err(Error::invalid_request(format!(
                         "parameter name {name:?} cannot be sent"
                     )));
                 }
                 if matches!(v, Value::Array(_)) {
-                    return Err(Error::InvalidRequest(format!(
+                    return Err(Error::invalid_request(format!(
                         "named list parameter {name:?}: pass the list positionally over the legacy MI"
                     )));
                 }
@@ -130,12 +130,12 @@ fn scalar_text(v: &Value) -> crate::Result<String> {
         Value::Int(i) => Ok(i.to_string()),
         Value::Float(f) if f.is_finite() => Ok(f.to_string()),
         Value::Bool(b) => Ok(if *b { "1" } else { "0" }.to_owned()),
-        Value::Null => Err(Error::InvalidRequest(
-            "null cannot be sent over the legacy MI (commands take \".\" for \"none\")".into(),
+        Value::Null => Err(Error::invalid_request(
+            "null cannot be sent over the legacy MI (commands take \".\" for \"none\")",
         )),
-        Value::Float(_) => Err(Error::InvalidRequest("NaN or infinite number".into())),
-        Value::Array(_) | Value::Object(_) => Err(Error::InvalidRequest(
-            "objects cannot be sent over the legacy MI".into(),
+        Value::Float(_) => Err(Error::invalid_request("NaN or infinite number")),
+        Value::Array(_) | Value::Object(_) => Err(Error::invalid_request(
+            "objects cannot be sent over the legacy MI",
         )),
     }
 }
@@ -144,14 +144,14 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
     let text = scalar_text(v)?;
     let what = || name.map_or_else(|| "a value".to_owned(), |n| format!("parameter {n:?}"));
     if text.is_empty() {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{} is empty: the legacy MI cannot carry empty values (an empty line ends the \
              request); commands take \".\" as a placeholder",
             what()
         )));
     }
     if text.contains('\0') {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{} contains a NUL byte",
             what()
         )));
@@ -170,7 +170,7 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
         return Ok(());
     }
     if name.is_some() {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{} needs quoting, which the legacy MI cannot combine with a name: pass it positionally",
             what()
         )));
@@ -178,13 +178,13 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
     // Inside quotes only \" is an escape, and the parser mis-reads a value whose first
     // character is an escaped quote, and one that ends in a backslash (\" would close it).
     if text.starts_with('"') {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{} starts with a double quote, which the 1.x/2.x parser reads wrongly",
             what()
         )));
     }
     if text.ends_with('\\') {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{} needs quoting and ends with a backslash, which would escape the closing quote",
             what()
         )));
@@ -198,7 +198,7 @@ fn line(out: &mut Vec<u8>, name: Option<&str>, v: &Value) -> crate::Result<()> {
             .iter()
             .any(|l| l.trim().is_empty())
     {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{} contains an empty line, which ends a legacy MI request; it cannot be sent",
             what()
         )));

@@ -42,7 +42,7 @@ impl std::str::FromStr for Protocol {
             "jsonrpc" | "json-rpc" | "3" | "3.x" | "4" | "4.x" => Ok(Protocol::JsonRpc),
             "legacy" | "text" | "1" | "2" | "2.x" | "1.x" => Ok(Protocol::Legacy),
             "auto" => Ok(Protocol::Auto),
-            other => Err(crate::Error::InvalidConfig(format!(
+            other => Err(crate::Error::invalid_config(format!(
                 "unknown protocol {other:?} (use jsonrpc, legacy or auto)"
             ))),
         }

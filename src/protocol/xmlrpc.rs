@@ -124,10 +124,9 @@ pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>
     out.push_str("</methodName><params>");
     let mut one = |s: String| -> crate::Result<()> {
         if s.is_empty() {
-            return Err(Error::InvalidRequest(
+            return Err(Error::invalid_request(
                 "OpenSIPS' XML-RPC module rejects empty string parameters; leave the parameter \
-                 out or use another transport"
-                    .into(),
+                 out or use another transport",
             ));
         }
         out.push_str("<param><value>");
@@ -205,7 +204,7 @@ fn legacy_text(v: &Value) -> crate::Result<String> {
         Value::Int(i) => Ok(i.to_string()),
         Value::Bool(b) => Ok(i32::from(*b).to_string()),
         Value::Float(f) if f.is_finite() => Ok(f.to_string()),
-        _ => Err(Error::InvalidRequest(format!(
+        _ => Err(Error::invalid_request(format!(
             "a {} cannot be sent to a 2.x XML-RPC server (strings only)",
             v.kind()
         ))),
@@ -286,7 +285,7 @@ fn text<'a>(s: &'a str, what: &str) -> crate::Result<std::borrow::Cow<'a, str>> 
     if let Some(c) = s.chars().find(|c| {
         (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || *c == '\u{fffe}' || *c == '\u{ffff}'
     }) {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{what} contains the control character {c:?}, which XML cannot carry"
         )));
     }
@@ -304,15 +303,14 @@ fn encode_member(out: &mut String, k: &str, v: &Value, depth: usize) -> crate::R
 
 fn encode_value(out: &mut String, v: &Value, depth: usize) -> crate::Result<()> {
     if depth > MAX_DEPTH {
-        return Err(Error::InvalidRequest("parameter nested too deeply".into()));
+        return Err(Error::invalid_request("parameter nested too deeply"));
     }
     out.push_str("<value>");
     match v {
         Value::String(s) if s.is_empty() => {
-            return Err(Error::InvalidRequest(
+            return Err(Error::invalid_request(
                 "OpenSIPS' XML-RPC module rejects empty string parameters; leave the parameter \
-                 out or use another transport"
-                    .into(),
+                 out or use another transport",
             ));
         }
         Value::String(s) => {
@@ -335,7 +333,7 @@ fn encode_value(out: &mut String, v: &Value, depth: usize) -> crate::Result<()> 
             let _ = write!(out, "<int>{}</int>", i32::from(*b));
         }
         Value::Float(_) | Value::Null => {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::invalid_request(format!(
                 "XML-RPC parameters cannot be {} for OpenSIPS",
                 if v.is_null() {
                     "null"

@@ -65,7 +65,7 @@ impl Outcome {
     pub fn server_unreachable(&self) -> bool {
         match self {
             Outcome::Failed(e) => {
-                e.server_error().is_none() && !matches!(e, Error::InvalidRequest(_))
+                e.server_error().is_none() && !matches!(e, Error::InvalidRequest { .. })
             }
             Outcome::NotSent => true,
             _ => false,
@@ -251,7 +251,7 @@ impl Batch {
     {
         for (i, r) in requests.iter().enumerate() {
             r.header_block()
-                .map_err(|e| Error::InvalidRequest(format!("request {}: {e}", i + 1)))?;
+                .map_err(|e| Error::invalid_request(format!("request {}: {e}", i + 1)))?;
         }
         let start = Instant::now();
         let next = AtomicUsize::new(0);

@@ -101,7 +101,7 @@ fn is_token(s: &str) -> bool {
 
 fn no_line_breaks(what: &str, v: &str) -> Result<()> {
     if v.contains(['\r', '\n', '\0']) {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::invalid_request(format!(
             "{what} contains CR, LF or NUL: refused (header injection)"
         )));
     }
@@ -215,14 +215,14 @@ impl SipRequest {
 
     fn check(&self) -> Result<()> {
         if !is_token(&self.method) {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::invalid_request(format!(
                 "SIP method {:?} is not a token",
                 self.method
             )));
         }
         no_line_breaks("the request URI", &self.ruri)?;
         if self.ruri.is_empty() || self.ruri.contains([' ', '\t']) {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::invalid_request(format!(
                 "request URI {:?} is empty or has blanks",
                 self.ruri
             )));
@@ -234,13 +234,15 @@ impl SipRequest {
             if let Some(v) = v {
                 no_line_breaks(what, v)?;
                 if v.is_empty() || v == "." || v.contains([' ', '\t']) {
-                    return Err(Error::InvalidRequest(format!("{what} {v:?} is not usable")));
+                    return Err(Error::invalid_request(format!(
+                        "{what} {v:?} is not usable"
+                    )));
                 }
             }
         }
         for (n, v) in &self.headers {
             if !is_token(n) {
-                return Err(Error::InvalidRequest(format!(
+                return Err(Error::invalid_request(format!(
                     "header name {n:?} is not a SIP token"
                 )));
             }
@@ -248,7 +250,7 @@ impl SipRequest {
         }
         for required in ["from", "to"] {
             if !self.has(required) {
-                return Err(Error::InvalidRequest(format!(
+                return Err(Error::invalid_request(format!(
                     "t_uac_dlg needs a {} header",
                     if required == "from" { "From" } else { "To" }
                 )));
@@ -256,15 +258,12 @@ impl SipRequest {
         }
         if self.body.is_some() {
             if !self.has("content-type") {
-                return Err(Error::InvalidRequest(
-                    "a body needs a Content-Type header".into(),
-                ));
+                return Err(Error::invalid_request("a body needs a Content-Type header"));
             }
             if self.has("content-length") {
-                return Err(Error::InvalidRequest(
+                return Err(Error::invalid_request(
                     "Content-Length must not be sent with a body: OpenSIPS computes it and \
-                     rejects the request (\"Content-Length disallowed\")"
-                        .into(),
+                     rejects the request (\"Content-Length disallowed\")",
                 ));
             }
         }
@@ -312,8 +311,8 @@ impl SipRequest {
                 Cmd::with_params("t_uac_dlg", Params::positional(params))
             }
             Protocol::Auto => {
-                return Err(Error::InvalidRequest(
-                    "to_cmd needs a concrete protocol, not Auto".into(),
+                return Err(Error::invalid_request(
+                    "to_cmd needs a concrete protocol, not Auto",
                 ));
             }
         };

@@ -141,7 +141,7 @@ impl MessageSummary {
         if let Some(a) = &self.account {
             no_line_breaks("the message account", a)?;
             if !is_sip_uri(a) {
-                return Err(crate::Error::InvalidRequest(format!(
+                return Err(crate::Error::invalid_request(format!(
                     "the message account {a:?} is not a SIP URI: give sip:… or sips:… (e.g. \
                      sip:*97@voicemail.example.com), or no account"
                 )));

@@ -138,7 +138,7 @@ impl NotifyEvent {
     pub fn custom(value: &str) -> Result<NotifyEvent> {
         no_line_breaks("the event", value)?;
         if value.trim().is_empty() {
-            return Err(Error::InvalidRequest("empty event".into()));
+            return Err(Error::invalid_request("empty event"));
         }
         Ok(NotifyEvent::Custom(value.to_owned()))
     }
@@ -166,7 +166,7 @@ impl std::str::FromStr for NotifyEvent {
         let hint = crate::helpers::verify::suggest(&squashed, &names)
             .map(|n| format!(" (did you mean `{n}`?)"))
             .unwrap_or_default();
-        Err(Error::InvalidRequest(format!(
+        Err(Error::invalid_request(format!(
             "unknown event preset {s:?}{hint}; presets: {}; any other Event value must be \
              asked for as a custom event (NotifyEvent::custom, or --event on the command line)",
             names.join(", ")

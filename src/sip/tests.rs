@@ -59,7 +59,7 @@ fn every_preset_gives_its_exact_header_block() {
         ("Linksys_Cold_Restrat", "linksys_cold_restart"),
     ] {
         let e = typo.parse::<NotifyEvent>().unwrap_err();
-        assert!(matches!(e, crate::Error::InvalidRequest(_)));
+        assert!(matches!(e, crate::Error::InvalidRequest { .. }));
         assert!(
             e.to_string().contains(&format!("did you mean `{meant}`?")),
             "{typo}: {e}"
@@ -186,7 +186,7 @@ fn the_message_account_must_be_a_sip_uri() {
         "-",
     ] {
         let e = mwi_update("sip:a@b", &MessageSummary::voice(3, 1).account(bad)).unwrap_err();
-        assert!(matches!(e, crate::Error::InvalidRequest(_)), "{bad:?}");
+        assert!(matches!(e, crate::Error::InvalidRequest { .. }), "{bad:?}");
         assert!(e.to_string().contains("not a SIP URI"), "{bad:?}: {e}");
     }
     for good in [

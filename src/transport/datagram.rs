@@ -372,7 +372,7 @@ impl<S: DatagramIo> Datagram<S> {
                          socket_name"
                     .into(),
             },
-            (Errno::ECONNREFUSED, Some(p)) if is_fifo(p) => Error::InvalidConfig(format!(
+            (Errno::ECONNREFUSED, Some(p)) if is_fifo(p) => Error::invalid_config(format!(
                 "{} is a FIFO, not a unix socket: this is mi_fifo, use fifo://{}",
                 p.display(),
                 p.display()
@@ -384,16 +384,17 @@ impl<S: DatagramIo> Datagram<S> {
                     .into(),
             },
             (Errno::ENOENT, Some(p)) => Error::NotFound {
-                kind: "unix socket",
+                what: "unix socket".into(),
                 path: p.clone(),
-                hint: "is OpenSIPS running with mi_datagram, and is this its socket_name?",
+                hint: "is OpenSIPS running with mi_datagram, and is this its socket_name?".into(),
             },
             (Errno::EACCES | Errno::EPERM, Some(p)) => Error::PermissionDenied {
                 path: p.clone(),
                 hint: "mi_datagram's unix_socket_mode, unix_socket_user and unix_socket_group \
-                       must let this user write to the socket",
+                       must let this user write to the socket"
+                    .into(),
             },
-            (Errno::EMSGSIZE, _) => Error::InvalidRequest(format!(
+            (Errno::EMSGSIZE, _) => Error::invalid_request(format!(
                 "the request is too large for one datagram to {}",
                 self.url
             )),
@@ -501,7 +502,7 @@ impl<S: DatagramIo + Send> Transport for Datagram<S> {
         let request = encode(None)?;
         let limit = self.limit;
         if request.len() > limit {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::invalid_request(format!(
                 "the request is {} bytes but mi_datagram takes at most {limit} bytes per \
                  datagram; use the FIFO or HTTP transport",
                 request.len()

@@ -99,7 +99,7 @@ impl FifoTransport {
         }
         let longest = reply_dir.join(reply_name.as_deref().unwrap_or("osips_mi_0123456789abcdef"));
         if longest.as_os_str().len() > MAX_REPLY_PATH {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "reply FIFO path {} is longer than the {MAX_REPLY_PATH} bytes mi_fifo accepts; \
                  use a shorter reply_dir",
                 longest.display()
@@ -179,7 +179,7 @@ impl FifoTransport {
             };
             let request = encode(Some(&fifo.name))?;
             if request.len() > MAX_FIFO_REQUEST {
-                return Err(Error::InvalidRequest(format!(
+                return Err(Error::invalid_request(format!(
                     "the request is {} bytes but mi_fifo reads at most {MAX_FIFO_REQUEST} bytes \
                      at once and silently drops longer requests; use the datagram or HTTP \
                      transport",
@@ -249,12 +249,12 @@ impl FifoTransport {
             .open(&self.path)
             .map_err(|e| match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
                 Errno::ENOENT => Error::NotFound {
-                    kind: "FIFO",
+                    what: "FIFO".into(),
                     path: self.path.clone(),
-                    hint: "is OpenSIPS running with mi_fifo, and is this its fifo_name?",
+                    hint: "is OpenSIPS running with mi_fifo, and is this its fifo_name?".into(),
                 },
                 // open() of a unix socket fails with ENXIO too
-                Errno::ENXIO if is_socket(&self.path) => Error::InvalidConfig(format!(
+                Errno::ENXIO if is_socket(&self.path) => Error::invalid_config(format!(
                     "{} is a unix socket, not a FIFO: this is mi_datagram, use unix://{}",
                     self.path.display(),
                     self.path.display()
@@ -270,7 +270,8 @@ impl FifoTransport {
                     hint: "the FIFO's owner and mode (mi_fifo fifo_mode, fifo_user, fifo_group) \
                            must let this user write; run as the opensips user or a member of \
                            its group. In a sticky directory such as /tmp, fs.protected_fifos \
-                           can also refuse FIFOs of other users",
+                           can also refuse FIFOs of other users"
+                        .into(),
                 },
                 _ => Error::io(format!("opening FIFO {}", self.path.display()), e),
             })?;
@@ -280,7 +281,7 @@ impl FifoTransport {
             .metadata()
             .map_err(|e| Error::io(format!("checking {}", self.path.display()), e))?;
         if !meta.file_type().is_fifo() {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "{} is not a FIFO (is it OpenSIPS' mi_fifo fifo_name?)",
                 self.path.display()
             )));
@@ -569,7 +570,7 @@ fn random_digits() -> String {
 
 fn check_reply_name(name: &str) -> Result<()> {
     if name.is_empty() || name.contains(['.', '/', '\\', ':', '\n', '\0']) {
-        return Err(Error::InvalidConfig(format!(
+        return Err(Error::invalid_config(format!(
             "reply FIFO name {name:?} is not allowed: it must be non-empty, without '.', '/', \
              '\\' or ':' (mi_fifo drops requests whose reply name has them, and never answers)"
         )));
@@ -673,7 +674,7 @@ impl ReplyFifo {
                     let _ = std::fs::remove_file(&path);
                     nix::unistd::mkfifo(&path, mode).map_err(|e| mkfifo_error(dir, &path, e))
                 } else {
-                    Err(Error::InvalidConfig(format!(
+                    Err(Error::invalid_config(format!(
                         "{} exists and is not a FIFO of this user; remove it or choose another \
                          reply FIFO name",
                         path.display()
@@ -726,15 +727,17 @@ fn mkfifo_error(dir: &Path, path: &Path, e: Errno) -> Error {
         Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
             path: dir.to_path_buf(),
             hint: "the reply FIFO is created in the server's reply_dir (mi_fifo reply_dir, \
-                   default /tmp/); this user must be able to create files there",
+                   default /tmp/); this user must be able to create files there"
+                .into(),
         },
         // A stopped service's runtime directory (/run/opensips) goes with it: OpenSIPS
         // cannot be talked to, which is not a mistake in the settings.
         Errno::ENOENT => Error::NotFound {
-            kind: "reply directory",
+            what: "reply directory".into(),
             path: dir.to_path_buf(),
             hint: "the reply FIFO is created in mi_fifo's reply_dir: is OpenSIPS running (a \
-                   stopped service's runtime directory goes with it), and is this its reply_dir?",
+                   stopped service's runtime directory goes with it), and is this its reply_dir?"
+                .into(),
         },
         other => Error::io(
             format!("creating reply FIFO {}", path.display()),

@@ -88,12 +88,12 @@ impl HttpTransport {
             #[cfg(not(feature = "tls"))]
             {
                 let _ = tls;
-                return Err(Error::InvalidConfig(format!(
+                return Err(Error::invalid_config(format!(
                     "{url}: HTTPS needs the `tls` feature of opensips-mi"
                 )));
             }
         } else if tls != &TlsSettings::default() {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::invalid_config(format!(
                 "{url}: TLS options (CA bundle, certificate checks) given for a plain http:// URL"
             )));
         }
@@ -148,7 +148,7 @@ impl HttpTransport {
             return Err(Error::Http {
                 status,
                 url: self.url.clone(),
-                hint: status_hint(status, body.len()),
+                hint: status_hint(status, body.len()).map(Into::into),
             });
         }
         let bytes = resp
@@ -173,7 +173,7 @@ impl HttpTransport {
                          defaults to 8888, and 4.0 binds 127.0.0.1 only)"
                     .into(),
             },
-            ureq::Error::HostNotFound => Error::InvalidConfig(format!("{url}: host not found")),
+            ureq::Error::HostNotFound => Error::invalid_config(format!("{url}: host not found")),
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => Error::NotRunning {
                     endpoint: url,
@@ -433,7 +433,11 @@ fn tls_error(url: String, message: String) -> Error {
     } else {
         "the TLS handshake failed: check that the port speaks TLS (httpd tls settings)"
     };
-    Error::Tls { url, message, hint }
+    Error::Tls {
+        url,
+        message,
+        hint: hint.into(),
+    }
 }
 
 #[cfg(feature = "tls")]
@@ -449,10 +453,10 @@ fn tls_config(tls: &TlsSettings) -> Result<ureq::tls::TlsConfig> {
                 Err(e) => Some(Err(e)),
             })
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::InvalidConfig(format!("CA bundle: {e}")))?;
+            .map_err(|e| Error::invalid_config(format!("CA bundle: {e}")))?;
         if certs.is_empty() {
-            return Err(Error::InvalidConfig(
-                "the CA bundle holds no PEM certificate".into(),
+            return Err(Error::invalid_config(
+                "the CA bundle holds no PEM certificate",
             ));
         }
         b = b.root_certs(RootCerts::Specific(Arc::new(certs)));

@@ -293,7 +293,7 @@ fn line_of(item: &Item, outcome: &Outcome) -> Value {
         o.push((
             "error".into(),
             Value::Object(vec![
-                ("kind".into(), Value::from(e.kind())),
+                ("kind".into(), Value::from(e.kind().as_str())),
                 ("message".into(), Value::from(e.to_string())),
             ]),
         ));

@@ -160,7 +160,7 @@ fn strings(list: Vec<String>) -> Value {
 
 fn error_value(e: &Error) -> Value {
     Value::Object(vec![
-        ("kind".into(), Value::from(e.kind())),
+        ("kind".into(), Value::from(e.kind().as_str())),
         ("message".into(), Value::from(e.to_string())),
     ])
 }

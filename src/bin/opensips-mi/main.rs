@@ -425,7 +425,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = match &e {
             Error::Rpc(_) | Error::Command(_) => 1,
-            Error::InvalidRequest(_) | Error::InvalidConfig(_) => 2,
+            Error::InvalidRequest { .. } | Error::InvalidConfig { .. } => 2,
             _ => 3,
         };
         let message = match &e {

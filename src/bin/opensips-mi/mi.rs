@@ -190,7 +190,7 @@ pub(crate) fn run_fleet(
                 (
                     "error",
                     Value::Object(vec![
-                        ("kind".into(), Value::from(kind)),
+                        ("kind".into(), Value::from(kind.as_str())),
                         ("message".into(), Value::from(f.message)),
                     ]),
                 )
