@@ -423,6 +423,25 @@ impl Error {
         )
     }
 
+    /// `true` when the server said it has no such command, in any generation's words:
+    /// 3.x/4.x `-32601 Method not found`, 1.x/2.x `500 command 'x' not available`, 1.x
+    /// XML-RPC `-506 Requested command (x) is not available!`. (A command checked with
+    /// [`Cmd::verified`](crate::Cmd::verified) fails with [`Error::UnknownCommand`] instead,
+    /// before anything is sent.)
+    ///
+    /// ```
+    /// use opensips_mi::{Error, ServerError};
+    /// assert!(Error::Rpc(ServerError::new(-32601, "Method not found")).is_unknown_command());
+    /// assert!(!Error::Command(ServerError::new(404, "AOR not found")).is_unknown_command());
+    /// ```
+    pub fn is_unknown_command(&self) -> bool {
+        match self {
+            Error::Rpc(s) => s.code == -32601 || s.code == -506,
+            Error::Command(s) => s.code == 500 && s.message.contains("not available"),
+            _ => false,
+        }
+    }
+
     /// The server's error object, for [`Error::Rpc`] and [`Error::Command`].
     pub fn server_error(&self) -> Option<&ServerError> {
         match self {

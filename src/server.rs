@@ -32,7 +32,7 @@
 //! | 1.x | datagram replies have no final empty line | `protocol::legacy` (a datagram is a whole reply) |
 //! | 1.x | `mi_xmlrpc` (Abyss): the reply is ONE string of unindented tree lines | `server::rebuild_1x_tree`, [`crate::xmlrpc::decode_reply_1x`] |
 //! | 1.x | `mi_xmlrpc` strips every CR from string parameters; LF LF becomes CR LF | `protocol::xmlrpc::encode_request_1x` (`<base64>`) |
-//! | 1.x | `mi_xmlrpc`: unknown command = fault `-506` | CLI did-you-mean, [`is_unknown_command`] |
+//! | 1.x | `mi_xmlrpc`: unknown command = fault `-506` | CLI did-you-mean, [`Error::is_unknown_command`](crate::Error::is_unknown_command) |
 //! | 1.x | `ul_show_contact`: one flat `Contact::` line per contact | `helpers::usrloc` |
 //! | 1.x | `cache_fetch`: `key = [value]` | `helpers` `cache_fetch` |
 //! | 1.x | `t_uac_dlg` reply lines are unnamed | `sip::SipReply::from_value` |
@@ -175,17 +175,6 @@ pub(crate) fn server_text(v: &Value) -> Option<&str> {
     v["Server"]
         .as_str()
         .or_else(|| v.as_str().and_then(|s| s.strip_prefix("Server:: ")))
-}
-
-/// `true` for the "no such command" answers of every generation: 3.x/4.x `-32601`, 1.x/2.x
-/// `500 command 'x' not available`, 1.x XML-RPC `-506 Requested command (x) is not
-/// available!`.
-pub fn is_unknown_command(e: &Error) -> bool {
-    match e {
-        Error::Rpc(s) => s.code == -32601 || s.code == -506,
-        Error::Command(s) => s.code == 500 && s.message.contains("not available"),
-        _ => false,
-    }
 }
 
 // ---- recognising each generation's answers ----

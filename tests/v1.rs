@@ -178,7 +178,7 @@ fn unknown_commands_on_1x_xmlrpc() {
     let conn = open(&server.xmlrpc_url());
     let e = conn.command("ul_dupm", ()).unwrap_err();
     assert!(matches!(&e, Error::Rpc(s) if s.code == -506), "{e}");
-    assert!(opensips_mi::server::is_unknown_command(&e));
+    assert!(e.is_unknown_command());
     match conn.verify("ul_dupm") {
         Err(Error::UnknownCommand { suggestion, .. }) => {
             assert_eq!(suggestion.as_deref(), Some("ul_dump"))

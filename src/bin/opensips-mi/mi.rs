@@ -231,7 +231,7 @@ pub(crate) fn run_fleet(
 /// not available`).
 pub(crate) fn explain(conn: &Connection, method: &str, e: Error) -> Failure {
     // 3.x/4.x -32601, 1.x/2.x `500 command 'x' not available`, 1.x XML-RPC -506
-    let unknown = opensips_mi::server::is_unknown_command(&e);
+    let unknown = e.is_unknown_command();
     let mut f = Failure::from(e);
     if unknown {
         if let Err(Error::UnknownCommand {
