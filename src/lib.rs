@@ -46,11 +46,11 @@ pub mod mock;
 
 pub use access::remove_reply_files;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
-pub use connection::Connection;
+pub use connection::{Connection, Transport};
 pub use error::{Error, Result, ServerError};
 pub use fleet::Fleet;
 pub use helpers::MiCommands;
-pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};
+pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options, OptionsBuilder};
 pub use pool::{Pool, PooledConnection};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
@@ -62,9 +62,6 @@ pub use session::HttpConnection;
 pub use session::{FifoConnection, UdpConnection, UnixDatagramConnection};
 pub use transport::datagram::DEFAULT_DATAGRAM_BUFFER;
 pub use transport::fifo::MAX_FIFO_REQUEST;
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use transport::http::HttpProtocol;
 pub use url::{redact_url, url_with_param};
 
 pub use value::Value;

@@ -279,7 +279,7 @@ impl SipRequest {
     /// As [`SipRequest::header_block`]; [`Protocol::Auto`] is not a generation.
     pub fn to_cmd(&self, protocol: Protocol) -> Result<Cmd> {
         let headers = self.header_block()?;
-        let mut cmd = match protocol {
+        let cmd = match protocol {
             Protocol::JsonRpc => {
                 let mut params = vec![
                     ("method", Value::from(&self.method)),
@@ -317,12 +317,11 @@ impl SipRequest {
                 ));
             }
         };
-        cmd.timeout(self.timeout.unwrap_or(DEFAULT_UAC_TIMEOUT));
-        Ok(cmd)
+        Ok(cmd.timeout(self.timeout.unwrap_or(DEFAULT_UAC_TIMEOUT)))
     }
 
     /// Sends the request through OpenSIPS (any [`ConnectionLike`]: the wire form follows
-    /// its [`ConnectionLike::protocol`]) and waits for the SIP final response.
+    /// its [`ConnectionLike::server`] generation) and waits for the SIP final response.
     ///
     /// # Errors
     ///
@@ -332,7 +331,7 @@ impl SipRequest {
     pub fn send(&self, conn: &impl ConnectionLike) -> Result<SipReply> {
         // refuse what cannot be sent before anything, even the generation probe, goes out
         self.header_block()?;
-        let protocol = conn.protocol()?;
+        let protocol = conn.server()?.generation.protocol();
         let value = self.to_cmd(protocol)?.query(conn)?;
         SipReply::from_value(&value)
     }

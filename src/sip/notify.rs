@@ -163,7 +163,7 @@ impl std::str::FromStr for NotifyEvent {
         }
         let names: Vec<String> = NotifyEvent::preset_names().map(str::to_owned).collect();
         let squashed = s.trim().replace('-', "_");
-        let hint = crate::helpers::verify::suggest(&squashed, &names)
+        let hint = crate::connection::verify::suggest(&squashed, &names)
             .map(|n| format!(" (did you mean `{n}`?)"))
             .unwrap_or_default();
         Err(Error::InvalidRequest(format!(
