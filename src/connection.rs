@@ -130,7 +130,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a URL that cannot be used; socket errors for datagram
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a URL that cannot be used; socket errors for datagram
     /// transports (the local socket is bound here).
     pub fn open(url: &str) -> Result<Connection> {
         Self::open_with(url, Options::default())
@@ -170,7 +170,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// See [`Error`]: transport failures, timeouts, [`Error::Rpc`] and [`Error::Command`].
+    /// See [`Error`](crate::Error): transport failures, timeouts, [`Error::Rpc`](crate::Error::Rpc) and [`Error::Command`](crate::Error::Command).
     pub fn command(&self, method: &str, params: impl Into<Params>) -> Result<Response> {
         self.execute(&Cmd::with_params(method, params))
     }

@@ -1,4 +1,29 @@
 #![doc = include_str!("../README.md")]
+//!
+//! ## API conventions
+//!
+//! One rule for names, so that the next method is where you expect it:
+//!
+//! * **Constructors** are `open(…)` with defaults and `open_with(…, options)` with
+//!   [`Options`], options last: [`Connection::open`] / [`Connection::open_with`],
+//!   [`Pool::open`] / [`Pool::open_with`], [`Fleet::open`] / [`Fleet::open_with`],
+//!   [`Fleet::from_file`] / [`Fleet::from_file_with`]. A typed connection has one
+//!   constructor, taking what a URL cannot express well plus options
+//!   ([`FifoConnection::open`]`(path, options)`, …). Whatever takes options takes
+//!   `impl Into<Options>`: an [`OptionsBuilder`] can be passed without
+//!   [`build`](OptionsBuilder::build).
+//! * **Getters** are the bare noun: [`Options::timeout`], [`Connection::timeout`],
+//!   [`Connection::protocol`], [`Connection::transport`], [`Pool::size`].
+//! * **Builders** (types whose setters take and return `self`: [`OptionsBuilder`], [`Cmd`],
+//!   `mock::MockBuilder`, [`events::EventListenerBuilder`], [`Fleet`]) name a setter by the
+//!   bare noun; a getter whose noun a setter already has is `get_noun`, as in
+//!   `std::process::Command` ([`Cmd::get_timeout`]).
+//! * **Live objects** change a setting with `set_noun(&mut self, …)`
+//!   ([`Connection::set_timeout`]).
+//! * **Words**: [`Protocol`] is the MI message format (JSON-RPC or the legacy text MI,
+//!   `?protocol=`); [`server::Generation`] the server's release line (1.x to 4.x);
+//!   [`Transport`] the OpenSIPS module and URL scheme (`fifo`, `udp`, `unix`, `http`,
+//!   `xmlrpc`).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(

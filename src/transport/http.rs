@@ -427,8 +427,8 @@ fn request_length(bytes: &[u8]) -> Option<usize> {
 #[cfg(feature = "tls")]
 fn tls_error(url: String, message: String) -> Error {
     let hint = if message.contains("UnknownIssuer") || message.contains("certificate") {
-        "the server's certificate is not trusted: give its CA with Options::ca_file / \
-         Options::ca_pem (or, for a test setup only, Options::danger_accept_invalid_certs)"
+        "the server's certificate is not trusted: give its CA with OptionsBuilder::ca_file / \
+         OptionsBuilder::ca_pem (or, for a test setup only, OptionsBuilder::danger_accept_invalid_certs)"
     } else {
         "the TLS handshake failed: check that the port speaks TLS (httpd tls settings)"
     };
@@ -466,8 +466,8 @@ fn status_hint(status: u16, body_len: usize) -> Option<&'static str> {
     Some(match status {
         401 => {
             "the server wants HTTP authentication (OpenSIPS 4.0 httpd auth_username / \
-             auth_password, or a proxy in front): give credentials with Options::basic_auth, \
-             Options::bearer_token or user:password@ in the URL"
+             auth_password, or a proxy in front): give credentials with OptionsBuilder::basic_auth, \
+             OptionsBuilder::bearer_token or user:password@ in the URL"
         }
         403 => "the server or a proxy in front of it refuses this client",
         400 if body_len > 1024 => {
