@@ -513,7 +513,7 @@ impl UdpConnection {
     /// use opensips_mi::{Connection, MiCommands, Options, UdpConnection};
     /// let server = opensips_mi::mock::MockServer::builder().udp().start()?;
     /// let udp = UdpConnection::open(server.udp_addr().unwrap(), Options::default())?;
-    /// assert_eq!(udp.server(), server.udp_addr().unwrap());
+    /// assert_eq!(udp.addr(), server.udp_addr().unwrap());
     /// assert!(Connection::from(udp).uptime().is_ok());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -535,7 +535,7 @@ impl UdpConnection {
     }
 
     /// The server address.
-    pub fn server(&self) -> std::net::SocketAddr {
+    pub fn addr(&self) -> std::net::SocketAddr {
         self.0.transport.server()
     }
 }
@@ -555,6 +555,7 @@ impl UnixDatagramConnection {
     /// use opensips_mi::{Connection, MiCommands, Options, UnixDatagramConnection};
     /// let server = opensips_mi::mock::MockServer::builder().unix().start()?;
     /// let unix = UnixDatagramConnection::open(server.unix_path().unwrap(), Options::default())?;
+    /// assert_eq!(unix.path(), server.unix_path().unwrap());
     /// assert!(Connection::from(unix).uptime().is_ok());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -585,7 +586,7 @@ impl UnixDatagramConnection {
     }
 
     /// The server socket path.
-    pub fn server(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         self.0.transport.server()
     }
 
