@@ -190,8 +190,8 @@ impl std::str::FromStr for NotifyEvent {
 pub fn event_notify(uri: &str, event: NotifyEvent) -> SipRequest {
     let addr = name_addr(uri);
     uac_dlg("NOTIFY", uri)
-        .set_header("From", &format!("{addr};tag={}", random_tag()))
-        .set_header("To", &addr)
-        .set_header("Contact", "<sip:opensips@!!>")
-        .set_header("Event", event.event())
+        .replace_header("From", &format!("{addr};tag={}", random_tag()))
+        .replace_header("To", &addr)
+        .replace_header("Contact", "<sip:opensips@!!>")
+        .replace_header("Event", event.event())
 }
