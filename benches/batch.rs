@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use opensips_mi::mock::MockServer;
 use opensips_mi::sip::{self, Batch, MessageSummary, OutcomeKind, SipRequest};
-use opensips_mi::{Cmd, ConnectionLike, Pool, Protocol, Response, Result};
+use opensips_mi::{Cmd, ConnectionLike, Pool, Response, Result};
 
 const MAILBOXES: usize = 500;
 const CONCURRENCY: usize = 32;
@@ -28,8 +28,8 @@ impl ConnectionLike for Counting<'_> {
         self.now.fetch_sub(1, Ordering::SeqCst);
         r
     }
-    fn protocol(&self) -> Result<Protocol> {
-        self.inner.protocol()
+    fn server(&self) -> Result<opensips_mi::server::ServerFacts> {
+        self.inner.server()
     }
 }
 
@@ -58,7 +58,7 @@ fn main() {
         })
         .collect();
     let run = |n: usize| {
-        let pool = Pool::new(&server.udp_url(), n).unwrap();
+        let pool = Pool::open(&server.udp_url(), n).unwrap();
         let counting = Counting {
             inner: &pool,
             now: AtomicUsize::new(0),

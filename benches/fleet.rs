@@ -18,7 +18,7 @@ fn main() {
         s.inject(Fault::Delay(Duration::from_millis(ms)));
     }
     let urls: Vec<String> = servers.iter().map(MockServer::udp_url).collect();
-    let opts = Options::new().timeout(Duration::from_secs(5));
+    let opts = Options::builder().timeout(Duration::from_secs(5));
     let fleet = Fleet::open_with(&urls, opts.clone());
     let conns: Vec<Connection> = urls
         .iter()

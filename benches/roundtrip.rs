@@ -154,7 +154,7 @@ fn report(name: &str, (lib, raw, ratio, lat): (f64, f64, f64, Vec<Duration>)) {
 
 fn main() {
     let server = MockServer::start().unwrap();
-    let opts = Options::new().timeout(Duration::from_secs(5));
+    let opts = Options::builder().timeout(Duration::from_secs(5));
     println!(
         "round trip of `version` against the embedded mock ({ROUNDS} rounds x {PER_ROUND} each, \
          medians; ratio = median of the library/raw ratios of adjacent rounds)"
@@ -221,8 +221,8 @@ fn main() {
         ),
         ("xmlrpc", server.xmlrpc_url(), "/RPC2", "text/xml", xml_body),
     ] {
-        let conn =
-            Connection::open_with(&url, Options::new().timeout(Duration::from_secs(5))).unwrap();
+        let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(5)))
+            .unwrap();
         let mut tcp = std::net::TcpStream::connect(addr).unwrap();
         tcp.set_nodelay(true).unwrap();
         let request = format!(

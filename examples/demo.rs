@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     for url in server.urls() {
-        let conn = Connection::open_with(&url, Options::new().timeout(Duration::from_secs(2)))?;
+        let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(2)))?;
         println!("\n== {}", conn.endpoint());
 
         let up = conn.command("uptime", ())?;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+
 use crate::{Error, Result, Value};
 
 /// Parameters of an MI command: none, positional (a JSON array) or named (a JSON object).
@@ -135,40 +137,81 @@ impl Response {
     pub fn into_value(self) -> Value {
         self.value
     }
+
+    /// Deserializes the result into your own type (`serde::Deserialize`); errors name the
+    /// path of the field that did not fit.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::Connection;
+    /// #[derive(serde::Deserialize)]
+    /// struct Up { #[serde(rename = "Up time")] up_time: String }
+    /// let server = opensips_mi::mock::MockServer::start()?;
+    /// let conn = Connection::open(&server.udp_url())?;
+    /// let up: Up = conn.command("uptime", ())?.deserialize()?;
+    /// assert!(up.up_time.ends_with("[sec]"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnexpectedReply`] with the path and the reason.
+    pub fn deserialize<T: DeserializeOwned>(self) -> Result<T> {
+        crate::protocol::decode_typed(self, std::convert::identity)
+    }
 }
 
-/// Anything that can run an MI command: [`Connection`](crate::Connection), or a wrapper of
-/// your own (a pool, a test double).
+/// Anything that can run an MI command: [`Connection`](crate::Connection),
+/// [`Pool`](crate::Pool), or a wrapper of your own (a logging or metrics layer, a test
+/// double).
+///
+/// A wrapper says what it talks to with [`ConnectionLike::server`] (there is no default:
+/// a wrapper that forgot would speak JSON-RPC to a 1.x/2.x server). [`Cmd::verified`] and
+/// the typed helpers ([`MiCommands`](crate::MiCommands)) work on every implementation.
+///
+/// ```
+/// # #[cfg(feature = "mock")] {
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use opensips_mi::{Cmd, Connection, ConnectionLike, MiCommands, Response, Result, server::ServerFacts};
+///
+/// /// Counts the requests sent.
+/// struct Counted { inner: Connection, sent: AtomicUsize }
+///
+/// impl ConnectionLike for Counted {
+///     fn execute(&self, cmd: &Cmd) -> Result<Response> {
+///         self.sent.fetch_add(1, Ordering::Relaxed);
+///         self.inner.execute(cmd)
+///     }
+///     fn server(&self) -> Result<ServerFacts> {
+///         self.inner.server()
+///     }
+/// }
+///
+/// let server = opensips_mi::mock::MockServer::start()?;
+/// let conn = Counted { inner: Connection::open(&server.udp_url())?, sent: AtomicUsize::new(0) };
+/// assert!(conn.uptime()?.up_time.as_secs() < 3600);
+/// assert_eq!(conn.sent.load(Ordering::Relaxed), 1);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ConnectionLike {
-    /// Sends the command and waits for its reply.
+    /// Sends the command and waits for its reply. [`Cmd::execute`], [`Cmd::query`] and the
+    /// helpers call this (after the [`Cmd::verified`] check).
     ///
     /// # Errors
     ///
     /// Any [`Error`]: transport failures, timeouts, and the server's own errors.
     fn execute(&self, cmd: &Cmd) -> Result<Response>;
 
-    /// The MI generation behind this connection (JSON-RPC unless told otherwise).
+    /// What is known about the server (see [`Connection::server`](crate::Connection::server)):
+    /// at least its generation, which decides how commands are written (JSON-RPC or the
+    /// legacy text MI) and how replies are read. A wrapper forwards this to what it wraps.
     ///
     /// # Errors
     ///
-    /// Detection errors (see [`Connection::protocol`](crate::Connection::protocol)).
-    fn protocol(&self) -> Result<crate::Protocol> {
-        Ok(crate::Protocol::JsonRpc)
-    }
-
-    /// What is known about the server (see [`Connection::server`](crate::Connection::server));
-    /// by default only what [`ConnectionLike::protocol`] tells (2.x for legacy, 3.x else).
-    ///
-    /// # Errors
-    ///
-    /// Detection errors.
-    fn server(&self) -> Result<crate::server::ServerFacts> {
-        use crate::server::{Generation, ServerFacts};
-        Ok(ServerFacts::new(match self.protocol()? {
-            crate::Protocol::Legacy => Generation::V2,
-            _ => Generation::V3,
-        }))
-    }
+    /// Detection errors (not running, timeout...).
+    fn server(&self) -> Result<crate::server::ServerFacts>;
 
     /// The user and group (uid, gid) that own the server's local endpoint (its FIFO or unix
     /// socket), i.e. who OpenSIPS runs as, when this can be learnt cheaply; `None` for
@@ -177,15 +220,25 @@ pub trait ConnectionLike {
     fn server_owner(&self) -> Option<(u32, u32)> {
         None
     }
+
+    /// Whether the server has the MI command `name`, for [`Cmd::verified`]. By default
+    /// asked each time (`which`); [`Connection`](crate::Connection) and
+    /// [`Pool`](crate::Pool) keep the answers.
+    #[doc(hidden)]
+    fn command_exists(&self, name: &str) -> Result<bool> {
+        crate::connection::verify::ask_exists(self, name)
+    }
+
+    /// The server's command names (`which`), for suggestions and 1.x/2.x lookups.
+    #[doc(hidden)]
+    fn command_names(&self) -> Result<Vec<String>> {
+        crate::MiCommands::which(self)
+    }
 }
 
 impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         (**self).execute(cmd)
-    }
-
-    fn protocol(&self) -> Result<crate::Protocol> {
-        (**self).protocol()
     }
 
     fn server(&self) -> Result<crate::server::ServerFacts> {
@@ -194,6 +247,14 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 
     fn server_owner(&self) -> Option<(u32, u32)> {
         (**self).server_owner()
+    }
+
+    fn command_exists(&self, name: &str) -> Result<bool> {
+        (**self).command_exists(name)
+    }
+
+    fn command_names(&self) -> Result<Vec<String>> {
+        (**self).command_names()
     }
 }
 
@@ -216,8 +277,30 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Because the setters return `&mut Cmd`, a command that is reused must first be bound:
-/// `let mut c = cmd("uptime"); c.timeout(d);` then `c.query(&conn)` as often as needed.
+/// The setters take and return the command by value, so a command can be built once and
+/// run as often as needed:
+///
+/// ```
+/// # #[cfg(feature = "mock")] {
+/// use std::time::Duration;
+/// use opensips_mi::{cmd, Connection};
+/// let server = opensips_mi::mock::MockServer::start()?;
+/// let conn = Connection::open(&server.udp_url())?;
+/// let d = Duration::from_secs(2);
+/// let c = cmd("uptime").timeout(d);
+/// c.query(&conn)?;
+/// c.query(&conn)?;
+/// assert_eq!(c.get_timeout(), Some(d));
+///
+/// // in a loop: rebind
+/// let mut c = cmd("get_statistics");
+/// for group in ["dialog:", "tm:"] {
+///     c = c.arg(group);
+/// }
+/// assert_eq!(c.params().len(), 2);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn cmd(method: impl Into<String>) -> Cmd {
     Cmd::new(method)
 }
@@ -259,7 +342,7 @@ impl Cmd {
 
     /// Adds a positional parameter. Mixing with [`Cmd::param`] makes execution fail with
     /// [`Error::InvalidRequest`].
-    pub fn arg(&mut self, value: impl Into<Value>) -> &mut Self {
+    pub fn arg(mut self, value: impl Into<Value>) -> Self {
         match &mut self.params {
             Params::None => self.params = Params::Positional(vec![value.into()]),
             Params::Positional(v) => v.push(value.into()),
@@ -270,7 +353,7 @@ impl Cmd {
 
     /// Adds a named parameter. Mixing with [`Cmd::arg`] makes execution fail with
     /// [`Error::InvalidRequest`].
-    pub fn param(&mut self, name: impl Into<String>, value: impl Into<Value>) -> &mut Self {
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         match &mut self.params {
             Params::None => self.params = Params::Named(vec![(name.into(), value.into())]),
             Params::Named(v) => v.push((name.into(), value.into())),
@@ -281,8 +364,16 @@ impl Cmd {
 
     /// Overrides the connection's timeout for this command only (e.g. `t_uac_dlg`, whose
     /// reply waits for the SIP transaction).
-    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the command only if the server has it ([`Connection::verify`](crate::Connection::verify),
+    /// on any [`ConnectionLike`]); otherwise [`Cmd::execute`], [`Cmd::query`] and
+    /// [`Cmd::query_as`] fail with [`Error::UnknownCommand`] and nothing is sent.
+    pub fn verified(mut self) -> Self {
+        self.verify = true;
         self
     }
 
@@ -343,8 +434,13 @@ impl Cmd {
     ///
     /// # Errors
     ///
-    /// See [`ConnectionLike::execute`].
+    /// See [`ConnectionLike::execute`]; [`Error::UnknownCommand`] for a [`Cmd::verified`]
+    /// command the server does not have.
     pub fn execute(&self, conn: &impl ConnectionLike) -> Result<Response> {
+        if self.verify {
+            self.validate()?;
+            crate::connection::verify::check(conn, &self.method)?;
+        }
         conn.execute(self)
     }
 
@@ -352,9 +448,21 @@ impl Cmd {
     ///
     /// # Errors
     ///
-    /// See [`ConnectionLike::execute`].
+    /// As [`Cmd::execute`].
     pub fn query(&self, conn: &impl ConnectionLike) -> Result<Value> {
-        conn.execute(self).map(Response::into_value)
+        self.execute(conn).map(Response::into_value)
+    }
+
+    /// Runs the command and deserializes its result into `T` in one pass from the reply
+    /// bytes (on JSON-RPC transports).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cmd::execute`], and [`Error::UnexpectedReply`].
+    pub fn query_as<T: DeserializeOwned>(&self, conn: &impl ConnectionLike) -> Result<T> {
+        let mut c = self.clone();
+        c.lazy();
+        crate::protocol::decode_typed(c.execute(conn)?, std::convert::identity)
     }
 }
 
@@ -364,13 +472,11 @@ mod tests {
 
     #[test]
     fn builder_positional_and_named() {
-        let mut c = cmd("ul_show_contact");
-        c.arg("location").arg("alice");
+        let c = cmd("ul_show_contact").arg("location").arg("alice");
         assert_eq!(c.params(), &Params::positional(["location", "alice"]));
         assert!(c.validate().is_ok());
 
-        let mut c = cmd("get_statistics");
-        c.param("statistics", vec!["dialog:", "tm:"]);
+        let c = cmd("get_statistics").param("statistics", vec!["dialog:", "tm:"]);
         assert_eq!(c.params().len(), 1);
         assert_eq!(
             c.params().get(0, "statistics"),
@@ -380,12 +486,10 @@ mod tests {
 
     #[test]
     fn mixing_is_an_error_not_a_panic() {
-        let mut c = cmd("cache_fetch");
-        c.arg("local").param("attr", "k");
+        let c = cmd("cache_fetch").arg("local").param("attr", "k");
         let err = c.validate().unwrap_err();
         assert!(err.to_string().contains("mixes positional"), "{err}");
-        let mut c = cmd("cache_fetch");
-        c.param("system", "local").arg("k");
+        let c = cmd("cache_fetch").param("system", "local").arg("k");
         assert!(matches!(c.validate(), Err(Error::InvalidRequest { .. })));
     }
 

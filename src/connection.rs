@@ -1,21 +1,66 @@
 //! [`Connection`]: one enum over every transport, each variant the same session around its
 //! transport.
 
-use std::net::ToSocketAddrs;
-use std::path::Path;
+pub(crate) mod verify;
+
 use std::time::Duration;
 
 #[cfg(feature = "http")]
 use crate::session::HttpConnection;
 use crate::session::{
-    CommandCache, FifoConnection, Session, SessionApi, UdpConnection, UnixDatagramConnection,
+    CommandCache, FifoConnection, SessionApi, UdpConnection, UnixDatagramConnection,
 };
-use crate::transport::datagram::{UdpTransport, UnixTransport};
-use crate::transport::fifo::FifoTransport;
 #[cfg(feature = "http")]
-use crate::transport::http::{HttpProtocol, HttpTransport, TlsSettings};
-use crate::url::{Target, parse_url, resolve};
-use crate::{Cmd, ConnectionLike, Error, Options, Params, Protocol, Response, Result};
+use crate::transport::http::HttpKind;
+use crate::url::{Target, parse_url};
+use crate::{Cmd, ConnectionLike, Options, Params, Protocol, Response, Result};
+
+/// The MI transport a connection uses (the OpenSIPS module it talks to). `Display` gives
+/// its URL scheme (`fifo`, `udp`, `unix`, `http`, `xmlrpc`).
+///
+/// ```
+/// # #[cfg(feature = "mock")] {
+/// use opensips_mi::{Connection, Transport};
+/// let server = opensips_mi::mock::MockServer::start()?;
+/// let conn = Connection::open(&server.unix_url())?;
+/// assert_eq!(conn.transport(), Transport::UnixDatagram);
+/// assert_eq!(conn.transport().to_string(), "unix");
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// `mi_fifo` (`fifo://`).
+    Fifo,
+    /// `mi_datagram` over UDP (`udp://`).
+    Udp,
+    /// `mi_datagram` over a unix datagram socket (`unix://`).
+    UnixDatagram,
+    /// `mi_http`: JSON-RPC over HTTP(S) (`http://`, `https://`).
+    Http,
+    /// `mi_xmlrpc` / `mi_xmlrpc_ng`: XML-RPC over HTTP(S) (`xmlrpc://`, `xmlrpcs://`).
+    XmlRpc,
+}
+
+impl Transport {
+    /// The URL scheme: `fifo`, `udp`, `unix`, `http` or `xmlrpc`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Fifo => "fifo",
+            Transport::Udp => "udp",
+            Transport::UnixDatagram => "unix",
+            Transport::Http => "http",
+            Transport::XmlRpc => "xmlrpc",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.scheme())
+    }
+}
 
 /// A connection to one OpenSIPS Management Interface endpoint.
 ///
@@ -85,7 +130,7 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a URL that cannot be used; socket errors for datagram
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a URL that cannot be used; socket errors for datagram
     /// transports (the local socket is bound here).
     pub fn open(url: &str) -> Result<Connection> {
         Self::open_with(url, Options::default())
@@ -98,16 +143,21 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::open`].
-    pub fn open_with(url: &str, options: Options) -> Result<Connection> {
-        let parsed = parse_url(url, options)?;
+    pub fn open_with(url: &str, options: impl Into<Options>) -> Result<Connection> {
+        let parsed = parse_url(url, options.into())?;
         match parsed.target {
-            Target::Fifo(p) => Self::fifo_with(p, parsed.options),
-            Target::Udp(a) => Self::udp_with(a, parsed.options),
-            Target::Unix(p) => Self::unix_datagram_with(p, parsed.options),
+            Target::Fifo(p) => FifoConnection::open(p, parsed.options).map(Connection::Fifo),
+            Target::Udp(a) => UdpConnection::open(a, parsed.options).map(Connection::Udp),
+            Target::Unix(p) => {
+                UnixDatagramConnection::open(p, parsed.options).map(Connection::UnixDatagram)
+            }
             #[cfg(feature = "http")]
-            Target::Http(u) => Self::http_with(&u, parsed.options),
+            Target::Http(u) => {
+                HttpConnection::connect(&u, parsed.options, HttpKind::JsonRpc).map(Connection::Http)
+            }
             #[cfg(feature = "http")]
-            Target::XmlRpc(u) => Self::xmlrpc_with(&u, parsed.options),
+            Target::XmlRpc(u) => HttpConnection::connect(&u, parsed.options, HttpKind::XmlRpc)
+                .map(Connection::XmlRpc),
             #[cfg(not(feature = "http"))]
             Target::Http(_) | Target::XmlRpc(_) => Err(Error::invalid_config(format!(
                 "{url}: HTTP transports need the `http` feature of opensips-mi"
@@ -115,141 +165,12 @@ impl Connection {
         }
     }
 
-    /// `mi_fifo` at `path`, with default options (reply dir `/tmp/`, 5 s timeout).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] for unusable options. Nothing is opened until the first call.
-    pub fn fifo(path: impl AsRef<Path>) -> Result<Connection> {
-        Self::fifo_with(path, Options::default())
-    }
-
-    /// `mi_fifo` at `path` with `options`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::fifo`].
-    pub fn fifo_with(path: impl AsRef<Path>, options: Options) -> Result<Connection> {
-        options.check()?;
-        let transport = FifoTransport::new(
-            path.as_ref().to_path_buf(),
-            options.reply_dir,
-            options.reply_fifo,
-            options.max_reply,
-            crate::access::Trust::new(options.server_user.as_deref())?,
-            options.world_replies,
-        )?;
-        Ok(Connection::Fifo(FifoConnection(Session::new(
-            transport,
-            options.timeout,
-            options.protocol,
-        ))))
-    }
-
-    /// `mi_datagram` over UDP at `addr` (the first address it resolves to).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] if the address does not resolve; I/O errors binding the
-    /// local socket.
-    pub fn udp(addr: impl ToSocketAddrs) -> Result<Connection> {
-        Self::udp_with(addr, Options::default())
-    }
-
-    /// `mi_datagram` over UDP with `options`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::udp`].
-    pub fn udp_with(addr: impl ToSocketAddrs, options: Options) -> Result<Connection> {
-        options.check()?;
-        let transport = UdpTransport::udp(resolve(addr)?, options.datagram_buffer)?;
-        Ok(Connection::Udp(UdpConnection(Session::new(
-            transport,
-            options.timeout,
-            options.protocol,
-        ))))
-    }
-
-    /// `mi_datagram` over the unix datagram socket at `path`. A private reply socket is
-    /// bound in the system temporary directory and removed when the connection is dropped.
-    ///
-    /// # Errors
-    ///
-    /// I/O or permission errors binding the reply socket.
-    pub fn unix_datagram(path: impl AsRef<Path>) -> Result<Connection> {
-        Self::unix_datagram_with(path, Options::default())
-    }
-
-    /// `mi_datagram` over a unix socket with `options`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::unix_datagram`].
-    pub fn unix_datagram_with(path: impl AsRef<Path>, options: Options) -> Result<Connection> {
-        options.check()?;
-        let transport = UnixTransport::unix(
-            path.as_ref().to_path_buf(),
-            &options.reply_socket_dir,
-            options.datagram_buffer,
-            crate::access::Trust::new(options.server_user.as_deref())?,
-            options.world_replies,
-        )?;
-        Ok(Connection::UnixDatagram(UnixDatagramConnection(
-            Session::new(transport, options.timeout, options.protocol),
-        )))
-    }
-
-    /// `mi_http` (JSON-RPC over HTTP) at `url` (`http://127.0.0.1:8888/mi`; `https://` with
-    /// the `tls` feature; `user:password@` gives Basic credentials; an empty path means `/mi`).
-    /// Consecutive commands reuse one TCP connection.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] for an unusable URL or options. Nothing is connected until the
-    /// first call.
-    #[cfg(feature = "http")]
-    pub fn http(url: &str) -> Result<Connection> {
-        Self::http_with(url, Options::default())
-    }
-
-    /// `mi_http` at `url` with `options`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::http`].
-    #[cfg(feature = "http")]
-    pub fn http_with(url: &str, options: Options) -> Result<Connection> {
-        http_connection(url, options, HttpProtocol::JsonRpc).map(Connection::Http)
-    }
-
-    /// XML-RPC (`mi_xmlrpc` in 4.0, `mi_xmlrpc_ng` in 2.x/3.x) at `url`
-    /// (`http://127.0.0.1:8888/RPC2`; an empty path means `/RPC2`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::http`].
-    #[cfg(feature = "http")]
-    pub fn xmlrpc(url: &str) -> Result<Connection> {
-        Self::xmlrpc_with(url, Options::default())
-    }
-
-    /// XML-RPC at `url` with `options`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::http`].
-    #[cfg(feature = "http")]
-    pub fn xmlrpc_with(url: &str, options: Options) -> Result<Connection> {
-        http_connection(url, options, HttpProtocol::XmlRpc).map(Connection::XmlRpc)
-    }
-
     /// Runs `method` with `params` — the generic call. `params` can be `()`, an array or
     /// `Vec` of values (positional), or a [`Params`] (e.g. [`Params::named`]).
     ///
     /// # Errors
     ///
-    /// See [`Error`]: transport failures, timeouts, [`Error::Rpc`] and [`Error::Command`].
+    /// See [`Error`](crate::Error): transport failures, timeouts, [`Error::Rpc`](crate::Error::Rpc) and [`Error::Command`](crate::Error::Command).
     pub fn command(&self, method: &str, params: impl Into<Params>) -> Result<Response> {
         self.execute(&Cmd::with_params(method, params))
     }
@@ -315,6 +236,48 @@ impl Connection {
     pub fn endpoint(&self) -> String {
         self.session().endpoint()
     }
+
+    /// The transport: which OpenSIPS MI module this connection talks to.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Connection::Fifo(_) => Transport::Fifo,
+            Connection::Udp(_) => Transport::Udp,
+            Connection::UnixDatagram(_) => Transport::UnixDatagram,
+            #[cfg(feature = "http")]
+            Connection::Http(_) => Transport::Http,
+            #[cfg(feature = "http")]
+            Connection::XmlRpc(_) => Transport::XmlRpc,
+        }
+    }
+}
+
+impl From<FifoConnection> for Connection {
+    fn from(c: FifoConnection) -> Connection {
+        Connection::Fifo(c)
+    }
+}
+
+impl From<UdpConnection> for Connection {
+    fn from(c: UdpConnection) -> Connection {
+        Connection::Udp(c)
+    }
+}
+
+impl From<UnixDatagramConnection> for Connection {
+    fn from(c: UnixDatagramConnection) -> Connection {
+        Connection::UnixDatagram(c)
+    }
+}
+
+/// [`Connection::Http`] or [`Connection::XmlRpc`], after [`HttpConnection::transport`].
+#[cfg(feature = "http")]
+impl From<HttpConnection> for Connection {
+    fn from(c: HttpConnection) -> Connection {
+        match c.transport() {
+            Transport::XmlRpc => Connection::XmlRpc(c),
+            _ => Connection::Http(c),
+        }
+    }
 }
 
 impl Connection {
@@ -343,31 +306,28 @@ impl Connection {
         self.session().detected().map(Protocol::from)
     }
 
-    /// Runs `cmd` without the [`Cmd::verified`] check.
-    pub(crate) fn execute_unverified(&self, cmd: &Cmd) -> Result<Response> {
-        self.session().execute(cmd)
-    }
-
-    pub(crate) fn command_cache(&self) -> &CommandCache {
+    fn command_cache(&self) -> &CommandCache {
         self.session().commands()
     }
 }
 
 impl ConnectionLike for Connection {
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
-        cmd.validate()?;
-        if cmd.verify {
-            self.verify(cmd.method())?;
-        }
-        self.execute_unverified(cmd)
-    }
-
-    fn protocol(&self) -> Result<Protocol> {
-        Connection::protocol(self)
+        self.session().execute(cmd)
     }
 
     fn server(&self) -> Result<crate::server::ServerFacts> {
         Connection::server(self)
+    }
+
+    fn command_exists(&self, name: &str) -> Result<bool> {
+        self.command_cache()
+            .exists(name, || verify::ask_exists(self, name))
+    }
+
+    fn command_names(&self) -> Result<Vec<String>> {
+        self.command_cache()
+            .names(|| crate::MiCommands::which(self))
     }
 
     fn server_owner(&self) -> Option<(u32, u32)> {
@@ -380,92 +340,10 @@ impl ConnectionLike for Connection {
     }
 }
 
-/// Builds an HTTP connection: credentials from the URL become a Basic header, an empty
-/// path gets the module's default root.
-#[cfg(feature = "http")]
-fn http_connection(
-    url: &str,
-    mut options: Options,
-    protocol: HttpProtocol,
-) -> Result<HttpConnection> {
-    options.check()?;
-    use crate::url::percent_decode;
-    let bad = |why: &str| {
-        Error::invalid_config(format!("HTTP URL {:?}: {why}", crate::url::redact_url(url)))
-    };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected http://host:port/path"))?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return Err(bad("the scheme must be http or https"));
-    }
-    crate::url::check_http_authority(rest).map_err(bad)?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let host = match authority.rsplit_once('@') {
-        Some((creds, host)) => {
-            let (user, pass) = creds.split_once(':').unwrap_or((creds, ""));
-            let user = percent_decode(user).ok_or_else(|| bad("invalid %-escape in the user"))?;
-            let pass =
-                percent_decode(pass).ok_or_else(|| bad("invalid %-escape in the password"))?;
-            options = options.basic_auth(&user, &pass);
-            host
-        }
-        None => authority,
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    let path = if path.is_empty() || path == "/" {
-        match protocol {
-            HttpProtocol::JsonRpc => "/mi",
-            HttpProtocol::XmlRpc => "/RPC2",
-        }
-    } else {
-        path
-    };
-    let tls = TlsSettings {
-        ca_pem: options.ca_pem.clone(),
-        accept_invalid_certs: options.danger_accept_invalid_certs,
-    };
-    let url = format!("{scheme}://{host}{path}");
-    let generation = match (protocol, options.protocol) {
-        (HttpProtocol::JsonRpc, Protocol::Legacy) => {
-            return Err(Error::invalid_config(format!(
-                "{url}: OpenSIPS 1.x/2.x have no JSON-RPC over HTTP (their mi_http is an HTML \
-                 page); use the FIFO, datagram or XML-RPC (mi_xmlrpc_ng) transport"
-            )));
-        }
-        // mi_http speaks JSON-RPC only: nothing to detect.
-        (HttpProtocol::JsonRpc, _) => Protocol::JsonRpc,
-        (HttpProtocol::XmlRpc, p) => p,
-    };
-    let mut headers = options.headers;
-    if !options.keepalive {
-        headers.push(("Connection".into(), "close".into()));
-    }
-    let transport = HttpTransport::new(
-        url,
-        protocol,
-        options.timeout,
-        headers,
-        &tls,
-        options.max_reply,
-        options.keepalive,
-    )?;
-    Ok(HttpConnection(Session::new(
-        transport,
-        options.timeout,
-        generation,
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
     use crate::url::{ParsedUrl, basic_auth};
     use std::path::PathBuf;
 
@@ -537,7 +415,10 @@ mod tests {
         assert_eq!(basic_auth("a", "bc"), "Basic YTpiYw==");
         assert_eq!(basic_auth("ab", "c"), "Basic YWI6Yw==");
         assert_eq!(basic_auth("", ""), "Basic Og==");
-        let o = Options::new().bearer_token("t").basic_auth("a", "bc");
+        let o = Options::builder()
+            .bearer_token("t")
+            .basic_auth("a", "bc")
+            .build();
         assert_eq!(
             o.headers,
             vec![("Authorization".to_owned(), "Basic YTpiYw==".to_owned())]
@@ -546,13 +427,26 @@ mod tests {
 
     #[test]
     fn header_injection_is_refused() {
-        let e = Options::new()
+        let e = Options::builder()
             .header("X-A", "1\r\nX-B: 2")
+            .build()
             .check()
             .unwrap_err();
         assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
-        assert!(Options::new().header("Bad Name", "v").check().is_err());
-        assert!(Options::new().header("X-Ok", "v").check().is_ok());
+        assert!(
+            Options::builder()
+                .header("Bad Name", "v")
+                .build()
+                .check()
+                .is_err()
+        );
+        assert!(
+            Options::builder()
+                .header("X-Ok", "v")
+                .build()
+                .check()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -585,15 +479,21 @@ mod tests {
     #[test]
     fn bad_reply_fifo_names_are_refused() {
         for name in ["a.b", "a/b", "", "x:y"] {
-            let e = Connection::fifo_with("/tmp/f", Options::new().reply_fifo(name)).unwrap_err();
+            let e =
+                FifoConnection::open("/tmp/f", Options::builder().reply_fifo(name)).unwrap_err();
             assert!(matches!(e, Error::InvalidConfig { .. }), "{name}: {e}");
         }
         let long = "x".repeat(130);
         assert!(
-            Connection::fifo_with("/tmp/f", Options::new().reply_dir(format!("/tmp/{long}")))
-                .is_err()
+            FifoConnection::open(
+                "/tmp/f",
+                Options::builder().reply_dir(format!("/tmp/{long}"))
+            )
+            .is_err()
         );
-        assert!(Connection::fifo_with("/tmp/f", Options::new().timeout(Duration::ZERO)).is_err());
+        assert!(
+            FifoConnection::open("/tmp/f", Options::builder().timeout(Duration::ZERO)).is_err()
+        );
     }
 }
 

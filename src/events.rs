@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 use crate::access::{
     BoundSocketPath, Grant, Peer, PrivateDir, Trust, pass_credentials, recv_with_creds,
 };
-use crate::{Cmd, ConnectionLike, Error, Params, Protocol, Result, Value};
+use crate::{Cmd, ConnectionLike, Error, Params, Result, Value};
 
 /// The largest event accepted on a TCP stream (a bigger unfinished object drops the
 /// connection). OpenSIPS' own events are a few hundred bytes.
@@ -497,7 +497,7 @@ fn subscribe_one(
 ) -> Result<()> {
     // 1.x/2.x take positional lines; 3.x/4.x the named recipe (positional works there too,
     // named is what every client sends).
-    let params = if conn.protocol()? == Protocol::Legacy {
+    let params = if conn.server()?.generation.is_legacy() {
         Params::positional([Value::from(event), Value::from(socket), Value::from(expire)])
     } else {
         Params::named([

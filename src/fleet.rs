@@ -74,7 +74,11 @@ impl Fleet {
 
     /// As [`Fleet::open`], starting each node from `options` (its URL's parameters
     /// override them).
-    pub fn open_with<S: AsRef<str>>(urls: impl IntoIterator<Item = S>, options: Options) -> Fleet {
+    pub fn open_with<S: AsRef<str>>(
+        urls: impl IntoIterator<Item = S>,
+        options: impl Into<Options>,
+    ) -> Fleet {
+        let options = options.into();
         let named = urls
             .into_iter()
             .map(|u| (None::<String>, u.as_ref().trim().to_owned()));
@@ -106,12 +110,12 @@ impl Fleet {
     ///
     /// ```
     /// # #[cfg(feature = "mock")] {
-    /// use opensips_mi::{Fleet, Options};
+    /// use opensips_mi::Fleet;
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let dir = tempfile::tempdir()?;
     /// let file = dir.path().join("fleet");
     /// std::fs::write(&file, format!("# the registrars\nreg1 {}\nhttp://ops:s3cret@127.0.0.1:9/mi\n", server.udp_url()))?;
-    /// let fleet = Fleet::from_file(&file, Options::default())?;
+    /// let fleet = Fleet::from_file(&file)?;
     /// assert_eq!(fleet.names(), ["reg1", "http://ops:***@127.0.0.1:9/mi"]);
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -121,7 +125,18 @@ impl Fleet {
     ///
     /// [`Error::InvalidConfig`] if the file cannot be read, lists no URL, has a line of more
     /// than two words or gives one name twice.
-    pub fn from_file(path: impl AsRef<Path>, options: Options) -> Result<Fleet> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Fleet> {
+        Fleet::from_file_with(path, Options::default())
+    }
+
+    /// As [`Fleet::from_file`], starting each node from `options` (its URL's parameters
+    /// override them).
+    ///
+    /// # Errors
+    ///
+    /// As [`Fleet::from_file`].
+    pub fn from_file_with(path: impl AsRef<Path>, options: impl Into<Options>) -> Result<Fleet> {
+        let options = options.into();
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::invalid_config(format!("cannot read fleet file {}: {e}", path.display()))

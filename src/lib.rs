@@ -1,4 +1,29 @@
 #![doc = include_str!("../README.md")]
+//!
+//! ## API conventions
+//!
+//! One rule for names, so that the next method is where you expect it:
+//!
+//! * **Constructors** are `open(…)` with defaults and `open_with(…, options)` with
+//!   [`Options`], options last: [`Connection::open`] / [`Connection::open_with`],
+//!   [`Pool::open`] / [`Pool::open_with`], [`Fleet::open`] / [`Fleet::open_with`],
+//!   [`Fleet::from_file`] / [`Fleet::from_file_with`]. A typed connection has one
+//!   constructor, taking what a URL cannot express well plus options
+//!   ([`FifoConnection::open`]`(path, options)`, …). Whatever takes options takes
+//!   `impl Into<Options>`: an [`OptionsBuilder`] can be passed without
+//!   [`build`](OptionsBuilder::build).
+//! * **Getters** are the bare noun: [`Options::timeout`], [`Connection::timeout`],
+//!   [`Connection::protocol`], [`Connection::transport`], [`Pool::size`].
+//! * **Builders** (types whose setters take and return `self`: [`OptionsBuilder`], [`Cmd`],
+//!   `mock::MockBuilder`, [`events::EventListenerBuilder`], [`Fleet`]) name a setter by the
+//!   bare noun; a getter whose noun a setter already has is `get_noun`, as in
+//!   `std::process::Command` ([`Cmd::get_timeout`]).
+//! * **Live objects** change a setting with `set_noun(&mut self, …)`
+//!   ([`Connection::set_timeout`]).
+//! * **Words**: [`Protocol`] is the MI message format (JSON-RPC or the legacy text MI,
+//!   `?protocol=`); [`server::Generation`] the server's release line (1.x to 4.x);
+//!   [`Transport`] the OpenSIPS module and URL scheme (`fifo`, `udp`, `unix`, `http`,
+//!   `xmlrpc`).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
@@ -46,11 +71,11 @@ pub mod mock;
 
 pub use access::remove_reply_files;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
-pub use connection::Connection;
+pub use connection::{Connection, Transport};
 pub use error::{Error, ErrorKind, Result, ServerError};
 pub use fleet::Fleet;
 pub use helpers::MiCommands;
-pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options};
+pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options, OptionsBuilder};
 pub use pool::{Pool, PooledConnection};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
@@ -62,9 +87,6 @@ pub use session::HttpConnection;
 pub use session::{FifoConnection, UdpConnection, UnixDatagramConnection};
 pub use transport::datagram::DEFAULT_DATAGRAM_BUFFER;
 pub use transport::fifo::MAX_FIFO_REQUEST;
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use transport::http::HttpProtocol;
 pub use url::{redact_url, url_with_param};
 
 pub use value::Value;

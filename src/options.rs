@@ -9,62 +9,42 @@ use crate::{Error, Protocol, Result};
 /// The default timeout of every blocking step (open, write, read): 5 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Settings shared by all transports. Build with the consuming setters:
+/// Settings shared by all transports: read-only, built with [`Options::builder`].
+///
+/// Every function that takes options takes `impl Into<Options>`, so a builder can be
+/// passed as it is, without [`OptionsBuilder::build`]:
 ///
 /// ```
+/// # #[cfg(feature = "mock")] {
 /// use std::time::Duration;
-/// use opensips_mi::Options;
-/// let opts = Options::new().timeout(Duration::from_secs(2)).reply_dir("/run/opensips/");
-/// assert_eq!(opts.timeout, Duration::from_secs(2));
+/// use opensips_mi::{Connection, Options};
+/// let server = opensips_mi::mock::MockServer::start()?;
+/// let conn = Connection::open_with(&server.udp_url(), Options::builder().timeout(Duration::from_secs(2)))?;
+/// assert_eq!(conn.timeout(), Duration::from_secs(2));
+///
+/// let opts = Options::builder().timeout(Duration::from_secs(2)).reply_dir("/run/opensips/").build();
+/// assert_eq!(opts.timeout(), Duration::from_secs(2));
+/// assert_eq!(opts.reply_dir(), std::path::Path::new("/run/opensips/"));
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// `Debug` never shows a credential: `Authorization` and similar header values are `***`.
 #[derive(Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Options {
-    /// Timeout of a whole call (open, write, read). Default 5 s. A URL's `?timeout=`
-    /// overrides it, and a [`Cmd::timeout`](crate::Cmd::timeout) overrides both for one
-    /// call: see the rule in [`Connection::open`](crate::Connection::open).
-    pub timeout: Duration,
-    /// FIFO: the server's `reply_dir`, where reply FIFOs are created. Default `/tmp/`.
-    pub reply_dir: PathBuf,
-    /// FIFO: a fixed reply FIFO name instead of a random one per call. Calls on the
-    /// connection are then serialized. No `.`, `/`, `\` or `:`.
-    pub reply_fifo: Option<String>,
-    /// Datagram: the largest datagram sent or received. Default 65 457 (OpenSIPS 3.x;
-    /// raise it to match 4.0's `socket_buf_size`).
-    pub datagram_buffer: usize,
-    /// Unix datagram: the directory of the client's reply socket. Default: the system
-    /// temporary directory. OpenSIPS must be able to reach it.
-    pub reply_socket_dir: PathBuf,
-    /// HTTP: extra request headers (e.g. `Authorization` for a proxy in front of mi_http).
-    pub headers: Vec<(String, String)>,
-    /// HTTPS: PEM certificates to trust instead of the built-in web roots (a private CA).
-    pub ca_pem: Option<Vec<u8>>,
-    /// HTTPS: skip certificate verification. Only for test setups with self-signed
-    /// certificates: anyone on the path can then read and change the traffic.
-    pub danger_accept_invalid_certs: bool,
-    /// The MI generation: detected once per connection ([`Protocol::Auto`], the default),
-    /// JSON-RPC (3.x/4.x) or legacy text (1.x/2.x).
-    pub protocol: Protocol,
-    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 128 MiB); a
-    /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
-    /// Datagram replies are bounded by [`Options::datagram_buffer`].
-    pub max_reply: usize,
-    /// HTTP: keep the TCP connection open between commands (default `true`). Turn it off
-    /// for a proxy in between that mishandles persistent connections: every command then
-    /// opens its own connection and sends `Connection: close`.
-    pub keepalive: bool,
-    /// FIFO and unix datagram: the user OpenSIPS runs as (a name or a uid). In a directory
-    /// every user can write to (`/tmp`), a server FIFO or socket that belongs to anyone but
-    /// root, this user or the server user is refused: another local user could have put it
-    /// there to read the requests. Default: the `opensips` user, when it exists. Datagrams
-    /// on the unix reply socket are taken only from root, this user, the server user and
-    /// the owner of the server's socket.
-    pub server_user: Option<String>,
-    /// FIFO and unix datagram: whether a reply FIFO or socket may be made writable by every
-    /// local user when nothing narrower lets the server in (the server runs as another
-    /// user, and this user is not in its group). Default `true`, with a warning in the log;
-    /// `false` refuses with an error instead. See README, Security.
-    pub world_replies: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) reply_dir: PathBuf,
+    pub(crate) reply_fifo: Option<String>,
+    pub(crate) datagram_buffer: usize,
+    pub(crate) reply_socket_dir: PathBuf,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) ca_pem: Option<Vec<u8>>,
+    pub(crate) danger_accept_invalid_certs: bool,
+    pub(crate) protocol: Protocol,
+    pub(crate) max_reply: usize,
+    pub(crate) keepalive: bool,
+    pub(crate) server_user: Option<String>,
+    pub(crate) world_replies: bool,
 }
 
 /// The default [`Options::max_reply`]: 128 MiB (a `ul_dump` of 100 000 contacts is about
@@ -87,39 +67,14 @@ fn is_secret_header(name: &str) -> bool {
 /// Every setting, but credentials (`Authorization` and similar headers) as `***`.
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                let v = if is_secret_header(k) {
-                    "***"
-                } else {
-                    v.as_str()
-                };
-                (k.as_str(), v)
-            })
-            .collect();
-        f.debug_struct("Options")
-            .field("timeout", &self.timeout)
-            .field("reply_dir", &self.reply_dir)
-            .field("reply_fifo", &self.reply_fifo)
-            .field("datagram_buffer", &self.datagram_buffer)
-            .field("reply_socket_dir", &self.reply_socket_dir)
-            .field("headers", &headers)
-            .field(
-                "ca_pem",
-                &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())),
-            )
-            .field(
-                "danger_accept_invalid_certs",
-                &self.danger_accept_invalid_certs,
-            )
-            .field("protocol", &self.protocol)
-            .field("max_reply", &self.max_reply)
-            .field("keepalive", &self.keepalive)
-            .field("server_user", &self.server_user)
-            .field("world_replies", &self.world_replies)
-            .finish()
+        self.debug_fields(&mut f.debug_struct("Options"))
+    }
+}
+
+/// As [`Options`]' `Debug`: credentials as `***`.
+impl std::fmt::Debug for OptionsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.debug_fields(&mut f.debug_struct("OptionsBuilder"))
     }
 }
 
@@ -144,118 +99,106 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets [`Options::timeout`].
-    #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-    /// Sets [`Options::reply_dir`].
-    #[must_use]
-    pub fn reply_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.reply_dir = dir.into();
-        self
-    }
-    /// Sets [`Options::protocol`].
-    #[must_use]
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = protocol;
-        self
-    }
-    /// Sets [`Options::reply_fifo`].
-    #[must_use]
-    pub fn reply_fifo(mut self, name: impl Into<String>) -> Self {
-        self.reply_fifo = Some(name.into());
-        self
-    }
-    /// Sets [`Options::datagram_buffer`].
-    #[must_use]
-    pub fn datagram_buffer(mut self, bytes: usize) -> Self {
-        self.datagram_buffer = bytes;
-        self
-    }
-    /// Sets [`Options::keepalive`].
-    #[must_use]
-    pub fn keepalive(mut self, yes: bool) -> Self {
-        self.keepalive = yes;
-        self
-    }
-    /// Sets [`Options::max_reply`].
-    #[must_use]
-    pub fn max_reply(mut self, bytes: usize) -> Self {
-        self.max_reply = bytes;
-        self
-    }
-    /// Sets [`Options::server_user`].
-    #[must_use]
-    pub fn server_user(mut self, user: impl Into<String>) -> Self {
-        self.server_user = Some(user.into());
-        self
-    }
-    /// Sets [`Options::world_replies`].
-    #[must_use]
-    pub fn world_replies(mut self, allow: bool) -> Self {
-        self.world_replies = allow;
-        self
-    }
-    /// Sets [`Options::reply_socket_dir`].
-    #[must_use]
-    pub fn reply_socket_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.reply_socket_dir = dir.into();
-        self
+    /// A builder starting from the defaults ([`Options::default`]).
+    pub fn builder() -> OptionsBuilder {
+        OptionsBuilder::default()
     }
 
-    /// Adds an HTTP request header (sent on every request of an HTTP connection).
-    #[must_use]
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
+    /// Timeout of a whole call (open, write, read). Default 5 s. A URL's `?timeout=`
+    /// overrides it, and a [`Cmd::timeout`](crate::Cmd::timeout) overrides both for one
+    /// call: see the rule in [`Connection::open`](crate::Connection::open).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
-    /// HTTP Basic authentication (OpenSIPS 4.0 httpd `auth_username`/`auth_password`, or a
-    /// proxy in front of mi_http).
-    #[must_use]
-    pub fn basic_auth(self, user: &str, password: &str) -> Self {
-        let value = crate::url::basic_auth(user, password);
-        self.set_authorization(value)
+
+    /// The MI protocol: detected once per connection ([`Protocol::Auto`], the default),
+    /// JSON-RPC (3.x/4.x) or legacy text (1.x/2.x).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
-    /// HTTP Bearer authentication (for a proxy in front of mi_http).
-    #[must_use]
-    pub fn bearer_token(self, token: &str) -> Self {
-        self.set_authorization(format!("Bearer {token}"))
+
+    /// FIFO: the server's `reply_dir`, where reply FIFOs are created. Default `/tmp/`.
+    pub fn reply_dir(&self) -> &Path {
+        &self.reply_dir
     }
-    fn set_authorization(mut self, value: String) -> Self {
+
+    /// FIFO: the fixed reply FIFO name, if one is set (see [`OptionsBuilder::reply_fifo`]).
+    pub fn reply_fifo(&self) -> Option<&str> {
+        self.reply_fifo.as_deref()
+    }
+
+    /// Datagram: the largest datagram sent or received. Default
+    /// [`DEFAULT_DATAGRAM_BUFFER`](crate::DEFAULT_DATAGRAM_BUFFER) (65 457).
+    pub fn datagram_buffer(&self) -> usize {
+        self.datagram_buffer
+    }
+
+    /// Unix datagram: the directory of the client's reply socket.
+    pub fn reply_socket_dir(&self) -> &Path {
+        &self.reply_socket_dir
+    }
+
+    /// FIFO and HTTP: the largest reply accepted. Default [`DEFAULT_MAX_REPLY`].
+    pub fn max_reply(&self) -> usize {
+        self.max_reply
+    }
+
+    /// HTTP: whether the TCP connection is kept open between commands. Default `true`.
+    pub fn keepalive(&self) -> bool {
+        self.keepalive
+    }
+
+    /// FIFO and unix datagram: the user OpenSIPS runs as, if one is set.
+    pub fn server_user(&self) -> Option<&str> {
+        self.server_user.as_deref()
+    }
+
+    /// FIFO and unix datagram: whether a reply FIFO or socket may be made writable by
+    /// every local user. Default `true`.
+    pub fn world_replies(&self) -> bool {
+        self.world_replies
+    }
+
+    pub(crate) fn set_authorization(&mut self, value: String) {
         self.headers
             .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
         self.headers.push(("Authorization".into(), value));
-        self
     }
-    /// HTTPS: trust the CA certificates in this PEM text (instead of the web roots).
-    #[must_use]
-    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_pem = Some(pem.into());
-        self
-    }
-    /// HTTPS: trust the CA certificates in this PEM file.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] if the file cannot be read.
-    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::invalid_config(format!("cannot read CA file {}: {e}", path.display()))
-        })?;
-        Ok(self.ca_pem(pem))
-    }
-    /// HTTPS: accept any certificate. Only for test setups with self-signed certificates.
-    #[must_use]
-    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
-        self.danger_accept_invalid_certs = yes;
-        self
+
+    /// The settings, credentials as `***`, in `d`.
+    fn debug_fields(&self, d: &mut std::fmt::DebugStruct<'_, '_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_header(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        d.field("timeout", &self.timeout)
+            .field("reply_dir", &self.reply_dir)
+            .field("reply_fifo", &self.reply_fifo)
+            .field("datagram_buffer", &self.datagram_buffer)
+            .field("reply_socket_dir", &self.reply_socket_dir)
+            .field("headers", &headers)
+            .field(
+                "ca_pem",
+                &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())),
+            )
+            .field(
+                "danger_accept_invalid_certs",
+                &self.danger_accept_invalid_certs,
+            )
+            .field("protocol", &self.protocol)
+            .field("max_reply", &self.max_reply)
+            .field("keepalive", &self.keepalive)
+            .field("server_user", &self.server_user)
+            .field("world_replies", &self.world_replies)
+            .finish()
     }
 
     /// Checks the options can be used.
@@ -281,5 +224,211 @@ impl Options {
             )));
         }
         Ok(())
+    }
+}
+
+/// Builds [`Options`]: [`Options::builder`], the consuming setters, then
+/// [`OptionsBuilder::build`], or pass the builder itself wherever `impl Into<Options>` is
+/// taken.
+///
+/// ```
+/// use std::time::Duration;
+/// use opensips_mi::{Options, Protocol};
+/// let opts: Options = Options::builder()
+///     .timeout(Duration::from_secs(2))
+///     .protocol(Protocol::Legacy)
+///     .basic_auth("miuser", "secret")
+///     .into();
+/// assert_eq!(opts.protocol(), Protocol::Legacy);
+/// assert!(!format!("{opts:?}").contains("secret"));
+/// ```
+///
+/// `Debug` shows credentials (`Authorization` and similar headers) as `***`, as
+/// [`Options`]' does.
+#[derive(Clone, Default, PartialEq)]
+#[must_use = "a builder does nothing until it is built or passed on"]
+pub struct OptionsBuilder(Options);
+
+impl OptionsBuilder {
+    /// The options.
+    pub fn build(self) -> Options {
+        self.0
+    }
+
+    /// Timeout of a whole call (open, write, read). Default 5 s. A URL's `?timeout=`
+    /// overrides it, and a [`Cmd::timeout`](crate::Cmd::timeout) overrides both for one
+    /// call: see the rule in [`Connection::open`](crate::Connection::open).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.0.timeout = timeout;
+        self
+    }
+    /// FIFO: the server's `reply_dir`, where reply FIFOs are created. Default `/tmp/`.
+    pub fn reply_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.reply_dir = dir.into();
+        self
+    }
+    /// The MI protocol: detected once per connection ([`Protocol::Auto`], the default),
+    /// JSON-RPC (3.x/4.x) or legacy text (1.x/2.x).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.0.protocol = protocol;
+        self
+    }
+    /// FIFO: a fixed reply FIFO name instead of a random one per call. Calls on the
+    /// connection are then serialized. No `.`, `/`, `\` or `:`.
+    pub fn reply_fifo(mut self, name: impl Into<String>) -> Self {
+        self.0.reply_fifo = Some(name.into());
+        self
+    }
+    /// Datagram: the largest datagram sent or received. Default 65 457 (OpenSIPS 3.x;
+    /// raise it to match 4.0's `socket_buf_size`).
+    pub fn datagram_buffer(mut self, bytes: usize) -> Self {
+        self.0.datagram_buffer = bytes;
+        self
+    }
+    /// HTTP: keep the TCP connection open between commands (default `true`). Turn it off
+    /// for a proxy in between that mishandles persistent connections: every command then
+    /// opens its own connection and sends `Connection: close`.
+    pub fn keepalive(mut self, yes: bool) -> Self {
+        self.0.keepalive = yes;
+        self
+    }
+    /// FIFO and HTTP: the largest reply accepted (default [`DEFAULT_MAX_REPLY`], 128 MiB); a
+    /// bigger one is cut off with [`Error::MalformedReply`] instead of filling memory.
+    /// Datagram replies are bounded by [`OptionsBuilder::datagram_buffer`].
+    pub fn max_reply(mut self, bytes: usize) -> Self {
+        self.0.max_reply = bytes;
+        self
+    }
+    /// FIFO and unix datagram: the user OpenSIPS runs as (a name or a uid). In a directory
+    /// every user can write to (`/tmp`), a server FIFO or socket that belongs to anyone but
+    /// root, this user or the server user is refused: another local user could have put it
+    /// there to read the requests. Default: the `opensips` user, when it exists. Datagrams
+    /// on the unix reply socket are taken only from root, this user, the server user and
+    /// the owner of the server's socket.
+    pub fn server_user(mut self, user: impl Into<String>) -> Self {
+        self.0.server_user = Some(user.into());
+        self
+    }
+    /// FIFO and unix datagram: whether a reply FIFO or socket may be made writable by every
+    /// local user when nothing narrower lets the server in (the server runs as another
+    /// user, and this user is not in its group). Default `true`, with a warning in the log;
+    /// `false` refuses with an error instead. See README, Security.
+    pub fn world_replies(mut self, allow: bool) -> Self {
+        self.0.world_replies = allow;
+        self
+    }
+    /// Unix datagram: the directory of the client's reply socket. Default: the system
+    /// temporary directory. OpenSIPS must be able to reach it.
+    pub fn reply_socket_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.reply_socket_dir = dir.into();
+        self
+    }
+
+    /// HTTP: adds a request header, sent on every request of an HTTP connection (e.g.
+    /// `Authorization` for a proxy in front of mi_http).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.0.headers.push((name.into(), value.into()));
+        self
+    }
+    /// HTTP Basic authentication (OpenSIPS 4.0 httpd `auth_username`/`auth_password`, or a
+    /// proxy in front of mi_http).
+    pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
+        self.0
+            .set_authorization(crate::url::basic_auth(user, password));
+        self
+    }
+    /// HTTP Bearer authentication (for a proxy in front of mi_http).
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.0.set_authorization(format!("Bearer {token}"));
+        self
+    }
+    /// HTTPS: trust the CA certificates in this PEM text (instead of the web roots).
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.0.ca_pem = Some(pem.into());
+        self
+    }
+    /// HTTPS: trust the CA certificates in this PEM file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the file cannot be read.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::invalid_config(format!("cannot read CA file {}: {e}", path.display()))
+        })?;
+        Ok(self.ca_pem(pem))
+    }
+    /// HTTPS: skip certificate verification. Only for test setups with self-signed
+    /// certificates: anyone on the path can then read and change the traffic.
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.0.danger_accept_invalid_certs = yes;
+        self
+    }
+}
+
+impl From<OptionsBuilder> for Options {
+    fn from(b: OptionsBuilder) -> Options {
+        b.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let basic = Options::builder().basic_auth("miuser", "s3cret-pass");
+        let bearer = Options::builder()
+            .bearer_token("tok-3n")
+            .header("X-Api-Key", "k3y")
+            .header("X-Request-Source", "cron");
+        for shown in [
+            format!("{basic:?}"),
+            format!("{:?}", basic.clone().build()),
+            format!("{bearer:?}"),
+            format!("{:?}", bearer.clone().build()),
+        ] {
+            for secret in ["s3cret", "bWl1c2Vy", "tok-3n", "k3y"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("***"), "{shown}");
+        }
+        assert!(format!("{bearer:?}").contains("cron"));
+        assert!(format!("{basic:?}").starts_with("OptionsBuilder {"));
+        assert!(format!("{:?}", basic.build()).starts_with("Options {"));
+    }
+
+    #[test]
+    fn builder_and_getters() {
+        let o: Options = Options::builder()
+            .timeout(Duration::from_millis(1500))
+            .reply_dir("/run/o/")
+            .reply_fifo("r")
+            .datagram_buffer(100_000)
+            .reply_socket_dir("/run/s")
+            .max_reply(1024)
+            .keepalive(false)
+            .server_user("osips")
+            .world_replies(false)
+            .protocol(Protocol::Legacy)
+            .into();
+        assert_eq!(o.timeout(), Duration::from_millis(1500));
+        assert_eq!(o.reply_dir(), Path::new("/run/o/"));
+        assert_eq!(o.reply_fifo(), Some("r"));
+        assert_eq!(o.datagram_buffer(), 100_000);
+        assert_eq!(o.reply_socket_dir(), Path::new("/run/s"));
+        assert_eq!(o.max_reply(), 1024);
+        assert!(!o.keepalive());
+        assert_eq!(o.server_user(), Some("osips"));
+        assert!(!o.world_replies());
+        assert_eq!(o.protocol(), Protocol::Legacy);
+        let d = Options::default();
+        assert_eq!(Options::builder().build(), d);
+        assert_eq!(
+            (d.timeout(), d.protocol(), d.max_reply()),
+            (DEFAULT_TIMEOUT, Protocol::Auto, DEFAULT_MAX_REPLY)
+        );
     }
 }

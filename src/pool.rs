@@ -22,7 +22,7 @@ use crate::{Cmd, Connection, ConnectionLike, Error, Options, Protocol, Response,
 /// use std::sync::Arc;
 /// use opensips_mi::{MiCommands, Pool};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let pool = Arc::new(Pool::new(&server.udp_url(), 4)?);
+/// let pool = Arc::new(Pool::open(&server.udp_url(), 4)?);
 /// let workers: Vec<_> = (0..8)
 ///     .map(|_| {
 ///         let pool = pool.clone();
@@ -41,6 +41,8 @@ pub struct Pool {
     options: Options,
     /// The generation one of its connections detected: the next ones need no probe.
     detected: std::sync::OnceLock<Protocol>,
+    /// The `which` answers, shared by every connection (see [`Connection::verify`]).
+    commands: crate::session::CommandCache,
     size: usize,
     state: Mutex<PoolState>,
     freed: Condvar,
@@ -68,16 +70,17 @@ impl Pool {
     /// # Errors
     ///
     /// As [`Connection::open`]; [`Error::InvalidConfig`] for a size of 0.
-    pub fn new(url: &str, size: usize) -> Result<Pool> {
-        Self::with_options(url, Options::default(), size)
+    pub fn open(url: &str, size: usize) -> Result<Pool> {
+        Self::open_with(url, size, Options::default())
     }
 
-    /// Like [`Pool::new`], with [`Options`] (URL parameters override them).
+    /// Like [`Pool::open`], with [`Options`] (URL parameters override them).
     ///
     /// # Errors
     ///
-    /// As [`Pool::new`].
-    pub fn with_options(url: &str, options: Options, size: usize) -> Result<Pool> {
+    /// As [`Pool::open`].
+    pub fn open_with(url: &str, size: usize, options: impl Into<Options>) -> Result<Pool> {
+        let options = options.into();
         if size == 0 {
             return Err(Error::invalid_config(
                 "a pool needs at least one connection",
@@ -88,6 +91,7 @@ impl Pool {
             url: url.to_owned(),
             options,
             detected: std::sync::OnceLock::new(),
+            commands: crate::session::CommandCache::default(),
             size,
             state: Mutex::new(PoolState {
                 idle: vec![first],
@@ -170,15 +174,29 @@ impl Pool {
     pub fn timeout(&self) -> Duration {
         self.options.timeout
     }
+
+    /// The MI protocol the pool's connections speak (see [`Connection::protocol`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::protocol`].
+    pub fn protocol(&self) -> Result<Protocol> {
+        self.get()?.protocol()
+    }
+
+    /// What is known about the server (see [`Connection::server`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::server`].
+    pub fn server(&self) -> Result<crate::server::ServerFacts> {
+        self.get()?.server()
+    }
 }
 
 impl ConnectionLike for Pool {
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         self.get()?.execute(cmd)
-    }
-
-    fn protocol(&self) -> Result<Protocol> {
-        self.get()?.protocol()
     }
 
     fn server(&self) -> Result<crate::server::ServerFacts> {
@@ -187,6 +205,15 @@ impl ConnectionLike for Pool {
 
     fn server_owner(&self) -> Option<(u32, u32)> {
         self.get().ok()?.server_owner()
+    }
+
+    fn command_exists(&self, name: &str) -> Result<bool> {
+        self.commands
+            .exists(name, || crate::connection::verify::ask_exists(self, name))
+    }
+
+    fn command_names(&self) -> Result<Vec<String>> {
+        self.commands.names(|| crate::MiCommands::which(self))
     }
 }
 

@@ -96,6 +96,23 @@ impl Generation {
     pub fn is_legacy(self) -> bool {
         self <= Generation::V2
     }
+
+    /// The MI protocol it speaks: [`Protocol::Legacy`](crate::Protocol::Legacy) for 1.x
+    /// and 2.x, [`Protocol::JsonRpc`](crate::Protocol::JsonRpc) for 3.x and 4.x (never
+    /// `Auto`).
+    ///
+    /// ```
+    /// use opensips_mi::{Protocol, server::Generation};
+    /// assert_eq!(Generation::V2.protocol(), Protocol::Legacy);
+    /// assert_eq!(Generation::V4.protocol(), Protocol::JsonRpc);
+    /// ```
+    pub fn protocol(self) -> crate::Protocol {
+        if self.is_legacy() {
+            crate::Protocol::Legacy
+        } else {
+            crate::Protocol::JsonRpc
+        }
+    }
 }
 
 impl std::fmt::Display for Generation {

@@ -3,6 +3,7 @@
 //! bytes through the transport, decode the reply.
 
 use std::collections::HashMap;
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,11 +15,12 @@ use crate::server::{self, ServerFacts};
 use crate::transport::datagram::{UdpTransport, UnixTransport};
 use crate::transport::fifo::FifoTransport;
 #[cfg(feature = "http")]
-use crate::transport::http::{HttpProtocol, HttpTransport};
+use crate::transport::http::{HttpKind, HttpTransport, TlsSettings};
 use crate::transport::{Deadline, Reply, Stage, Transport};
-use crate::{Cmd, Error, Params, Response, Result, Value};
+use crate::{Cmd, Error, Options, Params, Response, Result, Value};
 
-/// What a connection has learnt about the server's commands (see `Connection::verify`).
+/// What a connection (or a pool) has learnt about the server's commands (see
+/// `Connection::verify`).
 #[derive(Debug, Default)]
 pub(crate) struct CommandCache {
     known: Mutex<HashMap<String, bool>>,
@@ -26,13 +28,14 @@ pub(crate) struct CommandCache {
 }
 
 impl CommandCache {
-    /// Whether `name` was found to exist.
-    pub(crate) fn known(&self, name: &str) -> Option<bool> {
-        lock(&self.known).get(name).copied()
-    }
-
-    pub(crate) fn remember(&self, name: &str, exists: bool) {
+    /// Whether `name` exists, found with `ask` the first time.
+    pub(crate) fn exists(&self, name: &str, ask: impl FnOnce() -> Result<bool>) -> Result<bool> {
+        if let Some(k) = lock(&self.known).get(name).copied() {
+            return Ok(k);
+        }
+        let exists = ask()?;
         lock(&self.known).insert(name.to_owned(), exists);
+        Ok(exists)
     }
 
     /// The `which` list, fetched with `fetch` the first time.
@@ -301,8 +304,7 @@ impl<T: Transport> Session<T> {
             .learn(|| {
                 if self.transport.framing() == Framing::HttpJson {
                     // nothing to detect: ask the release
-                    let mut c = Cmd::new("version");
-                    c.timeout(self.timeout);
+                    let c = Cmd::new("version").timeout(self.timeout);
                     let r = self.execute_as(&c, Generation::JsonRpc)?;
                     let probe = Probe(Codec::new(Framing::HttpJson, Generation::JsonRpc, 0, true));
                     return Ok(probe.facts(&r));
@@ -445,6 +447,47 @@ impl<T: Transport> SessionApi for Session<T> {
 pub struct FifoConnection(pub(crate) Session<FifoTransport>);
 
 impl FifoConnection {
+    /// `mi_fifo` at `path` with `options` (e.g. `Options::builder().reply_dir(..)`, or
+    /// [`Options::default()`]: reply dir `/tmp/`, 5 s timeout). A [`Connection`](crate::Connection)
+    /// is made from it with `Connection::from`; [`Connection::open`](crate::Connection::open)
+    /// with a `fifo://` URL does the same.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, FifoConnection, MiCommands, Options};
+    /// let server = opensips_mi::mock::MockServer::builder().fifo().start()?;
+    /// let fifo = FifoConnection::open(
+    ///     server.fifo_path().unwrap(),
+    ///     Options::builder().reply_dir(server.reply_dir()),
+    /// )?;
+    /// assert_eq!(fifo.reply_dir(), server.reply_dir());
+    /// let conn = Connection::from(fifo);
+    /// assert!(conn.uptime().is_ok());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for unusable options. Nothing is opened until the first call.
+    pub fn open(path: impl AsRef<Path>, options: impl Into<Options>) -> Result<FifoConnection> {
+        let options = options.into();
+        options.check()?;
+        let transport = FifoTransport::new(
+            path.as_ref().to_path_buf(),
+            options.reply_dir,
+            options.reply_fifo,
+            options.max_reply,
+            crate::access::Trust::new(options.server_user.as_deref())?,
+            options.world_replies,
+        )?;
+        Ok(FifoConnection(Session::new(
+            transport,
+            options.timeout,
+            options.protocol,
+        )))
+    }
+
     /// The server FIFO path.
     pub fn path(&self) -> &Path {
         self.0.transport.path()
@@ -461,7 +504,37 @@ impl FifoConnection {
 pub struct UdpConnection(pub(crate) Session<UdpTransport>);
 
 impl UdpConnection {
-    /// The server's address.
+    /// `mi_datagram` over UDP at `addr` (the first address it resolves to) with `options`
+    /// ([`Options::default()`] for the defaults). `Connection::from` makes a
+    /// [`Connection`](crate::Connection) of it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, MiCommands, Options, UdpConnection};
+    /// let server = opensips_mi::mock::MockServer::builder().udp().start()?;
+    /// let udp = UdpConnection::open(server.udp_addr().unwrap(), Options::default())?;
+    /// assert_eq!(udp.addr(), server.udp_addr().unwrap());
+    /// assert!(Connection::from(udp).uptime().is_ok());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the address does not resolve or the options are
+    /// unusable; I/O errors binding the local socket.
+    pub fn open(addr: impl ToSocketAddrs, options: impl Into<Options>) -> Result<UdpConnection> {
+        let options = options.into();
+        options.check()?;
+        let transport = UdpTransport::udp(crate::url::resolve(addr)?, options.datagram_buffer)?;
+        Ok(UdpConnection(Session::new(
+            transport,
+            options.timeout,
+            options.protocol,
+        )))
+    }
+
+    /// The server address.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.0.transport.server()
     }
@@ -472,7 +545,47 @@ impl UdpConnection {
 pub struct UnixDatagramConnection(pub(crate) Session<UnixTransport>);
 
 impl UnixDatagramConnection {
-    /// The server socket's path.
+    /// `mi_datagram` over the unix datagram socket at `path` with `options`. A private
+    /// reply socket is bound in [`Options::reply_socket_dir`] (default: the system
+    /// temporary directory) and removed when the connection is dropped.
+    /// `Connection::from` makes a [`Connection`](crate::Connection) of it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, MiCommands, Options, UnixDatagramConnection};
+    /// let server = opensips_mi::mock::MockServer::builder().unix().start()?;
+    /// let unix = UnixDatagramConnection::open(server.unix_path().unwrap(), Options::default())?;
+    /// assert_eq!(unix.path(), server.unix_path().unwrap());
+    /// assert!(Connection::from(unix).uptime().is_ok());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for unusable options; I/O or permission errors binding the
+    /// reply socket.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: impl Into<Options>,
+    ) -> Result<UnixDatagramConnection> {
+        let options = options.into();
+        options.check()?;
+        let transport = UnixTransport::unix(
+            path.as_ref().to_path_buf(),
+            &options.reply_socket_dir,
+            options.datagram_buffer,
+            crate::access::Trust::new(options.server_user.as_deref())?,
+            options.world_replies,
+        )?;
+        Ok(UnixDatagramConnection(Session::new(
+            transport,
+            options.timeout,
+            options.protocol,
+        )))
+    }
+
+    /// The server socket path.
     pub fn path(&self) -> &Path {
         self.0.transport.server()
     }
@@ -491,13 +604,141 @@ pub struct HttpConnection(pub(crate) Session<HttpTransport>);
 
 #[cfg(feature = "http")]
 impl HttpConnection {
+    /// `mi_http` (JSON-RPC) at an `http://` or `https://` URL (`http://127.0.0.1:8888/mi`;
+    /// an empty path means `/mi`), or XML-RPC (`mi_xmlrpc` in 4.0, `mi_xmlrpc_ng` in
+    /// 2.x/3.x) at an `xmlrpc://` or `xmlrpcs://` URL (an empty path means `/RPC2`), with
+    /// `options`. `user:password@` gives Basic credentials, and the URL's parameters
+    /// override `options` as in [`Connection::open`](crate::Connection::open). `https` needs
+    /// the `tls` feature. Consecutive commands reuse one TCP connection.
+    /// `Connection::from` makes a [`Connection`](crate::Connection) of it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "mock")] {
+    /// use opensips_mi::{Connection, HttpConnection, MiCommands, Options, Transport};
+    /// let server = opensips_mi::mock::MockServer::builder().http().start()?;
+    /// let xml = HttpConnection::open(&server.xmlrpc_url(), Options::default())?;
+    /// assert_eq!(xml.transport(), Transport::XmlRpc);
+    /// let conn = Connection::from(xml);
+    /// assert!(matches!(conn, Connection::XmlRpc(_)));
+    /// assert!(conn.uptime().is_ok());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an unusable URL (or one of another transport) or
+    /// options. Nothing is connected until the first call.
+    pub fn open(url: &str, options: impl Into<Options>) -> Result<HttpConnection> {
+        let parsed = crate::url::parse_url(url, options.into())?;
+        match parsed.target {
+            crate::url::Target::Http(u) => Self::connect(&u, parsed.options, HttpKind::JsonRpc),
+            crate::url::Target::XmlRpc(u) => Self::connect(&u, parsed.options, HttpKind::XmlRpc),
+            _ => Err(Error::invalid_config(format!(
+                "{:?} is not an HTTP URL (http://, https://, xmlrpc:// or xmlrpcs://): use \
+                 Connection::open",
+                crate::url::redact_url(url)
+            ))),
+        }
+    }
+
     /// The endpoint URL (without credentials).
     pub fn url(&self) -> &str {
         self.0.transport.url()
     }
 
-    /// JSON-RPC or XML-RPC.
-    pub fn protocol(&self) -> HttpProtocol {
-        self.0.transport.protocol()
+    /// [`Transport::Http`](crate::Transport::Http) (JSON-RPC, `mi_http`) or
+    /// [`Transport::XmlRpc`](crate::Transport::XmlRpc).
+    pub fn transport(&self) -> crate::Transport {
+        match self.0.transport.kind() {
+            HttpKind::JsonRpc => crate::Transport::Http,
+            HttpKind::XmlRpc => crate::Transport::XmlRpc,
+        }
+    }
+}
+
+/// Builds an HTTP connection: credentials from the URL become a Basic header, an empty
+/// path gets the module's default root.
+#[cfg(feature = "http")]
+impl HttpConnection {
+    pub(crate) fn connect(
+        url: &str,
+        mut options: Options,
+        protocol: HttpKind,
+    ) -> Result<HttpConnection> {
+        options.check()?;
+        use crate::url::percent_decode;
+        let bad = |why: &str| {
+            Error::invalid_config(format!("HTTP URL {:?}: {why}", crate::url::redact_url(url)))
+        };
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("expected http://host:port/path"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("the scheme must be http or https"));
+        }
+        crate::url::check_http_authority(rest).map_err(bad)?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let host = match authority.rsplit_once('@') {
+            Some((creds, host)) => {
+                let (user, pass) = creds.split_once(':').unwrap_or((creds, ""));
+                let user =
+                    percent_decode(user).ok_or_else(|| bad("invalid %-escape in the user"))?;
+                let pass =
+                    percent_decode(pass).ok_or_else(|| bad("invalid %-escape in the password"))?;
+                options.set_authorization(crate::url::basic_auth(&user, &pass));
+                host
+            }
+            None => authority,
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let path = if path.is_empty() || path == "/" {
+            match protocol {
+                HttpKind::JsonRpc => "/mi",
+                HttpKind::XmlRpc => "/RPC2",
+            }
+        } else {
+            path
+        };
+        let tls = TlsSettings {
+            ca_pem: options.ca_pem.clone(),
+            accept_invalid_certs: options.danger_accept_invalid_certs,
+        };
+        let url = format!("{scheme}://{host}{path}");
+        let generation = match (protocol, options.protocol) {
+            (HttpKind::JsonRpc, Protocol::Legacy) => {
+                return Err(Error::invalid_config(format!(
+                    "{url}: OpenSIPS 1.x/2.x have no JSON-RPC over HTTP (their mi_http is an HTML \
+                 page); use the FIFO, datagram or XML-RPC (mi_xmlrpc_ng) transport"
+                )));
+            }
+            // mi_http speaks JSON-RPC only: nothing to detect.
+            (HttpKind::JsonRpc, _) => Protocol::JsonRpc,
+            (HttpKind::XmlRpc, p) => p,
+        };
+        let mut headers = options.headers;
+        if !options.keepalive {
+            headers.push(("Connection".into(), "close".into()));
+        }
+        let transport = HttpTransport::new(
+            url,
+            protocol,
+            options.timeout,
+            headers,
+            &tls,
+            options.max_reply,
+            options.keepalive,
+        )?;
+        Ok(HttpConnection(Session::new(
+            transport,
+            options.timeout,
+            generation,
+        )))
     }
 }

@@ -397,7 +397,7 @@ mod param_tests {
 
     #[test]
     fn the_urls_timeout_beats_the_options() {
-        let opts = Options::default().timeout(Duration::from_secs(9));
+        let opts = Options::builder().timeout(Duration::from_secs(9)).build();
         let p = parse_url("udp://h:1?timeout=2", opts.clone()).unwrap();
         assert_eq!(p.options.timeout, Duration::from_secs(2));
         let p = parse_url("udp://h:1", opts).unwrap();

@@ -6,10 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opensips_mi::mock::{Fault, MockServer, UacReply};
-use opensips_mi::sip::{
-    self, Batch, MessageSummary, NotifyEvent, Outcome, OutcomeKind, SipRequest,
-};
-use opensips_mi::{Cmd, ConnectionLike, Pool, Protocol, Response, Result};
+use opensips_mi::sip::{self, Batch, MessageSummary, NotifyEvent, Outcome, OutcomeKind, SipRequest};
+use opensips_mi::{Cmd, ConnectionLike, Pool, Response, Result};
 
 /// Counts the calls in flight on the client side.
 struct Counting<'a> {
@@ -27,8 +25,8 @@ impl ConnectionLike for Counting<'_> {
         r
     }
 
-    fn protocol(&self) -> Result<Protocol> {
-        self.inner.protocol()
+    fn server(&self) -> Result<opensips_mi::server::ServerFacts> {
+        self.inner.server()
     }
 }
 
@@ -58,7 +56,7 @@ fn outcomes_come_back_in_input_order() {
         .collect();
     // an MI error: a local socket the server does not have
     requests[7] = requests[7].clone().socket("udp:10.9.9.9:5060");
-    let pool = Pool::new(&server.udp_url(), 8).unwrap();
+    let pool = Pool::open(&server.udp_url(), 8).unwrap();
     let seen = AtomicUsize::new(0);
     let report = Batch::new()
         .concurrency(8)
@@ -106,7 +104,7 @@ fn never_more_than_the_concurrency_in_flight() {
             )
         })
         .collect();
-    let pool = Pool::new(&server.udp_url(), 5).unwrap();
+    let pool = Pool::open(&server.udp_url(), 5).unwrap();
     let counting = Counting {
         inner: &pool,
         now: AtomicUsize::new(0),
@@ -127,7 +125,7 @@ fn never_more_than_the_concurrency_in_flight() {
 #[test]
 fn a_silent_server_stops_the_batch() {
     let server = MockServer::builder().udp().start().unwrap();
-    let pool = Pool::new(&server.udp_url(), 2).unwrap();
+    let pool = Pool::open(&server.udp_url(), 2).unwrap();
     server.inject(Fault::NoReply);
     let requests: Vec<SipRequest> = (0..20)
         .map(|i| mwi(&format!("sip:{}@10.0.0.3", 3000 + i), 1).timeout(Duration::from_millis(300)))

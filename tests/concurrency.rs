@@ -56,8 +56,7 @@ fn hammer<C: ConnectionLike + Send + Sync + 'static>(
             std::thread::spawn(move || {
                 for i in 0..PER_THREAD {
                     let n = (t * 1_000_000 + i) as i64;
-                    let mut c = cmd("echo");
-                    c.arg(n).timeout(TIMEOUT);
+                    let c = cmd("echo").arg(n).timeout(TIMEOUT);
                     match c.query(&*conn) {
                         Ok(Value::Int(v)) if v == n => tally.ok.fetch_add(1, Ordering::Relaxed),
                         Ok(other) => {
@@ -129,7 +128,8 @@ fn leftover_fifos(server: &MockServer) -> Vec<String> {
 #[test]
 fn one_shared_fifo_connection() {
     let server = server();
-    let conn = Connection::open_with(&server.fifo_url(), Options::new().timeout(TIMEOUT)).unwrap();
+    let conn =
+        Connection::open_with(&server.fifo_url(), Options::builder().timeout(TIMEOUT)).unwrap();
     hammer(&server, Arc::new(conn), "fifo");
     assert_eq!(leftover_fifos(&server), Vec::<String>::new());
 }
@@ -137,14 +137,16 @@ fn one_shared_fifo_connection() {
 #[test]
 fn one_shared_udp_connection() {
     let server = server();
-    let conn = Connection::open_with(&server.udp_url(), Options::new().timeout(TIMEOUT)).unwrap();
+    let conn =
+        Connection::open_with(&server.udp_url(), Options::builder().timeout(TIMEOUT)).unwrap();
     hammer(&server, Arc::new(conn), "udp");
 }
 
 #[test]
 fn one_shared_unix_connection() {
     let server = server();
-    let conn = Connection::open_with(&server.unix_url(), Options::new().timeout(TIMEOUT)).unwrap();
+    let conn =
+        Connection::open_with(&server.unix_url(), Options::builder().timeout(TIMEOUT)).unwrap();
     hammer(&server, Arc::new(conn), "unix");
 }
 
@@ -153,7 +155,7 @@ fn pools_over_udp_and_unix() {
     let server = server();
     for url in [server.udp_url(), server.unix_url()] {
         // the pool's own wait for a free connection is generous; each call keeps TIMEOUT
-        let pool = Pool::with_options(&url, Options::new().timeout(support::GENEROUS), 4).unwrap();
+        let pool = Pool::open_with(&url, 4, Options::builder().timeout(support::GENEROUS)).unwrap();
         let pool = Arc::new(pool);
         hammer(&server, pool.clone(), &url);
         assert!(pool.open_connections() <= 4);
@@ -165,10 +167,10 @@ fn a_busy_pool_times_out_clearly() {
     let server = server();
     server.inject_for("echo", Fault::Delay(Duration::from_millis(400)));
     let pool = Arc::new(
-        Pool::with_options(
+        Pool::open_with(
             &server.udp_url(),
-            Options::new().timeout(Duration::from_millis(150)),
             1,
+            Options::builder().timeout(Duration::from_millis(150)),
         )
         .unwrap(),
     );
@@ -182,7 +184,7 @@ fn a_busy_pool_times_out_clearly() {
     assert!(started.elapsed() < Duration::from_secs(2));
     drop(held);
     assert!(cmd("uptime").execute(&*pool).is_ok());
-    assert!(Pool::new(&server.udp_url(), 0).is_err());
+    assert!(Pool::open(&server.udp_url(), 0).is_err());
 }
 
 #[test]

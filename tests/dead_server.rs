@@ -55,8 +55,8 @@ impl Matrix {
         self.dir.path()
     }
 
-    fn opts(&self) -> Options {
-        Options::new()
+    fn opts(&self) -> opensips_mi::OptionsBuilder {
+        Options::builder()
             .timeout(TIMEOUT)
             .reply_dir(self.dir())
             .reply_socket_dir(self.dir())
@@ -129,12 +129,16 @@ fn fifo_column() {
     let fifo = |m: &Matrix| Connection::open_with(&url, m.opts()).unwrap();
 
     let missing = m.dir().join("no_fifo");
-    let c = Connection::fifo_with(&missing, m.opts()).unwrap();
+    let c = opensips_mi::FifoConnection::open(&missing, m.opts())
+        .map(Connection::from)
+        .unwrap();
     m.cell("fifo", "server absent", not_found, c, "uptime");
 
     let unread = m.dir().join("unread_fifo");
     nix::unistd::mkfifo(&unread, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let c = Connection::fifo_with(&unread, m.opts()).unwrap();
+    let c = opensips_mi::FifoConnection::open(&unread, m.opts())
+        .map(Connection::from)
+        .unwrap();
     m.cell("fifo", "nobody reading", not_running, c, "uptime");
 
     server.inject_times(Fault::NoReply, 1);
@@ -161,18 +165,26 @@ fn datagram_columns() {
         .local_addr()
         .unwrap()
         .port();
-    let c = Connection::udp_with(("127.0.0.1", port), m.opts()).unwrap();
+    let c = opensips_mi::UdpConnection::open(("127.0.0.1", port), m.opts())
+        .map(Connection::from)
+        .unwrap();
     m.cell("udp", "server absent", not_running, c, "uptime");
-    let c = Connection::unix_datagram_with(m.dir().join("no.sock"), m.opts()).unwrap();
+    let c = opensips_mi::UnixDatagramConnection::open(m.dir().join("no.sock"), m.opts())
+        .map(Connection::from)
+        .unwrap();
     m.cell("unix", "server absent", not_found, c, "uptime");
 
     // bound, never read
     let deaf = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let c = Connection::udp_with(deaf.local_addr().unwrap(), m.opts()).unwrap();
+    let c = opensips_mi::UdpConnection::open(deaf.local_addr().unwrap(), m.opts())
+        .map(Connection::from)
+        .unwrap();
     m.cell("udp", "nobody reading", timeout, c, "uptime");
     let deaf_path = m.dir().join("deaf.sock");
     let _deaf_unix = UnixDatagram::bind(&deaf_path).unwrap();
-    let c = Connection::unix_datagram_with(&deaf_path, m.opts()).unwrap();
+    let c = opensips_mi::UnixDatagramConnection::open(&deaf_path, m.opts())
+        .map(Connection::from)
+        .unwrap();
     m.cell("unix", "nobody reading", timeout, c, "uptime");
 
     for (name, url) in [("udp", server.udp_url()), ("unix", server.unix_url())] {
@@ -197,7 +209,9 @@ fn http_columns() {
     let mut m = Matrix::new();
     for scheme in ["http", "xmlrpc"] {
         let url = |addr: &str| format!("{scheme}://{addr}/");
-        let open = |addr: &str, o: Options| Connection::open_with(&url(addr), o).unwrap();
+        let open = |addr: &str, o: opensips_mi::OptionsBuilder| {
+            Connection::open_with(&url(addr), o).unwrap()
+        };
 
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -313,7 +313,7 @@ fn legacy_2x_text_events() {
         .fifo()
         .start()
         .unwrap();
-    let opts = Options::new().protocol(Protocol::Legacy);
+    let opts = Options::builder().protocol(Protocol::Legacy);
     let conn = Arc::new(Connection::open_with(&server.fifo_url(), opts).unwrap());
     let l = EventListener::builder()
         .subscribe(conn, &["E_CORE_THRESHOLD"])

@@ -19,7 +19,7 @@ fn dead_udp_url() -> String {
 fn mixed_generations_and_a_dead_node() {
     let (_servers, mut urls) = support::mixed_generations();
     urls.push(dead_udp_url());
-    let fleet = Fleet::open_with(&urls, Options::new().timeout(support::GENEROUS));
+    let fleet = Fleet::open_with(&urls, Options::builder().timeout(support::GENEROUS));
     assert_eq!(fleet.len(), 4);
     assert_eq!(
         fleet.endpoints(),
@@ -73,7 +73,7 @@ fn every_node_answers_with_a_bounded_number_of_threads() {
     servers[0].inject(Fault::Delay(Duration::from_millis(300)));
     let fleet = Fleet::open_with(
         servers.iter().map(|s| s.udp_url()),
-        Options::new().timeout(support::GENEROUS),
+        Options::builder().timeout(support::GENEROUS),
     )
     .max_threads(2);
     let r = fleet.command("uptime", ());
@@ -95,12 +95,12 @@ fn fleet_files() {
         "# registrars\nudp://127.0.0.1:8809\n\n  fifo:///tmp/opensips_fifo  # edge\n",
     )
     .unwrap();
-    let fleet = Fleet::from_file(&path, Options::new()).unwrap();
+    let fleet = Fleet::from_file(&path).unwrap();
     assert_eq!(
         fleet.endpoints(),
         ["udp://127.0.0.1:8809", "fifo:///tmp/opensips_fifo"]
     );
     std::fs::write(&path, "# nothing\n").unwrap();
-    assert!(Fleet::from_file(&path, Options::new()).is_err());
-    assert!(Fleet::from_file(dir.path().join("missing"), Options::new()).is_err());
+    assert!(Fleet::from_file(&path).is_err());
+    assert!(Fleet::from_file(dir.path().join("missing")).is_err());
 }

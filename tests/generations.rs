@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use opensips_mi::mock::{Flavor, MockServer};
 use opensips_mi::{Connection, Error, Options, Protocol};
 
-fn opts(protocol: Protocol) -> Options {
-    Options::new()
+fn opts(protocol: Protocol) -> opensips_mi::OptionsBuilder {
+    Options::builder()
         .timeout(Duration::from_millis(700))
         .protocol(protocol)
 }
@@ -123,7 +123,7 @@ fn datagram_mismatches_are_fast_and_clear() {
             assert!(e.to_string().contains(says), "{flavor:?} {url}: {e}");
             // detection (the default) gets it right on the same server
             let auto =
-                Connection::open_with(&url, Options::new().timeout(support::GENEROUS)).unwrap();
+                Connection::open_with(&url, Options::builder().timeout(support::GENEROUS)).unwrap();
             assert!(auto.command("uptime", ()).is_ok(), "{flavor:?} {url}");
         }
     }
@@ -196,7 +196,7 @@ fn a_detected_3x_xmlrpc_server_may_answer_any_string() {
         server.handle("nothing", |_| Ok(opensips_mi::Value::from("")));
         let conn = Connection::open_with(
             &server.xmlrpc_url(),
-            Options::new().timeout(support::GENEROUS),
+            Options::builder().timeout(support::GENEROUS),
         )
         .unwrap();
         let r = conn.command("lines", ()).unwrap();
@@ -221,7 +221,7 @@ fn concurrent_first_calls_detect_once() {
             server.fifo_url()
         };
         let conn = std::sync::Arc::new(
-            Connection::open_with(&url, Options::new().timeout(support::GENEROUS)).unwrap(),
+            Connection::open_with(&url, Options::builder().timeout(support::GENEROUS)).unwrap(),
         );
         let threads: Vec<_> = (0..8)
             .map(|_| {
@@ -249,8 +249,8 @@ fn the_first_call_keeps_to_its_own_timeout() {
     let server = MockServer::builder().udp().fifo().start().unwrap();
     server.inject(Fault::NoReply);
     for url in [server.udp_url(), server.fifo_url()] {
-        let conn =
-            Connection::open_with(&url, Options::new().timeout(Duration::from_secs(30))).unwrap();
+        let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(30)))
+            .unwrap();
         let started = Instant::now();
         let e = opensips_mi::cmd("uptime")
             .timeout(Duration::from_millis(300))

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use opensips_mi::helpers::{DialogState, Expires};
 use opensips_mi::mock::{Fault, Flavor, MockServer};
+use opensips_mi::server::{Generation, ServerFacts};
 use opensips_mi::{
     Cmd, Connection, ConnectionLike, Error, MiCommands, Options, Protocol, Response, Result,
     jsonrpc, legacy,
@@ -29,6 +30,14 @@ impl ConnectionLike for Captured {
             legacy::decode_reply(&self.0)
         }
     }
+
+    fn server(&self) -> Result<ServerFacts> {
+        Ok(ServerFacts::new(if self.0.starts_with(b"{") {
+            Generation::V3
+        } else {
+            Generation::V2
+        }))
+    }
 }
 
 fn captured(rel: &str) -> Captured {
@@ -46,8 +55,8 @@ impl ConnectionLike for CapturedXml24 {
         Ok(r)
     }
 
-    fn protocol(&self) -> Result<Protocol> {
-        Ok(Protocol::Legacy)
+    fn server(&self) -> Result<ServerFacts> {
+        Ok(ServerFacts::new(Generation::V2))
     }
 }
 
@@ -346,7 +355,7 @@ fn the_same_state_gives_equal_structs_on_the_2_4_and_3_5_mocks() {
         .start()
         .unwrap();
     let v3 = MockServer::start().unwrap();
-    let opts = Options::new().timeout(support::GENEROUS);
+    let opts = Options::builder().timeout(support::GENEROUS);
     let legacy =
         Connection::open_with(&v2.fifo_url(), opts.clone().protocol(Protocol::Legacy)).unwrap();
     let mut conns = vec![Connection::open_with(&v3.fifo_url(), opts.clone()).unwrap()];
@@ -596,7 +605,7 @@ mod verification {
         server.inject_for("which", Fault::NoReply);
         let conn = Connection::open_with(
             &server.fifo_url(),
-            Options::new()
+            Options::builder()
                 .timeout(Duration::from_millis(300))
                 .protocol(Protocol::Legacy),
         )
@@ -614,7 +623,7 @@ mod verification {
             .unwrap();
         let conn = Connection::open_with(
             &server.fifo_url(),
-            Options::new().protocol(Protocol::Legacy),
+            Options::builder().protocol(Protocol::Legacy),
         )
         .unwrap();
         conn.verify("dlg_list").unwrap();

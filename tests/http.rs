@@ -26,8 +26,8 @@ fn raw_server(reply: &'static [u8], stall: bool) -> (SocketAddr, mpsc::Receiver<
     (addr, rx)
 }
 
-fn one_second() -> Options {
-    Options::new().timeout(Duration::from_secs(1))
+fn one_second() -> opensips_mi::OptionsBuilder {
+    Options::builder().timeout(Duration::from_secs(1))
 }
 
 #[test]
@@ -55,7 +55,9 @@ fn headers_then_no_body_is_a_timeout_within_bounds() {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"jsonrpc\"",
         true,
     );
-    let conn = Connection::http_with(&format!("http://{addr}/mi"), one_second()).unwrap();
+    let conn = opensips_mi::HttpConnection::open(&format!("http://{addr}/mi"), one_second())
+        .map(Connection::from)
+        .unwrap();
     let start = Instant::now();
     let e = conn.command("uptime", ()).unwrap_err();
     let took = start.elapsed();
@@ -71,10 +73,11 @@ fn a_405_whose_chunked_body_never_ends_is_reported_at_once() {
         b"HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
         true,
     );
-    let conn = Connection::http_with(
+    let conn = opensips_mi::HttpConnection::open(
         &format!("http://{addr}/mi"),
-        Options::new().timeout(support::GENEROUS),
+        Options::builder().timeout(support::GENEROUS),
     )
+    .map(Connection::from)
     .unwrap();
     let start = Instant::now();
     let e = conn.command("uptime", ()).unwrap_err();
@@ -90,7 +93,9 @@ fn a_405_whose_chunked_body_never_ends_is_reported_at_once() {
 #[test]
 fn a_silent_close_is_a_clear_error() {
     let (addr, _rx) = raw_server(b"", false);
-    let conn = Connection::http_with(&format!("http://{addr}/mi"), one_second()).unwrap();
+    let conn = opensips_mi::HttpConnection::open(&format!("http://{addr}/mi"), one_second())
+        .map(Connection::from)
+        .unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(
         matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("closed the connection")),
@@ -114,7 +119,9 @@ fn request_shape_on_the_wire() {
     let opts = one_second()
         .header("X-Tenant", "blue")
         .bearer_token("s3cret");
-    let conn = Connection::http_with(&format!("http://{addr}"), opts).unwrap();
+    let conn = opensips_mi::HttpConnection::open(&format!("http://{addr}"), opts)
+        .map(Connection::from)
+        .unwrap();
     // the id will not match (we answered id 1) unless the generator gave 1: both are fine
     let _ = conn.command("cache_store", ["local", "k", "v"]);
     let req = String::from_utf8(rx.recv().unwrap()).unwrap();
@@ -173,7 +180,10 @@ fn nothing_listening_is_not_running() {
         .local_addr()
         .unwrap()
         .port();
-    let conn = Connection::http_with(&format!("http://127.0.0.1:{port}/mi"), one_second()).unwrap();
+    let conn =
+        opensips_mi::HttpConnection::open(&format!("http://127.0.0.1:{port}/mi"), one_second())
+            .map(Connection::from)
+            .unwrap();
     let start = Instant::now();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(matches!(e, Error::NotRunning { .. }), "{e}");
@@ -194,19 +204,21 @@ fn basic_auth_from_options_or_url() {
         .unwrap_err();
     assert!(matches!(e, Error::Http { status: 401, .. }), "{e}");
     assert!(e.to_string().contains("basic_auth"), "{e}");
-    let wrong = Connection::http_with(
+    let wrong = opensips_mi::HttpConnection::open(
         &server.http_url(),
-        Options::new().basic_auth("miuser", "nope"),
+        Options::builder().basic_auth("miuser", "nope"),
     )
+    .map(Connection::from)
     .unwrap();
     assert!(matches!(
         wrong.command("uptime", ()),
         Err(Error::Http { status: 401, .. })
     ));
-    let ok = Connection::http_with(
+    let ok = opensips_mi::HttpConnection::open(
         &server.http_url(),
-        Options::new().basic_auth("miuser", "mi:pass"),
+        Options::builder().basic_auth("miuser", "mi:pass"),
     )
+    .map(Connection::from)
     .unwrap();
     assert!(ok.command("core:uptime", ()).is_ok());
     let in_url = Connection::open(&format!("http://miuser:mi%3Apass@{addr}/mi")).unwrap();
@@ -368,7 +380,10 @@ fn keepalive_can_be_turned_off() {
         peers.dedup();
         assert_eq!(peers.len(), 5, "{url}: one TCP connection per command");
     }
-    let conn = Connection::http_with(&server.http_url(), Options::new().keepalive(false)).unwrap();
+    let conn =
+        opensips_mi::HttpConnection::open(&server.http_url(), Options::builder().keepalive(false))
+            .map(Connection::from)
+            .unwrap();
     conn.command("uptime", ()).unwrap();
     assert!(Connection::open(&format!("{}?keepalive=maybe", server.http_url())).is_err());
 }

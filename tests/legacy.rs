@@ -21,7 +21,7 @@ fn generation_of(flavor: Flavor) -> Protocol {
 }
 
 fn legacy_connections(server: &MockServer) -> Vec<Connection> {
-    let opts = Options::new()
+    let opts = Options::builder()
         .timeout(support::GENEROUS)
         .protocol(Protocol::Legacy);
     [server.fifo_url(), server.udp_url(), server.unix_url()]
@@ -167,7 +167,7 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
         for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
             let conn = Connection::open_with(
                 &url,
-                Options::new().timeout(timeout).protocol(Protocol::Auto),
+                Options::builder().timeout(timeout).protocol(Protocol::Auto),
             )
             .unwrap();
             let start = Instant::now();
@@ -219,7 +219,7 @@ fn the_old_probe_would_have_wedged_the_fifo() {
         assert!(answer.starts_with(b"{\"jsonrpc\""), "{flavor:?}");
         let conn = Connection::open_with(
             &server.fifo_url(),
-            Options::new().timeout(Duration::from_millis(300)),
+            Options::builder().timeout(Duration::from_millis(300)),
         )
         .unwrap();
         for _ in 0..3 {
@@ -244,7 +244,7 @@ fn auto_detection_leaves_the_server_serving_everyone() {
         for url in [server.fifo_url(), server.udp_url()] {
             let auto = Connection::open_with(
                 &url,
-                Options::new()
+                Options::builder()
                     .timeout(support::GENEROUS)
                     .protocol(Protocol::Auto),
             )
@@ -263,7 +263,9 @@ fn auto_detection_leaves_the_server_serving_everyone() {
             }
             let plain = Connection::open_with(
                 &url,
-                Options::new().timeout(support::GENEROUS).protocol(expected),
+                Options::builder()
+                    .timeout(support::GENEROUS)
+                    .protocol(expected),
             )
             .unwrap();
             for i in 0..100 {
@@ -291,7 +293,7 @@ fn a_slow_server_is_still_detected_and_not_wedged() {
         server.inject_times(Fault::Delay(Duration::from_millis(1300)), 1);
         let auto = Connection::open_with(
             &server.fifo_url(),
-            Options::new()
+            Options::builder()
                 .timeout(Duration::from_secs(4))
                 .protocol(Protocol::Auto),
         )
@@ -299,7 +301,7 @@ fn a_slow_server_is_still_detected_and_not_wedged() {
         assert_eq!(auto.protocol().unwrap(), Protocol::JsonRpc, "{flavor:?}");
         let plain = Connection::open_with(
             &server.fifo_url(),
-            Options::new().timeout(support::GENEROUS),
+            Options::builder().timeout(support::GENEROUS),
         )
         .unwrap();
         for i in 0..100 {
@@ -322,7 +324,7 @@ fn auto_detection_against_nothing_is_bounded() {
     for url in [server.fifo_url(), server.udp_url()] {
         let conn = Connection::open_with(
             &url,
-            Options::new().timeout(timeout).protocol(Protocol::Auto),
+            Options::builder().timeout(timeout).protocol(Protocol::Auto),
         )
         .unwrap();
         let start = Instant::now();
@@ -372,8 +374,7 @@ fn a_late_legacy_reply_never_answers_the_next_command() {
         server.inject_for("slow", Fault::Delay(Duration::from_millis(150)));
         for conn in legacy_connections(&server) {
             for i in 0..3 {
-                let mut slow = cmd("slow");
-                slow.arg("late").timeout(Duration::from_millis(40));
+                let slow = cmd("slow").arg("late").timeout(Duration::from_millis(40));
                 assert!(slow.query(&conn).unwrap_err().is_timeout());
                 let until = Instant::now() + Duration::from_millis(250);
                 let mut n = 0;
@@ -420,7 +421,7 @@ proptest! {
     ) {
         let (server, seen) = recording_server(Flavor::V2);
         for url in [server.fifo_url(), server.udp_url()] {
-            let conn = Connection::open_with(&url, Options::new().timeout(support::GENEROUS).protocol(Protocol::Legacy)).unwrap();
+            let conn = Connection::open_with(&url, Options::builder().timeout(support::GENEROUS).protocol(Protocol::Legacy)).unwrap();
             seen.lock().unwrap().clear();
             let sent = server.requests().len();
             match conn.command("record", Params::positional(values.iter().map(String::as_str))) {
@@ -439,7 +440,7 @@ proptest! {
     fn jsonrpc_arguments_arrive_unchanged(values in proptest::collection::vec("\\PC{0,40}", 1..4)) {
         let (server, seen) = recording_server(Flavor::V3);
         for url in [server.fifo_url(), server.udp_url()] {
-            let conn = Connection::open_with(&url, Options::new().timeout(support::GENEROUS)).unwrap();
+            let conn = Connection::open_with(&url, Options::builder().timeout(support::GENEROUS)).unwrap();
             conn.command("record", Params::positional(values.iter().map(String::as_str))).unwrap();
             let got = seen.lock().unwrap().pop().expect("the handler ran");
             prop_assert_eq!(got, Params::positional(values.iter().map(String::as_str)));
@@ -494,7 +495,7 @@ fn talking_json_to_a_2x_server_by_mistake() {
         .unwrap();
     let wrong = Connection::open_with(
         &server.fifo_url(),
-        Options::new()
+        Options::builder()
             .timeout(Duration::from_millis(400))
             .protocol(Protocol::JsonRpc),
     )

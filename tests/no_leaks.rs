@@ -20,14 +20,13 @@ fn ten_thousand_fifo_commands_leave_nothing_behind() {
     server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(40)));
     let conn = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(support::GENEROUS),
+        Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
     let mut timeouts = 0;
     for i in 0..10_000i64 {
         if i % 250 == 0 {
-            let mut slow = cmd("slow_echo");
-            slow.arg(-i).timeout(Duration::from_millis(10));
+            let slow = cmd("slow_echo").arg(-i).timeout(Duration::from_millis(10));
             assert!(slow.query(&conn).unwrap_err().is_timeout());
             timeouts += 1;
         } else {

@@ -83,10 +83,10 @@ fn library_errors_and_debug_show_no_password() {
         .unwrap_err();
     assert_clean("an unreachable server's error", &format!("{e} {e:?}"));
     // options, pools, fleets
-    let options = Options::new().basic_auth("admin", PASSWORD);
+    let options = Options::builder().basic_auth("admin", PASSWORD);
     assert_clean("Options Debug", &format!("{options:?}"));
     assert!(format!("{options:?}").contains("Authorization"));
-    let pool = Pool::new(&url, 2).unwrap();
+    let pool = Pool::open(&url, 2).unwrap();
     assert_clean("Pool Debug", &format!("{pool:?}"));
     let fleet = Fleet::open([url.clone()]);
     assert_clean("Fleet Debug", &format!("{fleet:?}"));
@@ -111,10 +111,10 @@ fn library_errors_and_debug_show_no_password() {
         format!("edge1 http://admin:{PASSWORD}#x@127.0.0.1:9/mi # one\n"),
     )
     .unwrap();
-    let fleet = Fleet::from_file(&file, Options::new()).unwrap();
+    let fleet = Fleet::from_file(&file).unwrap();
     assert_eq!(fleet.names(), ["edge1"]);
     std::fs::write(&file, format!("{url} edge1\n")).unwrap();
-    let e = Fleet::from_file(&file, Options::new()).unwrap_err();
+    let e = Fleet::from_file(&file).unwrap_err();
     assert_clean("a fleet file error", &e.to_string());
 }
 

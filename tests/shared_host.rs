@@ -46,7 +46,7 @@ fn reply_fifos_are_closed_to_other_users() {
         .unwrap();
     let conn = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(support::GENEROUS),
+        Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
     let real = uptime(&conn).unwrap();
@@ -80,7 +80,7 @@ fn a_server_of_another_user_gets_its_user_and_group_not_the_world() {
     std::os::unix::fs::chown(&fifo, Some(4242), Some(4242)).unwrap();
     let conn = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(support::GENEROUS),
+        Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
     uptime(&conn).unwrap();
@@ -108,7 +108,7 @@ fn unix_reply_sockets_are_closed_to_other_users_and_forgeries_are_dropped() {
         .unwrap();
     let conn = Connection::open_with(
         &server.unix_url(),
-        Options::new()
+        Options::builder()
             .timeout(support::GENEROUS)
             .reply_socket_dir(dir.path()),
     )

@@ -11,7 +11,9 @@ use opensips_mi::sip::{self, MessageSummary, NotifyEvent};
 use opensips_mi::{Connection, Error, Options, Protocol};
 
 fn connections(server: &MockServer, protocol: Protocol) -> Vec<Connection> {
-    let opts = Options::new().timeout(support::GENEROUS).protocol(protocol);
+    let opts = Options::builder()
+        .timeout(support::GENEROUS)
+        .protocol(protocol);
     let mut urls = vec![server.fifo_url(), server.udp_url()];
     if protocol == Protocol::JsonRpc {
         urls.extend([server.http_url(), server.xmlrpc_url()]);
@@ -115,9 +117,11 @@ fn notify_and_mwi_round_trips_in_every_generation() {
 fn auto_protocol_picks_the_right_wire_form() {
     for flavor in [Flavor::V2, Flavor::V3] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let conn =
-            Connection::open_with(&server.fifo_url(), Options::new().protocol(Protocol::Auto))
-                .unwrap();
+        let conn = Connection::open_with(
+            &server.fifo_url(),
+            Options::builder().protocol(Protocol::Auto),
+        )
+        .unwrap();
         let r = sip::uac_dlg("OPTIONS", "sip:gw@10.0.0.9")
             .from("<sip:mon@pbx>")
             .to("<sip:gw@10.0.0.9>")
@@ -155,8 +159,9 @@ fn the_reply_waits_for_the_transaction_beyond_the_connection_timeout() {
     server.set_uac_delay(Duration::from_millis(700));
     for url in [server.fifo_url(), server.udp_url()] {
         // the connection's own timeout is shorter than the SIP transaction...
-        let conn = Connection::open_with(&url, Options::new().timeout(Duration::from_millis(300)))
-            .unwrap();
+        let conn =
+            Connection::open_with(&url, Options::builder().timeout(Duration::from_millis(300)))
+                .unwrap();
         // ...but t_uac_dlg gets its own, longer one
         let r = sip::event_notify("sip:1@x", NotifyEvent::PolycomCheckCfg)
             .send(&conn)
@@ -218,8 +223,8 @@ fn the_server_still_validates_what_it_gets() {
 }
 
 fn cmd_named(conn: &Connection, headers: &str) -> opensips_mi::Result<opensips_mi::Response> {
-    let mut c = opensips_mi::cmd("t_uac_dlg");
-    c.param("method", "NOTIFY")
+    let c = opensips_mi::cmd("t_uac_dlg")
+        .param("method", "NOTIFY")
         .param("ruri", "sip:a@b")
         .param("headers", headers);
     c.execute(conn)

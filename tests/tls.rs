@@ -106,15 +106,19 @@ fn private_ca_is_trusted_only_when_given() {
     let pki = new_pki();
     let addr = https_server(pki.server.clone());
     let url = format!("https://{addr}/mi");
-    let opts = Options::new().timeout(support::GENEROUS);
+    let opts = Options::builder().timeout(support::GENEROUS);
 
-    let trusted = Connection::http_with(&url, opts.clone().ca_pem(pki.ca_pem.as_bytes())).unwrap();
+    let trusted =
+        opensips_mi::HttpConnection::open(&url, opts.clone().ca_pem(pki.ca_pem.as_bytes()))
+            .map(Connection::from)
+            .unwrap();
     assert_eq!(
         trusted.command("uptime", ()).unwrap().value,
         Value::from("OK")
     );
 
-    let e = Connection::http_with(&url, opts.clone())
+    let e = opensips_mi::HttpConnection::open(&url, opts.clone())
+        .map(Connection::from)
         .unwrap()
         .command("uptime", ())
         .unwrap_err();
@@ -123,7 +127,9 @@ fn private_ca_is_trusted_only_when_given() {
     assert!(e.is_unreachable());
 
     let insecure =
-        Connection::http_with(&url, opts.clone().danger_accept_invalid_certs(true)).unwrap();
+        opensips_mi::HttpConnection::open(&url, opts.clone().danger_accept_invalid_certs(true))
+            .map(Connection::from)
+            .unwrap();
     assert_eq!(
         insecure.command("uptime", ()).unwrap().value,
         Value::from("OK")
@@ -132,12 +138,16 @@ fn private_ca_is_trusted_only_when_given() {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let from_file = Connection::http_with(&url, opts.clone().ca_file(&ca_file).unwrap()).unwrap();
+    let from_file =
+        opensips_mi::HttpConnection::open(&url, opts.clone().ca_file(&ca_file).unwrap())
+            .map(Connection::from)
+            .unwrap();
     assert!(from_file.command("uptime", ()).is_ok());
 
     // another CA is not enough
     let other = new_pki();
-    let e = Connection::http_with(&url, opts.ca_pem(other.ca_pem.as_bytes()))
+    let e = opensips_mi::HttpConnection::open(&url, opts.ca_pem(other.ca_pem.as_bytes()))
+        .map(Connection::from)
         .unwrap()
         .command("uptime", ())
         .unwrap_err();
@@ -146,18 +156,22 @@ fn private_ca_is_trusted_only_when_given() {
 
 #[test]
 fn bad_ca_input_is_a_config_error() {
-    let e = Connection::http_with(
+    let e = opensips_mi::HttpConnection::open(
         "https://127.0.0.1:1/mi",
-        Options::new().ca_pem(b"not a pem".to_vec()),
+        Options::builder().ca_pem(b"not a pem".to_vec()),
     )
+    .map(Connection::from)
     .unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
-    let e = Options::new().ca_file("/nonexistent/ca.pem").unwrap_err();
+    let e = Options::builder()
+        .ca_file("/nonexistent/ca.pem")
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
-    let e = Connection::http_with(
+    let e = opensips_mi::HttpConnection::open(
         "http://127.0.0.1:1/mi",
-        Options::new().danger_accept_invalid_certs(true),
+        Options::builder().danger_accept_invalid_certs(true),
     )
+    .map(Connection::from)
     .unwrap_err();
     assert!(e.to_string().contains("plain http"), "{e}");
 }

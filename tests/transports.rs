@@ -10,7 +10,7 @@ use opensips_mi::{Connection, Error, Options, Params, Protocol, Value, cmd};
 use support::GENEROUS;
 
 fn connections(server: &MockServer) -> Vec<Connection> {
-    let opts = Options::new().timeout(GENEROUS);
+    let opts = Options::builder().timeout(GENEROUS);
     let urls = server.urls();
     assert_eq!(urls.len(), 5, "every transport: {urls:?}");
     urls.iter()
@@ -186,8 +186,7 @@ fn a_late_reply_never_answers_the_next_command() {
     server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(150)));
     for conn in connections(&server) {
         for i in 0..5 {
-            let mut slow = cmd("slow_echo");
-            slow.arg(-1).timeout(Duration::from_millis(40));
+            let slow = cmd("slow_echo").arg(-1).timeout(Duration::from_millis(40));
             assert!(slow.query(&conn).unwrap_err().is_timeout());
             // The late reply lands while these run; each must get its own answer.
             let until = Instant::now() + Duration::from_millis(250);
@@ -209,21 +208,20 @@ fn fixed_reply_fifo_name_skips_stale_replies() {
         Ok(p.get(0, "v").cloned().unwrap_or_default())
     });
     server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(100)));
-    let conn = Connection::fifo_with(
+    let conn = opensips_mi::FifoConnection::open(
         server.fifo_path().unwrap(),
-        Options::new()
+        Options::builder()
             .reply_dir(server.reply_dir())
             .reply_fifo("fixed_reply")
             .timeout(GENEROUS),
     )
+    .map(Connection::from)
     .unwrap();
     for i in 0..5 {
-        let mut slow = cmd("slow_echo");
-        slow.arg(-1).timeout(Duration::from_millis(30));
+        let slow = cmd("slow_echo").arg(-1).timeout(Duration::from_millis(30));
         assert!(slow.query(&conn).unwrap_err().is_timeout());
-        let mut e = cmd("echo");
+        let e = cmd("echo").arg(i);
         // Slow enough that the late reply arrives in our (same-named) FIFO first.
-        e.arg(i);
         server.inject_times(Fault::Delay(Duration::from_millis(120)), 1);
         assert_eq!(e.query(&conn).unwrap(), Value::Int(i));
     }
@@ -262,7 +260,7 @@ fn garbage_truncated_and_plain_text_replies_are_clear_errors() {
     assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
     let fifo = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(Duration::from_millis(300)),
+        Options::builder().timeout(Duration::from_millis(300)),
     )
     .unwrap();
     server.inject_times(Fault::Truncate(30), 1);
@@ -306,7 +304,7 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
     );
     let udp = Connection::open_with(
         &server.udp_url(),
-        Options::new()
+        Options::builder()
             .datagram_buffer(2000)
             .protocol(Protocol::JsonRpc),
     )
@@ -326,7 +324,7 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
 fn truncated_datagram_is_detected() {
     let server = MockServer::builder().udp().start().unwrap();
     let conn =
-        Connection::open_with(&server.udp_url(), Options::new().datagram_buffer(200)).unwrap();
+        Connection::open_with(&server.udp_url(), Options::builder().datagram_buffer(200)).unwrap();
     let e = conn.command("get_statistics", [["tm:"]]).unwrap_err();
     assert!(
         matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("truncated")),
@@ -343,8 +341,8 @@ fn async_t_uac_dlg_waits_for_the_sip_transaction() {
     let ruri = format!("sip:phone@{}", phone.local_addr().unwrap());
     for conn in connections(&server) {
         let started = Instant::now();
-        let mut c = cmd("t_uac_dlg");
-        c.param("method", "NOTIFY")
+        let c = cmd("t_uac_dlg")
+            .param("method", "NOTIFY")
             .param("ruri", ruri.as_str())
             .param("headers", "From: <sip:mi@127.0.0.1>;tag=x\r\nTo: <sip:phone@127.0.0.1>\r\nEvent: check-sync\r\n");
         let v = c.query(&conn).unwrap();
@@ -360,10 +358,11 @@ fn async_t_uac_dlg_waits_for_the_sip_transaction() {
 fn unix_reply_socket_is_removed_on_drop() {
     let server = MockServer::builder().unix().start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let conn = Connection::unix_datagram_with(
+    let conn = opensips_mi::UnixDatagramConnection::open(
         server.unix_path().unwrap(),
-        Options::new().reply_socket_dir(dir.path()),
+        Options::builder().reply_socket_dir(dir.path()),
     )
+    .map(Connection::from)
     .unwrap();
     conn.command("uptime", ()).unwrap();
     assert_eq!(support::leftovers(dir.path(), "osips_mi_").len(), 1);
@@ -378,8 +377,7 @@ fn per_call_timeout_overrides_the_default() {
     for mut conn in connections(&server) {
         conn.set_timeout(Duration::from_millis(100));
         assert!(conn.command("uptime", ()).unwrap_err().is_timeout());
-        let mut c = cmd("uptime");
-        c.timeout(GENEROUS);
+        let c = cmd("uptime").timeout(GENEROUS);
         assert!(c.query(&conn).is_ok(), "{}", conn.endpoint());
     }
 }
@@ -414,7 +412,8 @@ fn large_replies_stream_over_fifo() {
     server.handle("big", move |_| {
         Ok(Value::Array(vec![Value::from(item.as_str()); 50_000]))
     });
-    let fifo = Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+    let fifo =
+        Connection::open_with(&server.fifo_url(), Options::builder().timeout(GENEROUS)).unwrap();
     let r = fifo.command("big", ()).unwrap();
     assert_eq!(r.value.as_array().unwrap().len(), 50_000);
     assert!(r.raw.len() > 5_000_000);
@@ -453,7 +452,7 @@ fn reply_fifos_are_reused_and_retired() {
     server.handle("slow", |_| Ok(Value::from("late")));
     let conn = Connection::open_with(
         &server.fifo_url(),
-        Options::new()
+        Options::builder()
             .timeout(support::GENEROUS)
             .protocol(Protocol::JsonRpc),
     )
@@ -473,8 +472,7 @@ fn reply_fifos_are_reused_and_retired() {
     assert_eq!(used.len(), 1, "{used:?}");
     // a timeout retires the FIFO
     server.inject_for("slow", Fault::Delay(Duration::from_millis(300)));
-    let mut c = cmd("slow");
-    c.timeout(Duration::from_millis(50));
+    let c = cmd("slow").timeout(Duration::from_millis(50));
     assert!(c.execute(&conn).unwrap_err().is_timeout());
     server.clear_requests();
     conn.command("uptime", ()).unwrap();
@@ -509,7 +507,7 @@ fn big_fifo_replies_come_whole_call_after_call() {
         server.handle("big", move |_| Ok(list.clone()));
         let conn = Connection::open_with(
             &format!("{}&protocol=auto", server.fifo_url()),
-            Options::new().timeout(GENEROUS),
+            Options::builder().timeout(GENEROUS),
         )
         .unwrap();
         for round in 0..3 {
@@ -548,8 +546,8 @@ fn a_restarted_fifo_server_is_found_again() {
                 .unwrap()
         };
         let mut server = start();
-        let conn =
-            Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+        let conn = Connection::open_with(&server.fifo_url(), Options::builder().timeout(GENEROUS))
+            .unwrap();
         let up = conn.command("uptime", ()).unwrap();
         assert!(
             up.value["Up time"].as_str().is_some(),
@@ -601,7 +599,8 @@ fn threads_share_the_held_server_fifo_across_a_restart() {
     let path = dir.path().join("opensips_fifo");
     let start = || MockServer::builder().fifo_at(&path).start().unwrap();
     let mut server = start();
-    let conn = Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+    let conn =
+        Connection::open_with(&server.fifo_url(), Options::builder().timeout(GENEROUS)).unwrap();
     for _ in 0..2 {
         std::thread::scope(|s| {
             for t in 0..4 {

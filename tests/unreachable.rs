@@ -18,8 +18,8 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, start.elapsed())
 }
 
-fn opts(dir: &std::path::Path) -> Options {
-    Options::new()
+fn opts(dir: &std::path::Path) -> opensips_mi::OptionsBuilder {
+    Options::builder()
         .timeout(ONE_SECOND)
         .reply_dir(dir)
         .reply_socket_dir(dir)
@@ -28,7 +28,10 @@ fn opts(dir: &std::path::Path) -> Options {
 #[test]
 fn fifo_path_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = Connection::fifo_with(dir.path().join("opensips_fifo"), opts(dir.path())).unwrap();
+    let conn =
+        opensips_mi::FifoConnection::open(dir.path().join("opensips_fifo"), opts(dir.path()))
+            .map(Connection::from)
+            .unwrap();
     let (r, took) = timed(|| conn.command("uptime", ()));
     let e = r.unwrap_err();
     assert!(
@@ -45,7 +48,9 @@ fn fifo_without_reader() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("opensips_fifo");
     nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let conn = Connection::fifo_with(&path, opts(dir.path())).unwrap();
+    let conn = opensips_mi::FifoConnection::open(&path, opts(dir.path()))
+        .map(Connection::from)
+        .unwrap();
     let (r, took) = timed(|| conn.command("uptime", ()));
     let e = r.unwrap_err();
     assert!(matches!(e, Error::NotRunning { .. }), "{e}");
@@ -69,7 +74,7 @@ fn fifo_replaced_by_a_regular_file_between_calls() {
         .unwrap();
     let conn = Connection::open_with(
         &server.fifo_url(),
-        Options::new().timeout(support::GENEROUS),
+        Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
     conn.command("uptime", ()).unwrap();
@@ -103,7 +108,9 @@ fn fifo_path_is_a_regular_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("opensips_fifo");
     std::fs::write(&path, b"").unwrap();
-    let conn = Connection::fifo_with(&path, opts(dir.path())).unwrap();
+    let conn = opensips_mi::FifoConnection::open(&path, opts(dir.path()))
+        .map(Connection::from)
+        .unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(
         matches!(e, Error::InvalidConfig { ref reason, .. } if reason.contains("not a FIFO")),
@@ -127,7 +134,9 @@ fn reply_dir_missing_or_not_writable() {
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(&path)
         .unwrap();
-    let conn = Connection::fifo_with(&path, opts(&dir.path().join("nope"))).unwrap();
+    let conn = opensips_mi::FifoConnection::open(&path, opts(&dir.path().join("nope")))
+        .map(Connection::from)
+        .unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     // a stopped service's runtime directory is gone: OpenSIPS cannot be reached (exit 3),
     // not a mistake in the settings
@@ -146,7 +155,9 @@ fn reply_dir_missing_or_not_writable() {
     let ro = dir.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
-    let conn = Connection::fifo_with(&path, opts(&ro)).unwrap();
+    let conn = opensips_mi::FifoConnection::open(&path, opts(&ro))
+        .map(Connection::from)
+        .unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
 }
@@ -160,8 +171,12 @@ fn udp_port_with_nothing_listening() {
         .local_addr()
         .unwrap()
         .port();
-    let conn =
-        Connection::udp_with(("127.0.0.1", port), Options::new().timeout(ONE_SECOND)).unwrap();
+    let conn = opensips_mi::UdpConnection::open(
+        ("127.0.0.1", port),
+        Options::builder().timeout(ONE_SECOND),
+    )
+    .map(Connection::from)
+    .unwrap();
     let (r, took) = timed(|| conn.command("uptime", ()));
     let e = r.unwrap_err();
     assert!(matches!(e, Error::NotRunning { .. }), "{e}");
@@ -173,7 +188,9 @@ fn udp_port_with_nothing_listening() {
 fn unix_socket_missing() {
     let dir = tempfile::tempdir().unwrap();
     let conn =
-        Connection::unix_datagram_with(dir.path().join("mi.sock"), opts(dir.path())).unwrap();
+        opensips_mi::UnixDatagramConnection::open(dir.path().join("mi.sock"), opts(dir.path()))
+            .map(Connection::from)
+            .unwrap();
     let (r, took) = timed(|| conn.command("uptime", ()));
     let e = r.unwrap_err();
     assert!(
@@ -192,7 +209,9 @@ fn unix_socket_left_behind_by_a_stopped_server() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mi.sock");
     drop(UnixDatagram::bind(&path).unwrap()); // the file stays, nobody is bound
-    let conn = Connection::unix_datagram_with(&path, opts(dir.path())).unwrap();
+    let conn = opensips_mi::UnixDatagramConnection::open(&path, opts(dir.path()))
+        .map(Connection::from)
+        .unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     assert!(matches!(e, Error::NotRunning { .. }), "{e}");
 }
@@ -227,7 +246,7 @@ mod silent_server {
         for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
             let conn = Connection::open_with(
                 &url,
-                Options::new()
+                Options::builder()
                     .timeout(ONE_SECOND)
                     .reply_socket_dir(dir.path()),
             )

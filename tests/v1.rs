@@ -32,7 +32,7 @@ fn urls(server: &MockServer) -> Vec<String> {
 }
 
 fn open(url: &str) -> Connection {
-    Connection::open_with(url, Options::new().timeout(support::GENEROUS)).unwrap()
+    Connection::open_with(url, Options::builder().timeout(support::GENEROUS)).unwrap()
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn a_1x_reply_never_passes_for_another_generation() {
     for url in [server.xmlrpc_url(), server.udp_url()] {
         let conn = Connection::open_with(
             &url,
-            Options::new()
+            Options::builder()
                 .timeout(support::GENEROUS)
                 .protocol(Protocol::JsonRpc),
         )
@@ -211,10 +211,10 @@ fn log_levels_through_debug() {
 #[test]
 fn a_pool_detects_the_generation_once() {
     let server = v1();
-    let pool = opensips_mi::Pool::with_options(
+    let pool = opensips_mi::Pool::open_with(
         &server.udp_url(),
-        Options::new().timeout(support::GENEROUS),
         3,
+        Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
     pool.get().unwrap().uptime().unwrap();
@@ -282,7 +282,7 @@ fn the_2x_xmlrpc_is_told_apart_and_typed_alike() {
     // a JSON-RPC connection is told at once
     let wrong = Connection::open_with(
         &server.xmlrpc_url(),
-        Options::new()
+        Options::builder()
             .timeout(support::GENEROUS)
             .protocol(Protocol::JsonRpc),
     )

@@ -32,7 +32,7 @@
 //! pass, no intermediate tree); other paths go through [`Value`] and a per-command
 //! normalisation of the legacy layouts.
 
-mod aliases;
+pub(crate) mod aliases;
 mod core;
 pub(crate) mod de;
 mod dialog;
@@ -40,7 +40,6 @@ mod prometheus;
 mod stream;
 mod ul_legacy;
 mod usrloc;
-pub(crate) mod verify;
 
 pub use self::aliases::{aliases_of, canonical_name};
 use self::core::*;
@@ -60,7 +59,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::protocol::decode_typed as decode;
-use crate::{Cmd, ConnectionLike, Error, Params, Response, Result, Value, cmd};
+use crate::{Cmd, ConnectionLike, Error, Params, Result, Value, cmd};
 
 fn identity(v: Value) -> Value {
     v
@@ -455,9 +454,7 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn log_level(&self) -> Result<Vec<Process>> {
-        if self.protocol()? == crate::Protocol::Legacy
-            && self.server()?.log_level_command() == "debug"
-        {
+        if self.server()?.log_level_command() == "debug" {
             // 1.x has only the global level (`debug`), no per-process list
             return Err(Error::UnknownCommand {
                 name: "log_level".into(),
@@ -478,9 +475,7 @@ pub trait MiCommands: ConnectionLike {
             #[serde(rename = "New global log level", deserialize_with = "de::i32_like")]
             level: i32,
         }
-        if self.protocol()? == crate::Protocol::Legacy
-            && self.server()?.log_level_command() == "debug"
-        {
+        if self.server()?.log_level_command() == "debug" {
             // 1.x: `debug N` answers `DEBUG:: N`
             #[derive(Deserialize)]
             struct Debug {
@@ -502,45 +497,6 @@ struct NumberLike(i64);
 impl<'de> Deserialize<'de> for NumberLike {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         de::i64_like(d).map(NumberLike)
-    }
-}
-
-impl Response {
-    /// Deserializes the result into your own type (`serde::Deserialize`); errors name the
-    /// path of the field that did not fit.
-    ///
-    /// ```
-    /// # #[cfg(feature = "mock")] {
-    /// use opensips_mi::Connection;
-    /// #[derive(serde::Deserialize)]
-    /// struct Up { #[serde(rename = "Up time")] up_time: String }
-    /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
-    /// let up: Up = conn.command("uptime", ())?.deserialize()?;
-    /// assert!(up.up_time.ends_with("[sec]"));
-    /// # }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnexpectedReply`] with the path and the reason.
-    pub fn deserialize<T: DeserializeOwned>(self) -> Result<T> {
-        decode(self, identity)
-    }
-}
-
-impl Cmd {
-    /// Runs the command and deserializes its result into `T` in one pass from the reply
-    /// bytes (on JSON-RPC transports).
-    ///
-    /// # Errors
-    ///
-    /// As [`Cmd::execute`], and [`Error::UnexpectedReply`].
-    pub fn query_as<T: DeserializeOwned>(&self, conn: &impl ConnectionLike) -> Result<T> {
-        let mut c = self.clone();
-        c.lazy();
-        decode(conn.execute(&c)?, identity)
     }
 }
 

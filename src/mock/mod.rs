@@ -54,8 +54,7 @@
 //!
 //! // faults for your own tests
 //! server.inject_for("uptime", Fault::NoReply);
-//! let mut c = opensips_mi::cmd("uptime");
-//! c.timeout(std::time::Duration::from_millis(100));
+//! let c = opensips_mi::cmd("uptime").timeout(std::time::Duration::from_millis(100));
 //! assert!(c.execute(&conn).unwrap_err().is_timeout());
 //!
 //! assert_eq!(server.requests().last().map(|r| r.method.as_str()), Some("uptime"));

@@ -117,7 +117,7 @@ impl SipRequest {
 
     /// Sets a header, replacing every header of that name (compact forms included) at the
     /// place of the first one.
-    pub fn set_header(mut self, name: &str, value: &str) -> Self {
+    pub fn replace_header(mut self, name: &str, value: &str) -> Self {
         let key = canonical(name);
         match self.headers.iter().position(|(n, _)| canonical(n) == key) {
             Some(i) => {
@@ -139,7 +139,7 @@ impl SipRequest {
 
     /// Sets `From`.
     pub fn from(self, value: &str) -> Self {
-        self.set_header("From", value)
+        self.replace_header("From", value)
     }
 
     /// Sends as `uri`: `From: <uri>;tag=<random>` and `Contact: <sip:user@!!>` (the user
@@ -148,18 +148,18 @@ impl SipRequest {
     pub fn notifier(self, uri: &str) -> Self {
         let addr = name_addr(uri);
         let contact = contact_for(&addr);
-        self.set_header("From", &format!("{addr};tag={}", random_tag()))
-            .set_header("Contact", &contact)
+        self.replace_header("From", &format!("{addr};tag={}", random_tag()))
+            .replace_header("Contact", &contact)
     }
 
     /// Sets `Contact` (`<uri>` unless already a name-addr).
     pub fn contact(self, uri: &str) -> Self {
-        self.set_header("Contact", &name_addr(uri))
+        self.replace_header("Contact", &name_addr(uri))
     }
 
     /// Sets `To`.
     pub fn to(self, value: &str) -> Self {
-        self.set_header("To", value)
+        self.replace_header("To", value)
     }
 
     /// Sends through this proxy instead of the request URI (`next_hop`).
@@ -176,7 +176,7 @@ impl SipRequest {
 
     /// Adds a body and its `Content-Type` (replacing any other).
     pub fn body(mut self, content_type: &str, body: &str) -> Self {
-        self = self.set_header("Content-Type", content_type);
+        self = self.replace_header("Content-Type", content_type);
         self.body = Some(body.to_owned());
         self
     }
@@ -278,7 +278,7 @@ impl SipRequest {
     /// As [`SipRequest::header_block`]; [`Protocol::Auto`] is not a generation.
     pub fn to_cmd(&self, protocol: Protocol) -> Result<Cmd> {
         let headers = self.header_block()?;
-        let mut cmd = match protocol {
+        let cmd = match protocol {
             Protocol::JsonRpc => {
                 let mut params = vec![
                     ("method", Value::from(&self.method)),
@@ -316,12 +316,11 @@ impl SipRequest {
                 ));
             }
         };
-        cmd.timeout(self.timeout.unwrap_or(DEFAULT_UAC_TIMEOUT));
-        Ok(cmd)
+        Ok(cmd.timeout(self.timeout.unwrap_or(DEFAULT_UAC_TIMEOUT)))
     }
 
     /// Sends the request through OpenSIPS (any [`ConnectionLike`]: the wire form follows
-    /// its [`ConnectionLike::protocol`]) and waits for the SIP final response.
+    /// its [`ConnectionLike::server`] generation) and waits for the SIP final response.
     ///
     /// # Errors
     ///
@@ -331,7 +330,7 @@ impl SipRequest {
     pub fn send(&self, conn: &impl ConnectionLike) -> Result<SipReply> {
         // refuse what cannot be sent before anything, even the generation probe, goes out
         self.header_block()?;
-        let protocol = conn.protocol()?;
+        let protocol = conn.server()?.generation.protocol();
         let value = self.to_cmd(protocol)?.query(conn)?;
         SipReply::from_value(&value)
     }

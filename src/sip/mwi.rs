@@ -208,10 +208,10 @@ pub fn mwi_update(uri: &str, summary: &MessageSummary) -> Result<SipRequest> {
         "<sip:opensips@!!>".to_owned()
     };
     Ok(uac_dlg("NOTIFY", uri)
-        .set_header("From", &format!("{from};tag={}", random_tag()))
-        .set_header("To", &addr)
-        .set_header("Contact", &contact)
-        .set_header("Event", "message-summary")
-        .set_header("Subscription-State", "active")
+        .replace_header("From", &format!("{from};tag={}", random_tag()))
+        .replace_header("To", &addr)
+        .replace_header("Contact", &contact)
+        .replace_header("Event", "message-summary")
+        .replace_header("Subscription-State", "active")
         .body("application/simple-message-summary", &body))
 }

@@ -163,7 +163,7 @@ impl std::str::FromStr for NotifyEvent {
         }
         let names: Vec<String> = NotifyEvent::preset_names().map(str::to_owned).collect();
         let squashed = s.trim().replace('-', "_");
-        let hint = crate::helpers::verify::suggest(&squashed, &names)
+        let hint = crate::connection::verify::suggest(&squashed, &names)
             .map(|n| format!(" (did you mean `{n}`?)"))
             .unwrap_or_default();
         Err(Error::invalid_request(format!(
@@ -190,8 +190,8 @@ impl std::str::FromStr for NotifyEvent {
 pub fn event_notify(uri: &str, event: NotifyEvent) -> SipRequest {
     let addr = name_addr(uri);
     uac_dlg("NOTIFY", uri)
-        .set_header("From", &format!("{addr};tag={}", random_tag()))
-        .set_header("To", &addr)
-        .set_header("Contact", "<sip:opensips@!!>")
-        .set_header("Event", event.event())
+        .replace_header("From", &format!("{addr};tag={}", random_tag()))
+        .replace_header("To", &addr)
+        .replace_header("Contact", "<sip:opensips@!!>")
+        .replace_header("Event", event.event())
 }

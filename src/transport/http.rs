@@ -18,10 +18,9 @@ use ureq::unversioned::transport::{
 use super::{Deadline, Encode, Framing, Reply, Transport};
 use crate::{Error, Result};
 
-/// Which protocol rides on HTTP.
+/// Which protocol rides on HTTP (the public name is [`Transport`](crate::Transport)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HttpProtocol {
+pub(crate) enum HttpKind {
     /// `mi_http`: JSON-RPC 2.0, `Content-Type: application/json`.
     JsonRpc,
     /// `mi_xmlrpc` (4.0) / `mi_xmlrpc_ng` (2.x, 3.x): XML-RPC, `Content-Type: text/xml`.
@@ -39,7 +38,7 @@ pub(crate) struct TlsSettings {
 pub(crate) struct HttpTransport {
     agent: ureq::Agent,
     url: String,
-    protocol: HttpProtocol,
+    protocol: HttpKind,
     /// The timeout the agent was built with.
     agent_timeout: Duration,
     headers: Vec<(String, String)>,
@@ -62,7 +61,7 @@ impl std::fmt::Debug for HttpTransport {
 impl HttpTransport {
     pub(crate) fn new(
         url: String,
-        protocol: HttpProtocol,
+        protocol: HttpKind,
         timeout: Duration,
         headers: Vec<(String, String)>,
         tls: &TlsSettings,
@@ -114,15 +113,15 @@ impl HttpTransport {
     }
 
     /// JSON-RPC or XML-RPC.
-    pub(crate) fn protocol(&self) -> HttpProtocol {
+    pub(crate) fn kind(&self) -> HttpKind {
         self.protocol
     }
 
     /// POSTs `body` and returns the 200 reply's body.
     fn post(&self, body: Vec<u8>, deadline: &Deadline) -> Result<Vec<u8>> {
         let content_type = match self.protocol {
-            HttpProtocol::JsonRpc => "application/json",
-            HttpProtocol::XmlRpc => "text/xml",
+            HttpKind::JsonRpc => "application/json",
+            HttpKind::XmlRpc => "text/xml",
         };
         let mut req = self
             .agent
@@ -222,15 +221,15 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     fn framing(&self) -> Framing {
         match self.protocol {
-            HttpProtocol::JsonRpc => Framing::HttpJson,
-            HttpProtocol::XmlRpc => Framing::HttpXml,
+            HttpKind::JsonRpc => Framing::HttpJson,
+            HttpKind::XmlRpc => Framing::HttpXml,
         }
     }
 
     fn endpoint(&self) -> String {
         match self.protocol {
-            HttpProtocol::JsonRpc => self.url.clone(),
-            HttpProtocol::XmlRpc => self.url.replacen("http", "xmlrpc", 1),
+            HttpKind::JsonRpc => self.url.clone(),
+            HttpKind::XmlRpc => self.url.replacen("http", "xmlrpc", 1),
         }
     }
 
@@ -428,8 +427,8 @@ fn request_length(bytes: &[u8]) -> Option<usize> {
 #[cfg(feature = "tls")]
 fn tls_error(url: String, message: String) -> Error {
     let hint = if message.contains("UnknownIssuer") || message.contains("certificate") {
-        "the server's certificate is not trusted: give its CA with Options::ca_file / \
-         Options::ca_pem (or, for a test setup only, Options::danger_accept_invalid_certs)"
+        "the server's certificate is not trusted: give its CA with OptionsBuilder::ca_file / \
+         OptionsBuilder::ca_pem (or, for a test setup only, OptionsBuilder::danger_accept_invalid_certs)"
     } else {
         "the TLS handshake failed: check that the port speaks TLS (httpd tls settings)"
     };
@@ -471,8 +470,8 @@ fn status_hint(status: u16, body_len: usize) -> Option<&'static str> {
     Some(match status {
         401 => {
             "the server wants HTTP authentication (OpenSIPS 4.0 httpd auth_username / \
-             auth_password, or a proxy in front): give credentials with Options::basic_auth, \
-             Options::bearer_token or user:password@ in the URL"
+             auth_password, or a proxy in front): give credentials with OptionsBuilder::basic_auth, \
+             OptionsBuilder::bearer_token or user:password@ in the URL"
         }
         403 => "the server or a proxy in front of it refuses this client",
         400 if body_len > 1024 => {

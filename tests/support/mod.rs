@@ -173,7 +173,7 @@ pub fn mixed_generations() -> (Vec<opensips_mi::mock::MockServer>, Vec<String>) 
 pub fn legacy(url: &str) -> opensips_mi::Connection {
     opensips_mi::Connection::open_with(
         url,
-        opensips_mi::Options::new()
+        opensips_mi::Options::builder()
             .timeout(GENEROUS)
             .protocol(opensips_mi::Protocol::Legacy),
     )
@@ -192,7 +192,7 @@ pub fn auto_fifo(
         .unwrap();
     let conn = opensips_mi::Connection::open_with(
         &format!("{}&protocol=auto", server.fifo_url()),
-        opensips_mi::Options::new().timeout(GENEROUS),
+        opensips_mi::Options::builder().timeout(GENEROUS),
     )
     .unwrap();
     (server, conn)

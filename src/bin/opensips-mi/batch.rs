@@ -240,7 +240,7 @@ pub(crate) fn run(r: Run<'_>) -> Result<(), Failure> {
         code: 3,
         message: format!("{e}; nothing was sent"),
     };
-    let pool = Pool::with_options(r.url, r.options.clone(), r.concurrency).map_err(unreachable)?;
+    let pool = Pool::open_with(r.url, r.concurrency, r.options.clone()).map_err(unreachable)?;
     // is anybody there? (an MI error reply is an answer)
     if let Err(e) = pool.uptime() {
         if e.server_error().is_none() {

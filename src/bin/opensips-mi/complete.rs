@@ -46,7 +46,7 @@ pub(crate) fn command_names(url: &str) -> String {
         }
     }
     let Ok(names) =
-        Connection::open_with(url, Options::new().timeout(ASK_TIMEOUT)).and_then(|c| c.which())
+        Connection::open_with(url, Options::builder().timeout(ASK_TIMEOUT)).and_then(|c| c.which())
     else {
         return String::new();
     };

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use opensips_mi::server::Generation;
-use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
+use opensips_mi::{Connection, Error, MiCommands, OptionsBuilder, Protocol, Value};
 
 /// What one endpoint looks like: a JSON object, and the exit code it calls for.
 /// `name`: the node's name for the report (never the URL's password); `timeout`: the
@@ -12,7 +12,7 @@ use opensips_mi::{Connection, Error, MiCommands, Options, Protocol, Value};
 pub(crate) fn diagnose(
     name: &str,
     url: &str,
-    options: &Options,
+    options: &OptionsBuilder,
     timeout: Option<Duration>,
 ) -> (Value, u8) {
     let mut report: Vec<(String, Value)> = vec![("node".into(), Value::from(name))];
@@ -198,7 +198,7 @@ fn protected_fifos(path: &Path) -> String {
 
 fn transport_warnings(
     conn: &Connection,
-    options: &Options,
+    options: &OptionsBuilder,
     legacy: bool,
     report: &[(String, Value)],
     warnings: &mut Vec<String>,
@@ -246,7 +246,7 @@ fn transport_warnings(
                     "a datagram reply holds at most {} bytes (mi_datagram's buffer): a ul_dump \
                      that does not fit ({regs} registrations now) {what}; use the FIFO for big \
                      replies",
-                    options.datagram_buffer
+                    options.clone().build().datagram_buffer()
                 ));
             }
         }

@@ -28,7 +28,7 @@ use opensips_mi::events::{EventListener, EventListenerBuilder, EventTransport};
 use opensips_mi::helpers::aliases_of;
 use opensips_mi::mock::{Flavor, MockServer};
 use opensips_mi::sip::{self, Counts, MessageSummary, NotifyEvent};
-use opensips_mi::{Connection, Error, Fleet, Options, Protocol, Value};
+use opensips_mi::{Connection, Error, Fleet, Options, OptionsBuilder, Protocol, Value};
 
 use argv::parse_args;
 use output::{Output, print_line, print_response, print_value, sip_reply};
@@ -593,8 +593,9 @@ fn timeout(cli: &Cli) -> Result<Option<Duration>, Failure> {
     }
 }
 
-fn options(cli: &Cli) -> Result<Options, Failure> {
-    let mut opts = Options::new();
+/// The options of `-t` and `--protocol` (a builder: some runs change one of them).
+fn options(cli: &Cli) -> Result<OptionsBuilder, Failure> {
+    let mut opts = Options::builder();
     if let Some(t) = timeout(cli)? {
         opts = opts.timeout(t);
     }
@@ -622,7 +623,7 @@ fn one_url(cli: &Cli) -> Result<&str, Failure> {
 }
 
 /// A connection to `url`, `-t` replacing the URL's `?timeout=`.
-fn open(cli: &Cli, url: &str, opts: Options) -> Result<Connection, Failure> {
+fn open(cli: &Cli, url: &str, opts: impl Into<Options>) -> Result<Connection, Failure> {
     let mut conn = Connection::open_with(url, opts)?;
     if let Some(t) = timeout(cli)? {
         conn.set_timeout(t);
@@ -644,17 +645,14 @@ fn with_conn<T>(
 ) -> Result<(Connection, Result<T, Error>), Failure> {
     let url = one_url(cli)?;
     let opts = options(cli)?;
+    let asked = opts.clone().build().protocol();
     let cacheable = cli.protocol.is_none() && !url.contains("protocol=");
     let cached = if cacheable {
         generation::cached(url)
     } else {
         None
     };
-    let conn = open(
-        cli,
-        url,
-        opts.clone().protocol(cached.unwrap_or(opts.protocol)),
-    )?;
+    let conn = open(cli, url, opts.clone().protocol(cached.unwrap_or(asked)))?;
     let result = f(&conn);
     let Some(was) = cached else {
         // after a success the generation is known: asking it sends nothing
@@ -698,7 +696,7 @@ fn with_conn<T>(
 fn fleet(cli: &Cli) -> Result<Option<Fleet>, Failure> {
     let options = options(cli)?;
     let fleet = match &cli.fleet {
-        Some(file) if !cli.url_given => Fleet::from_file(file, options)?,
+        Some(file) if !cli.url_given => Fleet::from_file_with(file, options)?,
         Some(_) => Fleet::open_with(fleet_urls(cli)?, options),
         None if cli.url.len() > 1 => Fleet::open_with(&cli.url, options),
         None => return Ok(None),
@@ -714,7 +712,7 @@ fn fleet(cli: &Cli) -> Result<Option<Fleet>, Failure> {
 fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
     let mut nodes: Vec<(String, String)> = match &cli.fleet {
         Some(file) => {
-            let fleet = Fleet::from_file(file, Options::new())?;
+            let fleet = Fleet::from_file(file)?;
             fleet
                 .names()
                 .into_iter()
@@ -737,7 +735,7 @@ fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
 /// Every node: the `--fleet` file's URLs, then the `-u` ones given on the command line.
 fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
     let mut urls: Vec<String> = match &cli.fleet {
-        Some(file) => Fleet::from_file(file, Options::new())?
+        Some(file) => Fleet::from_file(file)?
             .endpoints()
             .into_iter()
             .map(str::to_owned)
@@ -983,7 +981,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 exporter::Config {
                     listen: *listen,
                     nodes,
-                    options,
+                    options: options.build(),
                     scrape_timeout,
                     naming,
                     workers: *workers,
@@ -1084,7 +1082,7 @@ fn run_batch(
         kind,
         input,
         url,
-        options: options(cli)?,
+        options: options(cli)?.build(),
         concurrency: args.concurrency,
         lock,
         adjust: &|req| sender(req, from, contact, timeout),

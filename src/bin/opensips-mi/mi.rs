@@ -84,7 +84,7 @@ pub(crate) fn result(
     }
     let mut cmd = Cmd::with_params(method, params.clone());
     if let Some(t) = timeout {
-        cmd.timeout(Duration::from_secs_f64(t));
+        cmd = cmd.timeout(Duration::from_secs_f64(t));
     }
     let resp = cmd.execute(conn)?;
     if output == Output::Raw {

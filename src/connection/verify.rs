@@ -1,6 +1,6 @@
 //! Command verification: send a command only if the server has it.
 
-use crate::{Cmd, Connection, Error, Params, Protocol, Result};
+use crate::{Cmd, Connection, ConnectionLike, Error, Params, Result};
 
 /// Levenshtein distance, for suggestions.
 fn distance(a: &str, b: &str) -> usize {
@@ -34,12 +34,50 @@ pub(crate) fn suggest(name: &str, names: &[String]) -> Option<String> {
         .map(|(_, n)| n.clone())
 }
 
-impl Connection {
-    fn names(&self) -> Result<Vec<String>> {
-        self.command_cache()
-            .names(|| crate::MiCommands::which(self))
+/// Whether `conn`'s server has the MI command `name`, asked now (no cache): on 3.x/4.x
+/// `which` for that command, which understands 4.0 `module:command` names and the old
+/// names kept as aliases; on 1.x/2.x (and a server without that recipe) the name is looked
+/// up in the `which` list ([`ConnectionLike::command_names`]).
+pub(crate) fn ask_exists<C: ConnectionLike + ?Sized>(conn: &C, name: &str) -> Result<bool> {
+    if conn.server()?.generation.is_legacy() {
+        return Ok(conn.command_names()?.iter().any(|n| n == name));
     }
+    let probe = Cmd::with_params("which", Params::named([("command", name)]));
+    match conn.execute(&probe) {
+        Ok(_) => Ok(true),
+        Err(Error::Command(e)) if e.code == 404 => Ok(false),
+        // a server without the `which command` recipe: use the list
+        Err(Error::Rpc(_)) => Ok(conn.command_names()?.iter().any(|n| n == name)),
+        Err(e) => Err(e),
+    }
+}
 
+/// `Ok` if `conn`'s server has the command `name` ([`ConnectionLike::command_exists`]),
+/// else [`Error::UnknownCommand`] with a did-you-mean suggestion. The check of
+/// [`Cmd::verified`] on every [`ConnectionLike`], and [`Connection::verify`].
+pub(crate) fn check<C: ConnectionLike + ?Sized>(conn: &C, name: &str) -> Result<()> {
+    if conn.command_exists(name)? {
+        return Ok(());
+    }
+    // A listing that fails (timeout, not running) is that error, not "unknown".
+    let mut names = conn.command_names()?;
+    // 4.0 lists only `module:command`: suggest from the old names kept as aliases too.
+    if names.iter().any(|n| n.contains(':')) {
+        let aliases = crate::helpers::aliases::V4_ALIASES
+            .iter()
+            .filter(|(_, canonical)| names.iter().any(|n| n == canonical))
+            .map(|(alias, _)| (*alias).to_owned())
+            .collect::<Vec<_>>();
+        names.extend(aliases);
+    }
+    let suggestion = suggest(name, &names);
+    Err(Error::UnknownCommand {
+        name: name.to_owned(),
+        suggestion,
+    })
+}
+
+impl Connection {
     /// Checks that the server has the MI command `name`, once per connection (the answer
     /// is cached). On 3.x/4.x it asks `which` for that command, which understands 4.0
     /// `module:command` names and the old names kept as aliases; on 1.x/2.x it looks the
@@ -63,55 +101,7 @@ impl Connection {
     ///
     /// [`Error::UnknownCommand`] with a did-you-mean suggestion; transport errors.
     pub fn verify(&self, name: &str) -> Result<()> {
-        let cache = self.command_cache();
-        let exists = match cache.known(name) {
-            Some(k) => k,
-            None => {
-                let exists = match self.protocol()? {
-                    Protocol::Legacy => self.names()?.iter().any(|n| n == name),
-                    _ => {
-                        let probe = Cmd::with_params("which", Params::named([("command", name)]));
-                        match self.execute_unverified(&probe) {
-                            Ok(_) => true,
-                            Err(Error::Command(e)) if e.code == 404 => false,
-                            // a server without the `which command` recipe: use the list
-                            Err(Error::Rpc(_)) => self.names()?.iter().any(|n| n == name),
-                            Err(e) => return Err(e),
-                        }
-                    }
-                };
-                cache.remember(name, exists);
-                exists
-            }
-        };
-        if exists {
-            return Ok(());
-        }
-        // A listing that fails (timeout, not running) is that error, not "unknown".
-        let mut names = self.names()?;
-        // 4.0 lists only `module:command`: suggest from the old names kept as aliases too.
-        if names.iter().any(|n| n.contains(':')) {
-            let aliases = super::aliases::V4_ALIASES
-                .iter()
-                .filter(|(_, canonical)| names.iter().any(|n| n == canonical))
-                .map(|(alias, _)| (*alias).to_owned())
-                .collect::<Vec<_>>();
-            names.extend(aliases);
-        }
-        let suggestion = suggest(name, &names);
-        Err(Error::UnknownCommand {
-            name: name.to_owned(),
-            suggestion,
-        })
-    }
-}
-
-impl Cmd {
-    /// Sends the command only if the server has it ([`Connection::verify`]); otherwise the
-    /// call fails with [`Error::UnknownCommand`] and nothing is sent.
-    pub fn verified(&mut self) -> &mut Self {
-        self.verify = true;
-        self
+        check(self, name)
     }
 }
 
