@@ -31,7 +31,7 @@ fn statistics_of_every_generation_parse_as_prometheus_text() {
         let stats = conn.get_statistics(&["core:", "shmem:"]).unwrap();
         let text = stats.to_prometheus(&kinds);
         let scrape = parse(&text);
-        assert_eq!(scrape.samples.len(), stats.0.len(), "{flavor:?}: {text}");
+        assert_eq!(scrape.samples.len(), stats.len(), "{flavor:?}: {text}");
         let rcv = scrape
             .samples
             .iter()
@@ -116,8 +116,8 @@ fn module_naming_and_a_node_without_list_statistics() {
     assert!(conn.list_statistics().is_err());
     let stats = conn.get_statistics(&["all"]).unwrap();
     let mut stats_111 = stats.clone();
-    stats_111.0.insert("load:udp:127.0.0.1:5068-load".into(), 7);
-    stats_111.0.insert("uri:positive checks".into(), 1);
+    stats_111.extend([("load:udp:127.0.0.1:5068-load", 7)]);
+    stats_111.extend([("uri:positive checks", 1)]);
     let none = StatKinds::new();
     for (mode, name, group) in [
         (GroupMode::None, "opensips_active_dialogs", None),
@@ -163,8 +163,8 @@ fn module_naming_and_a_node_without_list_statistics() {
     }
     // mode 0: `shmem:used_size` and `pkmem`-less 2.x have no clash, but a clash is labelled
     let mut clash = opensips_mi::helpers::Statistics::default();
-    clash.0.insert("dialog:x".into(), 1);
-    clash.0.insert("tm:x".into(), 2);
+    clash.extend([("dialog:x", 1)]);
+    clash.extend([("tm:x", 2)]);
     let naming = MetricNaming::new("opensips", GroupMode::None, "module").unwrap();
     let text = exposition(&naming, [NodeScrape::up(None, &clash, &none)]);
     assert!(

@@ -110,7 +110,7 @@ pub(super) fn normalize_processes(v: Value) -> Value {
 /// Statistics by full name (`group:name` → value).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Statistics(pub BTreeMap<String, i64>);
+pub struct Statistics(BTreeMap<String, i64>);
 
 impl Statistics {
     /// A statistic by its full `group:name`.
@@ -128,6 +128,48 @@ impl Statistics {
     /// `true` if none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// Statistics from `(name, value)` pairs (a later duplicate name wins), e.g. to render
+/// numbers gathered elsewhere with [`prometheus_text`](super::prometheus_text):
+///
+/// ```
+/// use opensips_mi::helpers::Statistics;
+/// let stats: Statistics = [("core:rcv_requests", 42), ("dialog:active_dialogs", 3)].into_iter().collect();
+/// assert_eq!(stats.get("core:rcv_requests"), Some(42));
+/// assert_eq!(stats.len(), 2);
+/// ```
+impl<K: Into<String>> FromIterator<(K, i64)> for Statistics {
+    fn from_iter<I: IntoIterator<Item = (K, i64)>>(iter: I) -> Self {
+        Statistics(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
+
+impl<K: Into<String>> Extend<(K, i64)> for Statistics {
+    fn extend<I: IntoIterator<Item = (K, i64)>>(&mut self, iter: I) {
+        self.0.extend(iter.into_iter().map(|(k, v)| (k.into(), v)));
+    }
+}
+
+/// Every statistic by reference, sorted by name (as [`Statistics::iter`]).
+impl<'a> IntoIterator for &'a Statistics {
+    type Item = (&'a str, i64);
+    type IntoIter = std::iter::Map<
+        std::collections::btree_map::Iter<'a, String, i64>,
+        fn((&'a String, &'a i64)) -> (&'a str, i64),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+/// Every statistic by value, sorted by name.
+impl IntoIterator for Statistics {
+    type Item = (String, i64);
+    type IntoIter = std::collections::btree_map::IntoIter<String, i64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 

@@ -213,13 +213,11 @@ pub trait MiCommands: ConnectionLike {
             Err(Error::Command(e)) if e.code == 404 => BTreeMap::new(),
             Err(e) => return Err(e),
         };
-        Ok(Statistics(
-            stats
-                .into_iter()
-                .filter(|(k, _)| selected(&selectors, k))
-                .map(|(k, v)| (k, v.0))
-                .collect(),
-        ))
+        Ok(stats
+            .into_iter()
+            .filter(|(k, _)| selected(&selectors, k))
+            .map(|(k, v)| (k, v.0))
+            .collect())
     }
 
     /// `list_statistics`: the kind of every statistic (`incremental` → counter,

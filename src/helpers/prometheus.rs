@@ -49,8 +49,7 @@ fn escape_label(v: &str) -> String {
 ///
 /// ```
 /// use opensips_mi::helpers::{StatKind, StatKinds, Statistics, prometheus_text};
-/// let mut stats = Statistics::default();
-/// stats.0.insert("core:rcv_requests".into(), 42);
+/// let stats = Statistics::from_iter([("core:rcv_requests", 42)]);
 /// let kinds = StatKinds::from([("core:rcv_requests".to_owned(), StatKind::Counter)]);
 /// assert_eq!(
 ///     prometheus_text([(Some("udp://10.0.0.1:8809"), &stats, &kinds)]),
@@ -67,7 +66,7 @@ pub fn prometheus_text<'a>(
         let labels = node
             .map(|n| format!("{{node=\"{}\"}}", escape_label(n)))
             .unwrap_or_default();
-        for (full, value) in &stats.0 {
+        for (full, value) in stats {
             let name = metric_name(full);
             let family = families.entry(name.clone()).or_default();
             family.0 = family.0.or_else(|| kinds.get(full).copied());
@@ -348,8 +347,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 ///
 /// ```
 /// use opensips_mi::helpers::{MetricNaming, NodeScrape, StatKinds, Statistics, exposition};
-/// let mut stats = Statistics::default();
-/// stats.0.insert("dialog:active_dialogs".into(), 3);
+/// let stats = Statistics::from_iter([("dialog:active_dialogs", 3)]);
 /// let no_kinds = StatKinds::new(); // a 1.x server: no list_statistics
 /// let text = exposition(
 ///     &MetricNaming::default(),
@@ -400,7 +398,7 @@ pub fn exposition<'a>(
         let Some((stats, kinds)) = n.stats else {
             continue;
         };
-        for (full, value) in &stats.0 {
+        for (full, value) in stats {
             let name = naming.name(full);
             let (group, _) = split_group(full);
             let family = families.entry(name).or_default();
@@ -418,10 +416,10 @@ pub fn exposition<'a>(
                         .copied()
                         .unwrap_or_else(|| fallback_kind(full)),
                 );
-                family.help = full.clone();
+                family.help = full.to_owned();
             }
             family.groups.insert(group.to_owned());
-            family.samples.push((node, group.to_owned(), *value));
+            family.samples.push((node, group.to_owned(), value));
         }
     }
     for (name, family) in families {

@@ -64,7 +64,6 @@ pub(crate) fn result(
             ));
         }
         let v = stats
-            .0
             .into_iter()
             .map(|(k, v)| (k, Value::Int(v)))
             .collect();
