@@ -31,8 +31,8 @@ use crate::{Cmd, ConnectionLike, Error, Options, Params, Protocol, Response, Res
 /// for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
 ///     let conn = Connection::open(&url)?;
 ///     let reply = conn.command("get_statistics", [["dialog:", "tm:"]])?;
-///     assert_eq!(reply.code, 200);
-///     assert!(reply.value["tm:inuse_transactions"].as_i64().is_some());
+///     assert_eq!(reply.code(), 200);
+///     assert!(reply.value()["tm:inuse_transactions"].as_i64().is_some());
 /// }
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -264,7 +264,7 @@ impl Connection {
     /// let legacy = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
     /// let conn = Connection::open(&format!("{}&protocol=auto", legacy.fifo_url()))?;
     /// assert_eq!(conn.protocol()?, Protocol::Legacy);
-    /// assert!(conn.command("uptime", ())?.value["Up time"].as_str().is_some());
+    /// assert!(conn.command("uptime", ())?.into_value()["Up time"].as_str().is_some());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

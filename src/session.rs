@@ -250,7 +250,13 @@ impl<T: Transport> Session<T> {
                 Err(e) => log::debug!("{endpoint} {}: {e} ({took:?})", cmd.method()),
             }
         }
-        result
+        result.map(|mut r| {
+            if !cmd.keeps_raw() {
+                // the bytes are decoded: a kept response does not hold the reply twice
+                r.raw = Vec::new();
+            }
+            r
+        })
     }
 
     /// Adds what the generation suggests to a transport's error.

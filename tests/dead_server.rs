@@ -73,7 +73,7 @@ impl Matrix {
         match r {
             Ok(resp) => self
                 .failures
-                .push(format!("{label} succeeded: {}", resp.value)),
+                .push(format!("{label} succeeded: {}", resp.value())),
             Err(e) if !check(&e) => self.failures.push(format!("{label} wrong error: {e:?}")),
             Err(_) if took > TIMEOUT + SLACK => {
                 self.failures.push(format!("{label} took {took:?}"))

@@ -200,9 +200,9 @@ fn a_detected_3x_xmlrpc_server_may_answer_any_string() {
         )
         .unwrap();
         let r = conn.command("lines", ()).unwrap();
-        assert_eq!(r.value.as_str(), Some("line one\nline two\n"), "{flavor:?}");
+        assert_eq!(r.value().as_str(), Some("line one\nline two\n"), "{flavor:?}");
         let r = conn.command("nothing", ()).unwrap();
-        assert_eq!(r.value.as_str(), Some(""), "{flavor:?}");
+        assert_eq!(r.value().as_str(), Some(""), "{flavor:?}");
     }
 }
 

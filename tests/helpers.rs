@@ -41,9 +41,7 @@ struct CapturedXml24(Vec<u8>);
 impl ConnectionLike for CapturedXml24 {
     fn execute(&self, _cmd: &Cmd) -> Result<Response> {
         let body = &self.0[self.0.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-        let mut r = opensips_mi::xmlrpc::decode_reply(body)?;
-        r.value = opensips_mi::xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
-        Ok(r)
+        opensips_mi::xmlrpc::decode_reply_legacy(body)
     }
 
     fn protocol(&self) -> Result<Protocol> {
@@ -691,7 +689,8 @@ fn saved_ul_dump_replies_read_like_live_ones() {
     use opensips_mi::helpers::{ul_contacts_in, ul_dump_in};
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let (_server, conn) = support::auto_fifo(flavor);
-        let raw = opensips_mi::cmd("ul_dump").execute(&conn).unwrap().raw;
+        let resp = opensips_mi::cmd("ul_dump").keep_raw().execute(&conn).unwrap();
+        let raw = resp.raw().unwrap();
         assert_eq!(
             raw.starts_with(b"200 OK\n"),
             matches!(flavor, Flavor::V1 | Flavor::V2),
@@ -749,7 +748,8 @@ fn saved_dlg_list_replies_read_like_live_ones() {
             ("dlg_list", conn.dlg_list().unwrap()),
             ("dlg_list_ctx", conn.dlg_list_ctx().unwrap()),
         ] {
-            let raw = opensips_mi::cmd(method).execute(&conn).unwrap().raw;
+            let resp = opensips_mi::cmd(method).keep_raw().execute(&conn).unwrap();
+            let raw = resp.raw().unwrap();
             let mut read = Vec::new();
             let n = dialogs_in(&raw, |d| read.push(d)).unwrap();
             seen += n;

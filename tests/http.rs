@@ -247,7 +247,7 @@ fn big_bodies_get_400_from_4_0_with_a_hint() {
     conn.command("cache_store", ["local", "big", big.as_str()])
         .unwrap();
     assert_eq!(
-        conn.command("cache_fetch", ["local", "big"]).unwrap().value["value"],
+        conn.command("cache_fetch", ["local", "big"]).unwrap().into_value()["value"],
         Value::from(big)
     );
 }

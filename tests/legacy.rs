@@ -42,10 +42,10 @@ fn legacy_round_trips_on_every_transport() {
             .start()
             .unwrap();
         for conn in legacy_connections(&server) {
-            let up = conn.command("uptime", ()).unwrap();
-            assert_eq!((up.code, up.message.as_str()), (200, "OK"));
-            assert!(up.raw.starts_with(b"200 OK\nNow:: "));
-            assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
+            let up = cmd("uptime").keep_raw().execute(&conn).unwrap();
+            assert_eq!((up.code(), up.message()), (200, "OK"));
+            assert!(up.raw().unwrap().starts_with(b"200 OK\nNow:: "));
+            assert!(up.value()["Up time"].as_str().unwrap().ends_with(" [sec]"));
             // a list argument becomes one line per element
             let stats = cmd("get_statistics")
                 .arg(["dialog:", "tm:"])
@@ -60,7 +60,7 @@ fn legacy_round_trips_on_every_transport() {
                 .param("value", "v")
                 .execute(&conn)
                 .unwrap();
-            let fetched = conn.command("cache_fetch", ["local", "k"]).unwrap().value;
+            let fetched = conn.command("cache_fetch", ["local", "k"]).unwrap().into_value();
             if flavor == Flavor::V1 {
                 // 1.11: one unnamed `key = [value]` line
                 assert_eq!(fetched, Value::from(vec!["k = [v]"]));
@@ -108,7 +108,7 @@ fn t_uac_dlg_reply_with_a_sip_message_inside() {
             let v = conn
                 .command("t_uac_dlg", ["NOTIFY", &ruri, ".", ".", headers])
                 .unwrap()
-                .value;
+                .into_value();
             // 2.4 names the lines (`Status::`…), 1.11 does not: the same SipReply
             if flavor == Flavor::V2 {
                 assert_eq!(v["Status"].as_str(), Some("200 OK"));
@@ -182,12 +182,12 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
             assert_eq!(conn.protocol().unwrap(), expected);
             assert_eq!(server.requests().len(), before);
             // and the server is left in a good state: commands work right after
-            let v = conn.command("version", ()).unwrap().value;
+            let v = conn.command("version", ()).unwrap().into_value();
             assert!(
                 v["Server"].as_str().unwrap().starts_with("OpenSIPS ("),
                 "{flavor:?} {url}: {v}"
             );
-            let up = conn.command("uptime", ()).unwrap().value;
+            let up = conn.command("uptime", ()).unwrap().into_value();
             assert!(up["Up time"].as_str().is_some(), "{flavor:?} {url}: {up}");
         }
         // the probe never ran a command on the server other than `version`
@@ -462,21 +462,21 @@ fn an_empty_value_with_attributes_keeps_its_attributes() {
         ["E_UL_AOR_INSERT", "udp:127.0.0.1:37081", "3600"],
     )
     .unwrap();
-    let r = conn.command("subscribers_list", ()).unwrap();
-    let text = String::from_utf8_lossy(&r.raw);
+    let r = cmd("subscribers_list").keep_raw().execute(&conn).unwrap();
+    let text = String::from_utf8_lossy(r.raw().unwrap());
     assert!(
         text.contains("\tSubscriber::  socket=udp:127.0.0.1:37081 expire=3600"),
         "{text}"
     );
-    let event = &r.value["Event"];
+    let event = &r.value()["Event"];
     assert_eq!(
         event["value"].as_str(),
         Some("E_UL_AOR_INSERT"),
         "{}",
-        r.value
+        r.value()
     );
     let sub = &event["Subscriber"];
-    assert_eq!(sub["value"].as_str(), Some(""), "{}", r.value);
+    assert_eq!(sub["value"].as_str(), Some(""), "{}", r.value());
     assert_eq!(sub["socket"].as_str(), Some("udp:127.0.0.1:37081"));
     assert_eq!(sub["expire"].as_str(), Some("3600"));
 }

@@ -110,7 +110,7 @@ fn private_ca_is_trusted_only_when_given() {
 
     let trusted = Connection::http_with(&url, opts.clone().ca_pem(pki.ca_pem.as_bytes())).unwrap();
     assert_eq!(
-        trusted.command("uptime", ()).unwrap().value,
+        trusted.command("uptime", ()).unwrap().into_value(),
         Value::from("OK")
     );
 
@@ -125,7 +125,7 @@ fn private_ca_is_trusted_only_when_given() {
     let insecure =
         Connection::http_with(&url, opts.clone().danger_accept_invalid_certs(true)).unwrap();
     assert_eq!(
-        insecure.command("uptime", ()).unwrap().value,
+        insecure.command("uptime", ()).unwrap().into_value(),
         Value::from("OK")
     );
 

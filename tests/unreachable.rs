@@ -74,7 +74,7 @@ fn fifo_replaced_by_a_regular_file_between_calls() {
     std::fs::write(&path, b"").unwrap();
     // the server still reads the FIFO that was checked: it answers
     let up = conn.command("uptime", ()).unwrap();
-    assert!(up.value["Up time"].as_str().is_some(), "{}", up.value);
+    assert!(up.value()["Up time"].as_str().is_some(), "{}", up.value());
     assert_eq!(
         std::fs::read(&path).unwrap(),
         b"",

@@ -186,7 +186,7 @@ fn unknown_commands_on_1x_xmlrpc() {
         other => panic!("{other:?}"),
     }
     // log level: 1.11 has `debug`
-    let v = conn.command("debug", ()).unwrap().value;
+    let v = conn.command("debug", ()).unwrap().into_value();
     assert_eq!(v["DEBUG"], Value::from("3"));
 }
 

@@ -92,7 +92,7 @@ fn as_v3(mut v: Value, keys: &[&str]) -> Value {
 ///
 /// ```
 /// use opensips_mi::{Value, helpers::normalize_reply, legacy};
-/// let v = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=4901 Type=attendant\n\n")?.value;
+/// let v = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=4901 Type=attendant\n\n")?.into_value();
 /// let v = normalize_reply("ps", v);
 /// assert_eq!(v["Processes"][0]["PID"], Value::Int(4901)); // a number, as 3.x sends it
 /// # Ok::<(), opensips_mi::Error>(())

@@ -46,11 +46,11 @@
 //! let server = MockServer::start()?;
 //! let conn = Connection::open(&server.udp_url())?;
 //! conn.command("cache_store", ["local", "k", "v"])?;
-//! assert_eq!(conn.command("cache_fetch", ["local", "k"])?.value["value"], Value::from("v"));
+//! assert_eq!(conn.command("cache_fetch", ["local", "k"])?.into_value()["value"], Value::from("v"));
 //!
 //! // your own command
 //! server.handle("my_cmd", |params| Ok(Value::from(params.len() as i64)));
-//! assert_eq!(conn.command("my_cmd", [1, 2, 3])?.value, Value::Int(3));
+//! assert_eq!(conn.command("my_cmd", [1, 2, 3])?.into_value(), Value::Int(3));
 //!
 //! // faults for your own tests
 //! server.inject_for("uptime", Fault::NoReply);

@@ -9,7 +9,7 @@
 //! assert_eq!(req, br#"{"jsonrpc":"2.0","method":"get_statistics","params":[["dialog:"]],"id":7}"#);
 //!
 //! let resp = jsonrpc::decode_reply(br#"{"jsonrpc":"2.0","result":{"dialog:active_dialogs":2},"id":7}"#, 7)?;
-//! assert_eq!(resp.value["dialog:active_dialogs"], Value::Int(2));
+//! assert_eq!(resp.value()["dialog:active_dialogs"], Value::Int(2));
 //! # Ok::<(), opensips_mi::Error>(())
 //! ```
 

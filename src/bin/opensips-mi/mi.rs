@@ -85,13 +85,14 @@ pub(crate) fn result(
     if let Some(t) = timeout {
         cmd.timeout(Duration::from_secs_f64(t));
     }
-    let resp = cmd.execute(conn)?;
     if output == Output::Raw {
-        return Ok(Printed::Raw(resp.raw));
+        let resp = cmd.keep_raw().execute(conn)?;
+        return Ok(Printed::Raw(resp.raw().unwrap_or_default().to_vec()));
     }
+    let resp = cmd.execute(conn)?;
     Ok(Printed::Value(if conn.protocol()? == Protocol::Legacy {
         let local = method.rsplit(':').next().unwrap_or(method);
-        let mut v = normalize_reply(local, resp.value);
+        let mut v = normalize_reply(local, resp.into_value());
         // 1.x prints no AOR node: the AOR asked for is the one shown
         if local == "ul_show_contact" && v["AOR"].as_str() == Some("") {
             if let (Some(aor), Value::Object(members)) = (selectors(params).get(1), &mut v) {
@@ -104,7 +105,7 @@ pub(crate) fn result(
         }
         v
     } else {
-        resp.value
+        resp.into_value()
     }))
 }
 
