@@ -114,7 +114,7 @@ impl<T: Into<Value> + Clone> From<&[T]> for Params {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use opensips_mi::{Connection, cmd, mock::MockServer};
 /// let server = MockServer::start()?;
-/// let conn = Connection::open(&server.udp_url().expect("udp listener"))?;
+/// let conn = Connection::open(&server.udp_url().unwrap())?;
 ///
 /// let r = cmd("uptime").execute(&conn)?;
 /// assert_eq!((r.code(), r.message()), (200, "OK"));
@@ -247,7 +247,7 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 /// # #[cfg(feature = "mock")] {
 /// use opensips_mi::{cmd, Connection};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open(&server.fifo_url())?;
+/// let conn = Connection::open(&server.fifo_url().unwrap())?;
 ///
 /// // positional
 /// let contacts = cmd("ul_show_contact").arg("location").arg("alice").query(&conn)?;

@@ -28,7 +28,7 @@ use crate::{Cmd, ConnectionLike, Error, Options, Params, Protocol, Response, Res
 /// use opensips_mi::{Connection, Params};
 /// let server = opensips_mi::mock::MockServer::start()?;
 ///
-/// for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+/// for url in [server.fifo_url().unwrap(), server.udp_url().unwrap(), server.unix_url().unwrap()] {
 ///     let conn = Connection::open(&url)?;
 ///     let reply = conn.command("get_statistics", [["dialog:", "tm:"]])?;
 ///     assert_eq!(reply.code(), 200);
@@ -262,7 +262,7 @@ impl Connection {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, Options, Protocol, mock::{Flavor, MockServer}};
     /// let legacy = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
-    /// let conn = Connection::open(&format!("{}&protocol=auto", legacy.fifo_url()))?;
+    /// let conn = Connection::open(&format!("{}&protocol=auto", legacy.fifo_url().unwrap()))?;
     /// assert_eq!(conn.protocol()?, Protocol::Legacy);
     /// assert!(conn.command("uptime", ())?.into_value()["Up time"].as_str().is_some());
     /// # }
@@ -285,7 +285,7 @@ impl Connection {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, server::Generation, mock::{Flavor, MockServer}};
     /// let server = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
-    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let conn = Connection::open(&server.fifo_url().unwrap())?;
     /// let facts = conn.server()?;
     /// assert_eq!(facts.generation, Generation::V2);
     /// assert_eq!(facts.version.as_deref(), Some("2.4.11"));

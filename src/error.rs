@@ -69,7 +69,7 @@ impl fmt::Display for ServerError {
 /// # #[cfg(feature = "mock")] {
 /// use opensips_mi::{cmd, Connection, Error};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open(&server.udp_url())?;
+/// let conn = Connection::open(&server.udp_url().unwrap())?;
 /// match cmd("ul_show_contact").arg("location").arg("nobody").execute(&conn) {
 ///     Err(Error::Command(e)) => assert_eq!((e.code, e.message.as_str()), (404, "AOR not found")),
 ///     other => panic!("unexpected: {other:?}"),

@@ -27,8 +27,8 @@ use crate::{Connection, Error, Options, Params, Response, Result};
 /// let v2 = MockServer::builder().flavor(Flavor::V2).udp().start()?;
 /// let v3 = MockServer::builder().udp().start()?;
 /// let fleet = Fleet::open([
-///     format!("{}?protocol=auto", v2.udp_url()),
-///     v3.udp_url(),
+///     format!("{}?protocol=auto", v2.udp_url().unwrap()),
+///     v3.udp_url().unwrap(),
 ///     "udp://127.0.0.1:9?timeout=200ms".to_owned(), // nobody there
 /// ]);
 /// let answers = fleet.run(|conn| conn.uptime());
@@ -110,7 +110,7 @@ impl Fleet {
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let dir = tempfile::tempdir()?;
     /// let file = dir.path().join("fleet");
-    /// std::fs::write(&file, format!("# the registrars\nreg1 {}\nhttp://ops:s3cret@127.0.0.1:9/mi\n", server.udp_url()))?;
+    /// std::fs::write(&file, format!("# the registrars\nreg1 {}\nhttp://ops:s3cret@127.0.0.1:9/mi\n", server.udp_url().unwrap()))?;
     /// let fleet = Fleet::from_file(&file, Options::default())?;
     /// assert_eq!(fleet.names(), ["reg1", "http://ops:***@127.0.0.1:9/mi"]);
     /// # }
@@ -179,7 +179,7 @@ impl Fleet {
     /// use std::time::Duration;
     /// use opensips_mi::{Fleet, mock::MockServer};
     /// let server = MockServer::builder().udp().start()?;
-    /// let fleet = Fleet::open([format!("{}?timeout=30", server.udp_url())])
+    /// let fleet = Fleet::open([format!("{}?timeout=30", server.udp_url().unwrap())])
     ///     .timeout(Duration::from_secs(2));
     /// let answers = fleet.run(|conn| Ok(conn.timeout()));
     /// assert_eq!(answers[0].1.as_ref().ok(), Some(&Duration::from_secs(2)));

@@ -12,7 +12,7 @@
 //! # #[cfg(feature = "mock")] {
 //! use opensips_mi::{Connection, server::Generation, mock::{Flavor, MockServer}};
 //! let server = MockServer::builder().flavor(Flavor::V1).udp().start()?;
-//! let conn = Connection::open(&server.udp_url())?;
+//! let conn = Connection::open(&server.udp_url().unwrap())?;
 //! let facts = conn.server()?;
 //! assert_eq!(facts.generation, Generation::V1);
 //! assert!(facts.version.as_deref().unwrap().starts_with("1.11"));

@@ -338,7 +338,7 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 /// );
 /// # #[cfg(feature = "mock")] {
 /// let server = opensips_mi::mock::MockServer::builder().flavor(opensips_mi::mock::Flavor::V2).fifo().start()?;
-/// let conn = opensips_mi::Connection::open(&url_with_param(&server.fifo_url(), "protocol", "legacy"))?;
+/// let conn = opensips_mi::Connection::open(&url_with_param(&server.fifo_url().unwrap(), "protocol", "legacy"))?;
 /// assert_eq!(conn.protocol()?, opensips_mi::Protocol::Legacy);
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())

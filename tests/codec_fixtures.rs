@@ -174,7 +174,12 @@ fn two_replies_in_one_read_are_told_apart() {
             .starts_with("OpenSIPS (3.5.9")
     );
     let uptime = jsonrpc::decode_reply(&reply, 15).unwrap();
-    assert!(uptime.value()["Up time"].as_str().unwrap().ends_with("[sec]"));
+    assert!(
+        uptime.value()["Up time"]
+            .as_str()
+            .unwrap()
+            .ends_with("[sec]")
+    );
 }
 
 #[cfg(feature = "http")]
@@ -261,7 +266,9 @@ mod xmlrpc_replies {
 
     #[test]
     fn escapes_crlf_and_faults() {
-        let v = decode("3x/xmlrpc/14_cache_fetch.reply.http").unwrap().into_value();
+        let v = decode("3x/xmlrpc/14_cache_fetch.reply.http")
+            .unwrap()
+            .into_value();
         assert_eq!(v["value"].as_str(), Some("x<y&z>\"'"));
         let v = decode("3x/xmlrpc/17_t_uac_dlg_notify.reply.http")
             .unwrap()
@@ -285,9 +292,13 @@ mod xmlrpc_replies {
 
     #[test]
     fn legacy_2x_structured_replies_decode() {
-        let up = decode("2x/xmlrpc/01_uptime.reply.http").unwrap().into_value();
+        let up = decode("2x/xmlrpc/01_uptime.reply.http")
+            .unwrap()
+            .into_value();
         assert_eq!(up["Up time"].as_str(), Some("17 [sec]"));
-        let which = decode("2x/xmlrpc/00_which.reply.http").unwrap().into_value();
+        let which = decode("2x/xmlrpc/00_which.reply.http")
+            .unwrap()
+            .into_value();
         assert!(
             which["name"]
                 .as_array()
@@ -295,7 +306,9 @@ mod xmlrpc_replies {
                 .iter()
                 .any(|v| v.as_str() == Some("uptime"))
         );
-        let dump = decode("2x/xmlrpc/05_ul_dump.reply.http").unwrap().into_value();
+        let dump = decode("2x/xmlrpc/05_ul_dump.reply.http")
+            .unwrap()
+            .into_value();
         let domain = &dump["Domain"][0];
         assert_eq!(domain["value"].as_str(), Some("location"));
         assert_eq!(domain["kids"]["AOR"][0]["value"].as_str(), Some("dave"));
@@ -340,7 +353,9 @@ mod legacy_replies {
     }
 
     fn decode(rel: &str) -> Value {
-        legacy::decode_reply(&support::fixture(rel)).unwrap().into_value()
+        legacy::decode_reply(&support::fixture(rel))
+            .unwrap()
+            .into_value()
     }
 
     #[test]
@@ -541,7 +556,9 @@ mod legacy_1x {
     }
 
     fn fifo(rel: &str) -> Value {
-        legacy::decode_reply(&support::fixture(rel)).unwrap().into_value()
+        legacy::decode_reply(&support::fixture(rel))
+            .unwrap()
+            .into_value()
     }
 
     fn xml(rel: &str, method: &str) -> Value {

@@ -759,7 +759,10 @@ mod legacy {
                 if (r.code(), &r.message()) != (o.code(), &o.message()) {
                     diffs.push(format!(
                         "{case}: status {} {} != mock {} {}",
-                        r.code(), r.message(), o.code(), o.message()
+                        r.code(),
+                        r.message(),
+                        o.code(),
+                        o.message()
                     ));
                 }
                 shape_legacy(&r.value(), &o.value(), case, diffs);
@@ -1051,9 +1054,12 @@ mod legacy {
                 xmlrpc::decode_reply_1x(&rb, &method),
                 xmlrpc::decode_reply_1x(&ob, &method),
             ) {
-                (Ok(r), Ok(o)) => {
-                    shape_legacy(&r.value(), &o.value(), &format!("1x/xmlrpc/{case}"), &mut diffs)
-                }
+                (Ok(r), Ok(o)) => shape_legacy(
+                    &r.value(),
+                    &o.value(),
+                    &format!("1x/xmlrpc/{case}"),
+                    &mut diffs,
+                ),
                 (Err(r), Err(o)) => {
                     let (r, o) = (
                         r.server_error().map(|e| (e.code, e.message.clone())),

@@ -125,7 +125,7 @@ fn hold(s: TcpStream) {
 fn fifo_column() {
     let mut m = Matrix::new();
     let server = mock(&m);
-    let url = server.fifo_url();
+    let url = server.fifo_url().unwrap();
     let fifo = |m: &Matrix| Connection::open_with(&url, m.opts()).unwrap();
 
     let missing = m.dir().join("no_fifo");
@@ -175,7 +175,10 @@ fn datagram_columns() {
     let c = Connection::unix_datagram_with(&deaf_path, m.opts()).unwrap();
     m.cell("unix", "nobody reading", timeout, c, "uptime");
 
-    for (name, url) in [("udp", server.udp_url()), ("unix", server.unix_url())] {
+    for (name, url) in [
+        ("udp", server.udp_url().unwrap()),
+        ("unix", server.unix_url().unwrap()),
+    ] {
         let c = |m: &Matrix| Connection::open_with(&url, m.opts()).unwrap();
         server.inject_times(Fault::NoReply, 1);
         m.cell(name, "stalls after request", timeout, c(&m), "uptime");
@@ -256,7 +259,7 @@ fn http_columns() {
     }
     // and the real (mock) httpd, stalling
     let server = mock(&m);
-    let c = Connection::open_with(&server.http_url(), m.opts()).unwrap();
+    let c = Connection::open_with(&server.http_url().unwrap(), m.opts()).unwrap();
     server.inject_times(Fault::NoReply, 1);
     m.cell("http", "mock stalls", timeout, c, "uptime");
     m.finish();

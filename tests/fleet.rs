@@ -72,7 +72,7 @@ fn every_node_answers_with_a_bounded_number_of_threads() {
         .collect();
     servers[0].inject(Fault::Delay(Duration::from_millis(300)));
     let fleet = Fleet::open_with(
-        servers.iter().map(|s| s.udp_url()),
+        servers.iter().map(|s| s.udp_url().unwrap()),
         Options::new().timeout(support::GENEROUS),
     )
     .max_threads(2);
@@ -80,7 +80,7 @@ fn every_node_answers_with_a_bounded_number_of_threads() {
     assert_eq!(r.len(), 6);
     assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
     for (s, (url, _)) in servers.iter().zip(&r) {
-        assert_eq!(&s.udp_url(), url);
+        assert_eq!(&s.udp_url().unwrap(), url);
         let asked = s.requests().iter().filter(|r| r.method == "uptime").count();
         assert_eq!(asked, 1, "each node asked once");
     }

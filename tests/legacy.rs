@@ -24,11 +24,15 @@ fn legacy_connections(server: &MockServer) -> Vec<Connection> {
     let opts = Options::new()
         .timeout(support::GENEROUS)
         .protocol(Protocol::Legacy);
-    [server.fifo_url(), server.udp_url(), server.unix_url()]
-        .iter()
-        .filter(|u| !u.is_empty())
-        .map(|u| Connection::open_with(u, opts.clone()).unwrap())
-        .collect()
+    [
+        server.fifo_url().unwrap(),
+        server.udp_url().unwrap(),
+        server.unix_url().unwrap(),
+    ]
+    .iter()
+    .filter(|u| !u.is_empty())
+    .map(|u| Connection::open_with(u, opts.clone()).unwrap())
+    .collect()
 }
 
 #[test]
@@ -60,7 +64,10 @@ fn legacy_round_trips_on_every_transport() {
                 .param("value", "v")
                 .execute(&conn)
                 .unwrap();
-            let fetched = conn.command("cache_fetch", ["local", "k"]).unwrap().into_value();
+            let fetched = conn
+                .command("cache_fetch", ["local", "k"])
+                .unwrap()
+                .into_value();
             if flavor == Flavor::V1 {
                 // 1.11: one unnamed `key = [value]` line
                 assert_eq!(fetched, Value::from(vec!["k = [v]"]));
@@ -164,7 +171,11 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
             .start()
             .unwrap();
         let expected = generation_of(flavor);
-        for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+        for url in [
+            server.fifo_url().unwrap(),
+            server.udp_url().unwrap(),
+            server.unix_url().unwrap(),
+        ] {
             let conn = Connection::open_with(
                 &url,
                 Options::new().timeout(timeout).protocol(Protocol::Auto),
@@ -218,7 +229,7 @@ fn the_old_probe_would_have_wedged_the_fifo() {
         );
         assert!(answer.starts_with(b"{\"jsonrpc\""), "{flavor:?}");
         let conn = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::new().timeout(Duration::from_millis(300)),
         )
         .unwrap();
@@ -241,7 +252,7 @@ fn auto_detection_leaves_the_server_serving_everyone() {
             .start()
             .unwrap();
         let expected = generation_of(flavor);
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let auto = Connection::open_with(
                 &url,
                 Options::new()
@@ -290,7 +301,7 @@ fn a_slow_server_is_still_detected_and_not_wedged() {
         // patience is a third of the timeout: 1 s here; the JSON answer comes after 1.3 s
         server.inject_times(Fault::Delay(Duration::from_millis(1300)), 1);
         let auto = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::new()
                 .timeout(Duration::from_secs(4))
                 .protocol(Protocol::Auto),
@@ -298,7 +309,7 @@ fn a_slow_server_is_still_detected_and_not_wedged() {
         .unwrap();
         assert_eq!(auto.protocol().unwrap(), Protocol::JsonRpc, "{flavor:?}");
         let plain = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::new().timeout(support::GENEROUS),
         )
         .unwrap();
@@ -319,7 +330,7 @@ fn auto_detection_against_nothing_is_bounded() {
         .unwrap();
     server.inject(Fault::NoReply);
     let timeout = Duration::from_millis(500);
-    for url in [server.fifo_url(), server.udp_url()] {
+    for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
         let conn = Connection::open_with(
             &url,
             Options::new().timeout(timeout).protocol(Protocol::Auto),
@@ -349,10 +360,11 @@ fn protocol_in_urls_and_http_limits() {
         .http()
         .start()
         .unwrap();
-    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url())).unwrap();
+    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url().unwrap())).unwrap();
     assert_eq!(conn.protocol().unwrap(), Protocol::Legacy);
-    assert!(Connection::open(&format!("{}?protocol=bogus", server.udp_url())).is_err());
-    let e = Connection::open(&format!("{}?protocol=legacy", server.http_url())).unwrap_err();
+    assert!(Connection::open(&format!("{}?protocol=bogus", server.udp_url().unwrap())).is_err());
+    let e =
+        Connection::open(&format!("{}?protocol=legacy", server.http_url().unwrap())).unwrap_err();
     assert!(e.to_string().contains("no JSON-RPC over HTTP"), "{e}");
 }
 
@@ -419,7 +431,7 @@ proptest! {
         values in proptest::collection::vec("(\\PC|[\"':\\\\ \\t\\r\\n=.]){0,24}", 1..4)
     ) {
         let (server, seen) = recording_server(Flavor::V2);
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let conn = Connection::open_with(&url, Options::new().timeout(support::GENEROUS).protocol(Protocol::Legacy)).unwrap();
             seen.lock().unwrap().clear();
             let sent = server.requests().len();
@@ -438,7 +450,7 @@ proptest! {
     #[test]
     fn jsonrpc_arguments_arrive_unchanged(values in proptest::collection::vec("\\PC{0,40}", 1..4)) {
         let (server, seen) = recording_server(Flavor::V3);
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let conn = Connection::open_with(&url, Options::new().timeout(support::GENEROUS)).unwrap();
             conn.command("record", Params::positional(values.iter().map(String::as_str))).unwrap();
             let got = seen.lock().unwrap().pop().expect("the handler ran");
@@ -456,7 +468,7 @@ fn an_empty_value_with_attributes_keeps_its_attributes() {
         .fifo()
         .start()
         .unwrap();
-    let conn = support::legacy(&server.fifo_url());
+    let conn = support::legacy(&server.fifo_url().unwrap());
     conn.command(
         "event_subscribe",
         ["E_UL_AOR_INSERT", "udp:127.0.0.1:37081", "3600"],
@@ -493,7 +505,7 @@ fn talking_json_to_a_2x_server_by_mistake() {
         .start()
         .unwrap();
     let wrong = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::new()
             .timeout(Duration::from_millis(400))
             .protocol(Protocol::JsonRpc),
@@ -506,10 +518,10 @@ fn talking_json_to_a_2x_server_by_mistake() {
         text.contains("1.x/2.x") && text.contains("protocol=legacy"),
         "{text}"
     );
-    let right = support::legacy(&server.fifo_url());
+    let right = support::legacy(&server.fifo_url().unwrap());
     assert!(right.command("uptime", ()).is_ok());
 
-    let e = Connection::open(&format!("{}?protocol=jsonrpc", server.udp_url()))
+    let e = Connection::open(&format!("{}?protocol=jsonrpc", server.udp_url().unwrap()))
         .unwrap()
         .command("uptime", ())
         .unwrap_err();

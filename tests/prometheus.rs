@@ -57,7 +57,7 @@ fn a_fleet_labels_each_sample_with_its_node() {
         .udp()
         .start()
         .unwrap();
-    let fleet = Fleet::open([a.udp_url(), b.udp_url()]);
+    let fleet = Fleet::open([a.udp_url().unwrap(), b.udp_url().unwrap()]);
     let scraped = fleet.run(|c| Ok((c.get_statistics(&["core:"])?, c.list_statistics()?)));
     let nodes: Vec<_> = scraped
         .iter()
@@ -80,8 +80,14 @@ fn a_fleet_labels_each_sample_with_its_node() {
         .filter(|s| s.metric == "opensips_core_rcv_requests")
         .collect();
     assert_eq!(rcv.len(), 2);
-    assert_eq!(rcv[0].labels.get("node"), Some(a.udp_url().as_str()));
-    assert_eq!(rcv[1].labels.get("node"), Some(b.udp_url().as_str()));
+    assert_eq!(
+        rcv[0].labels.get("node"),
+        Some(a.udp_url().unwrap().as_str())
+    );
+    assert_eq!(
+        rcv[1].labels.get("node"),
+        Some(b.udp_url().unwrap().as_str())
+    );
 }
 
 /// Without `list_statistics` (OpenSIPS 1.11 has none; here the mock answers as 1.11 does,
@@ -112,7 +118,7 @@ fn module_naming_and_a_node_without_list_statistics() {
     server.handle("list_statistics", |_| {
         Err(ServerError::new(500, "command not available"))
     });
-    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url())).unwrap();
+    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url().unwrap())).unwrap();
     assert!(conn.list_statistics().is_err());
     let stats = conn.get_statistics(&["all"]).unwrap();
     let mut stats_111 = stats.clone();
@@ -201,7 +207,10 @@ fn cli_output_for_a_1_11_like_server() {
         ]))
     });
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_opensips-mi"))
-        .args(["-u", &format!("{}&protocol=legacy", server.fifo_url())])
+        .args([
+            "-u",
+            &format!("{}&protocol=legacy", server.fifo_url().unwrap()),
+        ])
         .args(["-o", "prometheus", "get_statistics", "all"])
         .env_remove("OPENSIPS_MI_URL")
         .output()

@@ -47,9 +47,11 @@ fn authed() -> (MockServer, String) {
         .http_auth("admin", PASSWORD)
         .start()
         .unwrap();
-    let url = server
-        .http_url()
-        .replacen("http://", &format!("http://admin:{PASSWORD}@"), 1);
+    let url =
+        server
+            .http_url()
+            .unwrap()
+            .replacen("http://", &format!("http://admin:{PASSWORD}@"), 1);
     (server, url)
 }
 
@@ -217,11 +219,16 @@ fn an_interrupted_call_leaves_nothing_behind() {
     let reply_socket_dir = tempfile::tempdir().unwrap();
     let unix = format!(
         "{}?reply_socket_dir={}",
-        server.unix_url(),
+        server.unix_url().unwrap(),
         reply_socket_dir.path().display()
     );
     for (url, dir, signal, code) in [
-        (server.fifo_url(), server.reply_dir(), Signal::SIGINT, 130),
+        (
+            server.fifo_url().unwrap(),
+            server.reply_dir(),
+            Signal::SIGINT,
+            130,
+        ),
         (unix.clone(), reply_socket_dir.path(), Signal::SIGTERM, 143),
     ] {
         let mut child = Command::new(BIN)
@@ -259,7 +266,7 @@ fn a_planted_generation_cache_entry_is_ignored() {
         return;
     }
     let server = MockServer::builder().udp().start().unwrap();
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let run = || {
         Command::new(BIN)

@@ -122,7 +122,10 @@ fn state_is_shared_across_transports() {
         .command("cache_store", ["local", "k", "héllo \"w\" \u{2603}"])
         .unwrap();
     for c in &conns {
-        let v = c.command("cache_fetch", ["local", "k"]).unwrap().into_value();
+        let v = c
+            .command("cache_fetch", ["local", "k"])
+            .unwrap()
+            .into_value();
         assert_eq!(v["value"].as_str(), Some("héllo \"w\" \u{2603}"));
     }
     conns[1]
@@ -258,12 +261,12 @@ fn garbage_truncated_and_plain_text_replies_are_clear_errors() {
         assert!(e.to_string().contains("4 KB"), "{e}");
     }
     // A truncated reply: the datagram is final, the FIFO's EOF is too (after the timeout).
-    let udp = Connection::open(&server.udp_url()).unwrap();
+    let udp = Connection::open(&server.udp_url().unwrap()).unwrap();
     server.inject_times(Fault::Truncate(30), 1);
     let e = udp.command("uptime", ()).unwrap_err();
     assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
     let fifo = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::new().timeout(Duration::from_millis(300)),
     )
     .unwrap();
@@ -283,7 +286,7 @@ fn oversized_datagram_reply_suggests_another_transport() {
         .datagram_buffer(1000)
         .start()
         .unwrap();
-    for url in [server.udp_url(), server.unix_url()] {
+    for url in [server.udp_url().unwrap(), server.unix_url().unwrap()] {
         let conn = Connection::open(&url).unwrap();
         let e = conn.command("get_statistics", [["all"]]).unwrap_err();
         assert!(
@@ -297,7 +300,8 @@ fn oversized_datagram_reply_suggests_another_transport() {
 #[test]
 fn requests_over_the_transport_limit_are_refused_before_sending() {
     let server = MockServer::start().unwrap();
-    let fifo = Connection::open(&format!("{}&protocol=jsonrpc", server.fifo_url())).unwrap();
+    let fifo =
+        Connection::open(&format!("{}&protocol=jsonrpc", server.fifo_url().unwrap())).unwrap();
     let big = "x".repeat(5000);
     let e = fifo
         .command("cache_store", ["local", "k", big.as_str()])
@@ -307,7 +311,7 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
         "{e}"
     );
     let udp = Connection::open_with(
-        &server.udp_url(),
+        &server.udp_url().unwrap(),
         Options::new()
             .datagram_buffer(2000)
             .protocol(Protocol::JsonRpc),
@@ -327,8 +331,11 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
 #[test]
 fn truncated_datagram_is_detected() {
     let server = MockServer::builder().udp().start().unwrap();
-    let conn =
-        Connection::open_with(&server.udp_url(), Options::new().datagram_buffer(200)).unwrap();
+    let conn = Connection::open_with(
+        &server.udp_url().unwrap(),
+        Options::new().datagram_buffer(200),
+    )
+    .unwrap();
     let e = conn.command("get_statistics", [["tm:"]]).unwrap_err();
     assert!(
         matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("truncated")),
@@ -416,12 +423,16 @@ fn large_replies_stream_over_fifo() {
     server.handle("big", move |_| {
         Ok(Value::Array(vec![Value::from(item.as_str()); 50_000]))
     });
-    let fifo = Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+    let fifo = Connection::open_with(
+        &server.fifo_url().unwrap(),
+        Options::new().timeout(GENEROUS),
+    )
+    .unwrap();
     let r = cmd("big").keep_raw().execute(&fifo).unwrap();
     assert_eq!(r.value().as_array().unwrap().len(), 50_000);
     assert!(r.raw().unwrap().len() > 5_000_000);
     // the same reply cannot travel in one datagram
-    let udp = Connection::open(&server.udp_url()).unwrap();
+    let udp = Connection::open(&server.udp_url().unwrap()).unwrap();
     assert!(matches!(
         udp.command("big", ()),
         Err(Error::ServerFailure { .. })
@@ -454,7 +465,7 @@ fn reply_fifos_are_reused_and_retired() {
     let server = MockServer::builder().fifo().start().unwrap();
     server.handle("slow", |_| Ok(Value::from("late")));
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::new()
             .timeout(support::GENEROUS)
             .protocol(Protocol::JsonRpc),
@@ -510,7 +521,7 @@ fn big_fifo_replies_come_whole_call_after_call() {
         let list = Value::Array(items.clone());
         server.handle("big", move |_| Ok(list.clone()));
         let conn = Connection::open_with(
-            &format!("{}&protocol=auto", server.fifo_url()),
+            &format!("{}&protocol=auto", server.fifo_url().unwrap()),
             Options::new().timeout(GENEROUS),
         )
         .unwrap();
@@ -549,8 +560,11 @@ fn a_restarted_fifo_server_is_found_again() {
                 .unwrap()
         };
         let mut server = start();
-        let conn =
-            Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+        let conn = Connection::open_with(
+            &server.fifo_url().unwrap(),
+            Options::new().timeout(GENEROUS),
+        )
+        .unwrap();
         let up = conn.command("uptime", ()).unwrap();
         assert!(
             up.value()["Up time"].as_str().is_some(),
@@ -602,7 +616,11 @@ fn threads_share_the_held_server_fifo_across_a_restart() {
     let path = dir.path().join("opensips_fifo");
     let start = || MockServer::builder().fifo_at(&path).start().unwrap();
     let mut server = start();
-    let conn = Connection::open_with(&server.fifo_url(), Options::new().timeout(GENEROUS)).unwrap();
+    let conn = Connection::open_with(
+        &server.fifo_url().unwrap(),
+        Options::new().timeout(GENEROUS),
+    )
+    .unwrap();
     for _ in 0..2 {
         std::thread::scope(|s| {
             for t in 0..4 {

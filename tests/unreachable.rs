@@ -65,7 +65,7 @@ fn fifo_replaced_by_a_regular_file_between_calls() {
         .start()
         .unwrap();
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::new().timeout(support::GENEROUS),
     )
     .unwrap();
@@ -228,7 +228,11 @@ mod silent_server {
         let server = MockServer::start().unwrap();
         server.inject(Fault::NoReply);
         let dir = tempfile::tempdir().unwrap();
-        for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+        for url in [
+            server.fifo_url().unwrap(),
+            server.udp_url().unwrap(),
+            server.unix_url().unwrap(),
+        ] {
             let conn = Connection::open_with(
                 &url,
                 Options::new()

@@ -7,7 +7,7 @@
 //! # #[cfg(feature = "mock")] {
 //! use opensips_mi::{Connection, MiCommands, helpers::Expires};
 //! let server = opensips_mi::mock::MockServer::start()?;
-//! let conn = Connection::open(&server.fifo_url())?;
+//! let conn = Connection::open(&server.fifo_url().unwrap())?;
 //!
 //! let up = conn.uptime()?;
 //! println!("up for {:?}", up.up_time);
@@ -227,7 +227,7 @@ pub trait MiCommands: ConnectionLike {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, MiCommands, helpers::StatKind};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let kinds = conn.list_statistics()?;
     /// assert_eq!(kinds["core:rcv_requests"], StatKind::Counter);
     /// let stats = conn.get_statistics(&["core:rcv_requests", "shmem:"])?;
@@ -299,7 +299,7 @@ pub trait MiCommands: ConnectionLike {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, MiCommands};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let conn = Connection::open(&server.fifo_url().unwrap())?;
     /// let mut alice = 0;
     /// let total = conn.ul_dump_each(|c| {
     ///     if c.aor == "alice" {
@@ -357,7 +357,7 @@ pub trait MiCommands: ConnectionLike {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, MiCommands, helpers::DialogState};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let mut confirmed = 0;
     /// conn.dlg_list_each(false, |d| confirmed += usize::from(d.state == DialogState::Confirmed))?;
     /// assert_eq!(confirmed, 2);
@@ -514,7 +514,7 @@ impl Response {
     /// #[derive(serde::Deserialize)]
     /// struct Up { #[serde(rename = "Up time")] up_time: String }
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let up: Up = conn.command("uptime", ())?.deserialize()?;
     /// assert!(up.up_time.ends_with("[sec]"));
     /// # }
@@ -562,7 +562,7 @@ mod tests {
     #[test]
     fn json_rpc_helpers_decode_from_the_raw_bytes() {
         let server = crate::mock::MockServer::builder().udp().start().unwrap();
-        let conn = crate::Connection::open(&server.udp_url()).unwrap();
+        let conn = crate::Connection::open(&server.udp_url().unwrap()).unwrap();
         let mut c = cmd("ul_dump");
         c.lazy();
         let resp = conn.execute(&c).unwrap();

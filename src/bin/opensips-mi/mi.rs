@@ -63,10 +63,7 @@ pub(crate) fn result(
                 conn.list_statistics().unwrap_or_default(),
             ));
         }
-        let v = stats
-            .into_iter()
-            .map(|(k, v)| (k, Value::Int(v)))
-            .collect();
+        let v = stats.into_iter().map(|(k, v)| (k, Value::Int(v))).collect();
         return Ok(Printed::Value(Value::Object(v)));
     }
     if typed && matches!(method, "cache_fetch" | "cache:fetch") {
