@@ -28,7 +28,7 @@ fn main() {
     for _ in 0..ROUNDS {
         let t = Instant::now();
         let r = fleet.command("uptime", ());
-        assert!(r.iter().all(|(_, r)| r.is_ok()));
+        assert!(r.iter().all(|n| n.result.is_ok()));
         together.push(t.elapsed());
         let t = Instant::now();
         for c in &conns {

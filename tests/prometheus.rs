@@ -61,9 +61,9 @@ fn a_fleet_labels_each_sample_with_its_node() {
     let scraped = fleet.run(|c| Ok((c.get_statistics(&["core:"])?, c.list_statistics()?)));
     let nodes: Vec<_> = scraped
         .iter()
-        .map(|(url, r)| {
-            let (s, k) = r.as_ref().unwrap();
-            (Some(url.as_str()), s, k)
+        .map(|n| {
+            let (s, k) = n.result.as_ref().unwrap();
+            (Some(n.node.as_str()), s, k)
         })
         .collect();
     let text = prometheus_text(nodes);

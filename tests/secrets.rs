@@ -93,9 +93,13 @@ fn library_errors_and_debug_show_no_password() {
     let fleet = Fleet::open([url.clone()]);
     assert_clean("Fleet Debug", &format!("{fleet:?}"));
     let answers = fleet.run(|c| c.uptime());
-    assert!(answers[0].1.is_ok());
-    assert_clean("a fleet node name", &answers[0].0);
-    assert!(answers[0].0.contains("admin:***@"), "{}", answers[0].0);
+    assert!(answers[0].result.is_ok());
+    assert_clean("a fleet node name", &answers[0].node);
+    assert!(
+        answers[0].node.contains("admin:***@"),
+        "{}",
+        answers[0].node
+    );
     assert_clean("Fleet::names", &fleet.names().join(" "));
     // a password holding '@' works and is never shown
     let at = Connection::open(&format!(

@@ -160,7 +160,12 @@ pub(crate) fn run_fleet(
     let mut code = 0;
     // Prometheus: one exposition for all nodes (a family per statistic, a `node` label)
     let mut scraped: Vec<(String, Option<(Statistics, StatKinds)>)> = Vec::new();
-    for (node, answer) in answers {
+    for opensips_mi::NodeResult {
+        node,
+        result: answer,
+        ..
+    } in answers
+    {
         let answer = answer
             .map_err(|e| (e.kind(), Failure::from(e)))
             .and_then(|a| a);
