@@ -109,8 +109,8 @@ fn check(dir: &str) -> usize {
                     }
                 }
                 assert!(
-                    reply.starts_with(&resp.raw().unwrap())
-                        || reply.ends_with(&resp.raw().unwrap())
+                    reply.starts_with(resp.raw().unwrap())
+                        || reply.ends_with(resp.raw().unwrap())
                         || reply
                             .windows(resp.raw().unwrap().len())
                             .any(|w| w == resp.raw().unwrap())

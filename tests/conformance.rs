@@ -765,7 +765,7 @@ mod legacy {
                         o.message()
                     ));
                 }
-                shape_legacy(&r.value(), &o.value(), case, diffs);
+                shape_legacy(r.value(), o.value(), case, diffs);
             }
             // error replies are compared byte for byte (line endings included)
             (Err(_), Err(_)) if real == ours => {}
@@ -1055,8 +1055,8 @@ mod legacy {
                 xmlrpc::decode_reply_1x(&ob, &method),
             ) {
                 (Ok(r), Ok(o)) => shape_legacy(
-                    &r.value(),
-                    &o.value(),
+                    r.value(),
+                    o.value(),
                     &format!("1x/xmlrpc/{case}"),
                     &mut diffs,
                 ),

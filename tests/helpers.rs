@@ -712,9 +712,9 @@ fn saved_ul_dump_replies_read_like_live_ones() {
             "{flavor:?}"
         );
         let live = conn.ul_dump().unwrap();
-        assert_eq!(ul_dump_in(&raw).unwrap(), live, "{flavor:?}");
+        assert_eq!(ul_dump_in(raw).unwrap(), live, "{flavor:?}");
         let mut uris = Vec::new();
-        let n = ul_contacts_in(&raw, |c| uris.push(c.contact.contact)).unwrap();
+        let n = ul_contacts_in(raw, |c| uris.push(c.contact.contact)).unwrap();
         let expected: Vec<String> = live
             .iter()
             .flat_map(|d| &d.aors)
@@ -766,7 +766,7 @@ fn saved_dlg_list_replies_read_like_live_ones() {
             let resp = opensips_mi::cmd(method).keep_raw().execute(&conn).unwrap();
             let raw = resp.raw().unwrap();
             let mut read = Vec::new();
-            let n = dialogs_in(&raw, |d| read.push(d)).unwrap();
+            let n = dialogs_in(raw, |d| read.push(d)).unwrap();
             seen += n;
             assert_eq!((n, read), (live.len(), live), "{flavor:?} {method}");
         }
