@@ -118,8 +118,8 @@ impl Statistics {
         self.0.get(name).copied()
     }
     /// Every statistic, sorted by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    pub fn iter(&self) -> StatisticsIter<'_> {
+        StatisticsIter(self.0.iter())
     }
     /// How many.
     pub fn len(&self) -> usize {
@@ -155,23 +155,68 @@ impl<K: Into<String>> Extend<(K, i64)> for Statistics {
 /// Every statistic by reference, sorted by name (as [`Statistics::iter`]).
 impl<'a> IntoIterator for &'a Statistics {
     type Item = (&'a str, i64);
-    type IntoIter = std::iter::Map<
-        std::collections::btree_map::Iter<'a, String, i64>,
-        fn((&'a String, &'a i64)) -> (&'a str, i64),
-    >;
+    type IntoIter = StatisticsIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+        self.iter()
     }
 }
 
 /// Every statistic by value, sorted by name.
 impl IntoIterator for Statistics {
     type Item = (String, i64);
-    type IntoIter = std::collections::btree_map::IntoIter<String, i64>;
+    type IntoIter = StatisticsIntoIter;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        StatisticsIntoIter(self.0.into_iter())
     }
 }
+
+/// The statistics of a [`Statistics`] by reference, `(name, value)` sorted by name.
+#[derive(Clone, Debug)]
+pub struct StatisticsIter<'a>(std::collections::btree_map::Iter<'a, String, i64>);
+
+impl<'a> Iterator for StatisticsIter<'a> {
+    type Item = (&'a str, i64);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.as_str(), *v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StatisticsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+impl ExactSizeIterator for StatisticsIter<'_> {}
+
+impl std::iter::FusedIterator for StatisticsIter<'_> {}
+
+/// The statistics of a [`Statistics`] by value, `(name, value)` sorted by name.
+#[derive(Debug)]
+pub struct StatisticsIntoIter(std::collections::btree_map::IntoIter<String, i64>);
+
+impl Iterator for StatisticsIntoIter {
+    type Item = (String, i64);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StatisticsIntoIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for StatisticsIntoIter {}
+
+impl std::iter::FusedIterator for StatisticsIntoIter {}
 
 /// Legacy ≤ 1.11.2 unnamed `group:name = value` lines → an object.
 pub(super) fn normalize_statistics(v: Value) -> Value {

@@ -44,7 +44,7 @@ pub(crate) mod verify;
 
 pub use self::aliases::{aliases_of, canonical_name};
 use self::core::*;
-pub use self::core::{Process, Statistics, Uptime, Version};
+pub use self::core::{Process, Statistics, StatisticsIntoIter, StatisticsIter, Uptime, Version};
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{
