@@ -24,15 +24,11 @@ fn legacy_connections(server: &MockServer) -> Vec<Connection> {
     let opts = Options::new()
         .timeout(support::GENEROUS)
         .protocol(Protocol::Legacy);
-    [
-        server.fifo_url().unwrap(),
-        server.udp_url().unwrap(),
-        server.unix_url().unwrap(),
-    ]
-    .iter()
-    .filter(|u| !u.is_empty())
-    .map(|u| Connection::open_with(u, opts.clone()).unwrap())
-    .collect()
+    [server.fifo_url(), server.udp_url(), server.unix_url()]
+        .iter()
+        .flatten()
+        .map(|u| Connection::open_with(u, opts.clone()).unwrap())
+        .collect()
 }
 
 #[test]
