@@ -58,7 +58,7 @@ fn main() {
         })
         .collect();
     let run = |n: usize| {
-        let pool = Pool::open(&server.udp_url(), n).unwrap();
+        let pool = Pool::open(&server.udp_url().unwrap(), n).unwrap();
         let counting = Counting {
             inner: &pool,
             now: AtomicUsize::new(0),

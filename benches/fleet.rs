@@ -17,7 +17,7 @@ fn main() {
         let ms = if i == 3 { 100 } else { 30 };
         s.inject(Fault::Delay(Duration::from_millis(ms)));
     }
-    let urls: Vec<String> = servers.iter().map(MockServer::udp_url).collect();
+    let urls: Vec<String> = servers.iter().map(|s| s.udp_url().unwrap()).collect();
     let opts = Options::builder().timeout(Duration::from_secs(5));
     let fleet = Fleet::open_with(&urls, opts.clone());
     let conns: Vec<Connection> = urls
@@ -28,7 +28,7 @@ fn main() {
     for _ in 0..ROUNDS {
         let t = Instant::now();
         let r = fleet.command("uptime", ());
-        assert!(r.iter().all(|(_, r)| r.is_ok()));
+        assert!(r.iter().all(|n| n.result.is_ok()));
         together.push(t.elapsed());
         let t = Instant::now();
         for c in &conns {

@@ -161,7 +161,7 @@ fn main() {
     );
 
     // FIFO
-    let conn = Connection::open_with(&server.fifo_url(), opts.clone()).unwrap();
+    let conn = Connection::open_with(&server.fifo_url().unwrap(), opts.clone()).unwrap();
     let (fifo, dir) = (
         server.fifo_path().unwrap().to_path_buf(),
         server.reply_dir().to_path_buf(),
@@ -177,7 +177,7 @@ fn main() {
     );
 
     // UDP
-    let conn = Connection::open_with(&server.udp_url(), opts.clone()).unwrap();
+    let conn = Connection::open_with(&server.udp_url().unwrap(), opts.clone()).unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(server.udp_addr().unwrap()).unwrap();
     let mut buf = vec![0u8; 65_536];
@@ -193,7 +193,7 @@ fn main() {
     );
 
     // unix datagram
-    let conn = Connection::open_with(&server.unix_url(), opts).unwrap();
+    let conn = Connection::open_with(&server.unix_url().unwrap(), opts).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let usock = UnixDatagram::bind(tmp.path().join("raw.sock")).unwrap();
     let server_path = server.unix_path().unwrap().to_path_buf();
@@ -214,12 +214,18 @@ fn main() {
     for (name, url, path, ctype, body) in [
         (
             "http",
-            server.http_url(),
+            server.http_url().unwrap(),
             "/mi",
             "application/json",
             REQUEST,
         ),
-        ("xmlrpc", server.xmlrpc_url(), "/RPC2", "text/xml", xml_body),
+        (
+            "xmlrpc",
+            server.xmlrpc_url().unwrap(),
+            "/RPC2",
+            "text/xml",
+            xml_body,
+        ),
     ] {
         let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(5)))
             .unwrap();

@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("\n== {}", conn.endpoint());
 
         let up = conn.command("uptime", ())?;
-        println!("uptime        -> {}", up.value);
+        println!("uptime        -> {}", up.value());
 
         let stats = cmd("get_statistics").arg(["dialog:", "tm:"]).query(&conn)?;
         println!(
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "ul_show_contact",
             Params::named([("table_name", "location"), ("aor", "alice")]),
         )?;
-        for c in alice.value["Contacts"].as_array().unwrap_or_default() {
+        for c in alice.value()["Contacts"].as_array().unwrap_or_default() {
             println!(
                 "alice         -> {} (expires in {} s)",
                 c["Contact"], c["Expires"]
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         conn.command("cache_store", ["local", "greeting", "hello from the demo"])?;
         let v = conn.command("cache_fetch", ["local", "greeting"])?;
-        println!("cache_fetch   -> {}", v.value["value"]);
+        println!("cache_fetch   -> {}", v.value()["value"]);
 
         match conn.command("ul_show_contact", ["location", "nobody"]) {
             Err(Error::Command(e)) => println!("missing AOR   -> error {} {}", e.code, e.message),
@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         match conn.command("no_such_command", ()) {
             Err(e) => println!("unknown cmd   -> {e}"),
-            Ok(r) => println!("unknown cmd   -> {}", r.value),
+            Ok(r) => println!("unknown cmd   -> {}", r.value()),
         }
     }
 

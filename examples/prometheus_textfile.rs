@@ -35,7 +35,12 @@ fn main() -> ExitCode {
     });
     let mut failed = false;
     let mut nodes = Vec::new();
-    for (name, r) in &scraped {
+    for opensips_mi::NodeResult {
+        node: name,
+        result: r,
+        ..
+    } in &scraped
+    {
         match r {
             Ok((stats, kinds)) => nodes.push(NodeScrape::up(Some(name.as_str()), stats, kinds)),
             Err(e) => {

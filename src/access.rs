@@ -64,7 +64,7 @@ pub(crate) fn untrack(path: &Path) {
 /// # #[cfg(feature = "mock")] {
 /// use opensips_mi::{cmd, Connection};
 /// let server = opensips_mi::mock::MockServer::builder().fifo().start()?;
-/// let conn = Connection::open(&server.fifo_url())?;
+/// let conn = Connection::open(&server.fifo_url().unwrap())?;
 /// cmd("uptime").query(&conn)?; // its reply FIFO is kept for the next call
 /// opensips_mi::remove_reply_files();
 /// let left = std::fs::read_dir(server.reply_dir())?

@@ -108,31 +108,67 @@ impl<T: Into<Value> + Clone> From<&[T]> for Params {
 /// For JSON-RPC the code is `200` and the message `"OK"`; a few commands report a success
 /// as an error object with a 2xx code (e.g. usrloc's `"Contacts already synced"`), which
 /// lands here with that code, its message and a `null` value.
+///
+/// The bytes of the reply are kept only when the command asks for them
+/// ([`Cmd::keep_raw`]), so a big reply is not held twice (its bytes and its [`Value`]):
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use opensips_mi::{Connection, cmd, mock::MockServer};
+/// let server = MockServer::start()?;
+/// let conn = Connection::open(&server.udp_url().unwrap())?;
+///
+/// let r = cmd("uptime").execute(&conn)?;
+/// assert_eq!((r.code(), r.message()), (200, "OK"));
+/// assert!(r.value()["Up time"].as_str().is_some());
+/// assert_eq!(r.raw(), None);
+///
+/// let r = cmd("uptime").keep_raw().execute(&conn)?;
+/// assert!(r.raw().is_some_and(|b| b.starts_with(b"{")));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Response {
     /// The MI code (`200` for success).
-    pub code: i64,
+    pub(crate) code: i64,
     /// The reason phrase (`"OK"`).
-    pub message: String,
-    /// The decoded result.
-    pub value: Value,
-    /// The reply exactly as received (one JSON-RPC object).
-    pub raw: Vec<u8>,
+    pub(crate) message: String,
+    /// The decoded result (`Null` while a lazy command's result is still in `raw`).
+    pub(crate) value: Value,
+    /// The reply exactly as received (one JSON-RPC object), or empty when not kept.
+    pub(crate) raw: Vec<u8>,
 }
 
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Response")
-            .field("code", &self.code)
+        let mut d = f.debug_struct("Response");
+        d.field("code", &self.code)
             .field("message", &self.message)
-            .field("value", &self.value)
-            .field("raw", &crate::error::excerpt(&self.raw))
-            .finish()
+            .field("value", &self.value);
+        if !self.raw.is_empty() {
+            d.field("raw", &crate::error::excerpt(&self.raw));
+        }
+        d.finish()
     }
 }
 
 impl Response {
+    /// The MI code (`200` for success, or the 2xx of a success reported as an error object).
+    pub fn code(&self) -> i64 {
+        self.code
+    }
+
+    /// The reason phrase (`"OK"`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The decoded result.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
     /// Consumes the response, keeping only the result value.
     pub fn into_value(self) -> Value {
         self.value
@@ -147,7 +183,7 @@ impl Response {
     /// #[derive(serde::Deserialize)]
     /// struct Up { #[serde(rename = "Up time")] up_time: String }
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let up: Up = conn.command("uptime", ())?.deserialize()?;
     /// assert!(up.up_time.ends_with("[sec]"));
     /// # }
@@ -159,6 +195,14 @@ impl Response {
     /// [`Error::UnexpectedReply`] with the path and the reason.
     pub fn deserialize<T: DeserializeOwned>(self) -> Result<T> {
         crate::protocol::decode_typed(self, std::convert::identity)
+    }
+
+    /// The reply exactly as received (for JSON-RPC the one reply object, for 1.x/2.x the
+    /// text, for XML-RPC the HTTP body), if kept: a connection keeps it only for a command
+    /// built with [`Cmd::keep_raw`]; the `decode_reply` functions of [`crate::jsonrpc`],
+    /// [`crate::legacy`] and `xmlrpc` always keep it.
+    pub fn raw(&self) -> Option<&[u8]> {
+        (!self.raw.is_empty()).then_some(self.raw.as_slice())
     }
 }
 
@@ -189,7 +233,7 @@ impl Response {
 /// }
 ///
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Counted { inner: Connection::open(&server.udp_url())?, sent: AtomicUsize::new(0) };
+/// let conn = Counted { inner: Connection::open(&server.udp_url().unwrap())?, sent: AtomicUsize::new(0) };
 /// assert!(conn.uptime()?.up_time.as_secs() < 3600);
 /// assert_eq!(conn.sent.load(Ordering::Relaxed), 1);
 /// # }
@@ -264,7 +308,7 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 /// # #[cfg(feature = "mock")] {
 /// use opensips_mi::{cmd, Connection};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open(&server.fifo_url())?;
+/// let conn = Connection::open(&server.fifo_url().unwrap())?;
 ///
 /// // positional
 /// let contacts = cmd("ul_show_contact").arg("location").arg("alice").query(&conn)?;
@@ -285,7 +329,7 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 /// use std::time::Duration;
 /// use opensips_mi::{cmd, Connection};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open(&server.udp_url())?;
+/// let conn = Connection::open(&server.udp_url().unwrap())?;
 /// let d = Duration::from_secs(2);
 /// let c = cmd("uptime").timeout(d);
 /// c.query(&conn)?;
@@ -315,6 +359,8 @@ pub struct Cmd {
     problem: Option<String>,
     /// `false`: leave a JSON-RPC result undecoded in `raw` (typed decoding follows).
     decode: bool,
+    /// Keep the reply's bytes in the response ([`Response::raw`]).
+    keep_raw: bool,
     /// Check with `which` that the server has the command before sending it.
     pub(crate) verify: bool,
 }
@@ -328,6 +374,7 @@ impl Cmd {
             timeout: None,
             problem: None,
             decode: true,
+            keep_raw: false,
             verify: false,
         }
     }
@@ -385,6 +432,20 @@ impl Cmd {
                 self.method
             )
         });
+    }
+
+    /// Keeps the reply's bytes in the [`Response`] ([`Response::raw`]), e.g. to print or
+    /// store them as the server sent them. Off by default: a reply's bytes are dropped once
+    /// decoded.
+    pub fn keep_raw(mut self) -> Self {
+        self.keep_raw = true;
+        self
+    }
+
+    /// Whether the reply's bytes stay in the response: asked for, or needed by a lazy
+    /// (typed) decode.
+    pub(crate) fn keeps_raw(&self) -> bool {
+        self.keep_raw || !self.decode
     }
 
     /// Whether the transport should decode a JSON-RPC result into [`Response::value`].

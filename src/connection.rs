@@ -22,7 +22,7 @@ use crate::{Cmd, ConnectionLike, Options, Params, Protocol, Response, Result};
 /// # #[cfg(feature = "mock")] {
 /// use opensips_mi::{Connection, Transport};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open(&server.unix_url())?;
+/// let conn = Connection::open(&server.unix_url().unwrap())?;
 /// assert_eq!(conn.transport(), Transport::UnixDatagram);
 /// assert_eq!(conn.transport().to_string(), "unix");
 /// # }
@@ -73,11 +73,11 @@ impl std::fmt::Display for Transport {
 /// use opensips_mi::{Connection, Params};
 /// let server = opensips_mi::mock::MockServer::start()?;
 ///
-/// for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+/// for url in [server.fifo_url().unwrap(), server.udp_url().unwrap(), server.unix_url().unwrap()] {
 ///     let conn = Connection::open(&url)?;
 ///     let reply = conn.command("get_statistics", [["dialog:", "tm:"]])?;
-///     assert_eq!(reply.code, 200);
-///     assert!(reply.value["tm:inuse_transactions"].as_i64().is_some());
+///     assert_eq!(reply.code(), 200);
+///     assert!(reply.value()["tm:inuse_transactions"].as_i64().is_some());
 /// }
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -183,9 +183,9 @@ impl Connection {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, Options, Protocol, mock::{Flavor, MockServer}};
     /// let legacy = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
-    /// let conn = Connection::open(&format!("{}&protocol=auto", legacy.fifo_url()))?;
+    /// let conn = Connection::open(&format!("{}&protocol=auto", legacy.fifo_url().unwrap()))?;
     /// assert_eq!(conn.protocol()?, Protocol::Legacy);
-    /// assert!(conn.command("uptime", ())?.value["Up time"].as_str().is_some());
+    /// assert!(conn.command("uptime", ())?.into_value()["Up time"].as_str().is_some());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -206,7 +206,7 @@ impl Connection {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, server::Generation, mock::{Flavor, MockServer}};
     /// let server = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
-    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let conn = Connection::open(&server.fifo_url().unwrap())?;
     /// let facts = conn.server()?;
     /// assert_eq!(facts.generation, Generation::V2);
     /// assert_eq!(facts.version.as_deref(), Some("2.4.11"));

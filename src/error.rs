@@ -77,7 +77,7 @@ impl fmt::Display for ServerError {
 /// # #[cfg(feature = "mock")] {
 /// use opensips_mi::{cmd, Connection, Error, ErrorKind};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open(&server.udp_url())?;
+/// let conn = Connection::open(&server.udp_url().unwrap())?;
 ///
 /// // By variant, to read what the server said:
 /// match cmd("ul_show_contact").arg("location").arg("nobody").execute(&conn) {

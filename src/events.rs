@@ -7,7 +7,7 @@
 //! use std::{sync::Arc, time::Duration};
 //! use opensips_mi::{Connection, Params, events::{EventListener, EventTransport}};
 //! let server = opensips_mi::mock::MockServer::start()?;
-//! let conn = Arc::new(Connection::open(&server.fifo_url())?);
+//! let conn = Arc::new(Connection::open(&server.fifo_url().unwrap())?);
 //!
 //! let listener = EventListener::builder()
 //!     .transport(EventTransport::Udp)
@@ -243,7 +243,7 @@ pub enum EventTransport {
     /// use std::{sync::Arc, time::Duration};
     /// use opensips_mi::{Connection, Value, events::{EventListener, EventTransport}};
     /// let server = opensips_mi::mock::MockServer::builder().fifo().start()?;
-    /// let conn = Arc::new(Connection::open(&server.fifo_url())?);
+    /// let conn = Arc::new(Connection::open(&server.fifo_url().unwrap())?);
     /// let listener = EventListener::builder()
     ///     .transport(EventTransport::UnixIn(std::env::temp_dir()))
     ///     .subscribe(conn, &["E_CORE_THRESHOLD"])?;
@@ -1000,7 +1000,7 @@ impl EventListener {
     /// use std::{sync::Arc, time::Duration};
     /// use opensips_mi::{Connection, Value, events::EventListener};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Arc::new(Connection::open(&server.udp_url())?);
+    /// let conn = Arc::new(Connection::open(&server.udp_url().unwrap())?);
     /// let listener = EventListener::builder()
     ///     .queue_limit(2, 1 << 20)
     ///     .subscribe(conn, &["E_CORE_THRESHOLD"])?;

@@ -13,7 +13,7 @@ use crate::{Connection, Error, Options, Params, Response, Result};
 /// Each node has its own URL (and so its own transport, timeout and `?protocol=`, `auto`
 /// included). [`Fleet::command`] and [`Fleet::run`] ask every node concurrently (at most
 /// [`Fleet::max_threads`] at a time), each under its own timeout, and return one
-/// `(name, result)` per node in the order given: a dead node is an error in its slot,
+/// [`NodeResult`] (name, result) per node in the order given: a dead node is an error in its slot,
 /// the others still answer, and the whole call takes about as long as the slowest node.
 ///
 /// A node's name (see [`Fleet::names`]) is the one given in a fleet file (`edge1
@@ -27,13 +27,14 @@ use crate::{Connection, Error, Options, Params, Response, Result};
 /// let v2 = MockServer::builder().flavor(Flavor::V2).udp().start()?;
 /// let v3 = MockServer::builder().udp().start()?;
 /// let fleet = Fleet::open([
-///     format!("{}?protocol=auto", v2.udp_url()),
-///     v3.udp_url(),
+///     format!("{}?protocol=auto", v2.udp_url().unwrap()),
+///     v3.udp_url().unwrap(),
 ///     "udp://127.0.0.1:9?timeout=200ms".to_owned(), // nobody there
 /// ]);
 /// let answers = fleet.run(|conn| conn.uptime());
-/// assert!(answers[0].1.is_ok() && answers[1].1.is_ok());
-/// assert!(answers[2].1.is_err());
+/// assert!(answers[0].result.is_ok() && answers[1].result.is_ok());
+/// assert_eq!(answers[2].node, "udp://127.0.0.1:9?timeout=200ms");
+/// assert!(answers[2].result.is_err());
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -44,6 +45,17 @@ pub struct Fleet {
     max_threads: usize,
     /// [`Fleet::timeout`]: every node's timeout, whatever its URL says.
     timeout: Option<Duration>,
+}
+
+/// One node's answer to [`Fleet::run`] or [`Fleet::command`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NodeResult<T> {
+    /// The node's name ([`Fleet::names`]): the fleet file's, else its URL with any password
+    /// hidden. Never a credential: safe to print.
+    pub node: String,
+    /// What the node answered, or why it could not.
+    pub result: Result<T>,
 }
 
 struct Node {
@@ -114,7 +126,7 @@ impl Fleet {
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let dir = tempfile::tempdir()?;
     /// let file = dir.path().join("fleet");
-    /// std::fs::write(&file, format!("# the registrars\nreg1 {}\nhttp://ops:s3cret@127.0.0.1:9/mi\n", server.udp_url()))?;
+    /// std::fs::write(&file, format!("# the registrars\nreg1 {}\nhttp://ops:s3cret@127.0.0.1:9/mi\n", server.udp_url().unwrap()))?;
     /// let fleet = Fleet::from_file(&file)?;
     /// assert_eq!(fleet.names(), ["reg1", "http://ops:***@127.0.0.1:9/mi"]);
     /// # }
@@ -194,10 +206,10 @@ impl Fleet {
     /// use std::time::Duration;
     /// use opensips_mi::{Fleet, mock::MockServer};
     /// let server = MockServer::builder().udp().start()?;
-    /// let fleet = Fleet::open([format!("{}?timeout=30", server.udp_url())])
+    /// let fleet = Fleet::open([format!("{}?timeout=30", server.udp_url().unwrap())])
     ///     .timeout(Duration::from_secs(2));
     /// let answers = fleet.run(|conn| Ok(conn.timeout()));
-    /// assert_eq!(answers[0].1.as_ref().ok(), Some(&Duration::from_secs(2)));
+    /// assert_eq!(answers[0].result.as_ref().ok(), Some(&Duration::from_secs(2)));
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -240,18 +252,14 @@ impl Fleet {
     }
 
     /// Runs `method` with `params` on every node.
-    pub fn command(
-        &self,
-        method: &str,
-        params: impl Into<Params>,
-    ) -> Vec<(String, Result<Response>)> {
+    pub fn command(&self, method: &str, params: impl Into<Params>) -> Vec<NodeResult<Response>> {
         let params = params.into();
         self.run(|conn| conn.command(method, params.clone()))
     }
 
-    /// Runs `f` with each node's connection, concurrently; one `(name, result)` per
-    /// node, in the order given (the name of [`Fleet::names`]).
-    pub fn run<T, F>(&self, f: F) -> Vec<(String, Result<T>)>
+    /// Runs `f` with each node's connection, concurrently; one [`NodeResult`] per node, in
+    /// the order given (the name of [`Fleet::names`]).
+    pub fn run<T, F>(&self, f: F) -> Vec<NodeResult<T>>
     where
         T: Send,
         F: Fn(&Connection) -> Result<T> + Sync,
@@ -291,7 +299,10 @@ impl Fleet {
                         "the worker thread asking this node stopped",
                     ))
                 });
-                (node.name.clone(), r)
+                NodeResult {
+                    node: node.name.clone(),
+                    result: r,
+                }
             })
             .collect()
     }
@@ -320,9 +331,9 @@ mod tests {
         let fleet = Fleet::open(["nope://x", "udp://127.0.0.1"]);
         let r = fleet.command("uptime", ());
         assert_eq!(r.len(), 2);
-        assert!(matches!(r[0].1, Err(Error::InvalidConfig { .. })));
+        assert!(matches!(r[0].result, Err(Error::InvalidConfig { .. })));
         assert!(
-            r[1].1
+            r[1].result
                 .as_ref()
                 .unwrap_err()
                 .to_string()

@@ -73,7 +73,7 @@ pub use access::remove_reply_files;
 pub use cmd::{Cmd, ConnectionLike, Params, Response, cmd};
 pub use connection::{Connection, Transport};
 pub use error::{Error, ErrorKind, Result, ServerError};
-pub use fleet::Fleet;
+pub use fleet::{Fleet, NodeResult};
 pub use helpers::MiCommands;
 pub use options::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Options, OptionsBuilder};
 pub use pool::{Pool, PooledConnection};

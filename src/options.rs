@@ -19,7 +19,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// use std::time::Duration;
 /// use opensips_mi::{Connection, Options};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let conn = Connection::open_with(&server.udp_url(), Options::builder().timeout(Duration::from_secs(2)))?;
+/// let conn = Connection::open_with(&server.udp_url().unwrap(), Options::builder().timeout(Duration::from_secs(2)))?;
 /// assert_eq!(conn.timeout(), Duration::from_secs(2));
 ///
 /// let opts = Options::builder().timeout(Duration::from_secs(2)).reply_dir("/run/opensips/").build();

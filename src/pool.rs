@@ -22,7 +22,7 @@ use crate::{Cmd, Connection, ConnectionLike, Error, Options, Protocol, Response,
 /// use std::sync::Arc;
 /// use opensips_mi::{MiCommands, Pool};
 /// let server = opensips_mi::mock::MockServer::start()?;
-/// let pool = Arc::new(Pool::open(&server.udp_url(), 4)?);
+/// let pool = Arc::new(Pool::open(&server.udp_url().unwrap(), 4)?);
 /// let workers: Vec<_> = (0..8)
 ///     .map(|_| {
 ///         let pool = pool.clone();

@@ -12,7 +12,7 @@
 //! # #[cfg(feature = "mock")] {
 //! use opensips_mi::{Connection, server::Generation, mock::{Flavor, MockServer}};
 //! let server = MockServer::builder().flavor(Flavor::V1).udp().start()?;
-//! let conn = Connection::open(&server.udp_url())?;
+//! let conn = Connection::open(&server.udp_url().unwrap())?;
 //! let facts = conn.server()?;
 //! assert_eq!(facts.generation, Generation::V1);
 //! assert!(facts.version.as_deref().unwrap().starts_with("1.11"));
@@ -39,7 +39,7 @@
 //! | 1.x | `dialog::` has `dialog_id=` (2.4 `ID=`), `Domain::` has `table=` (2.4 `hash_size=`) | `helpers` normalisation |
 //! | 1.x | no `log_level` (it is `debug`), no `list_statistics` | [`ServerFacts::log_level_command`], [`ServerFacts::has_list_statistics`] |
 //! | 1.x | statistic names may hold `:` (`load:udp:127.0.0.1:5068-load`) | split at the first `:` |
-//! | 2.x | `mi_xmlrpc_ng`: untyped `<value>text</value>`, `{value, attributes, kids}` | `protocol::xmlrpc::normalize_legacy` |
+//! | 2.x | `mi_xmlrpc_ng`: untyped `<value>text</value>`, `{value, attributes, kids}` | [`crate::xmlrpc::decode_reply_legacy`] |
 //! | 2.x | `mi_xmlrpc_ng` takes non-empty `<string>` params only (`401 Empty request` else) | `protocol::xmlrpc::encode_request_legacy` |
 //! | 2.x | `mi_xmlrpc_ng` 500 when a reply exceeds httpd's buffer | hint here, used by `protocol::framing` |
 //! | 1.x, 2.x | XML-RPC values untyped (2.x) or one flat string (1.x); 3.x/4.x always typed | recognised here (`looks_1x`, `has_untyped_value`): detection, and the error for a reply of another generation |

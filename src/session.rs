@@ -253,7 +253,13 @@ impl<T: Transport> Session<T> {
                 Err(e) => log::debug!("{endpoint} {}: {e} ({took:?})", cmd.method()),
             }
         }
-        result
+        result.map(|mut r| {
+            if !cmd.keeps_raw() {
+                // the bytes are decoded: a kept response does not hold the reply twice
+                r.raw = Vec::new();
+            }
+            r
+        })
     }
 
     /// Adds what the generation suggests to a transport's error.
@@ -616,7 +622,7 @@ impl HttpConnection {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, HttpConnection, MiCommands, Options, Transport};
     /// let server = opensips_mi::mock::MockServer::builder().http().start()?;
-    /// let xml = HttpConnection::open(&server.xmlrpc_url(), Options::default())?;
+    /// let xml = HttpConnection::open(&server.xmlrpc_url().unwrap(), Options::default())?;
     /// assert_eq!(xml.transport(), Transport::XmlRpc);
     /// let conn = Connection::from(xml);
     /// assert!(matches!(conn, Connection::XmlRpc(_)));

@@ -305,7 +305,11 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // two hex digits exactly (`from_str_radix` alone would take `%+1`)
             let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -338,7 +342,7 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 /// );
 /// # #[cfg(feature = "mock")] {
 /// let server = opensips_mi::mock::MockServer::builder().flavor(opensips_mi::mock::Flavor::V2).fifo().start()?;
-/// let conn = opensips_mi::Connection::open(&url_with_param(&server.fifo_url(), "protocol", "legacy"))?;
+/// let conn = opensips_mi::Connection::open(&url_with_param(&server.fifo_url().unwrap(), "protocol", "legacy"))?;
 /// assert_eq!(conn.protocol()?, opensips_mi::Protocol::Legacy);
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -423,5 +427,40 @@ mod param_tests {
             url_with_param("udp://h:1?", "timeout", "3"),
             "udp://h:1?timeout=3"
         );
+    }
+}
+
+/// The two small codecs kept by hand (see the Features section of the README for why).
+#[cfg(test)]
+mod codec_tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+        }
+        // every byte value, in every position of a 3-byte group
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(base64(&all).len(), 344);
+        assert_eq!(basic_auth("ops", "s3cret"), "Basic b3BzOnMzY3JldA==");
+    }
+
+    #[test]
+    fn percent_decode_takes_escapes_and_refuses_broken_ones() {
+        assert_eq!(percent_decode("a%2Fb%40c%25").as_deref(), Some("a/b@c%"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        for bad in ["%", "%2", "%zz", "%C3", "x%+1"] {
+            assert_eq!(percent_decode(bad), None, "{bad:?}");
+        }
     }
 }

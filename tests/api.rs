@@ -58,7 +58,7 @@ fn open(url: &str) -> Connection {
 fn a_users_connection_like_honours_verified() {
     for flavor in [Flavor::V3, Flavor::V4, Flavor::V2] {
         let server = MockServer::builder().flavor(flavor).udp().start().unwrap();
-        let conn = Recording::new(open(&server.udp_url()));
+        let conn = Recording::new(open(&server.udp_url().unwrap()));
 
         let e = cmd("nope").verified().query(&conn).unwrap_err();
         assert!(
@@ -103,7 +103,7 @@ fn a_wrapper_speaks_the_generation_its_server_says() {
         .fifo()
         .start()
         .unwrap();
-    let conn = Recording::new(open(&server.fifo_url()));
+    let conn = Recording::new(open(&server.fifo_url().unwrap()));
     assert_eq!(conn.server().unwrap().generation, Generation::V2);
     assert_eq!(
         conn.server().unwrap().generation.protocol(),
@@ -116,7 +116,7 @@ fn a_wrapper_speaks_the_generation_its_server_says() {
 fn a_pool_asks_which_once_for_all_its_connections() {
     let server = MockServer::builder().udp().start().unwrap();
     let pool = Pool::open_with(
-        &server.udp_url(),
+        &server.udp_url().unwrap(),
         2,
         Options::builder().timeout(support::GENEROUS),
     )
@@ -159,10 +159,10 @@ fn one_constructor_per_transport_and_the_transport_named() {
         UnixDatagramConnection::open(server.unix_path().unwrap(), opts.clone())
             .unwrap()
             .into(),
-        HttpConnection::open(&server.http_url(), opts.clone())
+        HttpConnection::open(&server.http_url().unwrap(), opts.clone())
             .unwrap()
             .into(),
-        HttpConnection::open(&server.xmlrpc_url(), opts.clone())
+        HttpConnection::open(&server.xmlrpc_url().unwrap(), opts.clone())
             .unwrap()
             .into(),
     ];
@@ -190,7 +190,7 @@ fn one_constructor_per_transport_and_the_transport_named() {
     }
     assert!(matches!(typed[3], Connection::Http(_)));
     assert!(matches!(typed[4], Connection::XmlRpc(_)));
-    let e = HttpConnection::open(&server.udp_url(), Options::default()).unwrap_err();
+    let e = HttpConnection::open(&server.udp_url().unwrap(), Options::default()).unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
 }
 
@@ -201,15 +201,16 @@ fn options_are_read_only_and_passed_without_build() {
         .timeout(Duration::from_millis(1500))
         .datagram_buffer(100_000)
         .protocol(Protocol::JsonRpc);
-    let conn = Connection::open_with(&server.udp_url(), builder.clone()).unwrap();
+    let conn = Connection::open_with(&server.udp_url().unwrap(), builder.clone()).unwrap();
     assert_eq!(conn.timeout(), Duration::from_millis(1500));
     let opts: Options = builder.clone().build();
     assert_eq!(opts.datagram_buffer(), 100_000);
     assert_eq!(opts.protocol(), Protocol::JsonRpc);
     // the URL's parameters beat the options, built or not
-    let conn = Connection::open_with(&format!("{}?timeout=2", server.udp_url()), opts).unwrap();
+    let conn =
+        Connection::open_with(&format!("{}?timeout=2", server.udp_url().unwrap()), opts).unwrap();
     assert_eq!(conn.timeout(), Duration::from_secs(2));
-    let fleet = Fleet::open_with([server.udp_url()], builder);
+    let fleet = Fleet::open_with([server.udp_url().unwrap()], builder);
     assert_eq!(fleet.len(), 1);
     assert_eq!(Options::default(), Options::builder().build());
 }
@@ -247,7 +248,7 @@ fn protocol_names_every_generation() {
 fn a_command_is_a_value() {
     let server = MockServer::builder().udp().start().unwrap();
     server.handle("echo", |p| Ok(p.get(0, "n").cloned().unwrap_or_default()));
-    let conn = open(&server.udp_url());
+    let conn = open(&server.udp_url().unwrap());
     // bound first, then run twice (E0716 with the old `&mut` setters)
     let c = cmd("echo").arg(1).timeout(support::GENEROUS);
     assert_eq!(c.query(&conn).unwrap(), opensips_mi::Value::Int(1));

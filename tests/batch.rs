@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opensips_mi::mock::{Fault, MockServer, UacReply};
-use opensips_mi::sip::{self, Batch, MessageSummary, NotifyEvent, Outcome, OutcomeKind, SipRequest};
+use opensips_mi::sip::{
+    self, Batch, MessageSummary, NotifyEvent, Outcome, OutcomeKind, SipRequest,
+};
 use opensips_mi::{Cmd, ConnectionLike, Pool, Response, Result};
 
 /// Counts the calls in flight on the client side.
@@ -56,7 +58,7 @@ fn outcomes_come_back_in_input_order() {
         .collect();
     // an MI error: a local socket the server does not have
     requests[7] = requests[7].clone().socket("udp:10.9.9.9:5060");
-    let pool = Pool::open(&server.udp_url(), 8).unwrap();
+    let pool = Pool::open(&server.udp_url().unwrap(), 8).unwrap();
     let seen = AtomicUsize::new(0);
     let report = Batch::new()
         .concurrency(8)
@@ -104,7 +106,7 @@ fn never_more_than_the_concurrency_in_flight() {
             )
         })
         .collect();
-    let pool = Pool::open(&server.udp_url(), 5).unwrap();
+    let pool = Pool::open(&server.udp_url().unwrap(), 5).unwrap();
     let counting = Counting {
         inner: &pool,
         now: AtomicUsize::new(0),
@@ -125,7 +127,7 @@ fn never_more_than_the_concurrency_in_flight() {
 #[test]
 fn a_silent_server_stops_the_batch() {
     let server = MockServer::builder().udp().start().unwrap();
-    let pool = Pool::open(&server.udp_url(), 2).unwrap();
+    let pool = Pool::open(&server.udp_url().unwrap(), 2).unwrap();
     server.inject(Fault::NoReply);
     let requests: Vec<SipRequest> = (0..20)
         .map(|i| mwi(&format!("sip:{}@10.0.0.3", 3000 + i), 1).timeout(Duration::from_millis(300)))
@@ -197,7 +199,7 @@ mod cli {
         let all_good = "phone,account,new,old\n# first floor\nsip:1001@10.0.0.1,sip:*97@vm,2,5\n\
                         {\"phone\":\"sip:1002@10.0.0.2\",\"account\":null,\"new\":0}\n";
         let o = run(
-            &server.udp_url(),
+            &server.udp_url().unwrap(),
             &["mwi-update", "--batch", "-", "--lock", lock],
             all_good,
         );
@@ -219,7 +221,7 @@ mod cli {
         )
         .unwrap();
         let o = run(
-            &server.udp_url(),
+            &server.udp_url().unwrap(),
             &[
                 "mwi-update",
                 "--batch",
@@ -239,7 +241,7 @@ mod cli {
         // a bad line: exit 2, its number, nothing sent
         server.clear_requests();
         let o = run(
-            &server.udp_url(),
+            &server.udp_url().unwrap(),
             &["event-notify", "--batch", "-", "--lock", lock],
             "sip:1001@10.0.0.1,snom_reboot\nsip:1002@10.0.0.2,reboot_please\n",
         );
@@ -265,7 +267,7 @@ mod cli {
         let held =
             nix::fcntl::Flock::lock(held, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
         let o = run(
-            &server.udp_url(),
+            &server.udp_url().unwrap(),
             &["mwi-update", "--batch", "-", "--lock", lock],
             all_good,
         );
@@ -274,7 +276,7 @@ mod cli {
         assert!(server.uac_requests().len() == 5, "nothing more was sent");
         drop(held);
         let o = run(
-            &server.udp_url(),
+            &server.udp_url().unwrap(),
             &["mwi-update", "--batch", "-", "--lock", lock],
             all_good,
         );

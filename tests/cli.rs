@@ -70,7 +70,7 @@ fn commands_over_every_transport_with_json_output_when_piped() {
 fn argument_forms() {
     let server = MockServer::builder().fifo().start().unwrap();
     server.handle("echo", |p| Ok(p.to_value()));
-    let url = server.fifo_url();
+    let url = server.fifo_url().unwrap();
     let echo = |args: &[&str]| {
         let mut all = vec!["echo"];
         all.extend_from_slice(args);
@@ -112,7 +112,7 @@ fn argument_forms() {
 #[test]
 fn exit_codes() {
     let server = MockServer::builder().fifo().udp().start().unwrap();
-    let url = server.fifo_url();
+    let url = server.fifo_url().unwrap();
     // 1: OpenSIPS answered with an error, code and message on stderr
     let o = run(&url, &["ul_show_contact", "location", "nobody"]);
     assert_eq!(o.status.code(), Some(1));
@@ -148,7 +148,7 @@ fn exit_codes() {
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     server.inject(Fault::NoReply);
     let start = Instant::now();
-    let o = run(&server.udp_url(), &["-t", "0.5", "uptime"]);
+    let o = run(&server.udp_url().unwrap(), &["-t", "0.5", "uptime"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("timed out after 0.500s"),
@@ -170,7 +170,7 @@ fn exit_codes() {
 #[test]
 fn output_modes() {
     let server = MockServer::builder().udp().start().unwrap();
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     let pretty = stdout(&run(&url, &["-o", "pretty", "version"]));
     assert!(
         pretty.starts_with("{\n  \"Server\": \"OpenSIPS (3.5.9"),
@@ -200,13 +200,13 @@ fn url_from_the_environment_and_protocols() {
         .unwrap();
     let o = bin()
         .args(["--protocol", "auto", "uptime"])
-        .env("OPENSIPS_MI_URL", server.fifo_url())
+        .env("OPENSIPS_MI_URL", server.fifo_url().unwrap())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("Up time"));
     let raw = run(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         &["--protocol", "legacy", "-o", "raw", "uptime"],
     );
     assert!(raw.stdout.starts_with(b"200 OK\nNow:: "));
@@ -215,7 +215,7 @@ fn url_from_the_environment_and_protocols() {
 #[test]
 fn helper_subcommands() {
     let server = MockServer::builder().fifo().udp().start().unwrap();
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     let o = run(
         &url,
         &[
@@ -371,12 +371,17 @@ fn events_subcommand_prints_json_lines_until_sigterm() {
         .udp()
         .start()
         .unwrap();
-    let conn = opensips_mi::Connection::open(&server.udp_url()).unwrap();
+    let conn = opensips_mi::Connection::open(&server.udp_url().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ev.sock");
     for (n, transport) in ["udp", "tcp", "unix"].into_iter().enumerate() {
         let mut child = bin()
-            .args(["-u", &server.udp_url(), "events", "E_UL_AOR_INSERT"])
+            .args([
+                "-u",
+                &server.udp_url().unwrap(),
+                "events",
+                "E_UL_AOR_INSERT",
+            ])
             .args([
                 "E_UL_CONTACT_INSERT",
                 "--transport",
@@ -440,7 +445,7 @@ fn events_subcommand_prints_json_lines_until_sigterm() {
         assert!(!path.exists());
     }
 
-    let o = run(&server.udp_url(), &["events", "E_NOPE"]);
+    let o = run(&server.udp_url().unwrap(), &["events", "E_NOPE"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("Bad parameter value"), "{}", stderr(&o));
 }
@@ -451,7 +456,12 @@ fn events_over_unix_default_to_a_private_unpredictable_socket() {
     let server = MockServer::builder().udp().start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args(["-u", &server.udp_url(), "events", "E_CORE_THRESHOLD"])
+        .args([
+            "-u",
+            &server.udp_url().unwrap(),
+            "events",
+            "E_CORE_THRESHOLD",
+        ])
         .args(["--transport", "unix"])
         .env_remove("OPENSIPS_MI_URL")
         .env("TMPDIR", tmp.path())
@@ -501,7 +511,7 @@ fn run_plain(args: &[&str]) -> Output {
 fn global_options_after_the_command() {
     let server = MockServer::builder().udp().start().unwrap();
     server.handle("echo", |p| Ok(p.to_value()));
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     let o = run_plain(&["uptime", "-u", &url]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = run_plain(&["uptime", "-u", &url, "-o", "pretty"]);
@@ -517,7 +527,7 @@ fn global_options_after_the_command() {
 fn a_closed_pipe_ends_the_run_quietly() {
     let server = MockServer::builder().fifo().start().unwrap();
     let mut child = bin()
-        .args(["-u", &server.fifo_url(), "ul_dump"])
+        .args(["-u", &server.fifo_url().unwrap(), "ul_dump"])
         .env_remove("OPENSIPS_MI_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -537,7 +547,7 @@ fn the_same_json_from_every_generation() {
     let mut contacts = Vec::new();
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let url = format!("{}&protocol=auto", server.fifo_url());
+        let url = format!("{}&protocol=auto", server.fifo_url().unwrap());
         let o = run(&url, &["ul_dump"]);
         assert_eq!(o.status.code(), Some(0), "{flavor:?}: {}", stderr(&o));
         let out = stdout(&o);
@@ -601,7 +611,7 @@ fn the_same_json_from_every_generation() {
 fn did_you_mean_and_aliases_in_list() {
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let url = format!("{}&protocol=auto", server.fifo_url());
+        let url = format!("{}&protocol=auto", server.fifo_url().unwrap());
         let o = run(&url, &["uptme"]);
         assert_eq!(o.status.code(), Some(1), "{flavor:?}");
         // 4.0: the canonical `core:uptime`
@@ -616,7 +626,7 @@ fn did_you_mean_and_aliases_in_list() {
         .fifo()
         .start()
         .unwrap();
-    let o = run(&server.fifo_url(), &["list"]);
+    let o = run(&server.fifo_url().unwrap(), &["list"]);
     assert!(
         stdout(&o).lines().any(|l| l == "usrloc:dump\tul_dump"),
         "{}",
@@ -706,7 +716,7 @@ fn prometheus_output_for_cron() {
         .start()
         .unwrap();
     let o = run(
-        &a.fifo_url(),
+        &a.fifo_url().unwrap(),
         &[
             "--output",
             "prometheus",
@@ -728,9 +738,9 @@ fn prometheus_output_for_cron() {
     // a fleet: node labels, one family each
     let o = run_plain(&[
         "-u",
-        &a.fifo_url(),
+        &a.fifo_url().unwrap(),
         "-u",
-        &format!("{}&protocol=auto", b.fifo_url()),
+        &format!("{}&protocol=auto", b.fifo_url().unwrap()),
         "-o",
         "prometheus",
         "get_statistics",
@@ -747,7 +757,7 @@ fn prometheus_output_for_cron() {
     );
     assert!(text.contains(&format!(
         "opensips_core_rcv_requests{{node=\"{}\"}}",
-        a.fifo_url()
+        a.fifo_url().unwrap()
     )));
     // a dead node (issue 24): the live nodes' metrics, `opensips_up{node} 0` for it, exit 0
     // so that the README's `> tmp && mv tmp file` refreshes the file; a password in a URL
@@ -755,7 +765,7 @@ fn prometheus_output_for_cron() {
     let dead = "http://ops:s3cret@127.0.0.1:9/mi?timeout=300ms";
     let o = run_plain(&[
         "-u",
-        &a.fifo_url(),
+        &a.fifo_url().unwrap(),
         "-u",
         dead,
         "-o",
@@ -774,7 +784,7 @@ fn prometheus_output_for_cron() {
         text.contains(&format!(
             "opensips_up{{node=\"{}\"}} 1\n\
              opensips_up{{node=\"http://ops:***@127.0.0.1:9/mi?timeout=300ms\"}} 0\n",
-            a.fifo_url()
+            a.fifo_url().unwrap()
         )),
         "{text}"
     );
@@ -788,7 +798,7 @@ fn prometheus_output_for_cron() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("\nopensips_up 0\n"), "{}", stdout(&o));
     // other commands have no Prometheus form
-    let o = run(&a.fifo_url(), &["-o", "prometheus", "uptime"]);
+    let o = run(&a.fifo_url().unwrap(), &["-o", "prometheus", "uptime"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -818,15 +828,15 @@ fn diagnose_reports_each_node() {
     let started = std::time::Instant::now();
     let o = run_plain(&[
         "-u",
-        &v2.fifo_url(),
+        &v2.fifo_url().unwrap(),
         "-u",
-        &v4.udp_url(),
+        &v4.udp_url().unwrap(),
         "-u",
-        &v4.http_url(),
+        &v4.http_url().unwrap(),
         "-u",
         &dead,
         "-u",
-        &v1.fifo_url(),
+        &v1.fifo_url().unwrap(),
         "diagnose",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -878,7 +888,13 @@ fn diagnose_reports_each_node() {
     assert_eq!(reports[3]["reachable"], Value::Bool(false));
     assert_eq!(reports[3]["error"]["kind"].as_str(), Some("not_running"));
     // a --protocol that does not fit: still found, and said
-    let o = run_plain(&["-u", &v1.fifo_url(), "--protocol", "jsonrpc", "diagnose"]);
+    let o = run_plain(&[
+        "-u",
+        &v1.fifo_url().unwrap(),
+        "--protocol",
+        "jsonrpc",
+        "diagnose",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
     assert!(r["generation"].as_str().unwrap().starts_with("1.x"), "{r}");
@@ -892,7 +908,7 @@ fn diagnose_reports_each_node() {
         .http()
         .start()
         .unwrap();
-    let o = run_plain(&["-u", &xml.xmlrpc_url(), "diagnose"]);
+    let o = run_plain(&["-u", &xml.xmlrpc_url().unwrap(), "diagnose"]);
     let r = Value::from_json(stdout(&o).trim().as_bytes()).unwrap();
     assert_eq!(
         r["generation"].as_str(),
@@ -919,7 +935,7 @@ fn completion_from_the_server() {
             .output()
             .unwrap()
     };
-    let url = server.fifo_url();
+    let url = server.fifo_url().unwrap();
     let o = complete(&url);
     let names: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
     assert!(names.iter().any(|n| n == "usrloc:dump"), "{names:?}");
@@ -992,7 +1008,7 @@ fn the_detected_generation_is_cached_per_url() {
         .udp()
         .start()
         .unwrap();
-    let url = v2.udp_url();
+    let url = v2.udp_url().unwrap();
     let o = with_cache(&url, &["uptime"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let methods =
@@ -1067,7 +1083,7 @@ fn help_texts_say_each_thing_once() {
 fn help_after_a_command_and_opensips_own_help() {
     let server = MockServer::builder().udp().start().unwrap();
     server.handle("echo", |p| Ok(p.to_value()));
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     for flag in ["--help", "-h"] {
         let o = run(&url, &["ul_show_contact", "location", flag]);
         assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
@@ -1160,7 +1176,7 @@ fn a_fleet_file_and_urls_together() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fleet.txt");
-    std::fs::write(&file, format!("# nodes\n{}\n", a.udp_url())).unwrap();
+    std::fs::write(&file, format!("# nodes\n{}\n", a.udp_url().unwrap())).unwrap();
     let nodes = |o: &Output| -> Vec<String> {
         stdout(o)
             .lines()
@@ -1172,26 +1188,26 @@ fn a_fleet_file_and_urls_together() {
             .collect()
     };
     let fleet = file.to_str().unwrap();
-    let o = run(&b.udp_url(), &["--fleet", fleet, "uptime"]);
+    let o = run(&b.udp_url().unwrap(), &["--fleet", fleet, "uptime"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(nodes(&o), [a.udp_url(), b.udp_url()]);
-    let o = run_plain(&["uptime", "--fleet", fleet, "-u", &b.udp_url()]);
+    assert_eq!(nodes(&o), [a.udp_url().unwrap(), b.udp_url().unwrap()]);
+    let o = run_plain(&["uptime", "--fleet", fleet, "-u", &b.udp_url().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(nodes(&o), [a.udp_url(), b.udp_url()]);
+    assert_eq!(nodes(&o), [a.udp_url().unwrap(), b.udp_url().unwrap()]);
     let o = bin()
         .args(["--fleet", fleet, "uptime"])
-        .env("OPENSIPS_MI_URL", b.udp_url())
+        .env("OPENSIPS_MI_URL", b.udp_url().unwrap())
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         nodes(&o),
-        [a.udp_url()],
+        [a.udp_url().unwrap()],
         "the environment's URL is a default"
     );
     // diagnose too, -u before or after it
-    let o = run_plain(&["--fleet", fleet, "diagnose", "-u", &b.udp_url()]);
+    let o = run_plain(&["--fleet", fleet, "diagnose", "-u", &b.udp_url().unwrap()]);
     let reports: Vec<String> = stdout(&o)
         .lines()
         .map(|l| {
@@ -1201,7 +1217,12 @@ fn a_fleet_file_and_urls_together() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(reports, [a.udp_url(), b.udp_url()], "{}", stderr(&o));
+    assert_eq!(
+        reports,
+        [a.udp_url().unwrap(), b.udp_url().unwrap()],
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// URL mistakes a shell user makes.
@@ -1226,8 +1247,8 @@ fn the_timeout_flag_replaces_the_urls_timeout_everywhere() {
     for method in ["uptime", "get_statistics", "which", "version"] {
         server.inject_for(method, Fault::Delay(delay));
     }
-    let short = format!("{}?timeout=150ms", server.udp_url());
-    let short_fifo = opensips_mi::url_with_param(&server.fifo_url(), "timeout", "150ms");
+    let short = format!("{}?timeout=150ms", server.udp_url().unwrap());
+    let short_fifo = opensips_mi::url_with_param(&server.fifo_url().unwrap(), "timeout", "150ms");
     // the URL's timeout alone: too short for the delay
     for args in [
         &["uptime"][..],
@@ -1282,7 +1303,7 @@ fn the_timeout_flag_replaces_the_urls_timeout_everywhere() {
     assert!(server.uac_requests().is_empty());
     // and the other way: a long URL timeout cut short by -t
     server.inject_for("ps", Fault::NoReply);
-    let long = format!("{}?timeout=60", server.udp_url());
+    let long = format!("{}?timeout=60", server.udp_url().unwrap());
     let started = Instant::now();
     let o = run(&long, &["-t", "0.5", "ps"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -1297,7 +1318,7 @@ fn the_timeout_flag_replaces_the_urls_timeout_everywhere() {
 #[test]
 fn nothing_wrong_reaches_a_phone() {
     let server = MockServer::builder().udp().start().unwrap();
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     for account in ["3", "1001@vm.example.com", "tel:+15551234", ""] {
         let o = run(&url, &["mwi-update", "sip:1001@10.0.0.21", account, "1"]);
         assert_eq!(o.status.code(), Some(2), "{account:?}: {}", stderr(&o));

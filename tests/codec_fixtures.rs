@@ -92,11 +92,11 @@ fn check(dir: &str) -> usize {
             }
             (_, Some(result), None) => {
                 let resp = got.unwrap_or_else(|e| panic!("{dir}/{case}: {e}"));
-                assert_eq!(resp.code, 200, "{dir}/{case}");
-                let ours: J = serde_json::from_slice(&resp.value.to_json()).unwrap();
+                assert_eq!(resp.code(), 200, "{dir}/{case}");
+                let ours: J = serde_json::from_slice(&resp.value().to_json()).unwrap();
                 assert_eq!(&ours, *result, "{dir}/{case}");
                 // object key order is the server's
-                if let (Some(o), Some(r)) = (resp.value.as_object(), result.as_object()) {
+                if let (Some(o), Some(r)) = (resp.value().as_object(), result.as_object()) {
                     let text = String::from_utf8_lossy(reply);
                     let mut last = 0;
                     for (k, _) in o {
@@ -109,11 +109,11 @@ fn check(dir: &str) -> usize {
                     }
                 }
                 assert!(
-                    reply.starts_with(&resp.raw)
-                        || reply.ends_with(&resp.raw)
+                    reply.starts_with(resp.raw().unwrap())
+                        || reply.ends_with(resp.raw().unwrap())
                         || reply
-                            .windows(resp.raw.len())
-                            .any(|w| w == resp.raw.as_slice())
+                            .windows(resp.raw().unwrap().len())
+                            .any(|w| w == resp.raw().unwrap())
                 );
             }
             (_, None, Some(err)) => {
@@ -168,13 +168,18 @@ fn two_replies_in_one_read_are_told_apart() {
     let reply = support::fixture("3x/fifo/93_two_requests_one_write.reply.txt");
     let version = jsonrpc::decode_reply(&reply, 14).unwrap();
     assert!(
-        version.value["Server"]
+        version.value()["Server"]
             .as_str()
             .unwrap()
             .starts_with("OpenSIPS (3.5.9")
     );
     let uptime = jsonrpc::decode_reply(&reply, 15).unwrap();
-    assert!(uptime.value["Up time"].as_str().unwrap().ends_with("[sec]"));
+    assert!(
+        uptime.value()["Up time"]
+            .as_str()
+            .unwrap()
+            .ends_with("[sec]")
+    );
 }
 
 #[cfg(feature = "http")]
@@ -225,11 +230,11 @@ mod xmlrpc_replies {
             let raw = support::fixture(rel);
             jsonrpc::decode_reply(http_body(&raw).unwrap(), 1)
                 .unwrap()
-                .value
+                .into_value()
         };
         let statistics = decode("3x/xmlrpc/05_get_statistics_named.reply.http")
             .unwrap()
-            .value;
+            .into_value();
         let keys = |v: &Value| {
             v.as_object()
                 .unwrap()
@@ -245,7 +250,7 @@ mod xmlrpc_replies {
         );
         let alice = decode("3x/xmlrpc/09_ul_show_contact_alice.reply.http")
             .unwrap()
-            .value;
+            .into_value();
         let alice_json = json("3x/http/18_ul_show_contact_alice.reply.http");
         assert_eq!(
             keys(&alice["Contacts"][0]),
@@ -261,11 +266,13 @@ mod xmlrpc_replies {
 
     #[test]
     fn escapes_crlf_and_faults() {
-        let v = decode("3x/xmlrpc/14_cache_fetch.reply.http").unwrap().value;
+        let v = decode("3x/xmlrpc/14_cache_fetch.reply.http")
+            .unwrap()
+            .into_value();
         assert_eq!(v["value"].as_str(), Some("x<y&z>\"'"));
         let v = decode("3x/xmlrpc/17_t_uac_dlg_notify.reply.http")
             .unwrap()
-            .value;
+            .into_value();
         let msg = v["Message"].as_str().unwrap();
         assert!(
             msg.contains("CSeq: 10 NOTIFY\r\nCall-ID:")
@@ -285,9 +292,13 @@ mod xmlrpc_replies {
 
     #[test]
     fn legacy_2x_structured_replies_decode() {
-        let up = decode("2x/xmlrpc/01_uptime.reply.http").unwrap().value;
+        let up = decode("2x/xmlrpc/01_uptime.reply.http")
+            .unwrap()
+            .into_value();
         assert_eq!(up["Up time"].as_str(), Some("17 [sec]"));
-        let which = decode("2x/xmlrpc/00_which.reply.http").unwrap().value;
+        let which = decode("2x/xmlrpc/00_which.reply.http")
+            .unwrap()
+            .into_value();
         assert!(
             which["name"]
                 .as_array()
@@ -295,7 +306,9 @@ mod xmlrpc_replies {
                 .iter()
                 .any(|v| v.as_str() == Some("uptime"))
         );
-        let dump = decode("2x/xmlrpc/05_ul_dump.reply.http").unwrap().value;
+        let dump = decode("2x/xmlrpc/05_ul_dump.reply.http")
+            .unwrap()
+            .into_value();
         let domain = &dump["Domain"][0];
         assert_eq!(domain["value"].as_str(), Some("location"));
         assert_eq!(domain["kids"]["AOR"][0]["value"].as_str(), Some("dave"));
@@ -306,7 +319,7 @@ mod xmlrpc_replies {
         );
         let uac = decode("2x/xmlrpc/12_t_uac_dlg_notify.reply.http")
             .unwrap()
-            .value;
+            .into_value();
         assert!(uac["Message"].as_str().unwrap().contains("\r\n\r\n"));
     }
 }
@@ -326,7 +339,7 @@ mod legacy_replies {
                 }
                 let status: i64 = String::from_utf8_lossy(&bytes[..3]).parse().unwrap();
                 match legacy::decode_reply(&bytes) {
-                    Ok(r) => assert_eq!(r.code, status, "{dir}/{case}"),
+                    Ok(r) => assert_eq!(r.code(), status, "{dir}/{case}"),
                     Err(Error::Command(e)) => {
                         assert_eq!(e.code, status, "{dir}/{case}");
                         assert!(!(200..300).contains(&e.code), "{dir}/{case}");
@@ -340,7 +353,9 @@ mod legacy_replies {
     }
 
     fn decode(rel: &str) -> Value {
-        legacy::decode_reply(&support::fixture(rel)).unwrap().value
+        legacy::decode_reply(&support::fixture(rel))
+            .unwrap()
+            .into_value()
     }
 
     #[test]
@@ -503,7 +518,7 @@ mod legacy_1x {
                 }
                 let status: i64 = String::from_utf8_lossy(&bytes[..3]).parse().unwrap();
                 match legacy::decode_reply(&bytes) {
-                    Ok(r) => assert_eq!(r.code, status, "{dir}/{case}"),
+                    Ok(r) => assert_eq!(r.code(), status, "{dir}/{case}"),
                     Err(Error::Command(e)) => {
                         assert_eq!(e.code, status, "{dir}/{case}");
                         assert!(!(200..300).contains(&e.code), "{dir}/{case}");
@@ -541,14 +556,16 @@ mod legacy_1x {
     }
 
     fn fifo(rel: &str) -> Value {
-        legacy::decode_reply(&support::fixture(rel)).unwrap().value
+        legacy::decode_reply(&support::fixture(rel))
+            .unwrap()
+            .into_value()
     }
 
     fn xml(rel: &str, method: &str) -> Value {
         let raw = support::fixture(rel);
         xmlrpc::decode_reply_1x(http_body(&raw).unwrap(), method)
             .unwrap()
-            .value
+            .into_value()
     }
 
     /// The keys of a value, recursively, with numbers and times left out.

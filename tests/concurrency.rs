@@ -128,8 +128,11 @@ fn leftover_fifos(server: &MockServer) -> Vec<String> {
 #[test]
 fn one_shared_fifo_connection() {
     let server = server();
-    let conn =
-        Connection::open_with(&server.fifo_url(), Options::builder().timeout(TIMEOUT)).unwrap();
+    let conn = Connection::open_with(
+        &server.fifo_url().unwrap(),
+        Options::builder().timeout(TIMEOUT),
+    )
+    .unwrap();
     hammer(&server, Arc::new(conn), "fifo");
     assert_eq!(leftover_fifos(&server), Vec::<String>::new());
 }
@@ -137,23 +140,29 @@ fn one_shared_fifo_connection() {
 #[test]
 fn one_shared_udp_connection() {
     let server = server();
-    let conn =
-        Connection::open_with(&server.udp_url(), Options::builder().timeout(TIMEOUT)).unwrap();
+    let conn = Connection::open_with(
+        &server.udp_url().unwrap(),
+        Options::builder().timeout(TIMEOUT),
+    )
+    .unwrap();
     hammer(&server, Arc::new(conn), "udp");
 }
 
 #[test]
 fn one_shared_unix_connection() {
     let server = server();
-    let conn =
-        Connection::open_with(&server.unix_url(), Options::builder().timeout(TIMEOUT)).unwrap();
+    let conn = Connection::open_with(
+        &server.unix_url().unwrap(),
+        Options::builder().timeout(TIMEOUT),
+    )
+    .unwrap();
     hammer(&server, Arc::new(conn), "unix");
 }
 
 #[test]
 fn pools_over_udp_and_unix() {
     let server = server();
-    for url in [server.udp_url(), server.unix_url()] {
+    for url in [server.udp_url().unwrap(), server.unix_url().unwrap()] {
         // the pool's own wait for a free connection is generous; each call keeps TIMEOUT
         let pool = Pool::open_with(&url, 4, Options::builder().timeout(support::GENEROUS)).unwrap();
         let pool = Arc::new(pool);
@@ -168,7 +177,7 @@ fn a_busy_pool_times_out_clearly() {
     server.inject_for("echo", Fault::Delay(Duration::from_millis(400)));
     let pool = Arc::new(
         Pool::open_with(
-            &server.udp_url(),
+            &server.udp_url().unwrap(),
             1,
             Options::builder().timeout(Duration::from_millis(150)),
         )
@@ -184,7 +193,7 @@ fn a_busy_pool_times_out_clearly() {
     assert!(started.elapsed() < Duration::from_secs(2));
     drop(held);
     assert!(cmd("uptime").execute(&*pool).is_ok());
-    assert!(Pool::open(&server.udp_url(), 0).is_err());
+    assert!(Pool::open(&server.udp_url().unwrap(), 0).is_err());
 }
 
 #[test]

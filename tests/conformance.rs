@@ -529,8 +529,8 @@ mod http {
         use opensips_mi::xmlrpc::decode_reply;
         match (decode_reply(real), decode_reply(ours)) {
             (Ok(r), Ok(o)) => shape(
-                &r.value.into(),
-                &o.value.into(),
+                &r.value().clone().into(),
+                &o.value().clone().into(),
                 &format!("{case}: xml"),
                 diffs,
             ),
@@ -756,13 +756,16 @@ mod legacy {
         }
         match (legacy::decode_reply(real), legacy::decode_reply(ours)) {
             (Ok(r), Ok(o)) => {
-                if (r.code, &r.message) != (o.code, &o.message) {
+                if (r.code(), &r.message()) != (o.code(), &o.message()) {
                     diffs.push(format!(
                         "{case}: status {} {} != mock {} {}",
-                        r.code, r.message, o.code, o.message
+                        r.code(),
+                        r.message(),
+                        o.code(),
+                        o.message()
                     ));
                 }
-                shape_legacy(&r.value, &o.value, case, diffs);
+                shape_legacy(r.value(), o.value(), case, diffs);
             }
             // error replies are compared byte for byte (line endings included)
             (Err(_), Err(_)) if real == ours => {}
@@ -1051,9 +1054,12 @@ mod legacy {
                 xmlrpc::decode_reply_1x(&rb, &method),
                 xmlrpc::decode_reply_1x(&ob, &method),
             ) {
-                (Ok(r), Ok(o)) => {
-                    shape_legacy(&r.value, &o.value, &format!("1x/xmlrpc/{case}"), &mut diffs)
-                }
+                (Ok(r), Ok(o)) => shape_legacy(
+                    r.value(),
+                    o.value(),
+                    &format!("1x/xmlrpc/{case}"),
+                    &mut diffs,
+                ),
                 (Err(r), Err(o)) => {
                     let (r, o) = (
                         r.server_error().map(|e| (e.code, e.message.clone())),
@@ -1120,7 +1126,7 @@ mod legacy {
                 continue;
             }
             let decode =
-                |b: &[u8]| xmlrpc::decode_reply(b).map(|r| xmlrpc::normalize_legacy(r.value));
+                |b: &[u8]| xmlrpc::decode_reply_legacy(b).map(opensips_mi::Response::into_value);
             match (decode(&rb), decode(&ob)) {
                 (Ok(r), Ok(o)) => shape_legacy(&r, &o, &format!("2x/xmlrpc/{case}"), &mut diffs),
                 (Err(r), Err(o)) => {

@@ -73,7 +73,7 @@ impl Matrix {
         match r {
             Ok(resp) => self
                 .failures
-                .push(format!("{label} succeeded: {}", resp.value)),
+                .push(format!("{label} succeeded: {}", resp.value())),
             Err(e) if !check(&e) => self.failures.push(format!("{label} wrong error: {e:?}")),
             Err(_) if took > TIMEOUT + SLACK => {
                 self.failures.push(format!("{label} took {took:?}"))
@@ -125,7 +125,7 @@ fn hold(s: TcpStream) {
 fn fifo_column() {
     let mut m = Matrix::new();
     let server = mock(&m);
-    let url = server.fifo_url();
+    let url = server.fifo_url().unwrap();
     let fifo = |m: &Matrix| Connection::open_with(&url, m.opts()).unwrap();
 
     let missing = m.dir().join("no_fifo");
@@ -187,7 +187,10 @@ fn datagram_columns() {
         .unwrap();
     m.cell("unix", "nobody reading", timeout, c, "uptime");
 
-    for (name, url) in [("udp", server.udp_url()), ("unix", server.unix_url())] {
+    for (name, url) in [
+        ("udp", server.udp_url().unwrap()),
+        ("unix", server.unix_url().unwrap()),
+    ] {
         let c = |m: &Matrix| Connection::open_with(&url, m.opts()).unwrap();
         server.inject_times(Fault::NoReply, 1);
         m.cell(name, "stalls after request", timeout, c(&m), "uptime");
@@ -270,7 +273,7 @@ fn http_columns() {
     }
     // and the real (mock) httpd, stalling
     let server = mock(&m);
-    let c = Connection::open_with(&server.http_url(), m.opts()).unwrap();
+    let c = Connection::open_with(&server.http_url().unwrap(), m.opts()).unwrap();
     server.inject_times(Fault::NoReply, 1);
     m.cell("http", "mock stalls", timeout, c, "uptime");
     m.finish();

@@ -28,7 +28,7 @@ fn next(l: &EventListener) -> Event {
 
 fn setup(flavor: Flavor) -> (MockServer, Arc<Connection>) {
     let server = MockServer::builder().flavor(flavor).udp().start().unwrap();
-    let conn = Arc::new(Connection::open(&server.udp_url()).unwrap());
+    let conn = Arc::new(Connection::open(&server.udp_url().unwrap()).unwrap());
     (server, conn)
 }
 
@@ -314,7 +314,7 @@ fn legacy_2x_text_events() {
         .start()
         .unwrap();
     let opts = Options::builder().protocol(Protocol::Legacy);
-    let conn = Arc::new(Connection::open_with(&server.fifo_url(), opts).unwrap());
+    let conn = Arc::new(Connection::open_with(&server.fifo_url().unwrap(), opts).unwrap());
     let l = EventListener::builder()
         .subscribe(conn, &["E_CORE_THRESHOLD"])
         .unwrap();
@@ -645,7 +645,7 @@ fn unix_in_sockets_are_unpredictable_private_and_removed() {
     use std::os::unix::fs::PermissionsExt;
     // a FIFO connection: the socket is opened to the FIFO's owner only (us, or root)
     let server = MockServer::builder().fifo().start().unwrap();
-    let conn = Arc::new(Connection::open(&server.fifo_url()).unwrap());
+    let conn = Arc::new(Connection::open(&server.fifo_url().unwrap()).unwrap());
     let parent = tempfile::tempdir().unwrap();
     let listen = || {
         EventListener::builder()
@@ -791,7 +791,7 @@ fn forged_events_from_another_user_are_dropped() {
 
     // with a FIFO connection the socket is the server's alone: others cannot even send
     let fifo_server = MockServer::builder().fifo().start().unwrap();
-    let fifo_conn = Arc::new(Connection::open(&fifo_server.fifo_url()).unwrap());
+    let fifo_conn = Arc::new(Connection::open(&fifo_server.fifo_url().unwrap()).unwrap());
     let l = EventListener::builder()
         .transport(EventTransport::UnixIn(dir.path().to_path_buf()))
         .subscribe(fifo_conn, &["E_CORE_THRESHOLD"])

@@ -118,9 +118,9 @@ fn a_dead_and_a_stalled_node_cost_at_most_the_deadline() {
         dir.path(),
         &format!(
             "# a mixed fleet\nedge1 {}\nold {}?protocol=legacy\nstuck {}\ndead udp://127.0.0.1:9\n",
-            live.udp_url(),
-            legacy.udp_url(),
-            stalled.udp_url()
+            live.udp_url().unwrap(),
+            legacy.udp_url().unwrap(),
+            stalled.udp_url().unwrap()
         ),
     );
     let exp = start(&["--fleet", &fleet, "--scrape-timeout", "1.5"]);
@@ -286,7 +286,7 @@ fn group_modes_and_prefix() {
     let server = MockServer::builder().udp().start().unwrap();
     let exp = start(&[
         "-u",
-        &server.udp_url(),
+        &server.udp_url().unwrap(),
         "--prefix",
         "sbc",
         "--group-mode",
@@ -354,7 +354,7 @@ fn concurrent_scrapes_of_stalled_nodes_keep_threads_bounded() {
     let mut args: Vec<String> = Vec::new();
     for s in &servers {
         args.push("-u".into());
-        args.push(s.udp_url());
+        args.push(s.udp_url().unwrap());
     }
     args.extend(["--scrape-timeout", "0.5", "--workers", "2"].map(String::from));
     let exp = start(&args.iter().map(String::as_str).collect::<Vec<_>>());

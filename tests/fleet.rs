@@ -29,7 +29,12 @@ fn mixed_generations_and_a_dead_node() {
     let versions = fleet.run(|c| c.version());
     let releases: Vec<Option<String>> = versions
         .iter()
-        .map(|(_, r)| r.as_ref().ok().and_then(|v| v.release().map(str::to_owned)))
+        .map(|n| {
+            n.result
+                .as_ref()
+                .ok()
+                .and_then(|v| v.release().map(str::to_owned))
+        })
         .collect();
     assert!(
         releases[0].as_deref().unwrap().starts_with("2.4"),
@@ -44,8 +49,8 @@ fn mixed_generations_and_a_dead_node() {
         "{releases:?}"
     );
     // the dead node is one error in its slot, in order
-    assert_eq!(versions[3].0, urls[3]);
-    match &versions[3].1 {
+    assert_eq!(versions[3].node, urls[3]);
+    match &versions[3].result {
         Err(Error::NotRunning { .. } | Error::Timeout { .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -54,13 +59,20 @@ fn mixed_generations_and_a_dead_node() {
     let dumps = fleet.run(|c| c.ul_dump());
     let aors: Vec<usize> = dumps[..3]
         .iter()
-        .map(|(_, r)| r.as_ref().unwrap().iter().map(|d| d.aors.len()).sum())
+        .map(|n| {
+            n.result
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|d| d.aors.len())
+                .sum()
+        })
         .collect();
     assert!(aors.iter().all(|n| *n > 0), "{aors:?}");
 
     let raw = fleet.command("uptime", ());
-    assert!(raw[..3].iter().all(|(_, r)| r.is_ok()));
-    assert!(raw[3].1.is_err());
+    assert!(raw[..3].iter().all(|n| n.result.is_ok()));
+    assert!(raw[3].result.is_err());
 }
 
 /// A slow node does not hold the others back: they answer while it is still busy, and
@@ -72,15 +84,15 @@ fn every_node_answers_with_a_bounded_number_of_threads() {
         .collect();
     servers[0].inject(Fault::Delay(Duration::from_millis(300)));
     let fleet = Fleet::open_with(
-        servers.iter().map(|s| s.udp_url()),
+        servers.iter().map(|s| s.udp_url().unwrap()),
         Options::builder().timeout(support::GENEROUS),
     )
     .max_threads(2);
     let r = fleet.command("uptime", ());
     assert_eq!(r.len(), 6);
-    assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
-    for (s, (url, _)) in servers.iter().zip(&r) {
-        assert_eq!(&s.udp_url(), url);
+    assert!(r.iter().all(|n| n.result.is_ok()), "{r:?}");
+    for (s, n) in servers.iter().zip(&r) {
+        assert_eq!(s.udp_url().unwrap(), n.node);
         let asked = s.requests().iter().filter(|r| r.method == "uptime").count();
         assert_eq!(asked, 1, "each node asked once");
     }

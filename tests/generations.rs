@@ -114,7 +114,7 @@ fn datagram_mismatches_are_fast_and_clear() {
             .unix()
             .start()
             .unwrap();
-        for url in [server.udp_url(), server.unix_url()] {
+        for url in [server.udp_url().unwrap(), server.unix_url().unwrap()] {
             let conn = Connection::open_with(&url, opts(wrong)).unwrap();
             let started = Instant::now();
             let e = conn.command("uptime", ()).unwrap_err();
@@ -137,7 +137,7 @@ fn fifo_mismatches_time_out_with_the_hint() {
         (Flavor::V3, Protocol::Legacy, "drop ?protocol=legacy"),
     ] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let conn = Connection::open_with(&server.fifo_url(), opts(wrong)).unwrap();
+        let conn = Connection::open_with(&server.fifo_url().unwrap(), opts(wrong)).unwrap();
         let e = conn.command("uptime", ()).unwrap_err();
         assert!(e.is_timeout(), "{flavor:?}: {e}");
         assert!(e.to_string().contains(says), "{flavor:?}: {e}");
@@ -150,7 +150,8 @@ fn fifo_mismatches_time_out_with_the_hint() {
 #[test]
 fn legacy_xmlrpc_on_a_json_rpc_server_is_refused() {
     let server = MockServer::builder().http().start().unwrap();
-    let conn = Connection::open_with(&server.xmlrpc_url(), opts(Protocol::Legacy)).unwrap();
+    let conn =
+        Connection::open_with(&server.xmlrpc_url().unwrap(), opts(Protocol::Legacy)).unwrap();
     let e = conn.command("uptime", ()).unwrap_err();
     let text = e.to_string();
     assert!(
@@ -195,14 +196,18 @@ fn a_detected_3x_xmlrpc_server_may_answer_any_string() {
         });
         server.handle("nothing", |_| Ok(opensips_mi::Value::from("")));
         let conn = Connection::open_with(
-            &server.xmlrpc_url(),
+            &server.xmlrpc_url().unwrap(),
             Options::builder().timeout(support::GENEROUS),
         )
         .unwrap();
         let r = conn.command("lines", ()).unwrap();
-        assert_eq!(r.value.as_str(), Some("line one\nline two\n"), "{flavor:?}");
+        assert_eq!(
+            r.value().as_str(),
+            Some("line one\nline two\n"),
+            "{flavor:?}"
+        );
         let r = conn.command("nothing", ()).unwrap();
-        assert_eq!(r.value.as_str(), Some(""), "{flavor:?}");
+        assert_eq!(r.value().as_str(), Some(""), "{flavor:?}");
     }
 }
 
@@ -216,9 +221,9 @@ fn concurrent_first_calls_detect_once() {
             MockServer::builder().fifo().start().unwrap()
         };
         let url = if udp {
-            server.udp_url()
+            server.udp_url().unwrap()
         } else {
-            server.fifo_url()
+            server.fifo_url().unwrap()
         };
         let conn = std::sync::Arc::new(
             Connection::open_with(&url, Options::builder().timeout(support::GENEROUS)).unwrap(),
@@ -248,7 +253,7 @@ fn the_first_call_keeps_to_its_own_timeout() {
     use opensips_mi::mock::Fault;
     let server = MockServer::builder().udp().fifo().start().unwrap();
     server.inject(Fault::NoReply);
-    for url in [server.udp_url(), server.fifo_url()] {
+    for url in [server.udp_url().unwrap(), server.fifo_url().unwrap()] {
         let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(30)))
             .unwrap();
         let started = Instant::now();

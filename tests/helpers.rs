@@ -50,9 +50,7 @@ struct CapturedXml24(Vec<u8>);
 impl ConnectionLike for CapturedXml24 {
     fn execute(&self, _cmd: &Cmd) -> Result<Response> {
         let body = &self.0[self.0.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-        let mut r = opensips_mi::xmlrpc::decode_reply(body)?;
-        r.value = opensips_mi::xmlrpc::normalize_legacy(std::mem::take(&mut r.value));
-        Ok(r)
+        opensips_mi::xmlrpc::decode_reply_legacy(body)
     }
 
     fn server(&self) -> Result<ServerFacts> {
@@ -356,10 +354,18 @@ fn the_same_state_gives_equal_structs_on_the_2_4_and_3_5_mocks() {
         .unwrap();
     let v3 = MockServer::start().unwrap();
     let opts = Options::builder().timeout(support::GENEROUS);
-    let legacy =
-        Connection::open_with(&v2.fifo_url(), opts.clone().protocol(Protocol::Legacy)).unwrap();
-    let mut conns = vec![Connection::open_with(&v3.fifo_url(), opts.clone()).unwrap()];
-    for url in [v3.udp_url(), v3.unix_url(), v3.http_url(), v3.xmlrpc_url()] {
+    let legacy = Connection::open_with(
+        &v2.fifo_url().unwrap(),
+        opts.clone().protocol(Protocol::Legacy),
+    )
+    .unwrap();
+    let mut conns = vec![Connection::open_with(&v3.fifo_url().unwrap(), opts.clone()).unwrap()];
+    for url in [
+        v3.udp_url().unwrap(),
+        v3.unix_url().unwrap(),
+        v3.http_url().unwrap(),
+        v3.xmlrpc_url().unwrap(),
+    ] {
         conns.push(Connection::open_with(&url, opts.clone()).unwrap());
     }
     for conn in &conns {
@@ -469,7 +475,7 @@ fn user_types_and_field_paths_in_errors() {
         aor: u32, // wrong on purpose: AORs are strings
     }
     let server = MockServer::builder().udp().start().unwrap();
-    let conn = Connection::open(&server.udp_url()).unwrap();
+    let conn = Connection::open(&server.udp_url().unwrap()).unwrap();
     let e = opensips_mi::cmd("ul_dump")
         .query_as::<Dump>(&conn)
         .unwrap_err();
@@ -492,7 +498,7 @@ mod verification {
     #[test]
     fn unknown_commands_are_refused_without_being_sent() {
         let server = MockServer::builder().udp().start().unwrap();
-        let conn = Connection::open(&server.udp_url()).unwrap();
+        let conn = Connection::open(&server.udp_url().unwrap()).unwrap();
         let e = opensips_mi::cmd("ul_dupm")
             .verified()
             .execute(&conn)
@@ -531,7 +537,7 @@ mod verification {
             .fifo()
             .start()
             .unwrap();
-        let conn = Connection::open(&server.fifo_url()).unwrap();
+        let conn = Connection::open(&server.fifo_url().unwrap()).unwrap();
         conn.verify("usrloc:dump").unwrap();
         conn.verify("ul_dump").unwrap();
         conn.verify("dump").unwrap();
@@ -562,7 +568,11 @@ mod verification {
             .http()
             .start()
             .unwrap();
-        for url in [server.fifo_url(), server.udp_url(), server.http_url()] {
+        for url in [
+            server.fifo_url().unwrap(),
+            server.udp_url().unwrap(),
+            server.http_url().unwrap(),
+        ] {
             let conn = Connection::open(&url).unwrap();
             for (typo, want) in [
                 ("ul_dupm", "ul_dump"),
@@ -589,7 +599,7 @@ mod verification {
             Some(_) => Err(opensips_mi::ServerError::new(404, "unknown command")),
             None => Err(opensips_mi::ServerError::new(500, "listing failed")),
         });
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let conn = Connection::open(&url).unwrap();
             match conn.verify("ul_dupm") {
                 Err(Error::Command(e)) => assert_eq!(e.code, 500, "{url}"),
@@ -604,7 +614,7 @@ mod verification {
             .unwrap();
         server.inject_for("which", Fault::NoReply);
         let conn = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::builder()
                 .timeout(Duration::from_millis(300))
                 .protocol(Protocol::Legacy),
@@ -622,7 +632,7 @@ mod verification {
             .start()
             .unwrap();
         let conn = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::builder().protocol(Protocol::Legacy),
         )
         .unwrap();
@@ -700,16 +710,20 @@ fn saved_ul_dump_replies_read_like_live_ones() {
     use opensips_mi::helpers::{ul_contacts_in, ul_dump_in};
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
         let (_server, conn) = support::auto_fifo(flavor);
-        let raw = opensips_mi::cmd("ul_dump").execute(&conn).unwrap().raw;
+        let resp = opensips_mi::cmd("ul_dump")
+            .keep_raw()
+            .execute(&conn)
+            .unwrap();
+        let raw = resp.raw().unwrap();
         assert_eq!(
             raw.starts_with(b"200 OK\n"),
             matches!(flavor, Flavor::V1 | Flavor::V2),
             "{flavor:?}"
         );
         let live = conn.ul_dump().unwrap();
-        assert_eq!(ul_dump_in(&raw).unwrap(), live, "{flavor:?}");
+        assert_eq!(ul_dump_in(raw).unwrap(), live, "{flavor:?}");
         let mut uris = Vec::new();
-        let n = ul_contacts_in(&raw, |c| uris.push(c.contact.contact)).unwrap();
+        let n = ul_contacts_in(raw, |c| uris.push(c.contact.contact)).unwrap();
         let expected: Vec<String> = live
             .iter()
             .flat_map(|d| &d.aors)
@@ -758,9 +772,10 @@ fn saved_dlg_list_replies_read_like_live_ones() {
             ("dlg_list", conn.dlg_list().unwrap()),
             ("dlg_list_ctx", conn.dlg_list_ctx().unwrap()),
         ] {
-            let raw = opensips_mi::cmd(method).execute(&conn).unwrap().raw;
+            let resp = opensips_mi::cmd(method).keep_raw().execute(&conn).unwrap();
+            let raw = resp.raw().unwrap();
             let mut read = Vec::new();
-            let n = dialogs_in(&raw, |d| read.push(d)).unwrap();
+            let n = dialogs_in(raw, |d| read.push(d)).unwrap();
             seen += n;
             assert_eq!((n, read), (live.len(), live), "{flavor:?} {method}");
         }

@@ -33,7 +33,7 @@ fn one_second() -> opensips_mi::OptionsBuilder {
 #[test]
 fn consecutive_commands_reuse_one_tcp_connection() {
     let server = MockServer::builder().http().start().unwrap();
-    for url in [server.http_url(), server.xmlrpc_url()] {
+    for url in [server.http_url().unwrap(), server.xmlrpc_url().unwrap()] {
         server.clear_requests();
         let conn = Connection::open(&url).unwrap();
         for _ in 0..20 {
@@ -198,14 +198,14 @@ fn basic_auth_from_options_or_url() {
         .start()
         .unwrap();
     let addr = server.http_addr().unwrap();
-    let e = Connection::open(&server.http_url())
+    let e = Connection::open(&server.http_url().unwrap())
         .unwrap()
         .command("uptime", ())
         .unwrap_err();
     assert!(matches!(e, Error::Http { status: 401, .. }), "{e}");
     assert!(e.to_string().contains("basic_auth"), "{e}");
     let wrong = opensips_mi::HttpConnection::open(
-        &server.http_url(),
+        &server.http_url().unwrap(),
         Options::builder().basic_auth("miuser", "nope"),
     )
     .map(Connection::from)
@@ -215,7 +215,7 @@ fn basic_auth_from_options_or_url() {
         Err(Error::Http { status: 401, .. })
     ));
     let ok = opensips_mi::HttpConnection::open(
-        &server.http_url(),
+        &server.http_url().unwrap(),
         Options::builder().basic_auth("miuser", "mi:pass"),
     )
     .map(Connection::from)
@@ -244,7 +244,7 @@ fn big_bodies_get_400_from_4_0_with_a_hint() {
         .http()
         .start()
         .unwrap();
-    let conn = Connection::open(&server.http_url()).unwrap();
+    let conn = Connection::open(&server.http_url().unwrap()).unwrap();
     let big = "x".repeat(1100);
     let start = Instant::now();
     let e = conn
@@ -255,11 +255,13 @@ fn big_bodies_get_400_from_4_0_with_a_hint() {
     assert!(start.elapsed() < Duration::from_secs(2));
     // 3.x httpd has no such limit
     let v3 = MockServer::builder().http().start().unwrap();
-    let conn = Connection::open(&v3.http_url()).unwrap();
+    let conn = Connection::open(&v3.http_url().unwrap()).unwrap();
     conn.command("cache_store", ["local", "big", big.as_str()])
         .unwrap();
     assert_eq!(
-        conn.command("cache_fetch", ["local", "big"]).unwrap().value["value"],
+        conn.command("cache_fetch", ["local", "big"])
+            .unwrap()
+            .into_value()["value"],
         Value::from(big)
     );
 }
@@ -348,7 +350,7 @@ fn a_body_sent_after_its_head_waits_for_more_bytes_on_3x_and_4x() {
 fn every_request_leaves_in_one_write() {
     for flavor in [Flavor::V3, Flavor::V4] {
         let server = MockServer::builder().flavor(flavor).http().start().unwrap();
-        for url in [server.http_url(), server.xmlrpc_url()] {
+        for url in [server.http_url().unwrap(), server.xmlrpc_url().unwrap()] {
             let conn = Connection::open_with(&url, one_second()).unwrap();
             for i in 0..300 {
                 let r = conn.command("cache_store", ["local", "k", &format!("value {i}")]);
@@ -362,8 +364,8 @@ fn every_request_leaves_in_one_write() {
 fn keepalive_can_be_turned_off() {
     let server = MockServer::builder().http().start().unwrap();
     for url in [
-        format!("{}?keepalive=false", server.http_url()),
-        format!("{}?keepalive=false", server.xmlrpc_url()),
+        format!("{}?keepalive=false", server.http_url().unwrap()),
+        format!("{}?keepalive=false", server.xmlrpc_url().unwrap()),
     ] {
         server.clear_requests();
         let conn = Connection::open(&url).unwrap();
@@ -380,12 +382,14 @@ fn keepalive_can_be_turned_off() {
         peers.dedup();
         assert_eq!(peers.len(), 5, "{url}: one TCP connection per command");
     }
-    let conn =
-        opensips_mi::HttpConnection::open(&server.http_url(), Options::builder().keepalive(false))
-            .map(Connection::from)
-            .unwrap();
+    let conn = opensips_mi::HttpConnection::open(
+        &server.http_url().unwrap(),
+        Options::builder().keepalive(false),
+    )
+    .map(Connection::from)
+    .unwrap();
     conn.command("uptime", ()).unwrap();
-    assert!(Connection::open(&format!("{}?keepalive=maybe", server.http_url())).is_err());
+    assert!(Connection::open(&format!("{}?keepalive=maybe", server.http_url().unwrap())).is_err());
 }
 
 /// A wrong or missing Content-Type: the real httpd closes without a byte (fixtures 3x/http

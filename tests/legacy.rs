@@ -26,7 +26,7 @@ fn legacy_connections(server: &MockServer) -> Vec<Connection> {
         .protocol(Protocol::Legacy);
     [server.fifo_url(), server.udp_url(), server.unix_url()]
         .iter()
-        .filter(|u| !u.is_empty())
+        .flatten()
         .map(|u| Connection::open_with(u, opts.clone()).unwrap())
         .collect()
 }
@@ -42,10 +42,10 @@ fn legacy_round_trips_on_every_transport() {
             .start()
             .unwrap();
         for conn in legacy_connections(&server) {
-            let up = conn.command("uptime", ()).unwrap();
-            assert_eq!((up.code, up.message.as_str()), (200, "OK"));
-            assert!(up.raw.starts_with(b"200 OK\nNow:: "));
-            assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
+            let up = cmd("uptime").keep_raw().execute(&conn).unwrap();
+            assert_eq!((up.code(), up.message()), (200, "OK"));
+            assert!(up.raw().unwrap().starts_with(b"200 OK\nNow:: "));
+            assert!(up.value()["Up time"].as_str().unwrap().ends_with(" [sec]"));
             // a list argument becomes one line per element
             let stats = cmd("get_statistics")
                 .arg(["dialog:", "tm:"])
@@ -60,7 +60,10 @@ fn legacy_round_trips_on_every_transport() {
                 .param("value", "v")
                 .execute(&conn)
                 .unwrap();
-            let fetched = conn.command("cache_fetch", ["local", "k"]).unwrap().value;
+            let fetched = conn
+                .command("cache_fetch", ["local", "k"])
+                .unwrap()
+                .into_value();
             if flavor == Flavor::V1 {
                 // 1.11: one unnamed `key = [value]` line
                 assert_eq!(fetched, Value::from(vec!["k = [v]"]));
@@ -108,7 +111,7 @@ fn t_uac_dlg_reply_with_a_sip_message_inside() {
             let v = conn
                 .command("t_uac_dlg", ["NOTIFY", &ruri, ".", ".", headers])
                 .unwrap()
-                .value;
+                .into_value();
             // 2.4 names the lines (`Status::`…), 1.11 does not: the same SipReply
             if flavor == Flavor::V2 {
                 assert_eq!(v["Status"].as_str(), Some("200 OK"));
@@ -164,7 +167,11 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
             .start()
             .unwrap();
         let expected = generation_of(flavor);
-        for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+        for url in [
+            server.fifo_url().unwrap(),
+            server.udp_url().unwrap(),
+            server.unix_url().unwrap(),
+        ] {
             let conn = Connection::open_with(
                 &url,
                 Options::builder().timeout(timeout).protocol(Protocol::Auto),
@@ -182,12 +189,12 @@ fn auto_detection_picks_the_generation_within_one_timeout() {
             assert_eq!(conn.protocol().unwrap(), expected);
             assert_eq!(server.requests().len(), before);
             // and the server is left in a good state: commands work right after
-            let v = conn.command("version", ()).unwrap().value;
+            let v = conn.command("version", ()).unwrap().into_value();
             assert!(
                 v["Server"].as_str().unwrap().starts_with("OpenSIPS ("),
                 "{flavor:?} {url}: {v}"
             );
-            let up = conn.command("uptime", ()).unwrap().value;
+            let up = conn.command("uptime", ()).unwrap().into_value();
             assert!(up["Up time"].as_str().is_some(), "{flavor:?} {url}: {up}");
         }
         // the probe never ran a command on the server other than `version`
@@ -218,7 +225,7 @@ fn the_old_probe_would_have_wedged_the_fifo() {
         );
         assert!(answer.starts_with(b"{\"jsonrpc\""), "{flavor:?}");
         let conn = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::builder().timeout(Duration::from_millis(300)),
         )
         .unwrap();
@@ -241,7 +248,7 @@ fn auto_detection_leaves_the_server_serving_everyone() {
             .start()
             .unwrap();
         let expected = generation_of(flavor);
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let auto = Connection::open_with(
                 &url,
                 Options::builder()
@@ -292,7 +299,7 @@ fn a_slow_server_is_still_detected_and_not_wedged() {
         // patience is a third of the timeout: 1 s here; the JSON answer comes after 1.3 s
         server.inject_times(Fault::Delay(Duration::from_millis(1300)), 1);
         let auto = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::builder()
                 .timeout(Duration::from_secs(4))
                 .protocol(Protocol::Auto),
@@ -300,7 +307,7 @@ fn a_slow_server_is_still_detected_and_not_wedged() {
         .unwrap();
         assert_eq!(auto.protocol().unwrap(), Protocol::JsonRpc, "{flavor:?}");
         let plain = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::builder().timeout(support::GENEROUS),
         )
         .unwrap();
@@ -321,7 +328,7 @@ fn auto_detection_against_nothing_is_bounded() {
         .unwrap();
     server.inject(Fault::NoReply);
     let timeout = Duration::from_millis(500);
-    for url in [server.fifo_url(), server.udp_url()] {
+    for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
         let conn = Connection::open_with(
             &url,
             Options::builder().timeout(timeout).protocol(Protocol::Auto),
@@ -351,10 +358,11 @@ fn protocol_in_urls_and_http_limits() {
         .http()
         .start()
         .unwrap();
-    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url())).unwrap();
+    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url().unwrap())).unwrap();
     assert_eq!(conn.protocol().unwrap(), Protocol::Legacy);
-    assert!(Connection::open(&format!("{}?protocol=bogus", server.udp_url())).is_err());
-    let e = Connection::open(&format!("{}?protocol=legacy", server.http_url())).unwrap_err();
+    assert!(Connection::open(&format!("{}?protocol=bogus", server.udp_url().unwrap())).is_err());
+    let e =
+        Connection::open(&format!("{}?protocol=legacy", server.http_url().unwrap())).unwrap_err();
     assert!(e.to_string().contains("no JSON-RPC over HTTP"), "{e}");
 }
 
@@ -420,7 +428,7 @@ proptest! {
         values in proptest::collection::vec("(\\PC|[\"':\\\\ \\t\\r\\n=.]){0,24}", 1..4)
     ) {
         let (server, seen) = recording_server(Flavor::V2);
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let conn = Connection::open_with(&url, Options::builder().timeout(support::GENEROUS).protocol(Protocol::Legacy)).unwrap();
             seen.lock().unwrap().clear();
             let sent = server.requests().len();
@@ -439,7 +447,7 @@ proptest! {
     #[test]
     fn jsonrpc_arguments_arrive_unchanged(values in proptest::collection::vec("\\PC{0,40}", 1..4)) {
         let (server, seen) = recording_server(Flavor::V3);
-        for url in [server.fifo_url(), server.udp_url()] {
+        for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
             let conn = Connection::open_with(&url, Options::builder().timeout(support::GENEROUS)).unwrap();
             conn.command("record", Params::positional(values.iter().map(String::as_str))).unwrap();
             let got = seen.lock().unwrap().pop().expect("the handler ran");
@@ -457,27 +465,27 @@ fn an_empty_value_with_attributes_keeps_its_attributes() {
         .fifo()
         .start()
         .unwrap();
-    let conn = support::legacy(&server.fifo_url());
+    let conn = support::legacy(&server.fifo_url().unwrap());
     conn.command(
         "event_subscribe",
         ["E_UL_AOR_INSERT", "udp:127.0.0.1:37081", "3600"],
     )
     .unwrap();
-    let r = conn.command("subscribers_list", ()).unwrap();
-    let text = String::from_utf8_lossy(&r.raw);
+    let r = cmd("subscribers_list").keep_raw().execute(&conn).unwrap();
+    let text = String::from_utf8_lossy(r.raw().unwrap());
     assert!(
         text.contains("\tSubscriber::  socket=udp:127.0.0.1:37081 expire=3600"),
         "{text}"
     );
-    let event = &r.value["Event"];
+    let event = &r.value()["Event"];
     assert_eq!(
         event["value"].as_str(),
         Some("E_UL_AOR_INSERT"),
         "{}",
-        r.value
+        r.value()
     );
     let sub = &event["Subscriber"];
-    assert_eq!(sub["value"].as_str(), Some(""), "{}", r.value);
+    assert_eq!(sub["value"].as_str(), Some(""), "{}", r.value());
     assert_eq!(sub["socket"].as_str(), Some("udp:127.0.0.1:37081"));
     assert_eq!(sub["expire"].as_str(), Some("3600"));
 }
@@ -494,7 +502,7 @@ fn talking_json_to_a_2x_server_by_mistake() {
         .start()
         .unwrap();
     let wrong = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder()
             .timeout(Duration::from_millis(400))
             .protocol(Protocol::JsonRpc),
@@ -507,10 +515,10 @@ fn talking_json_to_a_2x_server_by_mistake() {
         text.contains("1.x/2.x") && text.contains("protocol=legacy"),
         "{text}"
     );
-    let right = support::legacy(&server.fifo_url());
+    let right = support::legacy(&server.fifo_url().unwrap());
     assert!(right.command("uptime", ()).is_ok());
 
-    let e = Connection::open(&format!("{}?protocol=jsonrpc", server.udp_url()))
+    let e = Connection::open(&format!("{}?protocol=jsonrpc", server.udp_url().unwrap()))
         .unwrap()
         .command("uptime", ())
         .unwrap_err();

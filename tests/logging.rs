@@ -31,17 +31,18 @@ fn calls_are_logged_without_credentials() {
     log::set_logger(&Capture).unwrap();
     log::set_max_level(log::LevelFilter::Trace);
     let server = MockServer::builder().udp().http().start().unwrap();
-    let conn = Connection::open(&server.udp_url()).unwrap();
+    let conn = Connection::open(&server.udp_url().unwrap()).unwrap();
     conn.command("uptime", ()).unwrap();
     let secret = server
         .http_url()
+        .unwrap()
         .replacen("http://", "http://miuser:s3cret-pw@", 1);
     let conn = Connection::open(&secret).unwrap();
     conn.command("which", ()).unwrap();
     let _ = conn.command("no_such_command", ());
 
     let lines = LINES.lock().unwrap().clone();
-    let udp = server.udp_url();
+    let udp = server.udp_url().unwrap();
     assert!(
         lines
             .iter()

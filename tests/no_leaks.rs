@@ -19,7 +19,7 @@ fn ten_thousand_fifo_commands_leave_nothing_behind() {
     });
     server.inject_for("slow_echo", Fault::Delay(Duration::from_millis(40)));
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();

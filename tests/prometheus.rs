@@ -59,13 +59,13 @@ fn a_fleet_labels_each_sample_with_its_node() {
         .udp()
         .start()
         .unwrap();
-    let fleet = Fleet::open([a.udp_url(), b.udp_url()]);
+    let fleet = Fleet::open([a.udp_url().unwrap(), b.udp_url().unwrap()]);
     let scraped = fleet.run(|c| Ok((c.get_statistics(&["core:"])?, c.list_statistics()?)));
     let nodes: Vec<_> = scraped
         .iter()
-        .map(|(url, r)| {
-            let (s, k) = r.as_ref().unwrap();
-            NodeScrape::up(Some(url.as_str()), s, k)
+        .map(|n| {
+            let (s, k) = n.result.as_ref().unwrap();
+            NodeScrape::up(Some(n.node.as_str()), s, k)
         })
         .collect();
     let text = exposition(&MetricNaming::default(), nodes);
@@ -82,8 +82,14 @@ fn a_fleet_labels_each_sample_with_its_node() {
         .filter(|s| s.metric == "opensips_core_rcv_requests")
         .collect();
     assert_eq!(rcv.len(), 2);
-    assert_eq!(rcv[0].labels.get("node"), Some(a.udp_url().as_str()));
-    assert_eq!(rcv[1].labels.get("node"), Some(b.udp_url().as_str()));
+    assert_eq!(
+        rcv[0].labels.get("node"),
+        Some(a.udp_url().unwrap().as_str())
+    );
+    assert_eq!(
+        rcv[1].labels.get("node"),
+        Some(b.udp_url().unwrap().as_str())
+    );
 }
 
 /// Without `list_statistics` (OpenSIPS 1.11 has none; here the mock answers as 1.11 does,
@@ -114,12 +120,12 @@ fn module_naming_and_a_node_without_list_statistics() {
     server.handle("list_statistics", |_| {
         Err(ServerError::new(500, "command not available"))
     });
-    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url())).unwrap();
+    let conn = Connection::open(&format!("{}?protocol=legacy", server.udp_url().unwrap())).unwrap();
     assert!(conn.list_statistics().is_err());
     let stats = conn.get_statistics(&["all"]).unwrap();
     let mut stats_111 = stats.clone();
-    stats_111.0.insert("load:udp:127.0.0.1:5068-load".into(), 7);
-    stats_111.0.insert("uri:positive checks".into(), 1);
+    stats_111.extend([("load:udp:127.0.0.1:5068-load", 7)]);
+    stats_111.extend([("uri:positive checks", 1)]);
     let none = StatKinds::new();
     for (mode, name, group) in [
         (GroupMode::None, "opensips_active_dialogs", None),
@@ -165,8 +171,8 @@ fn module_naming_and_a_node_without_list_statistics() {
     }
     // mode 0: `shmem:used_size` and `pkmem`-less 2.x have no clash, but a clash is labelled
     let mut clash = opensips_mi::helpers::Statistics::default();
-    clash.0.insert("dialog:x".into(), 1);
-    clash.0.insert("tm:x".into(), 2);
+    clash.extend([("dialog:x", 1)]);
+    clash.extend([("tm:x", 2)]);
     let naming = MetricNaming::new("opensips", GroupMode::None, "module").unwrap();
     let text = exposition(&naming, [NodeScrape::up(None, &clash, &none)]);
     assert!(
@@ -203,7 +209,10 @@ fn cli_output_for_a_1_11_like_server() {
         ]))
     });
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_opensips-mi"))
-        .args(["-u", &format!("{}&protocol=legacy", server.fifo_url())])
+        .args([
+            "-u",
+            &format!("{}&protocol=legacy", server.fifo_url().unwrap()),
+        ])
         .args(["-o", "prometheus", "get_statistics", "all"])
         .env_remove("OPENSIPS_MI_URL")
         .output()

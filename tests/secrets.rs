@@ -47,9 +47,11 @@ fn authed() -> (MockServer, String) {
         .http_auth("admin", PASSWORD)
         .start()
         .unwrap();
-    let url = server
-        .http_url()
-        .replacen("http://", &format!("http://admin:{PASSWORD}@"), 1);
+    let url =
+        server
+            .http_url()
+            .unwrap()
+            .replacen("http://", &format!("http://admin:{PASSWORD}@"), 1);
     (server, url)
 }
 
@@ -91,9 +93,13 @@ fn library_errors_and_debug_show_no_password() {
     let fleet = Fleet::open([url.clone()]);
     assert_clean("Fleet Debug", &format!("{fleet:?}"));
     let answers = fleet.run(|c| c.uptime());
-    assert!(answers[0].1.is_ok());
-    assert_clean("a fleet node name", &answers[0].0);
-    assert!(answers[0].0.contains("admin:***@"), "{}", answers[0].0);
+    assert!(answers[0].result.is_ok());
+    assert_clean("a fleet node name", &answers[0].node);
+    assert!(
+        answers[0].node.contains("admin:***@"),
+        "{}",
+        answers[0].node
+    );
     assert_clean("Fleet::names", &fleet.names().join(" "));
     // a password holding '@' works and is never shown
     let at = Connection::open(&format!(
@@ -217,11 +223,16 @@ fn an_interrupted_call_leaves_nothing_behind() {
     let reply_socket_dir = tempfile::tempdir().unwrap();
     let unix = format!(
         "{}?reply_socket_dir={}",
-        server.unix_url(),
+        server.unix_url().unwrap(),
         reply_socket_dir.path().display()
     );
     for (url, dir, signal, code) in [
-        (server.fifo_url(), server.reply_dir(), Signal::SIGINT, 130),
+        (
+            server.fifo_url().unwrap(),
+            server.reply_dir(),
+            Signal::SIGINT,
+            130,
+        ),
         (unix.clone(), reply_socket_dir.path(), Signal::SIGTERM, 143),
     ] {
         let mut child = Command::new(BIN)
@@ -259,7 +270,7 @@ fn a_planted_generation_cache_entry_is_ignored() {
         return;
     }
     let server = MockServer::builder().udp().start().unwrap();
-    let url = server.udp_url();
+    let url = server.udp_url().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let run = || {
         Command::new(BIN)

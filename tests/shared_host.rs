@@ -45,7 +45,7 @@ fn reply_fifos_are_closed_to_other_users() {
         .start()
         .unwrap();
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
@@ -79,7 +79,7 @@ fn a_server_of_another_user_gets_its_user_and_group_not_the_world() {
     let fifo = dir.path().join("opensips_fifo");
     std::os::unix::fs::chown(&fifo, Some(4242), Some(4242)).unwrap();
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
@@ -107,7 +107,7 @@ fn unix_reply_sockets_are_closed_to_other_users_and_forgeries_are_dropped() {
         .start()
         .unwrap();
     let conn = Connection::open_with(
-        &server.unix_url(),
+        &server.unix_url().unwrap(),
         Options::builder()
             .timeout(support::GENEROUS)
             .reply_socket_dir(dir.path()),
@@ -222,8 +222,11 @@ fn a_fixed_reply_name_planted_as_a_symlink_is_refused_and_its_target_untouched()
         dir.path().join("fixed").to_str().unwrap(),
     ]);
     assert_eq!(r, "planted");
-    let conn =
-        Connection::open(&format!("{}&reply_fifo=fixed&timeout=3", server.fifo_url())).unwrap();
+    let conn = Connection::open(&format!(
+        "{}&reply_fifo=fixed&timeout=3",
+        server.fifo_url().unwrap()
+    ))
+    .unwrap();
     let e = uptime(&conn).unwrap_err();
     assert!(e.to_string().contains("not a FIFO of this user"), "{e}");
     let mode = std::fs::metadata(&victim).unwrap().mode() & 0o7777;

@@ -14,14 +14,14 @@ fn connections(server: &MockServer, protocol: Protocol) -> Vec<Connection> {
     let opts = Options::builder()
         .timeout(support::GENEROUS)
         .protocol(protocol);
-    let mut urls = vec![server.fifo_url(), server.udp_url()];
+    let mut urls = vec![server.fifo_url().unwrap(), server.udp_url().unwrap()];
     if protocol == Protocol::JsonRpc {
-        urls.extend([server.http_url(), server.xmlrpc_url()]);
+        urls.extend([server.http_url().unwrap(), server.xmlrpc_url().unwrap()]);
     }
     // 2.x mi_xmlrpc_ng, and the 1.x mi_xmlrpc (CR stripped from strings: the helpers must
     // still get CR LF across)
     if matches!(server.flavor(), Flavor::V1 | Flavor::V2) {
-        urls.push(server.xmlrpc_url());
+        urls.push(server.xmlrpc_url().unwrap());
     }
     urls.iter()
         .map(|u| Connection::open_with(u, opts.clone()).unwrap())
@@ -118,7 +118,7 @@ fn auto_protocol_picks_the_right_wire_form() {
     for flavor in [Flavor::V2, Flavor::V3] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
         let conn = Connection::open_with(
-            &server.fifo_url(),
+            &server.fifo_url().unwrap(),
             Options::builder().protocol(Protocol::Auto),
         )
         .unwrap();
@@ -142,7 +142,7 @@ fn a_sip_failure_is_a_result_not_an_error() {
             UacReply::status("408 Request Timeout")
         }
     });
-    let conn = Connection::open(&server.fifo_url()).unwrap();
+    let conn = Connection::open(&server.fifo_url().unwrap()).unwrap();
     let busy = sip::event_notify("sip:busy@x", NotifyEvent::CiscoCheckCfg)
         .send(&conn)
         .unwrap();
@@ -157,7 +157,7 @@ fn a_sip_failure_is_a_result_not_an_error() {
 fn the_reply_waits_for_the_transaction_beyond_the_connection_timeout() {
     let server = MockServer::builder().fifo().udp().start().unwrap();
     server.set_uac_delay(Duration::from_millis(700));
-    for url in [server.fifo_url(), server.udp_url()] {
+    for url in [server.fifo_url().unwrap(), server.udp_url().unwrap()] {
         // the connection's own timeout is shorter than the SIP transaction...
         let conn =
             Connection::open_with(&url, Options::builder().timeout(Duration::from_millis(300)))
@@ -176,7 +176,7 @@ fn the_reply_waits_for_the_transaction_beyond_the_connection_timeout() {
 #[test]
 fn injection_is_refused_before_anything_is_sent() {
     let server = MockServer::builder().fifo().start().unwrap();
-    let conn = Connection::open(&server.fifo_url()).unwrap();
+    let conn = Connection::open(&server.fifo_url().unwrap()).unwrap();
     let attempts = [
         sip::event_notify("sip:1@x\r\nVia: evil", NotifyEvent::SnomReboot),
         sip::event_notify("sip:1@x", NotifyEvent::SnomReboot).header("X-A", "b\r\nVia: evil"),
@@ -206,7 +206,7 @@ fn injection_is_refused_before_anything_is_sent() {
 fn the_server_still_validates_what_it_gets() {
     // positional parameters are refused by 3.x (named-only command)
     let server = MockServer::builder().fifo().start().unwrap();
-    let conn = Connection::open(&server.fifo_url()).unwrap();
+    let conn = Connection::open(&server.fifo_url().unwrap()).unwrap();
     let e = conn
         .command(
             "t_uac_dlg",
@@ -239,7 +239,7 @@ fn nobody_listening_is_a_local_408_after_fr_timeout() {
         .fr_timeout(Duration::from_millis(300))
         .start()
         .unwrap();
-    let conn = Connection::open(&server.fifo_url()).unwrap();
+    let conn = Connection::open(&server.fifo_url().unwrap()).unwrap();
     let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);

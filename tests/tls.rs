@@ -113,7 +113,7 @@ fn private_ca_is_trusted_only_when_given() {
             .map(Connection::from)
             .unwrap();
     assert_eq!(
-        trusted.command("uptime", ()).unwrap().value,
+        trusted.command("uptime", ()).unwrap().into_value(),
         Value::from("OK")
     );
 
@@ -131,7 +131,7 @@ fn private_ca_is_trusted_only_when_given() {
             .map(Connection::from)
             .unwrap();
     assert_eq!(
-        insecure.command("uptime", ()).unwrap().value,
+        insecure.command("uptime", ()).unwrap().into_value(),
         Value::from("OK")
     );
 

@@ -26,15 +26,17 @@ fn is_xml(conn: &Connection) -> bool {
 fn generic_command_positional_named_and_arrays_on_every_transport() {
     let server = MockServer::start().unwrap();
     for conn in connections(&server) {
-        let up = conn.command("uptime", ()).unwrap();
-        assert_eq!((up.code, up.message.as_str()), (200, "OK"));
-        assert!(up.value["Up time"].as_str().unwrap().ends_with(" [sec]"));
+        // the reply's bytes are kept only when asked for
+        assert_eq!(conn.command("uptime", ()).unwrap().raw(), None);
+        let up = cmd("uptime").keep_raw().execute(&conn).unwrap();
+        assert_eq!((up.code(), up.message()), (200, "OK"));
+        assert!(up.value()["Up time"].as_str().unwrap().ends_with(" [sec]"));
         let prefix: &[u8] = if is_xml(&conn) {
             b"<?xml"
         } else {
             br#"{"jsonrpc":"2.0","result":{"Now":"#
         };
-        assert!(up.raw.starts_with(prefix), "{}", conn.endpoint());
+        assert!(up.raw().unwrap().starts_with(prefix), "{}", conn.endpoint());
 
         // one array parameter, positional and named
         let pos = conn
@@ -44,7 +46,7 @@ fn generic_command_positional_named_and_arrays_on_every_transport() {
             .param("statistics", ["dialog:", "tm:"])
             .query(&conn)
             .unwrap();
-        assert_eq!(pos.value, named);
+        assert_eq!(pos.value(), &named);
         let keys: Vec<&str> = named
             .as_object()
             .unwrap()
@@ -69,7 +71,7 @@ fn generic_command_positional_named_and_arrays_on_every_transport() {
                 Params::named([("table_name", "location"), ("aor", "alice")]),
             )
             .unwrap();
-        assert_eq!(same.value["AOR"], Value::from("alice"));
+        assert_eq!(same.value()["AOR"], Value::from("alice"));
     }
 }
 
@@ -120,7 +122,10 @@ fn state_is_shared_across_transports() {
         .command("cache_store", ["local", "k", "héllo \"w\" \u{2603}"])
         .unwrap();
     for c in &conns {
-        let v = c.command("cache_fetch", ["local", "k"]).unwrap().value;
+        let v = c
+            .command("cache_fetch", ["local", "k"])
+            .unwrap()
+            .into_value();
         assert_eq!(v["value"].as_str(), Some("héllo \"w\" \u{2603}"));
     }
     conns[1]
@@ -138,7 +143,7 @@ fn state_is_shared_across_transports() {
             ]),
         )
         .unwrap();
-    let dump = conns[2].command("ul_dump", ()).unwrap().value;
+    let dump = conns[2].command("ul_dump", ()).unwrap().into_value();
     let aors = dump["Domains"][0]["AORs"].as_array().unwrap();
     assert!(aors.iter().any(|a| a["AOR"] == Value::from("dave")));
     let transports: Vec<MockTransport> = server.requests().iter().map(|r| r.transport).collect();
@@ -167,7 +172,7 @@ fn stale_replies_are_discarded() {
     let server = MockServer::start().unwrap();
     for conn in connections(&server) {
         server.inject_times(Fault::StaleReplyFirst, 1);
-        let v = conn.command("version", ()).unwrap().value;
+        let v = conn.command("version", ()).unwrap().into_value();
         assert!(
             v["Server"].as_str().unwrap().starts_with("OpenSIPS"),
             "{}: {v}",
@@ -254,12 +259,12 @@ fn garbage_truncated_and_plain_text_replies_are_clear_errors() {
         assert!(e.to_string().contains("4 KB"), "{e}");
     }
     // A truncated reply: the datagram is final, the FIFO's EOF is too (after the timeout).
-    let udp = Connection::open(&server.udp_url()).unwrap();
+    let udp = Connection::open(&server.udp_url().unwrap()).unwrap();
     server.inject_times(Fault::Truncate(30), 1);
     let e = udp.command("uptime", ()).unwrap_err();
     assert!(matches!(e, Error::MalformedReply { .. }), "{e}");
     let fifo = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder().timeout(Duration::from_millis(300)),
     )
     .unwrap();
@@ -279,7 +284,7 @@ fn oversized_datagram_reply_suggests_another_transport() {
         .datagram_buffer(1000)
         .start()
         .unwrap();
-    for url in [server.udp_url(), server.unix_url()] {
+    for url in [server.udp_url().unwrap(), server.unix_url().unwrap()] {
         let conn = Connection::open(&url).unwrap();
         let e = conn.command("get_statistics", [["all"]]).unwrap_err();
         assert!(
@@ -293,7 +298,8 @@ fn oversized_datagram_reply_suggests_another_transport() {
 #[test]
 fn requests_over_the_transport_limit_are_refused_before_sending() {
     let server = MockServer::start().unwrap();
-    let fifo = Connection::open(&format!("{}&protocol=jsonrpc", server.fifo_url())).unwrap();
+    let fifo =
+        Connection::open(&format!("{}&protocol=jsonrpc", server.fifo_url().unwrap())).unwrap();
     let big = "x".repeat(5000);
     let e = fifo
         .command("cache_store", ["local", "k", big.as_str()])
@@ -303,7 +309,7 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
         "{e}"
     );
     let udp = Connection::open_with(
-        &server.udp_url(),
+        &server.udp_url().unwrap(),
         Options::builder()
             .datagram_buffer(2000)
             .protocol(Protocol::JsonRpc),
@@ -323,8 +329,11 @@ fn requests_over_the_transport_limit_are_refused_before_sending() {
 #[test]
 fn truncated_datagram_is_detected() {
     let server = MockServer::builder().udp().start().unwrap();
-    let conn =
-        Connection::open_with(&server.udp_url(), Options::builder().datagram_buffer(200)).unwrap();
+    let conn = Connection::open_with(
+        &server.udp_url().unwrap(),
+        Options::builder().datagram_buffer(200),
+    )
+    .unwrap();
     let e = conn.command("get_statistics", [["tm:"]]).unwrap_err();
     assert!(
         matches!(e, Error::MalformedReply { ref reason, .. } if reason.contains("truncated")),
@@ -412,13 +421,16 @@ fn large_replies_stream_over_fifo() {
     server.handle("big", move |_| {
         Ok(Value::Array(vec![Value::from(item.as_str()); 50_000]))
     });
-    let fifo =
-        Connection::open_with(&server.fifo_url(), Options::builder().timeout(GENEROUS)).unwrap();
-    let r = fifo.command("big", ()).unwrap();
-    assert_eq!(r.value.as_array().unwrap().len(), 50_000);
-    assert!(r.raw.len() > 5_000_000);
+    let fifo = Connection::open_with(
+        &server.fifo_url().unwrap(),
+        Options::builder().timeout(GENEROUS),
+    )
+    .unwrap();
+    let r = cmd("big").keep_raw().execute(&fifo).unwrap();
+    assert_eq!(r.value().as_array().unwrap().len(), 50_000);
+    assert!(r.raw().unwrap().len() > 5_000_000);
     // the same reply cannot travel in one datagram
-    let udp = Connection::open(&server.udp_url()).unwrap();
+    let udp = Connection::open(&server.udp_url().unwrap()).unwrap();
     assert!(matches!(
         udp.command("big", ()),
         Err(Error::ServerFailure { .. })
@@ -451,7 +463,7 @@ fn reply_fifos_are_reused_and_retired() {
     let server = MockServer::builder().fifo().start().unwrap();
     server.handle("slow", |_| Ok(Value::from("late")));
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder()
             .timeout(support::GENEROUS)
             .protocol(Protocol::JsonRpc),
@@ -477,7 +489,7 @@ fn reply_fifos_are_reused_and_retired() {
     server.clear_requests();
     conn.command("uptime", ()).unwrap();
     std::thread::sleep(Duration::from_millis(400)); // the late reply has nowhere to go
-    assert_eq!(conn.command("uptime", ()).unwrap().code, 200);
+    assert_eq!(conn.command("uptime", ()).unwrap().code(), 200);
     let after = names(&server);
     assert!(!after.contains(&used[0]), "{after:?} reused {}", used[0]);
     // a plain-text failure ends the reply by itself
@@ -506,20 +518,19 @@ fn big_fifo_replies_come_whole_call_after_call() {
         let list = Value::Array(items.clone());
         server.handle("big", move |_| Ok(list.clone()));
         let conn = Connection::open_with(
-            &format!("{}&protocol=auto", server.fifo_url()),
+            &format!("{}&protocol=auto", server.fifo_url().unwrap()),
             Options::builder().timeout(GENEROUS),
         )
         .unwrap();
         for round in 0..3 {
-            let r = conn.command("big", ()).unwrap();
-            assert!(r.raw.len() > 300_000, "{flavor:?} round {round}");
+            let r = cmd("big").keep_raw().execute(&conn).unwrap();
+            assert!(r.raw().unwrap().len() > 300_000, "{flavor:?} round {round}");
             assert_eq!(
-                r.value,
-                Value::Array(items.clone()),
+                r.value(),
+                &Value::Array(items.clone()),
                 "{flavor:?} round {round}"
             );
-            assert_eq!(r.raw.capacity(), r.raw.len(), "raw is the reply's own size");
-            let up = conn.command("uptime", ()).unwrap().value;
+            let up = conn.command("uptime", ()).unwrap().into_value();
             assert!(
                 up.get("Uptime").is_some() || up.get("Up time").is_some(),
                 "{flavor:?}: {up:?}"
@@ -546,13 +557,16 @@ fn a_restarted_fifo_server_is_found_again() {
                 .unwrap()
         };
         let mut server = start();
-        let conn = Connection::open_with(&server.fifo_url(), Options::builder().timeout(GENEROUS))
-            .unwrap();
+        let conn = Connection::open_with(
+            &server.fifo_url().unwrap(),
+            Options::builder().timeout(GENEROUS),
+        )
+        .unwrap();
         let up = conn.command("uptime", ()).unwrap();
         assert!(
-            up.value["Up time"].as_str().is_some(),
+            up.value()["Up time"].as_str().is_some(),
             "{flavor:?}: {}",
-            up.value
+            up.value()
         );
         for round in 0..3 {
             // stopped (its FIFO removed, its reader closed), then started again
@@ -562,9 +576,9 @@ fn a_restarted_fifo_server_is_found_again() {
                 .command("uptime", ())
                 .unwrap_or_else(|e| panic!("{flavor:?}, restart {round}: {e}"));
             assert!(
-                up.value["Up time"].as_str().is_some(),
+                up.value()["Up time"].as_str().is_some(),
                 "{flavor:?}: {}",
-                up.value
+                up.value()
             );
             // and the FIFO opened again serves the next calls
             conn.command("uptime", ()).unwrap();
@@ -599,8 +613,11 @@ fn threads_share_the_held_server_fifo_across_a_restart() {
     let path = dir.path().join("opensips_fifo");
     let start = || MockServer::builder().fifo_at(&path).start().unwrap();
     let mut server = start();
-    let conn =
-        Connection::open_with(&server.fifo_url(), Options::builder().timeout(GENEROUS)).unwrap();
+    let conn = Connection::open_with(
+        &server.fifo_url().unwrap(),
+        Options::builder().timeout(GENEROUS),
+    )
+    .unwrap();
     for _ in 0..2 {
         std::thread::scope(|s| {
             for t in 0..4 {

@@ -73,7 +73,7 @@ fn fifo_replaced_by_a_regular_file_between_calls() {
         .start()
         .unwrap();
     let conn = Connection::open_with(
-        &server.fifo_url(),
+        &server.fifo_url().unwrap(),
         Options::builder().timeout(support::GENEROUS),
     )
     .unwrap();
@@ -82,7 +82,7 @@ fn fifo_replaced_by_a_regular_file_between_calls() {
     std::fs::write(&path, b"").unwrap();
     // the server still reads the FIFO that was checked: it answers
     let up = conn.command("uptime", ()).unwrap();
-    assert!(up.value["Up time"].as_str().is_some(), "{}", up.value);
+    assert!(up.value()["Up time"].as_str().is_some(), "{}", up.value());
     assert_eq!(
         std::fs::read(&path).unwrap(),
         b"",
@@ -243,7 +243,11 @@ mod silent_server {
         let server = MockServer::start().unwrap();
         server.inject(Fault::NoReply);
         let dir = tempfile::tempdir().unwrap();
-        for url in [server.fifo_url(), server.udp_url(), server.unix_url()] {
+        for url in [
+            server.fifo_url().unwrap(),
+            server.udp_url().unwrap(),
+            server.unix_url().unwrap(),
+        ] {
             let conn = Connection::open_with(
                 &url,
                 Options::builder()

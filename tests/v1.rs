@@ -24,10 +24,10 @@ fn v1() -> MockServer {
 
 fn urls(server: &MockServer) -> Vec<String> {
     vec![
-        server.fifo_url(),
-        server.udp_url(),
-        server.unix_url(),
-        server.xmlrpc_url(),
+        server.fifo_url().unwrap(),
+        server.udp_url().unwrap(),
+        server.unix_url().unwrap(),
+        server.xmlrpc_url().unwrap(),
     ]
 }
 
@@ -59,7 +59,7 @@ fn typed_helpers_give_the_2x_structs() {
         .fifo()
         .start()
         .unwrap();
-    let reference = open(&v2.fifo_url())
+    let reference = open(&v2.fifo_url().unwrap())
         .ul_show_contact("location", "alice")
         .unwrap();
     for url in urls(&server) {
@@ -109,17 +109,17 @@ fn typed_helpers_give_the_2x_structs() {
 }
 
 fn reference_ps_len(v2: &MockServer) -> usize {
-    open(&v2.fifo_url()).ps().unwrap().len()
+    open(&v2.fifo_url().unwrap()).ps().unwrap().len()
 }
 
 #[test]
 fn crlf_reaches_the_server_over_1x_xmlrpc() {
     let server = v1();
-    let conn = open(&server.xmlrpc_url());
+    let conn = open(&server.xmlrpc_url().unwrap());
     conn.cache_store("local", "crlf", "l1\r\nl2\r\n", None)
         .unwrap();
     // read back over the FIFO, which keeps every byte
-    let fifo = open(&server.fifo_url());
+    let fifo = open(&server.fifo_url().unwrap());
     assert_eq!(
         fifo.cache_fetch("local", "crlf").unwrap().as_deref(),
         Some("l1\r\nl2\r\n")
@@ -153,7 +153,7 @@ fn crlf_reaches_the_server_over_1x_xmlrpc() {
 #[test]
 fn a_1x_reply_never_passes_for_another_generation() {
     let server = v1();
-    for url in [server.xmlrpc_url(), server.udp_url()] {
+    for url in [server.xmlrpc_url().unwrap(), server.udp_url().unwrap()] {
         let conn = Connection::open_with(
             &url,
             Options::builder()
@@ -175,7 +175,7 @@ fn a_1x_reply_never_passes_for_another_generation() {
 #[test]
 fn unknown_commands_on_1x_xmlrpc() {
     let server = v1();
-    let conn = open(&server.xmlrpc_url());
+    let conn = open(&server.xmlrpc_url().unwrap());
     let e = conn.command("ul_dupm", ()).unwrap_err();
     assert!(matches!(&e, Error::Rpc(s) if s.code == -506), "{e}");
     assert!(e.is_unknown_command());
@@ -186,7 +186,7 @@ fn unknown_commands_on_1x_xmlrpc() {
         other => panic!("{other:?}"),
     }
     // log level: 1.11 has `debug`
-    let v = conn.command("debug", ()).unwrap().value;
+    let v = conn.command("debug", ()).unwrap().into_value();
     assert_eq!(v["DEBUG"], Value::from("3"));
 }
 
@@ -212,7 +212,7 @@ fn log_levels_through_debug() {
 fn a_pool_detects_the_generation_once() {
     let server = v1();
     let pool = opensips_mi::Pool::open_with(
-        &server.udp_url(),
+        &server.udp_url().unwrap(),
         3,
         Options::builder().timeout(support::GENEROUS),
     )
@@ -246,7 +246,10 @@ fn the_2x_xmlrpc_is_told_apart_and_typed_alike() {
         .http()
         .start()
         .unwrap();
-    let (fifo, xml) = (open(&server.fifo_url()), open(&server.xmlrpc_url()));
+    let (fifo, xml) = (
+        open(&server.fifo_url().unwrap()),
+        open(&server.xmlrpc_url().unwrap()),
+    );
     let facts = xml.server().unwrap();
     assert_eq!(
         (facts.generation, facts.version.as_deref()),
@@ -281,7 +284,7 @@ fn the_2x_xmlrpc_is_told_apart_and_typed_alike() {
     );
     // a JSON-RPC connection is told at once
     let wrong = Connection::open_with(
-        &server.xmlrpc_url(),
+        &server.xmlrpc_url().unwrap(),
         Options::builder()
             .timeout(support::GENEROUS)
             .protocol(Protocol::JsonRpc),

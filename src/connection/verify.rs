@@ -87,7 +87,7 @@ impl Connection {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, Error};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// conn.verify("ul_dump")?;
     /// match conn.verify("ul_dupm") {
     ///     Err(Error::UnknownCommand { suggestion, .. }) => assert_eq!(suggestion.as_deref(), Some("ul_dump")),

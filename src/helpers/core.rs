@@ -110,7 +110,7 @@ pub(super) fn normalize_processes(v: Value) -> Value {
 /// Statistics by full name (`group:name` → value).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Statistics(pub BTreeMap<String, i64>);
+pub struct Statistics(BTreeMap<String, i64>);
 
 impl Statistics {
     /// A statistic by its full `group:name`.
@@ -118,8 +118,8 @@ impl Statistics {
         self.0.get(name).copied()
     }
     /// Every statistic, sorted by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    pub fn iter(&self) -> StatisticsIter<'_> {
+        StatisticsIter(self.0.iter())
     }
     /// How many.
     pub fn len(&self) -> usize {
@@ -130,6 +130,93 @@ impl Statistics {
         self.0.is_empty()
     }
 }
+
+/// Statistics from `(name, value)` pairs (a later duplicate name wins), e.g. to render
+/// numbers gathered elsewhere with [`prometheus_text`](super::prometheus_text):
+///
+/// ```
+/// use opensips_mi::helpers::Statistics;
+/// let stats: Statistics = [("core:rcv_requests", 42), ("dialog:active_dialogs", 3)].into_iter().collect();
+/// assert_eq!(stats.get("core:rcv_requests"), Some(42));
+/// assert_eq!(stats.len(), 2);
+/// ```
+impl<K: Into<String>> FromIterator<(K, i64)> for Statistics {
+    fn from_iter<I: IntoIterator<Item = (K, i64)>>(iter: I) -> Self {
+        Statistics(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
+
+impl<K: Into<String>> Extend<(K, i64)> for Statistics {
+    fn extend<I: IntoIterator<Item = (K, i64)>>(&mut self, iter: I) {
+        self.0.extend(iter.into_iter().map(|(k, v)| (k.into(), v)));
+    }
+}
+
+/// Every statistic by reference, sorted by name (as [`Statistics::iter`]).
+impl<'a> IntoIterator for &'a Statistics {
+    type Item = (&'a str, i64);
+    type IntoIter = StatisticsIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Every statistic by value, sorted by name.
+impl IntoIterator for Statistics {
+    type Item = (String, i64);
+    type IntoIter = StatisticsIntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        StatisticsIntoIter(self.0.into_iter())
+    }
+}
+
+/// The statistics of a [`Statistics`] by reference, `(name, value)` sorted by name.
+#[derive(Clone, Debug)]
+pub struct StatisticsIter<'a>(std::collections::btree_map::Iter<'a, String, i64>);
+
+impl<'a> Iterator for StatisticsIter<'a> {
+    type Item = (&'a str, i64);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.as_str(), *v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StatisticsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+impl ExactSizeIterator for StatisticsIter<'_> {}
+
+impl std::iter::FusedIterator for StatisticsIter<'_> {}
+
+/// The statistics of a [`Statistics`] by value, `(name, value)` sorted by name.
+#[derive(Debug)]
+pub struct StatisticsIntoIter(std::collections::btree_map::IntoIter<String, i64>);
+
+impl Iterator for StatisticsIntoIter {
+    type Item = (String, i64);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StatisticsIntoIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for StatisticsIntoIter {}
+
+impl std::iter::FusedIterator for StatisticsIntoIter {}
 
 /// Legacy ≤ 1.11.2 unnamed `group:name = value` lines → an object.
 pub(super) fn normalize_statistics(v: Value) -> Value {

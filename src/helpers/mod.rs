@@ -7,7 +7,7 @@
 //! # #[cfg(feature = "mock")] {
 //! use opensips_mi::{Connection, MiCommands, helpers::Expires};
 //! let server = opensips_mi::mock::MockServer::start()?;
-//! let conn = Connection::open(&server.fifo_url())?;
+//! let conn = Connection::open(&server.fifo_url().unwrap())?;
 //!
 //! let up = conn.uptime()?;
 //! println!("up for {:?}", up.up_time);
@@ -43,7 +43,7 @@ mod usrloc;
 
 pub use self::aliases::{aliases_of, canonical_name};
 use self::core::*;
-pub use self::core::{Process, Statistics, Uptime, Version};
+pub use self::core::{Process, Statistics, StatisticsIntoIter, StatisticsIter, Uptime, Version};
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{
@@ -90,7 +90,7 @@ fn as_v3(mut v: Value, keys: &[&str]) -> Value {
 ///
 /// ```
 /// use opensips_mi::{Value, helpers::normalize_reply, legacy};
-/// let v = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=4901 Type=attendant\n\n")?.value;
+/// let v = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=4901 Type=attendant\n\n")?.into_value();
 /// let v = normalize_reply("ps", v);
 /// assert_eq!(v["Processes"][0]["PID"], Value::Int(4901)); // a number, as 3.x sends it
 /// # Ok::<(), opensips_mi::Error>(())
@@ -211,13 +211,11 @@ pub trait MiCommands: ConnectionLike {
             Err(Error::Command(e)) if e.code == 404 => BTreeMap::new(),
             Err(e) => return Err(e),
         };
-        Ok(Statistics(
-            stats
-                .into_iter()
-                .filter(|(k, _)| selected(&selectors, k))
-                .map(|(k, v)| (k, v.0))
-                .collect(),
-        ))
+        Ok(stats
+            .into_iter()
+            .filter(|(k, _)| selected(&selectors, k))
+            .map(|(k, v)| (k, v.0))
+            .collect())
     }
 
     /// `list_statistics`: the kind of every statistic (`incremental` → counter,
@@ -227,7 +225,7 @@ pub trait MiCommands: ConnectionLike {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, MiCommands, helpers::StatKind};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let kinds = conn.list_statistics()?;
     /// assert_eq!(kinds["core:rcv_requests"], StatKind::Counter);
     /// let stats = conn.get_statistics(&["core:rcv_requests", "shmem:"])?;
@@ -299,7 +297,7 @@ pub trait MiCommands: ConnectionLike {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, MiCommands};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.fifo_url())?;
+    /// let conn = Connection::open(&server.fifo_url().unwrap())?;
     /// let mut alice = 0;
     /// let total = conn.ul_dump_each(|c| {
     ///     if c.aor == "alice" {
@@ -357,7 +355,7 @@ pub trait MiCommands: ConnectionLike {
     /// # #[cfg(feature = "mock")] {
     /// use opensips_mi::{Connection, MiCommands, helpers::DialogState};
     /// let server = opensips_mi::mock::MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let mut confirmed = 0;
     /// conn.dlg_list_each(false, |d| confirmed += usize::from(d.state == DialogState::Confirmed))?;
     /// assert_eq!(confirmed, 2);
@@ -519,7 +517,7 @@ mod tests {
     #[test]
     fn json_rpc_helpers_decode_from_the_raw_bytes() {
         let server = crate::mock::MockServer::builder().udp().start().unwrap();
-        let conn = crate::Connection::open(&server.udp_url()).unwrap();
+        let conn = crate::Connection::open(&server.udp_url().unwrap()).unwrap();
         let mut c = cmd("ul_dump");
         c.lazy();
         let resp = conn.execute(&c).unwrap();

@@ -286,8 +286,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 ///
 /// ```
 /// use opensips_mi::helpers::{MetricNaming, NodeScrape, StatKinds, Statistics, exposition};
-/// let mut stats = Statistics::default();
-/// stats.0.insert("dialog:active_dialogs".into(), 3);
+/// let stats = Statistics::from_iter([("dialog:active_dialogs", 3)]);
 /// let no_kinds = StatKinds::new(); // a 1.x server: no list_statistics
 /// let text = exposition(
 ///     &MetricNaming::default(),
@@ -338,7 +337,7 @@ pub fn exposition<'a>(
         let Some((stats, kinds)) = n.stats else {
             continue;
         };
-        for (full, value) in &stats.0 {
+        for (full, value) in stats {
             let name = naming.name(full);
             let (group, _) = split_group(full);
             let family = families.entry(name).or_default();
@@ -356,10 +355,10 @@ pub fn exposition<'a>(
                         .copied()
                         .unwrap_or_else(|| fallback_kind(full)),
                 );
-                family.help = full.clone();
+                family.help = full.to_owned();
             }
             family.groups.insert(group.to_owned());
-            family.samples.push((node, group.to_owned(), *value));
+            family.samples.push((node, group.to_owned(), value));
         }
     }
     for (name, family) in families {

@@ -44,13 +44,13 @@
 //! use opensips_mi::{Connection, Value, mock::{Fault, MockServer}};
 //!
 //! let server = MockServer::start()?;
-//! let conn = Connection::open(&server.udp_url())?;
+//! let conn = Connection::open(&server.udp_url().unwrap())?;
 //! conn.command("cache_store", ["local", "k", "v"])?;
-//! assert_eq!(conn.command("cache_fetch", ["local", "k"])?.value["value"], Value::from("v"));
+//! assert_eq!(conn.command("cache_fetch", ["local", "k"])?.into_value()["value"], Value::from("v"));
 //!
 //! // your own command
 //! server.handle("my_cmd", |params| Ok(Value::from(params.len() as i64)));
-//! assert_eq!(conn.command("my_cmd", [1, 2, 3])?.value, Value::Int(3));
+//! assert_eq!(conn.command("my_cmd", [1, 2, 3])?.into_value(), Value::Int(3));
 //!
 //! // faults for your own tests
 //! server.inject_for("uptime", Fault::NoReply);
@@ -68,7 +68,6 @@ mod http;
 pub(crate) mod legacy;
 mod listeners;
 
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -323,13 +322,13 @@ impl MockBuilder {
     /// ```
     /// use opensips_mi::{Connection, MiCommands, mock::MockServer};
     /// let full = MockServer::builder().udp().start()?;
-    /// let conn = Connection::open(&full.udp_url())?;
+    /// let conn = Connection::open(&full.udp_url().unwrap())?;
     /// let aors: Vec<String> = conn.ul_dump()?.iter().flat_map(|d| &d.aors).map(|a| a.aor.clone()).collect();
     /// assert_eq!(aors.len(), 3); // alice (2 contacts), bob, carol
     /// assert_eq!(conn.dlg_list()?.len(), 2);
     ///
     /// let empty = MockServer::builder().empty().udp().start()?;
-    /// let conn = Connection::open(&empty.udp_url())?;
+    /// let conn = Connection::open(&empty.udp_url().unwrap())?;
     /// assert!(conn.ul_dump()?.iter().all(|d| d.aors.is_empty()));
     /// assert!(conn.dlg_list()?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -349,13 +348,17 @@ impl MockBuilder {
     ///
     /// # Errors
     ///
-    /// I/O errors creating the FIFO, binding the sockets or starting threads.
-    pub fn start(self) -> io::Result<MockServer> {
+    /// [`Error::Io`](crate::Error::Io) creating the directory or the FIFO, binding the
+    /// sockets or starting threads, naming what failed.
+    pub fn start(self) -> crate::Result<MockServer> {
         let all = !(self.fifo || self.udp || self.unix || self.http);
         let (tmp, dir) = match self.dir {
             Some(d) => (None, d),
             None => {
-                let t = tempfile::Builder::new().prefix("osips-mock").tempdir()?;
+                let t = tempfile::Builder::new()
+                    .prefix("osips-mock")
+                    .tempdir()
+                    .map_err(|e| crate::Error::io("creating the mock's directory", e))?;
                 let d = t.path().to_path_buf();
                 (Some(t), d)
             }
@@ -405,14 +408,17 @@ impl MockBuilder {
                 .fifo_path
                 .clone()
                 .unwrap_or_else(|| dir.join("opensips_fifo"));
-            server
-                .threads
-                .push(listeners::start_fifo(shared.clone(), &path, &reply_dir)?);
+            let t = listeners::start_fifo(shared.clone(), &path, &reply_dir).map_err(|e| {
+                crate::Error::io(format!("starting the mock's FIFO {}", path.display()), e)
+            })?;
+            server.threads.push(t);
             server.fifo_path = Some(path);
         }
         if all || self.udp {
             let bind = self.udp_addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-            let (t, addr) = listeners::start_udp(shared.clone(), bind)?;
+            let (t, addr) = listeners::start_udp(shared.clone(), bind).map_err(|e| {
+                crate::Error::io(format!("starting the mock's UDP listener on {bind}"), e)
+            })?;
             server.threads.push(t);
             server.udp_addr = Some(addr);
         }
@@ -421,9 +427,13 @@ impl MockBuilder {
                 .unix_path
                 .clone()
                 .unwrap_or_else(|| dir.join("opensips_mi.sock"));
-            server
-                .threads
-                .push(listeners::start_unix(shared.clone(), &path)?);
+            let t = listeners::start_unix(shared.clone(), &path).map_err(|e| {
+                crate::Error::io(
+                    format!("starting the mock's unix socket {}", path.display()),
+                    e,
+                )
+            })?;
+            server.threads.push(t);
             server.unix_path = Some(path);
         }
         if all || self.http {
@@ -432,7 +442,10 @@ impl MockBuilder {
                 .as_ref()
                 .map(|(u, p)| crate::url::basic_auth(u, p));
             let bind = self.http_addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-            let (t, addr) = http::start(shared, bind, http::HttpdConfig::new(self.flavor, auth))?;
+            let (t, addr) = http::start(shared, bind, http::HttpdConfig::new(self.flavor, auth))
+                .map_err(|e| {
+                    crate::Error::io(format!("starting the mock's HTTP listener on {bind}"), e)
+                })?;
             server.threads.push(t);
             server.http_addr = Some(addr);
         }
@@ -471,7 +484,7 @@ impl MockServer {
     /// # Errors
     ///
     /// As [`MockBuilder::start`].
-    pub fn start() -> io::Result<MockServer> {
+    pub fn start() -> crate::Result<MockServer> {
         MockBuilder::default().start()
     }
 
@@ -505,19 +518,19 @@ impl MockServer {
         self.unix_path.as_deref()
     }
 
-    /// `fifo://<path>?reply_dir=<dir>/` for [`Connection::open`](crate::Connection::open)
-    /// (empty if there is no FIFO listener). It has a `?` already: add parameters with
+    /// `fifo://<path>?reply_dir=<dir>/` for [`Connection::open`](crate::Connection::open),
+    /// or `None` if there is no FIFO listener. It has a `?` already: add parameters with
     /// [`url_with_param`](crate::url_with_param).
     ///
     /// ```
     /// use opensips_mi::{Connection, Protocol, url_with_param, mock::{Flavor, MockServer}};
     /// let server = MockServer::builder().flavor(Flavor::V2).fifo().start()?;
-    /// let conn = Connection::open(&url_with_param(&server.fifo_url(), "protocol", "legacy"))?;
+    /// let conn = Connection::open(&url_with_param(&server.fifo_url().unwrap(), "protocol", "legacy"))?;
     /// assert_eq!(conn.protocol()?, Protocol::Legacy);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn fifo_url(&self) -> String {
-        self.fifo_path.as_ref().map_or_else(String::new, |p| {
+    pub fn fifo_url(&self) -> Option<String> {
+        self.fifo_path.as_ref().map(|p| {
             format!(
                 "fifo://{}?reply_dir={}/",
                 p.display(),
@@ -526,17 +539,16 @@ impl MockServer {
         })
     }
 
-    /// `udp://127.0.0.1:<port>` (empty if there is no UDP listener).
-    pub fn udp_url(&self) -> String {
-        self.udp_addr
-            .map_or_else(String::new, |a| format!("udp://{a}"))
+    /// `udp://127.0.0.1:<port>`, or `None` if there is no UDP listener.
+    pub fn udp_url(&self) -> Option<String> {
+        self.udp_addr.map(|a| format!("udp://{a}"))
     }
 
-    /// `unix://<path>` (empty if there is no unix listener).
-    pub fn unix_url(&self) -> String {
+    /// `unix://<path>`, or `None` if there is no unix listener.
+    pub fn unix_url(&self) -> Option<String> {
         self.unix_path
             .as_ref()
-            .map_or_else(String::new, |p| format!("unix://{}", p.display()))
+            .map(|p| format!("unix://{}", p.display()))
     }
 
     /// The HTTP address, if serving HTTP.
@@ -544,16 +556,14 @@ impl MockServer {
         self.http_addr
     }
 
-    /// `http://127.0.0.1:<port>/mi` (empty if there is no HTTP listener).
-    pub fn http_url(&self) -> String {
-        self.http_addr
-            .map_or_else(String::new, |a| format!("http://{a}/mi"))
+    /// `http://127.0.0.1:<port>/mi`, or `None` if there is no HTTP listener.
+    pub fn http_url(&self) -> Option<String> {
+        self.http_addr.map(|a| format!("http://{a}/mi"))
     }
 
-    /// `xmlrpc://127.0.0.1:<port>/RPC2` (empty if there is no HTTP listener).
-    pub fn xmlrpc_url(&self) -> String {
-        self.http_addr
-            .map_or_else(String::new, |a| format!("xmlrpc://{a}/RPC2"))
+    /// `xmlrpc://127.0.0.1:<port>/RPC2`, or `None` if there is no HTTP listener.
+    pub fn xmlrpc_url(&self) -> Option<String> {
+        self.http_addr.map(|a| format!("xmlrpc://{a}/RPC2"))
     }
 
     /// The URL of every listener it runs, in the order FIFO, UDP, unix, HTTP (`/mi`),
@@ -567,7 +577,7 @@ impl MockServer {
             self.xmlrpc_url(),
         ]
         .into_iter()
-        .filter(|u| !u.is_empty())
+        .flatten()
         .collect()
     }
 
@@ -608,7 +618,7 @@ impl MockServer {
     /// ```
     /// use opensips_mi::{Connection, Params, Value, mock::MockServer};
     /// let server = MockServer::start()?;
-    /// let conn = Connection::open(&server.udp_url())?;
+    /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let inbox = std::net::UdpSocket::bind("127.0.0.1:0")?;
     /// let socket = format!("udp:{}", inbox.local_addr()?);
     /// conn.command("event_subscribe", Params::named([("event", "E_CORE_THRESHOLD"), ("socket", socket.as_str())]))?;

@@ -9,7 +9,7 @@
 //! assert_eq!(req, br#"{"jsonrpc":"2.0","method":"get_statistics","params":[["dialog:"]],"id":7}"#);
 //!
 //! let resp = jsonrpc::decode_reply(br#"{"jsonrpc":"2.0","result":{"dialog:active_dialogs":2},"id":7}"#, 7)?;
-//! assert_eq!(resp.value["dialog:active_dialogs"], Value::Int(2));
+//! assert_eq!(resp.value()["dialog:active_dialogs"], Value::Int(2));
 //! # Ok::<(), opensips_mi::Error>(())
 //! ```
 
@@ -65,7 +65,7 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
 /// Generates request ids, each unpredictable (a keyed hash of a counter, with a random key
 /// per generator), always in `1..=i32::MAX`: another local user who can see the requests
 /// cannot guess the id of the next one to forge its answer.
-pub struct IdGenerator {
+pub(crate) struct IdGenerator {
     counter: AtomicU32,
     key: std::hash::RandomState,
 }
@@ -79,7 +79,7 @@ impl fmt::Debug for IdGenerator {
 
 impl IdGenerator {
     /// A generator with a fresh random key.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         IdGenerator {
             counter: AtomicU32::new(getrandom::u32().unwrap_or(0)),
             key: std::hash::RandomState::new(),
@@ -87,7 +87,7 @@ impl IdGenerator {
     }
 
     /// The next id.
-    pub fn next_id(&self) -> u32 {
+    pub(crate) fn next_id(&self) -> u32 {
         use std::hash::BuildHasher;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = (self.key.hash_one(n) % u64::from(MAX_ID)) as u32;

@@ -30,7 +30,7 @@
 //! assert_eq!(req, b":get_statistics:rpl\ndialog:\ntm:\n\n");
 //!
 //! let r = legacy::decode_reply(b"200 OK\nProcess::  ID=0 PID=16224 Type=attendant\nProcess::  ID=1 PID=16225 Type=MI FIFO\n\n")?;
-//! let procs: Vec<&Value> = r.value.get_all("Process").collect();
+//! let procs: Vec<&Value> = r.value().get_all("Process").collect();
 //! assert_eq!(procs[1]["Type"], Value::from("MI FIFO"));
 //! # Ok::<(), opensips_mi::Error>(())
 //! ```

@@ -22,7 +22,7 @@
 //! let reply = b"<?xml version=\"1.0\"?>\r\n<methodResponse>\r\n<params><param>\r\n<value><struct>\
 //!     <member><name>key</name><value><string>k</string></value></member></struct></value>\
 //!     </param></params>\r\n</methodResponse>\r\n";
-//! assert_eq!(xmlrpc::decode_reply(reply)?.value["key"], Value::from("k"));
+//! assert_eq!(xmlrpc::decode_reply(reply)?.into_value()["key"], Value::from("k"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -168,7 +168,7 @@ pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>
 ///     <param><value><string>Domain:: location table=512 records=1\nAOR:: bob\n\
 ///     Contact:: sip:bob@127.0.0.1:5073 Q=\nExpires:: 3598\n</string></value></param>\r\n\
 ///     </params>\r\n</methodResponse>\r\n";
-/// let v = xmlrpc::decode_reply_1x(reply, "ul_dump")?.value;
+/// let v = xmlrpc::decode_reply_1x(reply, "ul_dump")?.into_value();
 /// assert_eq!(v["Domain"]["AOR"]["Contact"]["Expires"], Value::from("3598"));
 /// # Ok::<(), opensips_mi::Error>(())
 /// ```
@@ -214,7 +214,7 @@ fn legacy_text(v: &Value) -> crate::Result<String> {
 /// Maps a 2.x `mi_xmlrpc_ng` reply (`format_version` 2: `{value, attributes, kids}` structs,
 /// repeated nodes as arrays; or `format_version` 1: one string holding the text tree) onto
 /// the same [`Value`] the legacy text transports give (see [`crate::legacy`]).
-pub fn normalize_legacy(v: Value) -> Value {
+pub(crate) fn normalize_legacy(v: Value) -> Value {
     match v {
         Value::String(text) => {
             // format_version 1: the tree lines without a status line
@@ -554,6 +554,20 @@ pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
         value,
         raw: bytes.to_vec(),
     })
+}
+
+/// Decodes a 2.x `mi_xmlrpc_ng` reply (untyped `<value>text</value>`, `{value, attributes,
+/// kids}` structs, or one string holding the text tree) into the same [`Value`] the 1.x/2.x
+/// text transports give (see [`crate::legacy`]): the counterpart of
+/// [`encode_request_legacy`].
+///
+/// # Errors
+///
+/// As [`decode_reply`].
+pub fn decode_reply_legacy(bytes: &[u8]) -> crate::Result<Response> {
+    let mut r = decode_reply(bytes)?;
+    r.value = normalize_legacy(std::mem::take(&mut r.value));
+    Ok(r)
 }
 
 /// The server side, for the mock: read calls and print replies like OpenSIPS.

@@ -177,7 +177,7 @@ impl BatchReport {
 ///     .iter()
 ///     .map(|(phone, new)| sip::mwi_update(phone, &MessageSummary::voice(*new, 0)))
 ///     .collect::<Result<Vec<_>, _>>()?;
-/// let pool = Pool::open(&server.udp_url(), 8)?;
+/// let pool = Pool::open(&server.udp_url().unwrap(), 8)?;
 /// let report = Batch::new().concurrency(8).send(&pool, &requests)?;
 /// assert!(report.outcomes[0].is_delivered());
 /// assert!(matches!(report.outcomes[1], Outcome::TimedOut(_)));

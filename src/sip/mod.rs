@@ -6,7 +6,7 @@
 //! # #[cfg(feature = "mock")] {
 //! use opensips_mi::{Connection, sip::{self, MessageSummary, NotifyEvent}};
 //! let server = opensips_mi::mock::MockServer::start()?;
-//! let conn = Connection::open(&server.fifo_url())?;
+//! let conn = Connection::open(&server.fifo_url().unwrap())?;
 //!
 //! // re-provision a desk phone
 //! let reply = sip::event_notify("sip:1001@10.0.0.21:5060", NotifyEvent::PolycomCheckCfg).send(&conn)?;

@@ -161,9 +161,9 @@ pub fn mixed_generations() -> (Vec<opensips_mi::mock::MockServer>, Vec<String>) 
         .start()
         .unwrap();
     let urls = vec![
-        format!("{}&protocol=auto", v2.fifo_url()),
-        v3.udp_url(),
-        v4.fifo_url(),
+        format!("{}&protocol=auto", v2.fifo_url().unwrap()),
+        v3.udp_url().unwrap(),
+        v4.fifo_url().unwrap(),
     ];
     (vec![v2, v3, v4], urls)
 }
@@ -191,7 +191,7 @@ pub fn auto_fifo(
         .start()
         .unwrap();
     let conn = opensips_mi::Connection::open_with(
-        &format!("{}&protocol=auto", server.fifo_url()),
+        &format!("{}&protocol=auto", server.fifo_url().unwrap()),
         opensips_mi::Options::builder().timeout(GENEROUS),
     )
     .unwrap();

@@ -133,10 +133,9 @@ pub(crate) fn diagnose(
             }
         }
         let pkg: Vec<(String, Value)> = stats
-            .0
             .iter()
             .filter(|(k, _)| k.starts_with("pkmem:") && k.ends_with("used_size"))
-            .map(|(k, v)| (k.clone(), Value::Int(*v)))
+            .map(|(k, v)| (k.to_owned(), Value::Int(v)))
             .collect();
         if !pkg.is_empty() {
             report.push(("pkg_memory".into(), Value::Object(pkg)));

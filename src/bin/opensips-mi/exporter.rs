@@ -231,13 +231,9 @@ impl Exporter {
                     let s = if collect.is_empty() {
                         s.clone()
                     } else {
-                        let mut f = Statistics::default();
-                        f.0 =
-                            s.0.iter()
-                                .filter(|(name, _)| collect.iter().any(|c| selects(c, name)))
-                                .map(|(n, v)| (n.clone(), *v))
-                                .collect();
-                        f
+                        s.iter()
+                            .filter(|(name, _)| collect.iter().any(|c| selects(c, name)))
+                            .collect::<Statistics>()
                     };
                     (s, k.clone(), *d)
                 });

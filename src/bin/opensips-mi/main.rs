@@ -799,7 +799,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Sub::List => {
             let conn = connect(&cli)?;
             if output == Output::Raw {
-                return print_response(&conn.command("which", ())?, output);
+                return print_response(
+                    &opensips_mi::cmd("which").keep_raw().execute(&conn)?,
+                    output,
+                );
             }
             let names = conn.which()?;
             // only an explicit --output json gives JSON: the list is for grep

@@ -63,11 +63,7 @@ pub(crate) fn result(
                 conn.list_statistics().unwrap_or_default(),
             ));
         }
-        let v = stats
-            .0
-            .into_iter()
-            .map(|(k, v)| (k, Value::Int(v)))
-            .collect();
+        let v = stats.into_iter().map(|(k, v)| (k, Value::Int(v))).collect();
         return Ok(Printed::Value(Value::Object(v)));
     }
     if typed && matches!(method, "cache_fetch" | "cache:fetch") {
@@ -86,13 +82,14 @@ pub(crate) fn result(
     if let Some(t) = timeout {
         cmd = cmd.timeout(Duration::from_secs_f64(t));
     }
-    let resp = cmd.execute(conn)?;
     if output == Output::Raw {
-        return Ok(Printed::Raw(resp.raw));
+        let resp = cmd.keep_raw().execute(conn)?;
+        return Ok(Printed::Raw(resp.raw().unwrap_or_default().to_vec()));
     }
+    let resp = cmd.execute(conn)?;
     Ok(Printed::Value(if conn.protocol()? == Protocol::Legacy {
         let local = method.rsplit(':').next().unwrap_or(method);
-        let mut v = normalize_reply(local, resp.value);
+        let mut v = normalize_reply(local, resp.into_value());
         // 1.x prints no AOR node: the AOR asked for is the one shown
         if local == "ul_show_contact" && v["AOR"].as_str() == Some("") {
             if let (Some(aor), Value::Object(members)) = (selectors(params).get(1), &mut v) {
@@ -105,7 +102,7 @@ pub(crate) fn result(
         }
         v
     } else {
-        resp.value
+        resp.into_value()
     }))
 }
 
@@ -163,7 +160,12 @@ pub(crate) fn run_fleet(
     let mut code = 0;
     // Prometheus: one exposition for all nodes (a family per statistic, a `node` label)
     let mut scraped: Vec<(String, Option<(Statistics, StatKinds)>)> = Vec::new();
-    for (node, answer) in answers {
+    for opensips_mi::NodeResult {
+        node,
+        result: answer,
+        ..
+    } in answers
+    {
         let answer = answer
             .map_err(|e| (e.kind(), Failure::from(e)))
             .and_then(|a| a);

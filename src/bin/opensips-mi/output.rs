@@ -60,9 +60,9 @@ pub(crate) fn print_raw(bytes: &[u8]) -> Result<(), Failure> {
 
 pub(crate) fn print_response(resp: &Response, output: Output) -> Result<(), Failure> {
     match output {
-        Output::Raw => print_raw(&resp.raw),
-        Output::Json | Output::Prometheus => print_value(&resp.value, false),
-        Output::Pretty => print_value(&resp.value, true),
+        Output::Raw => print_raw(resp.raw().unwrap_or_default()),
+        Output::Json | Output::Prometheus => print_value(resp.value(), false),
+        Output::Pretty => print_value(resp.value(), true),
     }
 }
 
