@@ -19,11 +19,16 @@ msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 echo "declared MSRV: $msrv"
 
 # 1. dependencies
-newer=$(cargo metadata --format-version 1 --locked | jq -r --arg msrv "$msrv" '
-  def v: split(".") | map(tonumber) | (. + [0, 0, 0])[:3];
-  .packages[] | select(.rust_version != null)
-  | select((.rust_version | v) > ($msrv | v))
-  | "\(.name) \(.version) needs Rust \(.rust_version)"')
+newer=$(cargo metadata --format-version 1 --locked | python3 -c '
+import json, sys
+msrv = sys.argv[1]
+def v(s):
+    return (list(map(int, s.split("."))) + [0, 0, 0])[:3]
+for p in json.load(sys.stdin)["packages"]:
+    rv = p.get("rust_version")
+    if rv and v(rv) > v(msrv):
+        print(p["name"], p["version"], "needs Rust", rv)
+' "$msrv")
 if [ -n "$newer" ]; then
   echo "msrv: packages in Cargo.lock need a newer Rust than $msrv:" >&2
   echo "$newer" >&2
@@ -40,6 +45,9 @@ want="$msrv"
 [ "$(echo "$want" | tr -cd . | wc -c)" -ge 2 ] || want="$want.0"
 have() { [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] && /usr/bin/rustc --version | grep -q "^rustc $want "; }
 if ! have && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  if ! apt-cache policy rustc-web 2>/dev/null | grep -q "Candidate: ${want}+"; then
+    apt-get update -q >/dev/null 2>&1 || true
+  fi
   if apt-cache policy rustc-web 2>/dev/null | grep -q "Candidate: ${want}+"; then
     apt-get install -y -q rustc-web cargo-web >/dev/null
   fi

@@ -4,10 +4,9 @@
 #
 # 1. In a temporary copy of the sources (the committed Cargo.lock is never changed), ureq
 #    is updated to the newest version the range allows and the HTTP tests run against it.
-# 2. Informational, but failing: the newest ureq 3.x on crates.io must be that version.
-#    If a newer 3.x is out, test it (cargo update -p ureq --precise X in a copy; the
-#    HTTP tests below) and widen the range in Cargo.toml, so we see a new ureq before a
-#    user's `cargo update` does.
+# 2. Informational: when crates.io has a newer 3.x than the range allows, the HTTP tests
+#    run against it too and say whether the range can be widened, so we see a new ureq
+#    before users ask for it (the range keeps their `cargo update` on tested versions).
 #
 # Builds in target/newest-deps (HTTP tests only: a minute or two once built).
 set -euo pipefail
@@ -34,10 +33,17 @@ if [ -z "$newest" ]; then
   echo "newest-deps: could not ask crates.io for the newest ureq 3.x" >&2
   exit 1
 fi
-if [ "$newest" != "$newest_allowed" ]; then
-  echo "newest-deps: ureq $newest is out but Cargo.toml allows only \"$range\" (up to" >&2
-  echo "$newest_allowed). Test it (cargo update -p ureq --precise $newest in a copy, then the" >&2
-  echo "HTTP tests: cargo test --all-features --test http --test tls) and widen the range." >&2
-  exit 1
+if [ "$newest" = "$newest_allowed" ]; then
+  echo "ureq $newest, the newest 3.x on crates.io, is in the range and passes the HTTP tests"
+  exit 0
 fi
-echo "ureq $newest, the newest 3.x on crates.io, is in the range and passes the HTTP tests"
+# A newer 3.x than the range allows: users cannot get it (the range keeps them on tested
+# versions), so this does not fail CI; it shows whether the new release works with us.
+echo "NOTICE: ureq $newest is out; Cargo.toml allows \"$range\" (up to $newest_allowed). Trying it:"
+sed -i "s/^ureq = { version = \"[^\"]*\"/ureq = { version = \"=$newest\"/" Cargo.toml
+if cargo update -q -p ureq && CARGO_TARGET_DIR="$target" cargo test -q --all-features --test http --test tls; then
+  echo "NOTICE: ureq $newest passes the HTTP tests: widen the range in Cargo.toml to include it"
+else
+  echo "NOTICE: ureq $newest does NOT work with opensips-mi: the range rightly excludes it;"
+  echo "        adapt src/transport/http.rs before widening it"
+fi
