@@ -163,11 +163,11 @@ impl Event {
                 value = v.to_owned();
                 rest = r;
             }
-            params.push((key.to_owned(), Value::String(value)));
+            params.push((key.to_owned(), Value::String(value.into())));
         }
         Ok(Event {
             name: name.to_owned(),
-            params: Value::Object(params),
+            params: Value::Object(params.into()),
         })
     }
 
@@ -199,10 +199,7 @@ impl Event {
             .ok_or_else(|| Error::malformed("event without a \"method\"", bytes))?
             .to_owned();
         let params = match &mut v {
-            Value::Object(members) => members
-                .iter()
-                .position(|(k, _)| k == "params")
-                .map(|i| members.swap_remove(i).1),
+            Value::Object(members) => members.remove("params"),
             _ => None,
         }
         .unwrap_or(Value::Null);

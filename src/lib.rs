@@ -27,7 +27,7 @@ mod session;
 pub mod sip;
 mod transport;
 mod url;
-mod value;
+pub mod value;
 
 /// A small deterministic generator for the randomized tests: `next(n)` is in `0..n`.
 #[cfg(test)]
@@ -67,7 +67,7 @@ pub use transport::fifo::MAX_FIFO_REQUEST;
 pub use transport::http::HttpProtocol;
 pub use url::{redact_url, url_with_param};
 
-pub use value::Value;
+pub use value::{Array, Map, Str, Value};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any time).
 #[doc(hidden)]
