@@ -639,7 +639,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<Value>(), 24);
         assert_eq!(std::mem::size_of::<(map::Key, Value)>(), 40);
         assert_eq!(std::mem::size_of::<Map>(), 16);
-        assert_eq!(std::mem::size_of::<Str>(), 16);
+        // up to 22 bytes of text inline
+        assert_eq!(std::mem::size_of::<Str>(), 24);
         assert_eq!(std::mem::size_of::<Array>(), 16);
     }
 
@@ -753,6 +754,26 @@ mod tests {
         assert_eq!("CS_NEW", *s);
         assert_eq!(s.len(), 6);
         assert_eq!(s.clone().into_string(), "CS_NEW");
+        // short strings live inline, longer ones on the heap: the same to every user
+        for text in [
+            "",
+            "é",
+            "a".repeat(22).as_str(),
+            &"b".repeat(23),
+            &"ü".repeat(11),
+            &"ü".repeat(12),
+        ] {
+            let s = Str::from(text);
+            assert_eq!(s, text);
+            assert_eq!(s.as_str().len(), text.len());
+            assert_eq!(Str::from(text.to_owned()), s);
+            assert_eq!(s.clone().into_string(), text);
+            assert_eq!(
+                Value::from(text).to_string(),
+                serde_json::to_string(text).unwrap()
+            );
+        }
+        assert!(Str::from("a") < Str::from("b") && Str::default().is_empty());
         let mut a: Array = (1..=3).collect();
         a[0] = Value::from("x");
         a.push(4);

@@ -1,8 +1,11 @@
 //! dialog: `dlg_list` and `dlg_list_ctx`.
 
+use std::sync::LazyLock;
+
 use serde::Deserialize;
 
 use super::de;
+use crate::value::Key;
 use crate::{Array, Map, Value};
 
 /// The state of a dialog, with the raw number kept.
@@ -150,7 +153,9 @@ pub(super) fn legacy_dialog(node: Value) -> Value {
         Value::Object(members) => members,
         _ => Map::new(),
     };
-    let mut keys = crate::value::Keys::default();
+    // the keys this adds, shared by every dialog
+    static ID: LazyLock<Key> = LazyLock::new(|| "ID".into());
+    static PROFILES: LazyLock<Key> = LazyLock::new(|| "profiles".into());
     let members = members.into_members();
     // the first of ID, dialog_id, hash (in that order of preference) is the ID
     let id_at = ["ID", "dialog_id", "hash"]
@@ -197,7 +202,7 @@ pub(super) fn legacy_dialog(node: Value) -> Value {
                 o.push((
                     k,
                     Value::Object(Map::from_members(vec![(
-                        keys.key("profiles"),
+                        PROFILES.clone(),
                         Value::Array(profiles),
                     )])),
                 ));
@@ -205,7 +210,7 @@ pub(super) fn legacy_dialog(node: Value) -> Value {
             _ => o.push((k, v)),
         }
     }
-    o.insert(0, (keys.key("ID"), id));
+    o.insert(0, (ID.clone(), id));
     super::as_v3(
         Value::Object(Map::from_members(o)),
         &["state", "timestart", "timeout"],

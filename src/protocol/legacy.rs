@@ -494,9 +494,19 @@ pub(crate) fn subtree_value<'a>(line: Line<'a>, lines: &mut Lines<'a>) -> crate:
     node_value(line, lines, &mut Scratch::default())
 }
 
+/// [`subtree_value`] with the scratch space (and shared keys) of earlier subtrees, for a
+/// reply read one subtree at a time.
+pub(crate) fn subtree_value_with<'a>(
+    line: Line<'a>,
+    lines: &mut Lines<'a>,
+    scratch: &mut Scratch<'a>,
+) -> crate::Result<Value> {
+    node_value(line, lines, scratch)
+}
+
 /// What building a tree reuses from node to node.
 #[derive(Default)]
-struct Scratch<'a> {
+pub(crate) struct Scratch<'a> {
     attrs: Vec<(&'a str, &'a str)>,
     /// The members of the open nodes, innermost last.
     members: Vec<(Key, Value)>,

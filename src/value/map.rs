@@ -324,9 +324,19 @@ impl<'de> serde::Deserialize<'de> for Map {
 /// Shares equal keys while one tree is built: every `"Contact"` of a 100 000-contact
 /// `ul_dump` is one allocation. Bounded, so a reply of endless distinct keys costs no more
 /// than without it.
-#[derive(Default)]
 pub(crate) struct Keys {
+    /// The last key seen per slot (by length and end bytes): a hit costs one comparison.
+    recent: [Option<Key>; 64],
     seen: HashSet<Key, BuildHasherDefault<Fnv>>,
+}
+
+impl Default for Keys {
+    fn default() -> Keys {
+        Keys {
+            recent: [const { None }; 64],
+            seen: HashSet::default(),
+        }
+    }
 }
 
 /// Keys longer than this are not shared (they are rarely repeated).
@@ -337,12 +347,31 @@ const MAX_SHARED_KEYS: usize = 4096;
 impl Keys {
     /// The shared key equal to `k`.
     pub(crate) fn key(&mut self, k: &str) -> Key {
-        if let Some(shared) = self.seen.get(k) {
-            return shared.clone();
+        let bytes = k.as_bytes();
+        let slot = match bytes {
+            [] => 0,
+            [first, .., last] => {
+                (bytes.len() * 7 + usize::from(*first) * 3 + usize::from(*last)) % 64
+            }
+            [only] => (7 + usize::from(*only) * 4) % 64,
+        };
+        if let Some(recent) = &self.recent[slot] {
+            if **recent == *k {
+                return recent.clone();
+            }
         }
-        let key = Key::from(k);
-        if k.len() <= MAX_SHARED_KEY && self.seen.len() < MAX_SHARED_KEYS {
-            self.seen.insert(key.clone());
+        let key = match self.seen.get(k) {
+            Some(shared) => shared.clone(),
+            None => {
+                let key = Key::from(k);
+                if k.len() <= MAX_SHARED_KEY && self.seen.len() < MAX_SHARED_KEYS {
+                    self.seen.insert(key.clone());
+                }
+                key
+            }
+        };
+        if k.len() <= MAX_SHARED_KEY {
+            self.recent[slot] = Some(key.clone());
         }
         key
     }

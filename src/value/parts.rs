@@ -10,7 +10,7 @@ use serde::ser::{Serialize, SerializeSeq, Serializer};
 use super::Value;
 
 /// The text of a [`Value::String`]: a string that holds exactly its bytes (no spare
-/// capacity). It dereferences to `str`, compares with `str` / `String`, and converts from and
+/// capacity; short ones inside the value itself, without an allocation). It dereferences to `str`, compares with `str` / `String`, and converts from and
 /// into `String`.
 ///
 /// ```
@@ -25,73 +25,137 @@ use super::Value;
 /// }
 /// assert_eq!(Value::String(Str::from("x")), Value::from("x"));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Str(Box<str>);
+#[derive(Clone)]
+pub struct Str(Repr);
+
+/// Strings of up to this many bytes are kept inline (a `Value` stays 24 bytes).
+const INLINE: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Heap(Box<str>),
+    Inline { len: u8, buf: [u8; INLINE] },
+}
 
 impl Str {
     /// The text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Heap(s) => s,
+            // always whole UTF-8: the bytes were copied from a `str`
+            Repr::Inline { len, buf } => buf
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+        }
     }
 
-    /// The text as a `String` (no copy).
+    /// The text as a `String` (no copy for long strings).
     pub fn into_string(self) -> String {
-        self.0.into_string()
+        match self.0 {
+            Repr::Heap(s) => s.into_string(),
+            Repr::Inline { .. } => self.as_str().to_owned(),
+        }
+    }
+
+    /// `Some` if `s` fits inline.
+    fn inline(s: &str) -> Option<Str> {
+        let mut buf = [0; INLINE];
+        buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(Str(Repr::Inline {
+            len: u8::try_from(s.len()).ok()?,
+            buf,
+        }))
+    }
+}
+
+impl Default for Str {
+    fn default() -> Str {
+        Str(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE],
+        })
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Str {}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl Deref for Str {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for Str {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for Str {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Debug for Str {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Str {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl From<String> for Str {
     fn from(s: String) -> Str {
-        Str(s.into_boxed_str())
+        Str::inline(&s).unwrap_or_else(|| Str(Repr::Heap(s.into_boxed_str())))
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Str {
-        Str(s.into())
+        Str::inline(s).unwrap_or_else(|| Str(Repr::Heap(s.into())))
     }
 }
 
 impl From<&String> for Str {
     fn from(s: &String) -> Str {
-        Str(s.as_str().into())
+        Str::from(s.as_str())
     }
 }
 
 impl From<Box<str>> for Str {
     fn from(s: Box<str>) -> Str {
-        Str(s)
+        Str::inline(&s).unwrap_or(Str(Repr::Heap(s)))
     }
 }
 
@@ -103,49 +167,62 @@ impl From<Str> for String {
 
 impl PartialEq<str> for Str {
     fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Str {
     fn eq(&self, other: &&str) -> bool {
-        *self.0 == **other
+        self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for Str {
     fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
+        self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<Str> for str {
     fn eq(&self, other: &Str) -> bool {
-        *self == *other.0
+        self == other.as_str()
     }
 }
 
 impl PartialEq<Str> for &str {
     fn eq(&self, other: &Str) -> bool {
-        **self == *other.0
+        *self == other.as_str()
     }
 }
 
 impl PartialEq<Str> for String {
     fn eq(&self, other: &Str) -> bool {
-        **self == *other.0
+        self.as_str() == other.as_str()
     }
 }
 
 impl Serialize for Str {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Str {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Str, D::Error> {
-        Box::<str>::deserialize(d).map(Str)
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str, E> {
+                Ok(v.into())
+            }
+            fn visit_string<E>(self, v: String) -> Result<Str, E> {
+                Ok(v.into())
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
