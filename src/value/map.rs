@@ -9,8 +9,93 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::Value;
 
-/// An object key. Equal keys of one decoded reply share one allocation (see [`Keys`]).
-pub(crate) type Key = Arc<str>;
+/// An object key, 16 bytes: up to 14 bytes of text inline (no allocation), longer keys
+/// shared: equal long keys of one decoded reply are one allocation (see [`Keys`]).
+#[derive(Clone)]
+pub(crate) struct Key(KeyRepr);
+
+/// Keys of up to this many bytes are kept inline.
+const INLINE_KEY: usize = 14;
+
+#[derive(Clone)]
+enum KeyRepr {
+    Inline { len: u8, buf: [u8; INLINE_KEY] },
+    Shared(Arc<Box<str>>),
+}
+
+impl Key {
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.0 {
+            KeyRepr::Shared(s) => s,
+            // always whole UTF-8: the bytes were copied from a `str`
+            KeyRepr::Inline { len, buf } => buf
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `true` if the text is `s` (without checking UTF-8 again).
+    fn is(&self, s: &str) -> bool {
+        match &self.0 {
+            KeyRepr::Shared(k) => ***k == *s,
+            KeyRepr::Inline { len, buf } => buf.get(..usize::from(*len)) == Some(s.as_bytes()),
+        }
+    }
+
+    /// An inline key, if `k` fits.
+    fn inline(k: &str) -> Option<Key> {
+        let mut buf = [0; INLINE_KEY];
+        buf.get_mut(..k.len())?.copy_from_slice(k.as_bytes());
+        Some(Key(KeyRepr::Inline {
+            len: u8::try_from(k.len()).ok()?,
+            buf,
+        }))
+    }
+}
+
+impl From<&str> for Key {
+    fn from(k: &str) -> Key {
+        Key::inline(k).unwrap_or_else(|| Key(KeyRepr::Shared(Arc::new(k.into()))))
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        match (&self.0, &other.0) {
+            (KeyRepr::Shared(a), KeyRepr::Shared(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.as_str() == other.as_str(),
+        }
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 /// The members of a [`Value::Object`]: `(key, value)` pairs in the server's order, repeated
 /// keys kept (the legacy text protocol repeats node names, e.g. one `Process` per process).
@@ -68,7 +153,7 @@ impl Map {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.members
             .iter()
-            .find(|(k, _)| &**k == key)
+            .find(|(k, _)| k.is(key))
             .map(|(_, v)| v)
     }
 
@@ -76,7 +161,7 @@ impl Map {
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         self.members
             .iter_mut()
-            .find(|(k, _)| &**k == key)
+            .find(|(k, _)| k.is(key))
             .map(|(_, v)| v)
     }
 
@@ -84,7 +169,7 @@ impl Map {
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl DoubleEndedIterator<Item = &'a Value> + 'a {
         self.members
             .iter()
-            .filter(move |(k, _)| &**k == key)
+            .filter(move |(k, _)| k.is(key))
             .map(|(_, v)| v)
     }
 
@@ -139,7 +224,7 @@ impl Map {
 
     /// Removes the first member named `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.members.iter().position(|(k, _)| &**k == key)?;
+        let i = self.members.iter().position(|(k, _)| k.is(key))?;
         let mut members = std::mem::take(&mut self.members).into_vec();
         let (_, v) = members.remove(i);
         self.members = members.into_boxed_slice();
@@ -163,10 +248,14 @@ impl Map {
         self.members = members.into_boxed_slice();
     }
 
-    /// Test hook: the shared key of member `i`, to check that decoders share equal keys.
+    /// Test hook: the shared allocation of member `i`'s key (`None` when inline), to check
+    /// that decoders share equal keys.
     #[cfg(test)]
-    pub(crate) fn key_arc(&self, i: usize) -> &Key {
-        &self.members[i].0
+    pub(crate) fn key_arc(&self, i: usize) -> Option<&Arc<Box<str>>> {
+        match &self.members[i].0.0 {
+            KeyRepr::Shared(a) => Some(a),
+            KeyRepr::Inline { .. } => None,
+        }
     }
 }
 
@@ -321,9 +410,9 @@ impl<'de> serde::Deserialize<'de> for Map {
     }
 }
 
-/// Shares equal keys while one tree is built: every `"Contact"` of a 100 000-contact
-/// `ul_dump` is one allocation. Bounded, so a reply of endless distinct keys costs no more
-/// than without it.
+/// Shares equal long keys while one tree is built: every `"caller_route_set"` of a
+/// 100 000-dialog `dlg_list` is one allocation (short keys are inline, nothing to share).
+/// Bounded, so a reply of endless distinct keys costs no more than without it.
 pub(crate) struct Keys {
     /// The last key seen per slot (by length and end bytes): a hit costs one comparison.
     recent: [Option<Key>; 64],
@@ -347,6 +436,9 @@ const MAX_SHARED_KEYS: usize = 4096;
 impl Keys {
     /// The shared key equal to `k`.
     pub(crate) fn key(&mut self, k: &str) -> Key {
+        if let Some(key) = Key::inline(k) {
+            return key;
+        }
         let bytes = k.as_bytes();
         let slot = match bytes {
             [] => 0,
@@ -356,7 +448,7 @@ impl Keys {
             [only] => (7 + usize::from(*only) * 4) % 64,
         };
         if let Some(recent) = &self.recent[slot] {
-            if **recent == *k {
+            if recent.is(k) {
                 return recent.clone();
             }
         }
