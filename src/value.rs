@@ -739,7 +739,10 @@ mod tests {
         let (one, two) = (v[0].as_object().unwrap(), v[1].as_object().unwrap());
         assert!(one.key_arc(0).is_none());
         assert!(shared(one, 1, two, 1));
-        assert_eq!(one.keys().collect::<Vec<_>>(), ["Contact", "caller_route_set"]);
+        assert_eq!(
+            one.keys().collect::<Vec<_>>(),
+            ["Contact", "caller_route_set"]
+        );
         let legacy = crate::legacy::decode_reply(
             b"200 OK\nAOR:: a\n\tcaller_bind_address:: x\nAOR:: b\n\tcaller_bind_address:: y\n\n",
         )

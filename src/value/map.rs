@@ -151,10 +151,7 @@ impl Map {
 
     /// The value of the first member named `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.members
-            .iter()
-            .find(|(k, _)| k.is(key))
-            .map(|(_, v)| v)
+        self.members.iter().find(|(k, _)| k.is(key)).map(|(_, v)| v)
     }
 
     /// The value of the first member named `key`, mutably.
