@@ -18,8 +18,9 @@ use serde::ser::{Serialize, Serializer};
 ///
 /// Objects are a [`Map`] of `(key, value)` members, which keeps the order in which OpenSIPS
 /// printed the keys (and any repeated key, which the legacy text protocol can produce).
-/// Strings are a [`Str`], arrays an [`Array`]: compact types (a `Value` is 24 bytes, equal
-/// keys of a reply share one allocation) that dereference to `str` and `[Value]`.
+/// Strings are a [`Str`], arrays an [`Array`]: compact types (a `Value` is 24 bytes, short
+/// keys and strings are stored inline, equal long keys of a reply share one allocation) that
+/// dereference to `str` and `[Value]`.
 ///
 /// Accessors never panic: [`Value::get`] and indexing with `value["key"]` / `value[0]`
 /// return [`Value::Null`] (or `None`) for anything that is not there.

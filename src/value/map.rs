@@ -104,8 +104,9 @@ impl fmt::Debug for Key {
 /// [`Map::get_all`] sees every one. Two maps are equal when they hold equal members in the
 /// same order.
 ///
-/// The representation is private and compact: keys of a decoded reply are shared between
-/// the objects that repeat them, and a map holds no spare capacity, so [`Map::push`] costs a
+/// The representation is private and compact: short keys are stored inline, longer keys of
+/// a decoded reply are shared between the objects that repeat them, and a map holds no
+/// spare capacity, so [`Map::push`] costs a
 /// reallocation (build big maps with `collect()` or `Map::from(vec)`).
 ///
 /// ```
