@@ -88,10 +88,10 @@ pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec
         match v {
             Value::Array(items) => {
                 for item in items {
-                    strings.push(Value::String((legacy_text(item)?).into()));
+                    strings.push(Value::String(legacy_text(item)?.into()));
                 }
             }
-            other => strings.push(Value::String((legacy_text(other)?).into())),
+            other => strings.push(Value::String(legacy_text(other)?.into())),
         }
     }
     encode_request(method, &Params::Positional(strings))
@@ -463,11 +463,11 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
 
 fn value_of(node: &Node) -> Result<Value, String> {
     let Some(child) = node.children.first() else {
-        return Ok(Value::String(node.text.clone().into())); // bare <value>text</value>
+        return Ok(Value::String(node.text.as_str().into())); // bare <value>text</value>
     };
     let t = child.text.trim();
     Ok(match child.name.as_str() {
-        "string" => Value::String(child.text.clone().into()),
+        "string" => Value::String(child.text.as_str().into()),
         "int" | "i4" | "i8" => Value::Int(
             t.parse()
                 .map_err(|_| format!("bad <{}> {t:?}", child.name))?,
@@ -487,7 +487,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
         }
         "nil" => Value::Null,
         "value" => value_of(child)?,
-        "base64" | "dateTime.iso8601" => Value::String(t.to_owned().into()),
+        "base64" | "dateTime.iso8601" => Value::String(t.into()),
         "struct" => {
             let mut members = Vec::with_capacity(child.children.len());
             for m in child.children.iter().filter(|m| m.name == "member") {
@@ -605,7 +605,7 @@ pub(crate) mod server {
         fn scalar(node: &Node, allow_array: bool) -> Result<Value, CallError> {
             let child = node.children.first().ok_or(CallError::Invalid)?;
             match child.name.as_str() {
-                "string" if !child.text.is_empty() => Ok(Value::String(child.text.clone().into())),
+                "string" if !child.text.is_empty() => Ok(Value::String(child.text.as_str().into())),
                 "int" | "i4" => child
                     .text
                     .trim()

@@ -138,7 +138,7 @@ pub(super) fn which(s: &mut State, a: &Args) -> Outcome {
             Ok(Value::Array(recipes)).into()
         }
         Resolved::Custom(_) => {
-            Ok(Value::Array(vec![Value::Array(Vec::new().into())].into())).into()
+            Ok(Value::Array(vec![Value::Array(crate::Array::new())].into())).into()
         }
         Resolved::NotFound | Resolved::Ambiguous(_) => err(404, "unknown MI command"),
     }
@@ -162,7 +162,7 @@ fn processes(fields: impl Fn(i64, usize, &str) -> Vec<(String, Value)>) -> Outco
     let procs = PROCESSES
         .iter()
         .enumerate()
-        .map(|(i, t)| Value::Object((fields(base + i as i64, i, t)).into()))
+        .map(|(i, t)| Value::Object(fields(base + i as i64, i, t).into()))
         .collect();
     Ok(Value::Object(
         vec![("Processes".into(), Value::Array(procs))].into(),
