@@ -160,57 +160,62 @@ pub(super) fn legacy_dialog(node: Value) -> Value {
     // the first of ID, dialog_id, hash (in that order of preference) is the ID
     let id_at = ["ID", "dialog_id", "hash"]
         .iter()
-        .find_map(|key| members.iter().position(|(k, _)| &**k == *key));
-    let mut id = Value::Null;
-    let mut o = Vec::with_capacity(members.len() + 1);
+        .find_map(|key| members.iter().position(|(k, _)| k.is(key)));
+    let dropped = |k: &Key| k.is("value") || k.is("ID") || k.is("dialog_id") || k.is("hash");
+    // exactly as many members as the object keeps: no reallocation when it is boxed
+    let kept = members.iter().filter(|(k, _)| !dropped(k)).count();
+    let mut o = Vec::with_capacity(kept + 1);
+    o.push((ID.clone(), Value::Null));
     for (at, (k, v)) in members.into_iter().enumerate() {
-        match &*k {
-            "value" | "ID" | "dialog_id" | "hash" => {
-                if id_at == Some(at) {
-                    id = v;
+        if dropped(&k) {
+            if id_at == Some(at) {
+                if let Some((_, id)) = o.first_mut() {
+                    *id = v;
                 }
             }
-            "CALLEES" => {
-                let callees = match v {
-                    Value::Object(m) => m
-                        .into_members()
+            continue;
+        }
+        if k.is("CALLEES") {
+            let callees = match v {
+                Value::Object(m) => {
+                    let mut callees = m.into_members();
+                    callees.retain(|(k, _)| k.is("callee"));
+                    callees
                         .into_iter()
-                        .filter(|(k, _)| &**k == "callee")
                         .map(|(_, c)| super::as_v3(c, &[]))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                o.push((k, Value::Array(callees.into())));
-            }
-            "context" => {
-                let profiles = match v {
-                    Value::Object(m) => m
-                        .into_members()
-                        .into_iter()
-                        .find(|(k, _)| &**k == "profiles"),
-                    _ => None,
-                };
-                let profiles = match profiles {
-                    Some((_, Value::Object(p))) => p
-                        .into_members()
-                        .into_iter()
-                        .filter(|(k, _)| &**k != "value")
-                        .map(|member| Value::Object(Map::from_members(vec![member])))
-                        .collect(),
-                    _ => Array::new(),
-                };
-                o.push((
-                    k,
-                    Value::Object(Map::from_members(vec![(
-                        PROFILES.clone(),
-                        Value::Array(profiles),
-                    )])),
-                ));
-            }
-            _ => o.push((k, v)),
+                        .collect()
+                }
+                _ => Array::new(),
+            };
+            o.push((k, Value::Array(callees)));
+        } else if k.is("context") {
+            let profiles = match v {
+                Value::Object(m) => m
+                    .into_members()
+                    .into_iter()
+                    .find(|(k, _)| &**k == "profiles"),
+                _ => None,
+            };
+            let profiles = match profiles {
+                Some((_, Value::Object(p))) => p
+                    .into_members()
+                    .into_iter()
+                    .filter(|(k, _)| &**k != "value")
+                    .map(|member| Value::Object(Map::from_members(vec![member])))
+                    .collect(),
+                _ => Array::new(),
+            };
+            o.push((
+                k,
+                Value::Object(Map::from_members(vec![(
+                    PROFILES.clone(),
+                    Value::Array(profiles),
+                )])),
+            ));
+        } else {
+            o.push((k, v));
         }
     }
-    o.insert(0, (ID.clone(), id));
     super::as_v3(
         Value::Object(Map::from_members(o)),
         &["state", "timestart", "timeout"],

@@ -37,7 +37,7 @@ impl Key {
     }
 
     /// `true` if the text is `s` (without checking UTF-8 again).
-    fn is(&self, s: &str) -> bool {
+    pub(crate) fn is(&self, s: &str) -> bool {
         match &self.0 {
             KeyRepr::Shared(k) => ***k == *s,
             KeyRepr::Inline { len, buf } => buf.get(..usize::from(*len)) == Some(s.as_bytes()),
