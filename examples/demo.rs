@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use opensips_mi::mock::MockServer;
-use opensips_mi::{Connection, Error, Options, Params, cmd};
+use opensips_mi::{Connection, Error, Map, Options, Params, cmd};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = MockServer::start()?;
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stats = cmd("get_statistics").arg(["dialog:", "tm:"]).query(&conn)?;
         println!(
             "get_statistics dialog: tm: -> {} values, active_dialogs = {}",
-            stats.as_object().map_or(0, <[_]>::len),
+            stats.as_object().map_or(0, Map::len),
             stats["dialog:active_dialogs"]
         );
 

@@ -76,8 +76,8 @@ impl Params {
     pub fn to_value(&self) -> Value {
         match self {
             Params::None => Value::Null,
-            Params::Positional(v) => Value::Array(v.clone()),
-            Params::Named(v) => Value::Object(v.clone()),
+            Params::Positional(v) => Value::Array(v.clone().into()),
+            Params::Named(v) => Value::Object(v.clone().into()),
         }
     }
 }

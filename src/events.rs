@@ -163,11 +163,11 @@ impl Event {
                 value = v.to_owned();
                 rest = r;
             }
-            params.push((key.to_owned(), Value::String(value)));
+            params.push((key.to_owned(), Value::String(value.into())));
         }
         Ok(Event {
             name: name.to_owned(),
-            params: Value::Object(params),
+            params: Value::Object(params.into()),
         })
     }
 
@@ -199,10 +199,7 @@ impl Event {
             .ok_or_else(|| Error::malformed("event without a \"method\"", bytes))?
             .to_owned();
         let params = match &mut v {
-            Value::Object(members) => members
-                .iter()
-                .position(|(k, _)| k == "params")
-                .map(|i| members.swap_remove(i).1),
+            Value::Object(members) => members.remove("params"),
             _ => None,
         }
         .unwrap_or(Value::Null);
@@ -241,14 +238,14 @@ pub enum EventTransport {
     /// ```
     /// # #[cfg(feature = "mock")] {
     /// use std::{sync::Arc, time::Duration};
-    /// use opensips_mi::{Connection, Value, events::{EventListener, EventTransport}};
+    /// use opensips_mi::{Connection, Map, Value, events::{EventListener, EventTransport}};
     /// let server = opensips_mi::mock::MockServer::builder().fifo().start()?;
     /// let conn = Arc::new(Connection::open(&server.fifo_url().unwrap())?);
     /// let listener = EventListener::builder()
     ///     .transport(EventTransport::UnixIn(std::env::temp_dir()))
     ///     .subscribe(conn, &["E_CORE_THRESHOLD"])?;
     /// assert!(listener.socket().starts_with("unix:"));
-    /// server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![]));
+    /// server.raise_event("E_CORE_THRESHOLD", Value::Object(Map::new()));
     /// assert!(listener.recv_timeout(Duration::from_secs(5))?.is_some());
     /// assert_eq!(listener.dropped(), 0);
     /// # }
@@ -998,14 +995,14 @@ impl EventListener {
     /// ```
     /// # #[cfg(feature = "mock")] {
     /// use std::{sync::Arc, time::Duration};
-    /// use opensips_mi::{Connection, Value, events::EventListener};
+    /// use opensips_mi::{Connection, Map, Value, events::EventListener};
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let conn = Arc::new(Connection::open(&server.udp_url().unwrap())?);
     /// let listener = EventListener::builder()
     ///     .queue_limit(2, 1 << 20)
     ///     .subscribe(conn, &["E_CORE_THRESHOLD"])?;
     /// for _ in 0..5 {
-    ///     server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![]));
+    ///     server.raise_event("E_CORE_THRESHOLD", Value::Object(Map::new()));
     /// }
     /// // nobody received yet: two wait, three are dropped
     /// let deadline = std::time::Instant::now() + Duration::from_secs(10);

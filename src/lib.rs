@@ -52,7 +52,7 @@ mod session;
 pub mod sip;
 mod transport;
 mod url;
-mod value;
+pub mod value;
 
 /// A small deterministic generator for the randomized tests: `next(n)` is in `0..n`.
 #[cfg(test)]
@@ -89,7 +89,7 @@ pub use transport::datagram::DEFAULT_DATAGRAM_BUFFER;
 pub use transport::fifo::MAX_FIFO_REQUEST;
 pub use url::{redact_url, url_with_param};
 
-pub use value::Value;
+pub use value::{Array, Map, Str, Value};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any time).
 #[doc(hidden)]

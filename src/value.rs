@@ -1,14 +1,26 @@
-//! The [`Value`] tree: what an MI command returns, and what its parameters are made of.
+//! The [`Value`] tree: what an MI command returns, and what its parameters are made of,
+//! with its parts [`Map`], [`Str`] and [`Array`] (also at the crate root) and the iterators
+//! of a [`Map`].
 
 use std::fmt;
 
+mod map;
+mod parts;
+
+pub use map::{IntoIter, Iter, IterMut, Map};
+pub(crate) use map::{Key, Keys};
+pub use parts::{Array, Str};
+
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 /// A JSON-like value as sent and received over the Management Interface.
 ///
-/// Objects are a vector of `(key, value)` pairs, so they keep the order in which OpenSIPS
+/// Objects are a [`Map`] of `(key, value)` members, which keeps the order in which OpenSIPS
 /// printed the keys (and any repeated key, which the legacy text protocol can produce).
+/// Strings are a [`Str`], arrays an [`Array`]: compact types (a `Value` is 24 bytes, short
+/// keys and strings are stored inline, equal long keys of a reply share one allocation) that
+/// dereference to `str` and `[Value]`.
 ///
 /// Accessors never panic: [`Value::get`] and indexing with `value["key"]` / `value[0]`
 /// return [`Value::Null`] (or `None`) for anything that is not there.
@@ -35,11 +47,11 @@ pub enum Value {
     /// Any other number.
     Float(f64),
     /// A string. Each byte of invalid UTF-8 sent by the server is replaced by `?`.
-    String(String),
+    String(Str),
     /// An array.
-    Array(Vec<Value>),
+    Array(Array),
     /// An object, in the server's key order.
-    Object(Vec<(String, Value)>),
+    Object(Map),
 }
 
 static NULL: Value = Value::Null;
@@ -61,7 +73,7 @@ impl Value {
     /// Looks up `key` in an object (the first occurrence). `None` for other variants.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(members) => members.get(key),
             _ => None,
         }
     }
@@ -70,16 +82,14 @@ impl Value {
     /// `Process` per process). Empty for other variants.
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
         self.as_object()
-            .unwrap_or_default()
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v)
+            .into_iter()
+            .flat_map(move |m| m.get_all(key))
     }
 
     /// Looks up `key` in an object, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         match self {
-            Value::Object(members) => members.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(members) => members.get_mut(key),
             _ => None,
         }
     }
@@ -150,7 +160,7 @@ impl Value {
     }
 
     /// The members in server order, if this is a [`Value::Object`].
-    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+    pub fn as_object(&self) -> Option<&Map> {
         match self {
             Value::Object(o) => Some(o),
             _ => None,
@@ -253,17 +263,32 @@ impl From<bool> for Value {
 }
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value::String(v.to_owned())
+        Value::String(v.into())
     }
 }
 impl From<String> for Value {
     fn from(v: String) -> Self {
-        Value::String(v)
+        Value::String(v.into())
     }
 }
 impl From<&String> for Value {
     fn from(v: &String) -> Self {
-        Value::String(v.clone())
+        Value::String(v.into())
+    }
+}
+impl From<Str> for Value {
+    fn from(v: Str) -> Self {
+        Value::String(v)
+    }
+}
+impl From<Array> for Value {
+    fn from(v: Array) -> Self {
+        Value::Array(v)
+    }
+}
+impl From<Map> for Value {
+    fn from(v: Map) -> Self {
+        Value::Object(v)
     }
 }
 impl From<&Value> for Value {
@@ -298,10 +323,10 @@ impl From<serde_json::Value> for Value {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => number(&n),
-            serde_json::Value::String(s) => Value::String(s),
-            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Into::into).collect()),
+            serde_json::Value::String(s) => Value::String(s.into()),
+            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
             serde_json::Value::Object(o) => {
-                Value::Object(o.into_iter().map(|(k, v)| (k, v.into())).collect())
+                Value::Object(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
             }
         }
     }
@@ -316,7 +341,7 @@ impl From<Value> for serde_json::Value {
             Value::Int(i) => serde_json::Value::from(i),
             Value::Float(f) => serde_json::Number::from_f64(f)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
-            Value::String(s) => serde_json::Value::String(s),
+            Value::String(s) => serde_json::Value::String(s.into()),
             Value::Array(a) => serde_json::Value::Array(a.into_iter().map(Into::into).collect()),
             Value::Object(o) => {
                 serde_json::Value::Object(o.into_iter().map(|(k, v)| (k, v.into())).collect())
@@ -344,31 +369,21 @@ impl Serialize for Value {
             Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
             Value::Float(_) => s.serialize_unit(),
             Value::String(v) => s.serialize_str(v),
-            Value::Array(a) => {
-                let mut seq = s.serialize_seq(Some(a.len()))?;
-                for v in a {
-                    seq.serialize_element(v)?;
-                }
-                seq.end()
-            }
-            Value::Object(o) => {
-                let mut map = s.serialize_map(Some(o.len()))?;
-                for (k, v) in o {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
+            Value::Array(a) => a.serialize(s),
+            Value::Object(o) => o.serialize(s),
         }
     }
 }
 
 /// The members and items of the containers still open while a tree is read: each
-/// container's entries are collected here and moved into a `Vec` of exactly their number
-/// when it closes, so the tree keeps no spare capacity and no `Vec` grows by reallocating.
+/// container's entries are collected here and moved into a box of exactly their number
+/// when it closes, so the tree keeps no spare capacity and no container grows by
+/// reallocating. Equal keys are shared ([`Keys`]).
 #[derive(Default)]
 struct Scratch {
-    members: Vec<(String, Value)>,
+    members: Vec<(map::Key, Value)>,
     items: Vec<Value>,
+    keys: Keys,
 }
 
 /// Reads one value, sharing the scratch space of the whole tree.
@@ -378,6 +393,26 @@ impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
+    }
+}
+
+/// Reads one object key into a shared [`map::Key`], without a `String` in between.
+struct KeySeed<'s>(&'s mut Keys);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = map::Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<map::Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = map::Key;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<map::Key, E> {
+        Ok(self.0.key(v))
     }
 }
 
@@ -400,10 +435,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         Ok(Value::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::String(v.into()))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+        Ok(Value::String(v.into()))
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
@@ -423,11 +458,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let start = self.0.members.len();
-        while let Some(k) = map.next_key::<String>()? {
+        while let Some(k) = map.next_key_seed(KeySeed(&mut self.0.keys))? {
             let v = map.next_value_seed(ValueSeed(&mut *self.0))?;
             self.0.members.push((k, v));
         }
-        Ok(Value::Object(self.0.members.drain(start..).collect()))
+        Ok(Value::Object(Map::from_members(
+            self.0.members.drain(start..).collect(),
+        )))
     }
 }
 
@@ -462,9 +499,7 @@ impl<'de> Deserializer<'de> for &'de Value {
             Value::Float(f) => v.visit_f64(*f),
             Value::String(s) => v.visit_borrowed_str(s),
             Value::Array(a) => v.visit_seq(SeqDeserializer::new(a.iter())),
-            Value::Object(o) => {
-                v.visit_map(MapDeserializer::new(o.iter().map(|(k, v)| (k.as_str(), v))))
-            }
+            Value::Object(o) => v.visit_map(MapDeserializer::new(o.iter())),
         }
     }
 
@@ -553,12 +588,7 @@ mod tests {
     #[test]
     fn keeps_key_order_and_duplicates() {
         let v = Value::from_json(br#"{"b":1,"a":2,"b":3}"#).unwrap();
-        let keys: Vec<&str> = v
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let keys: Vec<&str> = v.as_object().unwrap().iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "a", "b"]);
         assert_eq!(v["b"], Value::Int(1));
     }
@@ -605,10 +635,177 @@ mod tests {
     }
 
     #[test]
+    fn compact_sizes() {
+        // the enum and an object member: 24 and 40 bytes (were 32 and 56)
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<(map::Key, Value)>(), 40);
+        assert_eq!(std::mem::size_of::<Map>(), 16);
+        // up to 22 bytes of text inline
+        assert_eq!(std::mem::size_of::<Str>(), 24);
+        assert_eq!(std::mem::size_of::<Array>(), 16);
+    }
+
+    #[test]
+    fn map_keeps_order_and_duplicates_and_finds_the_first() {
+        let mut m: Map = vec![
+            ("b".to_owned(), Value::Int(1)),
+            ("a".to_owned(), Value::Int(2)),
+            ("b".to_owned(), Value::Int(3)),
+        ]
+        .into();
+        assert_eq!(m.len(), 3);
+        assert!(!m.is_empty() && Map::new().is_empty());
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "a", "b"]);
+        assert_eq!(m.get("b"), Some(&Value::Int(1)));
+        assert_eq!(m["b"], Value::Int(1));
+        assert!(m["zz"].is_null());
+        assert_eq!(
+            m.get_all("b").collect::<Vec<_>>(),
+            [&Value::Int(1), &Value::Int(3)]
+        );
+        assert!(m.contains_key("a") && !m.contains_key("c"));
+        assert_eq!(m.first(), Some(("b", &Value::Int(1))));
+        // insert replaces the first, push appends even a repeated key
+        assert_eq!(m.insert("b", 9), Some(Value::Int(1)));
+        assert_eq!(m.insert("c", "x"), None);
+        m.push("a", true);
+        assert_eq!(
+            Value::Object(m.clone()).to_string(),
+            r#"{"b":9,"a":2,"b":3,"c":"x","a":true}"#
+        );
+        assert_eq!(m.remove("a"), Some(Value::Int(2)));
+        assert_eq!(m.remove("nope"), None);
+        m.retain(|k, _| k != "b");
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["c", "a"]);
+        for (_, v) in &mut m {
+            *v = Value::Null;
+        }
+        assert!(m.values().all(Value::is_null));
+        let owned: Vec<(String, Value)> = m.into_iter().collect();
+        assert_eq!(
+            owned,
+            [("c".to_owned(), Value::Null), ("a".to_owned(), Value::Null)]
+        );
+    }
+
+    #[test]
+    fn map_equality_is_ordered_and_by_content() {
+        let a: Map = [("x", Value::Int(1)), ("y", Value::Int(2))].into();
+        let b: Map = vec![
+            ("x".to_owned(), Value::Int(1)),
+            ("y".to_owned(), Value::Int(2)),
+        ]
+        .into();
+        let c: Map = [("y", Value::Int(2)), ("x", Value::Int(1))].into();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // a decoded map (shared keys) equals a built one
+        assert_eq!(
+            Value::from_json(br#"{"x":1,"y":2}"#).unwrap(),
+            Value::Object(a)
+        );
+    }
+
+    #[test]
+    fn map_serde_and_display_round_trip() {
+        let text = r#"{"b":1,"a":{"k":[1,"s"]},"b":null}"#;
+        let m: Map = serde_json::from_str(text).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(serde_json::to_string(&m).unwrap(), text);
+        assert_eq!(Value::Object(m.clone()).to_string(), text);
+        assert_eq!(
+            format!("{m:?}"),
+            r#"{"b": Int(1), "a": Object({"k": Array([Int(1), String("s")])}), "b": Null}"#
+        );
+        assert!(serde_json::from_str::<Map>("[1]").is_err());
+        let a: Array = serde_json::from_str(r#"[1,"x",{}]"#).unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#"[1,"x",{}]"#);
+        let s: Str = serde_json::from_str(r#""a\"b""#).unwrap();
+        assert_eq!(s, "a\"b");
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#""a\"b""#);
+    }
+
+    #[test]
+    fn equal_keys_of_one_reply_share_one_allocation() {
+        let shared = |a: &Map, i, b: &Map, j| match (a.key_arc(i), b.key_arc(j)) {
+            (Some(x), Some(y)) => std::sync::Arc::ptr_eq(x, y),
+            _ => false,
+        };
+        // keys of up to 14 bytes are inline (nothing to share); longer ones are shared
+        let v = Value::from_json(
+            br#"[{"Contact":"a","caller_route_set":""},{"Contact":"b","caller_route_set":""}]"#,
+        )
+        .unwrap();
+        let (one, two) = (v[0].as_object().unwrap(), v[1].as_object().unwrap());
+        assert!(one.key_arc(0).is_none());
+        assert!(shared(one, 1, two, 1));
+        assert_eq!(
+            one.keys().collect::<Vec<_>>(),
+            ["Contact", "caller_route_set"]
+        );
+        let legacy = crate::legacy::decode_reply(
+            b"200 OK\nAOR:: a\n\tcaller_bind_address:: x\nAOR:: b\n\tcaller_bind_address:: y\n\n",
+        )
+        .unwrap()
+        .value;
+        let aors: Vec<&Map> = legacy.get_all("AOR").filter_map(Value::as_object).collect();
+        assert_eq!(aors.len(), 2);
+        assert!(shared(aors[0], 1, aors[1], 1));
+        assert_eq!(legacy["AOR"]["caller_bind_address"].as_str(), Some("x"));
+    }
+
+    #[test]
+    fn str_and_array_behave_like_str_and_slice() {
+        let v = Value::from("CS_NEW");
+        let Value::String(s) = &v else { panic!() };
+        assert_eq!(s, "CS_NEW");
+        assert_eq!("CS_NEW", *s);
+        assert_eq!(s.len(), 6);
+        assert_eq!(s.clone().into_string(), "CS_NEW");
+        // short strings live inline, longer ones on the heap: the same to every user
+        for text in [
+            "",
+            "é",
+            "a".repeat(22).as_str(),
+            &"b".repeat(23),
+            &"ü".repeat(11),
+            &"ü".repeat(12),
+        ] {
+            let s = Str::from(text);
+            assert_eq!(s, text);
+            assert_eq!(s.as_str().len(), text.len());
+            assert_eq!(Str::from(text.to_owned()), s);
+            assert_eq!(s.clone().into_string(), text);
+            assert_eq!(
+                Value::from(text).to_string(),
+                serde_json::to_string(text).unwrap()
+            );
+        }
+        let (a, b) = (Str::from("a"), Str::from("b"));
+        assert!(a < b && Str::default().is_empty());
+        let mut a: Array = (1..=3).collect();
+        a[0] = Value::from("x");
+        a.push(4);
+        assert_eq!(a.as_slice().len(), 4);
+        assert_eq!(
+            a,
+            vec![
+                Value::from("x"),
+                Value::Int(2),
+                Value::Int(3),
+                Value::Int(4)
+            ]
+        );
+        assert_eq!(a.iter().filter(|v| v.as_i64().is_some()).count(), 3);
+        assert_eq!(a.into_vec().len(), 4);
+    }
+
+    #[test]
     fn vec_is_one_array() {
         assert_eq!(
             Value::from(vec!["dialog:", "tm:"]),
-            Value::Array(vec![Value::from("dialog:"), Value::from("tm:")])
+            Value::Array(vec![Value::from("dialog:"), Value::from("tm:")].into())
         );
         assert_eq!(Value::from(u64::MAX).kind(), "number");
         assert_eq!(Value::from(None::<i32>), Value::Null);

@@ -96,7 +96,7 @@ fn argument_forms() {
     );
     assert_eq!(
         echo(&[":=[\"dialog:\",\"tm:\"]", ":=7"]),
-        Value::Array(vec![Value::from(["dialog:", "tm:"]), Value::Int(7)])
+        Value::Array(vec![Value::from(["dialog:", "tm:"]), Value::Int(7)].into())
     );
     assert_eq!(echo(&[]), Value::Null);
     // the array stays one parameter on the wire
@@ -483,7 +483,7 @@ fn events_over_unix_default_to_a_private_unpredictable_socket() {
     assert!(!name.contains(&child.id().to_string()), "{name}");
     let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o711);
-    let p = Value::Object(vec![("n".into(), Value::Int(1))]);
+    let p = Value::Object(vec![("n".into(), Value::Int(1))].into());
     assert_eq!(server.raise_event("E_CORE_THRESHOLD", p), 1);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = Value::from_json(lines.next().unwrap().unwrap().as_bytes()).unwrap();

@@ -239,7 +239,7 @@ mod xmlrpc_replies {
             v.as_object()
                 .unwrap()
                 .iter()
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_owned())
                 .collect::<Vec<_>>()
         };
         assert_eq!(

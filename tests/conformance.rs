@@ -676,17 +676,17 @@ mod http {
 
 mod legacy {
     use super::*;
-    use opensips_mi::{Value, legacy};
+    use opensips_mi::{Map, Value, legacy};
 
     /// Shape of legacy values: distinct keys in order, repeated nodes merged, strings.
     fn shape_legacy(real: &Value, ours: &Value, path: &str, diffs: &mut Vec<String>) {
         match (real, ours) {
             (Value::Object(r), Value::Object(o)) => {
-                let distinct = |m: &[(String, Value)]| {
+                let distinct = |m: &Map| {
                     let mut keys: Vec<String> = Vec::new();
                     for (k, _) in m {
-                        if !keys.contains(k) {
-                            keys.push(k.clone());
+                        if !keys.iter().any(|x| x == k) {
+                            keys.push(k.to_owned());
                         }
                     }
                     keys
@@ -712,7 +712,7 @@ mod legacy {
                     return;
                 }
                 for k in &rk {
-                    let merge = |m: &[(String, Value)]| -> Value {
+                    let merge = |m: &Map| -> Value {
                         let all: Vec<&Value> =
                             m.iter().filter(|(x, _)| x == k).map(|(_, v)| v).collect();
                         if all.iter().all(|v| v.as_object().is_some()) {
@@ -720,11 +720,11 @@ mod legacy {
                             for v in all {
                                 for (kk, vv) in v.as_object().unwrap() {
                                     if !merged.iter().any(|(x, _)| x == kk) {
-                                        merged.push((kk.clone(), vv.clone()));
+                                        merged.push((kk.to_owned(), vv.clone()));
                                     }
                                 }
                             }
-                            Value::Object(merged)
+                            Value::Object(merged.into())
                         } else {
                             all[0].clone()
                         }

@@ -67,7 +67,7 @@ fn udp_registration_events_like_the_fixtures() {
         v.as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.clone(), v.kind()))
+            .map(|(k, v)| (k.to_owned(), v.kind()))
             .collect()
     };
     assert_eq!(shape(&contact.params), shape(&captured.params));
@@ -133,10 +133,13 @@ fn unix_datagram_delivery_and_path_cleanup() {
         .unwrap();
     assert_eq!(l.socket(), format!("unix:{}", path.display()));
     assert!(path.exists());
-    let p = Value::Object(vec![
-        ("extra".into(), Value::from("x")),
-        ("n".into(), Value::Int(4)),
-    ]);
+    let p = Value::Object(
+        vec![
+            ("extra".into(), Value::from("x")),
+            ("n".into(), Value::Int(4)),
+        ]
+        .into(),
+    );
     assert_eq!(server.raise_event("E_CORE_THRESHOLD", p.clone()), 1);
     let e = next(&l);
     assert_eq!((e.name.as_str(), &e.params), ("E_CORE_THRESHOLD", &p));
@@ -164,10 +167,10 @@ fn tcp_event_stream_from_the_mock() {
         3
     );
     assert_eq!(
-        server.raise_event("E_UL_AOR_INSERT", Value::Array(vec![Value::Int(1)])),
+        server.raise_event("E_UL_AOR_INSERT", Value::Array(vec![Value::Int(1)].into())),
         1
     );
-    assert_eq!(next(&l).params, Value::Array(vec![Value::Int(1)]));
+    assert_eq!(next(&l).params, Value::Array(vec![Value::Int(1)].into()));
 }
 
 #[test]
@@ -244,7 +247,7 @@ fn renewal_keeps_a_short_subscription_alive() {
         .count();
     assert!(renewals >= 2, "{renewals} event_subscribe requests");
     assert_eq!(
-        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![])),
+        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![].into())),
         1
     );
     assert_eq!(next(&l).name, "E_CORE_THRESHOLD");
@@ -270,7 +273,7 @@ fn drop_unsubscribes_and_frees_the_port() {
     std::net::UdpSocket::bind(addr).expect("the port is free again");
     // nothing to deliver to any more
     assert_eq!(
-        server.raise_event("E_UL_AOR_INSERT", Value::Object(vec![])),
+        server.raise_event("E_UL_AOR_INSERT", Value::Object(vec![].into())),
         0
     );
 }
@@ -324,10 +327,13 @@ fn legacy_2x_text_events() {
         .find(|r| r.method == "event_subscribe")
         .unwrap();
     assert_eq!(subscribe.params.len(), 3);
-    let p = Value::Object(vec![
-        ("ip".into(), Value::from("192.168.2.11")),
-        ("n".into(), Value::Int(7)),
-    ]);
+    let p = Value::Object(
+        vec![
+            ("ip".into(), Value::from("192.168.2.11")),
+            ("n".into(), Value::Int(7)),
+        ]
+        .into(),
+    );
     assert_eq!(server.raise_event("E_CORE_THRESHOLD", p), 1);
     let e = next(&l);
     assert_eq!(e.name, "E_CORE_THRESHOLD");
@@ -356,7 +362,7 @@ fn a_failed_renewal_is_reported_and_retried() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![])),
+        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![].into())),
         1
     );
     // skip any further renewal errors reported before the fault was cleared
@@ -675,7 +681,7 @@ fn unix_in_sockets_are_unpredictable_private_and_removed() {
         assert_eq!(mode(p), 0o600);
     }
     assert_eq!(
-        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![])),
+        server.raise_event("E_CORE_THRESHOLD", Value::Object(vec![].into())),
         2
     );
     assert_eq!(next(&a).name, "E_CORE_THRESHOLD");
@@ -781,7 +787,7 @@ fn forged_events_from_another_user_are_dropped() {
             "{transport:?}: a forgery was delivered"
         );
         // the server's (root's here) still arrive
-        let p = Value::Object(vec![("real".into(), Value::Bool(true))]);
+        let p = Value::Object(vec![("real".into(), Value::Bool(true))].into());
         assert_eq!(server.raise_event("E_CORE_THRESHOLD", p.clone()), 1);
         assert_eq!(next(&l).params, p, "{transport:?}");
         assert_eq!(l.dropped(), 3);

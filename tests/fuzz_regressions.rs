@@ -81,8 +81,42 @@ mod properties {
         )
     }
 
+    /// Any tree: objects with repeated keys (from a few names, as replies repeat them),
+    /// strings short (inline) and long (on the heap), non-ASCII included.
+    fn tree() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            (-1e12f64..1e12).prop_map(Value::Float),
+            r#"[a-z"\\\u{e9}\u{1f600} ]{0,40}"#.prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::vec(
+                    ("(Contact|Q|a|b|\u{e9}t\u{e9}|[a-z]{0,30})", inner),
+                    0..6
+                )
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn value_json_round_trip(v in tree()) {
+            let json = v.to_json();
+            let back = Value::from_json(&json).unwrap();
+            prop_assert_eq!(&back, &v);
+            // Display is the same compact JSON, and serde_json reads it as the same data
+            prop_assert_eq!(back.to_string().into_bytes(), json.clone());
+            let theirs: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let ours: serde_json::Value = serde_json::to_value(&v).unwrap();
+            prop_assert_eq!(ours, theirs);
+        }
 
         #[test]
         fn decoders_never_panic(data in jsonish()) {

@@ -201,12 +201,15 @@ fn cli_output_for_a_1_11_like_server() {
         Err(ServerError::new(500, "command not available"))
     });
     server.handle("get_statistics", |_| {
-        Ok(Value::Object(vec![
-            ("core:rcv_requests".into(), Value::from("8")),
-            ("uri:positive checks".into(), Value::from("0")),
-            ("dialog:active_dialogs".into(), Value::from("2")),
-            ("load:udp:127.0.0.1:5068-load".into(), Value::from("7")),
-        ]))
+        Ok(Value::Object(
+            vec![
+                ("core:rcv_requests".into(), Value::from("8")),
+                ("uri:positive checks".into(), Value::from("0")),
+                ("dialog:active_dialogs".into(), Value::from("2")),
+                ("load:udp:127.0.0.1:5068-load".into(), Value::from("7")),
+            ]
+            .into(),
+        ))
     });
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_opensips-mi"))
         .args([

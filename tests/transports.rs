@@ -47,12 +47,7 @@ fn generic_command_positional_named_and_arrays_on_every_transport() {
             .query(&conn)
             .unwrap();
         assert_eq!(pos.value(), &named);
-        let keys: Vec<&str> = named
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let keys: Vec<&str> = named.as_object().unwrap().iter().map(|(k, _)| k).collect();
         assert_eq!(keys[0], "dialog:active_dialogs");
         assert!(
             keys.iter()
@@ -419,7 +414,9 @@ fn large_replies_stream_over_fifo() {
     let server = MockServer::start().unwrap();
     let item = "x".repeat(100);
     server.handle("big", move |_| {
-        Ok(Value::Array(vec![Value::from(item.as_str()); 50_000]))
+        Ok(Value::Array(
+            vec![Value::from(item.as_str()); 50_000].into(),
+        ))
     });
     let fifo = Connection::open_with(
         &server.fifo_url().unwrap(),
@@ -515,7 +512,7 @@ fn big_fifo_replies_come_whole_call_after_call() {
         .collect();
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3] {
         let server = MockServer::builder().flavor(flavor).fifo().start().unwrap();
-        let list = Value::Array(items.clone());
+        let list = Value::Array(items.clone().into());
         server.handle("big", move |_| Ok(list.clone()));
         let conn = Connection::open_with(
             &format!("{}&protocol=auto", server.fifo_url().unwrap()),
@@ -527,7 +524,7 @@ fn big_fifo_replies_come_whole_call_after_call() {
             assert!(r.raw().unwrap().len() > 300_000, "{flavor:?} round {round}");
             assert_eq!(
                 r.value(),
-                &Value::Array(items.clone()),
+                &Value::Array(items.clone().into()),
                 "{flavor:?} round {round}"
             );
             let up = conn.command("uptime", ()).unwrap().into_value();

@@ -104,7 +104,7 @@ pub(super) fn normalize_processes(v: Value) -> Value {
         .get_all("Process")
         .map(|p| super::as_v3(p.clone(), &["ID", "PID", "Log level"]))
         .collect();
-    Value::Object(vec![("Processes".into(), Value::Array(list))])
+    Value::Object(vec![("Processes".into(), Value::Array(list.into()))].into())
 }
 
 /// Statistics by full name (`group:name` → value).

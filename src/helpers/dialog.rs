@@ -1,9 +1,12 @@
 //! dialog: `dlg_list` and `dlg_list_ctx`.
 
+use std::sync::LazyLock;
+
 use serde::Deserialize;
 
 use super::de;
-use crate::Value;
+use crate::value::Key;
+use crate::{Array, Map, Value};
 
 /// The state of a dialog, with the raw number kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,55 +151,75 @@ pub(super) struct Dialogs {
 pub(super) fn legacy_dialog(node: Value) -> Value {
     let members = match node {
         Value::Object(members) => members,
-        _ => Vec::new(),
+        _ => Map::new(),
     };
+    // the keys this adds, shared by every dialog
+    static ID: LazyLock<Key> = LazyLock::new(|| "ID".into());
+    static PROFILES: LazyLock<Key> = LazyLock::new(|| "profiles".into());
+    let members = members.into_members();
     // the first of ID, dialog_id, hash (in that order of preference) is the ID
     let id_at = ["ID", "dialog_id", "hash"]
         .iter()
-        .find_map(|key| members.iter().position(|(k, _)| k == key));
-    let mut id = Value::Null;
-    let mut o = Vec::with_capacity(members.len() + 1);
+        .find_map(|key| members.iter().position(|(k, _)| k.is(key)));
+    let dropped = |k: &Key| k.is("value") || k.is("ID") || k.is("dialog_id") || k.is("hash");
+    // exactly as many members as the object keeps: no reallocation when it is boxed
+    let kept = members.iter().filter(|(k, _)| !dropped(k)).count();
+    let mut o = Vec::with_capacity(kept + 1);
+    o.push((ID.clone(), Value::Null));
     for (at, (k, v)) in members.into_iter().enumerate() {
-        match k.as_str() {
-            "value" | "ID" | "dialog_id" | "hash" => {
-                if id_at == Some(at) {
-                    id = v;
+        if dropped(&k) {
+            if id_at == Some(at) {
+                if let Some((_, id)) = o.first_mut() {
+                    *id = v;
                 }
             }
-            "CALLEES" => {
-                let callees = match v {
-                    Value::Object(m) => m
+            continue;
+        }
+        if k.is("CALLEES") {
+            let callees = match v {
+                Value::Object(m) => {
+                    let mut callees = m.into_members();
+                    callees.retain(|(k, _)| k.is("callee"));
+                    callees
                         .into_iter()
-                        .filter(|(k, _)| k == "callee")
                         .map(|(_, c)| super::as_v3(c, &[]))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                o.push((k, Value::Array(callees)));
-            }
-            "context" => {
-                let profiles = match v {
-                    Value::Object(m) => m.into_iter().find(|(k, _)| k == "profiles"),
-                    _ => None,
-                };
-                let profiles = match profiles {
-                    Some((_, Value::Object(p))) => p
-                        .into_iter()
-                        .filter(|(k, _)| k != "value")
-                        .map(|member| Value::Object(vec![member]))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                o.push((
-                    k,
-                    Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
-                ));
-            }
-            _ => o.push((k, v)),
+                        .collect()
+                }
+                _ => Array::new(),
+            };
+            o.push((k, Value::Array(callees)));
+        } else if k.is("context") {
+            let profiles = match v {
+                Value::Object(m) => m
+                    .into_members()
+                    .into_iter()
+                    .find(|(k, _)| &**k == "profiles"),
+                _ => None,
+            };
+            let profiles = match profiles {
+                Some((_, Value::Object(p))) => p
+                    .into_members()
+                    .into_iter()
+                    .filter(|(k, _)| &**k != "value")
+                    .map(|member| Value::Object(Map::from_members(vec![member])))
+                    .collect(),
+                _ => Array::new(),
+            };
+            o.push((
+                k,
+                Value::Object(Map::from_members(vec![(
+                    PROFILES.clone(),
+                    Value::Array(profiles),
+                )])),
+            ));
+        } else {
+            o.push((k, v));
         }
     }
-    o.insert(0, ("ID".to_owned(), id));
-    super::as_v3(Value::Object(o), &["state", "timestart", "timeout"])
+    super::as_v3(
+        Value::Object(Map::from_members(o)),
+        &["state", "timestart", "timeout"],
+    )
 }
 
 pub(super) fn normalize_dialogs(v: Value) -> Value {
@@ -211,7 +234,7 @@ pub(super) fn normalize_dialogs(v: Value) -> Value {
             .collect(),
         _ => Vec::new(),
     };
-    Value::Object(vec![("Dialogs".into(), Value::Array(list))])
+    Value::Object(vec![("Dialogs".into(), Value::Array(list.into()))].into())
 }
 
 #[cfg(test)]
@@ -228,10 +251,10 @@ mod tests {
             .cloned();
         o.push(("ID".to_owned(), id.unwrap_or_default()));
         for (k, v) in node.as_object().unwrap_or_default() {
-            match k.as_str() {
+            match k {
                 "value" | "ID" | "dialog_id" | "hash" => {}
                 "CALLEES" => o.push((
-                    k.clone(),
+                    k.to_owned(),
                     Value::Array(
                         v.get_all("callee")
                             .map(|c| super::super::as_v3(c.clone(), &[]))
@@ -244,18 +267,18 @@ mod tests {
                         .and_then(Value::as_object)
                         .unwrap_or_default()
                         .iter()
-                        .filter(|(k, _)| k != "value")
-                        .map(|(k, v)| Value::Object(vec![(k.clone(), v.clone())]))
+                        .filter(|(k, _)| *k != "value")
+                        .map(|(k, v)| Value::Object([(k, v.clone())].into()))
                         .collect();
                     o.push((
-                        k.clone(),
-                        Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
+                        k.to_owned(),
+                        Value::Object(vec![("profiles".into(), Value::Array(profiles))].into()),
                     ));
                 }
-                _ => o.push((k.clone(), v.clone())),
+                _ => o.push((k.to_owned(), v.clone())),
             }
         }
-        super::super::as_v3(Value::Object(o), &["state", "timestart", "timeout"])
+        super::super::as_v3(Value::Object(o.into()), &["state", "timestart", "timeout"])
     }
 
     #[test]

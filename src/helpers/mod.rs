@@ -70,9 +70,11 @@ fn identity(v: Value) -> Value {
 /// that had only attributes) goes.
 fn as_v3(mut v: Value, keys: &[&str]) -> Value {
     if let Value::Object(members) = &mut v {
-        members.retain(|(k, v)| !(k == "value" && v.as_str() == Some("")));
+        if members.get_all("value").any(|v| v.as_str() == Some("")) {
+            members.retain(|k, v| !(k == "value" && v.as_str() == Some("")));
+        }
         for (k, v) in members.iter_mut() {
-            if keys.contains(&k.as_str()) {
+            if keys.contains(&k) {
                 if let Some(n) = v.as_str().and_then(|s| s.trim().parse::<i64>().ok()) {
                     *v = Value::Int(n);
                 }
@@ -248,7 +250,7 @@ pub trait MiCommands: ConnectionLike {
                     "non-incremental" => StatKind::Gauge,
                     _ => return None,
                 };
-                Some((name.clone(), kind))
+                Some((name.to_owned(), kind))
             })
             .collect())
     }

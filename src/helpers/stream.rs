@@ -485,12 +485,14 @@ pub(crate) fn legacy_dialogs(
         return Ok(None);
     }
     let mut n = 0;
+    // one scratch space for every dialog: their keys are shared, not allocated per dialog
+    let mut scratch = legacy::Scratch::default();
     while let Some(line) = lines.next_line()? {
         if line.name != Some("dialog") {
             lines.skip_below(line.depth)?;
             continue;
         }
-        let node = legacy::subtree_value(line, &mut lines)?;
+        let node = legacy::subtree_value_with(line, &mut lines, &mut scratch)?;
         let dialog =
             <super::Dialog as serde::Deserialize>::deserialize(&super::dialog::legacy_dialog(node))
                 .map_err(|e| crate::protocol::unexpected("Dialogs[]".into(), e.to_string()))?;

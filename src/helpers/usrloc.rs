@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::de;
-use crate::Value;
+use crate::{Map, Value};
 
 /// One contact of an AOR.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -172,9 +172,22 @@ pub(super) struct Domains {
 pub(super) fn legacy_contact(node: &Value) -> Value {
     match node {
         Value::Object(members) => {
-            let mut o = vec![("Contact".to_owned(), node["value"].clone())];
-            o.extend(members.iter().filter(|(k, _)| k != "value").cloned());
-            super::as_v3(Value::Object(o), CONTACT_NUMBERS)
+            let mut o = vec![(
+                {
+                    static CONTACT: std::sync::LazyLock<crate::value::Key> =
+                        std::sync::LazyLock::new(|| "Contact".into());
+                    CONTACT.clone()
+                },
+                node["value"].clone(),
+            )];
+            o.extend(
+                members
+                    .members()
+                    .iter()
+                    .filter(|(k, _)| &**k != "value")
+                    .cloned(),
+            );
+            super::as_v3(Value::Object(Map::from_members(o)), CONTACT_NUMBERS)
         }
         // 1.x: `<sip:…>;q=;expires=100;flags=0x0;cflags=0x0;socket=<…>;methods=0x1F7F;user_agent=<…>`
         Value::String(s) => legacy_1x_contact(s),
@@ -250,20 +263,25 @@ pub(super) fn legacy_1x_contact(s: &str) -> Value {
         "Path",
     ];
     o.sort_by_key(|(k, _)| ORDER.iter().position(|x| x == k).unwrap_or(ORDER.len()));
-    Value::Object(o)
+    Value::Object(o.into())
 }
 
 /// A legacy `AOR::` node (or a brief `AOR:: name` leaf) → the 3.x object.
 pub(super) fn legacy_aor(node: &Value) -> Value {
     match node {
-        Value::String(name) => Value::Object(vec![("AOR".into(), Value::from(name.as_str()))]),
-        _ => Value::Object(vec![
-            ("AOR".into(), node["value"].clone()),
-            (
-                "Contacts".into(),
-                Value::Array(node.get_all("Contact").map(legacy_contact).collect()),
-            ),
-        ]),
+        Value::String(name) => {
+            Value::Object(vec![("AOR".into(), Value::from(name.as_str()))].into())
+        }
+        _ => Value::Object(
+            vec![
+                ("AOR".into(), node["value"].clone()),
+                (
+                    "Contacts".into(),
+                    Value::Array(node.get_all("Contact").map(legacy_contact).collect()),
+                ),
+            ]
+            .into(),
+        ),
     }
 }
 
@@ -280,19 +298,22 @@ pub(super) fn normalize_ul_dump(v: Value) -> Value {
                 .cloned()
                 .unwrap_or_default();
             super::as_v3(
-                Value::Object(vec![
-                    ("name".into(), d["value"].clone()),
-                    ("hash_size".into(), size),
-                    (
-                        "AORs".into(),
-                        Value::Array(d.get_all("AOR").map(legacy_aor).collect()),
-                    ),
-                ]),
+                Value::Object(
+                    vec![
+                        ("name".into(), d["value"].clone()),
+                        ("hash_size".into(), size),
+                        (
+                            "AORs".into(),
+                            Value::Array(d.get_all("AOR").map(legacy_aor).collect()),
+                        ),
+                    ]
+                    .into(),
+                ),
                 &["hash_size"],
             )
         })
         .collect();
-    Value::Object(vec![("Domains".into(), Value::Array(domains))])
+    Value::Object(vec![("Domains".into(), Value::Array(domains))].into())
 }
 
 pub(super) fn normalize_show_contact(v: Value) -> Value {
@@ -302,12 +323,15 @@ pub(super) fn normalize_show_contact(v: Value) -> Value {
     match v.get("AOR") {
         Some(aor @ Value::Object(_)) => legacy_aor(aor),
         // 1.x: one `Contact::` line per contact, no AOR node
-        _ => Value::Object(vec![
-            ("AOR".into(), Value::from("")),
-            (
-                "Contacts".into(),
-                Value::Array(v.get_all("Contact").map(legacy_contact).collect()),
-            ),
-        ]),
+        _ => Value::Object(
+            vec![
+                ("AOR".into(), Value::from("")),
+                (
+                    "Contacts".into(),
+                    Value::Array(v.get_all("Contact").map(legacy_contact).collect()),
+                ),
+            ]
+            .into(),
+        ),
     }
 }

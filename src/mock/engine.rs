@@ -85,8 +85,8 @@ impl Shared {
         let method = req["method"].as_str().unwrap_or_default().to_owned();
         let params = match req.get("params") {
             None => Some(Params::None),
-            Some(Value::Array(a)) => Some(Params::Positional(a.clone())),
-            Some(Value::Object(o)) => Some(Params::Named(o.clone())),
+            Some(Value::Array(a)) => Some(Params::Positional(a.to_vec())),
+            Some(Value::Object(o)) => Some(Params::Named(o.clone().into_iter().collect())),
             Some(_) => None,
         };
         let valid_id = matches!(
@@ -301,9 +301,9 @@ pub(crate) fn reply_bytes(result: &Result<Value, ServerError>, id: &Value) -> Ve
             if let Some(d) = &e.data {
                 err.push(("data".into(), d.clone()));
             }
-            o.push(("error".into(), Value::Object(err)));
+            o.push(("error".into(), Value::Object(err.into())));
         }
     }
     o.push(("id".into(), id));
-    Value::Object(o).to_json()
+    Value::Object(o.into()).to_json()
 }

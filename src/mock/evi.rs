@@ -192,19 +192,22 @@ impl Evi {
 /// `name::value` lines and an empty line, values with a LF quoted.
 fn payload(name: &str, params: &Value, legacy: bool) -> Vec<u8> {
     if !legacy {
-        let v = Value::Object(vec![
-            ("jsonrpc".into(), Value::from("2.0")),
-            ("method".into(), Value::from(name)),
-            ("params".into(), params.clone()),
-        ]);
+        let v = Value::Object(
+            vec![
+                ("jsonrpc".into(), Value::from("2.0")),
+                ("method".into(), Value::from(name)),
+                ("params".into(), params.clone()),
+            ]
+            .into(),
+        );
         return v.to_json();
     }
     let mut out = format!("{name}\n");
     for (k, v) in params.as_object().unwrap_or_default() {
         let text = match v {
             Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
+            Value::Null => String::new().into(),
+            other => other.to_string().into(),
         };
         if text.contains('\n') {
             out.push_str(&format!("{k}::\"{}\"\n", text.replace('"', "\\\"")));
@@ -255,11 +258,14 @@ mod tests {
 
     #[test]
     fn legacy_payload() {
-        let p = Value::Object(vec![
-            ("ip".into(), Value::from("1.2.3.4")),
-            ("n".into(), Value::Int(3)),
-            ("m".into(), Value::from("a\n\"b\"")),
-        ]);
+        let p = Value::Object(
+            vec![
+                ("ip".into(), Value::from("1.2.3.4")),
+                ("n".into(), Value::Int(3)),
+                ("m".into(), Value::from("a\n\"b\"")),
+            ]
+            .into(),
+        );
         assert_eq!(
             payload("E_PIKE_BLOCKED", &p, true),
             b"E_PIKE_BLOCKED\nip::1.2.3.4\nn::3\nm::\"a\n\\\"b\\\"\"\n\n"

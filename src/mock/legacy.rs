@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Dispatch, Flavor, Incoming, MockTransport, Shared};
 use crate::protocol::legacy::{Node, parse_args, render};
-use crate::{Params, ServerError, Value};
+use crate::{Map, Params, ServerError, Value};
 
 /// One legacy request, split into command and argument lines.
 pub(crate) struct LegacyRequest<'a> {
@@ -149,7 +149,9 @@ impl Shared {
                         .or_else(|| v["Processes"][0]["Log level"].as_i64())
                         .unwrap_or(3);
                     (
-                        Ok(Value::Object(vec![("DEBUG".into(), Value::Int(level))])),
+                        Ok(Value::Object(
+                            vec![("DEBUG".into(), Value::Int(level))].into(),
+                        )),
                         d,
                     )
                 }
@@ -251,7 +253,7 @@ impl Shared {
             let strings: Option<Vec<String>> = values
                 .into_iter()
                 .map(|v| match v {
-                    Value::String(s) => Some(s),
+                    Value::String(s) => Some(s.into_string()),
                     _ => None,
                 })
                 .collect();
@@ -467,7 +469,7 @@ fn legacy_params(command: &str, args: Vec<String>) -> Option<Params> {
                 if (i == 2 || i == 3) && v == "." {
                     continue;
                 }
-                p.push(((*name).to_owned(), Value::String(v)));
+                p.push(((*name).to_owned(), Value::String(v.into())));
             }
             Params::Named(p)
         }
@@ -482,7 +484,7 @@ fn legacy_params(command: &str, args: Vec<String>) -> Option<Params> {
 
 fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         Value::Null => String::new(),
         other => other.to_string(),
     }
@@ -548,9 +550,9 @@ fn aor_node(aor: &Value, flavor: Flavor) -> Node {
                 .as_object()
                 .unwrap_or_default()
                 .iter()
-                .filter(|(k, _)| k != "Contact" && k != "Q")
+                .filter(|(k, _)| !matches!(*k, "Contact" | "Q"))
                 // 1.11 has no contact id (INDEX.md surprise 12)
-                .filter(|(k, _)| flavor != Flavor::V1 || k != "ContactID")
+                .filter(|(k, _)| flavor != Flavor::V1 || *k != "ContactID")
                 .map(|(k, v)| Node::leaf(k, text(v)))
                 .collect(),
         })
@@ -567,7 +569,7 @@ fn dialog_node(d: &Value, flavor: Flavor) -> Node {
     let v1 = flavor == Flavor::V1;
     let mut kids = Vec::new();
     for (k, v) in d.as_object().unwrap_or_default() {
-        match k.as_str() {
+        match k {
             "ID" | "db_id" => {}
             // 1.11 prints no SDP (INDEX.md surprise 15)
             "caller_sdp" | "callee_sdp" if v1 => {}
@@ -666,7 +668,7 @@ fn legacy_tree(
                 })
                 .collect()
         }
-        "get_statistics" if v.as_object().is_some_and(<[_]>::is_empty) => {
+        "get_statistics" if v.as_object().is_some_and(Map::is_empty) => {
             return Err((404, "Statistics Not Found".into()));
         }
         "ul_dump" => v["Domains"]

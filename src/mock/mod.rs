@@ -616,7 +616,7 @@ impl MockServer {
     /// with the parameters OpenSIPS 4.0 sends.
     ///
     /// ```
-    /// use opensips_mi::{Connection, Params, Value, mock::MockServer};
+    /// use opensips_mi::{Connection, Map, Params, Value, mock::MockServer};
     /// let server = MockServer::start()?;
     /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let inbox = std::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -624,7 +624,7 @@ impl MockServer {
     /// conn.command("event_subscribe", Params::named([("event", "E_CORE_THRESHOLD"), ("socket", socket.as_str())]))?;
     /// assert_eq!(server.subscriptions().len(), 1);
     ///
-    /// let params = Value::Object(vec![("source".into(), Value::from("mi"))]);
+    /// let params = Value::Object(Map::from([("source", Value::from("mi"))]));
     /// assert_eq!(server.raise_event("E_CORE_THRESHOLD", params), 1);
     /// let mut buf = [0u8; 512];
     /// let n = inbox.recv(&mut buf)?;

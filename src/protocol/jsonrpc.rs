@@ -650,7 +650,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Envelope<R> {
                                 Value::Null => Id::Null,
                                 Value::Int(i) => Id::Num(i as f64),
                                 Value::Float(f) => Id::Num(f),
-                                Value::String(s) => Id::Str(s),
+                                Value::String(s) => Id::Str(s.into()),
                                 _ => Id::Other,
                             }
                         }

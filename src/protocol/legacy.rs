@@ -35,7 +35,8 @@
 //! # Ok::<(), opensips_mi::Error>(())
 //! ```
 
-use crate::{Error, Params, Response, ServerError, Value};
+use crate::value::{Key, Keys};
+use crate::{Error, Map, Params, Response, ServerError, Value};
 
 /// The attribute keys each node name is known to carry, in the order OpenSIPS writes them.
 const KNOWN_ATTRS: &[(&str, &[&str])] = &[
@@ -126,7 +127,7 @@ pub fn encode_request(
 
 fn scalar_text(v: &Value) -> crate::Result<String> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.to_string()),
         Value::Int(i) => Ok(i.to_string()),
         Value::Float(f) if f.is_finite() => Ok(f.to_string()),
         Value::Bool(b) => Ok(if *b { "1" } else { "0" }.to_owned()),
@@ -469,25 +470,23 @@ fn node_value<'a>(
     let value = line.split(&mut scratch.attrs);
     let start = scratch.members.len();
     for (k, v) in scratch.attrs.drain(..) {
-        scratch
-            .members
-            .push((k.to_owned(), Value::String(v.to_owned())));
+        let k = scratch.keys.key(k);
+        scratch.members.push((k, Value::String(v.into())));
     }
     while lines.peek_depth().is_some_and(|d| d > line.depth) {
         let Some(kid) = lines.next_line()? else { break };
         let v = node_value(kid, lines, scratch)?;
-        scratch
-            .members
-            .push((kid.name.unwrap_or_default().to_owned(), v));
+        let k = scratch.keys.key(kid.name.unwrap_or_default());
+        scratch.members.push((k, v));
     }
     if scratch.members.len() == start {
-        return Ok(Value::String(value.to_owned()));
+        return Ok(Value::String(value.into()));
     }
     // exactly as many members as there are: no spare capacity kept in the tree
     let mut o = Vec::with_capacity(1 + scratch.members.len() - start);
-    o.push(("value".to_owned(), Value::String(value.to_owned())));
+    o.push((scratch.keys.key("value"), Value::String(value.into())));
     o.extend(scratch.members.drain(start..));
-    Ok(Value::Object(o))
+    Ok(Value::Object(Map::from_members(o)))
 }
 
 /// The [`Value`] of the node on `line` and its subtree, as in a whole tree.
@@ -495,30 +494,42 @@ pub(crate) fn subtree_value<'a>(line: Line<'a>, lines: &mut Lines<'a>) -> crate:
     node_value(line, lines, &mut Scratch::default())
 }
 
+/// [`subtree_value`] with the scratch space (and shared keys) of earlier subtrees, for a
+/// reply read one subtree at a time.
+pub(crate) fn subtree_value_with<'a>(
+    line: Line<'a>,
+    lines: &mut Lines<'a>,
+    scratch: &mut Scratch<'a>,
+) -> crate::Result<Value> {
+    node_value(line, lines, scratch)
+}
+
 /// What building a tree reuses from node to node.
 #[derive(Default)]
-struct Scratch<'a> {
+pub(crate) struct Scratch<'a> {
     attrs: Vec<(&'a str, &'a str)>,
     /// The members of the open nodes, innermost last.
-    members: Vec<(String, Value)>,
+    members: Vec<(Key, Value)>,
+    /// The tree's keys, shared.
+    keys: Keys,
 }
 
 /// The documented tree → [`Value`] mapping (see the module docs) of every node in `lines`;
 /// `None` when there is none.
 pub(crate) fn tree_value(mut lines: Lines<'_>) -> crate::Result<Option<Value>> {
     let mut scratch = Scratch::default();
-    let mut roots: Vec<(String, Value)> = Vec::new();
+    let mut roots: Vec<(Key, Value)> = Vec::new();
     // whether every root so far is an unnamed leaf (then the reply is an array)
     let mut bare = true;
     while let Some(line) = lines.next_line()? {
         let v = node_value(line, &mut lines, &mut scratch)?;
         bare &= line.name.is_none() && matches!(v, Value::String(_));
-        roots.push((line.name.unwrap_or_default().to_owned(), v));
+        roots.push((scratch.keys.key(line.name.unwrap_or_default()), v));
     }
     Ok(match roots.is_empty() {
         true => None,
         false if bare => Some(Value::Array(roots.into_iter().map(|(_, v)| v).collect())),
-        false => Some(Value::Object(roots)),
+        false => Some(Value::Object(Map::from_members(roots))),
     })
 }
 
@@ -546,7 +557,7 @@ pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response
         return Err(Error::Command(e));
     }
     let value = match decode {
-        true => tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new())),
+        true => tree_value(lines)?.unwrap_or_else(|| Value::Object(Map::new())),
         false => Value::Null,
     };
     let message = reason.to_owned();
@@ -578,7 +589,7 @@ pub(crate) fn text_of(raw: &[u8]) -> std::borrow::Cow<'_, str> {
 pub(crate) fn value_of(raw: &[u8]) -> crate::Result<Value> {
     let text = text_of(raw);
     let (_, _, lines) = status(&text)?;
-    Ok(tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new())))
+    Ok(tree_value(lines)?.unwrap_or_else(|| Value::Object(Map::new())))
 }
 
 /// `true` if `bytes` look like a legacy reply (a 3-digit code and a space).
@@ -802,7 +813,7 @@ mod tests {
         assert!(decode_reply(b"").is_err());
         assert_eq!(
             decode_reply(b"200 OK\n\n").unwrap().value,
-            Value::Object(vec![])
+            Value::Object(Map::new())
         );
     }
 
@@ -883,7 +894,7 @@ mod tests {
         let (code, _, nodes) = parse(&crate::protocol::jsonrpc::sanitize_utf8(bytes)).unwrap();
         let v = (!nodes.is_empty()).then(|| super::oracle::into_value(nodes));
         match (200..300).contains(&code) {
-            true => Ok(v.unwrap_or_else(|| Value::Object(vec![]))),
+            true => Ok(v.unwrap_or_else(|| Value::Object(Map::new()))),
             false => Err((code, v)),
         }
     }

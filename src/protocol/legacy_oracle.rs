@@ -153,7 +153,12 @@ pub(super) fn into_value(nodes: Vec<Node>) -> Value {
             .iter()
             .all(|n| n.name.is_none() && n.attrs.is_empty() && n.kids.is_empty())
     {
-        return Value::Array(nodes.into_iter().map(|n| Value::String(n.value)).collect());
+        return Value::Array(
+            nodes
+                .into_iter()
+                .map(|n| Value::String(n.value.into()))
+                .collect(),
+        );
     }
     Value::Object(
         nodes
@@ -165,15 +170,15 @@ pub(super) fn into_value(nodes: Vec<Node>) -> Value {
 
 pub(super) fn node_into_value(n: Node) -> Value {
     if n.attrs.is_empty() && n.kids.is_empty() {
-        return Value::String(n.value);
+        return Value::String(n.value.into());
     }
     let mut o = Vec::with_capacity(1 + n.attrs.len() + n.kids.len());
-    o.push(("value".to_owned(), Value::String(n.value)));
+    o.push(("value".to_owned(), Value::String(n.value.into())));
     for (k, v) in n.attrs {
-        o.push((k, Value::String(v)));
+        o.push((k, Value::String(v.into())));
     }
     for mut k in n.kids {
         o.push((k.name.take().unwrap_or_default(), node_into_value(k)));
     }
-    Value::Object(o)
+    Value::Object(o.into())
 }

@@ -32,7 +32,8 @@ use xml::escape::escape_str_attribute;
 use xml::reader::{EventReader, ParserConfig, XmlEvent};
 
 use crate::url::base64;
-use crate::{Error, Params, Response, ServerError, Value};
+use crate::value::Key;
+use crate::{Error, Map, Params, Response, ServerError, Str, Value};
 
 /// Nesting deeper than this is refused (no unbounded recursion on hostile input).
 const MAX_DEPTH: usize = 128;
@@ -87,10 +88,10 @@ pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec
         match v {
             Value::Array(items) => {
                 for item in items {
-                    strings.push(Value::String(legacy_text(item)?));
+                    strings.push(Value::String(legacy_text(item)?.into()));
                 }
             }
-            other => strings.push(Value::String(legacy_text(other)?)),
+            other => strings.push(Value::String(legacy_text(other)?.into())),
         }
     }
     encode_request(method, &Params::Positional(strings))
@@ -194,13 +195,13 @@ pub(crate) fn decode_1x(bytes: &[u8], shape: crate::server::Shape1x) -> crate::R
     let with_status = format!("200 OK\n{tree}");
     let (_, _, lines) = crate::protocol::legacy::status(&with_status)?;
     r.value =
-        crate::protocol::legacy::tree_value(lines)?.unwrap_or_else(|| Value::Object(Vec::new()));
+        crate::protocol::legacy::tree_value(lines)?.unwrap_or_else(|| Value::Object(Map::new()));
     Ok(r)
 }
 
 fn legacy_text(v: &Value) -> crate::Result<String> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.to_string()),
         Value::Int(i) => Ok(i.to_string()),
         Value::Bool(b) => Ok(i32::from(*b).to_string()),
         Value::Float(f) if f.is_finite() => Ok(f.to_string()),
@@ -228,18 +229,18 @@ pub(crate) fn normalize_legacy(v: Value) -> Value {
         }
         Value::Object(members) => {
             // Unnamed nodes come as one array under "name": a plain list, as over the FIFO.
-            if let [(k, Value::Array(items))] = members.as_slice() {
-                if k == "name" && items.iter().all(|i| matches!(i, Value::String(_))) {
+            if let [(k, Value::Array(items))] = members.members() {
+                if &**k == "name" && items.iter().all(|i| matches!(i, Value::String(_))) {
                     return Value::Array(items.clone());
                 }
             }
-            Value::Object(legacy_members(members))
+            Value::Object(Map::from_members(legacy_members(members.into_members())))
         }
         other => other,
     }
 }
 
-fn legacy_members(members: Vec<(String, Value)>) -> Vec<(String, Value)> {
+fn legacy_members(members: Vec<(Key, Value)>) -> Vec<(Key, Value)> {
     let mut out = Vec::with_capacity(members.len());
     for (name, v) in members {
         match v {
@@ -254,31 +255,36 @@ fn legacy_members(members: Vec<(String, Value)>) -> Vec<(String, Value)> {
 
 fn legacy_node(v: Value) -> Value {
     let Value::Object(o) = v else { return v };
+    let o = o.into_members();
     if !o
         .iter()
-        .all(|(k, _)| matches!(k.as_str(), "value" | "attributes" | "kids"))
+        .all(|(k, _)| matches!(&**k, "value" | "attributes" | "kids"))
     {
-        return Value::Object(legacy_members(o));
+        return Value::Object(Map::from_members(legacy_members(o)));
     }
-    let mut value = String::new();
+    let mut value = Str::default();
+    let mut value_key = None;
     let mut attrs = Vec::new();
     let mut kids = Vec::new();
     for (k, v) in o {
-        match (k.as_str(), v) {
-            ("value", Value::String(s)) => value = s,
-            ("value", other) => value = other.to_string(),
-            ("attributes", Value::Object(a)) => attrs = a,
-            ("kids", Value::Object(k)) => kids = legacy_members(k),
+        match (&*k, v) {
+            ("value", Value::String(s)) => (value, value_key) = (s, Some(k)),
+            ("value", other) => (value, value_key) = (other.to_string().into(), Some(k)),
+            ("attributes", Value::Object(a)) => attrs = a.into_members(),
+            ("kids", Value::Object(k)) => kids = legacy_members(k.into_members()),
             _ => {}
         }
     }
     if attrs.is_empty() && kids.is_empty() {
         return Value::String(value);
     }
-    let mut node = vec![("value".to_owned(), Value::String(value))];
+    let mut node = vec![(
+        value_key.unwrap_or_else(|| Key::from("value")),
+        Value::String(value),
+    )];
     node.extend(attrs);
     node.extend(kids);
-    Value::Object(node)
+    Value::Object(Map::from_members(node))
 }
 
 fn text<'a>(s: &'a str, what: &str) -> crate::Result<std::borrow::Cow<'a, str>> {
@@ -455,11 +461,11 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
 
 fn value_of(node: &Node) -> Result<Value, String> {
     let Some(child) = node.children.first() else {
-        return Ok(Value::String(node.text.clone())); // bare <value>text</value>
+        return Ok(Value::String(node.text.as_str().into())); // bare <value>text</value>
     };
     let t = child.text.trim();
     Ok(match child.name.as_str() {
-        "string" => Value::String(child.text.clone()),
+        "string" => Value::String(child.text.as_str().into()),
         "int" | "i4" | "i8" => Value::Int(
             t.parse()
                 .map_err(|_| format!("bad <{}> {t:?}", child.name))?,
@@ -479,7 +485,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
         }
         "nil" => Value::Null,
         "value" => value_of(child)?,
-        "base64" | "dateTime.iso8601" => Value::String(t.to_owned()),
+        "base64" | "dateTime.iso8601" => Value::String(t.into()),
         "struct" => {
             let mut members = Vec::with_capacity(child.children.len());
             for m in child.children.iter().filter(|m| m.name == "member") {
@@ -494,7 +500,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
                     .unwrap_or(Value::Null);
                 members.push((name, v));
             }
-            Value::Object(members)
+            Value::Object(members.into())
         }
         "array" => {
             let data = child.child("data").ok_or("<array> without <data>")?;
@@ -611,7 +617,7 @@ pub(crate) mod server {
         fn scalar(node: &Node, allow_array: bool) -> Result<Value, CallError> {
             let child = node.children.first().ok_or(CallError::Invalid)?;
             match child.name.as_str() {
-                "string" if !child.text.is_empty() => Ok(Value::String(child.text.clone())),
+                "string" if !child.text.is_empty() => Ok(Value::String(child.text.as_str().into())),
                 "int" | "i4" => child
                     .text
                     .trim()
@@ -864,18 +870,21 @@ mod tests {
 
     #[test]
     fn reply_roundtrip_keeps_crlf_and_order() {
-        let v = Value::Object(vec![
-            ("Status".into(), Value::from("200 OK")),
-            (
-                "Message".into(),
-                Value::from("Via: x\r\nTo: <a>;tag='1'\r\n\r\n"),
-            ),
-            ("n".into(), Value::Int(4_294_967_295)),
-            (
-                "l".into(),
-                Value::Array(vec![Value::Int(-1), Value::Null, Value::Bool(true)]),
-            ),
-        ]);
+        let v = Value::Object(
+            vec![
+                ("Status".into(), Value::from("200 OK")),
+                (
+                    "Message".into(),
+                    Value::from("Via: x\r\nTo: <a>;tag='1'\r\n\r\n"),
+                ),
+                ("n".into(), Value::Int(4_294_967_295)),
+                (
+                    "l".into(),
+                    Value::Array(vec![Value::Int(-1), Value::Null, Value::Bool(true)].into()),
+                ),
+            ]
+            .into(),
+        );
         let bytes = encode_reply(&Ok(v.clone()));
         assert!(String::from_utf8_lossy(&bytes).contains("<double>4294967295.000000</double>"));
         assert_eq!(decode_reply(&bytes).unwrap().value, v);

@@ -311,13 +311,16 @@ fn replies_of_every_generation() {
         SipReply::from_value(&Value::from_json(br#"{"Status":"408 Request Timeout"}"#).unwrap())
             .unwrap();
     assert!(!timeout.is_success() && timeout.message.is_none());
-    let v2 = Value::Object(vec![
-        ("Status".into(), "404 Not here".into()),
-        ("RURI".into(), ".".into()),
-        ("Next-hop".into(), ".".into()),
-        ("Routes".into(), ".".into()),
-        ("Message".into(), "Via: y\r\n".into()),
-    ]);
+    let v2 = Value::Object(
+        vec![
+            ("Status".into(), "404 Not here".into()),
+            ("RURI".into(), ".".into()),
+            ("Next-hop".into(), ".".into()),
+            ("Routes".into(), ".".into()),
+            ("Message".into(), "Via: y\r\n".into()),
+        ]
+        .into(),
+    );
     let r = SipReply::from_value(&v2).unwrap();
     assert_eq!((r.status, r.ruri, r.routes), (404, None, None));
     let old = Value::from(vec!["486 Busy Here", ".", ".", ".", "Via: z\r\n"]);

@@ -81,7 +81,7 @@ fn fields(line: usize, text: &str, names: &[&str]) -> Result<Vec<Option<String>>
             return Err(bad(line, "expected a JSON object"));
         };
         for (k, _) in pairs {
-            if !names.contains(&k.as_str()) {
+            if !names.contains(&k) {
                 return Err(bad(
                     line,
                     format!("unknown field {k:?} (fields: {})", names.join(", ")),
@@ -92,7 +92,7 @@ fn fields(line: usize, text: &str, names: &[&str]) -> Result<Vec<Option<String>>
             .iter()
             .map(|n| match v.get(n) {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::String(s)) => Some(s.to_string()),
                 Some(other) => Some(other.to_string()),
             })
             .collect());
@@ -292,13 +292,16 @@ fn line_of(item: &Item, outcome: &Outcome) -> Value {
     if let Some(e) = outcome.error() {
         o.push((
             "error".into(),
-            Value::Object(vec![
-                ("kind".into(), Value::from(e.kind().as_str())),
-                ("message".into(), Value::from(e.to_string())),
-            ]),
+            Value::Object(
+                vec![
+                    ("kind".into(), Value::from(e.kind().as_str())),
+                    ("message".into(), Value::from(e.to_string())),
+                ]
+                .into(),
+            ),
         ));
     }
-    Value::Object(o)
+    Value::Object(o.into())
 }
 
 /// An exclusive, non-blocking `flock` on `path`, released when the returned value is

@@ -27,7 +27,7 @@ pub(crate) fn diagnose(
         Err(e) => {
             report.push(("reachable".into(), Value::Bool(false)));
             report.push(("error".into(), error_value(&e)));
-            return (Value::Object(report), 2);
+            return (Value::Object(report.into()), 2);
         }
     };
     // which generation, found the safe way (the probe of ?protocol=auto) whatever was asked
@@ -77,7 +77,7 @@ pub(crate) fn diagnose(
             } else {
                 3
             };
-            return (Value::Object(report), code);
+            return (Value::Object(report.into()), code);
         }
     };
     report.push(("reachable".into(), Value::Bool(true)));
@@ -138,7 +138,7 @@ pub(crate) fn diagnose(
             .map(|(k, v)| (k.to_owned(), Value::Int(v)))
             .collect();
         if !pkg.is_empty() {
-            report.push(("pkg_memory".into(), Value::Object(pkg)));
+            report.push(("pkg_memory".into(), Value::Object(pkg.into())));
         }
         if let Some(d) = stats.get("dialog:active_dialogs") {
             report.push(("dialogs".into(), Value::Int(d)));
@@ -150,7 +150,7 @@ pub(crate) fn diagnose(
     let legacy = generation.as_ref().is_ok_and(|g| g.is_legacy());
     transport_warnings(&conn, options, legacy, &report, &mut warnings);
     report.push(("warnings".into(), strings(warnings)));
-    (Value::Object(report), 0)
+    (Value::Object(report.into()), 0)
 }
 
 fn strings(list: Vec<String>) -> Value {
@@ -158,10 +158,13 @@ fn strings(list: Vec<String>) -> Value {
 }
 
 fn error_value(e: &Error) -> Value {
-    Value::Object(vec![
-        ("kind".into(), Value::from(e.kind().as_str())),
-        ("message".into(), Value::from(e.to_string())),
-    ])
+    Value::Object(
+        vec![
+            ("kind".into(), Value::from(e.kind().as_str())),
+            ("message".into(), Value::from(e.to_string())),
+        ]
+        .into(),
+    )
 }
 
 /// A likely reason behind an endpoint that does not answer, beyond the error's own text.

@@ -810,13 +810,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let list = names
                     .iter()
                     .map(|n| {
-                        Value::Object(vec![
-                            ("name".into(), Value::from(n.as_str())),
-                            (
-                                "aliases".into(),
-                                Value::Array(aliases_of(n).map(Value::from).collect()),
-                            ),
-                        ])
+                        Value::Object(
+                            vec![
+                                ("name".into(), Value::from(n.as_str())),
+                                (
+                                    "aliases".into(),
+                                    Value::Array(aliases_of(n).map(Value::from).collect()),
+                                ),
+                            ]
+                            .into(),
+                        )
                     })
                     .collect();
                 return print_value(&Value::Array(list), false);
@@ -1168,10 +1171,13 @@ fn run_events(cli: &Cli, builder: EventListenerBuilder, events: &[String]) -> Re
         match listener.recv_timeout(Duration::from_millis(200)) {
             Ok(None) => {}
             Ok(Some(ev)) => {
-                let line = Value::Object(vec![
-                    ("name".into(), Value::from(ev.name)),
-                    ("params".into(), ev.params),
-                ]);
+                let line = Value::Object(
+                    vec![
+                        ("name".into(), Value::from(ev.name)),
+                        ("params".into(), ev.params),
+                    ]
+                    .into(),
+                );
                 // a closed stdout (| head) ends the run, unsubscribing
                 if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                     break;

@@ -71,10 +71,13 @@ pub(crate) fn result(
         let (system, key) = (&words[0], &words[1]);
         // one behaviour on every generation: a missing key is 3.x's error
         return match conn.cache_fetch(system, key)? {
-            Some(value) => Ok(Printed::Value(Value::Object(vec![
-                ("key".into(), Value::from(key.as_str())),
-                ("value".into(), Value::from(value)),
-            ]))),
+            Some(value) => Ok(Printed::Value(Value::Object(
+                vec![
+                    ("key".into(), Value::from(key.as_str())),
+                    ("value".into(), Value::from(value)),
+                ]
+                .into(),
+            ))),
             None => Err(Error::Command(ServerError::new(400, "Value not found"))),
         };
     }
@@ -191,22 +194,28 @@ pub(crate) fn run_fleet(
                 code = code.max(f.code);
                 (
                     "error",
-                    Value::Object(vec![
-                        ("kind".into(), Value::from(kind.as_str())),
-                        ("message".into(), Value::from(f.message)),
-                    ]),
+                    Value::Object(
+                        vec![
+                            ("kind".into(), Value::from(kind.as_str())),
+                            ("message".into(), Value::from(f.message)),
+                        ]
+                        .into(),
+                    ),
                 )
             }
         };
         if output == Output::Pretty {
             print_line(&format!("== {node}"))?;
-            print_value(&Value::Object(vec![(entry.0.into(), entry.1)]), true)?;
+            print_value(&Value::Object(vec![(entry.0.into(), entry.1)].into()), true)?;
         } else {
             print_value(
-                &Value::Object(vec![
-                    ("node".into(), Value::from(node)),
-                    (entry.0.into(), entry.1),
-                ]),
+                &Value::Object(
+                    vec![
+                        ("node".into(), Value::from(node)),
+                        (entry.0.into(), entry.1),
+                    ]
+                    .into(),
+                ),
                 false,
             )?;
         }

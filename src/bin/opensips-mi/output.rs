@@ -81,7 +81,7 @@ pub(crate) fn merge_repeated(v: Value) -> Value {
                     Some(i) => {
                         if !repeated[i] {
                             let first = std::mem::replace(&mut out[i].1, Value::Null);
-                            out[i].1 = Value::Array(vec![first]);
+                            out[i].1 = Value::Array(vec![first].into());
                             repeated[i] = true;
                         }
                         if let Value::Array(a) = &mut out[i].1 {
@@ -94,18 +94,21 @@ pub(crate) fn merge_repeated(v: Value) -> Value {
                     }
                 }
             }
-            Value::Object(out)
+            Value::Object(out.into())
         }
         other => other,
     }
 }
 
 pub(crate) fn sip_reply(reply: sip::SipReply, output: Output) -> Result<(), Failure> {
-    let v = Value::Object(vec![
-        ("status".into(), Value::from(u32::from(reply.status))),
-        ("reason".into(), Value::from(reply.reason.as_str())),
-        ("message".into(), Value::from(reply.message.clone())),
-    ]);
+    let v = Value::Object(
+        vec![
+            ("status".into(), Value::from(u32::from(reply.status))),
+            ("reason".into(), Value::from(reply.reason.as_str())),
+            ("message".into(), Value::from(reply.message.clone())),
+        ]
+        .into(),
+    );
     print_value(&v, output == Output::Pretty)?;
     if reply.is_success() {
         Ok(())

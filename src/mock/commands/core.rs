@@ -68,14 +68,17 @@ pub(super) fn reset_all_statistics(s: &mut State, _: &Args) -> Outcome {
 
 pub(super) fn uptime(s: &mut State, _: &Args) -> Outcome {
     let t = now();
-    Ok(Value::Object(vec![
-        ("Now".into(), Value::from(ctime(t))),
-        ("Up since".into(), Value::from(ctime(s.started))),
-        (
-            "Up time".into(),
-            Value::from(format!("{} [sec]", t.saturating_sub(s.started))),
-        ),
-    ]))
+    Ok(Value::Object(
+        vec![
+            ("Now".into(), Value::from(ctime(t))),
+            ("Up since".into(), Value::from(ctime(s.started))),
+            (
+                "Up time".into(),
+                Value::from(format!("{} [sec]", t.saturating_sub(s.started))),
+            ),
+        ]
+        .into(),
+    ))
     .into()
 }
 
@@ -94,14 +97,14 @@ pub(super) fn version(s: &mut State, a: &Args) -> Outcome {
     if a.0.contains_key("revision") {
         o.push(("unknown".into(), Value::from("unknown")));
     }
-    Ok(Value::Object(o)).into()
+    Ok(Value::Object(o.into())).into()
 }
 
 pub(super) fn pwd(_: &mut State, _: &Args) -> Outcome {
     let wd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "/".into());
-    Ok(Value::Object(vec![("WD".into(), Value::from(wd))])).into()
+    Ok(Value::Object(vec![("WD".into(), Value::from(wd))].into())).into()
 }
 
 pub(super) fn arg(_: &mut State, _: &Args) -> Outcome {
@@ -122,7 +125,7 @@ pub(super) fn which(s: &mut State, a: &Args) -> Outcome {
             if names.is_empty() {
                 return err(404, "unknown MI command");
             }
-            return Ok(Value::Array(names)).into();
+            return Ok(Value::Array(names.into())).into();
         }
     }
     match resolve(s, &command) {
@@ -134,7 +137,9 @@ pub(super) fn which(s: &mut State, a: &Args) -> Outcome {
                 .collect();
             Ok(Value::Array(recipes)).into()
         }
-        Resolved::Custom(_) => Ok(Value::Array(vec![Value::Array(Vec::new())])).into(),
+        Resolved::Custom(_) => {
+            Ok(Value::Array(vec![Value::Array(crate::Array::new())].into())).into()
+        }
         Resolved::NotFound | Resolved::Ambiguous(_) => err(404, "unknown MI command"),
     }
 }
@@ -157,12 +162,11 @@ fn processes(fields: impl Fn(i64, usize, &str) -> Vec<(String, Value)>) -> Outco
     let procs = PROCESSES
         .iter()
         .enumerate()
-        .map(|(i, t)| Value::Object(fields(base + i as i64, i, t)))
+        .map(|(i, t)| Value::Object(fields(base + i as i64, i, t).into()))
         .collect();
-    Ok(Value::Object(vec![(
-        "Processes".into(),
-        Value::Array(procs),
-    )]))
+    Ok(Value::Object(
+        vec![("Processes".into(), Value::Array(procs))].into(),
+    ))
     .into()
 }
 
@@ -191,17 +195,19 @@ pub(super) fn log_level(s: &mut State, a: &Args) -> Outcome {
         }
         (Some(level), None) => {
             s.log_level = level;
-            Ok(Value::Object(vec![(
-                "New global log level".into(),
-                Value::Int(level),
-            )]))
+            Ok(Value::Object(
+                vec![("New global log level".into(), Value::Int(level))].into(),
+            ))
             .into()
         }
         (Some(level), Some(pid)) => {
             if !(base..base + PROCESSES.len() as i64).contains(&pid) {
                 return Outcome::Done(Err(invalid_params("Bad PID")));
             }
-            Ok(Value::Object(vec![("Log level".into(), Value::Int(level))])).into()
+            Ok(Value::Object(
+                vec![("Log level".into(), Value::Int(level))].into(),
+            ))
+            .into()
         }
     }
 }
@@ -219,10 +225,13 @@ pub(super) fn help(s: &mut State, a: &Args) -> Outcome {
                 "statistics" | "cache" => "core",
                 m => m,
             };
-            Ok(Value::Object(vec![
-                ("Help".into(), Value::from("not available for this command")),
-                ("Exported by".into(), Value::from(module)),
-            ]))
+            Ok(Value::Object(
+                vec![
+                    ("Help".into(), Value::from("not available for this command")),
+                    ("Exported by".into(), Value::from(module)),
+                ]
+                .into(),
+            ))
             .into()
         }
         _ => err(404, "MI command not found"),
@@ -247,10 +256,13 @@ pub(super) fn cache_fetch(s: &mut State, a: &Args) -> Outcome {
     }
     let key = a.str("attr").unwrap_or_default();
     match s.cache.get(&key) {
-        Some((v, exp)) if exp.is_none_or(|e| e > now()) => Ok(Value::Object(vec![
-            ("key".into(), Value::from(key)),
-            ("value".into(), Value::from(v)),
-        ]))
+        Some((v, exp)) if exp.is_none_or(|e| e > now()) => Ok(Value::Object(
+            vec![
+                ("key".into(), Value::from(key)),
+                ("value".into(), Value::from(v)),
+            ]
+            .into(),
+        ))
         .into(),
         _ => err(400, "Value not found"),
     }
@@ -266,10 +278,9 @@ pub(super) fn cache_remove(s: &mut State, a: &Args) -> Outcome {
 
 /// `{"<key>":[]}`.
 pub(super) fn empty_list(key: &str) -> Outcome {
-    Ok(Value::Object(vec![(
-        key.to_owned(),
-        Value::Array(Vec::new()),
-    )]))
+    Ok(Value::Object(
+        vec![(key.to_owned(), Value::Array(Vec::new().into()))].into(),
+    ))
     .into()
 }
 
@@ -307,13 +318,19 @@ pub(super) fn events_list(_: &mut State, _: &Args) -> Outcome {
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            Value::Object(vec![
-                ("name".into(), Value::from(*n)),
-                ("id".into(), Value::Int(i as i64)),
-            ])
+            Value::Object(
+                vec![
+                    ("name".into(), Value::from(*n)),
+                    ("id".into(), Value::Int(i as i64)),
+                ]
+                .into(),
+            )
         })
         .collect();
-    Ok(Value::Object(vec![("Events".into(), Value::Array(events))])).into()
+    Ok(Value::Object(
+        vec![("Events".into(), Value::Array(events))].into(),
+    ))
+    .into()
 }
 
 pub(super) fn event_id(name: &str) -> Option<i64> {
@@ -338,19 +355,25 @@ pub(super) fn subscribers_list(s: &mut State, a: &Args) -> Outcome {
             .iter()
             .filter(|x| x.event == name && a.str("socket").is_none_or(|want| want == x.socket))
             .map(|x| {
-                Value::Object(vec![
-                    ("socket".into(), Value::from(x.socket.as_str())),
-                    ("expire".into(), Value::Int(x.expire as i64)),
-                    ("ttl".into(), Value::Int(x.ttl.as_secs_f64().ceil() as i64)),
-                ])
+                Value::Object(
+                    vec![
+                        ("socket".into(), Value::from(x.socket.as_str())),
+                        ("expire".into(), Value::Int(x.expire as i64)),
+                        ("ttl".into(), Value::Int(x.ttl.as_secs_f64().ceil() as i64)),
+                    ]
+                    .into(),
+                )
             })
             .collect::<Vec<_>>();
         (!list.is_empty()).then(|| {
-            Value::Object(vec![
-                ("name".into(), Value::from(name)),
-                ("id".into(), Value::Int(id)),
-                ("Subscribers".into(), Value::Array(list)),
-            ])
+            Value::Object(
+                vec![
+                    ("name".into(), Value::from(name)),
+                    ("id".into(), Value::Int(id)),
+                    ("Subscribers".into(), Value::Array(list.into())),
+                ]
+                .into(),
+            )
         })
     };
     if let Some(event) = a.str("event") {
@@ -358,19 +381,25 @@ pub(super) fn subscribers_list(s: &mut State, a: &Args) -> Outcome {
             return err(400, "Unknown event");
         };
         let e = entry(&event, id).unwrap_or_else(|| {
-            Value::Object(vec![
-                ("name".into(), Value::from(event.as_str())),
-                ("id".into(), Value::Int(id)),
-            ])
+            Value::Object(
+                vec![
+                    ("name".into(), Value::from(event.as_str())),
+                    ("id".into(), Value::Int(id)),
+                ]
+                .into(),
+            )
         });
-        return Ok(Value::Object(vec![("Event".into(), e)])).into();
+        return Ok(Value::Object(vec![("Event".into(), e)].into())).into();
     }
     let events = EVENTS
         .iter()
         .enumerate()
         .filter_map(|(i, n)| entry(n, i as i64))
         .collect();
-    Ok(Value::Object(vec![("Events".into(), Value::Array(events))])).into()
+    Ok(Value::Object(
+        vec![("Events".into(), Value::Array(events))].into(),
+    ))
+    .into()
 }
 
 pub(super) fn list_blacklists(_: &mut State, _: &Args) -> Outcome {

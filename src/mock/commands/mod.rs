@@ -55,7 +55,7 @@ pub(crate) struct Args(BTreeMap<&'static str, Value>);
 impl Args {
     fn str(&self, name: &str) -> Option<String> {
         self.0.get(name).map(|v| match v {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.to_string(),
             other => other.as_i64().map(|i| i.to_string()).unwrap_or_default(),
         })
     }

@@ -58,15 +58,17 @@ pub(super) fn ul_dump(s: &mut State, a: &Args) -> Outcome {
         .iter()
         .map(|(aor, c)| s.aor_value(aor, c, brief, t))
         .collect();
-    let domain = Value::Object(vec![
-        ("name".into(), Value::from("location")),
-        ("hash_size".into(), Value::Int(512)),
-        ("AORs".into(), Value::Array(aors)),
-    ]);
-    Ok(Value::Object(vec![(
-        "Domains".into(),
-        Value::Array(vec![domain]),
-    )]))
+    let domain = Value::Object(
+        vec![
+            ("name".into(), Value::from("location")),
+            ("hash_size".into(), Value::Int(512)),
+            ("AORs".into(), Value::Array(aors)),
+        ]
+        .into(),
+    );
+    Ok(Value::Object(
+        vec![("Domains".into(), Value::Array(vec![domain].into()))].into(),
+    ))
     .into()
 }
 
@@ -142,10 +144,9 @@ pub(super) fn dlg_list_any(s: &State, a: &Args, ctx: bool) -> Outcome {
             .iter()
             .find(|d| d.callid == callid && tag.as_ref().is_none_or(|t| *t == d.caller_tag))
         {
-            Some(d) => Ok(Value::Object(vec![(
-                "Dialog".into(),
-                s.dialog_value(d, ctx),
-            )]))
+            Some(d) => Ok(Value::Object(
+                vec![("Dialog".into(), s.dialog_value(d, ctx))].into(),
+            ))
             .into(),
             None => err(404, "No such dialog"),
         };
@@ -158,14 +159,20 @@ pub(super) fn dlg_list_any(s: &State, a: &Args, ctx: bool) -> Outcome {
             .take(counter.max(0) as usize)
             .map(|d| s.dialog_value(d, ctx))
             .collect();
-        return Ok(Value::Object(vec![
-            ("count".into(), Value::Int(s.dialogs.len() as i64)),
-            ("Dialogs".into(), Value::Array(list)),
-        ]))
+        return Ok(Value::Object(
+            vec![
+                ("count".into(), Value::Int(s.dialogs.len() as i64)),
+                ("Dialogs".into(), Value::Array(list.into())),
+            ]
+            .into(),
+        ))
         .into();
     }
     let list = s.dialogs.iter().map(|d| s.dialog_value(d, ctx)).collect();
-    Ok(Value::Object(vec![("Dialogs".into(), Value::Array(list))])).into()
+    Ok(Value::Object(
+        vec![("Dialogs".into(), Value::Array(list))].into(),
+    ))
+    .into()
 }
 
 pub(super) fn dlg_list(s: &mut State, a: &Args) -> Outcome {
@@ -228,37 +235,49 @@ pub(super) fn profile_get_size(s: &mut State, a: &Args) -> Outcome {
                 .any(|(p, v)| *p == profile && value.as_ref().is_none_or(|x| x == v))
         })
         .count();
-    Ok(Value::Object(vec![(
-        "Profile".into(),
-        Value::Object(vec![
-            ("name".into(), Value::from(profile)),
-            (
-                "value".into(),
-                if has_value {
-                    Value::from(value)
-                } else {
-                    Value::Null
-                },
+    Ok(Value::Object(
+        vec![(
+            "Profile".into(),
+            Value::Object(
+                vec![
+                    ("name".into(), Value::from(profile)),
+                    (
+                        "value".into(),
+                        if has_value {
+                            Value::from(value)
+                        } else {
+                            Value::Null
+                        },
+                    ),
+                    ("count".into(), Value::Int(count as i64)),
+                    ("shared".into(), Value::from("no")),
+                    ("replicated".into(), Value::from("no")),
+                ]
+                .into(),
             ),
-            ("count".into(), Value::Int(count as i64)),
-            ("shared".into(), Value::from("no")),
-            ("replicated".into(), Value::from("no")),
-        ]),
-    )]))
+        )]
+        .into(),
+    ))
     .into()
 }
 
 pub(super) fn list_all_profiles(_: &mut State, _: &Args) -> Outcome {
     let p = |n: &str, v: bool| {
-        Value::Object(vec![
-            ("name".into(), Value::from(n)),
-            ("has value".into(), Value::Bool(v)),
-        ])
+        Value::Object(
+            vec![
+                ("name".into(), Value::from(n)),
+                ("has value".into(), Value::Bool(v)),
+            ]
+            .into(),
+        )
     };
-    Ok(Value::Object(vec![(
-        "Profiles".into(),
-        Value::Array(vec![p("inbound", false), p("caller", true)]),
-    )]))
+    Ok(Value::Object(
+        vec![(
+            "Profiles".into(),
+            Value::Array(vec![p("inbound", false), p("caller", true)].into()),
+        )]
+        .into(),
+    ))
     .into()
 }
 
@@ -346,7 +365,7 @@ pub(super) fn t_uac_dlg(s: &mut State, a: &Args) -> Outcome {
     }
     Outcome::Async {
         delay,
-        result: Ok(Value::Object(o)),
+        result: Ok(Value::Object(o.into())),
     }
 }
 

@@ -315,10 +315,13 @@ impl State {
     }
 
     pub(crate) fn emit_aor(&mut self, name: &str, aor: &str) {
-        let p = Value::Object(vec![
-            ("domain".into(), Value::from("location")),
-            ("aor".into(), Value::from(aor)),
-        ]);
+        let p = Value::Object(
+            vec![
+                ("domain".into(), Value::from("location")),
+                ("aor".into(), Value::from(aor)),
+            ]
+            .into(),
+        );
         self.emit(name, p);
     }
 
@@ -327,26 +330,29 @@ impl State {
         let qval =
             c.q.parse::<f64>()
                 .map_or(-1, |q| (q * 1000.0).round() as i64);
-        let p = Value::Object(vec![
-            ("domain".into(), Value::from("location")),
-            ("aor".into(), Value::from(aor)),
-            ("uri".into(), Value::from(c.uri.as_str())),
-            ("received".into(), Value::Null),
-            ("path".into(), Value::Null),
-            ("qval".into(), Value::Int(qval)),
-            ("user_agent".into(), Value::from(c.user_agent.as_str())),
-            (
-                "socket".into(),
-                Value::from(c.socket.as_deref().unwrap_or("")),
-            ),
-            ("bflags".into(), Value::Int(0)),
-            ("expires".into(), Value::Int(c.expires as i64)),
-            ("callid".into(), Value::from(c.callid.as_str())),
-            ("cseq".into(), Value::Int(c.cseq)),
-            ("attr".into(), Value::from("")),
-            ("latency".into(), Value::Int(0)),
-            ("shtag".into(), Value::from("")),
-        ]);
+        let p = Value::Object(
+            vec![
+                ("domain".into(), Value::from("location")),
+                ("aor".into(), Value::from(aor)),
+                ("uri".into(), Value::from(c.uri.as_str())),
+                ("received".into(), Value::Null),
+                ("path".into(), Value::Null),
+                ("qval".into(), Value::Int(qval)),
+                ("user_agent".into(), Value::from(c.user_agent.as_str())),
+                (
+                    "socket".into(),
+                    Value::from(c.socket.as_deref().unwrap_or("")),
+                ),
+                ("bflags".into(), Value::Int(0)),
+                ("expires".into(), Value::Int(c.expires as i64)),
+                ("callid".into(), Value::from(c.callid.as_str())),
+                ("cseq".into(), Value::Int(c.cseq)),
+                ("attr".into(), Value::from("")),
+                ("latency".into(), Value::Int(0)),
+                ("shtag".into(), Value::from("")),
+            ]
+            .into(),
+        );
         self.emit(name, p);
     }
 
@@ -408,7 +414,7 @@ impl State {
             o.push(("Socket".into(), Value::from(sock)));
         }
         o.push(("Methods".into(), Value::Int(c.methods)));
-        Value::Object(o)
+        Value::Object(o.into())
     }
 
     pub(crate) fn aor_value(&self, aor: &str, contacts: &[Contact], brief: bool, t: u64) -> Value {
@@ -419,7 +425,7 @@ impl State {
                 Value::Array(contacts.iter().map(|c| self.contact_value(c, t)).collect()),
             ));
         }
-        Value::Object(o)
+        Value::Object(o.into())
     }
 
     pub(crate) fn dialog_value(&self, d: &Dialog, ctx: bool) -> Value {
@@ -447,31 +453,37 @@ impl State {
             ("caller_sdp".into(), Value::from(SDP)),
             (
                 "CALLEES".into(),
-                Value::Array(vec![Value::Object(vec![
-                    ("callee_tag".into(), Value::from(&d.callee_tag)),
-                    (
-                        "callee_contact".into(),
-                        Value::from("sip:127.0.0.1:5072;transport=UDP"),
-                    ),
-                    ("caller_cseq".into(), Value::from("1")),
-                    ("callee_route_set".into(), Value::from("")),
-                    ("callee_bind_addr".into(), Value::from(SIP_SOCKET)),
-                    ("callee_sdp".into(), Value::from(SDP)),
-                ])]),
+                Value::Array(
+                    vec![Value::Object(
+                        vec![
+                            ("callee_tag".into(), Value::from(&d.callee_tag)),
+                            (
+                                "callee_contact".into(),
+                                Value::from("sip:127.0.0.1:5072;transport=UDP"),
+                            ),
+                            ("caller_cseq".into(), Value::from("1")),
+                            ("callee_route_set".into(), Value::from("")),
+                            ("callee_bind_addr".into(), Value::from(SIP_SOCKET)),
+                            ("callee_sdp".into(), Value::from(SDP)),
+                        ]
+                        .into(),
+                    )]
+                    .into(),
+                ),
             ),
         ]);
         if ctx {
             let profiles = d
                 .profiles
                 .iter()
-                .map(|(k, v)| Value::Object(vec![(k.clone(), Value::from(v))]))
+                .map(|(k, v)| Value::Object(vec![(k.clone(), Value::from(v))].into()))
                 .collect();
             o.push((
                 "context".into(),
-                Value::Object(vec![("profiles".into(), Value::Array(profiles))]),
+                Value::Object(vec![("profiles".into(), Value::Array(profiles))].into()),
             ));
         }
-        Value::Object(o)
+        Value::Object(o.into())
     }
 
     /// Names `which` lists: flat names (3.x) or canonical names (4.0), plus user handlers.
