@@ -199,8 +199,9 @@ impl Response {
 
     /// The reply exactly as received (for JSON-RPC the one reply object, for 1.x/2.x the
     /// text, for XML-RPC the HTTP body), if kept: a connection keeps it only for a command
-    /// built with [`Cmd::keep_raw`]; the `decode_reply` functions of [`crate::jsonrpc`],
-    /// [`crate::legacy`] and `xmlrpc` always keep it.
+    /// built with [`Cmd::keep_raw`]. The `decode_reply` functions of [`crate::jsonrpc`],
+    /// [`crate::legacy`] and `xmlrpc` never keep it: their caller has the bytes, and a big
+    /// reply is not held twice.
     pub fn raw(&self) -> Option<&[u8]> {
         (!self.raw.is_empty()).then_some(self.raw.as_slice())
     }

@@ -108,13 +108,8 @@ fn check(dir: &str) -> usize {
                         last = pos;
                     }
                 }
-                assert!(
-                    reply.starts_with(resp.raw().unwrap())
-                        || reply.ends_with(resp.raw().unwrap())
-                        || reply
-                            .windows(resp.raw().unwrap().len())
-                            .any(|w| w == resp.raw().unwrap())
-                );
+                // the codec reads the caller's bytes in place and keeps no copy
+                assert_eq!(resp.raw(), None, "{dir}/{case}");
             }
             (_, None, Some(err)) => {
                 let e = got.unwrap_err();

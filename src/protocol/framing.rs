@@ -244,7 +244,7 @@ fn judge_xml(buf: &[u8], legacy: bool, confirmed: bool) -> Result<Response> {
         };
         super::mismatch(found, asked, buf)
     };
-    match xmlrpc::decode_reply(buf) {
+    match xmlrpc::decode_reply_with(buf, true) {
         // only where the generation was assumed (an explicit `?protocol=jsonrpc`): once
         // detection said 3.x/4.x, whatever string a command answers is its answer
         Ok(r) if !legacy && !confirmed && crate::server::looks_1x(&r.value) => Err(wrong(G::V1)),

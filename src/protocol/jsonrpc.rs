@@ -110,7 +110,16 @@ impl Default for IdGenerator {
 /// `failed to print response`...), [`Error::MalformedReply`] for anything else that is
 /// not a JSON-RPC reply with this id.
 pub fn decode_reply(bytes: &[u8], id: u32) -> crate::Result<Response> {
-    decode_owned(bytes.to_vec(), id)
+    // read in place: the caller has the bytes, the response keeps none of them
+    match scan_with(bytes, id, true, true) {
+        Scan::Found { result, .. } => result,
+        Scan::Failed(e) => Err(e),
+        Scan::Incomplete { .. } => Err(Error::malformed(
+            "the reply ends in the middle of the JSON",
+            bytes,
+        )),
+        Scan::OnlyStale => Err(Error::malformed(format!("no reply with id {id}"), bytes)),
+    }
 }
 
 /// Decodes the reply to request `id` straight into `T` (serde), without building a
@@ -144,13 +153,9 @@ pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> c
     super::decode_typed(resp, |v| v)
 }
 
-/// [`decode_reply`] on an owned buffer, which becomes the response's `raw` without a copy
-/// when it holds just the reply.
-pub(crate) fn decode_owned(buf: Vec<u8>, id: u32) -> crate::Result<Response> {
-    decode_owned_with(buf, id, true)
-}
-
-/// [`decode_owned`], decoding the result into a [`Value`] only if `decode`.
+/// Decodes the reply to `id` in an owned buffer, which becomes the response's raw bytes
+/// (without a copy when it holds just the reply); the result is decoded into a [`Value`]
+/// only if `decode`.
 pub(crate) fn decode_owned_with(buf: Vec<u8>, id: u32, decode: bool) -> crate::Result<Response> {
     match scan_with(&buf, id, true, decode) {
         Scan::Found { result, range } => result.map(|r| with_raw(r, buf, range)),
@@ -750,8 +755,10 @@ mod tests {
     #[test]
     fn stale_replies_are_skipped() {
         let two = br#"{"jsonrpc":"2.0","result":{"Server":"x"},"id":14}{"jsonrpc":"2.0","result":"OK","id":15}"#;
-        let r = decode_reply(two, 15).unwrap();
+        let r = decode_owned_with(two.to_vec(), 15, true).unwrap();
         assert_eq!(r.raw, br#"{"jsonrpc":"2.0","result":"OK","id":15}"#);
+        // the public codec reads in place and keeps no copy
+        assert_eq!(decode_reply(two, 15).unwrap().raw(), None);
         assert!(matches!(scan(two, 99, false), Scan::OnlyStale));
         assert!(matches!(
             scan(&two[..60], 15, false),
@@ -850,7 +857,7 @@ mod tests {
     fn a_lone_success_reads_the_result_alone_and_means_what_the_envelope_means() {
         // the fast path: the result parsed on its own, the range the whole reply
         let one = b" {\"jsonrpc\":\"2.0\",\"result\":{\"a\":{\"jsonrpc\":\"x\"},\"b\":[1,2.5,null]},\"id\":7}\n";
-        let r = decode_reply(one, 7).unwrap();
+        let r = decode_owned_with(one.to_vec(), 7, true).unwrap();
         assert_eq!((r.code, r.message.as_str()), (200, "OK"));
         assert_eq!(r.value["a"]["jsonrpc"].as_str(), Some("x"));
         assert_eq!(r.value["b"][1].as_f64(), Some(2.5));
@@ -859,7 +866,7 @@ mod tests {
         assert_eq!(r.value, whole["result"]);
         // two replies with the same id, which also start and end like one: the first
         let two = br#"{"jsonrpc":"2.0","result":1,"id":7}{"jsonrpc":"2.0","result":2,"id":7}"#;
-        let r = decode_reply(two, 7).unwrap();
+        let r = decode_owned_with(two.to_vec(), 7, true).unwrap();
         assert_eq!((r.value.as_i64(), r.raw.len()), (Some(1), two.len() / 2));
         // a result that is not one JSON value, another id, another version: as before
         let e = decode_reply(br#"{"jsonrpc":"2.0","result":1,"x":2,"id":7}"#, 7);
@@ -899,8 +906,9 @@ mod tests {
         let mut bytes = br#"{"jsonrpc":"2.0","result":{"User-agent":"A"#.to_vec();
         bytes.extend_from_slice(b"\xff\xfe");
         bytes.extend_from_slice(br#""},"id":3}"#);
-        let r = decode_reply(&bytes, 3).unwrap();
+        let r = decode_owned_with(bytes.clone(), 3, true).unwrap();
         assert_eq!(r.value["User-agent"].as_str(), Some("A??"));
         assert_eq!(r.raw, bytes);
+        assert_eq!(decode_reply(&bytes, 3).unwrap().value, r.value);
     }
 }

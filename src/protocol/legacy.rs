@@ -541,14 +541,36 @@ pub(crate) fn tree_value(mut lines: Lines<'_>) -> crate::Result<Option<Value>> {
 ///
 /// [`Error::Command`] for error codes, [`Error::MalformedReply`] without a status line.
 pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
-    decode_owned(bytes.to_vec(), true)
+    // read in place: the caller has the bytes, the response keeps none of them
+    let (code, message, value) = decode_parts(bytes, true)?;
+    Ok(Response {
+        code,
+        message,
+        value,
+        raw: Vec::new(),
+    })
 }
 
 /// [`decode_reply`] on an owned buffer, which becomes the response's `raw`. Unless
 /// `decode`, a successful reply is left undecoded (`value` stays `Null`): the typed helpers
 /// read `raw` themselves.
 pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response> {
-    let text = text_of(&raw);
+    let (code, message, value) = decode_parts(&raw, decode)?;
+    let mut raw = raw;
+    // a reply read in several pieces leaves room behind: a kept response keeps none
+    raw.shrink_to_fit();
+    Ok(Response {
+        code,
+        message,
+        value,
+        raw,
+    })
+}
+
+/// The code, reason and (if `decode`) value of a legacy reply; an error code is
+/// [`Error::Command`].
+fn decode_parts(raw: &[u8], decode: bool) -> crate::Result<(i64, String, Value)> {
+    let text = text_of(raw);
     let (code, reason, lines) = status(&text)?;
     if !(200..300).contains(&code) {
         // the server's code and reason, whatever follows them
@@ -560,17 +582,7 @@ pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response
         true => tree_value(lines)?.unwrap_or_else(|| Value::Object(Map::new())),
         false => Value::Null,
     };
-    let message = reason.to_owned();
-    drop(text);
-    let mut raw = raw;
-    // a reply read in several pieces leaves room behind: a kept response keeps none
-    raw.shrink_to_fit();
-    Ok(Response {
-        code,
-        message,
-        value,
-        raw,
-    })
+    Ok((code, reason.to_owned(), value))
 }
 
 /// The reply as text; each byte of invalid UTF-8 becomes `?`, as in every decoder of the
@@ -900,9 +912,10 @@ mod tests {
     }
 
     fn streaming(bytes: &[u8]) -> std::result::Result<Value, (i64, Option<Value>)> {
-        match decode_reply(bytes) {
+        match decode_owned(bytes.to_vec(), true) {
             Ok(r) => {
                 assert_eq!(r.raw, bytes);
+                assert_eq!(decode_reply(bytes).unwrap().value, r.value);
                 Ok(r.value)
             }
             Err(Error::Command(e)) => Err((e.code, e.data)),

@@ -523,6 +523,12 @@ fn value_of(node: &Node) -> Result<Value, String> {
 /// [`Error::Rpc`] / [`Error::Command`] for faults, [`Error::MalformedReply`] for anything
 /// that is not an XML-RPC reply.
 pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
+    decode_reply_with(bytes, false)
+}
+
+/// [`decode_reply`], keeping a copy of `bytes` as the response's raw bytes when `keep` (a
+/// connection's path, for [`Cmd::keep_raw`](crate::Cmd::keep_raw) and its trace log).
+pub(crate) fn decode_reply_with(bytes: &[u8], keep: bool) -> crate::Result<Response> {
     let bad = |why: String| Error::malformed(format!("not an XML-RPC reply ({why})"), bytes);
     let root = parse_tree(bytes).map_err(bad)?;
     if root.name != "methodResponse" {
@@ -558,7 +564,7 @@ pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
         code: 200,
         message: "OK".into(),
         value,
-        raw: bytes.to_vec(),
+        raw: if keep { bytes.to_vec() } else { Vec::new() },
     })
 }
 
