@@ -175,8 +175,8 @@ impl Connection {
         self.execute(&Cmd::with_params(method, params))
     }
 
-    /// The MI generation this connection speaks: the configured one, or for
-    /// [`Protocol::Auto`] the detected one (probing the server the first time, within the
+    /// The MI message format ([`Protocol`]) this connection speaks, never `Auto`: the
+    /// configured one, or for [`Protocol::Auto`] the one the server's generation speaks (probing the server the first time, within the
     /// connection's timeout; the result is cached).
     ///
     /// ```
