@@ -6,7 +6,7 @@ use super::de;
 use crate::Value;
 
 /// The state of a dialog, with the raw number kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DialogState {
     /// 1: created, no reply yet.

@@ -83,7 +83,7 @@ pub use evi::Subscription;
 use crate::{Params, ServerError, Value};
 
 /// Which OpenSIPS the mock imitates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
 pub enum Flavor {
     /// OpenSIPS 1.11.11: the legacy text MI as 2.4 with 1.11's differences (datagram
@@ -112,7 +112,7 @@ impl Flavor {
 }
 
 /// The transport a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MockTransport {
     /// The FIFO.

@@ -23,7 +23,7 @@ use crate::{Error, Response, Result, Value};
 /// generation is then a fast, clear error wherever the server gives one (every transport but
 /// the FIFO, where a server ignores the other generation's requests: that is a timeout with
 /// a hint).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
 pub enum Protocol {
     /// JSON-RPC 2.0: OpenSIPS 3.x and 4.x.
