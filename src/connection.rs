@@ -122,7 +122,7 @@ impl Connection {
     /// ([`Cmd::timeout`](crate::Cmd::timeout), [`SipRequest::timeout`](crate::sip::SipRequest::timeout),
     /// and the command line's `-t`, which is a timeout for every call of its run) beats
     /// [`Connection::set_timeout`], which beats the URL's `?timeout=`, which beats
-    /// [`Options::timeout`] given to [`Connection::open_with`], which beats the default
+    /// [`OptionsBuilder::timeout`](crate::OptionsBuilder::timeout) given to [`Connection::open_with`], which beats the default
     /// ([`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT), 5 s). A [`sip`](crate::sip) request
     /// always has a call's own timeout: [`DEFAULT_UAC_TIMEOUT`](crate::sip::DEFAULT_UAC_TIMEOUT)
     /// (35 s, longer than OpenSIPS' transaction timer) unless given another, so the
@@ -137,7 +137,7 @@ impl Connection {
     }
 
     /// Like [`Connection::open`], starting from `options`: the URL's parameters override
-    /// them (a `?timeout=` beats [`Options::timeout`]; [`Connection::set_timeout`] after
+    /// them (a `?timeout=` beats [`OptionsBuilder::timeout`](crate::OptionsBuilder::timeout); [`Connection::set_timeout`] after
     /// opening beats both).
     ///
     /// # Errors
