@@ -113,8 +113,9 @@ impl Connection {
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
     /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`, the default: detected once per
     /// connection), `reply_dir`, `reply_fifo`,
-    /// `buffer` (datagram bytes), `reply_socket_dir`, `max_reply` (bytes), `keepalive`
-    /// (HTTP), e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
+    /// `buffer` (datagram bytes, [`OptionsBuilder::datagram_buffer`](crate::OptionsBuilder::datagram_buffer)),
+    /// `reply_socket_dir`, `max_reply` (bytes), `keepalive` (HTTP), `server_user`,
+    /// `world_replies`, e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
     /// `?`, parameters joined with `&` ([`url_with_param`](crate::url_with_param) adds one
     /// to a URL that may already have some).
     ///
@@ -122,7 +123,7 @@ impl Connection {
     /// ([`Cmd::timeout`](crate::Cmd::timeout), [`SipRequest::timeout`](crate::sip::SipRequest::timeout),
     /// and the command line's `-t`, which is a timeout for every call of its run) beats
     /// [`Connection::set_timeout`], which beats the URL's `?timeout=`, which beats
-    /// [`Options::timeout`] given to [`Connection::open_with`], which beats the default
+    /// [`OptionsBuilder::timeout`](crate::OptionsBuilder::timeout) given to [`Connection::open_with`], which beats the default
     /// ([`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT), 5 s). A [`sip`](crate::sip) request
     /// always has a call's own timeout: [`DEFAULT_UAC_TIMEOUT`](crate::sip::DEFAULT_UAC_TIMEOUT)
     /// (35 s, longer than OpenSIPS' transaction timer) unless given another, so the
@@ -137,7 +138,7 @@ impl Connection {
     }
 
     /// Like [`Connection::open`], starting from `options`: the URL's parameters override
-    /// them (a `?timeout=` beats [`Options::timeout`]; [`Connection::set_timeout`] after
+    /// them (a `?timeout=` beats [`OptionsBuilder::timeout`](crate::OptionsBuilder::timeout); [`Connection::set_timeout`] after
     /// opening beats both).
     ///
     /// # Errors
@@ -175,8 +176,8 @@ impl Connection {
         self.execute(&Cmd::with_params(method, params))
     }
 
-    /// The MI generation this connection speaks: the configured one, or for
-    /// [`Protocol::Auto`] the detected one (probing the server the first time, within the
+    /// The MI message format ([`Protocol`]) this connection speaks, never `Auto`: the
+    /// configured one, or for [`Protocol::Auto`] the one the server's generation speaks (probing the server the first time, within the
     /// connection's timeout; the result is cached).
     ///
     /// ```

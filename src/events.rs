@@ -208,7 +208,7 @@ impl Event {
 }
 
 /// How OpenSIPS delivers events to the listener.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
 pub enum EventTransport {
     /// `event_datagram` over UDP (`udp:IP:port`).

@@ -210,4 +210,23 @@ fn the_documented_thread_bounds_hold() {
     send_sync::<Options>();
     send_sync::<MockServer>();
     send::<opensips_mi::events::EventListener>();
+    // the rest of the public types: the API listing (cargo public-api -ss) omits auto
+    // traits, so losing Send or Sync would show nowhere else
+    send_sync::<opensips_mi::FifoConnection>();
+    send_sync::<opensips_mi::UdpConnection>();
+    send_sync::<opensips_mi::UnixDatagramConnection>();
+    send_sync::<opensips_mi::HttpConnection>();
+    send_sync::<opensips_mi::Fleet>();
+    send_sync::<opensips_mi::NodeResult<Value>>();
+    send_sync::<opensips_mi::OptionsBuilder>();
+    send_sync::<opensips_mi::Params>();
+    send_sync::<opensips_mi::ServerError>();
+    send_sync::<opensips_mi::server::ServerFacts>();
+    send_sync::<opensips_mi::helpers::Statistics>();
+    send_sync::<opensips_mi::events::Event>();
+    send_sync::<opensips_mi::events::EventListenerBuilder>();
+    send_sync::<opensips_mi::sip::SipRequest>();
+    send_sync::<opensips_mi::sip::Batch>();
+    send_sync::<opensips_mi::sip::BatchReport>();
+    send_sync::<opensips_mi::mock::MockBuilder>();
 }

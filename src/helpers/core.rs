@@ -132,7 +132,8 @@ impl Statistics {
 }
 
 /// Statistics from `(name, value)` pairs (a later duplicate name wins), e.g. to render
-/// numbers gathered elsewhere with [`prometheus_text`](super::prometheus_text):
+/// numbers gathered elsewhere with [`exposition`](super::exposition) or
+/// [`Statistics::to_prometheus`]:
 ///
 /// ```
 /// use opensips_mi::helpers::Statistics;

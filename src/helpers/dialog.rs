@@ -9,7 +9,7 @@ use crate::value::Key;
 use crate::{Array, Map, Value};
 
 /// The state of a dialog, with the raw number kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DialogState {
     /// 1: created, no reply yet.

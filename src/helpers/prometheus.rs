@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::Statistics;
 
 /// How a statistic behaves, from `list_statistics`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StatKind {
     /// `incremental`: only grows (until a reset): a Prometheus counter.
@@ -23,7 +23,7 @@ pub type StatKinds = BTreeMap<String, StatKind>;
 
 /// Where a statistic's group goes in its metric, as the OpenSIPS `prometheus` module's
 /// `group_mode` parameter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GroupMode {
     /// `0`: no group (`opensips_rcv_requests`). Two groups with a statistic of the same

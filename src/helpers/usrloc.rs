@@ -84,7 +84,7 @@ fn de_q<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f3
 }
 
 /// When a contact expires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Expires {
     /// In this many seconds.

@@ -2,8 +2,9 @@
 //! FIFO, a UDP socket on `127.0.0.1:0`, a unix datagram socket, and HTTP on `127.0.0.1:0`
 //! (`mi_http` JSON-RPC at `/mi`, XML-RPC at `/RPC2`).
 //!
-//! It behaves like OpenSIPS 3.5.9 (or 4.0.1, with [`Flavor::V4`]) as the captured fixtures
-//! show: silence for invalid JSON and notifications over FIFO, the plain-text datagram
+//! It behaves like OpenSIPS 3.5.9 by default (or 1.11.11, 2.4.11 or 4.0.1, with
+//! [`Flavor::V1`], [`Flavor::V2`] or [`Flavor::V4`]) as the captured fixtures show; on
+//! 3.5.9: silence for invalid JSON and notifications over FIFO, the plain-text datagram
 //! errors `400 Parse_error` and `500 Internal error`, the reply-name rules, recipe matching
 //! with the real `-32602` texts, and the reply shapes of the built-in commands (`which`,
 //! `uptime`, `version`, `ps`, `get_statistics`, `list_statistics`, `reset_statistics`,
@@ -83,7 +84,7 @@ pub use evi::Subscription;
 use crate::{Params, ServerError, Value};
 
 /// Which OpenSIPS the mock imitates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
 pub enum Flavor {
     /// OpenSIPS 1.11.11: the legacy text MI as 2.4 with 1.11's differences (datagram
@@ -112,7 +113,7 @@ impl Flavor {
 }
 
 /// The transport a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MockTransport {
     /// The FIFO.

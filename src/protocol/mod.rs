@@ -12,16 +12,18 @@ use std::sync::OnceLock;
 use crate::server::ServerFacts;
 use crate::{Error, Response, Result, Value};
 
-/// Which MI generation the server speaks ([`Options::protocol`](crate::Options::protocol),
-/// or `?protocol=` in a URL).
+/// The MI message format a connection speaks: JSON-RPC or the legacy text MI
+/// ([`OptionsBuilder::protocol`](crate::OptionsBuilder::protocol), or `?protocol=` in a URL).
+/// Not the server's release line: that is [`server::Generation`](crate::server::Generation),
+/// whose [`protocol`](crate::server::Generation::protocol) gives this.
 ///
-/// The default is [`Protocol::Auto`]: the first call on a connection finds the generation
+/// The default is [`Protocol::Auto`]: the first call on a connection finds the server's generation
 /// with a probe that disturbs no server of any generation, and the connection remembers it.
 /// Say [`Protocol::JsonRpc`] or [`Protocol::Legacy`] to skip the probe; a reply of the other
 /// generation is then a fast, clear error wherever the server gives one (every transport but
 /// the FIFO, where a server ignores the other generation's requests: that is a timeout with
 /// a hint).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
 pub enum Protocol {
     /// JSON-RPC 2.0: OpenSIPS 3.x and 4.x.

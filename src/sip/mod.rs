@@ -270,12 +270,12 @@ impl SipRequest {
         Ok(())
     }
 
-    /// The MI command for a server of generation `protocol`: named parameters for 3.x/4.x
+    /// The MI command in the message format `protocol`: named parameters for 3.x/4.x
     /// (positional calls are refused there), positional with `.` placeholders for 1.x/2.x.
     ///
     /// # Errors
     ///
-    /// As [`SipRequest::header_block`]; [`Protocol::Auto`] is not a generation.
+    /// As [`SipRequest::header_block`]; [`Protocol::Auto`] is refused (it is not a message format).
     pub fn to_cmd(&self, protocol: Protocol) -> Result<Cmd> {
         let headers = self.header_block()?;
         let cmd = match protocol {

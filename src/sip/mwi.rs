@@ -4,7 +4,7 @@ use super::{SipRequest, contact_for, name_addr, no_line_breaks, random_tag, uac_
 use crate::Result;
 
 /// A message class of RFC 3458, as a `message-summary` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MessageClass {
     /// `Voice-Message`.

@@ -412,7 +412,11 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..=i + 2]).ok();
+                // two hex digits exactly: from_str_radix alone takes "+1" (the URL fix in
+                // the library's percent_decode)
+                let hex = std::str::from_utf8(&b[i + 1..=i + 2])
+                    .ok()
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(v) => {
                         out.push(v);
@@ -603,6 +607,7 @@ mod tests {
             ]
         );
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("a%+1b"), "a% 1b"); // not "a\u{1}b"
         assert!(selects("core:", "core:rcv_requests"));
         assert!(selects("core", "core:rcv_requests"));
         assert!(selects("core:rcv_requests", "core:rcv_requests"));

@@ -137,7 +137,8 @@ struct Cli {
     /// else 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
-    /// MI generation of the server (default: detected, and cached per URL for a day)
+    /// MI message format: jsonrpc (3.x/4.x), legacy (1.x/2.x) or auto (default: the server's
+    /// generation detected, and cached per URL for a day)
     #[arg(long, value_enum, global = true)]
     protocol: Option<ProtocolArg>,
     /// Output format (default: pretty on a terminal, json otherwise)
