@@ -8,6 +8,24 @@
 //! Rounds alternate between the library and the baseline (which goes first alternates too)
 //! so both see the same machine load; `ratio` is the median of the library/raw throughput
 //! ratios of adjacent rounds (≥ 0.9 is the target).
+//!
+//! Live mode (opt-in, issue 25): when these variables name endpoints of a running OpenSIPS
+//! 3.x, the same comparison (same rounds, same raw clients) also runs against each of them
+//! after the mock, and a `live 3.x <transport>: ratio X (goal >= 0.95: ...)` line follows
+//! each (unset: skipped, with one line saying so):
+//!
+//! - `OPENSIPS_MI_LIVE_FIFO=/path/to/fifo` (mi_fifo `fifo_name`), with
+//!   `OPENSIPS_MI_LIVE_REPLY_DIR=/dir/` (its `reply_dir`, default `/tmp/`)
+//! - `OPENSIPS_MI_LIVE_UDP=127.0.0.1:8809` (mi_datagram `socket_name` `udp:…`)
+//! - `OPENSIPS_MI_LIVE_UNIX=/path/to/socket` (mi_datagram `socket_name` as a unix socket)
+//! - `OPENSIPS_MI_LIVE_HTTP=http://127.0.0.1:8888/mi` (httpd + mi_http; plain `http://` only)
+//!
+//! ```text
+//! OPENSIPS_MI_LIVE_UDP=127.0.0.1:8809 cargo bench --bench roundtrip --features mock
+//! ```
+//!
+//! Every call is `version`, which OpenSIPS answers without touching anything else; point it
+//! at a test server, not at production (the rounds send a few tens of thousands of calls).
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -134,7 +152,8 @@ impl Drop for RawFifo {
 
 /// Prints one transport's figures next to the goals (issue 14): at least 0.9x the raw
 /// client, and for FIFO a p99 under 0.5 ms.
-fn report(name: &str, (lib, raw, ratio, lat): (f64, f64, f64, Vec<Duration>)) {
+/// Returns the ratio.
+fn report(name: &str, (lib, raw, ratio, lat): (f64, f64, f64, Vec<Duration>)) -> f64 {
     let p99 = percentile(lat.clone(), 0.99);
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     let p99_goal = if name == "fifo" {
@@ -150,6 +169,7 @@ fn report(name: &str, (lib, raw, ratio, lat): (f64, f64, f64, Vec<Duration>)) {
         verdict(ratio >= 0.9),
         percentile(lat, 0.5),
     );
+    ratio
 }
 
 fn main() {
@@ -243,6 +263,135 @@ fn main() {
                 || raw_http(&mut tcp, request.as_bytes(), &mut resp),
             ),
         );
+    }
+
+    live();
+}
+
+/// The live variables (see the header comment).
+const LIVE_VARS: [&str; 4] = [
+    "OPENSIPS_MI_LIVE_FIFO",
+    "OPENSIPS_MI_LIVE_UDP",
+    "OPENSIPS_MI_LIVE_UNIX",
+    "OPENSIPS_MI_LIVE_HTTP",
+];
+
+/// The same comparison against a running OpenSIPS 3.x, for each endpoint an environment
+/// variable names (issue 25: every transport >= 0.95x the raw client).
+fn live() {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if LIVE_VARS.iter().all(|v| var(v).is_none()) {
+        println!(
+            "live OpenSIPS 3.x: skipped (set {} to run against a live server)",
+            LIVE_VARS.join(", ")
+        );
+        return;
+    }
+    let opts = || Options::builder().timeout(Duration::from_secs(5));
+    let goal = |name: &str, ratio: f64| {
+        let met = if ratio >= 0.95 { "met" } else { "NOT met" };
+        println!("live 3.x {name}: ratio {ratio:.3} (goal >= 0.95: {met})");
+    };
+    let mut announced = false;
+    let mut announce = |conn: &Connection| {
+        if !announced {
+            let v = conn.command("version", ()).unwrap();
+            println!(
+                "against a live OpenSIPS ({}; {ROUNDS} rounds x {PER_ROUND} each)",
+                v.value()
+                    .get("Server")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("?")
+            );
+            announced = true;
+        }
+    };
+
+    if let Some(fifo) = var("OPENSIPS_MI_LIVE_FIFO") {
+        let dir = var("OPENSIPS_MI_LIVE_REPLY_DIR").unwrap_or_else(|| "/tmp/".into());
+        let fifo = std::path::PathBuf::from(fifo);
+        let url = format!("fifo://{}", fifo.display());
+        let conn = Connection::open_with(&url, opts().reply_dir(&dir)).unwrap();
+        announce(&conn);
+        let mut raw = RawFifo::new(Path::new(&dir));
+        let mut buf = Vec::new();
+        let ratio = report(
+            "live fifo",
+            compare(
+                || drop(conn.command("version", ()).unwrap()),
+                || raw.call(&fifo, &mut buf),
+            ),
+        );
+        goal("fifo", ratio);
+    }
+
+    if let Some(addr) = var("OPENSIPS_MI_LIVE_UDP") {
+        let conn = Connection::open_with(&format!("udp://{addr}"), opts()).unwrap();
+        announce(&conn);
+        let sock = UdpSocket::bind(if addr.starts_with('[') {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        })
+        .unwrap();
+        sock.connect(&addr).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let ratio = report(
+            "live udp",
+            compare(
+                || drop(conn.command("version", ()).unwrap()),
+                || {
+                    sock.send(REQUEST.as_bytes()).unwrap();
+                    sock.recv(&mut buf).unwrap();
+                },
+            ),
+        );
+        goal("udp", ratio);
+    }
+
+    if let Some(path) = var("OPENSIPS_MI_LIVE_UNIX") {
+        let conn = Connection::open_with(&format!("unix://{path}"), opts()).unwrap();
+        announce(&conn);
+        let tmp = tempfile::tempdir().unwrap();
+        let usock = UnixDatagram::bind(tmp.path().join("raw.sock")).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let ratio = report(
+            "live unix",
+            compare(
+                || drop(conn.command("version", ()).unwrap()),
+                || {
+                    usock.send_to(REQUEST.as_bytes(), &path).unwrap();
+                    usock.recv(&mut buf).unwrap();
+                },
+            ),
+        );
+        goal("unix datagram", ratio);
+    }
+
+    if let Some(url) = var("OPENSIPS_MI_LIVE_HTTP") {
+        let conn = Connection::open_with(&url, opts()).unwrap();
+        announce(&conn);
+        // http://host:port/path (no TLS, no credentials): what the raw client connects to
+        let rest = url
+            .strip_prefix("http://")
+            .expect("OPENSIPS_MI_LIVE_HTTP must be a plain http:// URL");
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/mi" } else { path };
+        let mut tcp = std::net::TcpStream::connect(host).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{REQUEST}",
+            REQUEST.len()
+        );
+        let mut resp = Vec::with_capacity(4096);
+        let ratio = report(
+            "live http",
+            compare(
+                || drop(conn.command("version", ()).unwrap()),
+                || raw_http(&mut tcp, request.as_bytes(), &mut resp),
+            ),
+        );
+        goal("http", ratio);
     }
 }
 
