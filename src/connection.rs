@@ -160,7 +160,7 @@ impl Connection {
             Target::XmlRpc(u) => HttpConnection::connect(&u, parsed.options, HttpKind::XmlRpc)
                 .map(Connection::XmlRpc),
             #[cfg(not(feature = "http"))]
-            Target::Http(_) | Target::XmlRpc(_) => Err(Error::invalid_config(format!(
+            Target::Http(_) | Target::XmlRpc(_) => Err(crate::Error::invalid_config(format!(
                 "{url}: HTTP transports need the `http` feature of opensips-mi"
             ))),
         }
