@@ -625,7 +625,8 @@ impl HttpConnection {
     /// let xml = HttpConnection::open(&server.xmlrpc_url().unwrap(), Options::default())?;
     /// assert_eq!(xml.transport(), Transport::XmlRpc);
     /// let conn = Connection::from(xml);
-    /// assert!(matches!(conn, Connection::XmlRpc(_)));
+    /// assert!(matches!(conn, Connection::Http(_)));
+    /// assert_eq!(conn.transport(), Transport::XmlRpc);
     /// assert!(conn.uptime().is_ok());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -188,8 +188,9 @@ fn one_constructor_per_transport_and_the_transport_named() {
         let by_url = open(&conn.endpoint());
         assert_eq!(by_url.transport(), transport);
     }
-    assert!(matches!(typed[3], Connection::Http(_)));
-    assert!(matches!(typed[4], Connection::XmlRpc(_)));
+    assert!(matches!(&typed[3], Connection::Http(c) if c.transport() == Transport::Http));
+    assert!(matches!(&typed[4], Connection::Http(c) if c.transport() == Transport::XmlRpc));
+    assert_eq!(typed[4].transport(), Transport::XmlRpc);
     let e = HttpConnection::open(&server.udp_url().unwrap(), Options::default()).unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
 }

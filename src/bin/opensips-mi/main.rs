@@ -717,7 +717,7 @@ fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
             fleet
                 .names()
                 .into_iter()
-                .zip(fleet.endpoints())
+                .zip(fleet.urls())
                 .map(|(n, u)| (n.to_owned(), u.to_owned()))
                 .collect()
         }
@@ -737,7 +737,7 @@ fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
 fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
     let mut urls: Vec<String> = match &cli.fleet {
         Some(file) => Fleet::from_file(file)?
-            .endpoints()
+            .urls()
             .into_iter()
             .map(str::to_owned)
             .collect(),
