@@ -156,10 +156,11 @@ impl Connection {
                 HttpConnection::connect(&u, parsed.options, HttpKind::JsonRpc).map(Connection::Http)
             }
             #[cfg(feature = "http")]
-            Target::XmlRpc(u) => HttpConnection::connect(&u, parsed.options, HttpKind::XmlRpc)
-                .map(Connection::Http),
+            Target::XmlRpc(u) => {
+                HttpConnection::connect(&u, parsed.options, HttpKind::XmlRpc).map(Connection::Http)
+            }
             #[cfg(not(feature = "http"))]
-            Target::Http(_) | Target::XmlRpc(_) => Err(Error::invalid_config(format!(
+            Target::Http(_) | Target::XmlRpc(_) => Err(crate::Error::invalid_config(format!(
                 "{url}: HTTP transports need the `http` feature of opensips-mi"
             ))),
         }

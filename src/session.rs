@@ -714,7 +714,7 @@ impl HttpConnection {
             path
         };
         let tls = TlsSettings {
-            ca_pem: options.ca_pem.clone(),
+            ca_pem: options.ca_bundle()?,
             accept_invalid_certs: options.danger_accept_invalid_certs,
         };
         let url = format!("{scheme}://{host}{path}");

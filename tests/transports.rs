@@ -142,10 +142,7 @@ fn state_is_shared_across_transports() {
     let aors = dump["Domains"][0]["AORs"].as_array().unwrap();
     assert!(aors.iter().any(|a| a["AOR"] == Value::from("dave")));
     let transports: Vec<Transport> = server.requests().iter().map(|r| r.transport).collect();
-    assert!(
-        transports.contains(&Transport::Fifo)
-            && transports.contains(&Transport::UnixDatagram)
-    );
+    assert!(transports.contains(&Transport::Fifo) && transports.contains(&Transport::UnixDatagram));
 }
 
 #[test]

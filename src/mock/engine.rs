@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::commands::{self, Outcome, Resolved, State};
-use super::{Fault, Flavor, Transport, RecordedRequest};
+use super::{Fault, Flavor, RecordedRequest, Transport};
 use crate::{Params, ServerError, Value};
 
 pub(crate) struct FaultRule {
@@ -210,10 +210,8 @@ impl Shared {
         else {
             return Dispatch::Hang;
         };
-        if matches!(
-            inc.transport,
-            Transport::Udp | Transport::UnixDatagram
-        ) && reply.len() > self.datagram_buffer
+        if matches!(inc.transport, Transport::Udp | Transport::UnixDatagram)
+            && reply.len() > self.datagram_buffer
         {
             reply = b"500 Internal error".to_vec();
         }

@@ -16,7 +16,7 @@ use nix::poll::PollFlags;
 
 use super::commands::{http_date, now};
 use super::listeners::TICK;
-use super::{Dispatch, Flavor, Transport, Shared};
+use super::{Dispatch, Flavor, Shared, Transport};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// What the httpd module is configured with.

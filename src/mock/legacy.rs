@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Dispatch, Flavor, Incoming, Transport, Shared};
+use super::{Dispatch, Flavor, Incoming, Shared, Transport};
 use crate::protocol::legacy::{Node, parse_args, render};
 use crate::{Map, Params, ServerError, Value};
 

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 
-use super::{Dispatch, Transport, Shared};
+use super::{Dispatch, Shared, Transport};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// How often listeners look at the stop flag.
