@@ -111,8 +111,8 @@ impl Connection {
     ///
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
     /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`, the default: detected once per
-    /// connection), `reply_dir`, `reply_fifo`,
-    /// `buffer` (datagram bytes, [`OptionsBuilder::datagram_buffer`](crate::OptionsBuilder::datagram_buffer)),
+    /// connection; or a generation, `1`…`4`, `1.x`…`4.x`: see [`Protocol`]'s `FromStr`), `reply_dir`, `reply_fifo`,
+    /// `datagram_buffer` (or `buffer`; datagram bytes, [`OptionsBuilder::datagram_buffer`](crate::OptionsBuilder::datagram_buffer)),
     /// `reply_socket_dir`, `max_reply` (bytes), `keepalive` (HTTP), `server_user`,
     /// `world_replies`, e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
     /// `?`, parameters joined with `&` ([`url_with_param`](crate::url_with_param) adds one

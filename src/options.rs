@@ -300,7 +300,8 @@ impl OptionsBuilder {
         self
     }
     /// Datagram: the largest datagram sent or received. Default 65 457 (OpenSIPS 3.x;
-    /// raise it to match 4.0's `socket_buf_size`).
+    /// raise it to match 4.0's `socket_buf_size`). In a URL: `?datagram_buffer=` (or its
+    /// short form `?buffer=`).
     pub fn datagram_buffer(mut self, bytes: usize) -> Self {
         self.0.datagram_buffer = bytes;
         self
