@@ -91,12 +91,11 @@ pub enum Connection {
     Udp(UdpConnection),
     /// `mi_datagram` over a unix datagram socket.
     UnixDatagram(UnixDatagramConnection),
-    /// `mi_http`: JSON-RPC over HTTP(S) (feature `http`).
+    /// Over HTTP(S) (feature `http`): `mi_http` (JSON-RPC) or `mi_xmlrpc` /
+    /// `mi_xmlrpc_ng` (XML-RPC); [`HttpConnection::transport`] says which
+    /// ([`Transport::Http`] or [`Transport::XmlRpc`]).
     #[cfg(feature = "http")]
     Http(HttpConnection),
-    /// `mi_xmlrpc` / `mi_xmlrpc_ng`: XML-RPC over HTTP(S) (feature `http`).
-    #[cfg(feature = "http")]
-    XmlRpc(HttpConnection),
 }
 
 impl Connection {
@@ -112,8 +111,8 @@ impl Connection {
     ///
     /// Query parameters set [`Options`]: `timeout` (seconds, or with an `ms`/`s` suffix),
     /// `protocol` (`jsonrpc`, `legacy` for 1.x/2.x, `auto`, the default: detected once per
-    /// connection), `reply_dir`, `reply_fifo`,
-    /// `buffer` (datagram bytes, [`OptionsBuilder::datagram_buffer`](crate::OptionsBuilder::datagram_buffer)),
+    /// connection; or a generation, `1`…`4`, `1.x`…`4.x`: see [`Protocol`]'s `FromStr`), `reply_dir`, `reply_fifo`,
+    /// `datagram_buffer` (or `buffer`; datagram bytes, [`OptionsBuilder::datagram_buffer`](crate::OptionsBuilder::datagram_buffer)),
     /// `reply_socket_dir`, `max_reply` (bytes), `keepalive` (HTTP), `server_user`,
     /// `world_replies`, e.g. `fifo:///run/opensips/fifo?reply_dir=/run/opensips/&timeout=2s`: one
     /// `?`, parameters joined with `&` ([`url_with_param`](crate::url_with_param) adds one
@@ -157,8 +156,9 @@ impl Connection {
                 HttpConnection::connect(&u, parsed.options, HttpKind::JsonRpc).map(Connection::Http)
             }
             #[cfg(feature = "http")]
-            Target::XmlRpc(u) => HttpConnection::connect(&u, parsed.options, HttpKind::XmlRpc)
-                .map(Connection::XmlRpc),
+            Target::XmlRpc(u) => {
+                HttpConnection::connect(&u, parsed.options, HttpKind::XmlRpc).map(Connection::Http)
+            }
             #[cfg(not(feature = "http"))]
             Target::Http(_) | Target::XmlRpc(_) => Err(crate::Error::invalid_config(format!(
                 "{url}: HTTP transports need the `http` feature of opensips-mi"
@@ -245,9 +245,7 @@ impl Connection {
             Connection::Udp(_) => Transport::Udp,
             Connection::UnixDatagram(_) => Transport::UnixDatagram,
             #[cfg(feature = "http")]
-            Connection::Http(_) => Transport::Http,
-            #[cfg(feature = "http")]
-            Connection::XmlRpc(_) => Transport::XmlRpc,
+            Connection::Http(c) => c.transport(),
         }
     }
 }
@@ -270,14 +268,11 @@ impl From<UnixDatagramConnection> for Connection {
     }
 }
 
-/// [`Connection::Http`] or [`Connection::XmlRpc`], after [`HttpConnection::transport`].
+/// [`Connection::Http`], whichever of JSON-RPC or XML-RPC it speaks.
 #[cfg(feature = "http")]
 impl From<HttpConnection> for Connection {
     fn from(c: HttpConnection) -> Connection {
-        match c.transport() {
-            Transport::XmlRpc => Connection::XmlRpc(c),
-            _ => Connection::Http(c),
-        }
+        Connection::Http(c)
     }
 }
 
@@ -288,7 +283,7 @@ impl Connection {
             Connection::Udp(c) => &c.0,
             Connection::UnixDatagram(c) => &c.0,
             #[cfg(feature = "http")]
-            Connection::Http(c) | Connection::XmlRpc(c) => &c.0,
+            Connection::Http(c) => &c.0,
         }
     }
 
@@ -298,7 +293,7 @@ impl Connection {
             Connection::Udp(c) => &mut c.0,
             Connection::UnixDatagram(c) => &mut c.0,
             #[cfg(feature = "http")]
-            Connection::Http(c) | Connection::XmlRpc(c) => &mut c.0,
+            Connection::Http(c) => &mut c.0,
         }
     }
 

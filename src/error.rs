@@ -45,8 +45,9 @@ impl ServerError {
         self
     }
 
-    /// `true` for the JSON-RPC protocol range (negative codes).
-    pub fn is_protocol(&self) -> bool {
+    /// `true` for the JSON-RPC error range (negative codes), as
+    /// [`Error::Rpc`] is for the whole error.
+    pub fn is_rpc(&self) -> bool {
         self.code < 0
     }
 }

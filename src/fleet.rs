@@ -229,9 +229,10 @@ impl Fleet {
         self
     }
 
-    /// The nodes' URLs, in order (credentials included: for connecting, not for output;
-    /// [`Fleet::names`] is what to show).
-    pub fn endpoints(&self) -> Vec<&str> {
+    /// The nodes' URLs, in order, as given: they may hold credentials (a password in
+    /// the URL), so they are for connecting, not for output; [`Fleet::names`] is the
+    /// safe form to show.
+    pub fn urls(&self) -> Vec<&str> {
         self.nodes.iter().map(|n| n.url.as_str()).collect()
     }
 
@@ -339,6 +340,6 @@ mod tests {
                 .to_string()
                 .contains("missing port")
         );
-        assert_eq!(fleet.endpoints(), ["nope://x", "udp://127.0.0.1"]);
+        assert_eq!(fleet.urls(), ["nope://x", "udp://127.0.0.1"]);
     }
 }

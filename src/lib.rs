@@ -13,7 +13,7 @@
 //!   `impl Into<Options>`: an [`OptionsBuilder`] can be passed without
 //!   [`build`](OptionsBuilder::build).
 //! * **Getters** are the bare noun: [`Options::timeout`], [`Connection::timeout`],
-//!   [`Connection::protocol`], [`Connection::transport`], [`Pool::size`].
+//!   [`Connection::protocol`], [`Connection::transport`], [`Pool::max_size`].
 //! * **Builders** (types whose setters take and return `self`: [`OptionsBuilder`], [`Cmd`],
 //!   `mock::MockBuilder`, [`events::EventListenerBuilder`], [`Fleet`]) name a setter by the
 //!   bare noun; a getter whose noun a setter already has is `get_noun`, as in

@@ -39,6 +39,8 @@ pub struct Options {
     pub(crate) reply_socket_dir: PathBuf,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) ca_pem: Option<Vec<u8>>,
+    /// A CA file to read when an HTTPS connection is opened (instead of `ca_pem`).
+    pub(crate) ca_file: Option<PathBuf>,
     pub(crate) danger_accept_invalid_certs: bool,
     pub(crate) protocol: Protocol,
     pub(crate) max_reply: usize,
@@ -88,6 +90,7 @@ impl Default for Options {
             reply_socket_dir: std::env::temp_dir(),
             headers: Vec::new(),
             ca_pem: None,
+            ca_file: None,
             danger_accept_invalid_certs: false,
             protocol: Protocol::Auto,
             max_reply: DEFAULT_MAX_REPLY,
@@ -189,6 +192,7 @@ impl Options {
                 "ca_pem",
                 &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())),
             )
+            .field("ca_file", &self.ca_file)
             .field(
                 "danger_accept_invalid_certs",
                 &self.danger_accept_invalid_certs,
@@ -199,6 +203,22 @@ impl Options {
             .field("server_user", &self.server_user)
             .field("world_replies", &self.world_replies)
             .finish()
+    }
+
+    /// The CA bundle to trust, if any: the PEM given, or the CA file's contents (read
+    /// now, at open time).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the file when it cannot be read.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn ca_bundle(&self) -> Result<Option<Vec<u8>>> {
+        match &self.ca_file {
+            Some(path) => std::fs::read(path).map(Some).map_err(|e| {
+                Error::invalid_config(format!("cannot read CA file {}: {e}", path.display()))
+            }),
+            None => Ok(self.ca_pem.clone()),
+        }
     }
 
     /// Checks the options can be used.
@@ -280,7 +300,8 @@ impl OptionsBuilder {
         self
     }
     /// Datagram: the largest datagram sent or received. Default 65 457 (OpenSIPS 3.x;
-    /// raise it to match 4.0's `socket_buf_size`).
+    /// raise it to match 4.0's `socket_buf_size`). In a URL: `?datagram_buffer=` (or its
+    /// short form `?buffer=`).
     pub fn datagram_buffer(mut self, bytes: usize) -> Self {
         self.0.datagram_buffer = bytes;
         self
@@ -343,21 +364,32 @@ impl OptionsBuilder {
         self
     }
     /// HTTPS: trust the CA certificates in this PEM text (instead of the web roots).
+    /// Replaces an [`OptionsBuilder::ca_file`] given before.
     pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.0.ca_pem = Some(pem.into());
+        self.0.ca_file = None;
         self
     }
-    /// HTTPS: trust the CA certificates in this PEM file.
+    /// HTTPS: trust the CA certificates in this PEM file. Only the path is kept here: the
+    /// file is read when a connection is opened with these options
+    /// ([`Connection::open_with`](crate::Connection::open_with), `HttpConnection::open`,
+    /// [`Pool`](crate::Pool), [`Fleet`](crate::Fleet)), and a file that cannot be read is
+    /// then an [`Error::InvalidConfig`] naming it. Replaces an [`OptionsBuilder::ca_pem`]
+    /// given before.
     ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] if the file cannot be read.
-    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::invalid_config(format!("cannot read CA file {}: {e}", path.display()))
-        })?;
-        Ok(self.ca_pem(pem))
+    /// ```
+    /// # #[cfg(feature = "http")] {
+    /// use opensips_mi::{Connection, Error, Options};
+    /// let opts = Options::builder().ca_file("/nonexistent/ca.pem").keepalive(true);
+    /// let e = Connection::open_with("https://127.0.0.1:8443/mi", opts).unwrap_err();
+    /// assert!(matches!(e, Error::InvalidConfig { .. }));
+    /// assert!(e.to_string().contains("/nonexistent/ca.pem"));
+    /// # }
+    /// ```
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.0.ca_file = Some(path.as_ref().to_path_buf());
+        self.0.ca_pem = None;
+        self
     }
     /// HTTPS: skip certificate verification. Only for test setups with self-signed
     /// certificates: anyone on the path can then read and change the traffic.

@@ -32,7 +32,7 @@ use crate::{Cmd, Connection, ConnectionLike, Error, Options, Protocol, Response,
 /// for w in workers {
 ///     w.join().unwrap()?;
 /// }
-/// assert!(pool.open_connections() <= 4);
+/// assert!(pool.connections() <= 4);
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -57,8 +57,8 @@ impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
             .field("url", &crate::redact_url(&self.url))
-            .field("size", &self.size)
-            .field("open", &self.open_connections())
+            .field("max_size", &self.size)
+            .field("connections", &self.connections())
             .finish()
     }
 }
@@ -160,13 +160,14 @@ impl Pool {
         }
     }
 
-    /// How many connections are open (idle or in use).
-    pub fn open_connections(&self) -> usize {
+    /// How many connections the pool holds now (idle or in use), at most
+    /// [`Pool::max_size`].
+    pub fn connections(&self) -> usize {
         self.lock().open
     }
 
-    /// The pool's maximum size.
-    pub fn size(&self) -> usize {
+    /// The most connections the pool opens (its maximum size).
+    pub fn max_size(&self) -> usize {
         self.size
     }
 

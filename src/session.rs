@@ -625,7 +625,8 @@ impl HttpConnection {
     /// let xml = HttpConnection::open(&server.xmlrpc_url().unwrap(), Options::default())?;
     /// assert_eq!(xml.transport(), Transport::XmlRpc);
     /// let conn = Connection::from(xml);
-    /// assert!(matches!(conn, Connection::XmlRpc(_)));
+    /// assert!(matches!(conn, Connection::Http(_)));
+    /// assert_eq!(conn.transport(), Transport::XmlRpc);
     /// assert!(conn.uptime().is_ok());
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -713,7 +714,7 @@ impl HttpConnection {
             path
         };
         let tls = TlsSettings {
-            ca_pem: options.ca_pem.clone(),
+            ca_pem: options.ca_bundle()?,
             accept_invalid_certs: options.danger_accept_invalid_certs,
         };
         let url = format!("{scheme}://{host}{path}");

@@ -135,10 +135,10 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             }
             "reply_dir" => options.reply_dir = PathBuf::from(v),
             "reply_fifo" => options.reply_fifo = Some(v),
-            "buffer" => {
-                options.datagram_buffer = v
-                    .parse()
-                    .map_err(|_| bad(&format!("bad buffer size {v:?}")))?;
+            // `buffer` is the short, older name of `datagram_buffer`
+            "datagram_buffer" | "buffer" => {
+                options.datagram_buffer =
+                    v.parse().map_err(|_| bad(&format!("bad {k} size {v:?}")))?;
             }
             "reply_socket_dir" => options.reply_socket_dir = PathBuf::from(v),
             "max_reply" => {
@@ -159,7 +159,7 @@ pub(crate) fn parse_url(url: &str, mut options: Options) -> Result<ParsedUrl> {
             other => {
                 return Err(bad(&format!(
                     "unknown parameter {other:?} (known: timeout, protocol, reply_dir, reply_fifo, \
-                     buffer, reply_socket_dir, max_reply, keepalive, server_user, world_replies)"
+                     datagram_buffer (or buffer), reply_socket_dir, max_reply, keepalive, server_user, world_replies)"
                 )));
             }
         }
@@ -397,6 +397,22 @@ mod param_tests {
         let url = format!("{}?protocol=legacy", "fifo:///f?reply_dir=/tmp/d/");
         let e = parse_url(&url, Options::default()).unwrap_err().to_string();
         assert!(e.contains("?reply_dir=/tmp/d/&protocol=legacy"), "{e}");
+    }
+
+    #[test]
+    fn datagram_buffer_and_its_short_name_buffer() {
+        for url in [
+            "udp://h:1?datagram_buffer=100000",
+            "udp://h:1?buffer=100000",
+            "unix:///s?timeout=1&datagram_buffer=100000",
+        ] {
+            let p = parse_url(url, Options::default()).unwrap();
+            assert_eq!(p.options.datagram_buffer, 100_000, "{url}");
+        }
+        let e = parse_url("udp://h:1?datagram_buffer=big", Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("datagram_buffer"), "{e}");
     }
 
     #[test]

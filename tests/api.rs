@@ -188,8 +188,9 @@ fn one_constructor_per_transport_and_the_transport_named() {
         let by_url = open(&conn.endpoint());
         assert_eq!(by_url.transport(), transport);
     }
-    assert!(matches!(typed[3], Connection::Http(_)));
-    assert!(matches!(typed[4], Connection::XmlRpc(_)));
+    assert!(matches!(&typed[3], Connection::Http(c) if c.transport() == Transport::Http));
+    assert!(matches!(&typed[4], Connection::Http(c) if c.transport() == Transport::XmlRpc));
+    assert_eq!(typed[4].transport(), Transport::XmlRpc);
     let e = HttpConnection::open(&server.udp_url().unwrap(), Options::default()).unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
 }
@@ -259,4 +260,39 @@ fn a_command_is_a_value() {
         c = c.arg(i);
     }
     assert_eq!(c.params().len(), 3);
+}
+
+#[test]
+fn protocol_display_round_trips() {
+    for p in [Protocol::JsonRpc, Protocol::Legacy, Protocol::Auto] {
+        assert_eq!(p.to_string(), p.as_str());
+        assert_eq!(p.as_str().parse::<Protocol>().unwrap(), p);
+        assert_eq!(p.to_string().parse::<Protocol>().unwrap(), p);
+    }
+    assert_eq!(Protocol::JsonRpc.as_str(), "jsonrpc");
+    assert_eq!(Protocol::Legacy.as_str(), "legacy");
+    assert_eq!(Protocol::Auto.as_str(), "auto");
+    // a URL built with Display opens with that protocol
+    let url = opensips_mi::url_with_param(
+        "udp://127.0.0.1:9",
+        "protocol",
+        &Protocol::Legacy.to_string(),
+    );
+    let conn = Connection::open(&url).unwrap();
+    assert_eq!(conn.protocol().unwrap(), Protocol::Legacy);
+}
+
+#[test]
+fn flavors_name_their_generation() {
+    assert_eq!(Flavor::V1.generation(), Generation::V1);
+    assert_eq!(Flavor::V2.generation(), Generation::V2);
+    assert_eq!(Flavor::V3.generation(), Generation::V3);
+    assert_eq!(Flavor::V4.generation(), Generation::V4);
+    let server = MockServer::builder()
+        .flavor(Flavor::V4)
+        .udp()
+        .start()
+        .unwrap();
+    let conn = Connection::open(&server.udp_url().unwrap()).unwrap();
+    assert_eq!(conn.server().unwrap().generation, Flavor::V4.generation());
 }

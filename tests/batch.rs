@@ -121,7 +121,7 @@ fn never_more_than_the_concurrency_in_flight() {
     assert!(max <= 5, "{max} in flight");
     assert!(max >= 2, "no concurrency at all: {max}");
     assert!(report.max_in_flight <= 5 && report.max_in_flight >= 2);
-    assert!(pool.open_connections() <= 5);
+    assert!(pool.connections() <= 5);
 }
 
 #[test]

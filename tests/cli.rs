@@ -210,6 +210,21 @@ fn url_from_the_environment_and_protocols() {
         &["--protocol", "legacy", "-o", "raw", "uptime"],
     );
     assert!(raw.stdout.starts_with(b"200 OK\nNow:: "));
+    // --protocol takes what ?protocol= takes: generations too, any case
+    for p in ["2", "2.x", "1.X", "LEGACY"] {
+        let raw = run(
+            &server.fifo_url().unwrap(),
+            &["--protocol", p, "-o", "raw", "uptime"],
+        );
+        assert_eq!(raw.status.code(), Some(0), "{p}: {}", stderr(&raw));
+        assert!(raw.stdout.starts_with(b"200 OK\nNow:: "), "{p}");
+    }
+    let bad = run(
+        &server.fifo_url().unwrap(),
+        &["--protocol", "5.x", "uptime"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("4.x"), "{}", stderr(&bad));
 }
 
 #[test]

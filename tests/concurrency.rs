@@ -167,7 +167,7 @@ fn pools_over_udp_and_unix() {
         let pool = Pool::open_with(&url, 4, Options::builder().timeout(support::GENEROUS)).unwrap();
         let pool = Arc::new(pool);
         hammer(&server, pool.clone(), &url);
-        assert!(pool.open_connections() <= 4);
+        assert!(pool.connections() <= 4);
     }
 }
 

@@ -22,7 +22,7 @@ fn mixed_generations_and_a_dead_node() {
     let fleet = Fleet::open_with(&urls, Options::builder().timeout(support::GENEROUS));
     assert_eq!(fleet.len(), 4);
     assert_eq!(
-        fleet.endpoints(),
+        fleet.urls(),
         urls.iter().map(String::as_str).collect::<Vec<_>>()
     );
 
@@ -109,7 +109,7 @@ fn fleet_files() {
     .unwrap();
     let fleet = Fleet::from_file(&path).unwrap();
     assert_eq!(
-        fleet.endpoints(),
+        fleet.urls(),
         ["udp://127.0.0.1:8809", "fifo:///tmp/opensips_fifo"]
     );
     std::fs::write(&path, "# nothing\n").unwrap();

@@ -9,8 +9,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use opensips_mi::mock::{Flavor, MockServer, MockTransport};
-use opensips_mi::{Connection, Error, Options, Value};
+use opensips_mi::mock::{Flavor, MockServer};
+use opensips_mi::{Connection, Error, Options, Transport, Value};
 
 /// A one-connection HTTP server: it hands the request to the test, writes `reply`, then
 /// keeps the socket open (`stall`) or closes it.
@@ -45,7 +45,7 @@ fn consecutive_commands_reuse_one_tcp_connection() {
         assert!(peers[0].is_some());
         assert!(peers.iter().all(|p| *p == peers[0]), "{url}: {peers:?}");
         let t = server.requests()[0].transport;
-        assert!(matches!(t, MockTransport::Http | MockTransport::XmlRpc));
+        assert!(matches!(t, Transport::Http | Transport::XmlRpc));
     }
 }
 

@@ -138,11 +138,21 @@ fn private_ca_is_trusted_only_when_given() {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let from_file =
-        opensips_mi::HttpConnection::open(&url, opts.clone().ca_file(&ca_file).unwrap())
-            .map(Connection::from)
-            .unwrap();
+    let from_file = opensips_mi::HttpConnection::open(&url, opts.clone().ca_file(&ca_file))
+        .map(Connection::from)
+        .unwrap();
     assert!(from_file.command("uptime", ()).is_ok());
+    // the same through Connection::open_with and a Pool; chained with other setters
+    let via_open =
+        Connection::open_with(&url, opts.clone().ca_file(&ca_file).keepalive(false)).unwrap();
+    assert!(via_open.command("uptime", ()).is_ok());
+    let pool = opensips_mi::Pool::open_with(&url, 2, opts.clone().ca_file(&ca_file)).unwrap();
+    assert!(pool.get().unwrap().command("uptime", ()).is_ok());
+    // the file is read at open time: removed since, it is a config error naming it
+    std::fs::remove_file(&ca_file).unwrap();
+    let e = Connection::open_with(&url, opts.clone().ca_file(&ca_file)).unwrap_err();
+    assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+    assert!(e.to_string().contains("ca.pem"), "{e}");
 
     // another CA is not enough
     let other = new_pki();
@@ -163,9 +173,20 @@ fn bad_ca_input_is_a_config_error() {
     .map(Connection::from)
     .unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
-    let e = Options::builder()
-        .ca_file("/nonexistent/ca.pem")
-        .unwrap_err();
+    // ca_file only keeps the path: the missing file is an error when a connection opens
+    let opts = Options::builder().ca_file("/nonexistent/ca.pem").build();
+    for e in [
+        opensips_mi::HttpConnection::open("https://127.0.0.1:1/mi", opts.clone())
+            .map(Connection::from)
+            .unwrap_err(),
+        Connection::open_with("https://127.0.0.1:1/mi", opts.clone()).unwrap_err(),
+        opensips_mi::Pool::open_with("https://127.0.0.1:1/mi", 2, opts.clone()).unwrap_err(),
+    ] {
+        assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    }
+    let fleet = opensips_mi::Fleet::open_with(["https://127.0.0.1:1/mi"], opts);
+    let e = fleet.command("uptime", ()).remove(0).result.unwrap_err();
     assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
     let e = opensips_mi::HttpConnection::open(
         "http://127.0.0.1:1/mi",

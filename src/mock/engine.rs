@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::commands::{self, Outcome, Resolved, State};
-use super::{Fault, Flavor, MockTransport, RecordedRequest};
+use super::{Fault, Flavor, RecordedRequest, Transport};
 use crate::{Params, ServerError, Value};
 
 pub(crate) struct FaultRule {
@@ -31,7 +31,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Where a request came from.
 pub(crate) struct Incoming<'a> {
-    pub(crate) transport: MockTransport,
+    pub(crate) transport: Transport,
     pub(crate) bytes: &'a [u8],
     pub(crate) reply_name: Option<&'a str>,
     pub(crate) peer: Option<SocketAddr>,
@@ -73,7 +73,7 @@ impl Shared {
     /// Handles one JSON-RPC request (already unframed) the way the OpenSIPS MI core does.
     pub(crate) fn dispatch(
         &self,
-        transport: MockTransport,
+        transport: Transport,
         bytes: &[u8],
         reply_name: Option<&str>,
         peer: Option<SocketAddr>,
@@ -124,7 +124,7 @@ impl Shared {
     pub(crate) fn dispatch_xmlrpc(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
         use crate::protocol::xmlrpc::server::{CallError, decode_call, encode_reply};
         let incoming = Incoming {
-            transport: MockTransport::XmlRpc,
+            transport: Transport::XmlRpc,
             bytes,
             reply_name: None,
             peer,
@@ -174,7 +174,7 @@ impl Shared {
         id: Option<Value>,
     ) -> Dispatch {
         self.record(inc, method, params.clone(), id.clone());
-        let xml = inc.transport == MockTransport::XmlRpc;
+        let xml = inc.transport == Transport::XmlRpc;
         let faults = self.faults_for(method);
         let (mut result, mut delay) = self.run(method, &params);
         let encode = |result: &Result<Value, ServerError>, id: &Value| {
@@ -210,10 +210,8 @@ impl Shared {
         else {
             return Dispatch::Hang;
         };
-        if matches!(
-            inc.transport,
-            MockTransport::Udp | MockTransport::UnixDatagram
-        ) && reply.len() > self.datagram_buffer
+        if matches!(inc.transport, Transport::Udp | Transport::UnixDatagram)
+            && reply.len() > self.datagram_buffer
         {
             reply = b"500 Internal error".to_vec();
         }

@@ -16,7 +16,7 @@ use nix::poll::PollFlags;
 
 use super::commands::{http_date, now};
 use super::listeners::TICK;
-use super::{Dispatch, Flavor, MockTransport, Shared};
+use super::{Dispatch, Flavor, Shared, Transport};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// What the httpd module is configured with.
@@ -274,9 +274,9 @@ fn handle(
     }
     let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
     let (transport, content_type) = if under("/mi") {
-        (MockTransport::Http, "application/json")
+        (Transport::Http, "application/json")
     } else if under("/RPC2") {
-        (MockTransport::XmlRpc, "text/xml; charset=utf-8")
+        (Transport::XmlRpc, "text/xml; charset=utf-8")
     } else {
         let bytes = response(
             "400 Bad Request",
@@ -294,7 +294,7 @@ fn handle(
         .unwrap_or("")
         .to_ascii_lowercase();
     let type_ok = match transport {
-        MockTransport::Http => sent_type.starts_with("application/json"),
+        Transport::Http => sent_type.starts_with("application/json"),
         _ => sent_type.starts_with("text/xml"),
     };
     if !type_ok {
@@ -304,7 +304,7 @@ fn handle(
         return never_ending("400 Bad Request", content_type);
     }
     let dispatch = match transport {
-        MockTransport::Http => shared.dispatch(MockTransport::Http, &body, None, Some(peer)),
+        Transport::Http => shared.dispatch(Transport::Http, &body, None, Some(peer)),
         _ if cfg.xmlrpc_ng => shared.dispatch_xmlrpc_ng(&body, Some(peer)),
         _ => shared.dispatch_xmlrpc(&body, Some(peer)),
     };

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Dispatch, Flavor, Incoming, MockTransport, Shared};
+use super::{Dispatch, Flavor, Incoming, Shared, Transport};
 use crate::protocol::legacy::{Node, parse_args, render};
 use crate::{Map, Params, ServerError, Value};
 
@@ -45,9 +45,9 @@ pub(crate) const NOT_IN_1_11: &[&str] = &[
 ];
 
 /// How to answer transport-level errors.
-fn not_available(transport: MockTransport, command: &str) -> Vec<u8> {
+fn not_available(transport: Transport, command: &str) -> Vec<u8> {
     match transport {
-        MockTransport::Fifo => format!("500 command '{command}' not available\n").into_bytes(),
+        Transport::Fifo => format!("500 command '{command}' not available\n").into_bytes(),
         _ => b"500 command not available\n".to_vec(),
     }
 }
@@ -56,7 +56,7 @@ impl Shared {
     /// Handles one legacy request (mock side of 1.x/2.x mi_fifo and mi_datagram).
     pub(crate) fn dispatch_legacy(
         &self,
-        transport: MockTransport,
+        transport: Transport,
         req: &LegacyRequest<'_>,
         reply_name: Option<&str>,
         peer: Option<SocketAddr>,
@@ -71,10 +71,10 @@ impl Shared {
         let Ok(args) = parse_args(&req.arg_lines) else {
             self.record(&incoming, req.command, Params::None, None);
             let text = match transport {
-                MockTransport::Fifo if v1 => {
+                Transport::Fifo if v1 => {
                     format!("400 parse error in command '{}'\n", req.command)
                 }
-                MockTransport::Fifo => format!("400 Parse error in command '{}'\n", req.command),
+                Transport::Fifo => format!("400 Parse error in command '{}'\n", req.command),
                 _ => "400 parse error in command\n".to_owned(),
             };
             return Dispatch::Reply {
@@ -106,7 +106,7 @@ impl Shared {
             Err((code, reason)) => format!("{code} {reason}\n\n").into_bytes(),
         };
         // 1.11 mi_datagram writes no final empty line (INDEX.md surprise 1)
-        if v1 && transport != MockTransport::Fifo && reply.ends_with(b"\n\n") {
+        if v1 && transport != Transport::Fifo && reply.ends_with(b"\n\n") {
             reply.pop();
         }
         let stale = || b"200 OK\nstale:: reply\n\n".to_vec();
@@ -114,7 +114,7 @@ impl Shared {
             return Dispatch::Hang;
         };
         // 2.x sends nothing at all when the reply does not fit in one datagram.
-        if transport != MockTransport::Fifo && reply.len() > self.datagram_buffer {
+        if transport != Transport::Fifo && reply.len() > self.datagram_buffer {
             return Dispatch::Silent;
         }
         parts.push(reply);
@@ -175,7 +175,7 @@ impl Shared {
     pub(crate) fn dispatch_xmlrpc_1x(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
         use crate::protocol::xmlrpc::server::decode_call_1x;
         let incoming = Incoming {
-            transport: MockTransport::XmlRpc,
+            transport: Transport::XmlRpc,
             bytes,
             reply_name: None,
             peer,
@@ -235,7 +235,7 @@ impl Shared {
     pub(crate) fn dispatch_xmlrpc_ng(&self, bytes: &[u8], peer: Option<SocketAddr>) -> Dispatch {
         use crate::protocol::xmlrpc::server::decode_call;
         let incoming = Incoming {
-            transport: MockTransport::XmlRpc,
+            transport: Transport::XmlRpc,
             bytes,
             reply_name: None,
             peer,

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 
-use super::{Dispatch, MockTransport, Shared};
+use super::{Dispatch, Shared, Transport};
 use crate::transport::{Deadline, Ready, wait_for};
 
 /// How often listeners look at the stop flag.
@@ -206,7 +206,7 @@ fn handle_legacy_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, request: &
         arg_lines: lines.collect(),
         raw: request,
     };
-    match shared.dispatch_legacy(MockTransport::Fifo, &req, Some(name), None) {
+    match shared.dispatch_legacy(Transport::Fifo, &req, Some(name), None) {
         Dispatch::ParseError | Dispatch::Silent => {}
         Dispatch::Hang => hold_open(shared, file),
         Dispatch::Reply { parts, delay } => reply_later(file, parts, delay),
@@ -229,7 +229,7 @@ fn handle_fifo_request(shared: &Arc<Shared>, reply_dir: &Path, name: &str, json:
             None => return,
         }
     };
-    match shared.dispatch(MockTransport::Fifo, json, Some(name), None) {
+    match shared.dispatch(Transport::Fifo, json, Some(name), None) {
         // mi_fifo has no -32700: invalid JSON is dropped without a word; a notification
         // gets an empty reply (the FIFO is closed at once).
         Dispatch::ParseError | Dispatch::Silent => {}
@@ -337,7 +337,7 @@ pub(super) fn start_udp(
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let reply = datagram_reply(&shared, MockTransport::Udp, &buf[..n], Some(peer));
+                let reply = datagram_reply(&shared, Transport::Udp, &buf[..n], Some(peer));
                 if let Some((parts, delay)) = reply {
                     let Ok(sock) = socket.try_clone() else {
                         continue;
@@ -368,7 +368,7 @@ pub(super) fn start_unix(shared: Arc<Shared>, path: &Path) -> std::io::Result<Jo
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let reply = datagram_reply(&shared, MockTransport::UnixDatagram, &buf[..n], None);
+                let reply = datagram_reply(&shared, Transport::UnixDatagram, &buf[..n], None);
                 // A client that did not bind a path cannot be answered.
                 let (Some((parts, delay)), Some(peer)) =
                     (reply, peer.as_pathname().map(Path::to_path_buf))
@@ -385,7 +385,7 @@ pub(super) fn start_unix(shared: Arc<Shared>, path: &Path) -> std::io::Result<Jo
 
 fn datagram_reply(
     shared: &Shared,
-    transport: MockTransport,
+    transport: Transport,
     data: &[u8],
     peer: Option<SocketAddr>,
 ) -> Option<(Vec<Vec<u8>>, Duration)> {

@@ -81,7 +81,8 @@ pub(crate) use engine::{Dispatch, Incoming, apply_faults};
 use engine::{FaultRule, Shared, lock};
 pub use evi::Subscription;
 
-use crate::{Params, ServerError, Value};
+use crate::server::Generation;
+use crate::{Params, ServerError, Transport, Value};
 
 /// Which OpenSIPS the mock imitates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
@@ -106,34 +107,35 @@ pub enum Flavor {
 }
 
 impl Flavor {
+    /// The OpenSIPS generation this flavor imitates.
+    ///
+    /// ```
+    /// use opensips_mi::{mock::Flavor, server::Generation};
+    /// assert_eq!(Flavor::V2.generation(), Generation::V2);
+    /// assert_eq!(Flavor::default().generation(), Generation::V3);
+    /// ```
+    pub fn generation(self) -> Generation {
+        match self {
+            Flavor::V1 => Generation::V1,
+            Flavor::V2 => Generation::V2,
+            Flavor::V3 => Generation::V3,
+            Flavor::V4 => Generation::V4,
+        }
+    }
+
     /// 1.x or 2.x: the legacy text MI.
     pub(crate) fn is_legacy(self) -> bool {
         matches!(self, Flavor::V1 | Flavor::V2)
     }
 }
 
-/// The transport a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MockTransport {
-    /// The FIFO.
-    Fifo,
-    /// UDP.
-    Udp,
-    /// The unix datagram socket.
-    UnixDatagram,
-    /// HTTP JSON-RPC (`/mi`).
-    Http,
-    /// HTTP XML-RPC (`/RPC2`).
-    XmlRpc,
-}
-
 /// One request the mock received (valid JSON-RPC or not).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RecordedRequest {
-    /// Where it came from.
-    pub transport: MockTransport,
+    /// The transport it arrived on ([`Transport::Http`] for JSON-RPC at `/mi`,
+    /// [`Transport::XmlRpc`] for `/RPC2`).
+    pub transport: Transport,
     /// The method (empty if the request had none).
     pub method: String,
     /// The parameters.

@@ -37,6 +37,32 @@ pub enum Protocol {
     Auto,
 }
 
+impl Protocol {
+    /// The name `?protocol=` and [`FromStr`](std::str::FromStr) take: `jsonrpc`, `legacy`
+    /// or `auto` (`Display` writes it, so the two round-trip).
+    ///
+    /// ```
+    /// use opensips_mi::Protocol;
+    /// assert_eq!(Protocol::Legacy.as_str(), "legacy");
+    /// assert_eq!(Protocol::JsonRpc.to_string(), "jsonrpc");
+    /// assert_eq!("auto".parse::<Protocol>()?, Protocol::Auto);
+    /// # Ok::<(), opensips_mi::Error>(())
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::JsonRpc => "jsonrpc",
+            Protocol::Legacy => "legacy",
+            Protocol::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for Protocol {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Protocol> {
@@ -45,7 +71,8 @@ impl std::str::FromStr for Protocol {
             "legacy" | "text" | "1" | "2" | "2.x" | "1.x" => Ok(Protocol::Legacy),
             "auto" => Ok(Protocol::Auto),
             other => Err(crate::Error::invalid_config(format!(
-                "unknown protocol {other:?} (use jsonrpc, legacy or auto)"
+                "unknown protocol {other:?} (use jsonrpc, legacy or auto; or a generation: \
+                 1, 2, 1.x, 2.x for legacy, 3, 4, 3.x, 4.x for jsonrpc)"
             ))),
         }
     }

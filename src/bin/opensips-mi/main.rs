@@ -1,7 +1,7 @@
 //! `opensips-mi`: run OpenSIPS Management Interface commands from a shell or cron.
 //!
 //! ```text
-//! opensips-mi [-u URL] [-t SECONDS] [--protocol jsonrpc|legacy|auto] [--output pretty|json|raw] COMMAND [ARG...]
+//! opensips-mi [-u URL] [-t SECONDS] [--protocol jsonrpc|legacy|auto|1..4|1.x..4.x] [--output pretty|json|raw] COMMAND [ARG...]
 //! ```
 //!
 //! Exit codes: 0 success; 1 OpenSIPS answered with an error; 2 usage error; 3 could not talk
@@ -137,10 +137,11 @@ struct Cli {
     /// else 5; t_uac_dlg based helpers wait 35)
     #[arg(short, long, value_name = "SECONDS", global = true)]
     timeout: Option<f64>,
-    /// MI message format: jsonrpc (3.x/4.x), legacy (1.x/2.x) or auto (default: the server's
-    /// generation detected, and cached per URL for a day)
-    #[arg(long, value_enum, global = true)]
-    protocol: Option<ProtocolArg>,
+    /// MI message format, as ?protocol= takes it: jsonrpc (3.x/4.x), legacy (1.x/2.x) or
+    /// auto (default: the server's generation detected, and cached per URL for a day); or a
+    /// generation: 1, 2, 1.x, 2.x (legacy), 3, 4, 3.x, 4.x (jsonrpc)
+    #[arg(long, value_name = "PROTOCOL", value_parser = parse_protocol, global = true)]
+    protocol: Option<Protocol>,
     /// Output format (default: pretty on a terminal, json otherwise)
     #[arg(short, long, value_enum, global = true)]
     output: Option<Output>,
@@ -151,11 +152,9 @@ struct Cli {
     url_given: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProtocolArg {
-    Jsonrpc,
-    Legacy,
-    Auto,
+/// `--protocol`: exactly what `?protocol=` ([`Protocol`]'s `FromStr`) takes.
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    s.parse().map_err(|e: Error| e.to_string())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -601,11 +600,7 @@ fn options(cli: &Cli) -> Result<OptionsBuilder, Failure> {
         opts = opts.timeout(t);
     }
     if let Some(p) = cli.protocol {
-        opts = opts.protocol(match p {
-            ProtocolArg::Jsonrpc => Protocol::JsonRpc,
-            ProtocolArg::Legacy => Protocol::Legacy,
-            ProtocolArg::Auto => Protocol::Auto,
-        });
+        opts = opts.protocol(p);
     }
     Ok(opts)
 }
@@ -717,7 +712,7 @@ fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
             fleet
                 .names()
                 .into_iter()
-                .zip(fleet.endpoints())
+                .zip(fleet.urls())
                 .map(|(n, u)| (n.to_owned(), u.to_owned()))
                 .collect()
         }
@@ -737,7 +732,7 @@ fn fleet_nodes(cli: &Cli) -> Result<Vec<(String, String)>, Failure> {
 fn fleet_urls(cli: &Cli) -> Result<Vec<String>, Failure> {
     let mut urls: Vec<String> = match &cli.fleet {
         Some(file) => Fleet::from_file(file)?
-            .endpoints()
+            .urls()
             .into_iter()
             .map(str::to_owned)
             .collect(),
