@@ -47,7 +47,8 @@ pub use self::core::{Process, Statistics, StatisticsIntoIter, StatisticsIter, Up
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{
-    GroupMode, MetricNaming, NodeScrape, StatKind, StatKinds, exposition, fallback_kind,
+    GroupMode, MetricNaming, NodeScrape, StatKind, StatKinds, StatKindsIter, exposition,
+    fallback_kind,
 };
 pub use self::stream::{UlContact, dialogs_in, ul_contacts_in, ul_dump_in};
 use self::usrloc::*;
@@ -229,7 +230,7 @@ pub trait MiCommands: ConnectionLike {
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let kinds = conn.list_statistics()?;
-    /// assert_eq!(kinds["core:rcv_requests"], StatKind::Counter);
+    /// assert_eq!(kinds.get("core:rcv_requests"), Some(StatKind::Counter));
     /// let stats = conn.get_statistics(&["core:rcv_requests", "shmem:"])?;
     /// assert!(stats.to_prometheus(&kinds).contains("# TYPE opensips_core_rcv_requests counter\n"));
     /// # }
