@@ -681,7 +681,7 @@ fn ul_dump_each_gives_the_contacts_of_ul_dump() {
     }
 }
 
-/// `dlg_list_each` hands over exactly the dialogs of `dlg_list` / `dlg_list_ctx`.
+/// `dlg_list_each` / `dlg_list_ctx_each` hand over exactly the dialogs of `dlg_list` / `dlg_list_ctx`.
 #[test]
 fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
@@ -693,7 +693,11 @@ fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
                 conn.dlg_list().unwrap()
             };
             let mut streamed = Vec::new();
-            let n = conn.dlg_list_each(ctx, |d| streamed.push(d)).unwrap();
+            let n = if ctx {
+                conn.dlg_list_ctx_each(|d| streamed.push(d)).unwrap()
+            } else {
+                conn.dlg_list_each(|d| streamed.push(d)).unwrap()
+            };
             assert_eq!(n, whole.len(), "{flavor:?} ctx={ctx}");
             assert_eq!(streamed, whole, "{flavor:?} ctx={ctx}");
             // the 1.11, 2.4 and 3.5 mocks start with two calls up (the 4.0 one with none)
