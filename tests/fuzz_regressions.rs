@@ -21,7 +21,7 @@ fn every_saved_input_decodes_or_errors() {
             "subscribers_list",
             "ps",
         ] {
-            let _ = xmlrpc::decode_reply_1x(&data, method);
+            let _ = xmlrpc::decode_reply_v1(&data, method);
         }
         let _ = opensips_mi::helpers::ul_dump_in(&data);
         let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});

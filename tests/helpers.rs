@@ -50,7 +50,7 @@ struct CapturedXml24(Vec<u8>);
 impl ConnectionLike for CapturedXml24 {
     fn execute(&self, _cmd: &Cmd) -> Result<Response> {
         let body = &self.0[self.0.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-        opensips_mi::xmlrpc::decode_reply_legacy(body)
+        opensips_mi::xmlrpc::decode_reply_v2(body)
     }
 
     fn server(&self) -> Result<ServerFacts> {
