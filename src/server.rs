@@ -82,7 +82,7 @@ impl Generation {
     }
 
     /// The generation of a release number (`"1.11.11-notls"`, `"3.5.9"`, ...).
-    pub fn of_release(release: &str) -> Option<Generation> {
+    pub(crate) fn of_release(release: &str) -> Option<Generation> {
         let major: u32 = release.split(['.', '-', ' ']).next()?.trim().parse().ok()?;
         Some(match major {
             0 | 1 => Generation::V1,
@@ -142,7 +142,7 @@ impl ServerFacts {
 
     /// Facts from the `Server` text of a `version` reply (`OpenSIPS (1.11.11-notls
     /// (x86_64/linux))`); `fallback` when it names no release.
-    pub fn from_server_text(text: &str, fallback: Generation) -> Self {
+    pub(crate) fn from_server_text(text: &str, fallback: Generation) -> Self {
         let release = release_of(text);
         let generation = release
             .as_deref()
