@@ -302,7 +302,7 @@ pub(crate) fn rebuild_1x_tree(shape: Shape1x, text: &str) -> Result<String, Erro
     }
     if shape == Shape1x::Unknown {
         return Err(Error::UnexpectedReply {
-            path: String::new(),
+            field: String::new(),
             reason: "OpenSIPS 1.x mi_xmlrpc flattens this command's reply tree and its \
                      nesting cannot be rebuilt: use the FIFO or datagram transport"
                 .into(),

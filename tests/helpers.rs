@@ -480,7 +480,7 @@ fn user_types_and_field_paths_in_errors() {
         .query_as::<Dump>(&conn)
         .unwrap_err();
     assert!(
-        matches!(e, Error::UnexpectedReply { ref path, .. } if path == "Domains[0].AORs[0].AOR"),
+        matches!(e, Error::UnexpectedReply { ref field, .. } if field == "Domains[0].AORs[0].AOR"),
         "{e}"
     );
     #[derive(serde::Deserialize)]
