@@ -284,7 +284,7 @@ fn dialogs_from_both_generations() {
             (a.state, b.state),
             (DialogState::Confirmed, DialogState::Confirmed)
         );
-        assert_eq!(a.state.raw(), 4);
+        assert_eq!(a.state.code(), 4);
         assert_eq!(a.callees.len(), 1);
         assert_eq!(b.callees.len(), 1);
         assert!(a.callees[0].callee_tag.is_some() && b.callees[0].callee_tag.is_some());
