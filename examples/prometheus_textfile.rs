@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         let stats = c.get_statistics(&["all"])?;
         Ok((
             stats,
-            c.list_statistics().unwrap_or_else(|_| StatKinds::new()),
+            c.list_statistics().unwrap_or_else(|_| StatKinds::default()),
         ))
     });
     let mut failed = false;

@@ -227,11 +227,12 @@ pub enum Error {
     },
 
     /// The reply did not have the shape a typed helper or your type expects.
-    #[error("unexpected reply shape at `{path}`: {reason}")]
+    #[error("unexpected reply shape at `{field}`: {reason}")]
     #[non_exhaustive]
     UnexpectedReply {
-        /// Where (`Domains[0].AORs[2].Contacts[0].Expires`; `.` for the whole result).
-        path: String,
+        /// The field path where it did not fit (`Domains[0].AORs[2].Contacts[0].Expires`;
+        /// `.` for the whole result).
+        field: String,
         /// What did not fit.
         reason: String,
     },
@@ -633,7 +634,7 @@ mod tests {
             ),
             (
                 Error::UnexpectedReply {
-                    path: ".".into(),
+                    field: ".".into(),
                     reason: "not an object".into(),
                 },
                 ErrorKind::UnexpectedReply,

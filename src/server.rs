@@ -30,8 +30,8 @@
 //! | 1.x, 2.x | FIFO: a JSON-RPC request is ignored (a silent timeout) | `session` (hint, detection) |
 //! | 1.x, 2.x | datagram: JSON-RPC gets `500 command not available` | `protocol::jsonrpc` KNOWN_TEXTS |
 //! | 1.x | datagram replies have no final empty line | `protocol::legacy` (a datagram is a whole reply) |
-//! | 1.x | `mi_xmlrpc` (Abyss): the reply is ONE string of unindented tree lines | `server::rebuild_1x_tree`, [`crate::xmlrpc::decode_reply_1x`] |
-//! | 1.x | `mi_xmlrpc` strips every CR from string parameters; LF LF becomes CR LF | `protocol::xmlrpc::encode_request_1x` (`<base64>`) |
+//! | 1.x | `mi_xmlrpc` (Abyss): the reply is ONE string of unindented tree lines | `server::rebuild_1x_tree`, [`crate::xmlrpc::decode_reply_v1`] |
+//! | 1.x | `mi_xmlrpc` strips every CR from string parameters; LF LF becomes CR LF | `protocol::xmlrpc::encode_request_v1` (`<base64>`) |
 //! | 1.x | `mi_xmlrpc`: unknown command = fault `-506` | CLI did-you-mean, [`Error::is_unknown_command`](crate::Error::is_unknown_command) |
 //! | 1.x | `ul_show_contact`: one flat `Contact::` line per contact | `helpers::usrloc` |
 //! | 1.x | `cache_fetch`: `key = [value]` | `helpers` `cache_fetch` |
@@ -39,8 +39,8 @@
 //! | 1.x | `dialog::` has `dialog_id=` (2.4 `ID=`), `Domain::` has `table=` (2.4 `hash_size=`) | `helpers` normalisation |
 //! | 1.x | no `log_level` (it is `debug`), no `list_statistics` | [`ServerFacts::log_level_command`], [`ServerFacts::has_list_statistics`] |
 //! | 1.x | statistic names may hold `:` (`load:udp:127.0.0.1:5068-load`) | split at the first `:` |
-//! | 2.x | `mi_xmlrpc_ng`: untyped `<value>text</value>`, `{value, attributes, kids}` | [`crate::xmlrpc::decode_reply_legacy`] |
-//! | 2.x | `mi_xmlrpc_ng` takes non-empty `<string>` params only (`401 Empty request` else) | `protocol::xmlrpc::encode_request_legacy` |
+//! | 2.x | `mi_xmlrpc_ng`: untyped `<value>text</value>`, `{value, attributes, kids}` | [`crate::xmlrpc::decode_reply_v2`] |
+//! | 2.x | `mi_xmlrpc_ng` takes non-empty `<string>` params only (`401 Empty request` else) | `protocol::xmlrpc::encode_request_v2` |
 //! | 2.x | `mi_xmlrpc_ng` 500 when a reply exceeds httpd's buffer | hint here, used by `protocol::framing` |
 //! | 1.x, 2.x | XML-RPC values untyped (2.x) or one flat string (1.x); 3.x/4.x always typed | recognised here (`looks_1x`, `has_untyped_value`): detection, and the error for a reply of another generation |
 //! | 1.x, 2.x | `http://` is an HTML page (mi_http) or a GET API (mi_json) | recognised here (`older_http_answer`) |
@@ -82,7 +82,7 @@ impl Generation {
     }
 
     /// The generation of a release number (`"1.11.11-notls"`, `"3.5.9"`, ...).
-    pub fn of_release(release: &str) -> Option<Generation> {
+    pub(crate) fn of_release(release: &str) -> Option<Generation> {
         let major: u32 = release.split(['.', '-', ' ']).next()?.trim().parse().ok()?;
         Some(match major {
             0 | 1 => Generation::V1,
@@ -142,7 +142,7 @@ impl ServerFacts {
 
     /// Facts from the `Server` text of a `version` reply (`OpenSIPS (1.11.11-notls
     /// (x86_64/linux))`); `fallback` when it names no release.
-    pub fn from_server_text(text: &str, fallback: Generation) -> Self {
+    pub(crate) fn from_server_text(text: &str, fallback: Generation) -> Self {
         let release = release_of(text);
         let generation = release
             .as_deref()
@@ -302,7 +302,7 @@ pub(crate) fn rebuild_1x_tree(shape: Shape1x, text: &str) -> Result<String, Erro
     }
     if shape == Shape1x::Unknown {
         return Err(Error::UnexpectedReply {
-            path: String::new(),
+            field: String::new(),
             reason: "OpenSIPS 1.x mi_xmlrpc flattens this command's reply tree and its \
                      nesting cannot be rebuilt: use the FIFO or datagram transport"
                 .into(),

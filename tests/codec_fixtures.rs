@@ -537,7 +537,7 @@ mod legacy_1x {
             }
             let method = method_of(&std::fs::read(&req).unwrap());
             let text = String::from_utf8_lossy(body);
-            match xmlrpc::decode_reply_1x(body, &method) {
+            match xmlrpc::decode_reply_v1(body, &method) {
                 Ok(_) => assert!(!text.contains("<fault>"), "{case}"),
                 Err(e) => {
                     assert!(text.contains("<fault>"), "{case}: {e}");
@@ -558,7 +558,7 @@ mod legacy_1x {
 
     fn xml(rel: &str, method: &str) -> Value {
         let raw = support::fixture(rel);
-        xmlrpc::decode_reply_1x(http_body(&raw).unwrap(), method)
+        xmlrpc::decode_reply_v1(http_body(&raw).unwrap(), method)
             .unwrap()
             .into_value()
     }

@@ -1051,8 +1051,8 @@ mod legacy {
             }
             let method = method_of(&request);
             match (
-                xmlrpc::decode_reply_1x(&rb, &method),
-                xmlrpc::decode_reply_1x(&ob, &method),
+                xmlrpc::decode_reply_v1(&rb, &method),
+                xmlrpc::decode_reply_v1(&ob, &method),
             ) {
                 (Ok(r), Ok(o)) => shape_legacy(
                     r.value(),
@@ -1126,7 +1126,7 @@ mod legacy {
                 continue;
             }
             let decode =
-                |b: &[u8]| xmlrpc::decode_reply_legacy(b).map(opensips_mi::Response::into_value);
+                |b: &[u8]| xmlrpc::decode_reply_v2(b).map(opensips_mi::Response::into_value);
             match (decode(&rb), decode(&ob)) {
                 (Ok(r), Ok(o)) => shape_legacy(&r, &o, &format!("2x/xmlrpc/{case}"), &mut diffs),
                 (Err(r), Err(o)) => {

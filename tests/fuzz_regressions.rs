@@ -21,7 +21,7 @@ fn every_saved_input_decodes_or_errors() {
             "subscribers_list",
             "ps",
         ] {
-            let _ = xmlrpc::decode_reply_1x(&data, method);
+            let _ = xmlrpc::decode_reply_v1(&data, method);
         }
         let _ = opensips_mi::helpers::ul_dump_in(&data);
         let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});
@@ -55,8 +55,9 @@ fn floats_parse_correctly_rounded() {
 // are `cargo +nightly fuzz run <target>` in fuzz/).
 mod properties {
     use opensips_mi::events::Event;
+    use opensips_mi::server::Generation;
     use opensips_mi::sip;
-    use opensips_mi::{Protocol, Value, jsonrpc, legacy, xmlrpc};
+    use opensips_mi::{Value, jsonrpc, legacy, xmlrpc};
     use proptest::prelude::*;
 
     fn jsonish() -> impl Strategy<Value = Vec<u8>> {
@@ -164,8 +165,8 @@ mod properties {
                 let lines: Vec<&str> = block.trim_end_matches("\r\n").split("\r\n").collect();
                 prop_assert_eq!(lines.len(), headers.len() + 2);
                 prop_assert!(lines.iter().all(|l| !l.contains(['\r', '\n'])));
-                let _ = req.to_cmd(Protocol::JsonRpc).unwrap();
-                let _ = req.to_cmd(Protocol::Legacy);
+                let _ = req.to_cmd(Generation::V3).unwrap();
+                let _ = req.to_cmd(Generation::V2);
             } else {
                 prop_assert!(headers.iter().any(|(n, v)| !token(n) || v.contains(['\r', '\n'])), "refused: {:?}", headers);
             }

@@ -50,7 +50,7 @@ struct CapturedXml24(Vec<u8>);
 impl ConnectionLike for CapturedXml24 {
     fn execute(&self, _cmd: &Cmd) -> Result<Response> {
         let body = &self.0[self.0.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-        opensips_mi::xmlrpc::decode_reply_legacy(body)
+        opensips_mi::xmlrpc::decode_reply_v2(body)
     }
 
     fn server(&self) -> Result<ServerFacts> {
@@ -284,7 +284,7 @@ fn dialogs_from_both_generations() {
             (a.state, b.state),
             (DialogState::Confirmed, DialogState::Confirmed)
         );
-        assert_eq!(a.state.raw(), 4);
+        assert_eq!(a.state.code(), 4);
         assert_eq!(a.callees.len(), 1);
         assert_eq!(b.callees.len(), 1);
         assert!(a.callees[0].callee_tag.is_some() && b.callees[0].callee_tag.is_some());
@@ -480,7 +480,7 @@ fn user_types_and_field_paths_in_errors() {
         .query_as::<Dump>(&conn)
         .unwrap_err();
     assert!(
-        matches!(e, Error::UnexpectedReply { ref path, .. } if path == "Domains[0].AORs[0].AOR"),
+        matches!(e, Error::UnexpectedReply { ref field, .. } if field == "Domains[0].AORs[0].AOR"),
         "{e}"
     );
     #[derive(serde::Deserialize)]
@@ -681,7 +681,7 @@ fn ul_dump_each_gives_the_contacts_of_ul_dump() {
     }
 }
 
-/// `dlg_list_each` hands over exactly the dialogs of `dlg_list` / `dlg_list_ctx`.
+/// `dlg_list_each` / `dlg_list_ctx_each` hand over exactly the dialogs of `dlg_list` / `dlg_list_ctx`.
 #[test]
 fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
     for flavor in [Flavor::V1, Flavor::V2, Flavor::V3, Flavor::V4] {
@@ -693,7 +693,11 @@ fn dlg_list_each_gives_the_dialogs_of_dlg_list() {
                 conn.dlg_list().unwrap()
             };
             let mut streamed = Vec::new();
-            let n = conn.dlg_list_each(ctx, |d| streamed.push(d)).unwrap();
+            let n = if ctx {
+                conn.dlg_list_ctx_each(|d| streamed.push(d)).unwrap()
+            } else {
+                conn.dlg_list_each(|d| streamed.push(d)).unwrap()
+            };
             assert_eq!(n, whole.len(), "{flavor:?} ctx={ctx}");
             assert_eq!(streamed, whole, "{flavor:?} ctx={ctx}");
             // the 1.11, 2.4 and 3.5 mocks start with two calls up (the 4.0 one with none)

@@ -20,12 +20,12 @@ fn statistics_of_every_generation_parse_as_prometheus_text() {
         let kinds = conn.list_statistics().unwrap();
         assert_eq!(
             kinds.get("core:rcv_requests"),
-            Some(&StatKind::Counter),
+            Some(StatKind::Counter),
             "{flavor:?}"
         );
         assert_eq!(
             kinds.get("shmem:used_size"),
-            Some(&StatKind::Gauge),
+            Some(StatKind::Gauge),
             "{flavor:?}"
         );
         let stats = conn.get_statistics(&["core:", "shmem:"]).unwrap();
@@ -103,7 +103,7 @@ fn the_fallback_rule_agrees_with_list_statistics() {
         let kinds = conn.list_statistics().unwrap();
         assert!(kinds.len() > 50);
         for (name, kind) in &kinds {
-            assert_eq!(fallback_kind(name), *kind, "{flavor:?} {name}");
+            assert_eq!(fallback_kind(name), kind, "{flavor:?} {name}");
         }
     }
 }
@@ -126,7 +126,7 @@ fn module_naming_and_a_node_without_list_statistics() {
     let mut stats_111 = stats.clone();
     stats_111.extend([("load:udp:127.0.0.1:5068-load", 7)]);
     stats_111.extend([("uri:positive checks", 1)]);
-    let none = StatKinds::new();
+    let none = StatKinds::default();
     for (mode, name, group) in [
         (GroupMode::None, "opensips_active_dialogs", None),
         (GroupMode::Name, "opensips_dialog_active_dialogs", None),

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opensips_mi::Protocol;
+use opensips_mi::server::Generation;
 use opensips_mi::sip;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +31,6 @@ fuzz_target!(|data: &[u8]| {
             "{block:?}"
         );
     }
-    let _ = req.to_cmd(Protocol::JsonRpc);
-    let _ = req.to_cmd(Protocol::Legacy);
+    let _ = req.to_cmd(Generation::V3);
+    let _ = req.to_cmd(Generation::V2);
 });

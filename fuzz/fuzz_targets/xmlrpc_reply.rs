@@ -8,6 +8,6 @@ use opensips_mi::xmlrpc;
 fuzz_target!(|data: &[u8]| {
     let _ = xmlrpc::decode_reply(data);
     for method in ["ul_dump", "dlg_list_ctx", "t_uac_dlg", "subscribers_list", "ps"] {
-        let _ = xmlrpc::decode_reply_1x(data, method);
+        let _ = xmlrpc::decode_reply_v1(data, method);
     }
 });

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de;
+use super::{MetricNaming, NodeScrape, StatKinds, exposition};
 use crate::Value;
 
 /// `"3 [sec]"` → 3 s.
@@ -128,6 +129,16 @@ impl Statistics {
     /// `true` if none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+    /// These statistics of one server in the Prometheus text exposition format, named as
+    /// the OpenSIPS `prometheus` module does by default (`opensips_group_name`): the same
+    /// text as [`exposition`] with [`MetricNaming::default`] and no node label (use those
+    /// for several nodes, another prefix or group mode).
+    pub fn to_prometheus(&self, kinds: &StatKinds) -> String {
+        exposition(
+            &MetricNaming::default(),
+            [NodeScrape::up(None, self, kinds)],
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use super::de;
 use crate::value::Key;
 use crate::{Array, Map, Value};
 
-/// The state of a dialog, with the raw number kept.
+/// The state of a dialog, with its number kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DialogState {
@@ -28,7 +28,7 @@ pub enum DialogState {
 
 impl DialogState {
     /// The number OpenSIPS uses.
-    pub fn raw(self) -> i64 {
+    pub fn code(self) -> i64 {
         match self {
             DialogState::Unconfirmed => 1,
             DialogState::Early => 2,

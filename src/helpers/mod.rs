@@ -47,7 +47,8 @@ pub use self::core::{Process, Statistics, StatisticsIntoIter, StatisticsIter, Up
 use self::dialog::*;
 pub use self::dialog::{Callee, Dialog, DialogState};
 pub use self::prometheus::{
-    GroupMode, MetricNaming, NodeScrape, StatKind, StatKinds, exposition, fallback_kind,
+    GroupMode, MetricNaming, NodeScrape, StatKind, StatKinds, StatKindsIter, exposition,
+    fallback_kind,
 };
 pub use self::stream::{UlContact, dialogs_in, ul_contacts_in, ul_dump_in};
 use self::usrloc::*;
@@ -229,7 +230,7 @@ pub trait MiCommands: ConnectionLike {
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let kinds = conn.list_statistics()?;
-    /// assert_eq!(kinds["core:rcv_requests"], StatKind::Counter);
+    /// assert_eq!(kinds.get("core:rcv_requests"), Some(StatKind::Counter));
     /// let stats = conn.get_statistics(&["core:rcv_requests", "shmem:"])?;
     /// assert!(stats.to_prometheus(&kinds).contains("# TYPE opensips_core_rcv_requests counter\n"));
     /// # }
@@ -349,9 +350,8 @@ pub trait MiCommands: ConnectionLike {
         dialogs(self, "dlg_list")
     }
 
-    /// `dlg_list` (or, with `with_context`, `dlg_list_ctx`), one dialog at a time: each
-    /// dialog is given to `f` as soon as it is read, without building the list (or, on
-    /// JSON-RPC, any tree). Returns how many there were.
+    /// `dlg_list`, one dialog at a time: each dialog is given to `f` as soon as it is read,
+    /// without building the list (or, on JSON-RPC, any tree). Returns how many there were.
     ///
     /// ```
     /// # #[cfg(feature = "mock")] {
@@ -359,7 +359,7 @@ pub trait MiCommands: ConnectionLike {
     /// let server = opensips_mi::mock::MockServer::start()?;
     /// let conn = Connection::open(&server.udp_url().unwrap())?;
     /// let mut confirmed = 0;
-    /// conn.dlg_list_each(false, |d| confirmed += usize::from(d.state == DialogState::Confirmed))?;
+    /// conn.dlg_list_each(|d| confirmed += usize::from(d.state == DialogState::Confirmed))?;
     /// assert_eq!(confirmed, 2);
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -368,16 +368,11 @@ pub trait MiCommands: ConnectionLike {
     /// # Errors
     ///
     /// As [`MiCommands::uptime`].
-    fn dlg_list_each(&self, with_context: bool, mut f: impl FnMut(Dialog)) -> Result<usize>
+    fn dlg_list_each(&self, mut f: impl FnMut(Dialog)) -> Result<usize>
     where
         Self: Sized,
     {
-        let method = if with_context {
-            "dlg_list_ctx"
-        } else {
-            "dlg_list"
-        };
-        stream::dlg_list_each(self, method, &mut f)
+        stream::dlg_list_each(self, "dlg_list", &mut f)
     }
 
     /// `dlg_list_ctx`: every dialog with its context (profiles, variables).
@@ -387,6 +382,19 @@ pub trait MiCommands: ConnectionLike {
     /// As [`MiCommands::uptime`].
     fn dlg_list_ctx(&self) -> Result<Vec<Dialog>> {
         dialogs(self, "dlg_list_ctx")
+    }
+
+    /// `dlg_list_ctx`, one dialog (with its context) at a time, as
+    /// [`MiCommands::dlg_list_each`]. Returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// As [`MiCommands::uptime`].
+    fn dlg_list_ctx_each(&self, mut f: impl FnMut(Dialog)) -> Result<usize>
+    where
+        Self: Sized,
+    {
+        stream::dlg_list_each(self, "dlg_list_ctx", &mut f)
     }
 
     /// `cache_store`, with an optional expiry in seconds.

@@ -18,8 +18,86 @@ pub enum StatKind {
 
 /// Statistic kinds by full `group:name`, as [`MiCommands::list_statistics`] gives them.
 ///
+/// Empty (the [`Default`]) for a server without `list_statistics` (1.x): [`exposition`]
+/// then uses [`fallback_kind`]. Kinds gathered elsewhere collect from `(name, kind)` pairs:
+///
+/// ```
+/// use opensips_mi::helpers::{StatKind, StatKinds};
+/// let kinds: StatKinds = [("core:rcv_requests", StatKind::Counter)].into_iter().collect();
+/// assert_eq!(kinds.get("core:rcv_requests"), Some(StatKind::Counter));
+/// assert_eq!(kinds.get("dialog:active_dialogs"), None);
+/// assert_eq!(kinds.len(), 1);
+/// ```
+///
 /// [`MiCommands::list_statistics`]: crate::MiCommands::list_statistics
-pub type StatKinds = BTreeMap<String, StatKind>;
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatKinds(BTreeMap<String, StatKind>);
+
+impl StatKinds {
+    /// The kind of a statistic by its full `group:name`.
+    pub fn get(&self, name: &str) -> Option<StatKind> {
+        self.0.get(name).copied()
+    }
+    /// Every statistic's kind, sorted by name.
+    pub fn iter(&self) -> StatKindsIter<'_> {
+        StatKindsIter(self.0.iter())
+    }
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// `true` if none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Kinds from `(name, kind)` pairs (a later duplicate name wins).
+impl<K: Into<String>> FromIterator<(K, StatKind)> for StatKinds {
+    fn from_iter<I: IntoIterator<Item = (K, StatKind)>>(iter: I) -> Self {
+        StatKinds(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
+
+impl<K: Into<String>> Extend<(K, StatKind)> for StatKinds {
+    fn extend<I: IntoIterator<Item = (K, StatKind)>>(&mut self, iter: I) {
+        self.0.extend(iter.into_iter().map(|(k, v)| (k.into(), v)));
+    }
+}
+
+/// Every statistic's kind by reference, sorted by name (as [`StatKinds::iter`]).
+impl<'a> IntoIterator for &'a StatKinds {
+    type Item = (&'a str, StatKind);
+    type IntoIter = StatKindsIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// The kinds of a [`StatKinds`], `(name, kind)` sorted by name.
+#[derive(Clone, Debug)]
+pub struct StatKindsIter<'a>(std::collections::btree_map::Iter<'a, String, StatKind>);
+
+impl<'a> Iterator for StatKindsIter<'a> {
+    type Item = (&'a str, StatKind);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.as_str(), *v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StatKindsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+impl ExactSizeIterator for StatKindsIter<'_> {}
+
+impl std::iter::FusedIterator for StatKindsIter<'_> {}
 
 /// Where a statistic's group goes in its metric, as the OpenSIPS `prometheus` module's
 /// `group_mode` parameter.
@@ -287,7 +365,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 /// ```
 /// use opensips_mi::helpers::{MetricNaming, NodeScrape, StatKinds, Statistics, exposition};
 /// let stats = Statistics::from_iter([("dialog:active_dialogs", 3)]);
-/// let no_kinds = StatKinds::new(); // a 1.x server: no list_statistics
+/// let no_kinds = StatKinds::default(); // a 1.x server: no list_statistics
 /// let text = exposition(
 ///     &MetricNaming::default(),
 ///     [NodeScrape::up(Some("edge1"), &stats, &no_kinds), NodeScrape::down(Some("edge2"))],
@@ -349,12 +427,7 @@ pub fn exposition<'a>(
                 continue;
             }
             if family.kind.is_none() {
-                family.kind = Some(
-                    kinds
-                        .get(full)
-                        .copied()
-                        .unwrap_or_else(|| fallback_kind(full)),
-                );
+                family.kind = Some(kinds.get(full).unwrap_or_else(|| fallback_kind(full)));
                 family.help = full.to_owned();
             }
             family.groups.insert(group.to_owned());
@@ -394,19 +467,6 @@ pub fn exposition<'a>(
         }
     }
     out
-}
-
-impl Statistics {
-    /// These statistics of one server in the Prometheus text exposition format, named as
-    /// the OpenSIPS `prometheus` module does by default (`opensips_group_name`): the same
-    /// text as [`exposition`] with [`MetricNaming::default`] and no node label (use those
-    /// for several nodes, another prefix or group mode).
-    pub fn to_prometheus(&self, kinds: &StatKinds) -> String {
-        exposition(
-            &MetricNaming::default(),
-            [NodeScrape::up(None, self, kinds)],
-        )
-    }
 }
 
 #[cfg(test)]

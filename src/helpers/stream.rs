@@ -307,7 +307,7 @@ pub(crate) fn ul_dump_each<C: crate::ConnectionLike + ?Sized>(
     let v = super::normalize_reply("ul_dump", resp.value);
     if v.get("Domains").is_none() {
         return Err(Error::UnexpectedReply {
-            path: "Domains".into(),
+            field: "Domains".into(),
             reason: "no Domains in the ul_dump reply".into(),
         });
     }
@@ -599,7 +599,7 @@ mod tests {
         let bad = "200 OK\ndialog::  ID=1\n\tstate:: 4\n\ttimestart:: soon\n";
         let e = legacy_dialogs(bad, &mut |_| {}).unwrap_err();
         assert!(
-            matches!(e, Error::UnexpectedReply { ref path, .. } if path == "Dialogs[]"),
+            matches!(e, Error::UnexpectedReply { ref field, .. } if field == "Dialogs[]"),
             "{e}"
         );
         assert!(dialogs_by_tree(bad.as_bytes()).is_err());

@@ -507,7 +507,7 @@ mod tests {
             "200 OK\nDomain:: l\n\tAOR:: a\n\t\tContact:: sip:a@h Q=\n\t\t\tExpires:: soon\n";
         let e = contacts(text, &mut |_| {}).unwrap_err();
         assert!(
-            matches!(e, Error::UnexpectedReply { ref path, .. } if path == "Domains[].AORs[].Contacts[]"),
+            matches!(e, Error::UnexpectedReply { ref field, .. } if field == "Domains[].AORs[].Contacts[]"),
             "{e}"
         );
     }

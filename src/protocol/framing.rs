@@ -128,9 +128,9 @@ impl Codec {
             #[cfg(feature = "http")]
             (Kind::Xml { legacy: false, .. }, _) => xmlrpc::encode_request(method, params),
             #[cfg(feature = "http")]
-            (Kind::Xml { v1: Some(_), .. }, _) => xmlrpc::encode_request_1x(method, params),
+            (Kind::Xml { v1: Some(_), .. }, _) => xmlrpc::encode_request_v1(method, params),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy: true, .. }, _) => xmlrpc::encode_request_legacy(method, params),
+            (Kind::Xml { legacy: true, .. }, _) => xmlrpc::encode_request_v2(method, params),
             #[cfg(not(feature = "http"))]
             (Kind::Xml { .. }, _) => Err(Error::invalid_config(
                 "XML-RPC needs the `http` feature of opensips-mi",

@@ -52,10 +52,6 @@ const KNOWN_ATTRS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// mi_fifo reads the first line into 1024 bytes and all parameter lines into 8192; and a
-/// request must be one write of at most PIPE_BUF to never interleave with another client's.
-pub const MAX_LEGACY_FIFO_REQUEST: usize = 4096;
-
 /// Encodes a request. `reply_fifo` is the reply FIFO name (FIFO) or `None` (datagram).
 ///
 /// An array argument becomes one line per element (that is how 1.x/2.x take lists, e.g.

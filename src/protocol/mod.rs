@@ -265,7 +265,7 @@ pub(crate) fn decode_typed<T: serde::de::DeserializeOwned>(
 
 pub(crate) fn unexpected(path: String, reason: String) -> Error {
     Error::UnexpectedReply {
-        path: path.trim_start_matches("result.").to_owned(),
+        field: path.trim_start_matches("result.").to_owned(),
         reason,
     }
 }

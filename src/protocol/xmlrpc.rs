@@ -77,7 +77,7 @@ pub fn encode_request(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
 /// # Errors
 ///
 /// As [`encode_request`], and for nested lists or objects.
-pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
+pub fn encode_request_v2(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
     let values: Vec<&Value> = match params {
         Params::None => Vec::new(),
         Params::Positional(v) => v.iter().collect(),
@@ -105,15 +105,15 @@ pub fn encode_request_legacy(method: &str, params: &Params) -> crate::Result<Vec
 ///
 /// ```
 /// use opensips_mi::{xmlrpc, Params};
-/// let req = xmlrpc::encode_request_1x("cache_store", &Params::positional(["local", "k", "l1\r\nl2"]))?;
+/// let req = xmlrpc::encode_request_v1("cache_store", &Params::positional(["local", "k", "l1\r\nl2"]))?;
 /// assert!(String::from_utf8(req)?.contains("<param><value><base64>bDENCmwy</base64></value></param>"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
 ///
-/// As [`encode_request_legacy`].
-pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
+/// As [`encode_request_v2`].
+pub fn encode_request_v1(method: &str, params: &Params) -> crate::Result<Vec<u8>> {
     let values: Vec<&Value> = match params {
         Params::None => Vec::new(),
         Params::Positional(v) => v.iter().collect(),
@@ -169,7 +169,7 @@ pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>
 ///     <param><value><string>Domain:: location table=512 records=1\nAOR:: bob\n\
 ///     Contact:: sip:bob@127.0.0.1:5073 Q=\nExpires:: 3598\n</string></value></param>\r\n\
 ///     </params>\r\n</methodResponse>\r\n";
-/// let v = xmlrpc::decode_reply_1x(reply, "ul_dump")?.into_value();
+/// let v = xmlrpc::decode_reply_v1(reply, "ul_dump")?.into_value();
 /// assert_eq!(v["Domain"]["AOR"]["Contact"]["Expires"], Value::from("3598"));
 /// # Ok::<(), opensips_mi::Error>(())
 /// ```
@@ -178,7 +178,7 @@ pub fn encode_request_1x(method: &str, params: &Params) -> crate::Result<Vec<u8>
 ///
 /// As [`decode_reply`]; [`Error::UnexpectedReply`] for a reply that is not one string, or a
 /// nested reply of a command whose shape is not known.
-pub fn decode_reply_1x(bytes: &[u8], method: &str) -> crate::Result<Response> {
+pub fn decode_reply_v1(bytes: &[u8], method: &str) -> crate::Result<Response> {
     decode_1x(bytes, crate::server::Shape1x::of(method))
 }
 
@@ -571,12 +571,12 @@ pub(crate) fn decode_reply_with(bytes: &[u8], keep: bool) -> crate::Result<Respo
 /// Decodes a 2.x `mi_xmlrpc_ng` reply (untyped `<value>text</value>`, `{value, attributes,
 /// kids}` structs, or one string holding the text tree) into the same [`Value`] the 1.x/2.x
 /// text transports give (see [`crate::legacy`]): the counterpart of
-/// [`encode_request_legacy`].
+/// [`encode_request_v2`].
 ///
 /// # Errors
 ///
 /// As [`decode_reply`].
-pub fn decode_reply_legacy(bytes: &[u8]) -> crate::Result<Response> {
+pub fn decode_reply_v2(bytes: &[u8]) -> crate::Result<Response> {
     let mut r = decode_reply(bytes)?;
     r.value = normalize_legacy(std::mem::take(&mut r.value));
     Ok(r)

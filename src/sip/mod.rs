@@ -36,7 +36,8 @@
 
 use std::time::Duration;
 
-use crate::{Cmd, ConnectionLike, Error, Params, Protocol, Result, Value};
+use crate::server::Generation;
+use crate::{Cmd, ConnectionLike, Error, Params, Result, Value};
 
 /// The per-call timeout of a `t_uac_dlg` call unless set: the MI reply waits for the SIP
 /// final response, and OpenSIPS' transaction timer (`fr_timeout`, 30 s by default) must
@@ -270,51 +271,43 @@ impl SipRequest {
         Ok(())
     }
 
-    /// The MI command in the message format `protocol`: named parameters for 3.x/4.x
+    /// The MI command for a server of `generation`: named parameters for 3.x/4.x
     /// (positional calls are refused there), positional with `.` placeholders for 1.x/2.x.
     ///
     /// # Errors
     ///
-    /// As [`SipRequest::header_block`]; [`Protocol::Auto`] is refused (it is not a message format).
-    pub fn to_cmd(&self, protocol: Protocol) -> Result<Cmd> {
+    /// As [`SipRequest::header_block`].
+    pub fn to_cmd(&self, generation: Generation) -> Result<Cmd> {
         let headers = self.header_block()?;
-        let cmd = match protocol {
-            Protocol::JsonRpc => {
-                let mut params = vec![
-                    ("method", Value::from(&self.method)),
-                    ("ruri", Value::from(&self.ruri)),
-                    ("headers", Value::from(headers)),
-                ];
-                if let Some(h) = &self.next_hop {
-                    params.push(("next_hop", Value::from(h)));
-                }
-                if let Some(s) = &self.socket {
-                    params.push(("socket", Value::from(s)));
-                }
-                if let Some(b) = &self.body {
-                    params.push(("body", Value::from(b)));
-                }
-                Cmd::with_params("t_uac_dlg", Params::named(params))
+        let cmd = if !generation.is_legacy() {
+            let mut params = vec![
+                ("method", Value::from(&self.method)),
+                ("ruri", Value::from(&self.ruri)),
+                ("headers", Value::from(headers)),
+            ];
+            if let Some(h) = &self.next_hop {
+                params.push(("next_hop", Value::from(h)));
             }
-            Protocol::Legacy => {
-                let dot = |v: &Option<String>| v.clone().unwrap_or_else(|| ".".into());
-                let mut params = vec![
-                    self.method.clone(),
-                    self.ruri.clone(),
-                    dot(&self.next_hop),
-                    dot(&self.socket),
-                    headers,
-                ];
-                if let Some(b) = &self.body {
-                    params.push(b.clone());
-                }
-                Cmd::with_params("t_uac_dlg", Params::positional(params))
+            if let Some(s) = &self.socket {
+                params.push(("socket", Value::from(s)));
             }
-            Protocol::Auto => {
-                return Err(Error::invalid_request(
-                    "to_cmd needs a concrete protocol, not Auto",
-                ));
+            if let Some(b) = &self.body {
+                params.push(("body", Value::from(b)));
             }
+            Cmd::with_params("t_uac_dlg", Params::named(params))
+        } else {
+            let dot = |v: &Option<String>| v.clone().unwrap_or_else(|| ".".into());
+            let mut params = vec![
+                self.method.clone(),
+                self.ruri.clone(),
+                dot(&self.next_hop),
+                dot(&self.socket),
+                headers,
+            ];
+            if let Some(b) = &self.body {
+                params.push(b.clone());
+            }
+            Cmd::with_params("t_uac_dlg", Params::positional(params))
         };
         Ok(cmd.timeout(self.timeout.unwrap_or(DEFAULT_UAC_TIMEOUT)))
     }
@@ -330,8 +323,8 @@ impl SipRequest {
     pub fn send(&self, conn: &impl ConnectionLike) -> Result<SipReply> {
         // refuse what cannot be sent before anything, even the generation probe, goes out
         self.header_block()?;
-        let protocol = conn.server()?.generation.protocol();
-        let value = self.to_cmd(protocol)?.query(conn)?;
+        let generation = conn.server()?.generation;
+        let value = self.to_cmd(generation)?.query(conn)?;
         SipReply::from_value(&value)
     }
 }

@@ -267,7 +267,7 @@ fn wire_forms_per_generation() {
         .from("<sip:m@b>")
         .to("<sip:a@b>")
         .body("text/plain", "hello");
-    let json = req.to_cmd(Protocol::JsonRpc).unwrap();
+    let json = req.to_cmd(Generation::V3).unwrap();
     assert_eq!(
         json.params(),
         &Params::named([
@@ -284,7 +284,7 @@ fn wire_forms_per_generation() {
     let legacy = req
         .clone()
         .socket("udp:1.2.3.4:5060")
-        .to_cmd(Protocol::Legacy)
+        .to_cmd(Generation::V2)
         .unwrap();
     assert_eq!(
         legacy.params(),
@@ -296,6 +296,15 @@ fn wire_forms_per_generation() {
             "From: <sip:m@b>\r\nTo: <sip:a@b>\r\nContent-Type: text/plain\r\n",
             "hello",
         ])
+    );
+    // 4.x as 3.x, 1.x as 2.x
+    assert_eq!(req.to_cmd(Generation::V4).unwrap(), json);
+    assert_eq!(
+        req.clone()
+            .socket("udp:1.2.3.4:5060")
+            .to_cmd(Generation::V1)
+            .unwrap(),
+        legacy
     );
 }
 

@@ -123,12 +123,12 @@ impl Node {
                 }
                 // a server without list_statistics (1.x): the fallback rule, kept
                 Err(_) if conn.server().is_ok_and(|f| !f.has_list_statistics()) => {
-                    let k = Arc::new(StatKinds::new());
+                    let k = Arc::new(StatKinds::default());
                     *lock(&self.kinds) = Some((Instant::now(), k.clone()));
                     k
                 }
                 // a passing failure: asked again next time
-                Err(_) => Arc::new(StatKinds::new()),
+                Err(_) => Arc::new(StatKinds::default()),
             },
         };
         Ok((stats, kinds, start.elapsed()))
