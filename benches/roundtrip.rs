@@ -249,12 +249,7 @@ fn main() {
     ] {
         let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(5)))
             .unwrap();
-        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let (mut tcp, request) = raw_http_client(&addr.to_string(), path, ctype, body);
         let mut resp = Vec::with_capacity(4096);
         report(
             name,
@@ -377,12 +372,7 @@ fn live() {
             .expect("OPENSIPS_MI_LIVE_HTTP must be a plain http:// URL");
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let path = if path.is_empty() { "/mi" } else { path };
-        let mut tcp = std::net::TcpStream::connect(host).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{REQUEST}",
-            REQUEST.len()
-        );
+        let (mut tcp, request) = raw_http_client(host, path, "application/json", REQUEST);
         let mut resp = Vec::with_capacity(4096);
         let ratio = report(
             "live http",
@@ -393,6 +383,22 @@ fn live() {
         );
         goal("http", ratio);
     }
+}
+
+/// The raw client's keep-alive connection to `host` and its one request, prepared once.
+fn raw_http_client(
+    host: &str,
+    path: &str,
+    ctype: &str,
+    body: &str,
+) -> (std::net::TcpStream, String) {
+    let tcp = std::net::TcpStream::connect(host).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    (tcp, request)
 }
 
 /// One keep-alive HTTP exchange: write the request, read the head and a Content-Length body.
