@@ -55,15 +55,20 @@ pub const DEFAULT_MAX_REPLY: usize = 128 << 20;
 
 /// Header values that carry credentials: shown as `***` by `Debug`.
 fn is_secret_header(name: &str) -> bool {
+    // by what the name says, so that a custom `X-Opensips-Token` is hidden too
+    let name = name.to_ascii_lowercase();
     [
-        "authorization",
-        "proxy-authorization",
+        "auth",
+        "token",
+        "key",
+        "secret",
         "cookie",
-        "x-api-key",
-        "x-auth-token",
+        "pass",
+        "session",
+        "signature",
     ]
     .iter()
-    .any(|s| name.eq_ignore_ascii_case(s))
+    .any(|s| name.contains(s))
 }
 
 /// Every setting, but credentials (`Authorization` and similar headers) as `***`.
@@ -415,6 +420,8 @@ mod tests {
         let bearer = Options::builder()
             .bearer_token("tok-3n")
             .header("X-Api-Key", "k3y")
+            .header("X-Opensips-Token", "t0k")
+            .header("X-Session-Id", "s3ss")
             .header("X-Request-Source", "cron");
         for shown in [
             format!("{basic:?}"),
@@ -422,7 +429,7 @@ mod tests {
             format!("{bearer:?}"),
             format!("{:?}", bearer.clone().build()),
         ] {
-            for secret in ["s3cret", "bWl1c2Vy", "tok-3n", "k3y"] {
+            for secret in ["s3cret", "bWl1c2Vy", "tok-3n", "k3y", "t0k", "s3ss"] {
                 assert!(!shown.contains(secret), "{secret} in {shown}");
             }
             assert!(shown.contains("***"), "{shown}");
