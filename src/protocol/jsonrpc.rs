@@ -364,11 +364,26 @@ fn lone_parts(bytes: &[u8], id: u32) -> Option<(Range<usize>, Range<usize>)> {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     let end = bytes.len() - bytes.iter().rev().position(|b| !b.is_ascii_whitespace())?;
     let body = &bytes[start..end];
+    // `,"id":<id>}` written by hand: `format_args!` cost more than the rest of this check
     let mut tail = [0u8; 24];
-    let mut w = &mut tail[..];
-    std::io::Write::write_fmt(&mut w, format_args!(r#","id":{id}}}"#)).ok()?;
-    let tail_len = 24 - w.len();
-    let tail = &tail[..tail_len];
+    tail[..6].copy_from_slice(br#","id":"#);
+    let mut digits = [0u8; 10];
+    let (mut d, mut v) = (0, id);
+    loop {
+        digits[d] = b'0' + (v % 10) as u8;
+        d += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut tail_len = 6;
+    for &digit in digits[..d].iter().rev() {
+        tail[tail_len] = digit;
+        tail_len += 1;
+    }
+    tail[tail_len] = b'}';
+    let tail = &tail[..tail_len + 1];
     (body.starts_with(HEAD) && body.ends_with(tail) && body.len() > HEAD.len() + tail.len())
         .then(|| (start..end, start + HEAD.len()..end - tail.len()))
 }

@@ -411,19 +411,17 @@ impl<'de> serde::Deserialize<'de> for Map {
 /// Shares equal long keys while one tree is built: every `"caller_route_set"` of a
 /// 100 000-dialog `dlg_list` is one allocation (short keys are inline, nothing to share).
 /// Bounded, so a reply of endless distinct keys costs no more than without it.
+#[derive(Default)]
 pub(crate) struct Keys {
+    /// Made at the first long key: a reply of short keys only (most small replies) pays
+    /// nothing for it.
+    cache: Option<Box<KeyCache>>,
+}
+
+struct KeyCache {
     /// The last key seen per slot (by length and end bytes): a hit costs one comparison.
     recent: [Option<Key>; 64],
     seen: HashSet<Key, BuildHasherDefault<Fnv>>,
-}
-
-impl Default for Keys {
-    fn default() -> Keys {
-        Keys {
-            recent: [const { None }; 64],
-            seen: HashSet::default(),
-        }
-    }
 }
 
 /// Keys longer than this are not shared (they are rarely repeated).
@@ -437,6 +435,12 @@ impl Keys {
         if let Some(key) = Key::inline(k) {
             return key;
         }
+        let cache = self.cache.get_or_insert_with(|| {
+            Box::new(KeyCache {
+                recent: [const { None }; 64],
+                seen: HashSet::default(),
+            })
+        });
         let bytes = k.as_bytes();
         let slot = match bytes {
             [] => 0,
@@ -445,23 +449,23 @@ impl Keys {
             }
             [only] => (7 + usize::from(*only) * 4) % 64,
         };
-        if let Some(recent) = &self.recent[slot] {
+        if let Some(recent) = &cache.recent[slot] {
             if recent.is(k) {
                 return recent.clone();
             }
         }
-        let key = match self.seen.get(k) {
+        let key = match cache.seen.get(k) {
             Some(shared) => shared.clone(),
             None => {
                 let key = Key::from(k);
-                if k.len() <= MAX_SHARED_KEY && self.seen.len() < MAX_SHARED_KEYS {
-                    self.seen.insert(key.clone());
+                if k.len() <= MAX_SHARED_KEY && cache.seen.len() < MAX_SHARED_KEYS {
+                    cache.seen.insert(key.clone());
                 }
                 key
             }
         };
         if k.len() <= MAX_SHARED_KEY {
-            self.recent[slot] = Some(key.clone());
+            cache.recent[slot] = Some(key.clone());
         }
         key
     }
