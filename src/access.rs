@@ -184,7 +184,7 @@ impl Grant {
                     "the server runs as uid {} / gid {}, and this user (uid {euid}) is neither \
                      that user nor a member of that group: its replies could only reach a \
                      reply FIFO or socket every local user can write to, which \
-                     Options::world_replies(false) refuses. Run the client as a member of \
+                     OptionsBuilder::world_replies(false) or ?world_replies=false refuses. Run the client as a member of \
                      the server's group (mi_fifo fifo_group, mi_datagram unix_socket_group)",
                     server.uid, server.gid
                 )));
@@ -359,7 +359,7 @@ impl Trust {
                  nor the OpenSIPS user, in a directory other users can write to, so anyone \
                  could have put it there to read the requests. Put the server's {kind} in a \
                  directory only OpenSIPS can write (e.g. /run/opensips/), or name the user \
-                 OpenSIPS runs as (Options::server_user, ?server_user=)",
+                 OpenSIPS runs as (OptionsBuilder::server_user, ?server_user=)",
                 shown.display(),
                 meta.uid()
             )));
@@ -403,7 +403,7 @@ impl Trust {
                     "refusing the {kind} {}: the directory {} is not safe ({why}), so another \
                      user could swap what is in it. Use directories only root and OpenSIPS \
                      can write (e.g. /run/opensips/), or name the user OpenSIPS runs as \
-                     (Options::server_user, ?server_user=)",
+                     (OptionsBuilder::server_user, ?server_user=)",
                     shown.display(),
                     d.display()
                 )));
@@ -481,13 +481,13 @@ impl PrivateDir {
                 Errno::EACCES | Errno::EPERM | Errno::EROFS => Error::PermissionDenied {
                     path: parent.to_path_buf(),
                     hint: "the client makes a private directory for its reply socket here; \
-                       choose a writable directory (Options::reply_socket_dir)"
+                       choose a writable directory (OptionsBuilder::reply_socket_dir, ?reply_socket_dir=)"
                         .into(),
                 },
                 Errno::ENOENT => Error::NotFound {
                     what: "directory".into(),
                     path: parent.to_path_buf(),
-                    hint: "the reply socket directory (Options::reply_socket_dir) must exist"
+                    hint: "the reply socket directory (OptionsBuilder::reply_socket_dir, ?reply_socket_dir=) must exist"
                         .into(),
                 },
                 other => Error::io(format!("creating {}", path.display()), other.into()),

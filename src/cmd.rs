@@ -113,6 +113,8 @@ impl<T: Into<Value> + Clone> From<&[T]> for Params {
 /// ([`Cmd::keep_raw`]), so a big reply is not held twice (its bytes and its [`Value`]):
 ///
 /// ```
+/// # #[cfg(not(feature = "mock"))] fn main() {}
+/// # #[cfg(feature = "mock")]
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use opensips_mi::{Connection, cmd, mock::MockServer};
 /// let server = MockServer::start()?;
@@ -274,6 +276,16 @@ pub trait ConnectionLike {
         crate::connection::verify::ask_exists(self, name)
     }
 
+    /// The MI message format to speak, without asking the server when it is known (an
+    /// explicit `?protocol=`, or detection already done): what the SIP helpers, event
+    /// subscriptions and `verified()` need, where [`ConnectionLike::server`] may probe.
+    /// [`Connection`](crate::Connection) and [`Pool`](crate::Pool) answer without I/O when
+    /// they can; the default asks [`ConnectionLike::server`].
+    #[doc(hidden)]
+    fn wire_protocol(&self) -> Result<crate::Protocol> {
+        Ok(self.server()?.generation.protocol())
+    }
+
     /// The server's command names (`which`), for suggestions and 1.x/2.x lookups.
     #[doc(hidden)]
     fn command_names(&self) -> Result<Vec<String>> {
@@ -292,6 +304,10 @@ impl<C: ConnectionLike + ?Sized> ConnectionLike for &C {
 
     fn server_owner(&self) -> Option<(u32, u32)> {
         (**self).server_owner()
+    }
+
+    fn wire_protocol(&self) -> Result<crate::Protocol> {
+        (**self).wire_protocol()
     }
 
     fn command_exists(&self, name: &str) -> Result<bool> {

@@ -316,6 +316,10 @@ impl ConnectionLike for Connection {
         Connection::server(self)
     }
 
+    fn wire_protocol(&self) -> Result<Protocol> {
+        Connection::protocol(self)
+    }
+
     fn command_exists(&self, name: &str) -> Result<bool> {
         self.command_cache()
             .exists(name, || verify::ask_exists(self, name))

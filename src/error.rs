@@ -427,9 +427,9 @@ impl Error {
 
     /// `true` when the server said it has no such command, in any generation's words:
     /// 3.x/4.x `-32601 Method not found`, 1.x/2.x `500 command 'x' not available`, 1.x
-    /// XML-RPC `-506 Requested command (x) is not available!`. (A command checked with
-    /// [`Cmd::verified`](crate::Cmd::verified) fails with [`Error::UnknownCommand`] instead,
-    /// before anything is sent.)
+    /// XML-RPC `-506 Requested command (x) is not available!`; and
+    /// [`Error::UnknownCommand`], what a command checked with
+    /// [`Cmd::verified`](crate::Cmd::verified) fails with before anything is sent.
     ///
     /// ```
     /// use opensips_mi::{Error, ServerError};
@@ -438,6 +438,7 @@ impl Error {
     /// ```
     pub fn is_unknown_command(&self) -> bool {
         match self {
+            Error::UnknownCommand { .. } => true,
             Error::Rpc(s) => s.code == -32601 || s.code == -506,
             Error::Command(s) => s.code == 500 && s.message.contains("not available"),
             _ => false,

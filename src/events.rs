@@ -494,7 +494,7 @@ fn subscribe_one(
 ) -> Result<()> {
     // 1.x/2.x take positional lines; 3.x/4.x the named recipe (positional works there too,
     // named is what every client sends).
-    let params = if conn.server()?.generation.is_legacy() {
+    let params = if conn.wire_protocol()? == crate::Protocol::Legacy {
         Params::positional([Value::from(event), Value::from(socket), Value::from(expire)])
     } else {
         Params::named([

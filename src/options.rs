@@ -219,9 +219,20 @@ impl Options {
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn ca_bundle(&self) -> Result<Option<Vec<u8>>> {
         match &self.ca_file {
-            Some(path) => std::fs::read(path).map(Some).map_err(|e| {
-                Error::invalid_config(format!("cannot read CA file {}: {e}", path.display()))
-            }),
+            Some(path) => {
+                let bad = |why: String| {
+                    Error::invalid_config(format!("cannot read CA file {}: {why}", path.display()))
+                };
+                // a FIFO or device would block the open forever: regular files only
+                match std::fs::metadata(path) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => return Err(bad("not a regular file".into())),
+                    Err(e) => return Err(bad(e.to_string())),
+                }
+                std::fs::read(path)
+                    .map(Some)
+                    .map_err(|e| bad(e.to_string()))
+            }
             None => Ok(self.ca_pem.clone()),
         }
     }
@@ -437,6 +448,24 @@ mod tests {
         assert!(format!("{bearer:?}").contains("cron"));
         assert!(format!("{basic:?}").starts_with("OptionsBuilder {"));
         assert!(format!("{:?}", basic.build()).starts_with("Options {"));
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_a_regular_file_is_refused_not_waited_for() {
+        let dir = std::env::temp_dir().join(format!("osmi-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("ca.pem");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // a FIFO nobody writes would block `read` forever
+        let e = Options::builder()
+            .ca_file(&fifo)
+            .build()
+            .ca_bundle()
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -204,6 +204,10 @@ impl ConnectionLike for Pool {
         self.get()?.server()
     }
 
+    fn wire_protocol(&self) -> Result<Protocol> {
+        Pool::protocol(self)
+    }
+
     fn server_owner(&self) -> Option<(u32, u32)> {
         self.get().ok()?.server_owner()
     }

@@ -295,3 +295,24 @@ fn the_2x_xmlrpc_is_told_apart_and_typed_alike() {
         .unwrap_err();
     assert!(e.to_string().contains("2.x"), "{e}");
 }
+
+/// `Cmd::keep_raw` gives the reply's bytes on every 1.x transport, the flat XML-RPC too
+/// (the CLI's `-o raw` prints them).
+#[test]
+fn keep_raw_on_every_1x_transport() {
+    let server = v1();
+    for url in urls(&server) {
+        let conn = open(&url);
+        let r = opensips_mi::cmd("uptime")
+            .keep_raw()
+            .execute(&conn)
+            .unwrap();
+        let raw = r.raw().unwrap_or_else(|| panic!("{url}: no raw bytes"));
+        assert!(!raw.is_empty(), "{url}");
+        assert_eq!(
+            opensips_mi::cmd("uptime").execute(&conn).unwrap().raw(),
+            None,
+            "{url}"
+        );
+    }
+}

@@ -39,7 +39,7 @@ pub(crate) fn suggest(name: &str, names: &[String]) -> Option<String> {
 /// names kept as aliases; on 1.x/2.x (and a server without that recipe) the name is looked
 /// up in the `which` list ([`ConnectionLike::command_names`]).
 pub(crate) fn ask_exists<C: ConnectionLike + ?Sized>(conn: &C, name: &str) -> Result<bool> {
-    if conn.server()?.generation.is_legacy() {
+    if conn.wire_protocol()? == crate::Protocol::Legacy {
         return Ok(conn.command_names()?.iter().any(|n| n == name));
     }
     let probe = Cmd::with_params("which", Params::named([("command", name)]));

@@ -462,7 +462,10 @@ pub trait MiCommands: ConnectionLike {
     ///
     /// As [`MiCommands::uptime`].
     fn log_level(&self) -> Result<Vec<Process>> {
-        if self.server()?.log_level_command() == "debug" {
+        // only 1.x says `debug`: a 3.x/4.x connection never probes for it
+        if self.wire_protocol()? == crate::Protocol::Legacy
+            && self.server()?.log_level_command() == "debug"
+        {
             // 1.x has only the global level (`debug`), no per-process list
             return Err(Error::UnknownCommand {
                 name: "log_level".into(),
@@ -483,7 +486,10 @@ pub trait MiCommands: ConnectionLike {
             #[serde(rename = "New global log level", deserialize_with = "de::i32_like")]
             level: i32,
         }
-        if self.server()?.log_level_command() == "debug" {
+        // only 1.x says `debug`: a 3.x/4.x connection never probes for it
+        if self.wire_protocol()? == crate::Protocol::Legacy
+            && self.server()?.log_level_command() == "debug"
+        {
             // 1.x: `debug N` answers `DEBUG:: N`
             #[derive(Deserialize)]
             struct Debug {

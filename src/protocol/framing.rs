@@ -189,7 +189,7 @@ impl Codec {
                     v1: Some(shape), ..
                 },
                 _,
-            ) => Some(xmlrpc::decode_1x(buf, shape)),
+            ) => Some(xmlrpc::decode_1x(buf, shape, true)),
             #[cfg(feature = "http")]
             (Kind::Xml { legacy, .. }, _) => Some(judge_xml(buf, legacy, self.confirmed)),
             #[cfg(not(feature = "http"))]

@@ -179,11 +179,16 @@ pub fn encode_request_v1(method: &str, params: &Params) -> crate::Result<Vec<u8>
 /// As [`decode_reply`]; [`Error::UnexpectedReply`] for a reply that is not one string, or a
 /// nested reply of a command whose shape is not known.
 pub fn decode_reply_v1(bytes: &[u8], method: &str) -> crate::Result<Response> {
-    decode_1x(bytes, crate::server::Shape1x::of(method))
+    decode_1x(bytes, crate::server::Shape1x::of(method), false)
 }
 
-pub(crate) fn decode_1x(bytes: &[u8], shape: crate::server::Shape1x) -> crate::Result<Response> {
-    let mut r = decode_reply(bytes)?;
+/// `keep`: keep a copy of `bytes` as the response's raw bytes (a connection's path).
+pub(crate) fn decode_1x(
+    bytes: &[u8],
+    shape: crate::server::Shape1x,
+    keep: bool,
+) -> crate::Result<Response> {
+    let mut r = decode_reply_with(bytes, keep)?;
     let Value::String(text) = std::mem::take(&mut r.value) else {
         return Err(Error::malformed(
             "expected the one <string> of an OpenSIPS 1.x mi_xmlrpc reply (is this a 2.x or \

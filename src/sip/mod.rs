@@ -323,7 +323,12 @@ impl SipRequest {
     pub fn send(&self, conn: &impl ConnectionLike) -> Result<SipReply> {
         // refuse what cannot be sent before anything, even the generation probe, goes out
         self.header_block()?;
-        let generation = conn.server()?.generation;
+        // the message format is enough (no probe where `?protocol=` says it): 1.x/2.x take
+        // the same lines, 3.x/4.x the same named parameters
+        let generation = match conn.wire_protocol()? {
+            crate::Protocol::Legacy => crate::server::Generation::V2,
+            _ => crate::server::Generation::V3,
+        };
         let value = self.to_cmd(generation)?.query(conn)?;
         SipReply::from_value(&value)
     }

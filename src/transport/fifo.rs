@@ -458,7 +458,7 @@ impl<R: Reply> Listener<'_, R> {
         };
         if self.buf.len() > max_reply {
             return Some(Err(Error::malformed(
-                format!("the reply exceeds {max_reply} bytes (Options::max_reply)"),
+                format!("the reply exceeds {max_reply} bytes (OptionsBuilder::max_reply)"),
                 &self.buf,
             )));
         }

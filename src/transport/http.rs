@@ -199,7 +199,7 @@ impl HttpTransport {
                 _ => Error::io(format!("talking to {url}"), io),
             },
             ureq::Error::BodyExceedsLimit(n) => Error::MalformedReply {
-                reason: format!("the reply exceeds {n} bytes (Options::max_reply)"),
+                reason: format!("the reply exceeds {n} bytes (OptionsBuilder::max_reply)"),
                 excerpt: String::new(),
             },
             ureq::Error::Protocol(p) => Error::MalformedReply {
