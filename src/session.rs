@@ -308,22 +308,11 @@ impl<T: Transport> Session<T> {
     fn server(&self) -> Result<ServerFacts> {
         self.protocol
             .learn(|| {
-                let framing = self.transport.framing();
-                // the generation is given (mi_http speaks JSON-RPC only; `?protocol=` on a
-                // FIFO or datagram socket): only the release is asked, in that generation's
-                // words, never a probe of the other one (a 2.x FIFO sits a JSON-RPC probe
-                // out for a second). XML-RPC always detects: its 1.x/2.x/3.x shapes differ.
-                let given = match (framing, self.protocol.configured()) {
-                    (Framing::HttpJson, _) => Some(Generation::JsonRpc),
-                    (Framing::HttpXml, _) => None,
-                    (_, Protocol::JsonRpc) => Some(Generation::JsonRpc),
-                    (_, Protocol::Legacy) => Some(Generation::Legacy),
-                    _ => None,
-                };
-                if let Some(generation) = given {
+                if self.transport.framing() == Framing::HttpJson {
+                    // nothing to detect: ask the release
                     let c = Cmd::new("version").timeout(self.timeout);
-                    let r = self.execute_as(&c, generation)?;
-                    let probe = Probe(Codec::new(framing, generation, 0, true));
+                    let r = self.execute_as(&c, Generation::JsonRpc)?;
+                    let probe = Probe(Codec::new(Framing::HttpJson, Generation::JsonRpc, 0, true));
                     return Ok(probe.facts(&r));
                 }
                 self.detect(&Deadline::after(self.timeout))
