@@ -189,9 +189,11 @@ impl Codec {
                     v1: Some(shape), ..
                 },
                 _,
-            ) => Some(xmlrpc::decode_1x(buf, shape, true)),
+            ) => Some(xmlrpc::decode_1x(buf, shape).map(|r| with_body(r, buf))),
             #[cfg(feature = "http")]
-            (Kind::Xml { legacy, .. }, _) => Some(judge_xml(buf, legacy, self.confirmed)),
+            (Kind::Xml { legacy, .. }, _) => {
+                Some(judge_xml(buf, legacy, self.confirmed).map(|r| with_body(r, buf)))
+            }
             #[cfg(not(feature = "http"))]
             (Kind::Xml { .. }, _) => None,
         }
@@ -230,6 +232,14 @@ impl Codec {
     }
 }
 
+/// The HTTP body moves into the response as its raw bytes (no copy; the session drops them
+/// unless the command asked with [`Cmd::keep_raw`](crate::Cmd::keep_raw)).
+#[cfg(feature = "http")]
+fn with_body(mut r: Response, buf: &mut Vec<u8>) -> Response {
+    r.raw = std::mem::take(buf);
+    r
+}
+
 /// An XML-RPC reply from 3.x/4.x or (`legacy`) 2.x `mi_xmlrpc_ng`; a reply of another
 /// generation is an error naming it.
 #[cfg(feature = "http")]
@@ -244,7 +254,7 @@ fn judge_xml(buf: &[u8], legacy: bool, confirmed: bool) -> Result<Response> {
         };
         super::mismatch(found, asked, buf)
     };
-    match xmlrpc::decode_reply_with(buf, true) {
+    match xmlrpc::decode_reply(buf) {
         // only where the generation was assumed (an explicit `?protocol=jsonrpc`): once
         // detection said 3.x/4.x, whatever string a command answers is its answer
         Ok(r) if !legacy && !confirmed && crate::server::looks_1x(&r.value) => Err(wrong(G::V1)),

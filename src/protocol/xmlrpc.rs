@@ -179,16 +179,11 @@ pub fn encode_request_v1(method: &str, params: &Params) -> crate::Result<Vec<u8>
 /// As [`decode_reply`]; [`Error::UnexpectedReply`] for a reply that is not one string, or a
 /// nested reply of a command whose shape is not known.
 pub fn decode_reply_v1(bytes: &[u8], method: &str) -> crate::Result<Response> {
-    decode_1x(bytes, crate::server::Shape1x::of(method), false)
+    decode_1x(bytes, crate::server::Shape1x::of(method))
 }
 
-/// `keep`: keep a copy of `bytes` as the response's raw bytes (a connection's path).
-pub(crate) fn decode_1x(
-    bytes: &[u8],
-    shape: crate::server::Shape1x,
-    keep: bool,
-) -> crate::Result<Response> {
-    let mut r = decode_reply_with(bytes, keep)?;
+pub(crate) fn decode_1x(bytes: &[u8], shape: crate::server::Shape1x) -> crate::Result<Response> {
+    let mut r = decode_reply(bytes)?;
     let Value::String(text) = std::mem::take(&mut r.value) else {
         return Err(Error::malformed(
             "expected the one <string> of an OpenSIPS 1.x mi_xmlrpc reply (is this a 2.x or \
@@ -528,12 +523,6 @@ fn value_of(node: &Node) -> Result<Value, String> {
 /// [`Error::Rpc`] / [`Error::Command`] for faults, [`Error::MalformedReply`] for anything
 /// that is not an XML-RPC reply.
 pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
-    decode_reply_with(bytes, false)
-}
-
-/// [`decode_reply`], keeping a copy of `bytes` as the response's raw bytes when `keep` (a
-/// connection's path, for [`Cmd::keep_raw`](crate::Cmd::keep_raw) and its trace log).
-pub(crate) fn decode_reply_with(bytes: &[u8], keep: bool) -> crate::Result<Response> {
     let bad = |why: String| Error::malformed(format!("not an XML-RPC reply ({why})"), bytes);
     let root = parse_tree(bytes).map_err(bad)?;
     if root.name != "methodResponse" {
@@ -569,7 +558,7 @@ pub(crate) fn decode_reply_with(bytes: &[u8], keep: bool) -> crate::Result<Respo
         code: 200,
         message: "OK".into(),
         value,
-        raw: if keep { bytes.to_vec() } else { Vec::new() },
+        raw: Vec::new(),
     })
 }
 
