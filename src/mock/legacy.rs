@@ -205,7 +205,7 @@ impl Shared {
             Ok(nodes) => {
                 let mut text = String::new();
                 for n in &nodes {
-                    flat_node(&mut text, n);
+                    crate::protocol::legacy::render_node(&mut text, n, None);
                 }
                 // the reply loses its CRs too (`xmlrpc_build_value(env, "s", …)`)
                 let text = text.replace('\r', "");
@@ -376,25 +376,6 @@ fn fault_ng(code: i64, text: &str) -> Vec<u8> {
         escape_ng(text)
     )
     .into_bytes()
-}
-
-/// One node and its subtree the way `xr_writer.c` writes them: no indentation.
-fn flat_node(out: &mut String, n: &Node) {
-    if let Some(name) = &n.name {
-        out.push_str(name);
-        out.push_str(":: ");
-    }
-    out.push_str(&n.value);
-    for (k, v) in &n.attrs {
-        out.push(' ');
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out.push('\n');
-    for k in &n.kids {
-        flat_node(out, k);
-    }
 }
 
 /// `&lt; &gt; &amp;`, quotes left alone (xmlrpc-c).

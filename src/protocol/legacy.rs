@@ -608,32 +608,36 @@ pub(crate) fn looks_like_reply(bytes: &[u8]) -> bool {
 /// Renders a reply the way the 2.x writer does (mock side).
 #[cfg(any(test, feature = "mock"))]
 pub(crate) fn render(code: i64, reason: &str, nodes: &[Node]) -> Vec<u8> {
-    fn node(out: &mut String, n: &Node, depth: usize) {
-        for _ in 0..depth {
-            out.push('\t');
-        }
-        if let Some(name) = &n.name {
-            out.push_str(name);
-            out.push_str(":: ");
-        }
-        out.push_str(&n.value);
-        for (k, v) in &n.attrs {
-            out.push(' ');
-            out.push_str(k);
-            out.push('=');
-            out.push_str(v);
-        }
-        out.push('\n');
-        for k in &n.kids {
-            node(out, k, depth + 1);
-        }
-    }
     let mut out = format!("{code} {reason}\n");
     for n in nodes {
-        node(&mut out, n, 0);
+        render_node(&mut out, n, Some(0));
     }
     out.push('\n');
     out.into_bytes()
+}
+
+/// One node and its subtree as the 2.x writer prints them, a tab per level from `depth`;
+/// without indentation (`None`) as the 1.x `xr_writer.c` does (mock side).
+#[cfg(any(test, feature = "mock"))]
+pub(crate) fn render_node(out: &mut String, n: &Node, depth: Option<usize>) {
+    for _ in 0..depth.unwrap_or(0) {
+        out.push('\t');
+    }
+    if let Some(name) = &n.name {
+        out.push_str(name);
+        out.push_str(":: ");
+    }
+    out.push_str(&n.value);
+    for (k, v) in &n.attrs {
+        out.push(' ');
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out.push('\n');
+    for k in &n.kids {
+        render_node(out, k, depth.map(|d| d + 1));
+    }
 }
 
 /// Reads the argument lines of a legacy request the way the 1.x/2.x parser does (mock
