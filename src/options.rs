@@ -452,10 +452,8 @@ mod tests {
 
     #[test]
     fn a_ca_file_that_is_not_a_regular_file_is_refused_not_waited_for() {
-        let dir = std::env::temp_dir().join(format!("osmi-ca-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("ca.pem");
-        let _ = std::fs::remove_file(&fifo);
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("ca.pem");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         // a FIFO nobody writes would block `read` forever
         let e = Options::builder()
@@ -465,7 +463,6 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
         assert!(e.to_string().contains("not a regular file"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
