@@ -297,9 +297,9 @@ impl Connection {
         }
     }
 
-    /// The generation detection found, if it ran (never probes).
-    pub(crate) fn detected_protocol(&self) -> Option<Protocol> {
-        self.session().detected().map(Protocol::from)
+    /// The protocol when it is known without I/O: given (`?protocol=`) or detected already.
+    pub(crate) fn known_protocol(&self) -> Option<Protocol> {
+        self.session().known().map(Protocol::from)
     }
 
     fn command_cache(&self) -> &CommandCache {

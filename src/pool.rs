@@ -39,7 +39,8 @@ use crate::{Cmd, Connection, ConnectionLike, Error, Options, Protocol, Response,
 pub struct Pool {
     url: String,
     options: Options,
-    /// The generation one of its connections detected: the next ones need no probe.
+    /// The protocol one of its connections knows (given in the URL, or detected): the next
+    /// ones need no probe, and `protocol()` no connection.
     detected: std::sync::OnceLock<Protocol>,
     /// The `which` answers, shared by every connection (see [`Connection::verify`]).
     commands: crate::session::CommandCache,
@@ -182,7 +183,12 @@ impl Pool {
     ///
     /// As [`Connection::protocol`].
     pub fn protocol(&self) -> Result<Protocol> {
-        self.get()?.protocol()
+        // known without a connection: given, or detected by one already
+        match (self.options.protocol, self.detected.get()) {
+            (Protocol::Auto, None) => self.get()?.protocol(),
+            (Protocol::Auto, Some(p)) => Ok(*p),
+            (given, _) => Ok(given),
+        }
     }
 
     /// What is known about the server (see [`Connection::server`]).
@@ -246,7 +252,7 @@ impl Deref for PooledConnection<'_> {
 impl Drop for PooledConnection<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            if let Some(p) = conn.detected_protocol() {
+            if let Some(p) = conn.known_protocol() {
                 let _ = self.pool.detected.set(p);
             }
             self.pool.lock().idle.push(conn);

@@ -411,7 +411,8 @@ pub(crate) trait SessionApi: Send + Sync {
     fn execute(&self, cmd: &Cmd) -> Result<Response>;
     fn generation(&self) -> Result<Generation>;
     fn server(&self) -> Result<ServerFacts>;
-    fn detected(&self) -> Option<Generation>;
+    /// The message format when it is known without asking: given, or detected already.
+    fn known(&self) -> Option<Generation>;
     fn timeout(&self) -> Duration;
     fn set_timeout(&mut self, timeout: Duration);
     fn commands(&self) -> &CommandCache;
@@ -428,10 +429,15 @@ impl<T: Transport> SessionApi for Session<T> {
     fn server(&self) -> Result<ServerFacts> {
         Session::server(self)
     }
-    fn detected(&self) -> Option<Generation> {
-        self.protocol
-            .facts()
-            .map(|f| Generation::from(f.generation))
+    fn known(&self) -> Option<Generation> {
+        match self.protocol.configured() {
+            Protocol::JsonRpc => Some(Generation::JsonRpc),
+            Protocol::Legacy => Some(Generation::Legacy),
+            _ => self
+                .protocol
+                .facts()
+                .map(|f| Generation::from(f.generation)),
+        }
     }
     fn timeout(&self) -> Duration {
         self.timeout

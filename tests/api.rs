@@ -340,3 +340,21 @@ fn an_explicit_protocol_sends_no_detection_probe() {
         }
     }
 }
+
+/// A pool answers `protocol()` without taking (or opening) a connection when it is given or
+/// already detected: `SipRequest::send` and `verified()` ask it on every call, and a pool
+/// whose connections are all busy must not make them wait for one.
+#[test]
+fn a_pool_knows_its_protocol_without_a_connection() {
+    let server = MockServer::builder().udp().start().unwrap();
+    let url = opensips_mi::url_with_param(&server.udp_url().unwrap(), "protocol", "jsonrpc");
+    let pool = Pool::open_with(&url, 1, Options::builder().timeout(support::GENEROUS)).unwrap();
+    let open = pool.connections();
+    assert_eq!(pool.protocol().unwrap(), Protocol::JsonRpc);
+    assert_eq!(pool.connections(), open);
+    let busy = pool.get().unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(pool.protocol().unwrap(), Protocol::JsonRpc);
+    assert!(t.elapsed() < std::time::Duration::from_millis(500));
+    drop(busy);
+}

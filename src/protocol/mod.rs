@@ -122,6 +122,11 @@ impl ProtocolChoice {
         }
     }
 
+    /// The protocol the connection was given (`Auto` unless `?protocol=` said otherwise).
+    pub(crate) fn configured(&self) -> Protocol {
+        self.protocol
+    }
+
     /// What detection found, if it ran.
     pub(crate) fn facts(&self) -> Option<&ServerFacts> {
         self.detected.get()
