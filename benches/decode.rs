@@ -132,6 +132,7 @@ const CASES: &[&str] = &[
     "Value",
     "decode_reply",
     "typed",
+    "typed via decode_result",
     "bare serde derive",
     "streaming",
     "legacy text",
@@ -164,7 +165,12 @@ fn run_case(case: &str, json: &[u8], text: &[u8]) {
         )),
         "Value" => drop(black_box(Value::from_json(json).unwrap())),
         "decode_reply" => drop(black_box(jsonrpc::decode_reply(json, 1).unwrap())),
-        "typed" => drop(black_box(jsonrpc::decode_result::<Dump>(json, 1).unwrap())),
+        // what `MiCommands::ul_dump` runs on a JSON-RPC reply's bytes
+        "typed" => drop(black_box(opensips_mi::helpers::ul_dump_in(json).unwrap())),
+        // the same structs through the generic typed decoder (serde derive, no goal)
+        "typed via decode_result" => {
+            drop(black_box(jsonrpc::decode_result::<Dump>(json, 1).unwrap()))
+        }
         // the same structs straight from serde_json, no envelope checks: our floor
         "bare serde derive" => drop(black_box(
             serde_json::from_slice::<Bare>(json).unwrap().result,

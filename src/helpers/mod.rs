@@ -38,6 +38,7 @@ pub(crate) mod de;
 mod dialog;
 mod prometheus;
 mod stream;
+mod ul_json;
 mod ul_legacy;
 mod usrloc;
 

@@ -101,6 +101,9 @@ pub fn ul_contacts_in(raw: &[u8], mut f: impl FnMut(UlContact<'_>)) -> Result<us
 /// As [`ul_contacts_in`].
 pub fn ul_dump_in(raw: &[u8]) -> Result<Vec<super::Domain>> {
     if !legacy::looks_like_reply(raw) {
+        if let Some(domains) = super::ul_json::domains(raw) {
+            return Ok(domains);
+        }
         return crate::protocol::json_result::<super::usrloc::Domains>(raw).map(|d| d.list);
     }
     if let Some(domains) = super::ul_legacy::domains(&legacy::text_of(raw))? {
@@ -130,6 +133,12 @@ pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result
         skip: 0,
         error: None,
     };
+    // the usual reply is read directly; anything else by the serde walk below, which
+    // skips the contacts already given
+    if super::ul_json::contacts(raw, &mut |d, a, c| sink.give(d, a, c)).is_some() {
+        return Ok(sink.count);
+    }
+    (sink.skip, sink.count) = (sink.count, 0);
     let walk = |bytes: &[u8], sink: &mut Sink<'_, _>| {
         Walk::Envelope(sink).deserialize(&mut serde_json::Deserializer::from_slice(bytes))
     };
@@ -139,7 +148,7 @@ pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result
     // the contacts read before the bad bytes
     if walked.is_err() && std::str::from_utf8(raw).is_err() {
         let text = crate::protocol::jsonrpc::sanitize_utf8(raw);
-        (sink.skip, sink.count, sink.error) = (sink.count, 0, None);
+        (sink.skip, sink.count, sink.error) = (sink.count.max(sink.skip), 0, None);
         walked = walk(&text, &mut sink);
     }
     walked.map_err(|e| crate::protocol::unexpected("result".into(), e.to_string()))?;

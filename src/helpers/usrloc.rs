@@ -73,7 +73,9 @@ pub struct Contact {
 
 /// q: a number or numeric text; anything else (2.4 XML-RPC's `value` for a contact
 /// registered without q) is `None`.
-fn de_q<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f32>, D::Error> {
+pub(super) fn de_q<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<f32>, D::Error> {
     de::lenient(d, |s| match s {
         de::Scalar::U(v) => Some(v as f32),
         de::Scalar::I(v) => Some(v as f32),
