@@ -145,7 +145,9 @@ pub fn decode_result<T: serde::de::DeserializeOwned>(bytes: &[u8], id: u32) -> c
         struct ResultOnly<T> {
             result: T,
         }
-        if let Ok(r) = serde_json::from_slice::<ResultOnly<T>>(&bytes[range]) {
+        // one UTF-8 check for the whole result instead of one per string
+        let text = std::str::from_utf8(&bytes[range]);
+        if let Ok(Ok(r)) = text.map(serde_json::from_str::<ResultOnly<T>>) {
             return Ok(r.result);
         }
     }

@@ -213,9 +213,10 @@ pub(crate) fn json_result<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<
     struct Failed {
         error: Value,
     }
-    // The fast path (serde_json checks the UTF-8 of what it reads); only a failure pays
-    // for a look at the whole text and for tracking the field path.
-    if let Ok(e) = serde_json::from_slice::<Envelope<T>>(raw) {
+    // The fast path: one UTF-8 check for the whole reply (serde_json's `from_slice` checks
+    // each string on its own, slower); only a failure pays for a sanitised copy and for
+    // tracking the field path.
+    if let Ok(Ok(e)) = std::str::from_utf8(raw).map(serde_json::from_str::<Envelope<T>>) {
         return Ok(e.result);
     }
     let sanitized;
