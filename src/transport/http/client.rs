@@ -447,48 +447,60 @@ fn parse_headers(lines: &[u8], http10: bool) -> std::result::Result<Head, String
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut reusable = !http10;
-    for line in lines.split(|&b| b == b'\n').filter(|_| !lines.is_empty()) {
+    let mut at = 0;
+    while at < lines.len() {
+        let end = memchr::memchr(b'\n', &lines[at..]).map_or(lines.len(), |i| at + i);
+        let line = &lines[at..end];
+        at = end + 1;
         let line = line
             .strip_suffix(b"\r")
             .ok_or("a header line without CR LF")?;
         if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
             return Err("a folded header line".into());
         }
-        let colon = line.iter().position(|&b| b == b':').ok_or_else(|| {
+        let colon = memchr::memchr(b':', line).ok_or_else(|| {
             format!(
                 "header line {:?}",
                 String::from_utf8_lossy(&line[..line.len().min(80)])
             )
         })?;
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if name.is_empty() || !name.iter().all(|b| b.is_ascii_graphic()) {
+        if name.is_empty() || !name.iter().all(u8::is_ascii_graphic) {
             return Err("a header name that is not a token".into());
         }
-        if name.eq_ignore_ascii_case(b"content-length") {
-            if length.is_some() {
-                return Err("more than one Content-Length".into());
+        // by length first: most headers are none of these three
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                if length.is_some() {
+                    return Err("more than one Content-Length".into());
+                }
+                let digits =
+                    !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit);
+                if !digits {
+                    return Err(format!(
+                        "Content-Length {:?}",
+                        String::from_utf8_lossy(value)
+                    ));
+                }
+                length = Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')));
             }
-            let n = (!value.is_empty()
-                && value.len() <= 19
-                && value.iter().all(u8::is_ascii_digit))
-            .then(|| std::str::from_utf8(value).ok()?.parse::<u64>().ok())
-            .flatten()
-            .ok_or_else(|| format!("Content-Length {:?}", String::from_utf8_lossy(value)))?;
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            if chunked || !value.eq_ignore_ascii_case(b"chunked") {
-                return Err(format!(
-                    "Transfer-Encoding {:?} (only one \"chunked\" is understood)",
-                    String::from_utf8_lossy(value)
-                ));
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                if chunked || !value.eq_ignore_ascii_case(b"chunked") {
+                    return Err(format!(
+                        "Transfer-Encoding {:?} (only one \"chunked\" is understood)",
+                        String::from_utf8_lossy(value)
+                    ));
+                }
+                chunked = true;
             }
-            chunked = true;
-        } else if name.eq_ignore_ascii_case(b"connection")
-            && value
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-        {
-            reusable = false;
+            10 if name.eq_ignore_ascii_case(b"connection")
+                && value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")) =>
+            {
+                reusable = false;
+            }
+            _ => {}
         }
     }
     let framing = match (length, chunked) {
@@ -688,10 +700,7 @@ impl Conn {
     ) -> Step<(u16, bool, std::ops::Range<usize>)> {
         let mut from = self.start;
         let end = loop {
-            if let Some(i) = self.buf[from..self.end]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
+            if let Some(i) = memchr::memmem::find(&self.buf[from..self.end], b"\r\n\r\n") {
                 break from + i;
             }
             if self.end - self.start > MAX_HEAD {
@@ -707,17 +716,15 @@ impl Conn {
         if end - self.start > MAX_HEAD {
             return Err(not_http(format!("a reply head longer than {MAX_HEAD} bytes")).into());
         }
-        let first = self.buf[self.start..end]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map_or(end, |i| self.start + i);
-        let (status, http10) = status_line(&self.buf[self.start..first]).map_err(not_http)?;
-        // the header lines, each with its CR
-        let lines = if first < end {
-            first + 2..end + 1
-        } else {
-            end..end
-        };
+        // the status line ends at the first LF, at the latest the one of the empty line's
+        // CR LF CR LF; header lines follow, each with its CR
+        let lf = memchr::memchr(b'\n', &self.buf[self.start..end + 2])
+            .map_or(end + 1, |i| self.start + i);
+        let status = self.buf[self.start..lf]
+            .strip_suffix(b"\r")
+            .ok_or_else(|| not_http("a status line without CR LF"))?;
+        let (status, http10) = status_line(status).map_err(not_http)?;
+        let lines = (lf + 1).min(end + 1)..end + 1;
         self.start = end + 4;
         Ok((status, http10, lines))
     }
