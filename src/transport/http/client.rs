@@ -5,7 +5,7 @@
 //! pooled connection) and about 30 000 instructions of its own per request (issue 25).
 //!
 //! What it does, and what it refuses:
-//! - A request is the head (Host, User-Agent, Accept, Content-Type, the user's headers,
+//! - A request is the head (Host, User-Agent, Content-Type, the user's headers,
 //!   Content-Length) and the body, sent with one `write` (OpenSIPS httpd loses a body that
 //!   arrives in a later TCP segment than its head, PROTOCOL.md §6.3), `TCP_NODELAY` on.
 //! - A reply other than 200 becomes [`Error::Http`] from its status line alone: its body is
@@ -181,14 +181,14 @@ impl Client {
         let (authority, host, path) = split_url(url)?;
         let given = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         let mut head = format!("POST {path} HTTP/1.1\r\n");
-        // a header the user gives replaces ours; the body's framing is ours alone
+        // a header the user gives replaces ours; the body's framing is ours alone. No
+        // `Accept` (ureq sent `*/*`): httpd ignores it, and every byte is parsed there
         for (name, value) in [
             ("Host", authority),
             (
                 "User-Agent",
                 concat!("opensips-mi/", env!("CARGO_PKG_VERSION")),
             ),
-            ("Accept", "*/*"),
             ("Content-Type", content_type),
         ] {
             if !given(name) {
