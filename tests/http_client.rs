@@ -281,8 +281,9 @@ fn a_server_restart_between_calls() {
         std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let req = read_request(&mut s).unwrap();
-            s.write_all(&ok_reply(&req, "first", "")).unwrap();
+            let reply = ok_reply(&req, "first", "");
             let _ = tx.send((0, req));
+            s.write_all(&reply).unwrap();
             // keep the connection until told to stop, then go away with the listener
             let _ = stop_rx.recv();
         })
@@ -300,8 +301,9 @@ fn a_server_restart_between_calls() {
         for s in listener.incoming() {
             let mut s = s.unwrap();
             while let Some(req) = read_request(&mut s) {
-                let _ = s.write_all(&ok_reply(&req, "second", ""));
+                let reply = ok_reply(&req, "second", "");
                 let _ = tx.send((1, req));
+                let _ = s.write_all(&reply);
             }
         }
     });
@@ -370,14 +372,14 @@ fn an_oversized_head_is_malformed() {
             head.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
         }
         let _ = s.write_all(&head);
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(8));
     });
     let conn = open(addr, generous());
     let start = Instant::now();
     let e = conn.command("uptime", ()).unwrap_err();
     assert_malformed(&e, "not a valid HTTP reply");
     assert!(e.to_string().contains("head longer"), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -420,14 +422,14 @@ fn max_reply_is_enforced() {
             } else {
                 s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
             };
-            std::thread::sleep(Duration::from_secs(3));
+            std::thread::sleep(Duration::from_secs(8));
         });
         let conn = open(addr, generous().max_reply(10_000));
         let start = Instant::now();
         let e = conn.command("uptime", ()).unwrap_err();
         assert_malformed(&e, "exceeds 10000 bytes (OptionsBuilder::max_reply)");
         assert!(
-            start.elapsed() < Duration::from_secs(2),
+            start.elapsed() < Duration::from_secs(5),
             "chunked {chunked}"
         );
     }
@@ -460,7 +462,7 @@ fn a_non_200_reply_is_an_error_at_once_and_not_reused() {
                 matches!(e, Error::Http { status: s, .. } if s == code),
                 "{e}"
             );
-            assert!(start.elapsed() < Duration::from_secs(2), "{status}");
+            assert!(start.elapsed() < Duration::from_secs(5), "{status}");
         }
         let conns: Vec<usize> = seen(&rx).iter().map(|s| s.conn).collect();
         assert_eq!(conns, [0, 1], "{status}");
