@@ -47,6 +47,9 @@ const MAX_IDLE_AGE: Duration = Duration::from_secs(15);
 const MAX_IDLE: usize = 3;
 /// How long a looked-up address is reused.
 const DNS_REUSE: Duration = Duration::from_secs(60);
+/// The end of a reply head, its searcher built once (not on every call).
+static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
 /// The read buffer of a connection: a usual reply comes whole in one read.
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -700,7 +703,7 @@ impl Conn {
     ) -> Step<(u16, bool, std::ops::Range<usize>)> {
         let mut from = self.start;
         let end = loop {
-            if let Some(i) = memchr::memmem::find(&self.buf[from..self.end], b"\r\n\r\n") {
+            if let Some(i) = HEAD_END.find(&self.buf[from..self.end]) {
                 break from + i;
             }
             if self.end - self.start > MAX_HEAD {
