@@ -45,5 +45,5 @@ if cargo update -q -p ureq && CARGO_TARGET_DIR="$target" cargo test -q --all-fea
   echo "NOTICE: ureq $newest passes the HTTP tests: widen the range in Cargo.toml to include it"
 else
   echo "NOTICE: ureq $newest does NOT work with opensips-mi: the range rightly excludes it;"
-  echo "        adapt src/transport/http.rs before widening it"
+  echo "        adapt src/transport/http/mod.rs before widening it"
 fi

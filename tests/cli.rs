@@ -1455,3 +1455,63 @@ fn a_stopped_service_without_its_runtime_directory_is_unreachable() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("reply_dir"), "{}", stderr(&o));
 }
+
+/// A plain `http://` URL for which the environment names a proxy goes through ureq and that
+/// proxy (a CONNECT tunnel), as before the built-in client; with the host in `NO_PROXY` it
+/// goes straight to the server. (In a child process: the test binary's own environment is
+/// left alone.)
+#[test]
+fn an_http_proxy_from_the_environment_is_still_used() {
+    let server = MockServer::builder().http().start().unwrap();
+    let url = server.http_url().unwrap();
+    let target = server.http_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let proxy = support::raw_http_server(move |req, mut s| {
+        let _ = tx.send(req);
+        let _ = std::io::Write::write_all(
+            &mut s,
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+        );
+    });
+    let with_env = |proxy: &str, no_proxy: Option<&str>| {
+        let mut c = bin();
+        for v in [
+            "ALL_PROXY",
+            "all_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "OPENSIPS_MI_URL",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("HTTP_PROXY", proxy);
+        if let Some(n) = no_proxy {
+            c.env("NO_PROXY", n);
+        }
+        c.arg("-u")
+            .arg(&url)
+            .arg("uptime")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = with_env(&format!("http://{proxy}"), None);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let req = String::from_utf8(rx.recv_timeout(support::GENEROUS).unwrap()).unwrap();
+    assert!(
+        req.starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
+        "{req}"
+    );
+    assert!(
+        server.requests().is_empty(),
+        "the proxy answered, not the server"
+    );
+    // the host in NO_PROXY: straight to the server (the proxy here would refuse)
+    let o = with_env("http://127.0.0.1:9", Some("127.0.0.1"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(server.requests().len(), 1);
+}

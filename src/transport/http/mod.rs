@@ -1,11 +1,15 @@
-//! `mi_http` (JSON-RPC over HTTP POST) and `mi_xmlrpc` / `mi_xmlrpc_ng` (XML-RPC), through
-//! one `ureq` agent per connection so consecutive commands reuse the TCP connection.
+//! `mi_http` (JSON-RPC over HTTP POST) and `mi_xmlrpc` / `mi_xmlrpc_ng` (XML-RPC), with
+//! keep-alive so consecutive commands reuse the TCP connection: plain `http://` through the
+//! built-in client ([`client`]), `https://` and a proxy from the environment through one
+//! `ureq` agent per connection.
 //!
 //! Real-server behaviour handled here (PROTOCOL.md §6.3–6.4, fixtures `3x/http`, `4x/http`):
 //! JSON-RPC errors arrive as HTTP 200; non-200 answers (405, 400, 202) of 3.x/4.0 may send
 //! their head and never finish a chunked body, so their body is never read — the status
 //! alone becomes a clear error at once; a request body is always sent with
 //! `Content-Length` and the right `Content-Type`.
+
+mod client;
 
 use std::time::Duration;
 
@@ -34,15 +38,40 @@ pub(crate) struct TlsSettings {
     pub(crate) accept_invalid_certs: bool,
 }
 
-/// The HTTP transport: one `ureq` agent (keep-alive) posting to one URL.
+/// The HTTP transport: posts to one URL with keep-alive.
 pub(crate) struct HttpTransport {
-    agent: ureq::Agent,
+    via: Via,
     url: String,
     protocol: HttpKind,
-    /// The timeout the agent was built with.
-    agent_timeout: Duration,
     headers: Vec<(String, String)>,
     max_reply: usize,
+}
+
+/// Which HTTP client carries the requests.
+enum Via {
+    /// Plain `http://`, no proxy: the built-in client.
+    Builtin(client::Client),
+    /// `https://`, or a proxy from the environment: a `ureq` agent.
+    Ureq {
+        agent: ureq::Agent,
+        /// The timeout the agent was built with.
+        timeout: Duration,
+    },
+}
+
+/// Whether a plain `http://` URL goes through ureq: when ureq would send it to a proxy
+/// named by the environment (`ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, unless `NO_PROXY`
+/// names the host), `proxy` being `ureq::Proxy::try_from_env()`. A function of the proxy
+/// so that it is tested without touching the process environment.
+fn via_proxy(url: &str, proxy: Option<&ureq::Proxy>) -> bool {
+    let Some(proxy) = proxy else {
+        return false;
+    };
+    match url.parse::<ureq::http::Uri>() {
+        Ok(uri) => !proxy.is_no_proxy(&uri),
+        // ureq will say what is wrong with it
+        Err(_) => true,
+    }
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -50,6 +79,13 @@ impl std::fmt::Debug for HttpTransport {
         f.debug_struct("HttpTransport")
             .field("url", &self.url)
             .field("protocol", &self.protocol)
+            .field(
+                "client",
+                &match self.via {
+                    Via::Builtin(_) => "built-in",
+                    Via::Ureq { .. } => "ureq",
+                },
+            )
             .field(
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
@@ -69,6 +105,29 @@ impl HttpTransport {
         keepalive: bool,
     ) -> Result<Self> {
         let https = url.starts_with("https://");
+        if !https && tls != &TlsSettings::default() {
+            return Err(Error::invalid_config(format!(
+                "{url}: TLS options (CA bundle, certificate checks) given for a plain http:// URL"
+            )));
+        }
+        let content_type = match protocol {
+            HttpKind::JsonRpc => "application/json",
+            HttpKind::XmlRpc => "text/xml",
+        };
+        if !https && !via_proxy(&url, ureq::Proxy::try_from_env().as_ref()) {
+            // a URL the built-in client cannot write as is goes to ureq, as before
+            if let Some(client) =
+                client::Client::new(&url, content_type, &headers, keepalive, max_reply)
+            {
+                return Ok(HttpTransport {
+                    via: Via::Builtin(client),
+                    url,
+                    protocol,
+                    headers,
+                    max_reply,
+                });
+            }
+        }
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -91,17 +150,19 @@ impl HttpTransport {
                     "{url}: HTTPS needs the `tls` feature of opensips-mi"
                 )));
             }
-        } else if tls != &TlsSettings::default() {
-            return Err(Error::invalid_config(format!(
-                "{url}: TLS options (CA bundle, certificate checks) given for a plain http:// URL"
-            )));
         }
         let connector = DefaultConnector::new().chain(OneWriteConnector);
         Ok(HttpTransport {
-            agent: ureq::Agent::with_parts(config.build(), connector, CachingResolver::default()),
+            via: Via::Ureq {
+                agent: ureq::Agent::with_parts(
+                    config.build(),
+                    connector,
+                    CachingResolver::default(),
+                ),
+                timeout,
+            },
             url,
             protocol,
-            agent_timeout: timeout,
             headers,
             max_reply,
         })
@@ -119,20 +180,21 @@ impl HttpTransport {
 
     /// POSTs `body` and returns the 200 reply's body.
     fn post(&self, body: Vec<u8>, deadline: &Deadline) -> Result<Vec<u8>> {
+        let (agent, agent_timeout) = match &self.via {
+            Via::Builtin(client) => return client.post(&body, deadline),
+            Via::Ureq { agent, timeout } => (agent, *timeout),
+        };
         let content_type = match self.protocol {
             HttpKind::JsonRpc => "application/json",
             HttpKind::XmlRpc => "text/xml",
         };
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", content_type);
+        let mut req = agent.post(&self.url).header("Content-Type", content_type);
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         // A per-request config costs a quarter of the round trip: only for a timeout other
         // than the agent's.
-        let sent = if deadline.total() == self.agent_timeout {
+        let sent = if deadline.total() == agent_timeout {
             req.send(&body[..])
         } else {
             req.config()
@@ -160,12 +222,9 @@ impl HttpTransport {
     }
 
     fn map_err(&self, e: ureq::Error, deadline: &Deadline) -> Error {
-        use std::io::ErrorKind;
         let url = self.url.clone();
         match e {
-            ureq::Error::Timeout(_) => {
-                Error::timeout(deadline.total(), "waiting for the HTTP reply")
-            }
+            ureq::Error::Timeout(_) => timed_out(deadline),
             ureq::Error::ConnectionFailed => Error::NotRunning {
                 endpoint: url,
                 reason: "cannot connect (is httpd listening on this address and port? its port \
@@ -173,39 +232,16 @@ impl HttpTransport {
                     .into(),
             },
             ureq::Error::HostNotFound => Error::invalid_config(format!("{url}: host not found")),
-            ureq::Error::Io(io) => match io.kind() {
-                ErrorKind::ConnectionRefused => Error::NotRunning {
-                    endpoint: url,
-                    reason: "connection refused (is httpd with mi_http / mi_xmlrpc loaded and \
-                             listening on this port?)"
-                        .into(),
-                },
-                ErrorKind::TimedOut | ErrorKind::WouldBlock => {
-                    Error::timeout(deadline.total(), "waiting for the HTTP reply")
-                }
-                ErrorKind::UnexpectedEof
-                | ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted => Error::MalformedReply {
-                    reason: "the server closed the connection without a complete HTTP reply \
-                                 (OpenSIPS does this for a wrong Content-Type or a chunked request)"
-                        .into(),
-                    excerpt: String::new(),
-                },
-                // rustls reports handshake and certificate failures as InvalidData.
-                #[cfg(feature = "tls")]
-                ErrorKind::InvalidData if url.starts_with("https:") => {
-                    tls_error(url, io.to_string())
-                }
-                _ => Error::io(format!("talking to {url}"), io),
-            },
-            ureq::Error::BodyExceedsLimit(n) => Error::MalformedReply {
-                reason: format!("the reply exceeds {n} bytes (OptionsBuilder::max_reply)"),
-                excerpt: String::new(),
-            },
-            ureq::Error::Protocol(p) => Error::MalformedReply {
-                reason: format!("not a valid HTTP reply: {p}"),
-                excerpt: String::new(),
-            },
+            // rustls reports handshake and certificate failures as InvalidData.
+            #[cfg(feature = "tls")]
+            ureq::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::InvalidData && url.starts_with("https:") =>
+            {
+                tls_error(url, io.to_string())
+            }
+            ureq::Error::Io(io) => map_io(&url, io, deadline),
+            ureq::Error::BodyExceedsLimit(n) => too_big(n),
+            ureq::Error::Protocol(p) => not_http(p),
             #[cfg(feature = "tls")]
             ureq::Error::Rustls(t) => tls_error(url, t.to_string()),
             #[cfg(feature = "tls")]
@@ -215,6 +251,55 @@ impl HttpTransport {
                 std::io::Error::other(other.to_string()),
             ),
         }
+    }
+}
+
+/// What an I/O error talking to `url` means (both clients).
+fn map_io(url: &str, io: std::io::Error, deadline: &Deadline) -> Error {
+    use std::io::ErrorKind;
+    match io.kind() {
+        ErrorKind::ConnectionRefused => Error::NotRunning {
+            endpoint: url.to_owned(),
+            reason: "connection refused (is httpd with mi_http / mi_xmlrpc loaded and \
+                     listening on this port?)"
+                .into(),
+        },
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => timed_out(deadline),
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            closed_early()
+        }
+        _ => Error::io(format!("talking to {url}"), io),
+    }
+}
+
+/// The call's deadline passed.
+fn timed_out(deadline: &Deadline) -> Error {
+    Error::timeout(deadline.total(), "waiting for the HTTP reply")
+}
+
+/// The server closed the connection before the reply was whole.
+fn closed_early() -> Error {
+    Error::MalformedReply {
+        reason: "the server closed the connection without a complete HTTP reply \
+                 (OpenSIPS does this for a wrong Content-Type or a chunked request)"
+            .into(),
+        excerpt: String::new(),
+    }
+}
+
+/// The reply is bigger than `OptionsBuilder::max_reply`.
+fn too_big(limit: impl std::fmt::Display) -> Error {
+    Error::MalformedReply {
+        reason: format!("the reply exceeds {limit} bytes (OptionsBuilder::max_reply)"),
+        excerpt: String::new(),
+    }
+}
+
+/// The reply is not HTTP/1.x as it should be.
+fn not_http(why: impl std::fmt::Display) -> Error {
+    Error::MalformedReply {
+        reason: format!("not a valid HTTP reply: {why}"),
+        excerpt: String::new(),
     }
 }
 
@@ -516,5 +601,46 @@ mod tests {
         assert!(status_hint(400, 2000).unwrap().contains("receive_buf_size"));
         assert!(status_hint(401, 0).unwrap().contains("basic_auth"));
         assert!(status_hint(418, 0).is_none());
+    }
+
+    #[test]
+    fn a_proxy_from_the_environment_keeps_ureq() {
+        let url = "http://127.0.0.1:8888/mi";
+        assert!(!via_proxy(url, None));
+        let proxy = ureq::Proxy::new("http://proxy.example:3128").unwrap();
+        assert!(via_proxy(url, Some(&proxy)));
+        let bypass = ureq::Proxy::builder(ureq::ProxyProtocol::Http)
+            .host("proxy.example")
+            .port(3128)
+            .no_proxy("127.0.0.1")
+            .build()
+            .unwrap();
+        assert!(!via_proxy(url, Some(&bypass)));
+        assert!(via_proxy("http://opensips.lan:8888/mi", Some(&bypass)));
+    }
+
+    #[test]
+    fn which_client() {
+        let open = |url: &str| {
+            HttpTransport::new(
+                url.into(),
+                HttpKind::JsonRpc,
+                Duration::from_secs(1),
+                vec![],
+                &TlsSettings::default(),
+                1024,
+                true,
+            )
+            .unwrap()
+        };
+        let builtin = |t: &HttpTransport| matches!(t.via, Via::Builtin(_));
+        // (the environment of the test run may name a proxy: then ureq it is)
+        let direct = ureq::Proxy::try_from_env().is_none();
+        assert_eq!(builtin(&open("http://127.0.0.1:8888/mi")), direct);
+        assert_eq!(builtin(&open("http://[::1]:8888/RPC2")), direct);
+        // what the built-in client does not write as is stays with ureq
+        assert!(!builtin(&open("http://127.0.0.1:8888/m%20i#x")));
+        #[cfg(feature = "tls")]
+        assert!(!builtin(&open("https://127.0.0.1:8443/mi")));
     }
 }
