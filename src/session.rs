@@ -68,6 +68,9 @@ impl Reply for Codec {
     fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Response>> {
         Codec::judge(self, buf, at_end)
     }
+    fn judge_datagram(&self, datagram: &[u8]) -> Option<Result<Response>> {
+        Codec::judge_datagram(self, datagram)
+    }
     fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Response> {
         Codec::at_deadline(self, buf, total)
     }
@@ -225,6 +228,10 @@ impl<T: Transport> Session<T> {
         }
         if self.protocol.facts().is_some() {
             codec = codec.confirmed();
+        }
+        if !cmd.keeps_raw() && !log::log_enabled!(log::Level::Trace) {
+            // nobody reads the reply's bytes (the trace log below would)
+            codec = codec.without_raw();
         }
         let encode = |reply_to: Option<&str>| {
             let request = codec.encode(cmd.method(), cmd.params(), reply_to)?;
