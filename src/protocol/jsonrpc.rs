@@ -31,7 +31,7 @@ const MAX_ID: u32 = i32::MAX as u32;
 pub fn encode_request(method: &str, params: &Params, id: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + method.len());
     out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-    write_json(&mut out, method);
+    write_json_str(&mut out, method);
     match params {
         Params::None => {}
         Params::Positional(v) => {
@@ -52,9 +52,35 @@ pub fn encode_request(method: &str, params: &Params, id: u32) -> Vec<u8> {
         }
     }
     out.extend_from_slice(br#","id":"#);
-    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(decimal(id, &mut [0; 10]));
     out.push(b'}');
     out
+}
+
+/// `n` in decimal, written at the end of `buf` (no allocation, no formatter).
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Writes `s` as a JSON string, exactly as serde_json does: a string without `"`, `\` and
+/// control characters (any method name OpenSIPS knows) is copied between quotes as is.
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json(out, s);
+    }
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
@@ -367,21 +393,10 @@ fn lone_parts(bytes: &[u8], id: u32) -> Option<(Range<usize>, Range<usize>)> {
     // `,"id":<id>}` written by hand: `format_args!` cost more than the rest of this check
     let mut tail = [0u8; 24];
     tail[..6].copy_from_slice(br#","id":"#);
-    let mut digits = [0u8; 10];
-    let (mut d, mut v) = (0, id);
-    loop {
-        digits[d] = b'0' + (v % 10) as u8;
-        d += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let mut tail_len = 6;
-    for &digit in digits[..d].iter().rev() {
-        tail[tail_len] = digit;
-        tail_len += 1;
-    }
+    let mut buf = [0; 10];
+    let digits = decimal(id, &mut buf);
+    let tail_len = 6 + digits.len();
+    tail[6..tail_len].copy_from_slice(digits);
     tail[tail_len] = b'}';
     let tail = &tail[..tail_len + 1];
     (body.starts_with(HEAD) && body.ends_with(tail) && body.len() > HEAD.len() + tail.len())
@@ -708,6 +723,36 @@ mod tests {
             ),
             br#"{"jsonrpc":"2.0","method":"get_statistics","params":[["dialog:","tm:"]],"id":3}"#
         );
+    }
+
+    #[test]
+    fn method_and_id_are_written_as_serde_json_writes_them() {
+        let methods = [
+            "version",
+            "",
+            "ul_show_contact",
+            "caf\u{e9}",
+            "a\"b",
+            "a\\b",
+            "tab\there",
+            "nul\u{0}",
+            "del\u{7f}",
+            "\u{1f}",
+            "\u{2028}",
+            "emoji \u{1f600}",
+        ];
+        for method in methods {
+            for id in [0, 1, 9, 10, 99, 100, 12_345, i32::MAX as u32, u32::MAX] {
+                let expected = format!(
+                    r#"{{"jsonrpc":"2.0","method":{},"id":{id}}}"#,
+                    serde_json::to_string(method).unwrap()
+                );
+                assert_eq!(
+                    String::from_utf8(encode_request(method, &Params::None, id)).unwrap(),
+                    expected
+                );
+            }
+        }
     }
 
     #[test]
