@@ -517,6 +517,33 @@ static STRING_STOP: [bool; 256] = {
     stop
 };
 
+/// Where the first byte of [`STRING_STOP`] is in `bytes`: eight bytes at a time while none
+/// of them is a quote, a backslash or a control character, then byte by byte.
+fn string_stop(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // the high bit of each byte of `x` that is below `n` (`n` <= 0x80) set, or of a later
+    // one: a chunk flagged is read byte by byte, one not flagged has none
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        let found = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            break;
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&b| STRING_STOP[usize::from(b)])
+        .map(|i| at + i)
+}
+
 /// The state of [`Value::parse_plain`].
 struct Plain<'a> {
     text: &'a str,
@@ -583,11 +610,7 @@ impl<'a> Plain<'a> {
     /// A string without escapes or control characters (at its opening quote).
     fn string(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
-        let len = self
-            .bytes
-            .get(start..)?
-            .iter()
-            .position(|&b| STRING_STOP[usize::from(b)])?;
+        let len = string_stop(self.bytes.get(start..)?)?;
         if self.bytes[start + len] != b'"' {
             return None;
         }
