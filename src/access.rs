@@ -670,14 +670,21 @@ pub(crate) fn recv_with_creds(
     socket: &std::os::unix::net::UnixDatagram,
     buf: &mut [u8],
 ) -> io::Result<(usize, Option<(u32, u32)>)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
-    let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg};
+    /// Room for one `SCM_CREDENTIALS` message, as `nix::cmsg_space!` sizes it.
+    const SPACE: usize = nix::sys::socket::cmsg_space::<UnixCredentials>();
+    /// The control buffer, aligned for the `cmsghdr` the kernel writes at its start; on the
+    /// stack, so a datagram costs no allocation.
+    #[repr(C, align(8))]
+    struct Control([u8; SPACE]);
+    let mut space = Control([0; SPACE]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = loop {
-        match recvmsg::<UnixAddr>(
+        // `()`: the sender's address is not read (the credentials tell who sent it)
+        match recvmsg::<()>(
             socket.as_raw_fd(),
             &mut iov,
-            Some(&mut space),
+            Some(&mut space.0),
             MsgFlags::MSG_CMSG_CLOEXEC,
         ) {
             Ok(m) => break m,

@@ -135,7 +135,7 @@ pub struct Response {
     /// The MI code (`200` for success).
     pub(crate) code: i64,
     /// The reason phrase (`"OK"`).
-    pub(crate) message: String,
+    pub(crate) message: std::borrow::Cow<'static, str>,
     /// The decoded result (`Null` while a lazy command's result is still in `raw`).
     pub(crate) value: Value,
     /// The reply exactly as received (one JSON-RPC object), or empty when not kept.

@@ -173,7 +173,8 @@ impl Connection {
     ///
     /// See [`Error`](crate::Error): transport failures, timeouts, [`Error::Rpc`](crate::Error::Rpc) and [`Error::Command`](crate::Error::Command).
     pub fn command(&self, method: &str, params: impl Into<Params>) -> Result<Response> {
-        self.execute(&Cmd::with_params(method, params))
+        // what `Cmd::with_params(method, params)` runs, without copying `method`
+        self.session().command(method, &params.into())
     }
 
     /// The MI message format ([`Protocol`]) this connection speaks, never `Auto`: the

@@ -53,6 +53,40 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// One call as [`Session::execute_in`] needs it, borrowed: from a [`Cmd`], or straight from a
+/// method name and its parameters (`Connection::command`, with no `Cmd` to build).
+pub(crate) struct Call<'a> {
+    method: &'a str,
+    params: &'a Params,
+    timeout: Option<Duration>,
+    decode: bool,
+    keep_raw: bool,
+}
+
+impl<'a> Call<'a> {
+    /// `cmd` as it is.
+    pub(crate) fn of(cmd: &'a Cmd) -> Self {
+        Call {
+            method: cmd.method(),
+            params: cmd.params(),
+            timeout: cmd.get_timeout(),
+            decode: cmd.decodes(),
+            keep_raw: cmd.keeps_raw(),
+        }
+    }
+
+    /// `method` with `params`, as `Cmd::with_params(method, params)` would be.
+    pub(crate) fn plain(method: &'a str, params: &'a Params) -> Self {
+        Call {
+            method,
+            params,
+            timeout: None,
+            decode: true,
+            keep_raw: false,
+        }
+    }
+}
+
 /// One connection's state around its transport.
 #[derive(Debug)]
 pub(crate) struct Session<T> {
@@ -67,6 +101,9 @@ impl Reply for Codec {
     type Out = Response;
     fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Response>> {
         Codec::judge(self, buf, at_end)
+    }
+    fn judge_datagram(&self, datagram: &[u8]) -> Option<Result<Response>> {
+        Codec::judge_datagram(self, datagram)
     }
     fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Response> {
         Codec::at_deadline(self, buf, total)
@@ -194,9 +231,17 @@ impl<T: Transport> Session<T> {
     /// HTTP headers are not logged).
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         cmd.validate()?;
+        self.call(&Call::of(cmd))
+    }
+
+    /// [`Session::execute`] of a checked call.
+    fn call(&self, cmd: &Call<'_>) -> Result<Response> {
+        if cmd.method.is_empty() {
+            return Err(Error::invalid_request("empty method name"));
+        }
         // One deadline for the whole call, detection included (a first call on a server
         // that never answers takes the call's timeout, not the connection's on top).
-        let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
+        let deadline = Deadline::after(cmd.timeout.unwrap_or(self.timeout));
         let generation = self.generation_within(&deadline)?;
         self.execute_in(cmd, generation, &deadline)
     }
@@ -204,30 +249,34 @@ impl<T: Transport> Session<T> {
     /// [`Session::execute`] in `generation`.
     fn execute_as(&self, cmd: &Cmd, generation: Generation) -> Result<Response> {
         let deadline = Deadline::after(cmd.get_timeout().unwrap_or(self.timeout));
-        self.execute_in(cmd, generation, &deadline)
+        self.execute_in(&Call::of(cmd), generation, &deadline)
     }
 
     /// [`Session::execute`] in `generation`, by `deadline`.
     fn execute_in(
         &self,
-        cmd: &Cmd,
+        cmd: &Call<'_>,
         generation: Generation,
         deadline: &Deadline,
     ) -> Result<Response> {
         let framing = self.transport.framing();
-        let mut codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decodes());
+        let mut codec = Codec::new(framing, generation, self.ids.next_id(), cmd.decode);
         if self
             .protocol
             .facts()
             .is_some_and(|f| f.generation == server::Generation::V1)
         {
-            codec = codec.for_1x(cmd.method());
+            codec = codec.for_1x(cmd.method);
         }
         if self.protocol.facts().is_some() {
             codec = codec.confirmed();
         }
+        if !cmd.keep_raw && !log::log_enabled!(log::Level::Trace) {
+            // nobody reads the reply's bytes (the trace log below would)
+            codec = codec.without_raw();
+        }
         let encode = |reply_to: Option<&str>| {
-            let request = codec.encode(cmd.method(), cmd.params(), reply_to)?;
+            let request = codec.encode(cmd.method, cmd.params, reply_to)?;
             if log::log_enabled!(log::Level::Trace) {
                 log::trace!(
                     "{} request: {}",
@@ -247,14 +296,14 @@ impl<T: Transport> Session<T> {
             let took = started.elapsed();
             match &result {
                 Ok(r) => {
-                    log::debug!("{endpoint} {}: {} in {took:?}", cmd.method(), r.code);
+                    log::debug!("{endpoint} {}: {} in {took:?}", cmd.method, r.code);
                     log::trace!("{endpoint} reply: {}", crate::error::excerpt(&r.raw));
                 }
-                Err(e) => log::debug!("{endpoint} {}: {e} ({took:?})", cmd.method()),
+                Err(e) => log::debug!("{endpoint} {}: {e} ({took:?})", cmd.method),
             }
         }
         result.map(|mut r| {
-            if !cmd.keeps_raw() {
+            if !cmd.keep_raw {
                 // the bytes are decoded: a kept response does not hold the reply twice
                 r.raw = Vec::new();
             }
@@ -409,6 +458,8 @@ impl<T: Transport> Session<T> {
 /// What [`Connection`](crate::Connection) asks of any session, whatever its transport.
 pub(crate) trait SessionApi: Send + Sync {
     fn execute(&self, cmd: &Cmd) -> Result<Response>;
+    /// `method` with `params` (`Connection::command`), without building a [`Cmd`].
+    fn command(&self, method: &str, params: &Params) -> Result<Response>;
     fn generation(&self) -> Result<Generation>;
     fn server(&self) -> Result<ServerFacts>;
     /// The message format when it is known without asking: given, or detected already.
@@ -422,6 +473,9 @@ pub(crate) trait SessionApi: Send + Sync {
 impl<T: Transport> SessionApi for Session<T> {
     fn execute(&self, cmd: &Cmd) -> Result<Response> {
         Session::execute(self, cmd)
+    }
+    fn command(&self, method: &str, params: &Params) -> Result<Response> {
+        Session::call(self, &Call::plain(method, params))
     }
     fn generation(&self) -> Result<Generation> {
         Session::generation(self)

@@ -474,6 +474,275 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+// ---- the plain-JSON fast path ----
+
+/// Containers nested deeper than this are left to serde_json (its own limit is 128).
+const PLAIN_DEPTH: usize = 32;
+
+impl Value {
+    /// Parses `bytes` exactly as `serde_json::from_slice::<Value>` does, when they are plain
+    /// JSON: objects, arrays, strings without escapes, integers of at most 18 digits (not
+    /// `-0`), `true`, `false`, `null`, nested at most 32 deep. `None` for anything else
+    /// (escapes, floats, big integers, and every error), which serde_json then reads: a
+    /// small reply (`{"Server":"OpenSIPS (3.5.9 …)"}`) costs a third of the instructions.
+    /// Equal keys are shared and containers sized exactly, as by the serde path.
+    pub(crate) fn parse_plain(bytes: &[u8]) -> Option<Value> {
+        // checked once for the whole text (serde_json checks each string: invalid UTF-8
+        // outside a string is a syntax error anyway)
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut p = Plain {
+            text,
+            bytes,
+            pos: 0,
+            scratch: Scratch::default(),
+        };
+        p.ws();
+        let value = p.value(0)?;
+        p.ws();
+        (p.pos == bytes.len()).then_some(value)
+    }
+}
+
+/// The bytes that end a plain string: its closing quote, or what serde_json must read (an
+/// escape) or rejects (a control character).
+static STRING_STOP: [bool; 256] = {
+    let mut stop = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stop[b] = true;
+        b += 1;
+    }
+    stop[b'"' as usize] = true;
+    stop[b'\\' as usize] = true;
+    stop
+};
+
+/// Where the first byte of [`STRING_STOP`] is in `bytes`: eight bytes at a time while none
+/// of them is a quote, a backslash or a control character, then byte by byte.
+fn string_stop(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // the high bit of each byte of `x` that is below `n` (`n` <= 0x80) set, or of a later
+    // one: a chunk flagged is read byte by byte, one not flagged has none
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        let found = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            break;
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&b| STRING_STOP[usize::from(b)])
+        .map(|i| at + i)
+}
+
+/// The state of [`Value::parse_plain`].
+struct Plain<'a> {
+    text: &'a str,
+    /// `text` as bytes.
+    bytes: &'a [u8],
+    pos: usize,
+    scratch: Scratch,
+}
+
+impl<'a> Plain<'a> {
+    /// Skips JSON whitespace (not form feeds: serde_json rejects them).
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        match self.peek()? {
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            b'"' => self.string().map(|s| Value::String(s.into())),
+            b't' => self.word(b"true", Value::Bool(true)),
+            b'f' => self.word(b"false", Value::Bool(false)),
+            b'n' => self.word(b"null", Value::Null),
+            b'-' | b'0'..=b'9' => self.integer(),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, word: &[u8], value: Value) -> Option<Value> {
+        let rest = self.bytes.get(self.pos..)?;
+        rest.starts_with(word).then(|| {
+            self.pos += word.len();
+            value
+        })
+    }
+
+    /// An integer serde_json reads as one: no leading zero, no fraction or exponent (a
+    /// float), not `-0` (serde_json makes it `-0.0`), at most 18 digits (always an `i64`).
+    fn integer(&mut self) -> Option<Value> {
+        let neg = self.peek() == Some(b'-');
+        let start = self.pos + usize::from(neg);
+        let rest = self.bytes.get(start..)?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let first = *rest.first()?;
+        if digits == 0 || digits > 18 || (first == b'0' && (digits > 1 || neg)) {
+            return None;
+        }
+        if let Some(b'.' | b'e' | b'E') = rest.get(digits) {
+            return None;
+        }
+        let n = rest[..digits]
+            .iter()
+            .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+        self.pos = start + digits;
+        Some(Value::Int(if neg { -n } else { n }))
+    }
+
+    /// A string without escapes or control characters (at its opening quote).
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let len = string_stop(self.bytes.get(start..)?)?;
+        if self.bytes[start + len] != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        // between two ASCII quotes: always whole characters
+        self.text.get(start..start + len)
+    }
+
+    fn object(&mut self, depth: usize) -> Option<Value> {
+        if depth == PLAIN_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        self.ws();
+        let mut members = Entries::new();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+        } else {
+            loop {
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                let key = self.scratch.keys.key(key);
+                self.ws();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                let value = self.value(depth + 1)?;
+                members.push((key, value), &mut self.scratch.members);
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(Value::Object(Map::from_members(
+            members.finish(&mut self.scratch.members),
+        )))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Value> {
+        if depth == PLAIN_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        self.ws();
+        let mut items = Entries::new();
+        if self.peek()? == b']' {
+            self.pos += 1;
+        } else {
+            loop {
+                let value = self.value(depth + 1)?;
+                items.push(value, &mut self.scratch.items);
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(Value::Array(
+            items.finish(&mut self.scratch.items).into_iter().collect(),
+        ))
+    }
+}
+
+/// A container may hold this many entries before they go to the tree's scratch space.
+const LOCAL_ENTRIES: usize = 4;
+
+/// The entries of one container while it is read: the first few on the stack, so a small
+/// tree allocates nothing but its containers (each exactly sized) and long strings; more
+/// in the tree's scratch space, as the serde path keeps them.
+struct Entries<T> {
+    local: [Option<T>; LOCAL_ENTRIES],
+    len: usize,
+    /// Where this container's entries start in the scratch space, once they went there.
+    spilled: Option<usize>,
+}
+
+impl<T> Entries<T> {
+    fn new() -> Self {
+        Entries {
+            local: [const { None }; LOCAL_ENTRIES],
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    fn push(&mut self, entry: T, scratch: &mut Vec<T>) {
+        if self.spilled.is_none() {
+            if let Some(slot) = self.local.get_mut(self.len) {
+                *slot = Some(entry);
+                self.len += 1;
+                return;
+            }
+            self.spilled = Some(scratch.len());
+            scratch.extend(self.local.iter_mut().filter_map(Option::take));
+        }
+        scratch.push(entry);
+    }
+
+    /// The entries, in a vector of exactly their number.
+    fn finish(&mut self, scratch: &mut Vec<T>) -> Vec<T> {
+        match self.spilled {
+            Some(start) => scratch.drain(start..).collect(),
+            None => {
+                let local = self.local.get_mut(..self.len).unwrap_or_default();
+                let mut entries = Vec::with_capacity(local.len());
+                entries.extend(local.iter_mut().filter_map(Option::take));
+                entries
+            }
+        }
+    }
+}
 // ---- reading typed data straight out of a Value (serde Deserializer) ----
 
 impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for &'de Value {

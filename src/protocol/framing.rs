@@ -47,6 +47,9 @@ pub(crate) struct Codec {
     /// The generation was detected, not assumed: a reply's shape is not second-guessed
     /// (a 3.x/4.x command may well answer an empty string, or text with line ends).
     confirmed: bool,
+    /// The reply's bytes go into [`Response::raw`]; when nobody reads them, a datagram is
+    /// decoded where it was received, without a copy ([`Codec::judge_datagram`]).
+    keep_raw: bool,
 }
 
 impl Codec {
@@ -66,7 +69,15 @@ impl Codec {
             framing,
             kind,
             confirmed: false,
+            keep_raw: true,
         }
+    }
+
+    /// The same codec, leaving [`Response::raw`] empty where that saves a copy (a datagram
+    /// reply decoded in the transport's buffer).
+    pub(crate) fn without_raw(mut self) -> Self {
+        self.keep_raw = false;
+        self
     }
 
     /// The same codec for a generation detection confirmed.
@@ -135,6 +146,22 @@ impl Codec {
             (Kind::Xml { .. }, _) => Err(Error::invalid_config(
                 "XML-RPC needs the `http` feature of opensips-mi",
             )),
+        }
+    }
+
+    /// [`Codec::judge`] of one datagram the transport keeps: a JSON-RPC reply whose bytes are
+    /// not kept is decoded in place; anything else as [`Codec::judge`] does, on a copy.
+    pub(crate) fn judge_datagram(&self, datagram: &[u8]) -> Option<Result<Response>> {
+        match (self.kind, self.framing, self.keep_raw) {
+            (Kind::Json { id, decode }, Framing::Datagram, false) => {
+                match jsonrpc::scan_with(datagram, id, true, decode) {
+                    Scan::Found { result, .. } => Some(result),
+                    Scan::Failed(e) => Some(Err(e)),
+                    // a stale reply to an earlier request, or an empty datagram
+                    Scan::OnlyStale | Scan::Incomplete { .. } => None,
+                }
+            }
+            _ => self.judge(&mut datagram.to_vec(), true),
         }
     }
 

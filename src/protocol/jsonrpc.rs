@@ -31,7 +31,7 @@ const MAX_ID: u32 = i32::MAX as u32;
 pub fn encode_request(method: &str, params: &Params, id: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + method.len());
     out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-    write_json(&mut out, method);
+    write_json_str(&mut out, method);
     match params {
         Params::None => {}
         Params::Positional(v) => {
@@ -52,9 +52,53 @@ pub fn encode_request(method: &str, params: &Params, id: u32) -> Vec<u8> {
         }
     }
     out.extend_from_slice(br#","id":"#);
-    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(decimal(id, &mut [0; 10]));
     out.push(b'}');
     out
+}
+
+/// `n` in decimal, written at the end of `buf` (no allocation, no formatter), two digits
+/// at a time.
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    const PAIRS: [u8; 200] = {
+        let mut pairs = [0; 200];
+        let mut i = 0;
+        while i < 100 {
+            pairs[2 * i] = b'0' + (i / 10) as u8;
+            pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+            i += 1;
+        }
+        pairs
+    };
+    let mut i = buf.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    &buf[i..]
+}
+
+/// Writes `s` as a JSON string, exactly as serde_json does: a string without `"`, `\` and
+/// control characters (any method name OpenSIPS knows) is copied between quotes as is.
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json(out, s);
+    }
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
@@ -217,7 +261,12 @@ pub(crate) fn scan_with(buf: &[u8], id: u32, at_end: bool, decode: bool) -> Scan
         // if more may come (`!at_end`: a stream): a complete JSON value between the head
         // and `,"id":N}` cannot be the start of a longer reply.
         if let Some((range, result)) = lone_parts(buf, id) {
-            if let Ok(value) = serde_json::from_slice::<Value>(&buf[result]) {
+            // plain JSON (most small results) by hand, anything else by serde_json: the
+            // same value either way
+            let result = &buf[result];
+            if let Some(value) =
+                Value::parse_plain(result).or_else(|| serde_json::from_slice::<Value>(result).ok())
+            {
                 return Scan::Found {
                     result: Ok(Response {
                         code: 200,
@@ -365,29 +414,28 @@ fn lone_parts(bytes: &[u8], id: u32) -> Option<(Range<usize>, Range<usize>)> {
     const HEAD: &[u8] = br#"{"jsonrpc":"2.0","result":"#;
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     let end = bytes.len() - bytes.iter().rev().position(|b| !b.is_ascii_whitespace())?;
-    let body = &bytes[start..end];
-    // `,"id":<id>}` written by hand: `format_args!` cost more than the rest of this check
-    let mut tail = [0u8; 24];
-    tail[..6].copy_from_slice(br#","id":"#);
-    let mut digits = [0u8; 10];
-    let (mut d, mut v) = (0, id);
-    loop {
-        digits[d] = b'0' + (v % 10) as u8;
-        d += 1;
-        v /= 10;
-        if v == 0 {
-            break;
+    let body = bytes.get(start..end)?;
+    // `,"id":<id>}` read backwards (no id written out to compare)
+    let rest = body.strip_prefix(HEAD)?.strip_suffix(b"}")?;
+    let digits = rest.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let (rest, number) = rest.split_at(rest.len() - digits);
+    let result = rest.strip_suffix(br#","id":"#)?;
+    let from = start + HEAD.len();
+    (!result.is_empty() && is_decimal(number, id)).then(|| (start..end, from..from + result.len()))
+}
+
+/// `true` if `digits` is `n` as JSON writes it (no sign, no leading zero).
+fn is_decimal(digits: &[u8], n: u32) -> bool {
+    match digits {
+        [] | [b'0', _, ..] => false,
+        _ if digits.len() > 10 => false,
+        _ => {
+            digits
+                .iter()
+                .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'))
+                == u64::from(n)
         }
     }
-    let mut tail_len = 6;
-    for &digit in digits[..d].iter().rev() {
-        tail[tail_len] = digit;
-        tail_len += 1;
-    }
-    tail[tail_len] = b'}';
-    let tail = &tail[..tail_len + 1];
-    (body.starts_with(HEAD) && body.ends_with(tail) && body.len() > HEAD.len() + tail.len())
-        .then(|| (start..end, start + HEAD.len()..end - tail.len()))
 }
 
 /// What the next JSON value in a buffer is.
@@ -429,7 +477,7 @@ pub(crate) fn error_object(err: Value) -> crate::Result<Response> {
     if (200..300).contains(&code) {
         return Ok(Response {
             code,
-            message,
+            message: message.into(),
             value: Value::Null,
             raw: Vec::new(),
         });
@@ -713,6 +761,36 @@ mod tests {
     }
 
     #[test]
+    fn method_and_id_are_written_as_serde_json_writes_them() {
+        let methods = [
+            "version",
+            "",
+            "ul_show_contact",
+            "caf\u{e9}",
+            "a\"b",
+            "a\\b",
+            "tab\there",
+            "nul\u{0}",
+            "del\u{7f}",
+            "\u{1f}",
+            "\u{2028}",
+            "emoji \u{1f600}",
+        ];
+        for method in methods {
+            for id in [0, 1, 9, 10, 99, 100, 12_345, i32::MAX as u32, u32::MAX] {
+                let expected = format!(
+                    r#"{{"jsonrpc":"2.0","method":{},"id":{id}}}"#,
+                    serde_json::to_string(method).unwrap()
+                );
+                assert_eq!(
+                    String::from_utf8(encode_request(method, &Params::None, id)).unwrap(),
+                    expected
+                );
+            }
+        }
+    }
+
+    #[test]
     fn ids_stay_in_c_int_range_and_are_not_sequential() {
         let g = IdGenerator {
             counter: AtomicU32::new(u32::MAX - 2),
@@ -763,10 +841,7 @@ mod tests {
             4,
         )
         .unwrap();
-        assert_eq!(
-            (ok.code, ok.message.as_str()),
-            (200, "Contacts already synced")
-        );
+        assert_eq!((ok.code, &*ok.message), (200, "Contacts already synced"));
     }
 
     #[test]
@@ -875,7 +950,7 @@ mod tests {
         // the fast path: the result parsed on its own, the range the whole reply
         let one = b" {\"jsonrpc\":\"2.0\",\"result\":{\"a\":{\"jsonrpc\":\"x\"},\"b\":[1,2.5,null]},\"id\":7}\n";
         let r = decode_owned_with(one.to_vec(), 7, true).unwrap();
-        assert_eq!((r.code, r.message.as_str()), (200, "OK"));
+        assert_eq!((r.code, &*r.message), (200, "OK"));
         assert_eq!(r.value["a"]["jsonrpc"].as_str(), Some("x"));
         assert_eq!(r.value["b"][1].as_f64(), Some(2.5));
         assert_eq!(r.raw, &one[1..one.len() - 1]);
@@ -927,5 +1002,293 @@ mod tests {
         assert_eq!(r.value["User-agent"].as_str(), Some("A??"));
         assert_eq!(r.raw, bytes);
         assert_eq!(decode_reply(&bytes, 3).unwrap().value, r.value);
+    }
+
+    /// [`scan_with`] without its fast path: the general envelope reader.
+    fn scan_general(buf: &[u8], id: u32) -> Scan {
+        let first = scan_text(buf, buf, id, true, true);
+        if matches!(first, Scan::Found { .. }) || std::str::from_utf8(buf).is_ok() {
+            return first;
+        }
+        scan_text(&sanitize_utf8(buf), buf, id, true, true)
+    }
+
+    /// What a scan found, to compare (a value by its `Debug`: `Int(0)` is not `Float(0.0)`).
+    fn outcome(scan: Scan) -> String {
+        match scan {
+            Scan::Found {
+                result: Ok(r),
+                range,
+            } => format!("{} {} {:?} {range:?}", r.code, r.message, r.value),
+            Scan::Found {
+                result: Err(e),
+                range,
+            } => format!("error {e:?} {range:?}"),
+            Scan::Failed(e) => format!("failed {e:?}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn fast_and_general_agree(buf: &[u8], id: u32) {
+        assert_eq!(
+            outcome(scan_with(buf, id, true, true)),
+            outcome(scan_general(buf, id)),
+            "{:?} (id {id})",
+            String::from_utf8_lossy(buf)
+        );
+    }
+
+    /// Plain JSON is read as serde_json reads it, or left to serde_json.
+    fn plain_agrees_with_serde(text: &[u8]) {
+        if let Some(v) = Value::parse_plain(text) {
+            let serde = serde_json::from_slice::<Value>(text);
+            assert!(
+                serde
+                    .as_ref()
+                    .is_ok_and(|s| format!("{s:?}") == format!("{v:?}")),
+                "{:?}: plain {v:?}, serde_json {serde:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn every_fixture_decodes_the_same_on_the_fast_path() {
+        let mut files = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures"
+        ))];
+        let (mut seen, mut plain) = (0, 0);
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            // the body of a recorded HTTP exchange
+            let body = bytes
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(&bytes[..], |i| &bytes[i + 4..]);
+            for id in [0, 1, 2, 7, 1234] {
+                fast_and_general_agree(&bytes, id);
+                fast_and_general_agree(body, id);
+            }
+            if let Some((_, result)) = lone_parts(body, 1) {
+                plain_agrees_with_serde(&body[result.clone()]);
+                plain += usize::from(Value::parse_plain(&body[result]).is_some());
+            }
+            seen += 1;
+        }
+        assert!(seen > 1000, "{seen} fixtures");
+        // most recorded results are plain JSON: the fast path was taken
+        assert!(plain > 100, "{plain} plain results");
+    }
+
+    #[test]
+    fn fast_path_edge_cases() {
+        let results = [
+            "1",
+            "0",
+            "-1",
+            "-0",
+            "01",
+            "1.5",
+            "1e3",
+            "1E3",
+            "-",
+            "123456789012345678",
+            "1234567890123456789",
+            "-123456789012345678",
+            "9223372036854775807",
+            "18446744073709551616",
+            "true",
+            "false",
+            "null",
+            "nul",
+            "truex",
+            r#""""#,
+            r#""a\"b""#,
+            r#""\u0041""#,
+            r#""é""#,
+            "\"tab\there\"",
+            r#""\\""#,
+            "{}",
+            "[]",
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1,}"#,
+            "[1,]",
+            "[1 2]",
+            r#"{"a" 1}"#,
+            r#"{1:2}"#,
+            r#" { "a" : [ 1 , { } , [ ] ] } "#,
+            "\u{c}1",
+            "1\u{c}",
+            r#"{"jsonrpc":"2.0"}"#,
+            r#"{"Server":"OpenSIPS (3.5.9 (x86_64/linux))"}"#,
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+            r#""a"#,
+            "[",
+            "{",
+            "",
+            " ",
+        ];
+        for result in results {
+            plain_agrees_with_serde(result.as_bytes());
+            for id in [7, 8] {
+                for reply in [
+                    format!(r#"{{"jsonrpc":"2.0","result":{result},"id":7}}"#),
+                    format!(" \n{{\"jsonrpc\":\"2.0\",\"result\":{result},\"id\":7}}\r\n"),
+                    format!(r#"{{"jsonrpc":"2.0","id":7,"result":{result}}}"#),
+                    format!(r#"{{"jsonrpc":"2.0","result":{result},"id":7,"id":8}}"#),
+                    format!(r#"{{"jsonrpc":"2.0","result":{result},"id":"7"}}"#),
+                    format!(
+                        r#"{{"jsonrpc":"2.0","result":{result},"error":{{"code":-32000,"message":"x"}},"id":7}}"#
+                    ),
+                    format!(
+                        r#"{{"jsonrpc":"2.0","result":{result},"id":8}}{{"jsonrpc":"2.0","result":{result},"id":7}}"#
+                    ),
+                    format!(
+                        r#"{{"jsonrpc":"2.0","result":{result},"id":7}}{{"jsonrpc":"2.0","result":1,"id":7}}"#
+                    ),
+                    format!(r#"{{"jsonrpc":"2.0","result":{result},"id":7}}x"#),
+                    format!(r#"{{"jsonrpc":"2.0","result":{result}, "id":7}}"#),
+                ] {
+                    fast_and_general_agree(reply.as_bytes(), id);
+                }
+            }
+        }
+        // what the fast path takes, and what it leaves to serde_json
+        for plain in [
+            "1",
+            "-1",
+            "0",
+            "123456789012345678",
+            "true",
+            "null",
+            r#""é""#,
+            "{}",
+            "[]",
+            r#"{"a":1,"a":2}"#,
+            r#" { "a" : [ 1 , { } , [ ] ] } "#,
+            r#"{"Server":"OpenSIPS (3.5.9 (x86_64/linux))"}"#,
+        ] {
+            assert!(Value::parse_plain(plain.as_bytes()).is_some(), "{plain}");
+        }
+        for other in [
+            "-0",
+            "01",
+            "1.5",
+            "1e3",
+            "1234567890123456789",
+            r#""a\"b""#,
+            r#""\u0041""#,
+            "\"tab\there\"",
+            "[1,]",
+            "\u{c}1",
+            "",
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        ] {
+            assert!(Value::parse_plain(other.as_bytes()).is_none(), "{other}");
+        }
+        for reply in [
+            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":7}"#,
+            r#"{"jsonrpc":"2.0","error":{"code":404,"message":"AOR not found"},"id":7}"#,
+            r#"{"jsonrpc":"2.0","result":"caf\xff","id":7}"#,
+        ] {
+            fast_and_general_agree(reply.as_bytes(), 7);
+        }
+        fast_and_general_agree(b"{\"jsonrpc\":\"2.0\",\"result\":\"caf\xff\",\"id\":7}", 7);
+        fast_and_general_agree(
+            b"{\"jsonrpc\":\"2.0\",\"result\":{\"caf\xc3\":1},\"id\":7}",
+            7,
+        );
+    }
+
+    /// JSON-ish text: valid JSON in many shapes, and the near misses serde_json rejects.
+    fn jsonish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (-1000i64..1000).prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| serde_json::to_string(&f).unwrap()),
+            proptest::sample::select(vec![
+                "-0", "01", "-01", "1.", ".5", "1e", "+1", "0x1", "tru", "nulll", "NaN", "-",
+                "1.0", "2E-3",
+            ])
+            .prop_map(str::to_string),
+            any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+            "[ -~]{0,12}".prop_map(|s| format!("\"{s}\"")),
+            "[a-z\\\\\"\t\u{0}\u{1f}é]{0,6}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        leaf.prop_recursive(6, 48, 6, |inner| {
+            let ws = proptest::sample::select(vec!["", "", " ", "\n", "\r\n\t", "\u{c}"]);
+            prop_oneof![
+                (
+                    proptest::collection::vec((inner.clone(), ws.clone()), 0..6),
+                    ws.clone()
+                )
+                    .prop_map(|(items, w)| {
+                        let items: Vec<String> = items
+                            .into_iter()
+                            .map(|(v, w)| format!("{w}{v}{w}"))
+                            .collect();
+                        format!("[{w}{}]", items.join(","))
+                    }),
+                (
+                    proptest::collection::vec(
+                        ("[a-c]{0,2}|[a-z]{15,20}|\"|\\\\", inner, ws.clone()),
+                        0..6
+                    ),
+                    any::<bool>()
+                )
+                    .prop_map(|(members, trailing)| {
+                        let members: Vec<String> = members
+                            .into_iter()
+                            .map(|(k, v, w)| format!("{w}\"{k}\"{w}:{w}{v}{w}"))
+                            .collect();
+                        let comma = if trailing && !members.is_empty() {
+                            ","
+                        } else {
+                            ""
+                        };
+                        format!("{{{}{comma}}}", members.join(","))
+                    }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn plain_parser_matches_serde_json(text in jsonish(), cut in 0usize..64, junk in proptest::sample::select(vec!["", ",", "]", "}", "x", " ", "\""])) {
+            plain_agrees_with_serde(text.as_bytes());
+            // cut short and with junk behind: never accepted where serde_json fails
+            plain_agrees_with_serde(&text.as_bytes()[..text.len().saturating_sub(cut)]);
+            plain_agrees_with_serde(format!("{text}{junk}").as_bytes());
+        }
+
+        #[test]
+        fn fast_path_matches_the_general_path(
+            result in jsonish(),
+            id in proptest::sample::select(vec![1u32, 7, 10, 2147483647]),
+            sent in proptest::sample::select(vec![1u32, 7, 10, 2147483647]),
+            shape in 0usize..6,
+        ) {
+            let reply = match shape {
+                0 => format!(r#"{{"jsonrpc":"2.0","result":{result},"id":{sent}}}"#),
+                1 => format!("\n {{\"jsonrpc\":\"2.0\",\"result\":{result},\"id\":{sent}}}\n"),
+                2 => format!(r#"{{"jsonrpc":"2.0","id":{sent},"result":{result}}}"#),
+                3 => format!(r#"{{"jsonrpc":"2.0","result":{result},"id":{sent}}}{{"jsonrpc":"2.0","result":{result},"id":{id}}}"#),
+                4 => format!(r#"{{"jsonrpc":"2.0","error":{result},"id":{sent}}}"#),
+                _ => format!(r#"{{"jsonrpc":"2.0","result":{result},"id":{sent},"id":{id}}}"#),
+            };
+            fast_and_general_agree(reply.as_bytes(), id);
+        }
     }
 }

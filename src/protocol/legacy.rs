@@ -541,7 +541,7 @@ pub fn decode_reply(bytes: &[u8]) -> crate::Result<Response> {
     let (code, message, value) = decode_parts(bytes, true)?;
     Ok(Response {
         code,
-        message,
+        message: message.into(),
         value,
         raw: Vec::new(),
     })
@@ -557,7 +557,7 @@ pub(crate) fn decode_owned(raw: Vec<u8>, decode: bool) -> crate::Result<Response
     raw.shrink_to_fit();
     Ok(Response {
         code,
-        message,
+        message: message.into(),
         value,
         raw,
     })

@@ -118,7 +118,8 @@ impl UnixClient {
     fn open(server: PathBuf, parent: PathBuf, trust: Trust, allow_world: bool) -> Result<Self> {
         let found = inspect(&server, &parent, &trust).ok().flatten();
         let peer = found.as_ref().map(|(_, meta)| Peer::of(meta));
-        let target = found.map(|(target, _)| target);
+        let via_proc = Path::new("/proc/self/fd").is_dir();
+        let target = found.map(|(target, _)| target.addressed(&server, via_proc));
         let grant = match peer {
             Some(p) => Grant::for_server(p, &trust, allow_world)?,
             // no server yet (or not one we trust: nothing is sent to it): private; made
@@ -136,7 +137,7 @@ impl UnixClient {
             trust,
             allow_world,
             target,
-            via_proc: Path::new("/proc/self/fd").is_dir(),
+            via_proc,
             _dir: dir,
         })
     }
@@ -149,6 +150,22 @@ impl UnixClient {
 struct Target {
     file: File,
     pinned: bool,
+    /// Where requests go (`/proc/self/fd/N` when pinned, else the name), made once;
+    /// `None` if the path does not fit a socket address (each send then reports it).
+    dest: Option<std::os::unix::net::SocketAddr>,
+}
+
+impl Target {
+    /// Fills in [`Target::dest`] for the server socket named `server`.
+    fn addressed(mut self, server: &Path, via_proc: bool) -> Target {
+        let path = if self.pinned && via_proc {
+            PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+        } else {
+            server.to_path_buf()
+        };
+        self.dest = std::os::unix::net::SocketAddr::from_pathname(path).ok();
+        self
+    }
 }
 
 /// Opens the server socket at `server` (`O_PATH`, links followed) and checks it and the
@@ -172,7 +189,14 @@ fn inspect(server: &Path, parent: &Path, trust: &Trust) -> Result<Option<(Target
     let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
     trust.check_dirs(&dir, meta.gid(), &dir, "reply socket directory")?;
     let pinned = trust.may_be_replaced(&real, meta.gid());
-    Ok(Some((Target { file, pinned }, meta)))
+    Ok(Some((
+        Target {
+            file,
+            pinned,
+            dest: None,
+        },
+        meta,
+    )))
 }
 
 impl DatagramIo for UnixClient {
@@ -192,7 +216,7 @@ impl DatagramIo for UnixClient {
             // a server (re)started, perhaps as another user: a reply socket for it
             self.reopen_for(peer)?;
         }
-        self.target = Some(target);
+        self.target = Some(target.addressed(&self.server, self.via_proc));
         Ok(())
     }
     fn retry_after(&mut self, e: &std::io::Error) -> bool {
@@ -205,6 +229,10 @@ impl DatagramIo for UnixClient {
     }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize> {
         match &self.target {
+            // the address made when the socket was checked: no path conversion per request
+            Some(Target {
+                dest: Some(dest), ..
+            }) => self.socket.send_to_addr(buf, dest),
             Some(t) if t.pinned && self.via_proc => self
                 .socket
                 .send_to(buf, format!("/proc/self/fd/{}", t.file.as_raw_fd())),
@@ -475,7 +503,7 @@ impl<S: DatagramIo> Datagram<S> {
                 ));
             }
             // Not the reply (a stale one, an empty datagram): keep waiting.
-            if let Some(result) = reply.judge(&mut chan.buf[..n].to_vec(), true) {
+            if let Some(result) = reply.judge_datagram(&chan.buf[..n]) {
                 return result;
             }
         }

@@ -26,6 +26,11 @@ pub(crate) trait Reply {
     /// datagram or HTTP transport passes one datagram or body with `at_end` set, and a
     /// datagram that is not the reply (`None`) is dropped. The judge may take `buf`.
     fn judge(&self, buf: &mut Vec<u8>, at_end: bool) -> Option<Result<Self::Out>>;
+    /// [`Reply::judge`] of one datagram, which stays in the transport's buffer (`at_end`
+    /// set): by default on a copy the judge may take.
+    fn judge_datagram(&self, datagram: &[u8]) -> Option<Result<Self::Out>> {
+        self.judge(&mut datagram.to_vec(), true)
+    }
     /// The deadline passed after `buf` (not only whitespace) arrived on a stream: the
     /// reply was cut short, or is not one.
     fn at_deadline(&self, buf: Vec<u8>, total: Duration) -> Result<Self::Out>;
