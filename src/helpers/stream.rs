@@ -49,7 +49,7 @@ impl<F: FnMut(UlContact<'_>)> Sink<'_, F> {
 /// Reads the bytes of a `ul_dump` reply, e.g. saved to a file — JSON-RPC
 /// (`{"jsonrpc":…,"result":{"Domains":[…]},"id":…}`) or the 1.x/2.x text (`200 OK`,
 /// `Domain:: …`) — one contact at a time, giving each to `f`; returns how many there were.
-/// No tree is built: memory stays at the reply plus one contact.
+/// No tree is built: memory stays at the reply plus one AOR's contacts.
 ///
 /// ```
 /// use opensips_mi::helpers::ul_contacts_in;
@@ -127,18 +127,35 @@ fn each_legacy(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
 }
 
 pub(crate) fn each_json(raw: &[u8], f: &mut impl FnMut(UlContact<'_>)) -> Result<usize> {
+    let mut given = 0;
+    // the usual reply is read directly; anything else by the serde walk, which skips the
+    // contacts already given
+    let mut give = |domain: &str, aor: &str, contact| {
+        given += 1;
+        f(UlContact {
+            domain,
+            aor,
+            contact,
+        })
+    };
+    if super::ul_json::contacts(raw, &mut give).is_some() {
+        return Ok(given);
+    }
+    each_json_serde(raw, f, given)
+}
+
+/// [`each_json`] through serde_json alone, not handing over the first `skip` contacts.
+pub(crate) fn each_json_serde(
+    raw: &[u8],
+    f: &mut impl FnMut(UlContact<'_>),
+    skip: usize,
+) -> Result<usize> {
     let mut sink = Sink {
         f,
         count: 0,
-        skip: 0,
+        skip,
         error: None,
     };
-    // the usual reply is read directly; anything else by the serde walk below, which
-    // skips the contacts already given
-    if super::ul_json::contacts(raw, &mut |d, a, c| sink.give(d, a, c)).is_some() {
-        return Ok(sink.count);
-    }
-    (sink.skip, sink.count) = (sink.count, 0);
     let walk = |bytes: &[u8], sink: &mut Sink<'_, _>| {
         Walk::Envelope(sink).deserialize(&mut serde_json::Deserializer::from_slice(bytes))
     };

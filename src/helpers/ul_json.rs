@@ -5,10 +5,12 @@
 //! was held at the serde derive's own speed, 2.1× `serde_json::Value`; this reader: > 3×).
 //!
 //! It reads only what it reads exactly as the serde path does (escapes are decoded as
-//! serde_json decodes them), and answers `None` for anything else — a control character,
-//! an unknown escape or a lone surrogate in a string, a negative or fractional number, a
-//! duplicate field, a missing required field, an error reply, nesting deeper than
-//! [`MAX_DEPTH`], invalid UTF-8 — so the caller runs the serde path, which
+//! serde_json decodes them; a number other than a plain `u64` is handed to serde_json as
+//! its text), and answers `None` for anything else — a control character, an unknown
+//! escape or a lone surrogate in a string, an object or list where a known field has a
+//! scalar, a duplicate field, a missing required field, an error reply (streaming),
+//! nesting deeper than [`MAX_DEPTH`], invalid UTF-8 — so the caller runs the serde path,
+//! which
 //! gives the same result or the error with its field path. Each field's value is converted
 //! by the same functions the serde derive calls (through serde's value deserializers), so
 //! a field can never read differently here. `tests::agrees_with_serde` (edge cases) and
@@ -35,6 +37,9 @@ enum Scalar<'a> {
     U(u64),
     /// A string's text: borrowed, or decoded when it has escapes.
     S(Cow<'a, str>),
+    /// Any other JSON number (negative, fractional, beyond `u64`): its text, which
+    /// serde_json itself reads for the field.
+    Num(&'a str),
 }
 
 /// Runs a field's deserializer function on a scalar, through serde's value deserializers
@@ -49,6 +54,10 @@ macro_rules! via {
             Scalar::U(v) => $f(U64Deserializer::<DeError>::new(v)).ok(),
             Scalar::S(Cow::Borrowed(s)) => $f(BorrowedStrDeserializer::<DeError>::new(s)).ok(),
             Scalar::S(Cow::Owned(s)) => $f(StringDeserializer::<DeError>::new(s)).ok(),
+            Scalar::Num(text) => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                $f(&mut de).ok().filter(|_| de.end().is_ok())
+            }
         }
     };
 }
@@ -198,33 +207,60 @@ impl<'a> Reader<'a> {
         u32::from_str_radix(digits, 16).ok()
     }
 
-    /// A non-negative integer that fits in a `u64` (serde_json's `visit_u64`).
-    fn uint(&mut self) -> Option<u64> {
+    /// A number (JSON's grammar): a non-negative integer that fits in a `u64` is
+    /// serde_json's `visit_u64`; any other is left to serde_json as text.
+    fn number(&mut self) -> Option<Scalar<'a>> {
         let b = self.s.as_bytes();
-        let start = self.i;
-        let mut v: u64 = 0;
-        while let Some(&c) = b.get(self.i) {
-            if !c.is_ascii_digit() {
-                break;
+        let digits = |mut i: usize| {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
             }
-            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-            self.i += 1;
-        }
-        let digits = self.i - start;
-        // `01` is invalid JSON; `1.5`, `1e3` are floats (serde_json's own parsing)
-        if digits == 0
-            || (digits > 1 && b[start] == b'0')
-            || matches!(b.get(self.i), Some(b'.' | b'e' | b'E'))
-        {
+            i
+        };
+        let start = self.i;
+        let int = start + usize::from(b.get(start) == Some(&b'-'));
+        let mut end = digits(int);
+        // no digits, or a leading zero (`01`): not JSON
+        if end == int || (b[int] == b'0' && end - int > 1) {
             return None;
         }
-        Some(v)
+        let mut plain = int == start;
+        if b.get(end) == Some(&b'.') {
+            let fraction = end + 1;
+            end = digits(fraction);
+            if end == fraction {
+                return None;
+            }
+            plain = false;
+        }
+        if matches!(b.get(end), Some(b'e' | b'E')) {
+            let mut exponent = end + 1;
+            if matches!(b.get(exponent), Some(b'+' | b'-')) {
+                exponent += 1;
+            }
+            end = digits(exponent);
+            if end == exponent {
+                return None;
+            }
+            plain = false;
+        }
+        let text = self.s.get(start..end)?;
+        self.i = end;
+        if plain {
+            let value = text.bytes().try_fold(0u64, |v, c| {
+                v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            });
+            if let Some(v) = value {
+                return Some(Scalar::U(v));
+            }
+        }
+        Some(Scalar::Num(text))
     }
 
     fn scalar(&mut self) -> Option<Scalar<'a>> {
         match self.peek()? {
             b'"' => self.string().map(Scalar::S),
-            b'0'..=b'9' => self.uint().map(Scalar::U),
+            b'-' | b'0'..=b'9' => self.number(),
             b'n' => self.literal("null").map(|()| Scalar::Null),
             b't' => self.literal("true").map(|()| Scalar::Bool(true)),
             b'f' => self.literal("false").map(|()| Scalar::Bool(false)),
@@ -237,10 +273,6 @@ impl<'a> Reader<'a> {
         match self.peek()? {
             b'{' if depth < MAX_DEPTH => self.object(|r, _| r.skip(depth + 1)),
             b'[' if depth < MAX_DEPTH => self.array(|r| r.skip(depth + 1)),
-            b'-' => {
-                self.i += 1;
-                self.uint().map(drop)
-            }
             _ => self.scalar().map(drop),
         }
     }
@@ -681,25 +713,63 @@ mod tests {
 
     /// Both readers on one reply: where the fast one reads it, the serde one reads the same.
     fn check_agreement(reply: &str) -> bool {
-        let by_serde = serde_domains(reply.as_bytes());
-        let fast = domains(reply.as_bytes());
+        check_bytes(reply.as_bytes())
+    }
+
+    /// Each reader against its serde-only counterpart: the typed domains (or the error's
+    /// text), and the streamed contacts with their domain and AOR, count or error.
+    fn check_bytes(raw: &[u8]) -> bool {
+        let shown = String::from_utf8_lossy(raw);
+        let by_serde = serde_domains(raw).map_err(|e| e.to_string());
+        let fast = domains(raw);
         if let Some(d) = &fast {
-            assert_eq!(by_serde.as_ref().ok(), Some(d), "{reply}");
+            assert_eq!(by_serde.as_ref().ok(), Some(d), "{shown}");
         }
+        let typed = super::super::stream::ul_dump_in(raw).map_err(|e| e.to_string());
+        assert_eq!(typed, by_serde, "{shown}");
         let mut by_walk = Vec::new();
-        let walked = super::super::stream::each_json(reply.as_bytes(), &mut |c| {
-            by_walk.push((c.domain.to_owned(), c.aor.to_owned(), c.contact))
-        });
-        let mut by_fast = Vec::new();
-        if contacts(reply.as_bytes(), &mut |d, a, c| {
-            by_fast.push((d.to_owned(), a.to_owned(), c))
+        let walked = super::super::stream::each_json_serde(
+            raw,
+            &mut |c| by_walk.push((c.domain.to_owned(), c.aor.to_owned(), c.contact)),
+            0,
+        )
+        .map_err(|e| e.to_string());
+        let mut by_each = Vec::new();
+        let each = super::super::stream::each_json(raw, &mut |c| {
+            by_each.push((c.domain.to_owned(), c.aor.to_owned(), c.contact))
         })
-        .is_some()
-        {
-            assert_eq!(walked.ok(), Some(by_fast.len()), "{reply}");
-            assert_eq!(by_walk, by_fast, "{reply}");
-        }
+        .map_err(|e| e.to_string());
+        assert_eq!(each, walked, "{shown}");
+        assert_eq!(by_each, by_walk, "{shown}");
         fast.is_some()
+    }
+
+    #[test]
+    fn invalid_utf8_and_deep_nesting_go_the_serde_way() {
+        let mut bad = BASE.as_bytes().to_vec();
+        let at = BASE.find("UA 1.0").unwrap();
+        bad[at + 1] = 0xff;
+        assert!(!check_bytes(&bad));
+        let deep = BASE.replacen(
+            r#""State":"CS_NEW""#,
+            &format!(
+                r#""Deep":{}1{},"State":"CS_NEW""#,
+                "[".repeat(100),
+                "]".repeat(100)
+            ),
+            1,
+        );
+        assert!(!check_agreement(&deep));
+        let shallow = BASE.replacen(
+            r#""State":"CS_NEW""#,
+            &format!(
+                r#""Deep":{}-1.5e3{},"State":"CS_NEW""#,
+                "[".repeat(20),
+                "]".repeat(20)
+            ),
+            1,
+        );
+        assert!(check_agreement(&shallow));
     }
 
     mod property {
@@ -782,8 +852,10 @@ mod tests {
                     r#""expired""#,
                     "18446744073709551615",
                 ],
-                "Q" => &[r#""""#, r#""0.5""#, "null", "1", r#""nan""#, "true"],
-                "Cseq" | "Flags" => &["7", r#""0x1F""#, r#"" 7 ""#, "0"],
+                "Q" => &[
+                    r#""""#, r#""0.5""#, "null", "1", r#""nan""#, "true", "0.5", "-1e-1",
+                ],
+                "Cseq" | "Flags" => &["7", r#""0x1F""#, r#"" 7 ""#, "0", "7.0", "-1", "7.5"],
                 "Methods" => &[
                     "4294967295",
                     r#""bad""#,
@@ -791,6 +863,8 @@ mod tests {
                     "7",
                     r#""0x1F""#,
                     "4294967296",
+                    "-1",
+                    "1e2",
                 ],
                 _ => &[
                     r#""sip:a@b""#,
@@ -862,7 +936,7 @@ mod tests {
             let domain = (
                 proptest::collection::vec(aor, 1..3),
                 any::<bool>(),
-                0..3usize,
+                0..4usize,
             )
                 .prop_map(|(aors, name_first, hash)| {
                     let aors = format!(r#""AORs":[{}]"#, aors.join(","));
@@ -875,13 +949,32 @@ mod tests {
                     };
                     format!("{{{}}}", members.join(","))
                 });
-            (proptest::collection::vec(domain, 1..3), 0..8usize).prop_map(|(ds, tail)| {
-                format!(
-                    r#"{{"jsonrpc":"2.0","result":{{"Domains":[{}]}},"id":1}}{}"#,
-                    ds.join(","),
-                    ["", " \n", " x", ","].get(tail).unwrap_or(&"")
-                )
-            })
+            let extra = 0..24usize;
+            (proptest::collection::vec(domain, 1..3), 0..8usize, extra).prop_map(
+                |(ds, tail, extra)| {
+                    let domains = ds.join(",");
+                    // now and then: an error member, an unknown or a repeated member at
+                    // the envelope or result level, whitespace between the tokens
+                    let (envelope, result) = match extra {
+                        0 => (r#","error":{"code":-32000,"message":"x"}"#, ""),
+                        1 => (r#","error":null"#, ""),
+                        2 => (r#","result":{}"#, ""),
+                        3 => ("", r#","Domains":[]"#),
+                        4 => ("", r#","Other":[{"a":[1,-2.5,null]}]"#),
+                        5 => (r#","x":{"y":[true,false,"z"]}"#, ""),
+                        _ => ("", ""),
+                    };
+                    let reply = format!(
+                        r#"{{"jsonrpc":"2.0","result":{{"Domains":[{domains}]{result}}},"id":1{envelope}}}{}"#,
+                        ["", " \n", " x", ","].get(tail).unwrap_or(&"")
+                    );
+                    if extra == 6 {
+                        reply.replace(',', " ,\n\t").replace(':', "\r: ")
+                    } else {
+                        reply
+                    }
+                },
+            )
         }
 
         proptest! {
