@@ -1,8 +1,9 @@
 //! The built-in HTTP/1.1 client for plain `http://` (`mi_http` and XML-RPC without TLS or a
-//! proxy): keep-alive connections over `std::net::TcpStream`, each request in one `write`,
-//! a reply usually in one `read` — the two system calls of a minimal raw client. ureq cost
-//! six (a socket timeout set on every request, a liveness probe of three calls on every
-//! pooled connection) and about 30 000 instructions of its own per request (issue 25).
+//! proxy): keep-alive connections over `std::net::TcpStream`, each probed with one
+//! zero-timeout `poll` before it is reused, each request in one `write`, a reply usually in
+//! one `read` — three system calls, the two of a minimal raw client and the probe. ureq
+//! cost six (a socket timeout set on every request, a liveness probe of three calls on
+//! every pooled connection) and about 30 000 instructions of its own per request (issue 25).
 //!
 //! What it does, and what it refuses:
 //! - A request is the head (Host, User-Agent, Content-Type, the user's headers,
@@ -17,11 +18,16 @@
 //!   transfer coding, a bad chunk size or a line that is not HTTP is
 //!   [`Error::MalformedReply`] ("not a valid HTTP reply: …").
 //! - Keep-alive: a connection is reused unless the reply said `Connection: close`, was
-//!   HTTP/1.0, was not read to its end, or keep-alive is off. A connection idle for more
-//!   than [`PROBE_AFTER`] is probed with one zero-timeout `poll` (readable or hung up: the
-//!   server closed it; a new one is opened); one used just before is not probed, and if
-//!   the server closes or resets it before the first byte of the reply, the request is sent
-//!   once more on a new connection. Never once a byte of the reply came.
+//!   HTTP/1.0, was not read to its end, was followed by bytes in the same read, or
+//!   keep-alive is off. Before every reuse it is probed with one zero-timeout `poll`:
+//!   readable (the server's close, or bytes nobody asked for, such as a late second reply)
+//!   or hung up, it is dropped and a new one opened.
+//! - A request completely written is never sent again: if the server closes or resets the
+//!   connection before its reply, the call fails ("the server closed the connection
+//!   without a complete HTTP reply"), since the server may have run the command. Only a
+//!   reused connection whose very first `write` of the request fails (reset or shut down:
+//!   the kernel took no byte of it, so none reached the server) carries it again, once, on
+//!   a new connection.
 //! - Nothing waits past the call's deadline (beyond the bounded slack of [`arm`]).
 
 use std::io::{ErrorKind, Read, Write};
@@ -38,8 +44,6 @@ use crate::{Error, Result};
 /// The largest reply head (status line and headers) accepted; also the limit of a chunk's
 /// size line and of the trailers.
 const MAX_HEAD: usize = 64 * 1024;
-/// A connection idle for longer than this is probed before it is reused.
-const PROBE_AFTER: Duration = Duration::from_millis(1);
 /// A connection idle for longer than this is not reused (as ureq: a NAT or firewall on the
 /// way may have forgotten it without a word).
 const MAX_IDLE_AGE: Duration = Duration::from_secs(15);
@@ -118,8 +122,6 @@ pub(super) struct Client {
     head: Vec<u8>,
     keepalive: bool,
     max_reply: usize,
-    /// [`PROBE_AFTER`] (a test sets it longer, to take the unprobed path at will).
-    probe_after: Duration,
     idle: Mutex<Vec<Conn>>,
     dns: Mutex<Option<(Instant, Vec<SocketAddr>)>>,
 }
@@ -150,22 +152,20 @@ struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// A byte of the current reply arrived.
-    got: bool,
 }
 
 /// Why an exchange failed.
 enum Failure {
-    /// The server closed or reset the connection before the first byte of the reply (or
-    /// while the request was written): a reused connection it had closed.
-    Early(Error),
-    /// Anything else: never retried.
-    Late(Error),
+    /// The first `write` of the request failed (the connection was reset or shut down):
+    /// the kernel took no byte of the request, so the server cannot have seen any of it.
+    NotSent(Error),
+    /// Anything else, the request possibly seen by the server: never retried.
+    Other(Error),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure::Late(e)
+        Failure::Other(e)
     }
 }
 
@@ -214,7 +214,6 @@ impl Client {
             head: head.into_bytes(),
             keepalive,
             max_reply,
-            probe_after: PROBE_AFTER,
             idle: Mutex::new(Vec::new()),
             dns: Mutex::new(None),
         })
@@ -222,11 +221,10 @@ impl Client {
 
     /// POSTs `body` and returns the 200 reply's body.
     pub(super) fn post(&self, body: &[u8], deadline: &Deadline) -> Result<Vec<u8>> {
-        let (mut conn, unprobed) = match self.take_idle() {
-            Some(taken) => taken,
+        let (mut conn, mut reused) = match self.take_idle() {
+            Some(conn) => (conn, true),
             None => (self.connect(deadline)?, false),
         };
-        let mut retried = false;
         loop {
             match conn.exchange(self, body, deadline) {
                 Ok((reply, reusable)) => {
@@ -239,33 +237,29 @@ impl Client {
                     }
                     return Ok(reply);
                 }
-                // a reused connection the server had closed while it sat unprobed: once
-                // more, on a new one (nothing of the reply came, so nothing is answered twice
-                // unless the server took the request and closed without a byte)
-                Err(Failure::Early(_)) if unprobed && !retried => {
-                    retried = true;
+                // a reused connection that took no byte of the request (reset between the
+                // probe and the write): once more, on a new one. Nothing of the request
+                // left this host, so the server cannot run it twice
+                Err(Failure::NotSent(_)) if reused => {
+                    reused = false;
                     drop(conn);
                     conn = self.connect(deadline)?;
                 }
-                Err(Failure::Early(e) | Failure::Late(e)) => return Err(e),
+                Err(Failure::NotSent(e) | Failure::Other(e)) => return Err(e),
             }
         }
     }
 
-    /// An idle connection that looks alive, and whether it went unprobed.
-    fn take_idle(&self) -> Option<(Conn, bool)> {
+    /// An idle connection that looks alive: each is probed (one zero-timeout `poll`)
+    /// however briefly it sat idle, since a request written on a connection the server
+    /// closed can never be sent again (the server may have run it).
+    fn take_idle(&self) -> Option<Conn> {
         loop {
             let conn = lock(&self.idle).pop()?;
-            let idle_for = conn.last_used.elapsed();
-            if idle_for > MAX_IDLE_AGE {
+            if conn.last_used.elapsed() > MAX_IDLE_AGE || closed_by_peer(&conn.stream) {
                 continue;
             }
-            if idle_for <= self.probe_after {
-                return Some((conn, true));
-            }
-            if !closed_by_peer(&conn.stream) {
-                return Some((conn, false));
-            }
+            return Some(conn);
         }
     }
 
@@ -291,7 +285,6 @@ impl Client {
                         buf: vec![0; READ_BUFFER],
                         start: 0,
                         end: 0,
-                        got: false,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -343,8 +336,9 @@ impl Client {
     }
 }
 
-/// One zero-timeout `poll`: an idle connection that is readable (EOF, or bytes nobody
-/// asked for) or hung up is of no use.
+/// One zero-timeout `poll`: an idle connection that is readable (the server's FIN makes
+/// it readable at EOF; or bytes nobody asked for, such as a late second reply) or hung up
+/// or in error (`POLLHUP`, `POLLERR`: always reported) is of no use.
 fn closed_by_peer(stream: &TcpStream) -> bool {
     use std::os::fd::AsFd;
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
@@ -543,7 +537,6 @@ impl Conn {
     ) -> Step<(Vec<u8>, bool)> {
         self.start = 0;
         self.end = 0;
-        self.got = false;
         self.out.clear();
         self.out.extend_from_slice(&client.head);
         push_decimal(&mut self.out, body.len());
@@ -561,7 +554,7 @@ impl Conn {
                 100 | 102..=199 => continue,
                 // the status alone: OpenSIPS never finishes the body of 202/400/405
                 _ => {
-                    return Err(Failure::Late(Error::Http {
+                    return Err(Failure::Other(Error::Http {
                         status,
                         url: client.url.clone(),
                         hint: super::status_hint(status, body.len()).map(Into::into),
@@ -593,16 +586,17 @@ impl Conn {
         let mut sent = 0;
         while sent < self.out.len() {
             match self.stream.write(&self.out[sent..]) {
-                Ok(0) => return Err(Failure::Early(closed_early())),
+                Ok(0) => return Err(closed_early().into()),
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     arm(&self.stream, &mut self.timeout, deadline, &client.url)?;
                 }
-                Err(e) if closed(e.kind()) => {
-                    return Err(Failure::Early(map_io(&client.url, e, deadline)));
+                // reset or shut down before the kernel took a byte of the request
+                Err(e) if sent == 0 && closed(e.kind()) => {
+                    return Err(Failure::NotSent(map_io(&client.url, e, deadline)));
                 }
-                Err(e) => return Err(Failure::Late(map_io(&client.url, e, deadline))),
+                Err(e) => return Err(map_io(&client.url, e, deadline).into()),
             }
         }
         Ok(())
@@ -612,7 +606,6 @@ impl Conn {
     fn read_some(
         stream: &mut TcpStream,
         timeout: &mut Option<Duration>,
-        got: &mut bool,
         dst: &mut [u8],
         client: &Client,
         deadline: &Deadline,
@@ -621,19 +614,10 @@ impl Conn {
             // before every read: the deadline, and a socket timeout no longer than it
             arm(stream, timeout, deadline, &client.url)?;
             match stream.read(dst) {
-                Ok(n) => {
-                    if n == 0 && !*got {
-                        return Err(Failure::Early(closed_early()));
-                    }
-                    *got |= n > 0;
-                    return Ok(n);
-                }
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) if closed(e.kind()) && !*got => {
-                    return Err(Failure::Early(map_io(&client.url, e, deadline)));
-                }
-                Err(e) => return Err(Failure::Late(map_io(&client.url, e, deadline))),
+                Err(e) => return Err(map_io(&client.url, e, deadline).into()),
             }
         }
     }
@@ -653,7 +637,6 @@ impl Conn {
         let n = Self::read_some(
             &mut self.stream,
             &mut self.timeout,
-            &mut self.got,
             &mut self.buf[self.end..],
             client,
             deadline,
@@ -751,7 +734,6 @@ impl Conn {
             let got = Self::read_some(
                 &mut self.stream,
                 &mut self.timeout,
-                &mut self.got,
                 &mut out[at..until],
                 client,
                 deadline,
@@ -1001,59 +983,191 @@ mod tests {
         Deadline::after(Duration::from_secs(10))
     }
 
-    /// The server answers one request, then resets the connection as soon as the next
-    /// one arrives (before a byte of its reply): the connection, reused unprobed, is
-    /// replaced and the request sent once more; the server sees each request once.
+    /// Waits (at most 5 s) until the idle connection's socket is readable: what the server
+    /// sent or its close has arrived. Then marks the connection used just now: however
+    /// briefly idle, it must still be probed.
+    fn until_readable_then_fresh(c: &Client) {
+        let mut idle = lock(&c.idle);
+        let conn = idle.last_mut().expect("an idle connection");
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&conn.stream),
+            PollFlags::POLLIN,
+        )];
+        assert_eq!(poll(&mut fds, PollTimeout::from(5_000u16)), Ok(1));
+        conn.last_used = Instant::now();
+    }
+
+    /// The server takes the second request on a kept-alive connection (reads it, or
+    /// leaves it unread) and closes without a byte of reply: the call fails, and the
+    /// request is never sent again (the server may have run it: a t_uac_dlg would send a
+    /// second SIP request). The connection was reused at once, so no probe could see it.
     #[test]
-    fn a_reused_connection_closed_before_the_reply_is_retried_once() {
+    fn a_request_written_is_never_sent_again() {
+        for read_it in [true, false] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let url = server(move |i, mut s| {
+                if i == 0 {
+                    let first = request(&mut s).unwrap();
+                    let _ = tx.send((i, first));
+                    s.write_all(OK).unwrap();
+                    if read_it {
+                        // run the command, then die: FIN
+                        if let Some(r) = request(&mut s) {
+                            let _ = tx.send((i, r));
+                        }
+                    } else {
+                        // close with the request unread: RST
+                        let mut fds =
+                            [PollFd::new(std::os::fd::AsFd::as_fd(&s), PollFlags::POLLIN)];
+                        poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
+                        let _ = tx.send((i, b"(unread)".to_vec()));
+                    }
+                } else {
+                    // every request a new connection carries (a resend would show)
+                    while let Some(r) = request(&mut s) {
+                        let _ = tx.send((i, r));
+                        s.write_all(OK).unwrap();
+                    }
+                }
+            });
+            let c = client(&url);
+            assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+            lock(&c.idle)[0].last_used = Instant::now();
+            let e = c.post(b"{2}", &deadline()).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("closed the connection without a complete HTTP reply"),
+                "read {read_it}: {e}"
+            );
+            drop(c);
+            std::thread::sleep(Duration::from_millis(100));
+            let seen: Vec<usize> = rx.try_iter().map(|(i, _)| i).collect();
+            assert_eq!(
+                seen,
+                [0, 0],
+                "read {read_it}: both requests on the first connection"
+            );
+        }
+    }
+
+    /// A kept-alive connection the server closed is dropped by the probe, however briefly
+    /// it sat idle, and the next call goes on a new connection.
+    #[test]
+    fn a_connection_closed_while_idle_is_probed_however_briefly_idle() {
         let (tx, rx) = std::sync::mpsc::channel();
         let url = server(move |i, mut s| {
-            if i == 0 {
-                let first = request(&mut s).unwrap();
-                let _ = tx.send((i, first));
+            while request(&mut s).is_some() {
+                let _ = tx.send(i);
                 s.write_all(OK).unwrap();
-                // wait for the second request, leave it unread, and close: a reset
-                let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&s), PollFlags::POLLIN)];
-                poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
-            } else {
-                // every request the new connection carries (a duplicate would show)
-                while let Some(r) = request(&mut s) {
-                    let _ = tx.send((i, r));
-                    s.write_all(OK).unwrap();
+                if i == 0 {
+                    return; // close after one reply
                 }
             }
         });
-        let mut c = client(&url);
-        c.probe_after = Duration::from_secs(3600);
+        let c = client(&url);
         assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        until_readable_then_fresh(&c);
+        assert!(
+            c.take_idle().is_none(),
+            "the closed connection was not probed"
+        );
         assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
-        drop(c);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1]);
+    }
+
+    /// A second, unsolicited reply a few hundred µs after the first (XML-RPC replies have
+    /// no id to tell them apart): the probe finds it, and the next call never returns it.
+    #[test]
+    fn a_late_unsolicited_reply_is_never_the_next_calls() {
+        let url = server(move |i, mut s| {
+            if i == 0 {
+                request(&mut s).unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFIRST")
+                    .unwrap();
+                std::thread::sleep(Duration::from_micros(300));
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTALE")
+                    .unwrap();
+            }
+            // a request on the first connection would be answered too
+            while request(&mut s).is_some() {
+                if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFRESH")
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"FIRST");
+        until_readable_then_fresh(&c);
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"FRESH");
+    }
+
+    /// Bytes after a reply in the same read (a second reply nobody asked for): the
+    /// connection is not kept, so the next call goes on a new one.
+    #[test]
+    fn bytes_after_a_reply_in_the_same_read_drop_the_connection() {
+        let url = server(move |i, mut s| {
+            if i == 0 {
+                request(&mut s).unwrap();
+                // one write: both in one segment, and in the client's one read
+                s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFIRST\
+                      HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTALE",
+                )
+                .unwrap();
+            }
+            let answer: &[u8] = if i == 0 {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nREUSED"
+            } else {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFRESH"
+            };
+            while request(&mut s).is_some() {
+                if s.write_all(answer).is_err() {
+                    return;
+                }
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"FIRST");
+        assert!(lock(&c.idle).is_empty());
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"FRESH");
+    }
+
+    /// A reused connection whose first write fails (here shut down for writing: the probe
+    /// sees nothing, the write gets EPIPE) took no byte of the request: it is sent on a
+    /// new connection, and reaches the server once.
+    #[test]
+    fn a_request_no_byte_of_which_was_taken_goes_on_a_new_connection() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel();
+        let url = server(move |i, mut s| {
+            if i == 0 {
+                let _ = tx.send((i, request(&mut s).unwrap()));
+                s.write_all(OK).unwrap();
+                // kept open, never read again
+                let _ = hold_tx.send(s);
+                return;
+            }
+            while let Some(r) = request(&mut s) {
+                let _ = tx.send((i, r));
+                s.write_all(OK).unwrap();
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        lock(&c.idle)[0]
+            .stream
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap();
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
         std::thread::sleep(Duration::from_millis(100));
         let seen: Vec<(usize, Vec<u8>)> = rx.try_iter().collect();
         assert_eq!(seen.len(), 2, "{seen:?}");
-        assert_eq!(seen[0].0, 0);
-        assert!(seen[0].1.ends_with(b"{1}"));
-        assert_eq!(seen[1].0, 1, "the second request on a new connection");
-        assert!(seen[1].1.ends_with(b"{2}"));
-    }
-
-    /// The same on a connection that was probed (idle long enough): no retry, since
-    /// the server may have taken the request; the error says the server closed.
-    #[test]
-    fn a_probed_connection_closed_before_the_reply_is_not_retried() {
-        let url = server(move |i, mut s| {
-            request(&mut s).unwrap();
-            s.write_all(OK).unwrap();
-            if i == 0 {
-                let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&s), PollFlags::POLLIN)];
-                poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
-            }
-        });
-        let mut c = client(&url);
-        c.probe_after = Duration::ZERO;
-        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
-        let e = c.post(b"{2}", &deadline()).unwrap_err();
-        assert!(e.to_string().contains("closed the connection"), "{e}");
+        assert!(seen[0].0 == 0 && seen[0].1.ends_with(b"{1}"));
+        assert!(seen[1].0 == 1 && seen[1].1.ends_with(b"{2}"));
+        drop(hold_rx);
     }
 
     /// Once a byte of the reply came, a close is an error, never a second request.
@@ -1072,11 +1186,11 @@ mod tests {
                 s.write_all(OK).unwrap();
             }
         });
-        let mut c = client(&url);
-        c.probe_after = Duration::from_secs(3600);
+        let c = client(&url);
         assert!(c.post(b"{1}", &deadline()).is_ok());
         let e = c.post(b"{2}", &deadline()).unwrap_err();
         assert!(e.to_string().contains("closed the connection"), "{e}");
+        std::thread::sleep(Duration::from_millis(100));
         assert_eq!(rx.try_iter().count(), 2);
     }
 }
