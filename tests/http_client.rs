@@ -409,6 +409,30 @@ fn garbage_and_ambiguous_framing_are_malformed() {
     }
 }
 
+/// A reply head begun and never finished: the timeout comes at the deadline, not a
+/// fraction of it later. The first bytes come 190 ms in: a socket timeout kept from
+/// before them (as with the old slack of total / 16 = 200 ms) would end 190 ms late.
+#[test]
+fn a_stalled_reply_ends_at_the_deadline() {
+    let (addr, _rx) = server(|_, mut s, _| {
+        read_request(&mut s);
+        std::thread::sleep(Duration::from_millis(190));
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+        std::thread::sleep(Duration::from_secs(6));
+    });
+    let timeout = Duration::from_millis(3200);
+    let conn = open(addr, Options::builder().timeout(timeout));
+    let start = Instant::now();
+    let e = conn.command("uptime", ()).unwrap_err();
+    let took = start.elapsed();
+    assert!(e.is_timeout(), "{e}");
+    // the slack is at most 5 ms; the rest is room for a loaded machine
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(150),
+        "{took:?}"
+    );
+}
+
 /// A Content-Length over max_reply is refused before a byte of the body is read; a chunked
 /// body is refused once it passes the limit.
 #[test]

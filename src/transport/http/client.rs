@@ -28,7 +28,8 @@
 //!   reused connection whose very first `write` of the request fails (reset or shut down:
 //!   the kernel took no byte of it, so none reached the server) carries it again, once, on
 //!   a new connection.
-//! - Nothing waits past the call's deadline (beyond the bounded slack of [`arm`]).
+//! - Nothing waits past the call's deadline by more than the slack of [`arm`] (at most
+//!   [`MAX_SLACK`]).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -56,6 +57,8 @@ static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
 /// The read buffer of a connection: a usual reply comes whole in one read.
 const READ_BUFFER: usize = 16 * 1024;
+/// The most a blocking read or write may end after the call's deadline (see [`arm`]).
+const MAX_SLACK: Duration = Duration::from_millis(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -345,12 +348,18 @@ fn closed_by_peer(stream: &TcpStream) -> bool {
     !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
 }
 
-/// Sets the socket's read and write timeouts to the time left before `deadline`, but only
-/// when the value set is longer than that by more than a slack of max(1 ms, total / 16):
-/// back-to-back calls with the same timeout then cost no `setsockopt`. The price is a
-/// bounded overrun: one blocking read or write may end up to the slack after the deadline
-/// (called before every read, so a server trickling bytes cannot stretch it further). A
-/// value shorter than the time left only wakes a read early, and the caller reads again.
+/// The slack of [`arm`] for a call of `total`: total / 16, within 1 ms and [`MAX_SLACK`].
+fn slack(total: Duration) -> Duration {
+    (total / 16).clamp(Duration::from_millis(1), MAX_SLACK)
+}
+
+/// Sets the socket's read and write timeouts to the time left before `deadline` unless the
+/// value set is within the slack of it ([`slack`]: at most [`MAX_SLACK`], 5 ms): back-to-back
+/// calls with the same timeout then cost no `setsockopt`. The price is a bounded overrun:
+/// one blocking read or write may end up to the slack after the deadline (called before
+/// every read, so a server trickling bytes cannot stretch it further). A value shorter
+/// than the time left by more than the slack is raised too (one left by a reply that ended
+/// close to its deadline would otherwise wake every later long wait again and again).
 fn arm(
     stream: &TcpStream,
     set: &mut Option<Duration>,
@@ -358,8 +367,8 @@ fn arm(
     url: &str,
 ) -> Result<()> {
     let left = deadline.remaining().ok_or_else(|| timed_out(deadline))?;
-    let slack = (deadline.total() / 16).max(Duration::from_millis(1));
-    if set.is_none_or(|s| s > left + slack) {
+    let slack = slack(deadline.total());
+    if set.is_none_or(|s| s > left + slack || s + slack < left) {
         stream
             .set_read_timeout(Some(left))
             .and_then(|()| stream.set_write_timeout(Some(left)))
@@ -1192,5 +1201,50 @@ mod tests {
         assert!(e.to_string().contains("closed the connection"), "{e}");
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(rx.try_iter().count(), 2);
+    }
+
+    /// A reply that ended close to its deadline leaves a short socket timeout; the next
+    /// call, with a long one, sets it back (else its waits would wake every few ms).
+    #[test]
+    fn a_short_socket_timeout_is_raised_again() {
+        let url = server(|_, mut s| {
+            request(&mut s).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+                .unwrap();
+            // the body's bytes 1.3 s and 1.5 s into a 2.5 s deadline: the read of the
+            // second is armed with what is left then, about 1.2 s
+            std::thread::sleep(Duration::from_millis(1300));
+            s.write_all(b"o").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            s.write_all(b"k").unwrap();
+            while request(&mut s).is_some() {
+                s.write_all(OK).unwrap();
+            }
+        });
+        let c = client(&url);
+        let first = Deadline::after(Duration::from_millis(2500));
+        assert_eq!(c.post(b"{1}", &first).unwrap(), b"ok");
+        let short = lock(&c.idle)[0].timeout.unwrap();
+        assert!(short < Duration::from_millis(2100), "{short:?}");
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
+        let idle = lock(&c.idle);
+        // as remembered and as the kernel has it (rounded there)
+        for now in [
+            idle[0].timeout,
+            idle[0].stream.read_timeout().unwrap(),
+            idle[0].stream.write_timeout().unwrap(),
+        ] {
+            assert!(now > Some(Duration::from_secs(5)), "{now:?}");
+        }
+    }
+
+    /// The slack of a socket timeout stays within 1 ms and 5 ms, whatever the total.
+    #[test]
+    fn the_slack_is_bounded() {
+        assert_eq!(slack(Duration::from_millis(2)), Duration::from_millis(1));
+        assert_eq!(slack(Duration::from_millis(48)), Duration::from_millis(3));
+        for total in [5, 35, 3600].map(Duration::from_secs) {
+            assert_eq!(slack(total), MAX_SLACK);
+        }
     }
 }
