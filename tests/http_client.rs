@@ -409,6 +409,35 @@ fn garbage_and_ambiguous_framing_are_malformed() {
     }
 }
 
+/// Bytes that cannot begin an HTTP reply are refused as soon as they come: another
+/// service's banner on a connection it keeps open (no waiting for the timeout), and a TLS
+/// alert followed by a close (http:// pointed at a TLS port; not "closed the connection").
+#[test]
+fn a_reply_that_is_not_http_is_refused_at_once() {
+    for (banner, close) in [
+        (&b"SSH-2.0-OpenSSH_9.6\r\n"[..], false),
+        (b"\x15\x03\x03\x00\x02\x02\x46", true),
+    ] {
+        let (addr, _rx) = server(move |_, mut s, _| {
+            if !close {
+                let _ = s.write_all(banner);
+            }
+            read_request(&mut s);
+            if close {
+                let _ = s.write_all(banner);
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(8));
+        });
+        let conn = open(addr, generous());
+        let start = Instant::now();
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert_malformed(&e, "not a valid HTTP reply: invalid HTTP version");
+        // the timeout is 10 s and the server holds the connection 8 s
+        assert!(start.elapsed() < Duration::from_secs(5), "{banner:?}");
+    }
+}
+
 /// A reply head begun and never finished: the timeout comes at the deadline, not a
 /// fraction of it later. The first bytes come 190 ms in: a socket timeout kept from
 /// before them (as with the old slack of total / 16 = 200 ms) would end 190 ms late.

@@ -14,9 +14,10 @@
 //!   connection is dropped. 1xx interim replies are skipped.
 //! - A 200 body comes by `Content-Length`, `Transfer-Encoding: chunked` (extensions and
 //!   trailers skipped) or, without either, up to the server's close; never more than
-//!   `max_reply`. A head over 64 KiB, a duplicate `Content-Length`, both framings, another
-//!   transfer coding, a bad chunk size or a line that is not HTTP is
-//!   [`Error::MalformedReply`] ("not a valid HTTP reply: …").
+//!   `max_reply`. A reply whose first bytes cannot begin `HTTP/1.` (another service on the
+//!   port, a TLS server) is refused at once; a head over 64 KiB, a duplicate
+//!   `Content-Length`, both framings, another transfer coding, a bad chunk size or a line
+//!   that is not HTTP is [`Error::MalformedReply`] ("not a valid HTTP reply: …").
 //! - Keep-alive: a connection is reused unless the reply said `Connection: close`, was
 //!   HTTP/1.0, was not read to its end, was followed by bytes in the same read, or
 //!   keep-alive is off. Before every reuse it is probed with one zero-timeout `poll`:
@@ -55,6 +56,8 @@ const DNS_REUSE: Duration = Duration::from_secs(60);
 /// The end of a reply head, its searcher built once (not on every call).
 static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+/// What every reply begins with.
+const HTTP_1: &[u8] = b"HTTP/1.";
 /// The read buffer of a connection: a usual reply comes whole in one read.
 const READ_BUFFER: usize = 16 * 1024;
 /// The most a blocking read or write may end after the call's deadline (see [`arm`]).
@@ -695,6 +698,19 @@ impl Conn {
     ) -> Step<(u16, bool, std::ops::Range<usize>)> {
         let mut from = self.start;
         let end = loop {
+            // as soon as the first bytes cannot begin a status line: another service on
+            // the port (SSH, SMTP banners) or a TLS server would otherwise leave the call
+            // waiting for its deadline, or closing, misread as httpd refusing the request
+            let first = &self.buf[self.start..self.end];
+            let n = first.len().min(HTTP_1.len());
+            if first[..n] != HTTP_1[..n] {
+                return Err(not_http(format!(
+                    "invalid HTTP version (the reply begins {:?}: is this an HTTP server, \
+                     not TLS or another service?)",
+                    String::from_utf8_lossy(&first[..first.len().min(40)])
+                ))
+                .into());
+            }
             if let Some(i) = HEAD_END.find(&self.buf[from..self.end]) {
                 break from + i;
             }
