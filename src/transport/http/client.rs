@@ -14,10 +14,12 @@
 //!   connection is dropped. 1xx interim replies are skipped.
 //! - A 200 body comes by `Content-Length`, `Transfer-Encoding: chunked` (extensions and
 //!   trailers skipped) or, without either, up to the server's close; never more than
-//!   `max_reply`. A reply whose first bytes cannot begin `HTTP/1.` (another service on the
-//!   port, a TLS server) is refused at once; a head over 64 KiB, a duplicate
-//!   `Content-Length`, both framings, another transfer coding, a bad chunk size or a line
-//!   that is not HTTP is [`Error::MalformedReply`] ("not a valid HTTP reply: …").
+//!   `max_reply`, and never more than [`RESERVE_AHEAD`] of memory ahead of the bytes that
+//!   came (an announced length is not allocated up front). A reply whose first bytes cannot
+//!   begin `HTTP/1.` (another service on the port, a TLS server) is refused at once; a head
+//!   over 64 KiB, a duplicate `Content-Length`, both framings, another transfer coding, a
+//!   bad chunk size or a line that is not HTTP is [`Error::MalformedReply`] ("not a valid
+//!   HTTP reply: …").
 //! - Keep-alive: a connection is reused unless the reply said `Connection: close`, was
 //!   HTTP/1.0, was not read to its end, was followed by bytes in the same read, or
 //!   keep-alive is off. Before every reuse it is probed with one zero-timeout `poll`:
@@ -60,6 +62,9 @@ static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
 const HTTP_1: &[u8] = b"HTTP/1.";
 /// The read buffer of a connection: a usual reply comes whole in one read.
 const READ_BUFFER: usize = 16 * 1024;
+/// A body is given at most this much memory beyond the bytes already received, whatever
+/// length its head announces: a 50-byte reply announcing 128 MiB costs no 128 MiB.
+const RESERVE_AHEAD: usize = 64 * 1024;
 /// The most a blocking read or write may end after the call's deadline (see [`arm`]).
 const MAX_SLACK: Duration = Duration::from_millis(5);
 
@@ -580,7 +585,9 @@ impl Conn {
                     .ok()
                     .filter(|n| *n <= client.max_reply)
                     .ok_or_else(|| too_big(client.max_reply))?;
-                let mut reply = Vec::with_capacity(n);
+                // the whole of a usual reply at once; an announced length beyond that
+                // only as the bytes come
+                let mut reply = Vec::with_capacity(n.min(RESERVE_AHEAD));
                 self.take(&mut reply, n, client, deadline)?;
                 reply
             }
@@ -741,7 +748,8 @@ impl Conn {
     }
 
     /// Appends `n` bytes of body to `out`: those already read, then straight from the
-    /// socket.
+    /// socket. `out` grows as the bytes come, never more than [`RESERVE_AHEAD`] ahead of
+    /// them (each byte zeroed once): an announced `n` is no allocation by itself.
     fn take(
         &mut self,
         out: &mut Vec<u8>,
@@ -752,14 +760,23 @@ impl Conn {
         let have = (self.end - self.start).min(n);
         out.extend_from_slice(&self.buf[self.start..self.start + have]);
         self.start += have;
+        // out[..at] came; out[at..] is zeroed room for what comes next
         let mut at = out.len();
-        let until = at + n - have;
-        out.resize(until, 0);
+        let until = at + (n - have);
         while at < until {
+            if at == out.len() {
+                let room = (until - at).min(RESERVE_AHEAD);
+                if out.capacity() < at + room {
+                    // double as a Vec does, but never past the announced end
+                    let cap = (out.capacity() * 2).clamp(at + room, until);
+                    out.reserve_exact(cap - at);
+                }
+                out.resize(at + room, 0);
+            }
             let got = Self::read_some(
                 &mut self.stream,
                 &mut self.timeout,
-                &mut out[at..until],
+                &mut out[at..],
                 client,
                 deadline,
             )?;
@@ -1262,5 +1279,48 @@ mod tests {
         for total in [5, 35, 3600].map(Duration::from_secs) {
             assert_eq!(slack(total), MAX_SLACK);
         }
+    }
+
+    /// A body's announced length is no allocation by itself: 50 bytes announcing 128 MiB,
+    /// then a close, cost one read-ahead, not 128 MiB zeroed. A body longer than the
+    /// read-ahead still comes whole, by Content-Length and chunked.
+    #[test]
+    fn an_announced_length_is_not_allocated_up_front() {
+        let url = server(|_, mut s| {
+            let _ = s.write_all(&[b'x'; 50]);
+        });
+        let c = Client::new(&url, "application/json", &[], true, 128 << 20).unwrap();
+        let mut conn = c.connect(&deadline()).unwrap();
+        let mut out = Vec::new();
+        let r = conn.take(&mut out, 128 << 20, &c, &deadline());
+        assert!(matches!(r, Err(Failure::Other(_))));
+        assert!(out.capacity() <= RESERVE_AHEAD, "{}", out.capacity());
+        assert_eq!(&out[..50], &[b'x'; 50]);
+
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let body = big.clone();
+        let url = server(move |_, mut s| {
+            request(&mut s).unwrap();
+            let mut reply =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            reply.extend_from_slice(&body);
+            s.write_all(&reply).unwrap();
+            request(&mut s).unwrap();
+            let mut reply = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                body.len()
+            )
+            .into_bytes();
+            reply.extend_from_slice(&body);
+            reply.extend_from_slice(b"\r\n0\r\n\r\n");
+            s.write_all(&reply).unwrap();
+            let _ = request(&mut s);
+        });
+        let c = client(&url);
+        let got = c.post(b"{1}", &deadline()).unwrap();
+        assert!(got == big, "by Content-Length");
+        assert_eq!(got.capacity(), big.len());
+        let got = c.post(b"{2}", &deadline()).unwrap();
+        assert!(got == big, "chunked");
     }
 }
