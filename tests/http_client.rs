@@ -438,6 +438,29 @@ fn a_reply_that_is_not_http_is_refused_at_once() {
     }
 }
 
+/// Two `Content-Length` headers with the same value are one (RFC 9110; ureq took them);
+/// differing ones are malformed (`garbage_and_ambiguous_framing_are_malformed`).
+#[test]
+fn the_same_content_length_twice_is_accepted() {
+    let (addr, _rx) = server(|i, s, tx| {
+        serve_all(i, s, tx, |req| {
+            let mut r = ok_reply(req, "twice", "");
+            let at = r.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let head = String::from_utf8_lossy(&r[..at]).into_owned();
+            let length = head.lines().last().unwrap().to_owned();
+            r.splice(at..at, format!("\r\n{length}").into_bytes());
+            Some(r)
+        })
+    });
+    let conn = open(addr, generous());
+    for _ in 0..2 {
+        assert_eq!(
+            conn.command("uptime", ()).unwrap().into_value(),
+            Value::from("twice")
+        );
+    }
+}
+
 /// A reply head begun and never finished: the timeout comes at the deadline, not a
 /// fraction of it later. The first bytes come 190 ms in: a socket timeout kept from
 /// before them (as with the old slack of total / 16 = 200 ms) would end 190 ms late.

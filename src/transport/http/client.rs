@@ -17,9 +17,9 @@
 //!   `max_reply`, and never more than [`RESERVE_AHEAD`] of memory ahead of the bytes that
 //!   came (an announced length is not allocated up front). A reply whose first bytes cannot
 //!   begin `HTTP/1.` (another service on the port, a TLS server) is refused at once; a head
-//!   over 64 KiB, a duplicate `Content-Length`, both framings, another transfer coding, a
-//!   bad chunk size or a line that is not HTTP is [`Error::MalformedReply`] ("not a valid
-//!   HTTP reply: …").
+//!   over 64 KiB, `Content-Length` headers that differ, both framings, another transfer
+//!   coding, a bad chunk size or a line that is not HTTP is [`Error::MalformedReply`]
+//!   ("not a valid HTTP reply: …").
 //! - Keep-alive: a connection is reused unless the reply said `Connection: close`, was
 //!   HTTP/1.0, was not read to its end, was followed by bytes in the same read, or
 //!   keep-alive is off. Before every reuse it is probed with one zero-timeout `poll`:
@@ -485,9 +485,6 @@ fn parse_headers(lines: &[u8], http10: bool) -> std::result::Result<Head, String
         // by length first: most headers are none of these three
         match name.len() {
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                if length.is_some() {
-                    return Err("more than one Content-Length".into());
-                }
                 let digits =
                     !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit);
                 if !digits {
@@ -496,7 +493,12 @@ fn parse_headers(lines: &[u8], http10: bool) -> std::result::Result<Head, String
                         String::from_utf8_lossy(value)
                     ));
                 }
-                length = Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')));
+                let n = value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
+                // the same value twice is allowed (RFC 9110 §8.6), as ureq took it
+                if length.is_some_and(|l| l != n) {
+                    return Err("Content-Length headers that differ".into());
+                }
+                length = Some(n);
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 if chunked || !value.eq_ignore_ascii_case(b"chunked") {
@@ -905,9 +907,12 @@ mod tests {
             head("X: y\r", false).unwrap().framing,
             BodyFraming::UntilClose
         );
+        // the same length twice is one length
+        let ok = head("Content-Length: 12\r\nX: y\r\ncontent-length: 12\r", false).unwrap();
+        assert_eq!(ok.framing, BodyFraming::Length(12));
         for bad in [
             "Content-Length: 1\r\nContent-Length: 2\r",
-            "Content-Length: 1\r\nContent-Length: 1\r",
+            "Content-Length: 2\r\nContent-Length: 2\r\nContent-Length: 3\r",
             "Content-Length: 1, 1\r",
             "Content-Length: -1\r",
             "Content-Length: 99999999999999999999\r",
