@@ -150,19 +150,30 @@ impl std::fmt::Debug for Client {
 }
 
 /// One TCP connection and what it remembers between requests.
-#[derive(Debug)]
 struct Conn {
     stream: TcpStream,
     /// When its last reply ended.
     last_used: Instant,
     /// The read and write timeouts set on the socket (see [`arm`]).
     timeout: Option<Duration>,
-    /// The request being sent.
+    /// The request being sent (its head holds the user's headers: `Authorization`).
     out: Vec<u8>,
     /// Bytes read and not yet used are `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
     end: usize,
+}
+
+/// Never the request (`out`: it holds the `Authorization` header) nor the bytes read.
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("stream", &self.stream)
+            .field("last_used", &self.last_used)
+            .field("timeout", &self.timeout)
+            .field("unread", &(self.end - self.start))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an exchange failed.
@@ -806,7 +817,11 @@ impl Conn {
             }
             let size = usize::try_from(size)
                 .ok()
-                .filter(|s| body.len() + s <= client.max_reply)
+                .filter(|s| {
+                    body.len()
+                        .checked_add(*s)
+                        .is_some_and(|t| t <= client.max_reply)
+                })
                 .ok_or_else(|| too_big(client.max_reply))?;
             self.take(&mut body, size, client, deadline)?;
             while self.end - self.start < 2 {
@@ -1327,5 +1342,30 @@ mod tests {
         assert_eq!(got.capacity(), big.len());
         let got = c.post(b"{2}", &deadline()).unwrap();
         assert!(got == big, "chunked");
+    }
+
+    /// Neither the request (its Authorization header) nor the bytes read show in the Debug
+    /// of a connection, as text or as bytes.
+    #[test]
+    fn a_connection_debug_shows_no_credentials() {
+        let url = server(|_, mut s| {
+            while request(&mut s).is_some() {
+                s.write_all(OK).unwrap();
+            }
+        });
+        let auth = "Basic bWl1c2VyOnMzY3JldA==";
+        let headers = vec![("Authorization".to_owned(), auth.to_owned())];
+        let c = Client::new(&url, "application/json", &headers, true, 1 << 20).unwrap();
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        let shown = format!("{:?} {c:?}", lock(&c.idle)[0]);
+        let as_bytes = format!("{:?}", &auth.as_bytes()[6..14]);
+        let as_bytes = as_bytes.trim_matches(|c| c == '[' || c == ']');
+        for secret in ["bWl1c2VyOnMzY3JldA", "s3cret", as_bytes] {
+            assert!(
+                !shown.contains(secret),
+                "{secret} in the Debug of a connection"
+            );
+        }
+        assert!(shown.contains("Conn"), "{shown}");
     }
 }
