@@ -31,8 +31,9 @@
 //!   reused connection whose very first `write` of the request fails (reset or shut down:
 //!   the kernel took no byte of it, so none reached the server) carries it again, once, on
 //!   a new connection.
-//! - Nothing waits past the call's deadline by more than the slack of [`arm`] (at most
-//!   [`MAX_SLACK`]).
+//! - Nothing waits past the call's deadline by more than the slack of [`arm`] ([`MAX_SLACK`])
+//!   and a tick or two of the kernel's timers (socket timeouts are never set longer than
+//!   [`MAX_SOCKET_TIMEOUT`], where those timers are fine-grained).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -67,6 +68,11 @@ const READ_BUFFER: usize = 16 * 1024;
 const RESERVE_AHEAD: usize = 64 * 1024;
 /// The most a blocking read or write may end after the call's deadline (see [`arm`]).
 const MAX_SLACK: Duration = Duration::from_millis(5);
+/// The longest socket timeout set. The kernel runs a long `SO_RCVTIMEO` on a coarse timer
+/// (up to an eighth of it late: 6.15 s woke 88 ms late at HZ=250); up to 100 ms it is
+/// exact to a tick or two (4–10 ms). A longer wait wakes every 100 ms (one `recv` that
+/// finds nothing, no `setsockopt`) until the deadline is near.
+const MAX_SOCKET_TIMEOUT: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -372,13 +378,15 @@ fn slack(total: Duration) -> Duration {
     (total / 16).clamp(Duration::from_millis(1), MAX_SLACK)
 }
 
-/// Sets the socket's read and write timeouts to the time left before `deadline` unless the
-/// value set is within the slack of it ([`slack`]: at most [`MAX_SLACK`], 5 ms): back-to-back
-/// calls with the same timeout then cost no `setsockopt`. The price is a bounded overrun:
-/// one blocking read or write may end up to the slack after the deadline (called before
-/// every read, so a server trickling bytes cannot stretch it further). A value shorter
-/// than the time left by more than the slack is raised too (one left by a reply that ended
-/// close to its deadline would otherwise wake every later long wait again and again).
+/// Sets the socket's read and write timeouts to the time left before `deadline`, at most
+/// [`MAX_SOCKET_TIMEOUT`], unless the value set is within the slack of that ([`slack`]: at
+/// most [`MAX_SLACK`], 5 ms): back-to-back calls then cost no `setsockopt` (the value stays
+/// [`MAX_SOCKET_TIMEOUT`] while more than that is left). The price is a bounded overrun:
+/// one blocking read or write may end up to the slack (and the kernel's tick) after the
+/// deadline; called before every read, so a server trickling bytes cannot stretch it
+/// further. A value shorter than wanted by more than the slack is raised too (one left by
+/// a reply that ended close to its deadline would otherwise wake every later wait again
+/// and again).
 fn arm(
     stream: &TcpStream,
     set: &mut Option<Duration>,
@@ -386,13 +394,14 @@ fn arm(
     url: &str,
 ) -> Result<()> {
     let left = deadline.remaining().ok_or_else(|| timed_out(deadline))?;
+    let want = left.min(MAX_SOCKET_TIMEOUT);
     let slack = slack(deadline.total());
-    if set.is_none_or(|s| s > left + slack || s + slack < left) {
+    if set.is_none_or(|s| s > want + slack || s + slack < want) {
         stream
-            .set_read_timeout(Some(left))
-            .and_then(|()| stream.set_write_timeout(Some(left)))
+            .set_read_timeout(Some(want))
+            .and_then(|()| stream.set_write_timeout(Some(want)))
             .map_err(|e| map_io(url, e, deadline))?;
-        *set = Some(left);
+        *set = Some(want);
     }
     Ok(())
 }
@@ -1256,39 +1265,70 @@ mod tests {
         assert_eq!(rx.try_iter().count(), 2);
     }
 
-    /// A reply that ended close to its deadline leaves a short socket timeout; the next
-    /// call, with a long one, sets it back (else its waits would wake every few ms).
+    /// A reply that ended close to its deadline leaves a short socket timeout (here 3 ms,
+    /// set by hand); the next call, with a long deadline, sets it back to
+    /// [`MAX_SOCKET_TIMEOUT`] (else its waits would wake every few ms).
     #[test]
     fn a_short_socket_timeout_is_raised_again() {
         let url = server(|_, mut s| {
-            request(&mut s).unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
-                .unwrap();
-            // the body's bytes 1.3 s and 1.5 s into a 2.5 s deadline: the read of the
-            // second is armed with what is left then, about 1.2 s
-            std::thread::sleep(Duration::from_millis(1300));
-            s.write_all(b"o").unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-            s.write_all(b"k").unwrap();
             while request(&mut s).is_some() {
                 s.write_all(OK).unwrap();
             }
         });
         let c = client(&url);
-        let first = Deadline::after(Duration::from_millis(2500));
-        assert_eq!(c.post(b"{1}", &first).unwrap(), b"ok");
-        let short = lock(&c.idle)[0].timeout.unwrap();
-        assert!(short < Duration::from_millis(2100), "{short:?}");
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        {
+            let mut idle = lock(&c.idle);
+            let short = Some(Duration::from_millis(3));
+            idle[0].stream.set_read_timeout(short).unwrap();
+            idle[0].stream.set_write_timeout(short).unwrap();
+            idle[0].timeout = short;
+        }
         assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
         let idle = lock(&c.idle);
-        // as remembered and as the kernel has it (rounded there)
+        // as remembered and as the kernel has it (rounded to its tick)
         for now in [
             idle[0].timeout,
             idle[0].stream.read_timeout().unwrap(),
             idle[0].stream.write_timeout().unwrap(),
         ] {
-            assert!(now > Some(Duration::from_secs(5)), "{now:?}");
+            assert!(now > Some(MAX_SOCKET_TIMEOUT / 2), "{now:?}");
         }
+    }
+
+    /// Back-to-back calls set no socket timeout after the first; a deadline shorter than
+    /// [`MAX_SOCKET_TIMEOUT`] is set as it is.
+    #[test]
+    fn socket_timeouts_are_capped_and_kept() {
+        let url = server(|_, mut s| {
+            while request(&mut s).is_some() {
+                s.write_all(OK).unwrap();
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        assert_eq!(lock(&c.idle)[0].timeout, Some(MAX_SOCKET_TIMEOUT));
+        // a value set behind the client's back would show if it were set again
+        lock(&c.idle)[0]
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(7)))
+            .unwrap();
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
+        let idle = lock(&c.idle);
+        assert_eq!(
+            idle[0].stream.read_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        // a deadline nearer than the cap: what is left
+        let mut set = idle[0].timeout;
+        arm(
+            &idle[0].stream,
+            &mut set,
+            &Deadline::after(Duration::from_millis(50)),
+            &url,
+        )
+        .unwrap();
+        assert!(set.unwrap() <= Duration::from_millis(50), "{set:?}");
     }
 
     /// The slack of a socket timeout stays within 1 ms and 5 ms, whatever the total.
