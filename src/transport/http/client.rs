@@ -66,7 +66,8 @@ const READ_BUFFER: usize = 16 * 1024;
 /// A body is given at most this much memory beyond the bytes already received, whatever
 /// length its head announces: a 50-byte reply announcing 128 MiB costs no 128 MiB.
 const RESERVE_AHEAD: usize = 64 * 1024;
-/// The most a blocking read or write may end after the call's deadline (see [`arm`]).
+/// The most a socket timeout left set may exceed the time left (see [`arm`]): with a tick
+/// or two of the kernel's timers, how late a blocking read or write may end.
 const MAX_SLACK: Duration = Duration::from_millis(5);
 /// The longest socket timeout set. The kernel runs a long `SO_RCVTIMEO` on a coarse timer
 /// (up to an eighth of it late: 6.15 s woke 88 ms late at HZ=250); up to 100 ms it is
