@@ -24,7 +24,9 @@
 //!   HTTP/1.0, was not read to its end, was followed by bytes in the same read, or
 //!   keep-alive is off. Before every reuse it is probed with one zero-timeout `poll`:
 //!   readable (the server's close, or bytes nobody asked for, such as a late second reply)
-//!   or hung up, it is dropped and a new one opened.
+//!   or hung up, it is dropped and a new one opened. Bytes that come only after the next
+//!   request was written cannot be told from its reply (an XML-RPC reply has no id): no
+//!   probe can catch a server that sends them that late.
 //! - A request completely written is never sent again: if the server closes or resets the
 //!   connection before its reply, the call fails ("the server closed the connection
 //!   without a complete HTTP reply"), since the server may have run the command. Only a
