@@ -230,11 +230,13 @@ fn connection_close_and_http10_replies_are_not_reused() {
 }
 
 /// The server closes the idle keep-alive connection right after each reply (as a server
-/// with a short keep-alive timeout, or one restarted): each next call, probed or not,
-/// goes on a new connection, and every request is seen exactly once.
+/// with a short keep-alive timeout, or one restarted): the probe made before each reuse
+/// finds it closed and the next call goes on a new connection; every request is seen
+/// exactly once.
 #[test]
 fn a_server_closing_idle_connections_loses_and_duplicates_nothing() {
-    let (addr, rx) = server(|i, mut s, tx| {
+    let (closed_tx, closed_rx) = mpsc::channel::<()>();
+    let (addr, rx) = server(move |i, mut s, tx| {
         let req = read_request(&mut s).unwrap();
         let reply = ok_reply(&req, "ok", "");
         let _ = tx.send(Seen {
@@ -243,20 +245,22 @@ fn a_server_closing_idle_connections_loses_and_duplicates_nothing() {
             bytes: req,
         });
         let _ = s.write_all(&reply);
-        // drop: the kept-alive connection closes
+        // the kept-alive connection closes
+        drop(s);
+        let _ = closed_tx.send(());
     });
     let conn = open(addr, generous());
     let mut ids = Vec::new();
     for n in 0..20 {
-        // back to back (the unprobed path, retried) and after a pause (probed)
-        if n % 2 == 1 {
-            std::thread::sleep(Duration::from_millis(20));
-        }
         assert_eq!(
             conn.command("uptime", ()).unwrap().into_value(),
             Value::from("ok"),
             "#{n}"
         );
+        // the close made, and its FIN given time to arrive (a request written before it
+        // did would be lost: the server may have taken it, so it is never sent again)
+        closed_rx.recv_timeout(support::GENEROUS).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
     }
     for s in seen(&rx) {
         assert_eq!(s.nth, 0);
@@ -295,6 +299,8 @@ fn a_server_restart_between_calls() {
     );
     stop_tx.send(()).unwrap();
     first.join().unwrap();
+    // the old connection's FIN given time to arrive: the probe finds it
+    std::thread::sleep(Duration::from_millis(50));
     // the new server on the same port
     let listener = TcpListener::bind(addr).unwrap();
     std::thread::spawn(move || {
@@ -401,6 +407,85 @@ fn garbage_and_ambiguous_framing_are_malformed() {
         let e = conn.command("uptime", ()).unwrap_err();
         assert_malformed(&e, "not a valid HTTP reply");
     }
+}
+
+/// Bytes that cannot begin an HTTP reply are refused as soon as they come: another
+/// service's banner on a connection it keeps open (no waiting for the timeout), and a TLS
+/// alert followed by a close (http:// pointed at a TLS port; not "closed the connection").
+#[test]
+fn a_reply_that_is_not_http_is_refused_at_once() {
+    for (banner, close) in [
+        (&b"SSH-2.0-OpenSSH_9.6\r\n"[..], false),
+        (b"\x15\x03\x03\x00\x02\x02\x46", true),
+    ] {
+        let (addr, _rx) = server(move |_, mut s, _| {
+            if !close {
+                let _ = s.write_all(banner);
+            }
+            read_request(&mut s);
+            if close {
+                let _ = s.write_all(banner);
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(8));
+        });
+        let conn = open(addr, generous());
+        let start = Instant::now();
+        let e = conn.command("uptime", ()).unwrap_err();
+        assert_malformed(&e, "not a valid HTTP reply: invalid HTTP version");
+        // the timeout is 10 s and the server holds the connection 8 s
+        assert!(start.elapsed() < Duration::from_secs(5), "{banner:?}");
+    }
+}
+
+/// Two `Content-Length` headers with the same value are one (RFC 9110; ureq took them);
+/// differing ones are malformed (`garbage_and_ambiguous_framing_are_malformed`).
+#[test]
+fn the_same_content_length_twice_is_accepted() {
+    let (addr, _rx) = server(|i, s, tx| {
+        serve_all(i, s, tx, |req| {
+            let mut r = ok_reply(req, "twice", "");
+            let at = r.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let head = String::from_utf8_lossy(&r[..at]).into_owned();
+            let length = head.lines().last().unwrap().to_owned();
+            r.splice(at..at, format!("\r\n{length}").into_bytes());
+            Some(r)
+        })
+    });
+    let conn = open(addr, generous());
+    for _ in 0..2 {
+        assert_eq!(
+            conn.command("uptime", ()).unwrap().into_value(),
+            Value::from("twice")
+        );
+    }
+}
+
+/// A reply head begun and never finished: the timeout comes at the deadline, not a
+/// fraction of it later. The first bytes come 200 ms in: a socket timeout kept from before
+/// them (as with the old slack of total / 16, 300 ms here) would end 200 ms late, and one
+/// of seconds set on the socket would end up to an eighth of it late (the kernel's coarse
+/// timers for long timeouts: 88 ms at 6 s, HZ=250).
+#[test]
+fn a_stalled_reply_ends_at_the_deadline() {
+    let (addr, _rx) = server(|_, mut s, _| {
+        read_request(&mut s);
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+        std::thread::sleep(Duration::from_secs(8));
+    });
+    let timeout = Duration::from_millis(4800);
+    let conn = open(addr, Options::builder().timeout(timeout));
+    let start = Instant::now();
+    let e = conn.command("uptime", ()).unwrap_err();
+    let took = start.elapsed();
+    assert!(e.is_timeout(), "{e}");
+    // the slack is at most 5 ms, the kernel's tick a few; the rest is room for a loaded
+    // machine
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(150),
+        "{took:?}"
+    );
 }
 
 /// A Content-Length over max_reply is refused before a byte of the body is read; a chunked

@@ -1,8 +1,9 @@
 //! The built-in HTTP/1.1 client for plain `http://` (`mi_http` and XML-RPC without TLS or a
-//! proxy): keep-alive connections over `std::net::TcpStream`, each request in one `write`,
-//! a reply usually in one `read` — the two system calls of a minimal raw client. ureq cost
-//! six (a socket timeout set on every request, a liveness probe of three calls on every
-//! pooled connection) and about 30 000 instructions of its own per request (issue 25).
+//! proxy): keep-alive connections over `std::net::TcpStream`, each probed with one
+//! zero-timeout `poll` before it is reused, each request in one `write`, a reply usually in
+//! one `read` — three system calls, the two of a minimal raw client and the probe. ureq
+//! cost six (a socket timeout set on every request, a liveness probe of three calls on
+//! every pooled connection) and about 30 000 instructions of its own per request (issue 25).
 //!
 //! What it does, and what it refuses:
 //! - A request is the head (Host, User-Agent, Content-Type, the user's headers,
@@ -13,16 +14,28 @@
 //!   connection is dropped. 1xx interim replies are skipped.
 //! - A 200 body comes by `Content-Length`, `Transfer-Encoding: chunked` (extensions and
 //!   trailers skipped) or, without either, up to the server's close; never more than
-//!   `max_reply`. A head over 64 KiB, a duplicate `Content-Length`, both framings, another
-//!   transfer coding, a bad chunk size or a line that is not HTTP is
-//!   [`Error::MalformedReply`] ("not a valid HTTP reply: …").
+//!   `max_reply`, and never more than [`RESERVE_AHEAD`] of memory ahead of the bytes that
+//!   came (an announced length is not allocated up front). A reply whose first bytes cannot
+//!   begin `HTTP/1.` (another service on the port, a TLS server) is refused at once; a head
+//!   over 64 KiB, `Content-Length` headers that differ, both framings, another transfer
+//!   coding, a bad chunk size or a line that is not HTTP is [`Error::MalformedReply`]
+//!   ("not a valid HTTP reply: …").
 //! - Keep-alive: a connection is reused unless the reply said `Connection: close`, was
-//!   HTTP/1.0, was not read to its end, or keep-alive is off. A connection idle for more
-//!   than [`PROBE_AFTER`] is probed with one zero-timeout `poll` (readable or hung up: the
-//!   server closed it; a new one is opened); one used just before is not probed, and if
-//!   the server closes or resets it before the first byte of the reply, the request is sent
-//!   once more on a new connection. Never once a byte of the reply came.
-//! - Nothing waits past the call's deadline (beyond the bounded slack of [`arm`]).
+//!   HTTP/1.0, was not read to its end, was followed by bytes in the same read, or
+//!   keep-alive is off. Before every reuse it is probed with one zero-timeout `poll`:
+//!   readable (the server's close, or bytes nobody asked for, such as a late second reply)
+//!   or hung up, it is dropped and a new one opened. Bytes that come only after the next
+//!   request was written cannot be told from its reply (an XML-RPC reply has no id): no
+//!   probe can catch a server that sends them that late.
+//! - A request completely written is never sent again: if the server closes or resets the
+//!   connection before its reply, the call fails ("the server closed the connection
+//!   without a complete HTTP reply"), since the server may have run the command. Only a
+//!   reused connection whose very first `write` of the request fails (reset or shut down:
+//!   the kernel took no byte of it, so none reached the server) carries it again, once, on
+//!   a new connection.
+//! - Nothing waits past the call's deadline by more than the slack of [`arm`] ([`MAX_SLACK`])
+//!   and a tick or two of the kernel's timers (socket timeouts are never set longer than
+//!   [`MAX_SOCKET_TIMEOUT`], where those timers are fine-grained).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -38,8 +51,6 @@ use crate::{Error, Result};
 /// The largest reply head (status line and headers) accepted; also the limit of a chunk's
 /// size line and of the trailers.
 const MAX_HEAD: usize = 64 * 1024;
-/// A connection idle for longer than this is probed before it is reused.
-const PROBE_AFTER: Duration = Duration::from_millis(1);
 /// A connection idle for longer than this is not reused (as ureq: a NAT or firewall on the
 /// way may have forgotten it without a word).
 const MAX_IDLE_AGE: Duration = Duration::from_secs(15);
@@ -50,8 +61,21 @@ const DNS_REUSE: Duration = Duration::from_secs(60);
 /// The end of a reply head, its searcher built once (not on every call).
 static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+/// What every reply begins with.
+const HTTP_1: &[u8] = b"HTTP/1.";
 /// The read buffer of a connection: a usual reply comes whole in one read.
 const READ_BUFFER: usize = 16 * 1024;
+/// A body is given at most this much memory beyond the bytes already received, whatever
+/// length its head announces: a 50-byte reply announcing 128 MiB costs no 128 MiB.
+const RESERVE_AHEAD: usize = 64 * 1024;
+/// The most a socket timeout left set may exceed the time left (see [`arm`]): with a tick
+/// or two of the kernel's timers, how late a blocking read or write may end.
+const MAX_SLACK: Duration = Duration::from_millis(5);
+/// The longest socket timeout set. The kernel runs a long `SO_RCVTIMEO` on a coarse timer
+/// (up to an eighth of it late: 6.15 s woke 88 ms late at HZ=250); up to 100 ms it is
+/// exact to a tick or two (4–10 ms). A longer wait wakes every 100 ms (one `recv` that
+/// finds nothing, no `setsockopt`) until the deadline is near.
+const MAX_SOCKET_TIMEOUT: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -118,8 +142,6 @@ pub(super) struct Client {
     head: Vec<u8>,
     keepalive: bool,
     max_reply: usize,
-    /// [`PROBE_AFTER`] (a test sets it longer, to take the unprobed path at will).
-    probe_after: Duration,
     idle: Mutex<Vec<Conn>>,
     dns: Mutex<Option<(Instant, Vec<SocketAddr>)>>,
 }
@@ -137,35 +159,44 @@ impl std::fmt::Debug for Client {
 }
 
 /// One TCP connection and what it remembers between requests.
-#[derive(Debug)]
 struct Conn {
     stream: TcpStream,
     /// When its last reply ended.
     last_used: Instant,
     /// The read and write timeouts set on the socket (see [`arm`]).
     timeout: Option<Duration>,
-    /// The request being sent.
+    /// The request being sent (its head holds the user's headers: `Authorization`).
     out: Vec<u8>,
     /// Bytes read and not yet used are `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// A byte of the current reply arrived.
-    got: bool,
+}
+
+/// Never the request (`out`: it holds the `Authorization` header) nor the bytes read.
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("stream", &self.stream)
+            .field("last_used", &self.last_used)
+            .field("timeout", &self.timeout)
+            .field("unread", &(self.end - self.start))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an exchange failed.
 enum Failure {
-    /// The server closed or reset the connection before the first byte of the reply (or
-    /// while the request was written): a reused connection it had closed.
-    Early(Error),
-    /// Anything else: never retried.
-    Late(Error),
+    /// The first `write` of the request failed (the connection was reset or shut down):
+    /// the kernel took no byte of the request, so the server cannot have seen any of it.
+    NotSent(Error),
+    /// Anything else, the request possibly seen by the server: never retried.
+    Other(Error),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure::Late(e)
+        Failure::Other(e)
     }
 }
 
@@ -214,7 +245,6 @@ impl Client {
             head: head.into_bytes(),
             keepalive,
             max_reply,
-            probe_after: PROBE_AFTER,
             idle: Mutex::new(Vec::new()),
             dns: Mutex::new(None),
         })
@@ -222,11 +252,10 @@ impl Client {
 
     /// POSTs `body` and returns the 200 reply's body.
     pub(super) fn post(&self, body: &[u8], deadline: &Deadline) -> Result<Vec<u8>> {
-        let (mut conn, unprobed) = match self.take_idle() {
-            Some(taken) => taken,
+        let (mut conn, mut reused) = match self.take_idle() {
+            Some(conn) => (conn, true),
             None => (self.connect(deadline)?, false),
         };
-        let mut retried = false;
         loop {
             match conn.exchange(self, body, deadline) {
                 Ok((reply, reusable)) => {
@@ -239,33 +268,29 @@ impl Client {
                     }
                     return Ok(reply);
                 }
-                // a reused connection the server had closed while it sat unprobed: once
-                // more, on a new one (nothing of the reply came, so nothing is answered twice
-                // unless the server took the request and closed without a byte)
-                Err(Failure::Early(_)) if unprobed && !retried => {
-                    retried = true;
+                // a reused connection that took no byte of the request (reset between the
+                // probe and the write): once more, on a new one. Nothing of the request
+                // left this host, so the server cannot run it twice
+                Err(Failure::NotSent(_)) if reused => {
+                    reused = false;
                     drop(conn);
                     conn = self.connect(deadline)?;
                 }
-                Err(Failure::Early(e) | Failure::Late(e)) => return Err(e),
+                Err(Failure::NotSent(e) | Failure::Other(e)) => return Err(e),
             }
         }
     }
 
-    /// An idle connection that looks alive, and whether it went unprobed.
-    fn take_idle(&self) -> Option<(Conn, bool)> {
+    /// An idle connection that looks alive: each is probed (one zero-timeout `poll`)
+    /// however briefly it sat idle, since a request written on a connection the server
+    /// closed can never be sent again (the server may have run it).
+    fn take_idle(&self) -> Option<Conn> {
         loop {
             let conn = lock(&self.idle).pop()?;
-            let idle_for = conn.last_used.elapsed();
-            if idle_for > MAX_IDLE_AGE {
+            if conn.last_used.elapsed() > MAX_IDLE_AGE || closed_by_peer(&conn.stream) {
                 continue;
             }
-            if idle_for <= self.probe_after {
-                return Some((conn, true));
-            }
-            if !closed_by_peer(&conn.stream) {
-                return Some((conn, false));
-            }
+            return Some(conn);
         }
     }
 
@@ -291,7 +316,6 @@ impl Client {
                         buf: vec![0; READ_BUFFER],
                         start: 0,
                         end: 0,
-                        got: false,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -343,20 +367,29 @@ impl Client {
     }
 }
 
-/// One zero-timeout `poll`: an idle connection that is readable (EOF, or bytes nobody
-/// asked for) or hung up is of no use.
+/// One zero-timeout `poll`: an idle connection that is readable (the server's FIN makes
+/// it readable at EOF; or bytes nobody asked for, such as a late second reply) or hung up
+/// or in error (`POLLHUP`, `POLLERR`: always reported) is of no use.
 fn closed_by_peer(stream: &TcpStream) -> bool {
     use std::os::fd::AsFd;
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
     !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
 }
 
-/// Sets the socket's read and write timeouts to the time left before `deadline`, but only
-/// when the value set is longer than that by more than a slack of max(1 ms, total / 16):
-/// back-to-back calls with the same timeout then cost no `setsockopt`. The price is a
-/// bounded overrun: one blocking read or write may end up to the slack after the deadline
-/// (called before every read, so a server trickling bytes cannot stretch it further). A
-/// value shorter than the time left only wakes a read early, and the caller reads again.
+/// The slack of [`arm`] for a call of `total`: total / 16, within 1 ms and [`MAX_SLACK`].
+fn slack(total: Duration) -> Duration {
+    (total / 16).clamp(Duration::from_millis(1), MAX_SLACK)
+}
+
+/// Sets the socket's read and write timeouts to the time left before `deadline`, at most
+/// [`MAX_SOCKET_TIMEOUT`], unless the value set is within the slack of that ([`slack`]: at
+/// most [`MAX_SLACK`], 5 ms): back-to-back calls then cost no `setsockopt` (the value stays
+/// [`MAX_SOCKET_TIMEOUT`] while more than that is left). The price is a bounded overrun:
+/// one blocking read or write may end up to the slack (and the kernel's tick) after the
+/// deadline; called before every read, so a server trickling bytes cannot stretch it
+/// further. A value shorter than wanted by more than the slack is raised too (one left by
+/// a reply that ended close to its deadline would otherwise wake every later wait again
+/// and again).
 fn arm(
     stream: &TcpStream,
     set: &mut Option<Duration>,
@@ -364,13 +397,14 @@ fn arm(
     url: &str,
 ) -> Result<()> {
     let left = deadline.remaining().ok_or_else(|| timed_out(deadline))?;
-    let slack = (deadline.total() / 16).max(Duration::from_millis(1));
-    if set.is_none_or(|s| s > left + slack) {
+    let want = left.min(MAX_SOCKET_TIMEOUT);
+    let slack = slack(deadline.total());
+    if set.is_none_or(|s| s > want + slack || s + slack < want) {
         stream
-            .set_read_timeout(Some(left))
-            .and_then(|()| stream.set_write_timeout(Some(left)))
+            .set_read_timeout(Some(want))
+            .and_then(|()| stream.set_write_timeout(Some(want)))
             .map_err(|e| map_io(url, e, deadline))?;
-        *set = Some(left);
+        *set = Some(want);
     }
     Ok(())
 }
@@ -474,9 +508,6 @@ fn parse_headers(lines: &[u8], http10: bool) -> std::result::Result<Head, String
         // by length first: most headers are none of these three
         match name.len() {
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                if length.is_some() {
-                    return Err("more than one Content-Length".into());
-                }
                 let digits =
                     !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit);
                 if !digits {
@@ -485,7 +516,12 @@ fn parse_headers(lines: &[u8], http10: bool) -> std::result::Result<Head, String
                         String::from_utf8_lossy(value)
                     ));
                 }
-                length = Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')));
+                let n = value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
+                // the same value twice is allowed (RFC 9110 §8.6), as ureq took it
+                if length.is_some_and(|l| l != n) {
+                    return Err("Content-Length headers that differ".into());
+                }
+                length = Some(n);
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 if chunked || !value.eq_ignore_ascii_case(b"chunked") {
@@ -543,7 +579,6 @@ impl Conn {
     ) -> Step<(Vec<u8>, bool)> {
         self.start = 0;
         self.end = 0;
-        self.got = false;
         self.out.clear();
         self.out.extend_from_slice(&client.head);
         push_decimal(&mut self.out, body.len());
@@ -561,7 +596,7 @@ impl Conn {
                 100 | 102..=199 => continue,
                 // the status alone: OpenSIPS never finishes the body of 202/400/405
                 _ => {
-                    return Err(Failure::Late(Error::Http {
+                    return Err(Failure::Other(Error::Http {
                         status,
                         url: client.url.clone(),
                         hint: super::status_hint(status, body.len()).map(Into::into),
@@ -575,7 +610,9 @@ impl Conn {
                     .ok()
                     .filter(|n| *n <= client.max_reply)
                     .ok_or_else(|| too_big(client.max_reply))?;
-                let mut reply = Vec::with_capacity(n);
+                // the whole of a usual reply at once; an announced length beyond that
+                // only as the bytes come
+                let mut reply = Vec::with_capacity(n.min(RESERVE_AHEAD));
                 self.take(&mut reply, n, client, deadline)?;
                 reply
             }
@@ -593,16 +630,17 @@ impl Conn {
         let mut sent = 0;
         while sent < self.out.len() {
             match self.stream.write(&self.out[sent..]) {
-                Ok(0) => return Err(Failure::Early(closed_early())),
+                Ok(0) => return Err(closed_early().into()),
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     arm(&self.stream, &mut self.timeout, deadline, &client.url)?;
                 }
-                Err(e) if closed(e.kind()) => {
-                    return Err(Failure::Early(map_io(&client.url, e, deadline)));
+                // reset or shut down before the kernel took a byte of the request
+                Err(e) if sent == 0 && closed(e.kind()) => {
+                    return Err(Failure::NotSent(map_io(&client.url, e, deadline)));
                 }
-                Err(e) => return Err(Failure::Late(map_io(&client.url, e, deadline))),
+                Err(e) => return Err(map_io(&client.url, e, deadline).into()),
             }
         }
         Ok(())
@@ -612,7 +650,6 @@ impl Conn {
     fn read_some(
         stream: &mut TcpStream,
         timeout: &mut Option<Duration>,
-        got: &mut bool,
         dst: &mut [u8],
         client: &Client,
         deadline: &Deadline,
@@ -621,19 +658,10 @@ impl Conn {
             // before every read: the deadline, and a socket timeout no longer than it
             arm(stream, timeout, deadline, &client.url)?;
             match stream.read(dst) {
-                Ok(n) => {
-                    if n == 0 && !*got {
-                        return Err(Failure::Early(closed_early()));
-                    }
-                    *got |= n > 0;
-                    return Ok(n);
-                }
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) if closed(e.kind()) && !*got => {
-                    return Err(Failure::Early(map_io(&client.url, e, deadline)));
-                }
-                Err(e) => return Err(Failure::Late(map_io(&client.url, e, deadline))),
+                Err(e) => return Err(map_io(&client.url, e, deadline).into()),
             }
         }
     }
@@ -653,7 +681,6 @@ impl Conn {
         let n = Self::read_some(
             &mut self.stream,
             &mut self.timeout,
-            &mut self.got,
             &mut self.buf[self.end..],
             client,
             deadline,
@@ -703,6 +730,19 @@ impl Conn {
     ) -> Step<(u16, bool, std::ops::Range<usize>)> {
         let mut from = self.start;
         let end = loop {
+            // as soon as the first bytes cannot begin a status line: another service on
+            // the port (SSH, SMTP banners) or a TLS server would otherwise leave the call
+            // waiting for its deadline, or closing, misread as httpd refusing the request
+            let first = &self.buf[self.start..self.end];
+            let n = first.len().min(HTTP_1.len());
+            if first[..n] != HTTP_1[..n] {
+                return Err(not_http(format!(
+                    "invalid HTTP version (the reply begins {:?}: is this an HTTP server, \
+                     not TLS or another service?)",
+                    String::from_utf8_lossy(&first[..first.len().min(40)])
+                ))
+                .into());
+            }
             if let Some(i) = HEAD_END.find(&self.buf[from..self.end]) {
                 break from + i;
             }
@@ -733,7 +773,8 @@ impl Conn {
     }
 
     /// Appends `n` bytes of body to `out`: those already read, then straight from the
-    /// socket.
+    /// socket. `out` grows as the bytes come, never more than [`RESERVE_AHEAD`] ahead of
+    /// them (each byte zeroed once): an announced `n` is no allocation by itself.
     fn take(
         &mut self,
         out: &mut Vec<u8>,
@@ -744,15 +785,23 @@ impl Conn {
         let have = (self.end - self.start).min(n);
         out.extend_from_slice(&self.buf[self.start..self.start + have]);
         self.start += have;
+        // out[..at] came; out[at..] is zeroed room for what comes next
         let mut at = out.len();
-        let until = at + n - have;
-        out.resize(until, 0);
+        let until = at + (n - have);
         while at < until {
+            if at == out.len() {
+                let room = (until - at).min(RESERVE_AHEAD);
+                if out.capacity() < at + room {
+                    // double as a Vec does, but never past the announced end
+                    let cap = (out.capacity() * 2).clamp(at + room, until);
+                    out.reserve_exact(cap - at);
+                }
+                out.resize(at + room, 0);
+            }
             let got = Self::read_some(
                 &mut self.stream,
                 &mut self.timeout,
-                &mut self.got,
-                &mut out[at..until],
+                &mut out[at..],
                 client,
                 deadline,
             )?;
@@ -780,7 +829,11 @@ impl Conn {
             }
             let size = usize::try_from(size)
                 .ok()
-                .filter(|s| body.len() + s <= client.max_reply)
+                .filter(|s| {
+                    body.len()
+                        .checked_add(*s)
+                        .is_some_and(|t| t <= client.max_reply)
+                })
                 .ok_or_else(|| too_big(client.max_reply))?;
             self.take(&mut body, size, client, deadline)?;
             while self.end - self.start < 2 {
@@ -881,9 +934,12 @@ mod tests {
             head("X: y\r", false).unwrap().framing,
             BodyFraming::UntilClose
         );
+        // the same length twice is one length
+        let ok = head("Content-Length: 12\r\nX: y\r\ncontent-length: 12\r", false).unwrap();
+        assert_eq!(ok.framing, BodyFraming::Length(12));
         for bad in [
             "Content-Length: 1\r\nContent-Length: 2\r",
-            "Content-Length: 1\r\nContent-Length: 1\r",
+            "Content-Length: 2\r\nContent-Length: 2\r\nContent-Length: 3\r",
             "Content-Length: 1, 1\r",
             "Content-Length: -1\r",
             "Content-Length: 99999999999999999999\r",
@@ -1001,59 +1057,191 @@ mod tests {
         Deadline::after(Duration::from_secs(10))
     }
 
-    /// The server answers one request, then resets the connection as soon as the next
-    /// one arrives (before a byte of its reply): the connection, reused unprobed, is
-    /// replaced and the request sent once more; the server sees each request once.
+    /// Waits (at most 5 s) until the idle connection's socket is readable: what the server
+    /// sent or its close has arrived. Then marks the connection used just now: however
+    /// briefly idle, it must still be probed.
+    fn until_readable_then_fresh(c: &Client) {
+        let mut idle = lock(&c.idle);
+        let conn = idle.last_mut().expect("an idle connection");
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&conn.stream),
+            PollFlags::POLLIN,
+        )];
+        assert_eq!(poll(&mut fds, PollTimeout::from(5_000u16)), Ok(1));
+        conn.last_used = Instant::now();
+    }
+
+    /// The server takes the second request on a kept-alive connection (reads it, or
+    /// leaves it unread) and closes without a byte of reply: the call fails, and the
+    /// request is never sent again (the server may have run it: a t_uac_dlg would send a
+    /// second SIP request). The connection was reused at once, so no probe could see it.
     #[test]
-    fn a_reused_connection_closed_before_the_reply_is_retried_once() {
+    fn a_request_written_is_never_sent_again() {
+        for read_it in [true, false] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let url = server(move |i, mut s| {
+                if i == 0 {
+                    let first = request(&mut s).unwrap();
+                    let _ = tx.send((i, first));
+                    s.write_all(OK).unwrap();
+                    if read_it {
+                        // run the command, then die: FIN
+                        if let Some(r) = request(&mut s) {
+                            let _ = tx.send((i, r));
+                        }
+                    } else {
+                        // close with the request unread: RST
+                        let mut fds =
+                            [PollFd::new(std::os::fd::AsFd::as_fd(&s), PollFlags::POLLIN)];
+                        poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
+                        let _ = tx.send((i, b"(unread)".to_vec()));
+                    }
+                } else {
+                    // every request a new connection carries (a resend would show)
+                    while let Some(r) = request(&mut s) {
+                        let _ = tx.send((i, r));
+                        s.write_all(OK).unwrap();
+                    }
+                }
+            });
+            let c = client(&url);
+            assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+            lock(&c.idle)[0].last_used = Instant::now();
+            let e = c.post(b"{2}", &deadline()).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("closed the connection without a complete HTTP reply"),
+                "read {read_it}: {e}"
+            );
+            drop(c);
+            std::thread::sleep(Duration::from_millis(100));
+            let seen: Vec<usize> = rx.try_iter().map(|(i, _)| i).collect();
+            assert_eq!(
+                seen,
+                [0, 0],
+                "read {read_it}: both requests on the first connection"
+            );
+        }
+    }
+
+    /// A kept-alive connection the server closed is dropped by the probe, however briefly
+    /// it sat idle, and the next call goes on a new connection.
+    #[test]
+    fn a_connection_closed_while_idle_is_probed_however_briefly_idle() {
         let (tx, rx) = std::sync::mpsc::channel();
         let url = server(move |i, mut s| {
-            if i == 0 {
-                let first = request(&mut s).unwrap();
-                let _ = tx.send((i, first));
+            while request(&mut s).is_some() {
+                let _ = tx.send(i);
                 s.write_all(OK).unwrap();
-                // wait for the second request, leave it unread, and close: a reset
-                let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&s), PollFlags::POLLIN)];
-                poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
-            } else {
-                // every request the new connection carries (a duplicate would show)
-                while let Some(r) = request(&mut s) {
-                    let _ = tx.send((i, r));
-                    s.write_all(OK).unwrap();
+                if i == 0 {
+                    return; // close after one reply
                 }
             }
         });
-        let mut c = client(&url);
-        c.probe_after = Duration::from_secs(3600);
+        let c = client(&url);
         assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        until_readable_then_fresh(&c);
+        assert!(
+            c.take_idle().is_none(),
+            "the closed connection was not probed"
+        );
         assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
-        drop(c);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1]);
+    }
+
+    /// A second, unsolicited reply a few hundred µs after the first (XML-RPC replies have
+    /// no id to tell them apart): the probe finds it, and the next call never returns it.
+    #[test]
+    fn a_late_unsolicited_reply_is_never_the_next_calls() {
+        let url = server(move |i, mut s| {
+            if i == 0 {
+                request(&mut s).unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFIRST")
+                    .unwrap();
+                std::thread::sleep(Duration::from_micros(300));
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTALE")
+                    .unwrap();
+            }
+            // a request on the first connection would be answered too
+            while request(&mut s).is_some() {
+                if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFRESH")
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"FIRST");
+        until_readable_then_fresh(&c);
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"FRESH");
+    }
+
+    /// Bytes after a reply in the same read (a second reply nobody asked for): the
+    /// connection is not kept, so the next call goes on a new one.
+    #[test]
+    fn bytes_after_a_reply_in_the_same_read_drop_the_connection() {
+        let url = server(move |i, mut s| {
+            if i == 0 {
+                request(&mut s).unwrap();
+                // one write: both in one segment, and in the client's one read
+                s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFIRST\
+                      HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTALE",
+                )
+                .unwrap();
+            }
+            let answer: &[u8] = if i == 0 {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nREUSED"
+            } else {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nFRESH"
+            };
+            while request(&mut s).is_some() {
+                if s.write_all(answer).is_err() {
+                    return;
+                }
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"FIRST");
+        assert!(lock(&c.idle).is_empty());
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"FRESH");
+    }
+
+    /// A reused connection whose first write fails (here shut down for writing: the probe
+    /// sees nothing, the write gets EPIPE) took no byte of the request: it is sent on a
+    /// new connection, and reaches the server once.
+    #[test]
+    fn a_request_no_byte_of_which_was_taken_goes_on_a_new_connection() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel();
+        let url = server(move |i, mut s| {
+            if i == 0 {
+                let _ = tx.send((i, request(&mut s).unwrap()));
+                s.write_all(OK).unwrap();
+                // kept open, never read again
+                let _ = hold_tx.send(s);
+                return;
+            }
+            while let Some(r) = request(&mut s) {
+                let _ = tx.send((i, r));
+                s.write_all(OK).unwrap();
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        lock(&c.idle)[0]
+            .stream
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap();
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
         std::thread::sleep(Duration::from_millis(100));
         let seen: Vec<(usize, Vec<u8>)> = rx.try_iter().collect();
         assert_eq!(seen.len(), 2, "{seen:?}");
-        assert_eq!(seen[0].0, 0);
-        assert!(seen[0].1.ends_with(b"{1}"));
-        assert_eq!(seen[1].0, 1, "the second request on a new connection");
-        assert!(seen[1].1.ends_with(b"{2}"));
-    }
-
-    /// The same on a connection that was probed (idle long enough): no retry, since
-    /// the server may have taken the request; the error says the server closed.
-    #[test]
-    fn a_probed_connection_closed_before_the_reply_is_not_retried() {
-        let url = server(move |i, mut s| {
-            request(&mut s).unwrap();
-            s.write_all(OK).unwrap();
-            if i == 0 {
-                let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&s), PollFlags::POLLIN)];
-                poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
-            }
-        });
-        let mut c = client(&url);
-        c.probe_after = Duration::ZERO;
-        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
-        let e = c.post(b"{2}", &deadline()).unwrap_err();
-        assert!(e.to_string().contains("closed the connection"), "{e}");
+        assert!(seen[0].0 == 0 && seen[0].1.ends_with(b"{1}"));
+        assert!(seen[1].0 == 1 && seen[1].1.ends_with(b"{2}"));
+        drop(hold_rx);
     }
 
     /// Once a byte of the reply came, a close is an error, never a second request.
@@ -1072,11 +1260,155 @@ mod tests {
                 s.write_all(OK).unwrap();
             }
         });
-        let mut c = client(&url);
-        c.probe_after = Duration::from_secs(3600);
+        let c = client(&url);
         assert!(c.post(b"{1}", &deadline()).is_ok());
         let e = c.post(b"{2}", &deadline()).unwrap_err();
         assert!(e.to_string().contains("closed the connection"), "{e}");
+        std::thread::sleep(Duration::from_millis(100));
         assert_eq!(rx.try_iter().count(), 2);
+    }
+
+    /// A reply that ended close to its deadline leaves a short socket timeout (here 3 ms,
+    /// set by hand); the next call, with a long deadline, sets it back to
+    /// [`MAX_SOCKET_TIMEOUT`] (else its waits would wake every few ms).
+    #[test]
+    fn a_short_socket_timeout_is_raised_again() {
+        let url = server(|_, mut s| {
+            while request(&mut s).is_some() {
+                s.write_all(OK).unwrap();
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        {
+            let mut idle = lock(&c.idle);
+            let short = Some(Duration::from_millis(3));
+            idle[0].stream.set_read_timeout(short).unwrap();
+            idle[0].stream.set_write_timeout(short).unwrap();
+            idle[0].timeout = short;
+        }
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
+        let idle = lock(&c.idle);
+        // as remembered and as the kernel has it (rounded to its tick)
+        for now in [
+            idle[0].timeout,
+            idle[0].stream.read_timeout().unwrap(),
+            idle[0].stream.write_timeout().unwrap(),
+        ] {
+            assert!(now > Some(MAX_SOCKET_TIMEOUT / 2), "{now:?}");
+        }
+    }
+
+    /// Back-to-back calls set no socket timeout after the first; a deadline shorter than
+    /// [`MAX_SOCKET_TIMEOUT`] is set as it is.
+    #[test]
+    fn socket_timeouts_are_capped_and_kept() {
+        let url = server(|_, mut s| {
+            while request(&mut s).is_some() {
+                s.write_all(OK).unwrap();
+            }
+        });
+        let c = client(&url);
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        assert_eq!(lock(&c.idle)[0].timeout, Some(MAX_SOCKET_TIMEOUT));
+        // a value set behind the client's back would show if it were set again
+        lock(&c.idle)[0]
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(7)))
+            .unwrap();
+        assert_eq!(c.post(b"{2}", &deadline()).unwrap(), b"ok");
+        let idle = lock(&c.idle);
+        assert_eq!(
+            idle[0].stream.read_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        // a deadline nearer than the cap: what is left
+        let mut set = idle[0].timeout;
+        arm(
+            &idle[0].stream,
+            &mut set,
+            &Deadline::after(Duration::from_millis(50)),
+            &url,
+        )
+        .unwrap();
+        assert!(set.unwrap() <= Duration::from_millis(50), "{set:?}");
+    }
+
+    /// The slack of a socket timeout stays within 1 ms and 5 ms, whatever the total.
+    #[test]
+    fn the_slack_is_bounded() {
+        assert_eq!(slack(Duration::from_millis(2)), Duration::from_millis(1));
+        assert_eq!(slack(Duration::from_millis(48)), Duration::from_millis(3));
+        for total in [5, 35, 3600].map(Duration::from_secs) {
+            assert_eq!(slack(total), MAX_SLACK);
+        }
+    }
+
+    /// A body's announced length is no allocation by itself: 50 bytes announcing 128 MiB,
+    /// then a close, cost one read-ahead, not 128 MiB zeroed. A body longer than the
+    /// read-ahead still comes whole, by Content-Length and chunked.
+    #[test]
+    fn an_announced_length_is_not_allocated_up_front() {
+        let url = server(|_, mut s| {
+            let _ = s.write_all(&[b'x'; 50]);
+        });
+        let c = Client::new(&url, "application/json", &[], true, 128 << 20).unwrap();
+        let mut conn = c.connect(&deadline()).unwrap();
+        let mut out = Vec::new();
+        let r = conn.take(&mut out, 128 << 20, &c, &deadline());
+        assert!(matches!(r, Err(Failure::Other(_))));
+        assert!(out.capacity() <= RESERVE_AHEAD, "{}", out.capacity());
+        assert_eq!(&out[..50], &[b'x'; 50]);
+
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let body = big.clone();
+        let url = server(move |_, mut s| {
+            request(&mut s).unwrap();
+            let mut reply =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            reply.extend_from_slice(&body);
+            s.write_all(&reply).unwrap();
+            request(&mut s).unwrap();
+            let mut reply = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                body.len()
+            )
+            .into_bytes();
+            reply.extend_from_slice(&body);
+            reply.extend_from_slice(b"\r\n0\r\n\r\n");
+            s.write_all(&reply).unwrap();
+            let _ = request(&mut s);
+        });
+        let c = client(&url);
+        let got = c.post(b"{1}", &deadline()).unwrap();
+        assert!(got == big, "by Content-Length");
+        assert_eq!(got.capacity(), big.len());
+        let got = c.post(b"{2}", &deadline()).unwrap();
+        assert!(got == big, "chunked");
+    }
+
+    /// Neither the request (its Authorization header) nor the bytes read show in the Debug
+    /// of a connection, as text or as bytes.
+    #[test]
+    fn a_connection_debug_shows_no_credentials() {
+        let url = server(|_, mut s| {
+            while request(&mut s).is_some() {
+                s.write_all(OK).unwrap();
+            }
+        });
+        let auth = "Basic bWl1c2VyOnMzY3JldA==";
+        let headers = vec![("Authorization".to_owned(), auth.to_owned())];
+        let c = Client::new(&url, "application/json", &headers, true, 1 << 20).unwrap();
+        assert_eq!(c.post(b"{1}", &deadline()).unwrap(), b"ok");
+        let shown = format!("{:?} {c:?}", lock(&c.idle)[0]);
+        let as_bytes = format!("{:?}", &auth.as_bytes()[6..14]);
+        let as_bytes = as_bytes.trim_matches(|c| c == '[' || c == ']');
+        for secret in ["bWl1c2VyOnMzY3JldA", "s3cret", as_bytes] {
+            assert!(
+                !shown.contains(secret),
+                "{secret} in the Debug of a connection"
+            );
+        }
+        assert!(shown.contains("Conn"), "{shown}");
     }
 }
