@@ -72,11 +72,15 @@ fn identity(v: Value) -> Value {
 /// that had only attributes) goes.
 fn as_v3(mut v: Value, keys: &[&str]) -> Value {
     if let Value::Object(members) = &mut v {
-        if members.get_all("value").any(|v| v.as_str() == Some("")) {
-            members.retain(|k, v| !(k == "value" && v.as_str() == Some("")));
+        // keys compared as bytes: no UTF-8 check of every inline key (a 2.x dialog has 20)
+        let empty_value = |k: &crate::value::Key, v: &Value| {
+            k.is("value") && matches!(v, Value::String(s) if s.is_empty_text())
+        };
+        if members.members().iter().any(|(k, v)| empty_value(k, v)) {
+            members.retain_members(|k, v| !empty_value(k, v));
         }
-        for (k, v) in members.iter_mut() {
-            if keys.contains(&k) {
+        for (k, v) in members.members_mut() {
+            if keys.iter().any(|n| k.is(n)) {
                 if let Some(n) = v.as_str().and_then(|s| s.trim().parse::<i64>().ok()) {
                     *v = Value::Int(n);
                 }

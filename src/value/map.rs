@@ -239,6 +239,19 @@ impl Map {
         &self.members
     }
 
+    /// The members with their shared keys, values mutable (keys compared with
+    /// [`Key::is`] need no UTF-8 check).
+    pub(crate) fn members_mut(&mut self) -> &mut [(Key, Value)] {
+        &mut self.members
+    }
+
+    /// [`Map::retain`] on the shared keys.
+    pub(crate) fn retain_members(&mut self, mut keep: impl FnMut(&Key, &mut Value) -> bool) {
+        let mut members = std::mem::take(&mut self.members).into_vec();
+        members.retain_mut(|(k, v)| keep(k, v));
+        self.members = members.into_boxed_slice();
+    }
+
     /// Removes every member for which `keep` returns `false`, keeping the order of the rest.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
         let mut members = std::mem::take(&mut self.members).into_vec();

@@ -38,6 +38,14 @@ enum Repr {
 }
 
 impl Str {
+    /// `true` if empty (without checking UTF-8 again).
+    pub(crate) fn is_empty_text(&self) -> bool {
+        match &self.0 {
+            Repr::Heap(s) => s.is_empty(),
+            Repr::Inline { len, .. } => *len == 0,
+        }
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
