@@ -519,7 +519,7 @@ static STRING_STOP: [bool; 256] = {
 
 /// Where the first byte of [`STRING_STOP`] is in `bytes`: eight bytes at a time while none
 /// of them is a quote, a backslash or a control character, then byte by byte.
-fn string_stop(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn string_stop(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     // the high bit of each byte of `x` that is below `n` (`n` <= 0x80) set, or of a later

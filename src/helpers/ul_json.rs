@@ -26,6 +26,7 @@ use serde::de::value::{
 
 use super::de;
 use super::usrloc::{Aor, Contact, Domain, Expires, de_q};
+use crate::value::string_stop;
 
 /// Nesting this deep inside an unknown member is left to serde_json (its limit is 128).
 const MAX_DEPTH: usize = 64;
@@ -60,34 +61,6 @@ macro_rules! via {
             }
         }
     };
-}
-
-/// The index of the first `"`, `\\` or control character in `b`, eight bytes at a time.
-fn special(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = b.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        // a byte's high bit is set where it is 0 after the xor (or below 0x20); bits
-        // above the lowest true one may be false positives, the lowest is exact
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x;
-        let hit = (zero(w ^ (ONES * u64::from(b'"')))
-            | zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w))
-            & HIGH;
-        if hit != 0 {
-            return Some(at + (hit.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let tail = chunks.remainder();
-    tail.iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|n| at + n)
 }
 
 /// A cursor over the reply text.
@@ -143,7 +116,7 @@ impl<'a> Reader<'a> {
         }
         let b = self.s.as_bytes();
         let start = self.i;
-        let n = special(&b[start..])?;
+        let n = string_stop(&b[start..])?;
         // every boundary below is next to an ASCII byte, so a char boundary (`get` checks)
         if b[start + n] == b'"' {
             self.i = start + n + 1;
@@ -189,7 +162,7 @@ impl<'a> Reader<'a> {
                 }
                 c if c < 0x20 => return None,
                 _ => {
-                    let run = special(&b[self.i..])?;
+                    let run = string_stop(&b[self.i..])?;
                     out.push_str(self.s.get(self.i..self.i + run)?);
                     self.i += run;
                 }
@@ -694,13 +667,13 @@ mod tests {
                     if at + 1 < len {
                         b[at + 1] = b'"';
                     }
-                    assert_eq!(special(&b), Some(at), "{b:?}");
+                    assert_eq!(string_stop(&b), Some(at), "{b:?}");
                 }
             }
             let clean: Vec<u8> = (0..len)
                 .map(|i| [b'a', 0x21, 0x23, 0x20, 0xc3][i % 5])
                 .collect();
-            assert_eq!(special(&clean), None);
+            assert_eq!(string_stop(&clean), None);
         }
     }
 

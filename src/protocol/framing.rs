@@ -185,12 +185,7 @@ impl Codec {
             }
             (Kind::Json { id, decode }, _) => {
                 let body = std::mem::take(buf);
-                // a JSON-RPC reply is not one of the older modules' pages: skip the look
-                // (it cost a tenth of a local HTTP round trip)
-                let jsonrpc = body.trim_ascii_start().starts_with(b"{\"jsonrpc\"");
-                let older = (!jsonrpc)
-                    .then(|| crate::server::older_http_answer(&body))
-                    .flatten();
+                let older = crate::server::older_http_answer(&body);
                 Some(match jsonrpc::decode_owned_with(body, id, decode) {
                     Err(Error::MalformedReply { reason, excerpt }) if older.is_some() => {
                         Err(Error::MalformedReply {
