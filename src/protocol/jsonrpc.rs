@@ -52,14 +52,14 @@ pub fn encode_request(method: &str, params: &Params, id: u32) -> Vec<u8> {
         }
     }
     out.extend_from_slice(br#","id":"#);
-    out.extend_from_slice(decimal(id, &mut [0; 10]));
+    out.extend_from_slice(decimal(u64::from(id), &mut [0; 20]));
     out.push(b'}');
     out
 }
 
 /// `n` in decimal, written at the end of `buf` (no allocation, no formatter), two digits
-/// at a time.
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+/// at a time (request ids here, `Content-Length` values in the HTTP client).
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     const PAIRS: [u8; 200] = {
         let mut pairs = [0; 200];
         let mut i = 0;

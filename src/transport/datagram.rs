@@ -233,9 +233,11 @@ impl DatagramIo for UnixClient {
             Some(Target {
                 dest: Some(dest), ..
             }) => self.socket.send_to_addr(buf, dest),
-            Some(t) if t.pinned && self.via_proc => self
-                .socket
-                .send_to(buf, format!("/proc/self/fd/{}", t.file.as_raw_fd())),
+            // a pinned socket is always given its `/proc/self/fd/N` address when checked;
+            // should that ever fail, never fall back to the name others could replace
+            Some(t) if t.pinned && self.via_proc => {
+                Err(std::io::Error::from_raw_os_error(Errno::ENOENT as i32))
+            }
             // where only trusted users can replace it (or without /proc): by name
             Some(_) => self.socket.send_to(buf, &self.server),
             // nothing was there when looked up: never send to what appeared since unchecked

@@ -420,19 +420,9 @@ fn closed(kind: ErrorKind) -> bool {
     )
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+/// Appends `n` in decimal (the JSON-RPC encoder's writer).
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(crate::protocol::jsonrpc::decimal(n as u64, &mut [0; 20]));
 }
 
 /// What a reply head says.
