@@ -278,3 +278,42 @@ fn http_columns() {
     m.cell("http", "mock stalls", timeout, c, "uptime");
     m.finish();
 }
+
+/// A long wait ends on time: the kernel runs a multi-second socket timeout on a coarse
+/// timer (rounded up to 256 ms steps for one of 2–16 s at HZ=250), so the datagram
+/// transports wait in short slices up to the deadline. UDP and unix run side by side with
+/// timeouts half a step apart: where one would be rounded up by less than the bound, the
+/// other is rounded up by more.
+#[test]
+fn a_long_datagram_wait_ends_on_time() {
+    const LONG: [Duration; 2] = [Duration::from_secs(3), Duration::from_millis(3_128)];
+    const LATE: Duration = Duration::from_millis(80);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = |t: Duration| Options::builder().timeout(t).reply_socket_dir(dir.path());
+    let deaf = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp = opensips_mi::UdpConnection::open(deaf.local_addr().unwrap(), opts(LONG[0]))
+        .map(Connection::from)
+        .unwrap();
+    let deaf_path = dir.path().join("deaf.sock");
+    let _deaf_unix = UnixDatagram::bind(&deaf_path).unwrap();
+    let unix = opensips_mi::UnixDatagramConnection::open(&deaf_path, opts(LONG[1]))
+        .map(Connection::from)
+        .unwrap();
+    let took = std::thread::scope(|s| {
+        let waits = [udp, unix].map(|c| {
+            s.spawn(move || {
+                let started = Instant::now();
+                let e = c.command("uptime", ()).unwrap_err();
+                (e.is_timeout(), started.elapsed())
+            })
+        });
+        waits.map(|w| w.join().unwrap())
+    });
+    for ((name, long), (timed_out, took)) in ["udp", "unix"].into_iter().zip(LONG).zip(took) {
+        assert!(timed_out, "{name}: not a timeout");
+        assert!(
+            took >= long && took < long + LATE,
+            "{name}: a {long:?} timeout ended after {took:?}"
+        );
+    }
+}

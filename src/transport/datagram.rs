@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{Deadline, Encode, Framing, Reply, Transport};
+use super::{Deadline, Encode, Framing, MAX_SOCKET_TIMEOUT, Reply, Transport};
 use std::fs::{File, Metadata};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -435,16 +435,18 @@ impl<S: DatagramIo> Datagram<S> {
     /// One receive into `chan.buf`, waiting at most `left`; `None` when nothing came (the
     /// caller checks its deadline and tries again).
     fn recv(&self, chan: &mut Channel<S>, left: Duration) -> Result<Option<usize>> {
-        // Keep the socket's timeout while it ends within the slack after the deadline and
-        // is not far shorter than the time left (that would only mean extra wake-ups).
+        // At most MAX_SOCKET_TIMEOUT (a longer one ends late: the loop waits again until
+        // the deadline). Keep the socket's timeout while it ends within the slack after the
+        // deadline and is not far shorter than that (that would only mean extra wake-ups).
+        let want = left.min(MAX_SOCKET_TIMEOUT);
         let keep = chan
             .rcvtimeo
-            .is_some_and(|cur| cur <= left + RCVTIMEO_SLACK && cur >= left / 2);
+            .is_some_and(|cur| cur <= left + RCVTIMEO_SLACK && cur >= want / 2);
         if !keep {
             chan.io
-                .set_read_timeout(Some(left))
+                .set_read_timeout(Some(want))
                 .map_err(|e| self.map_err(e, "configuring"))?;
-            chan.rcvtimeo = Some(left);
+            chan.rcvtimeo = Some(want);
         }
         match chan.io.recv_reply(&mut chan.buf) {
             Ok(n) => Ok(Some(n)),

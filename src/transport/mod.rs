@@ -94,6 +94,12 @@ pub(crate) trait Transport: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The longest socket timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`) a transport sets. The kernel
+/// runs a long one on a coarse timer (up to an eighth of it late: 6.15 s woke 88 ms late at
+/// HZ=250); up to 100 ms it is exact to a tick or two (4–10 ms). A longer wait wakes every
+/// 100 ms (one receive that finds nothing, no `setsockopt`) until the deadline is near.
+pub(crate) const MAX_SOCKET_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// A point in time every blocking step of one call must finish by.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline {

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::{closed_early, map_io, not_http, timed_out, too_big};
-use crate::transport::Deadline;
+use crate::transport::{Deadline, MAX_SOCKET_TIMEOUT};
 use crate::{Error, Result};
 
 /// The largest reply head (status line and headers) accepted; also the limit of a chunk's
@@ -71,11 +71,6 @@ const RESERVE_AHEAD: usize = 64 * 1024;
 /// The most a socket timeout left set may exceed the time left (see [`arm`]): with a tick
 /// or two of the kernel's timers, how late a blocking read or write may end.
 const MAX_SLACK: Duration = Duration::from_millis(5);
-/// The longest socket timeout set. The kernel runs a long `SO_RCVTIMEO` on a coarse timer
-/// (up to an eighth of it late: 6.15 s woke 88 ms late at HZ=250); up to 100 ms it is
-/// exact to a tick or two (4–10 ms). A longer wait wakes every 100 ms (one `recv` that
-/// finds nothing, no `setsockopt`) until the deadline is near.
-const MAX_SOCKET_TIMEOUT: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
