@@ -24,6 +24,11 @@
 //! OPENSIPS_MI_LIVE_UDP=127.0.0.1:8809 cargo bench --bench roundtrip --features mock
 //! ```
 //!
+//! The unix datagram endpoint is also compared with a raw client that has the library's
+//! defences on a shared host (requests through `/proc/self/fd` to the socket checked,
+//! replies read with their sender's credentials): what the defences cost, apart from what
+//! the library adds.
+//!
 //! Every call is `version`, which OpenSIPS answers without touching anything else; point it
 //! at a test server, not at production (the rounds send a few tens of thousands of calls).
 
@@ -364,6 +369,19 @@ fn live() {
             ),
         );
         goal("unix datagram", ratio);
+        // the same, against a raw client that pays for what the library must do on a shared
+        // host: requests to the socket checked (through /proc/self/fd, as the library does
+        // for a socket in a directory others can write to, like /tmp) and replies taken only
+        // with their sender's credentials (SO_PASSCRED)
+        let defended = DefendedUnix::new(Path::new(&path), &tmp.path().join("defended.sock"));
+        let ratio = report(
+            "live unix (raw with defences)",
+            compare(
+                || drop(conn.command("version", ()).unwrap()),
+                || defended.call(&mut buf),
+            ),
+        );
+        println!("live 3.x unix datagram vs a raw client with the same defences: ratio {ratio:.3}");
     }
 
     if let Some(url) = var("OPENSIPS_MI_LIVE_HTTP") {
@@ -385,6 +403,64 @@ fn live() {
             ),
         );
         goal("http", ratio);
+    }
+}
+
+/// A raw unix datagram client with the library's defences on a shared host: it sends to the
+/// server socket through `/proc/self/fd/N` (an `O_PATH` descriptor of it, opened once) and
+/// reads each reply with `recvmsg` and its sender's `SCM_CREDENTIALS`.
+struct DefendedUnix {
+    sock: UnixDatagram,
+    dest: std::os::unix::net::SocketAddr,
+    /// The server socket's owner: its replies' sender.
+    owner: u32,
+    _server: std::fs::File,
+}
+
+impl DefendedUnix {
+    fn new(server: &Path, at: &Path) -> DefendedUnix {
+        use std::os::fd::AsRawFd;
+        let sock = UnixDatagram::bind(at).unwrap();
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true).unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_PATH.bits())
+            .open(server)
+            .unwrap();
+        let dest = std::os::unix::net::SocketAddr::from_pathname(format!(
+            "/proc/self/fd/{}",
+            file.as_raw_fd()
+        ))
+        .unwrap();
+        let owner = std::os::unix::fs::MetadataExt::uid(&file.metadata().unwrap());
+        DefendedUnix {
+            sock,
+            dest,
+            owner,
+            _server: file,
+        }
+    }
+
+    fn call(&self, buf: &mut [u8]) {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
+        use std::os::fd::AsRawFd;
+        self.sock
+            .send_to_addr(REQUEST.as_bytes(), &self.dest)
+            .unwrap();
+        let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let msg = recvmsg::<UnixAddr>(
+            self.sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let from_server = msg.cmsgs().unwrap().any(|c| {
+            matches!(c, ControlMessageOwned::ScmCredentials(cred)
+                if cred.uid() == self.owner || cred.uid() == 0)
+        });
+        assert!(from_server, "a reply without the server's credentials");
     }
 }
 
