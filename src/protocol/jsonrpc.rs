@@ -91,7 +91,7 @@ pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// Writes `s` as a JSON string, exactly as serde_json does: a string without `"`, `\` and
 /// control characters (any method name OpenSIPS knows) is copied between quotes as is.
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if crate::value::string_stop(s.as_bytes()).is_none() {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
