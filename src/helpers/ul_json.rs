@@ -90,6 +90,11 @@ impl<'a> Reader<'a> {
     }
 
     fn eat(&mut self, c: u8) -> bool {
+        // the usual reply has no whitespace: the byte itself first
+        if self.s.as_bytes().get(self.i) == Some(&c) {
+            self.i += 1;
+            return true;
+        }
         if self.peek() == Some(c) {
             self.i += 1;
             true
