@@ -507,6 +507,7 @@ impl Value {
 /// serde_json must read (an escape) or rejects (a control character). Eight bytes at a time
 /// (the last few padded with bytes that are not stops), the first stop of a word found from
 /// its flags.
+#[inline]
 pub(crate) fn string_stop(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);

@@ -115,7 +115,7 @@ impl<'a> Reader<'a> {
 
     /// A string: borrowed when it has no escapes, else decoded as serde_json decodes
     /// them (a control character, an unknown escape or a lone surrogate: `None`).
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         if !self.eat(b'"') {
             return None;
