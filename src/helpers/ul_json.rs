@@ -13,7 +13,9 @@
 //! which
 //! gives the same result or the error with its field path. Each field's value is converted
 //! by the same functions the serde derive calls (through serde's value deserializers), so
-//! a field can never read differently here. `tests::agrees_with_serde` (edge cases) and
+//! a field can never read differently here; only where such a function's result is plain
+//! (a string field's text, a plain `u64` for a number field) is it taken directly, each
+//! shortcut with the reason it gives the same result. `tests::agrees_with_serde` (edge cases) and
 //! `tests::property` (generated replies) hold the two paths to each other.
 
 use std::borrow::Cow;
