@@ -503,45 +503,40 @@ impl Value {
     }
 }
 
-/// The bytes that end a plain string: its closing quote, or what serde_json must read (an
-/// escape) or rejects (a control character).
-static STRING_STOP: [bool; 256] = {
-    let mut stop = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        stop[b] = true;
-        b += 1;
-    }
-    stop[b'"' as usize] = true;
-    stop[b'\\' as usize] = true;
-    stop
-};
-
-/// Where the first byte of [`STRING_STOP`] is in `bytes`: eight bytes at a time while none
-/// of them is a quote, a backslash or a control character, then byte by byte.
+/// Where the first byte that ends a plain string is in `bytes`: its closing quote, or what
+/// serde_json must read (an escape) or rejects (a control character). Eight bytes at a time
+/// (the last few padded with bytes that are not stops), the first stop of a word found from
+/// its flags.
+#[inline]
 pub(crate) fn string_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // the high bit of each byte of `x` that is below `n` (`n` <= 0x80) set, or of a later
-    // one: a chunk flagged is read byte by byte, one not flagged has none
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // the high bit of each byte of `x` below `n` (`n` <= 0x20) set, and maybe of a later
+    // one (a borrow): never of an earlier one, so the lowest flag is the first such byte
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let stops = |word: [u8; 8]| {
+        let x = u64::from_le_bytes(word);
+        below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+    };
+    // the byte of the lowest flag (little-endian: the first byte is the lowest)
+    let first = |found: u64| found.trailing_zeros() as usize / 8;
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..at + 8) {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        let found = below(word, 0x20)
-            | below(word ^ (ONES * u64::from(b'"')), 1)
-            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        let found = stops(word);
         if found != 0 {
-            break;
+            return Some(at + first(found));
         }
         at += 8;
     }
     let rest = bytes.get(at..)?;
-    rest.iter()
-        .position(|&b| STRING_STOP[usize::from(b)])
-        .map(|i| at + i)
+    let mut word = [b'a'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    let found = stops(word);
+    (found != 0).then(|| at + first(found))
 }
 
 /// The state of [`Value::parse_plain`].
@@ -808,6 +803,41 @@ impl<'de> Deserializer<'de> for &'de Value {
 
 #[cfg(test)]
 mod tests {
+    /// `string_stop` against the plain definition: every byte value at every place of the
+    /// first words, alone and before a second stop or any byte (a borrow of the word
+    /// arithmetic flags only later bytes), and over every length of the padded tail.
+    #[test]
+    fn string_stop_finds_the_first_stop_byte() {
+        let stop = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        let reference = |bytes: &[u8]| bytes.iter().position(|&b| stop(b));
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert_eq!(super::string_stop(&bytes), reference(&bytes), "{bytes:?}");
+                    if at + 1 < len {
+                        for next in [0, 0x1f, 0x20, b'"', b'\\', 0x80, 0xff, b] {
+                            bytes[at + 1] = next;
+                            assert_eq!(super::string_stop(&bytes), reference(&bytes), "{bytes:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // every pair of bytes, at a word's start, middle and end
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for at in [0, 3, 6, 7] {
+                    let mut bytes = [b'a'; 16];
+                    bytes[at] = a;
+                    bytes[at + 1] = b;
+                    assert_eq!(super::string_stop(&bytes), reference(&bytes), "{bytes:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn deserializes_typed_data_in_place() {
         #[derive(serde::Deserialize, Debug, PartialEq)]

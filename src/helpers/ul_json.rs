@@ -13,7 +13,9 @@
 //! which
 //! gives the same result or the error with its field path. Each field's value is converted
 //! by the same functions the serde derive calls (through serde's value deserializers), so
-//! a field can never read differently here. `tests::agrees_with_serde` (edge cases) and
+//! a field can never read differently here; only where such a function's result is plain
+//! (a string field's text, a plain `u64` for a number field) is it taken directly, each
+//! shortcut with the reason it gives the same result. `tests::agrees_with_serde` (edge cases) and
 //! `tests::property` (generated replies) hold the two paths to each other.
 
 use std::borrow::Cow;
@@ -90,6 +92,11 @@ impl<'a> Reader<'a> {
     }
 
     fn eat(&mut self, c: u8) -> bool {
+        // the usual reply has no whitespace: the byte itself first
+        if self.s.as_bytes().get(self.i) == Some(&c) {
+            self.i += 1;
+            return true;
+        }
         if self.peek() == Some(c) {
             self.i += 1;
             true
@@ -110,6 +117,7 @@ impl<'a> Reader<'a> {
 
     /// A string: borrowed when it has no escapes, else decoded as serde_json decodes
     /// them (a control character, an unknown escape or a lone surrogate: `None`).
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         if !self.eat(b'"') {
             return None;
@@ -122,6 +130,15 @@ impl<'a> Reader<'a> {
             self.i = start + n + 1;
             return self.s.get(start..start + n).map(Cow::Borrowed);
         }
+        self.escaped(start, n).map(Cow::Owned)
+    }
+
+    /// The rest of a string with escapes (or a control character) from its first `n`
+    /// plain bytes at `start` on: the rare case, kept out of [`Reader::string`].
+    #[cold]
+    #[inline(never)]
+    fn escaped(&mut self, start: usize, n: usize) -> Option<String> {
+        let b = self.s.as_bytes();
         let mut out = String::with_capacity(n + 16);
         out.push_str(self.s.get(start..start + n)?);
         self.i = start + n;
@@ -129,7 +146,7 @@ impl<'a> Reader<'a> {
             match *b.get(self.i)? {
                 b'"' => {
                     self.i += 1;
-                    return Some(Cow::Owned(out));
+                    return Some(out);
                 }
                 b'\\' => {
                     let escape = *b.get(self.i + 1)?;
@@ -183,6 +200,31 @@ impl<'a> Reader<'a> {
     /// A number (JSON's grammar): a non-negative integer that fits in a `u64` is
     /// serde_json's `visit_u64`; any other is left to serde_json as text.
     fn number(&mut self) -> Option<Scalar<'a>> {
+        let b = self.s.as_bytes();
+        // the usual: 1 to 19 digits without a leading zero, no fraction or exponent (at
+        // most 19 digits cannot overflow a `u64`); anything else is read below
+        let start = self.i;
+        let mut end = start;
+        let mut v = 0u64;
+        while let Some(&c) = b.get(end).filter(|c| c.is_ascii_digit()) {
+            v = v.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            end += 1;
+        }
+        let len = end - start;
+        if (1..=19).contains(&len)
+            && (b[start] != b'0' || len == 1)
+            && !matches!(b.get(end), Some(b'.' | b'e' | b'E'))
+        {
+            self.i = end;
+            return Some(Scalar::U(v));
+        }
+        self.general_number()
+    }
+
+    /// [`Reader::number`] for any other number.
+    #[cold]
+    #[inline(never)]
+    fn general_number(&mut self) -> Option<Scalar<'a>> {
         let b = self.s.as_bytes();
         let digits = |mut i: usize| {
             while b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -315,10 +357,46 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A string field (`String`, `#[serde(default)]` or required).
+    /// A string field (`String`, `#[serde(default)]` or required): `String::deserialize`
+    /// takes a string's text as it is (`visit_str` copies it, `visit_string` keeps it) and
+    /// fails on any other scalar, as `None` does here.
     fn string_field(&mut self) -> Option<String> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.string().map(Cow::into_owned)
+    }
+
+    /// A field read by `de::opt_string_like`. Its `visit_str` trims the text only to test
+    /// it for `""` and `.`, and copies the untrimmed text: a string that starts and ends
+    /// with a printable ASCII character other than a lone `.` is copied as it is (no
+    /// character of `trim` strips is printable ASCII); any other value goes through it.
+    fn opt_string(&mut self) -> Option<Option<String>> {
         let sc = self.scalar()?;
-        via!(String::deserialize, sc)
+        if let Scalar::S(Cow::Borrowed(s)) = sc {
+            let printable = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_graphic());
+            if printable(s.as_bytes().first()) && printable(s.as_bytes().last()) && s != "." {
+                return Some(Some(s.to_owned()));
+            }
+        }
+        via!(de::opt_string_like, sc)
+    }
+
+    /// A field read by `de::u64_like`: a plain `u64` number is its `visit_u64`, `Ok(v)`.
+    fn u64_field(&mut self) -> Option<u64> {
+        match self.scalar()? {
+            Scalar::U(v) => Some(v),
+            sc => via!(de::u64_like, sc),
+        }
+    }
+
+    /// A field read by `de::opt_u64_like`: a plain `u64` number is `Some` of it (its
+    /// `visit_u64`, `u64::try_from` of a `u64`).
+    fn opt_u64_field(&mut self) -> Option<Option<u64>> {
+        match self.scalar()? {
+            Scalar::U(v) => Some(Some(v)),
+            sc => via!(de::opt_u64_like, sc),
+        }
     }
 
     /// One contact, as `Contact`'s derive reads it.
@@ -349,11 +427,15 @@ impl<'a> Reader<'a> {
                     0
                 }
                 "ContactID" => {
-                    c.contact_id = via!(de::opt_string_like, r.scalar()?)?;
+                    c.contact_id = r.opt_string()?;
                     1
                 }
                 "Expires" => {
-                    c.expires = via!(Expires::deserialize, r.scalar()?)?;
+                    // a plain `u64` number: `visit_u64`, `Expires::In`
+                    c.expires = match r.scalar()? {
+                        Scalar::U(v) => Expires::In(v),
+                        sc => via!(Expires::deserialize, sc)?,
+                    };
                     2
                 }
                 "Q" => {
@@ -365,19 +447,19 @@ impl<'a> Reader<'a> {
                     4
                 }
                 "Cseq" => {
-                    c.cseq = via!(de::u64_like, r.scalar()?)?;
+                    c.cseq = r.u64_field()?;
                     5
                 }
                 "User-agent" => {
-                    c.user_agent = via!(de::opt_string_like, r.scalar()?)?;
+                    c.user_agent = r.opt_string()?;
                     6
                 }
                 "Received" => {
-                    c.received = via!(de::opt_string_like, r.scalar()?)?;
+                    c.received = r.opt_string()?;
                     7
                 }
                 "Path" => {
-                    c.path = via!(de::opt_string_like, r.scalar()?)?;
+                    c.path = r.opt_string()?;
                     8
                 }
                 "State" => {
@@ -385,7 +467,7 @@ impl<'a> Reader<'a> {
                     9
                 }
                 "Flags" => {
-                    c.flags = via!(de::u64_like, r.scalar()?)?;
+                    c.flags = r.u64_field()?;
                     10
                 }
                 "Cflags" => {
@@ -393,19 +475,19 @@ impl<'a> Reader<'a> {
                     11
                 }
                 "Socket" => {
-                    c.socket = via!(de::opt_string_like, r.scalar()?)?;
+                    c.socket = r.opt_string()?;
                     12
                 }
                 "Methods" => {
-                    c.methods = via!(de::opt_u64_like, r.scalar()?)?;
+                    c.methods = r.opt_u64_field()?;
                     13
                 }
                 "Attr" => {
-                    c.attr = via!(de::opt_string_like, r.scalar()?)?;
+                    c.attr = r.opt_string()?;
                     14
                 }
                 "SIP_instance" => {
-                    c.sip_instance = via!(de::opt_string_like, r.scalar()?)?;
+                    c.sip_instance = r.opt_string()?;
                     15
                 }
                 _ => return r.skip(0),
@@ -591,6 +673,16 @@ mod tests {
             (r#""Cseq":1"#, r#""Cseq":"x""#),
             (r#""Cseq":1"#, r#""Cseq":01"#),
             (r#""Cseq":1"#, r#""Cseq":18446744073709551616"#),
+            (r#""Cseq":1"#, r#""Cseq":00"#),
+            (r#""Cseq":1"#, r#""Cseq":7e"#),
+            (r#""Cseq":1"#, r#""Cseq":7."#),
+            (r#""Cseq":1"#, r#""Cseq":9999999999999999999"#),
+            (r#""Cseq":1"#, r#""Cseq":10000000000000000000"#),
+            (r#""Expires":3598"#, r#""Expires":18446744073709551615"#),
+            (r#""Methods":4294967295"#, r#""Methods":0"#),
+            (r#""Socket":"udp:127.0.0.1:5060""#, r#""Socket":"udp ""#),
+            (r#""Socket":"udp:127.0.0.1:5060""#, r#""Socket":".""#),
+            (r#""Socket":"udp:127.0.0.1:5060""#, r#""Socket":"é""#),
             (r#""Cseq":1"#, r#""Cseq":1,"Cseq":2"#),
             (r#""Methods":4294967295"#, r#""Methods":"bad""#),
             (r#""Methods":4294967295"#, r#""Methods":-3"#),
@@ -801,6 +893,12 @@ mod tests {
             "4294967296",
             "18446744073709551615",
             "18446744073709551616",
+            "9999999999999999999",
+            "10000000000000000000",
+            r#""x.""#,
+            r#""a ""#,
+            r#""\u00a0x""#,
+            "\"\u{a0}x\"",
             "null",
             "true",
             "false",
@@ -828,7 +926,17 @@ mod tests {
                 "Q" => &[
                     r#""""#, r#""0.5""#, "null", "1", r#""nan""#, "true", "0.5", "-1e-1",
                 ],
-                "Cseq" | "Flags" => &["7", r#""0x1F""#, r#"" 7 ""#, "0", "7.0", "-1", "7.5"],
+                "Cseq" | "Flags" => &[
+                    "7",
+                    r#""0x1F""#,
+                    r#"" 7 ""#,
+                    "0",
+                    "7.0",
+                    "-1",
+                    "7.5",
+                    "9999999999999999999",
+                    "10000000000000000000",
+                ],
                 "Methods" => &[
                     "4294967295",
                     r#""bad""#,
