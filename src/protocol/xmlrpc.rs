@@ -367,8 +367,11 @@ fn encode_value(out: &mut String, v: &Value, depth: usize) -> crate::Result<()> 
     Ok(())
 }
 
+mod fast;
+
 /// A parsed XML element: name, children, and its text (character data directly inside).
 #[derive(Debug, Default)]
+#[cfg_attr(test, derive(PartialEq))]
 struct Node {
     name: String,
     children: Vec<Node>,
@@ -419,7 +422,19 @@ fn protect_cr(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     out.into()
 }
 
+/// Reads an XML document into its root [`Node`]: local names, text coalesced (CDATA as text,
+/// comments dropped, whitespace kept, raw CRs kept), through the hand-written reader for the
+/// XML OpenSIPS and this crate write, else through `xml-rs` (which gives the same tree, and
+/// the error for what is not well-formed).
 fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
+    match fast::parse(bytes) {
+        Some(root) => Ok(root),
+        None => parse_tree_general(bytes),
+    }
+}
+
+/// [`parse_tree`] through `xml-rs`.
+fn parse_tree_general(bytes: &[u8]) -> Result<Node, String> {
     let bytes = protect_cr(bytes);
     let config = ParserConfig::new()
         .trim_whitespace(false)
