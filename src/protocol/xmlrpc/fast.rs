@@ -16,6 +16,8 @@
 //! Raw CRs in text are kept as `\r`, as [`super::protect_cr`] makes the `xml-rs` path keep
 //! them (it turns them into `&#13;` before parsing, so no end-of-line normalisation applies).
 
+use std::borrow::Cow;
+
 use super::{MAX_DEPTH, Node};
 
 /// Longer element or attribute names are left to `xml-rs` (its own limit is far higher).
@@ -26,13 +28,14 @@ const MAX_LEN: usize = 1 << 29;
 const MAX_ATTRIBUTES: usize = 32;
 
 /// Bytes that text can hold without a second look: everything but `<`, `&`, `]` (for
-/// `]]>`), the control characters other than tab and LF (CR included: it is kept as `\r`),
-/// and `0xEF` (the lead byte of U+FFFE and U+FFFF, which XML does not allow).
+/// `]]>`), the control characters other than tab, LF and CR (kept as it is: `protect_cr`
+/// makes `xml-rs` keep it too), and `0xEF` (the lead byte of U+FFFE and U+FFFF, which XML
+/// does not allow).
 const PLAIN_TEXT: [bool; 256] = {
     let mut t = [true; 256];
     let mut b = 0;
     while b < 0x20 {
-        t[b] = b == b'\t' as usize || b == b'\n' as usize;
+        t[b] = b == b'\t' as usize || b == b'\n' as usize || b == b'\r' as usize;
         b += 1;
     }
     t[b'<' as usize] = false;
@@ -44,7 +47,7 @@ const PLAIN_TEXT: [bool; 256] = {
 
 /// Reads `input` into its root [`Node`], or `None` when it is not in the subset this reader
 /// knows to give the same tree as `xml-rs` (which then reads it).
-pub(super) fn parse(input: &[u8]) -> Option<Node> {
+pub(super) fn parse(input: &[u8]) -> Option<Node<'_>> {
     if input.len() > MAX_LEN {
         return None;
     }
@@ -79,7 +82,7 @@ pub(super) fn parse(input: &[u8]) -> Option<Node> {
             }
             let end = name(b, i + 1)?;
             let node = Node {
-                name: s.get(i + 1..end)?.to_owned(),
+                name: Cow::Borrowed(s.get(i + 1..end)?),
                 ..Node::default()
             };
             let (after, self_closing) = rest_of_tag(b, s, end)?;
@@ -165,12 +168,26 @@ fn name(b: &[u8], i: usize) -> Option<usize> {
     if !matches!(b.get(i)?, b'A'..=b'Z' | b'a'..=b'z' | b'_') {
         return None;
     }
-    let len =
-        1 + b.get(i + 1..)?.iter().take(MAX_NAME).position(
-            |c| !matches!(c, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'),
-        )?;
-    (len < MAX_NAME).then_some(i + len)
+    let mut j = i + 1;
+    while let Some(&c) = b.get(j) {
+        if !NAME[c as usize] {
+            break;
+        }
+        j += 1;
+    }
+    (j - i < MAX_NAME).then_some(j)
 }
+
+/// The bytes of an ASCII name after its first.
+const NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = matches!(c as u8, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-');
+        c += 1;
+    }
+    t
+};
 
 /// After an element's name at `i`: its attributes (checked as `xml-rs` checks them, then
 /// dropped) up to `>` or `/>`. Returns where the tag ends and whether it was `/>`.
@@ -215,45 +232,51 @@ fn rest_of_tag<'a>(b: &'a [u8], s: &'a str, mut i: usize) -> Option<(usize, bool
     }
 }
 
-/// Text from `i` up to the next `<` (where it returns), appended to `out`.
-fn text(b: &[u8], s: &str, mut i: usize, out: &mut String) -> Option<usize> {
+/// Text from `i` up to the next `<` (where it returns), appended to `out`: borrowed from the
+/// document when it is the element's first text and holds no reference.
+fn text<'a>(b: &[u8], s: &'a str, mut i: usize, out: &mut Cow<'a, str>) -> Option<usize> {
+    let mut start = i;
     loop {
-        let start = i;
         while let Some(&c) = b.get(i) {
             if !PLAIN_TEXT[c as usize] {
                 break;
             }
             i += 1;
         }
-        out.push_str(s.get(start..i)?);
         match *b.get(i)? {
-            b'<' => return Some(i),
-            // protect_cr made it `&#13;` for xml-rs
-            b'\r' => {
-                out.push('\r');
-                i += 1;
+            b'<' => {
+                append(out, s.get(start..i)?);
+                return Some(i);
             }
             b'&' => {
+                append(out, s.get(start..i)?);
                 let (c, after) = reference(b, i + 1)?;
-                out.push(c);
+                out.to_mut().push(c);
                 i = after;
+                start = i;
             }
             b']' => {
                 if b.get(i..)?.starts_with(b"]]>") {
                     return None;
                 }
-                out.push(']');
                 i += 1;
             }
             0xEF => {
                 if matches!(b.get(i + 1..i + 3)?, [0xBF, 0xBE | 0xBF]) {
                     return None; // U+FFFE, U+FFFF
                 }
-                out.push_str(s.get(i..i + 3)?);
                 i += 3;
             }
             _ => return None, // a control character
         }
+    }
+}
+
+fn append<'a>(out: &mut Cow<'a, str>, more: &'a str) {
+    if out.is_empty() {
+        *out = Cow::Borrowed(more);
+    } else if !more.is_empty() {
+        out.to_mut().push_str(more);
     }
 }
 
@@ -313,6 +336,8 @@ fn is_whitespace(c: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use proptest::prelude::*;
 
     use super::super::parse_tree_general;
@@ -354,6 +379,11 @@ mod tests {
         let deepest = format!("{}{}", "<a>".repeat(128), "</a>".repeat(128));
         assert!(agree(deepest.as_bytes()));
         assert_eq!(parse(b"<a>x\r\ny\rz</a>").unwrap().text, "x\r\ny\rz");
+        assert!(matches!(
+            parse(b"<a>x\r\ny</a>").unwrap().text,
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(parse(b"<a>x&amp;y<b/>z&#65;</a>").unwrap().text, "x&yzA");
     }
 
     #[test]
