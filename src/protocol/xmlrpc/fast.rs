@@ -58,7 +58,9 @@ pub(super) fn parse(input: &[u8]) -> Option<Node<'_>> {
         i = declaration(b, i)?;
     }
     i = skip_any_whitespace(b, i);
-    let mut stack: Vec<Node> = Vec::with_capacity(16);
+    // (8 nodes stay within the allocator's per-thread cache; XML-RPC replies nest deeper
+    // only inside structs and arrays)
+    let mut stack: Vec<Node> = Vec::with_capacity(8);
     let root = loop {
         if b.get(i) != Some(&b'<') {
             return None;
