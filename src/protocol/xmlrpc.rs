@@ -508,7 +508,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
             for m in child.children.iter().filter(|m| m.name == "member") {
                 let name = m
                     .child("name")
-                    .map(|n| n.text.to_string())
+                    .map(|n| Key::from(&*n.text))
                     .ok_or("<member> without <name>")?;
                 let v = m
                     .child("value")
@@ -517,7 +517,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
                     .unwrap_or(Value::Null);
                 members.push((name, v));
             }
-            Value::Object(members.into())
+            Value::Object(Map::from_members(members))
         }
         "array" => {
             let data = child.child("data").ok_or("<array> without <data>")?;

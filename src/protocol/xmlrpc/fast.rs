@@ -58,18 +58,19 @@ pub(super) fn parse(input: &[u8]) -> Option<Node<'_>> {
         i = declaration(b, i)?;
     }
     i = skip_any_whitespace(b, i);
-    // (8 nodes stay within the allocator's per-thread cache; XML-RPC replies nest deeper
-    // only inside structs and arrays)
-    let mut stack: Vec<Node> = Vec::with_capacity(8);
+    // The open elements, each with where its children start in `done`: the elements closed
+    // and not yet given to their parent, in document order. A closing element takes its
+    // children off the end of `done` in one exact allocation (none for a leaf).
+    let mut open: Vec<(Node, usize)> = Vec::with_capacity(8);
+    let mut done: Vec<Node> = Vec::with_capacity(8);
     let root = loop {
         if b.get(i) != Some(&b'<') {
             return None;
         }
-        let done = if b.get(i + 1) == Some(&b'/') {
-            // closing tag
-            let open = stack.pop()?;
+        let closed = if b.get(i + 1) == Some(&b'/') {
+            let (mut node, first_child) = open.pop()?;
             let end = name(b, i + 2)?;
-            if b.get(i + 2..end)? != open.name.as_bytes() {
+            if b.get(i + 2..end)? != node.name.as_bytes() {
                 return None;
             }
             i = skip_whitespace(b, end).0;
@@ -77,9 +78,13 @@ pub(super) fn parse(input: &[u8]) -> Option<Node<'_>> {
                 return None;
             }
             i += 1;
-            Some(open)
+            if first_child > done.len() {
+                return None; // (cannot happen)
+            }
+            node.children = done.split_off(first_child);
+            Some(node)
         } else {
-            if stack.len() >= MAX_DEPTH {
+            if open.len() >= MAX_DEPTH {
                 return None;
             }
             let end = name(b, i + 1)?;
@@ -92,17 +97,17 @@ pub(super) fn parse(input: &[u8]) -> Option<Node<'_>> {
             if self_closing {
                 Some(node)
             } else {
-                stack.push(node);
+                open.push((node, done.len()));
                 None
             }
         };
-        if let Some(node) = done {
-            match stack.last_mut() {
-                Some(parent) => parent.children.push(node),
-                None => break node,
+        if let Some(node) = closed {
+            if open.is_empty() {
+                break node;
             }
+            done.push(node);
         }
-        let top = stack.last_mut()?;
+        let (top, _) = open.last_mut()?;
         i = text(b, s, i, &mut top.text)?;
     };
     // after the root: whitespace only (another root, a comment or a PI is left to xml-rs)
@@ -247,11 +252,15 @@ fn text<'a>(b: &[u8], s: &'a str, mut i: usize, out: &mut Cow<'a, str>) -> Optio
         }
         match *b.get(i)? {
             b'<' => {
-                append(out, s.get(start..i)?);
+                if i > start {
+                    append(out, s.get(start..i)?);
+                }
                 return Some(i);
             }
             b'&' => {
-                append(out, s.get(start..i)?);
+                if i > start {
+                    append(out, s.get(start..i)?);
+                }
                 let (c, after) = reference(b, i + 1)?;
                 out.to_mut().push(c);
                 i = after;
@@ -274,10 +283,11 @@ fn text<'a>(b: &[u8], s: &'a str, mut i: usize, out: &mut Cow<'a, str>) -> Optio
     }
 }
 
+#[inline]
 fn append<'a>(out: &mut Cow<'a, str>, more: &'a str) {
     if out.is_empty() {
         *out = Cow::Borrowed(more);
-    } else if !more.is_empty() {
+    } else {
         out.to_mut().push_str(more);
     }
 }
