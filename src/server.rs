@@ -220,9 +220,10 @@ pub(crate) fn has_untyped_value(bytes: &[u8]) -> bool {
         Err(_) => String::from_utf8_lossy(bytes),
     };
     #[cfg(feature = "http")]
-    let finder = memchr::memmem::Finder::new(b"<value>");
+    static VALUE_TAG: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"<value>"));
     #[cfg(feature = "http")]
-    let find = |b: &[u8]| finder.find(b);
+    let find = |b: &[u8]| VALUE_TAG.find(b);
     #[cfg(not(feature = "http"))]
     let find = |b: &[u8]| b.windows(7).position(|w| w == b"<value>");
     let mut rest = text.as_ref();

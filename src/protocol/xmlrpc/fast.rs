@@ -69,8 +69,11 @@ pub(super) fn parse(input: &[u8]) -> Option<Node<'_>> {
         }
         let closed = if b.get(i + 1) == Some(&b'/') {
             let (mut node, first_child) = open.pop()?;
-            let end = name(b, i + 2)?;
-            if b.get(i + 2..end)? != node.name.as_bytes() {
+            // the open element's name, and no more of a name
+            let end = i + 2 + node.name.len();
+            if !b.get(i + 2..)?.starts_with(node.name.as_bytes())
+                || b.get(end).is_some_and(|&c| NAME[c as usize])
+            {
                 return None;
             }
             i = skip_whitespace(b, end).0;
