@@ -1,7 +1,8 @@
 //! A hand-written reader for the XML that OpenSIPS (1.x `mi_xmlrpc`, 2.x/3.x
 //! `mi_xmlrpc_ng`, 4.x `mi_xmlrpc`) and this crate's encoders write, giving exactly the
-//! [`Node`] tree the `xml-rs` path of [`super::parse_tree`] gives (≈ 40 times fewer
-//! instructions).
+//! [`Node`] tree the `xml-rs` path of [`super::parse_tree`] gives, with a tenth of the
+//! instructions or less (callgrind: a `version` reply 119 804 → 8 600, a 3.x `ul_dump` of
+//! 8 kB 4.45 M → 0.37 M, with the `Value` built from the tree).
 //!
 //! It reads a subset and answers `None` for anything outside it, so that the `xml-rs` path
 //! decides (and words the error) as before. The subset: a UTF-8 document, optionally behind a
