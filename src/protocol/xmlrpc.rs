@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use xml::escape::escape_str_attribute;
@@ -367,23 +368,27 @@ fn encode_value(out: &mut String, v: &Value, depth: usize) -> crate::Result<()> 
     Ok(())
 }
 
+mod fast;
+
 /// A parsed XML element: name, children, and its text (character data directly inside).
+/// The fast reader borrows names and plain text from the document; `xml-rs` gives owned ones.
 #[derive(Debug, Default)]
-struct Node {
-    name: String,
-    children: Vec<Node>,
-    text: String,
+#[cfg_attr(test, derive(PartialEq))]
+struct Node<'a> {
+    name: Cow<'a, str>,
+    children: Vec<Node<'a>>,
+    text: Cow<'a, str>,
 }
 
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
+impl Node<'_> {
+    fn child(&self, name: &str) -> Option<&Self> {
         self.children.iter().find(|c| c.name == name)
     }
 }
 
 /// Turns raw CRs inside the root element into character references, so the XML parser's
 /// end-of-line normalisation cannot change `\r\n` in values into `\n`.
-fn protect_cr(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+fn protect_cr(bytes: &[u8]) -> Cow<'_, [u8]> {
     if !bytes.contains(&b'\r') {
         return bytes.into();
     }
@@ -419,7 +424,19 @@ fn protect_cr(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     out.into()
 }
 
-fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
+/// Reads an XML document into its root [`Node`]: local names, text coalesced (CDATA as text,
+/// comments dropped, whitespace kept, raw CRs kept), through the hand-written reader for the
+/// XML OpenSIPS and this crate write, else through `xml-rs` (which gives the same tree, and
+/// the error for what is not well-formed).
+fn parse_tree(bytes: &[u8]) -> Result<Node<'_>, String> {
+    match fast::parse(bytes) {
+        Some(root) => Ok(root),
+        None => parse_tree_general(bytes),
+    }
+}
+
+/// [`parse_tree`] through `xml-rs`.
+fn parse_tree_general(bytes: &[u8]) -> Result<Node<'static>, String> {
     let bytes = protect_cr(bytes);
     let config = ParserConfig::new()
         .trim_whitespace(false)
@@ -428,7 +445,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
         .coalesce_characters(true)
         .ignore_comments(true);
     let reader = EventReader::new_with_config(&bytes[..], config);
-    let mut stack: Vec<Node> = Vec::new();
+    let mut stack: Vec<Node<'static>> = Vec::new();
     let mut root = None;
     for event in reader {
         match event.map_err(|e| e.to_string())? {
@@ -437,7 +454,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
                     return Err("XML nested too deeply".into());
                 }
                 stack.push(Node {
-                    name: name.local_name,
+                    name: name.local_name.into(),
                     ..Node::default()
                 });
             }
@@ -450,7 +467,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
             }
             XmlEvent::Characters(t) | XmlEvent::Whitespace(t) | XmlEvent::CData(t) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t);
+                    top.text.to_mut().push_str(&t);
                 }
             }
             _ => {}
@@ -461,11 +478,11 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
 
 fn value_of(node: &Node) -> Result<Value, String> {
     let Some(child) = node.children.first() else {
-        return Ok(Value::String(node.text.as_str().into())); // bare <value>text</value>
+        return Ok(Value::String((&*node.text).into())); // bare <value>text</value>
     };
     let t = child.text.trim();
-    Ok(match child.name.as_str() {
-        "string" => Value::String(child.text.as_str().into()),
+    Ok(match &*child.name {
+        "string" => Value::String((&*child.text).into()),
         "int" | "i4" | "i8" => Value::Int(
             t.parse()
                 .map_err(|_| format!("bad <{}> {t:?}", child.name))?,
@@ -491,7 +508,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
             for m in child.children.iter().filter(|m| m.name == "member") {
                 let name = m
                     .child("name")
-                    .map(|n| n.text.clone())
+                    .map(|n| Key::from(&*n.text))
                     .ok_or("<member> without <name>")?;
                 let v = m
                     .child("value")
@@ -500,7 +517,7 @@ fn value_of(node: &Node) -> Result<Value, String> {
                     .unwrap_or(Value::Null);
                 members.push((name, v));
             }
-            Value::Object(members.into())
+            Value::Object(Map::from_members(members))
         }
         "array" => {
             let data = child.child("data").ok_or("<array> without <data>")?;
@@ -616,8 +633,8 @@ pub(crate) mod server {
         };
         fn scalar(node: &Node, allow_array: bool) -> Result<Value, CallError> {
             let child = node.children.first().ok_or(CallError::Invalid)?;
-            match child.name.as_str() {
-                "string" if !child.text.is_empty() => Ok(Value::String(child.text.as_str().into())),
+            match &*child.name {
+                "string" if !child.text.is_empty() => Ok(Value::String((&*child.text).into())),
                 "int" | "i4" => child
                     .text
                     .trim()
@@ -639,7 +656,7 @@ pub(crate) mod server {
             Some(first) if first.name == "struct" => {
                 let mut named = Vec::new();
                 for m in first.children.iter().filter(|m| m.name == "member") {
-                    let name = m.child("name").ok_or(CallError::Invalid)?.text.clone();
+                    let name = m.child("name").ok_or(CallError::Invalid)?.text.to_string();
                     let v = m.child("value").ok_or(CallError::Invalid)?;
                     named.push((name, scalar(v, true)?));
                 }
@@ -691,7 +708,7 @@ pub(crate) mod server {
                 continue;
             };
             let t = child.text.trim();
-            values.push(match child.name.as_str() {
+            values.push(match &*child.name {
                 "string" => lflf(&child.text.replace('\r', "")),
                 "int" | "i4" => t.parse::<i32>().map_err(|_| not_a_call())?.to_string(),
                 "boolean" => u32::from(t == "1").to_string(),
