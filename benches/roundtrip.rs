@@ -19,6 +19,8 @@
 //! - `OPENSIPS_MI_LIVE_UDP=127.0.0.1:8809` (mi_datagram `socket_name` `udp:…`)
 //! - `OPENSIPS_MI_LIVE_UNIX=/path/to/socket` (mi_datagram `socket_name` as a unix socket)
 //! - `OPENSIPS_MI_LIVE_HTTP=http://127.0.0.1:8888/mi` (httpd + mi_http; plain `http://` only)
+//! - `OPENSIPS_MI_LIVE_XMLRPC=http://127.0.0.1:8888/RPC2` (httpd + mi_xmlrpc_ng; plain
+//!   `http://` only)
 //!
 //! ```text
 //! OPENSIPS_MI_LIVE_UDP=127.0.0.1:8809 cargo bench --bench roundtrip --features mock
@@ -46,6 +48,7 @@ use opensips_mi::{Connection, Options};
 const ROUNDS: usize = 11;
 const PER_ROUND: usize = 1_000;
 const REQUEST: &str = r#"{"jsonrpc":"2.0","method":"version","id":1}"#;
+const XML_REQUEST: &str = "<?xml version=\"1.0\"?>\n<methodCall><methodName>version</methodName><params></params></methodCall>";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -238,7 +241,6 @@ fn main() {
 
     // HTTP (mi_http) and XML-RPC, each against a raw keep-alive client
     let addr = server.http_addr().unwrap();
-    let xml_body = "<?xml version=\"1.0\"?>\n<methodCall><methodName>version</methodName><params></params></methodCall>";
     for (name, url, path, ctype, body) in [
         (
             "http",
@@ -252,7 +254,7 @@ fn main() {
             server.xmlrpc_url().unwrap(),
             "/RPC2",
             "text/xml",
-            xml_body,
+            XML_REQUEST,
         ),
     ] {
         let conn = Connection::open_with(&url, Options::builder().timeout(Duration::from_secs(5)))
@@ -272,11 +274,12 @@ fn main() {
 }
 
 /// The live variables (see the header comment).
-const LIVE_VARS: [&str; 4] = [
+const LIVE_VARS: [&str; 5] = [
     "OPENSIPS_MI_LIVE_FIFO",
     "OPENSIPS_MI_LIVE_UDP",
     "OPENSIPS_MI_LIVE_UNIX",
     "OPENSIPS_MI_LIVE_HTTP",
+    "OPENSIPS_MI_LIVE_XMLRPC",
 ];
 
 /// The same comparison against a running OpenSIPS 3.x, for each endpoint an environment
@@ -384,25 +387,46 @@ fn live() {
         println!("live 3.x unix datagram vs a raw client with the same defences: ratio {ratio:.3}");
     }
 
-    if let Some(url) = var("OPENSIPS_MI_LIVE_HTTP") {
-        let conn = Connection::open_with(&url, opts()).unwrap();
-        announce(&conn);
-        // http://host:port/path (no TLS, no credentials): what the raw client connects to
+    for (name, var_name, scheme, ctype, body, default_path) in [
+        (
+            "http",
+            "OPENSIPS_MI_LIVE_HTTP",
+            "http",
+            "application/json",
+            REQUEST,
+            "/mi",
+        ),
+        (
+            "xmlrpc",
+            "OPENSIPS_MI_LIVE_XMLRPC",
+            "xmlrpc",
+            "text/xml",
+            XML_REQUEST,
+            "/RPC2",
+        ),
+    ] {
+        let Some(url) = var(var_name) else {
+            continue;
+        };
+        // http://host:port/path (no TLS, no credentials): what the raw client connects to;
+        // the library is given the same endpoint with its own scheme
         let rest = url
             .strip_prefix("http://")
-            .expect("OPENSIPS_MI_LIVE_HTTP must be a plain http:// URL");
+            .unwrap_or_else(|| panic!("{var_name} must be a plain http:// URL"));
+        let conn = Connection::open_with(&format!("{scheme}://{rest}"), opts()).unwrap();
+        announce(&conn);
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let path = if path.is_empty() { "/mi" } else { path };
-        let (mut tcp, request) = raw_http_client(host, path, "application/json", REQUEST);
+        let path = if path.is_empty() { default_path } else { path };
+        let (mut tcp, request) = raw_http_client(host, path, ctype, body);
         let mut resp = Vec::with_capacity(4096);
         let ratio = report(
-            "live http",
+            &format!("live {name}"),
             compare(
                 || drop(conn.command("version", ()).unwrap()),
                 || raw_http(&mut tcp, request.as_bytes(), &mut resp),
             ),
         );
-        goal("http", ratio);
+        goal(name, ratio);
     }
 }
 

@@ -2,7 +2,9 @@
 //! decoder takes each of them without panicking, and JSON values survive a round trip.
 
 use opensips_mi::events::Event;
-use opensips_mi::{Value, jsonrpc, legacy, xmlrpc};
+#[cfg(feature = "http")]
+use opensips_mi::xmlrpc;
+use opensips_mi::{Value, jsonrpc, legacy};
 
 #[test]
 fn every_saved_input_decodes_or_errors() {
@@ -13,15 +15,18 @@ fn every_saved_input_decodes_or_errors() {
         let data = std::fs::read(&path).unwrap();
         let _ = jsonrpc::decode_reply(&data, 1);
         let _ = legacy::decode_reply(&data);
-        let _ = xmlrpc::decode_reply(&data);
-        for method in [
-            "ul_dump",
-            "dlg_list_ctx",
-            "t_uac_dlg",
-            "subscribers_list",
-            "ps",
-        ] {
-            let _ = xmlrpc::decode_reply_v1(&data, method);
+        #[cfg(feature = "http")]
+        {
+            let _ = xmlrpc::decode_reply(&data);
+            for method in [
+                "ul_dump",
+                "dlg_list_ctx",
+                "t_uac_dlg",
+                "subscribers_list",
+                "ps",
+            ] {
+                let _ = xmlrpc::decode_reply_v1(&data, method);
+            }
         }
         let _ = opensips_mi::helpers::ul_dump_in(&data);
         let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});
@@ -57,7 +62,9 @@ mod properties {
     use opensips_mi::events::Event;
     use opensips_mi::server::Generation;
     use opensips_mi::sip;
-    use opensips_mi::{Value, jsonrpc, legacy, xmlrpc};
+    #[cfg(feature = "http")]
+    use opensips_mi::xmlrpc;
+    use opensips_mi::{Value, jsonrpc, legacy};
     use proptest::prelude::*;
 
     fn jsonish() -> impl Strategy<Value = Vec<u8>> {
@@ -123,6 +130,7 @@ mod properties {
         fn decoders_never_panic(data in jsonish()) {
             let _ = jsonrpc::decode_reply(&data, 1);
             let _ = legacy::decode_reply(&data);
+            #[cfg(feature = "http")]
             let _ = xmlrpc::decode_reply(&data);
             let _ = opensips_mi::helpers::ul_dump_in(&data);
             let _ = opensips_mi::helpers::ul_contacts_in(&data, |_| {});

@@ -443,7 +443,10 @@ fn parse_tree_general(bytes: &[u8]) -> Result<Node<'static>, String> {
         .whitespace_to_characters(true)
         .cdata_to_characters(true)
         .coalesce_characters(true)
-        .ignore_comments(true);
+        .ignore_comments(true)
+        // one root element: a second `<methodResponse>` after the first is an error, not
+        // the reply (xml-rs takes several by default, and the last would have won)
+        .allow_multiple_root_elements(false);
     let reader = EventReader::new_with_config(&bytes[..], config);
     let mut stack: Vec<Node<'static>> = Vec::new();
     let mut root = None;
@@ -883,6 +886,24 @@ mod tests {
         )
         .unwrap();
         assert!(big.contains("<string>4294967295</string>"));
+    }
+
+    /// A second root element after the reply (two `<methodResponse>`, the second forged or
+    /// stale) is malformed: neither reader takes the document, so neither reply is used.
+    #[test]
+    fn a_second_root_element_is_malformed() {
+        let one = "<?xml version=\"1.0\"?><methodResponse><params><param><value><string>first</string></value></param></params></methodResponse>";
+        assert_eq!(
+            decode_reply(one.as_bytes()).unwrap().value(),
+            &Value::from("first")
+        );
+        let two = format!(
+            "{one}<methodResponse><params><param><value><string>second</string></value></param></params></methodResponse>"
+        );
+        for doc in [two.clone(), format!("{two}<!-- to the general reader -->")] {
+            let e = decode_reply(doc.as_bytes()).unwrap_err();
+            assert!(matches!(e, crate::Error::MalformedReply { .. }), "{e:?}");
+        }
     }
 
     #[test]
