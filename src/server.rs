@@ -209,7 +209,7 @@ pub(crate) fn looks_1x(v: &Value) -> bool {
 
 /// Whether an XML-RPC reply body holds a value without a type (`<value>text</value>`),
 /// which only 2.x `mi_xmlrpc_ng` writes (3.x/4.x always type their values).
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
+#[cfg(feature = "http")]
 pub(crate) fn has_untyped_value(bytes: &[u8]) -> bool {
     // (on every XML-RPC reply: `from_utf8` first, the lossy copy only for what is not
     // UTF-8, and one searcher for `<value>`, not one `str::find` searcher per value; the
@@ -219,15 +219,10 @@ pub(crate) fn has_untyped_value(bytes: &[u8]) -> bool {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     };
-    #[cfg(feature = "http")]
     static VALUE_TAG: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"<value>"));
-    #[cfg(feature = "http")]
-    let find = |b: &[u8]| VALUE_TAG.find(b);
-    #[cfg(not(feature = "http"))]
-    let find = |b: &[u8]| b.windows(7).position(|w| w == b"<value>");
     let mut rest = text.as_ref();
-    while let Some(i) = find(rest.as_bytes()) {
+    while let Some(i) = VALUE_TAG.find(rest.as_bytes()) {
         rest = &rest[i + 7..];
         let next = rest.trim_start();
         if !next.starts_with('<') || next.starts_with("</value>") {
@@ -471,6 +466,7 @@ mod tests {
     }
 
     /// The byte search gives what the `str::find` loop it replaced gave.
+    #[cfg(feature = "http")]
     #[test]
     fn untyped_values_as_before() {
         fn before(bytes: &[u8]) -> bool {
