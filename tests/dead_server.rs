@@ -317,3 +317,45 @@ fn a_long_datagram_wait_ends_on_time() {
         );
     }
 }
+
+/// A unix server socket nobody reads fills up (`net.unix.max_dgram_qlen` datagrams, 10 by
+/// default, 512 on some systems): a send to it then waits for room, which never comes. Each
+/// call must still end as a timeout in time, also once the queue is full.
+#[test]
+fn a_full_server_queue_is_a_timeout_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let deaf_path = dir.path().join("full.sock");
+    let _deaf = UnixDatagram::bind(&deaf_path).unwrap();
+    let qlen: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(10);
+    let conn = opensips_mi::UnixDatagramConnection::open(
+        &deaf_path,
+        Options::builder()
+            .timeout(Duration::from_millis(50))
+            .reply_socket_dir(dir.path()),
+    )
+    .map(Connection::from)
+    .unwrap();
+    // more calls than the queue holds; run where a hang cannot stop the test itself
+    let calls = qlen.min(600) + 3;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for i in 0..calls {
+            let started = Instant::now();
+            let r = conn.command("uptime", ());
+            let _ = tx.send((i, r.map(drop), started.elapsed()));
+        }
+    });
+    for _ in 0..calls {
+        let (i, r, took) = rx
+            .recv_timeout(support::GENEROUS)
+            .expect("a call to a full server socket never ended");
+        assert!(r.as_ref().is_err_and(Error::is_timeout), "call {i}: {r:?}");
+        assert!(
+            took < Duration::from_millis(50) + SLACK,
+            "call {i} took {took:?}"
+        );
+    }
+}

@@ -364,3 +364,39 @@ fn a_restarted_unix_server_is_found_again() {
         assert!(v.get("Now").is_some(), "{v}");
     }
 }
+
+/// A server that restarts as another user gets a new reply socket made for that user; the
+/// new socket has no timeouts of its own, so a call to a server that then never answers
+/// must still end at its deadline (the timeouts set on the old socket do not carry over).
+#[test]
+fn a_server_restarted_as_another_user_that_never_answers_is_a_timeout() {
+    if !root() {
+        return;
+    }
+    let dir = sticky_dir();
+    let sock = dir.path().join("opensips_sock");
+    let server = MockServer::builder().unix_at(&sock).start().unwrap();
+    let url = format!(
+        "unix://{}?reply_socket_dir={}&timeout=1&server_user={ATTACKER_UID}",
+        sock.display(),
+        dir.path().display()
+    );
+    let conn = Connection::open(&url).unwrap();
+    uptime(&conn).unwrap();
+    drop(server);
+    // the "restarted server": a socket of another user at the same path, never read
+    let _ = std::fs::remove_file(&sock);
+    let _deaf = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    std::os::unix::fs::chown(&sock, Some(ATTACKER_UID), Some(ATTACKER_UID)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let r = uptime(&conn);
+        let _ = tx.send((r, started.elapsed()));
+    });
+    let (r, took) = rx
+        .recv_timeout(support::GENEROUS)
+        .expect("the call to the restarted server never ended");
+    assert!(r.as_ref().is_err_and(Error::is_timeout), "{r:?}");
+    assert!(took < Duration::from_millis(1_500), "took {took:?}");
+}

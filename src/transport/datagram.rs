@@ -47,7 +47,9 @@ pub(crate) trait DatagramIo: Sized {
     }
     fn send_request(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize>;
-    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+    /// Gives the socket's receive (`write`: send) timeout a value fit for a wait of `left`
+    /// ([`Armed::arm`]).
+    fn arm(&mut self, write: bool, left: Duration) -> std::io::Result<()>;
     /// Replaces the socket with a fresh one: replies to requests sent from the old one can
     /// never reach it (the legacy MI has no ids to tell a late reply from the right one).
     fn reopen(&mut self) -> Result<()>;
@@ -58,6 +60,7 @@ pub(crate) trait DatagramIo: Sized {
 pub(crate) struct UdpClient {
     socket: UdpSocket,
     server: SocketAddr,
+    armed: Armed,
 }
 
 impl UdpClient {
@@ -72,7 +75,11 @@ impl UdpClient {
         socket
             .connect(server)
             .map_err(|e| Error::io(format!("connecting to udp://{server}"), e))?;
-        Ok(UdpClient { socket, server })
+        Ok(UdpClient {
+            socket,
+            server,
+            armed: Armed::default(),
+        })
     }
 }
 
@@ -83,8 +90,12 @@ impl DatagramIo for UdpClient {
     fn recv_reply(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.socket.recv(buf)
     }
-    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
-        self.socket.set_read_timeout(d)
+    fn arm(&mut self, write: bool, left: Duration) -> std::io::Result<()> {
+        let socket = &self.socket;
+        self.armed.arm(write, left, |d| match write {
+            true => socket.set_write_timeout(d),
+            false => socket.set_read_timeout(d),
+        })
     }
     fn reopen(&mut self) -> Result<()> {
         *self = UdpClient::open(self.server)?;
@@ -110,6 +121,8 @@ pub(crate) struct UnixClient {
     target: Option<Target>,
     /// `/proc/self/fd` is there (it is, but in a minimal chroot).
     via_proc: bool,
+    /// The timeouts `socket` has.
+    armed: Armed,
     /// Declared after `socket`, so the socket is closed before its directory goes.
     _dir: PrivateDir,
 }
@@ -138,6 +151,7 @@ impl UnixClient {
             allow_world,
             target,
             via_proc,
+            armed: Armed::default(),
             _dir: dir,
         })
     }
@@ -255,8 +269,12 @@ impl DatagramIo for UnixClient {
             }
         }
     }
-    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
-        self.socket.set_read_timeout(d)
+    fn arm(&mut self, write: bool, left: Duration) -> std::io::Result<()> {
+        let socket = &self.socket;
+        self.armed.arm(write, left, |d| match write {
+            true => socket.set_write_timeout(d),
+            false => socket.set_read_timeout(d),
+        })
     }
     fn reopen(&mut self) -> Result<()> {
         // after a timeout: the server may have restarted, perhaps as another user; the next
@@ -277,6 +295,8 @@ impl UnixClient {
         let mut dir = PrivateDir::create(&self.parent, "osips_mi_")?;
         let (socket, path) = dir.bind_datagram(grant)?;
         self.socket = socket;
+        // a new socket has no timeouts yet
+        self.armed = Armed::default();
         self.path = path;
         self.peer = peer;
         self._dir = dir;
@@ -293,14 +313,46 @@ fn is_fifo(path: &Path) -> bool {
 struct Channel<S> {
     io: S,
     buf: Vec<u8>,
-    /// The receive timeout the socket has now (`SO_RCVTIMEO`), to set it only when it must
-    /// change: one system call less per call.
-    rcvtimeo: Option<Duration>,
 }
 
-/// How much a receive may outlast the call's deadline rather than change the socket's
-/// timeout (the time between taking the deadline and the receive is microseconds).
-const RCVTIMEO_SLACK: Duration = Duration::from_millis(1);
+/// How much a send or receive may outlast the call's deadline rather than change the
+/// socket's timeout (the time between taking the deadline and the call is microseconds).
+const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+
+/// The receive and send timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`) a socket has now, kept with
+/// the socket (a new one starts without), to set them only when they must change: no
+/// system call for them on back-to-back calls.
+#[derive(Default)]
+struct Armed {
+    read: Option<Duration>,
+    write: Option<Duration>,
+}
+
+impl Armed {
+    /// Sets (through `set`) the timeout for a wait of `left`: at most
+    /// [`MAX_SOCKET_TIMEOUT`] (a longer one ends late: the caller waits again until its
+    /// deadline). The value set stays while it ends within the slack after the deadline and
+    /// is not far shorter than wanted (that would only mean extra wake-ups).
+    fn arm(
+        &mut self,
+        write: bool,
+        left: Duration,
+        set: impl FnOnce(Option<Duration>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let cur = if write {
+            &mut self.write
+        } else {
+            &mut self.read
+        };
+        let want = left.min(MAX_SOCKET_TIMEOUT);
+        if cur.is_some_and(|c| c <= left + TIMEOUT_SLACK && c >= want / 2) {
+            return Ok(());
+        }
+        set(Some(want))?;
+        *cur = Some(want);
+        Ok(())
+    }
+}
 
 /// A datagram transport: the socket, the endpoint and the size limit.
 pub(crate) struct Datagram<S> {
@@ -380,7 +432,6 @@ impl<S: DatagramIo> Datagram<S> {
             chan: Mutex::new(Channel {
                 io,
                 buf: Vec::new(),
-                rcvtimeo: None,
             }),
             url,
             unix_path,
@@ -435,19 +486,9 @@ impl<S: DatagramIo> Datagram<S> {
     /// One receive into `chan.buf`, waiting at most `left`; `None` when nothing came (the
     /// caller checks its deadline and tries again).
     fn recv(&self, chan: &mut Channel<S>, left: Duration) -> Result<Option<usize>> {
-        // At most MAX_SOCKET_TIMEOUT (a longer one ends late: the loop waits again until
-        // the deadline). Keep the socket's timeout while it ends within the slack after the
-        // deadline and is not far shorter than that (that would only mean extra wake-ups).
-        let want = left.min(MAX_SOCKET_TIMEOUT);
-        let keep = chan
-            .rcvtimeo
-            .is_some_and(|cur| cur <= left + RCVTIMEO_SLACK && cur >= want / 2);
-        if !keep {
-            chan.io
-                .set_read_timeout(Some(want))
-                .map_err(|e| self.map_err(e, "configuring"))?;
-            chan.rcvtimeo = Some(want);
-        }
+        chan.io
+            .arm(false, left)
+            .map_err(|e| self.map_err(e, "configuring"))?;
         match chan.io.recv_reply(&mut chan.buf) {
             Ok(n) => Ok(Some(n)),
             Err(e)
@@ -462,6 +503,41 @@ impl<S: DatagramIo> Datagram<S> {
         }
     }
 
+    /// Sends `request`, waiting for room at most until `deadline`: a unix server socket
+    /// holds only `net.unix.max_dgram_qlen` datagrams nobody has read (10 by default), and
+    /// a send to a full one waits until the server reads. A failed send to a socket that may
+    /// be stale (the server restarted) is tried once more on the one found now.
+    fn send(&self, chan: &mut Channel<S>, request: &[u8], deadline: &Deadline) -> Result<()> {
+        chan.io.prepare()?;
+        let mut retried = false;
+        loop {
+            let Some(left) = deadline.remaining() else {
+                return Err(
+                    Error::timeout(deadline.total(), "sending the request").with_hint(
+                        "the server socket's queue stayed full: OpenSIPS is not reading its MI \
+                         socket (busy with long commands, stuck, or stopped without removing it)",
+                    ),
+                );
+            };
+            chan.io
+                .arm(true, left)
+                .map_err(|e| self.map_err(e, "configuring"))?;
+            match chan.io.send_request(request) {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(e) if !retried && chan.io.retry_after(&e) => {
+                    retried = true;
+                    chan.io.prepare()?;
+                }
+                Err(e) => return Err(self.map_err(e, "sending to")),
+            }
+        }
+    }
+
     fn roundtrip<R: Reply>(
         &self,
         chan: &mut Channel<S>,
@@ -470,16 +546,7 @@ impl<S: DatagramIo> Datagram<S> {
         deadline: &Deadline,
     ) -> Result<R::Out> {
         let limit = self.limit;
-        chan.io.prepare()?;
-        if let Err(e) = chan.io.send_request(request) {
-            if !chan.io.retry_after(&e) {
-                return Err(self.map_err(e, "sending to"));
-            }
-            chan.io.prepare()?;
-            chan.io
-                .send_request(request)
-                .map_err(|e| self.map_err(e, "sending to"))?;
-        }
+        self.send(chan, request, deadline)?;
         if chan.buf.len() != limit + 1 {
             chan.buf.resize(limit + 1, 0);
         }
@@ -546,7 +613,6 @@ impl<S: DatagramIo + Send> Transport for Datagram<S> {
         let result = self.roundtrip(chan, &request, reply, deadline);
         if matches!(result, Err(Error::Timeout { .. })) {
             chan.io.reopen()?;
-            chan.rcvtimeo = None;
         }
         result
     }
